@@ -1,0 +1,50 @@
+// Package providerid defines metalkube's Kubernetes provider ID for bare-metal
+// machines and parses the formats of the stacks it replaces.
+//
+// The format metalkube writes is
+//
+//	metal://<scope>/<id>
+//
+// where scope is the namespace of a ServerClaim (ironcore backend) or the
+// partition of a machine (metal-stack backend) and id the claim name or the
+// machine UUID. Parse also accepts metal-stack's older form with an empty host,
+// metal:///<partition>/<id>. Both upstream forms carry the same two parts, so
+// a node provisioned by metal-ccm, cloud-provider-metal or metalkube keeps its
+// provider ID when it moves to metalkube.
+package providerid
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Scheme is the provider ID scheme, also the cloud provider name.
+const Scheme = "metal"
+
+// ID is a parsed provider ID.
+type ID struct {
+	// Scope is the claim namespace (ironcore) or machine partition (metal-stack).
+	Scope string
+	// Name is the claim name (ironcore) or the machine UUID (metal-stack).
+	Name string
+}
+
+// New returns the ID for scope and name.
+func New(scope, name string) ID { return ID{Scope: scope, Name: name} }
+
+// String renders the ID as metal://<scope>/<name>.
+func (id ID) String() string { return Scheme + "://" + id.Scope + "/" + id.Name }
+
+// Parse parses metal://<scope>/<name> and metal:///<scope>/<name>.
+func Parse(s string) (ID, error) {
+	rest, ok := strings.CutPrefix(s, Scheme+"://")
+	if !ok {
+		return ID{}, fmt.Errorf("provider ID %q: want scheme %q", s, Scheme+"://")
+	}
+	rest = strings.TrimPrefix(rest, "/") // metal:///<partition>/<id>
+	scope, name, ok := strings.Cut(rest, "/")
+	if !ok || scope == "" || name == "" || strings.Contains(name, "/") {
+		return ID{}, fmt.Errorf("provider ID %q: want %s://<scope>/<name>", s, Scheme)
+	}
+	return ID{Scope: scope, Name: name}, nil
+}
