@@ -1,0 +1,583 @@
+package compile
+
+import (
+	"fmt"
+	"net/netip"
+	"sort"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+
+	"github.com/metalkube/metalkube/components/firewall/api/v1alpha1"
+	"github.com/metalkube/metalkube/components/firewall/nft"
+)
+
+// Config is the firewall host's side of the ruleset.
+type Config struct {
+	// TableName is the nftables table (family inet) the agent owns.
+	TableName string
+	// ExternalInterfaces face the outside; InternalInterfaces the cluster.
+	ExternalInterfaces []string
+	InternalInterfaces []string
+	// NodeCIDRs and PodCIDRs are the cluster's networks: egress is only
+	// allowed from them, NodePort Services are reached on NodeCIDRs.
+	NodeCIDRs []netip.Prefix
+	PodCIDRs  []netip.Prefix
+	// AllowedIngressNetworks, when set, are the only sources allowed in;
+	// AllowedEgressNetworks the only destinations allowed out.
+	AllowedIngressNetworks []netip.Prefix
+	AllowedEgressNetworks  []netip.Prefix
+	// SNAT translates the cluster's egress traffic.
+	SNAT []SNAT
+	// RateLimits cap the traffic entering an interface.
+	RateLimits []RateLimit
+	// LogGroup, when non-zero, sends dropped new connections to this nflog group.
+	LogGroup uint16
+}
+
+// SNAT translates sources from Sources (default: node and pod CIDRs) leaving
+// through Interface to To, or to the interface's address when To is invalid.
+type SNAT struct {
+	Interface string
+	To        netip.Addr
+	Sources   []netip.Prefix
+}
+
+// RateLimit drops traffic entering Interface beyond BytesPerSecond.
+type RateLimit struct {
+	Interface      string
+	BytesPerSecond uint64
+}
+
+// Policy is a policy to compile; Name is namespace/name.
+type Policy struct {
+	Name string
+	Spec v1alpha1.PolicySpec
+}
+
+// Input is what the ruleset is compiled from.
+type Input struct {
+	Policies []Policy
+	Services []corev1.Service
+}
+
+// PolicyResult is the outcome for one policy.
+type PolicyResult struct {
+	Ignored bool
+	Message string
+}
+
+// RuleInfo describes a compiled rule and its counter.
+type RuleInfo struct {
+	Counter string
+	Source  string // policy namespace/name or service namespace/name
+	Kind    string // policy or service
+	Dir     string // ingress or egress
+}
+
+// Result is a compiled ruleset.
+type Result struct {
+	Table    *nft.Table
+	Rules    []RuleInfo
+	Policies map[string]PolicyResult
+}
+
+// Names of the fixed chains and counters.
+const (
+	ChainForward     = "forward"
+	ChainIngress     = "ingress"
+	ChainEgress      = "egress"
+	ChainPostrouting = "postrouting"
+
+	CounterEstablished    = "established"
+	CounterInvalid        = "invalid"
+	CounterRateLimited    = "rate-limited"
+	CounterDropped        = "dropped"
+	CounterDroppedIngress = "dropped-ingress"
+	CounterDroppedEgress  = "dropped-egress"
+	CounterNotAllowed     = "dropped-not-allowed"
+)
+
+var (
+	full4 = span{u128{}, u128{0, 0xffffffff}}
+	full6 = span{u128{}, u128{^uint64(0), ^uint64(0)}}
+	anyL4 = span{u128{}, u128{0, 255}}
+	anyPt = span{u128{}, u128{0, 65535}}
+)
+
+// rule is an allow rule before the key space is cut into disjoint boxes.
+type rule struct {
+	info  RuleInfo
+	boxes [2][]box // per family: 0 IPv4, 1 IPv6
+}
+
+// Compile compiles in under cfg. It never fails: invalid policies are left
+// out and reported.
+func Compile(cfg Config, in Input) *Result {
+	res := &Result{Policies: map[string]PolicyResult{}}
+	cluster := append(append([]netip.Prefix(nil), cfg.NodeCIDRs...), cfg.PodCIDRs...)
+	var ingress, egress []rule
+
+	policies := append([]Policy(nil), in.Policies...)
+	sort.Slice(policies, func(i, j int) bool { return policies[i].Name < policies[j].Name })
+	for _, p := range policies {
+		in, eg, err := policyRules(p, cluster)
+		if err != nil {
+			res.Policies[p.Name] = PolicyResult{Ignored: true, Message: err.Error()}
+			continue
+		}
+		res.Policies[p.Name] = PolicyResult{}
+		ingress = append(ingress, in...)
+		egress = append(egress, eg...)
+	}
+	services := append([]corev1.Service(nil), in.Services...)
+	sort.Slice(services, func(i, j int) bool {
+		return services[i].Namespace+"/"+services[i].Name < services[j].Namespace+"/"+services[j].Name
+	})
+	for _, s := range services {
+		if r, ok := serviceRule(s, cfg.NodeCIDRs); ok {
+			ingress = append(ingress, r)
+		}
+	}
+	res.Table = build(cfg, cluster, ingress, egress)
+	for _, r := range append(ingress, egress...) {
+		res.Rules = append(res.Rules, r.info)
+	}
+	return res
+}
+
+func policyRules(p Policy, cluster []netip.Prefix) (in, eg []rule, err error) {
+	for i, r := range p.Spec.Ingress {
+		ports, err := parsePorts(r.Ports)
+		if err != nil {
+			return nil, nil, fmt.Errorf("ingress[%d]: %w", i, err)
+		}
+		src, err := parseBlocks(r.From)
+		if err != nil {
+			return nil, nil, fmt.Errorf("ingress[%d].from: %w", i, err)
+		}
+		info := RuleInfo{Counter: counterName("cwnp", p.Name, fmt.Sprintf("ingress-%d", i)), Source: p.Name, Kind: "policy", Dir: "ingress"}
+		in = append(in, makeRule(info, src, nil, ports))
+	}
+	for i, r := range p.Spec.Egress {
+		ports, err := parsePorts(r.Ports)
+		if err != nil {
+			return nil, nil, fmt.Errorf("egress[%d]: %w", i, err)
+		}
+		if len(r.ToFQDNs) > 0 {
+			if len(r.To) > 0 {
+				return nil, nil, fmt.Errorf("egress[%d]: to and toFQDNs exclude each other", i)
+			}
+			return nil, nil, fmt.Errorf("egress[%d].toFQDNs: FQDN rules are not supported by this agent yet", i)
+		}
+		dst, err := parseBlocks(r.To)
+		if err != nil {
+			return nil, nil, fmt.Errorf("egress[%d].to: %w", i, err)
+		}
+		var src [2][]span
+		if len(cluster) > 0 {
+			src = prefixSpans(cluster)
+		}
+		info := RuleInfo{Counter: counterName("cwnp", p.Name, fmt.Sprintf("egress-%d", i)), Source: p.Name, Kind: "policy", Dir: "egress"}
+		eg = append(eg, makeRuleSpans(info, src, len(cluster) > 0, dst, ports))
+	}
+	return in, eg, nil
+}
+
+// portSpec is a protocol and a port range.
+type portSpec struct {
+	proto  uint8
+	lo, hi uint16
+}
+
+func parsePorts(ports []networkingv1.NetworkPolicyPort) ([]portSpec, error) {
+	var out []portSpec
+	for i, p := range ports {
+		proto := uint8(6)
+		if p.Protocol != nil {
+			switch *p.Protocol {
+			case corev1.ProtocolTCP:
+			case corev1.ProtocolUDP:
+				proto = 17
+			default:
+				return nil, fmt.Errorf("ports[%d]: unsupported protocol %q (TCP and UDP are)", i, *p.Protocol)
+			}
+		}
+		if p.Port == nil {
+			if p.EndPort != nil {
+				return nil, fmt.Errorf("ports[%d]: endPort %d without port", i, *p.EndPort)
+			}
+			out = append(out, portSpec{proto, 0, 65535})
+			continue
+		}
+		if p.Port.Type == intstr.String {
+			return nil, fmt.Errorf("ports[%d]: named port %q is not supported on a firewall", i, p.Port.StrVal)
+		}
+		port := p.Port.IntVal
+		if port < 1 || port > 65535 {
+			return nil, fmt.Errorf("ports[%d]: port %d out of range 1-65535", i, port)
+		}
+		end := port
+		if p.EndPort != nil {
+			end = *p.EndPort
+			if end < port {
+				return nil, fmt.Errorf("ports[%d]: endPort %d is below port %d", i, end, port)
+			}
+			if end > 65535 {
+				return nil, fmt.Errorf("ports[%d]: endPort %d out of range 1-65535", i, end)
+			}
+		}
+		out = append(out, portSpec{proto, uint16(port), uint16(end)})
+	}
+	return out, nil
+}
+
+// parseBlocks returns the spans per family covered by the blocks; a nil
+// result means "any".
+func parseBlocks(blocks []networkingv1.IPBlock) (*[2][]span, error) {
+	if len(blocks) == 0 {
+		return nil, nil
+	}
+	var out [2][]span
+	for i, b := range blocks {
+		p, err := netip.ParsePrefix(b.CIDR)
+		if err != nil {
+			return nil, fmt.Errorf("[%d]: invalid CIDR %q: %v", i, b.CIDR, err)
+		}
+		if p != p.Masked() {
+			return nil, fmt.Errorf("[%d]: invalid CIDR %q: host bits set (did you mean %s?)", i, b.CIDR, p.Masked())
+		}
+		fam := family(p)
+		spans := []span{prefixSpan(p)}
+		for j, e := range b.Except {
+			ep, err := netip.ParsePrefix(e)
+			if err != nil {
+				return nil, fmt.Errorf("[%d].except[%d]: invalid CIDR %q: %v", i, j, e, err)
+			}
+			if family(ep) != fam || !p.Contains(ep.Addr()) || ep.Bits() < p.Bits() {
+				return nil, fmt.Errorf("[%d].except[%d]: %s is not inside %s", i, j, e, b.CIDR)
+			}
+			spans = subtract(spans, prefixSpan(ep.Masked()))
+		}
+		out[fam] = append(out[fam], spans...)
+	}
+	return &out, nil
+}
+
+func family(p netip.Prefix) int {
+	if p.Addr().Is4() {
+		return 0
+	}
+	return 1
+}
+
+func prefixSpan(p netip.Prefix) span {
+	p = p.Masked()
+	lo := p.Addr().AsSlice()
+	hi := append([]byte(nil), lo...)
+	for i := p.Bits(); i < len(hi)*8; i++ {
+		hi[i/8] |= 1 << (7 - i%8)
+	}
+	return span{u128From(lo), u128From(hi)}
+}
+
+func prefixSpans(ps []netip.Prefix) [2][]span {
+	var out [2][]span
+	for _, p := range ps {
+		out[family(p)] = append(out[family(p)], prefixSpan(p))
+	}
+	return out
+}
+
+// subtract removes x from every span.
+func subtract(spans []span, x span) []span {
+	var out []span
+	for _, s := range spans {
+		if s.hi.less(x.lo) || x.hi.less(s.lo) {
+			out = append(out, s)
+			continue
+		}
+		if s.lo.less(x.lo) {
+			out = append(out, span{s.lo, x.lo.dec()})
+		}
+		if x.hi.less(s.hi) {
+			out = append(out, span{x.hi.inc2(), s.hi})
+		}
+	}
+	return out
+}
+
+// makeRule builds an ingress-style rule: sources (nil: any), destinations
+// (nil: any), ports (none: any).
+func makeRule(info RuleInfo, src, dst *[2][]span, ports []portSpec) rule {
+	var s [2][]span
+	if src != nil {
+		s = *src
+	}
+	return makeRuleSpans(info, s, src != nil, dst, ports)
+}
+
+func makeRuleSpans(info RuleInfo, src [2][]span, srcSet bool, dst *[2][]span, ports []portSpec) rule {
+	r := rule{info: info}
+	full := [2]span{full4, full6}
+	for fam := 0; fam < 2; fam++ {
+		srcs := src[fam]
+		if !srcSet {
+			srcs = []span{full[fam]}
+		}
+		dsts := []span{full[fam]}
+		if dst != nil {
+			dsts = dst[fam]
+		}
+		pp := []span{anyL4, anyPt}
+		for _, s := range srcs {
+			for _, d := range dsts {
+				if len(ports) == 0 {
+					r.boxes[fam] = append(r.boxes[fam], box{s: []span{pp[0], pp[1], s, d}})
+				}
+				for _, p := range ports {
+					r.boxes[fam] = append(r.boxes[fam], box{s: []span{
+						{u128{0, uint64(p.proto)}, u128{0, uint64(p.proto)}},
+						{u128{0, uint64(p.lo)}, u128{0, uint64(p.hi)}}, s, d}})
+				}
+			}
+		}
+	}
+	return r
+}
+
+// serviceRule allows traffic to a LoadBalancer's ingress IPs on its ports
+// from its loadBalancerSourceRanges (default: anywhere), and to a NodePort
+// Service's node ports on the node networks.
+func serviceRule(s corev1.Service, nodeCIDRs []netip.Prefix) (rule, bool) {
+	info := RuleInfo{Counter: counterName("svc", s.Namespace+"/"+s.Name, ""), Source: s.Namespace + "/" + s.Name, Kind: "service", Dir: "ingress"}
+	var src *[2][]span
+	if len(s.Spec.LoadBalancerSourceRanges) > 0 {
+		var spans [2][]span
+		for _, r := range s.Spec.LoadBalancerSourceRanges {
+			p, err := netip.ParsePrefix(strings.TrimSpace(r))
+			if err != nil {
+				continue // the API server validates these; skip what we cannot read
+			}
+			spans[family(p)] = append(spans[family(p)], prefixSpan(p))
+		}
+		src = &spans
+	}
+	r := rule{info: info}
+	add := func(dst [2][]span, port func(corev1.ServicePort) int32) {
+		var ports []portSpec
+		for _, p := range s.Spec.Ports {
+			proto := uint8(6)
+			switch p.Protocol {
+			case corev1.ProtocolUDP:
+				proto = 17
+			case corev1.ProtocolSCTP:
+				proto = 132
+			}
+			if n := port(p); n > 0 {
+				ports = append(ports, portSpec{proto, uint16(n), uint16(n)})
+			}
+		}
+		if len(ports) == 0 {
+			return
+		}
+		sub := makeRule(info, src, &dst, ports)
+		r.boxes[0] = append(r.boxes[0], sub.boxes[0]...)
+		r.boxes[1] = append(r.boxes[1], sub.boxes[1]...)
+	}
+	switch s.Spec.Type {
+	case corev1.ServiceTypeLoadBalancer:
+		var ips []netip.Prefix
+		for _, ing := range s.Status.LoadBalancer.Ingress {
+			if a, err := netip.ParseAddr(ing.IP); err == nil {
+				ips = append(ips, netip.PrefixFrom(a, a.BitLen()))
+			}
+		}
+		add(prefixSpans(ips), func(p corev1.ServicePort) int32 { return p.Port })
+	case corev1.ServiceTypeNodePort:
+		add(prefixSpans(nodeCIDRs), func(p corev1.ServicePort) int32 { return p.NodePort })
+	default:
+		return rule{}, false
+	}
+	return r, len(r.boxes[0])+len(r.boxes[1]) > 0
+}
+
+// counterName names a rule's counter and chain after its policy or service:
+// nft identifiers allow letters, digits, '_', '-', '.' and '/'.
+func counterName(kind, name, suffix string) string {
+	n := kind + "." + strings.ReplaceAll(name, "/", ".")
+	if suffix != "" {
+		n += "." + suffix
+	}
+	return n
+}
+
+// The verdict maps' key: protocol and port first, because rules differ most
+// there, which keeps the disjoint boxes few.
+var mapFields = [2][]nft.Field{
+	{nft.L4Proto, nft.THDport, nft.IPSaddr, nft.IPDaddr},
+	{nft.L4Proto, nft.THDport, nft.IP6Saddr, nft.IP6Daddr},
+}
+
+var mapKeys = [2][]nft.KeyType{
+	{nft.InetProto, nft.InetService, nft.IPv4Addr, nft.IPv4Addr},
+	{nft.InetProto, nft.InetService, nft.IPv6Addr, nft.IPv6Addr},
+}
+
+// addrField and addrKey are the single address fields (source, destination).
+var (
+	addrField = [2][2]nft.Field{{nft.IPSaddr, nft.IPDaddr}, {nft.IP6Saddr, nft.IP6Daddr}}
+	addrKey   = [2]nft.KeyType{nft.IPv4Addr, nft.IPv6Addr}
+)
+
+var famSuffix = [2]string{"4", "6"}
+
+func build(cfg Config, cluster []netip.Prefix, ingress, egress []rule) *nft.Table {
+	t := &nft.Table{Name: cfg.TableName}
+	t.Counters = []string{CounterEstablished, CounterInvalid, CounterDropped, CounterDroppedIngress, CounterDroppedEgress}
+	fwd := &nft.Chain{Name: ChainForward, Hook: &nft.Hook{Type: "filter", Hook: "forward", Priority: 0, Policy: "drop"}}
+	if len(cfg.RateLimits) > 0 {
+		t.Counters = append(t.Counters, CounterRateLimited)
+	}
+	for _, rl := range cfg.RateLimits {
+		fwd.Rules = append(fwd.Rules, nft.Rule{Stmts: []nft.Stmt{nft.IfName{Name: rl.Interface}, nft.LimitOver{BytesPerSecond: rl.BytesPerSecond},
+			nft.Counter{Name: CounterRateLimited}, nft.Drop}, Comment: "rate limit " + rl.Interface})
+	}
+	fwd.Rules = append(fwd.Rules,
+		nft.Rule{Stmts: []nft.Stmt{nft.CtState{States: []string{"established", "related"}}, nft.Counter{Name: CounterEstablished}, nft.Accept}},
+		nft.Rule{Stmts: []nft.Stmt{nft.CtState{States: []string{"invalid"}}, nft.Counter{Name: CounterInvalid}, nft.Drop}})
+	for _, i := range cfg.ExternalInterfaces {
+		fwd.Rules = append(fwd.Rules, nft.Rule{Stmts: []nft.Stmt{nft.IfName{Name: i}, nft.Jump(ChainIngress)}})
+	}
+	for _, i := range cfg.InternalInterfaces {
+		fwd.Rules = append(fwd.Rules, nft.Rule{Stmts: []nft.Stmt{nft.IfName{Name: i}, nft.Jump(ChainEgress)}})
+	}
+	fwd.Rules = append(fwd.Rules, dropRule(cfg, CounterDropped, "metalkube-drop: "))
+	t.Chains = append(t.Chains, fwd)
+
+	allowed := func(name string, nets []netip.Prefix, f [2]nft.Field) []nft.Rule {
+		if len(nets) == 0 {
+			return nil
+		}
+		var rules []nft.Rule
+		spans := prefixSpans(nets)
+		for fam := 0; fam < 2; fam++ {
+			set := &nft.Set{Name: name + famSuffix[fam], Key: []nft.KeyType{addrKey[fam]}, Interval: true}
+			for _, s := range merge(spans[fam]) {
+				set.Elements = append(set.Elements, nft.Element{Key: []nft.Range{rangeOf(s, addrKey[fam])}})
+			}
+			t.Sets = append(t.Sets, set)
+			rules = append(rules, nft.Rule{Stmts: []nft.Stmt{nft.Lookup{Fields: []nft.Field{f[fam]}, Set: set.Name, Negate: true},
+				nft.Counter{Name: CounterNotAllowed}, nft.Drop}})
+		}
+		return rules
+	}
+	if len(cfg.AllowedIngressNetworks)+len(cfg.AllowedEgressNetworks) > 0 {
+		t.Counters = append(t.Counters, CounterNotAllowed)
+	}
+	var ruleChains []*nft.Chain
+	for _, dir := range []struct {
+		chain, counter string
+		rules          []rule
+		allowed        []nft.Rule
+	}{
+		{ChainIngress, CounterDroppedIngress, ingress, allowed("allowed-ingress", cfg.AllowedIngressNetworks, [2]nft.Field{nft.IPSaddr, nft.IP6Saddr})},
+		{ChainEgress, CounterDroppedEgress, egress, allowed("allowed-egress", cfg.AllowedEgressNetworks, [2]nft.Field{nft.IPDaddr, nft.IP6Daddr})},
+	} {
+		c := &nft.Chain{Name: dir.chain, Rules: dir.allowed}
+		for fam := 0; fam < 2; fam++ {
+			m := &nft.Set{Name: dir.chain + famSuffix[fam], Key: mapKeys[fam], Map: true, Interval: true}
+			var boxes []box
+			for i, r := range dir.rules {
+				for _, b := range r.boxes[fam] {
+					boxes = append(boxes, box{s: b.s, owner: i})
+				}
+			}
+			for _, b := range disjoint(boxes) {
+				e := nft.Element{Verdict: nft.Goto(dir.rules[b.owner].info.Counter)}
+				for d, s := range b.s {
+					e.Key = append(e.Key, rangeOf(s, mapKeys[fam][d]))
+				}
+				m.Elements = append(m.Elements, e)
+			}
+			t.Sets = append(t.Sets, m)
+			c.Rules = append(c.Rules, nft.Rule{Stmts: []nft.Stmt{nft.VMap{Fields: mapFields[fam], Map: m.Name}}})
+		}
+		c.Rules = append(c.Rules, dropRule(cfg, dir.counter, "metalkube-drop "+dir.chain+": "))
+		t.Chains = append(t.Chains, c)
+		for _, r := range dir.rules {
+			t.Counters = append(t.Counters, r.info.Counter)
+			ruleChains = append(ruleChains, &nft.Chain{Name: r.info.Counter, Rules: []nft.Rule{{Stmts: []nft.Stmt{nft.Counter{Name: r.info.Counter}, nft.Accept}}}})
+		}
+	}
+	if len(cfg.SNAT) > 0 {
+		post := &nft.Chain{Name: ChainPostrouting, Hook: &nft.Hook{Type: "nat", Hook: "postrouting", Priority: 100, Policy: "accept"}}
+		for i, s := range cfg.SNAT {
+			src := s.Sources
+			if len(src) == 0 {
+				src = cluster
+			}
+			spans := prefixSpans(src)
+			for fam := 0; fam < 2; fam++ {
+				if len(spans[fam]) == 0 || s.To.IsValid() && family(netip.PrefixFrom(s.To, 0)) != fam {
+					continue
+				}
+				set := &nft.Set{Name: fmt.Sprintf("snat-%d-%s", i, famSuffix[fam]), Key: []nft.KeyType{addrKey[fam]}, Interval: true}
+				for _, sp := range merge(spans[fam]) {
+					set.Elements = append(set.Elements, nft.Element{Key: []nft.Range{rangeOf(sp, addrKey[fam])}})
+				}
+				t.Sets = append(t.Sets, set)
+				var nat nft.Stmt = nft.Masquerade{}
+				if s.To.IsValid() {
+					nat = nft.SNAT{Addr: s.To}
+				}
+				post.Rules = append(post.Rules, nft.Rule{Stmts: []nft.Stmt{nft.IfName{Out: true, Name: s.Interface},
+					nft.Lookup{Fields: []nft.Field{addrField[fam][0]}, Set: set.Name}, nat}})
+			}
+		}
+		t.Chains = append(t.Chains, post)
+	}
+	sort.Slice(ruleChains, func(i, j int) bool { return ruleChains[i].Name < ruleChains[j].Name })
+	t.Chains = append(t.Chains, ruleChains...)
+	t.Sort()
+	return t
+}
+
+func dropRule(cfg Config, counter, prefix string) nft.Rule {
+	stmts := []nft.Stmt{nft.Counter{Name: counter}}
+	if cfg.LogGroup != 0 {
+		stmts = append(stmts, nft.Log{Prefix: prefix, Group: cfg.LogGroup})
+	}
+	return nft.Rule{Stmts: append(stmts, nft.Drop)}
+}
+
+func rangeOf(s span, k nft.KeyType) nft.Range {
+	return nft.Range{Lo: s.lo.bytes(k.Len()), Hi: s.hi.bytes(k.Len())}
+}
+
+// merge sorts spans and joins overlapping and adjacent ones.
+func merge(spans []span) []span {
+	s := append([]span(nil), spans...)
+	sort.Slice(s, func(i, j int) bool { return s[i].lo.less(s[j].lo) })
+	var out []span
+	for _, x := range s {
+		if n := len(out); n > 0 {
+			next, ok := out[n-1].hi.inc()
+			if !ok { // the previous span reaches the end
+				continue
+			}
+			if next.less(x.lo) {
+				out = append(out, x)
+				continue
+			}
+			if out[n-1].hi.less(x.hi) {
+				out[n-1].hi = x.hi
+			}
+			continue
+		}
+		out = append(out, x)
+	}
+	return out
+}

@@ -1,0 +1,102 @@
+package compile_test
+
+import (
+	"flag"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+
+	"github.com/metalkube/metalkube/components/firewall/api/v1alpha1"
+	. "github.com/metalkube/metalkube/components/firewall/compile"
+	"github.com/metalkube/metalkube/components/firewall/internal/fixture"
+)
+
+func tcp(port int32, end ...int32) networkingv1.NetworkPolicyPort { return fixture.TCP(port, end...) }
+func udp(port int32) networkingv1.NetworkPolicyPort               { return fixture.UDP(port) }
+func block(cidr string, except ...string) networkingv1.IPBlock    { return fixture.Block(cidr, except...) }
+func ptr[T any](v T) *T                                           { return &v }
+
+var update = flag.Bool("update", false, "rewrite golden files in testdata/")
+
+func TestGolden(t *testing.T) {
+	full := fixture.Config()
+	full.AllowedIngressNetworks = []netip.Prefix{netip.MustParsePrefix("0.0.0.0/0"), netip.MustParsePrefix("::/0")}
+	full.AllowedEgressNetworks = []netip.Prefix{netip.MustParsePrefix("0.0.0.0/1"), netip.MustParsePrefix("128.0.0.0/1"), netip.MustParsePrefix("2000::/3")}
+	full.RateLimits = []RateLimit{{Interface: "ext0", BytesPerSecond: 125_000_000}}
+	full.SNAT = append(full.SNAT, SNAT{Interface: "ext0"})
+	tests := []struct {
+		name string
+		cfg  Config
+		in   Input
+	}{
+		{"empty", fixture.Config(), Input{}},
+		{"representative", fixture.Config(), fixture.Input()},
+		{"all-features", full, fixture.Input()},
+		{"overlapping", fixture.Config(), Input{Policies: []Policy{
+			{Name: "a/wide", Spec: v1alpha1.PolicySpec{Ingress: []v1alpha1.IngressRule{{From: []networkingv1.IPBlock{block("198.51.100.0/24")}}}}},
+			{Name: "b/narrow", Spec: v1alpha1.PolicySpec{Ingress: []v1alpha1.IngressRule{{From: []networkingv1.IPBlock{block("198.51.100.128/25"), block("192.0.2.0/24")},
+				Ports: []networkingv1.NetworkPolicyPort{tcp(22)}}}}},
+		}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := Compile(tt.cfg, tt.in).Table.Render(false)
+			path := filepath.Join("testdata", tt.name+".nft")
+			if *update {
+				if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatalf("%v (run with -update to create)", err)
+			}
+			if got != string(want) {
+				t.Errorf("ruleset differs from %s (run with -update to accept):\n%s", path, got)
+			}
+			// deterministic: the same input compiles to the same text
+			if again := Compile(tt.cfg, tt.in).Table.Render(false); again != got {
+				t.Error("two compilations of the same input differ")
+			}
+		})
+	}
+}
+
+func TestInvalidPolicies(t *testing.T) {
+	sctp := corev1.ProtocolSCTP
+	tests := []struct {
+		name string
+		spec v1alpha1.PolicySpec
+		want string
+	}{
+		{"bad CIDR", v1alpha1.PolicySpec{Ingress: []v1alpha1.IngressRule{{From: []networkingv1.IPBlock{block("10.0.0.300/8")}}}}, "invalid CIDR"},
+		{"host bits", v1alpha1.PolicySpec{Ingress: []v1alpha1.IngressRule{{From: []networkingv1.IPBlock{block("10.0.0.1/8")}}}}, "host bits set"},
+		{"except outside", v1alpha1.PolicySpec{Ingress: []v1alpha1.IngressRule{{From: []networkingv1.IPBlock{block("10.0.0.0/8", "11.0.0.0/8")}}}}, "is not inside"},
+		{"port 0", v1alpha1.PolicySpec{Egress: []v1alpha1.EgressRule{{Ports: []networkingv1.NetworkPolicyPort{tcp(0)}}}}, "port 0 out of range"},
+		{"endPort below port", v1alpha1.PolicySpec{Egress: []v1alpha1.EgressRule{{Ports: []networkingv1.NetworkPolicyPort{tcp(100, 99)}}}}, "endPort 99 is below port 100"},
+		{"unsupported protocol", v1alpha1.PolicySpec{Egress: []v1alpha1.EgressRule{{Ports: []networkingv1.NetworkPolicyPort{{Protocol: &sctp, Port: ptr(intstr.FromInt32(9))}}}}}, `unsupported protocol "SCTP"`},
+		{"named port", v1alpha1.PolicySpec{Egress: []v1alpha1.EgressRule{{Ports: []networkingv1.NetworkPolicyPort{{Port: ptr(intstr.FromString("http"))}}}}}, "named port"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			good := fixture.Input()
+			want := Compile(fixture.Config(), good).Table.Render(false)
+			bad := good
+			bad.Policies = append(append([]Policy(nil), good.Policies...), Policy{Name: "firewall/bad", Spec: tt.spec})
+			res := Compile(fixture.Config(), bad)
+			pr := res.Policies["firewall/bad"]
+			if !pr.Ignored || !strings.Contains(pr.Message, tt.want) {
+				t.Fatalf("got %+v, want ignored with message containing %q", pr, tt.want)
+			}
+			if got := res.Table.Render(false); got != want {
+				t.Error("an ignored policy changed the ruleset")
+			}
+		})
+	}
+}

@@ -1,0 +1,628 @@
+package nft
+
+import (
+	"errors"
+	"fmt"
+	"reflect"
+	"sort"
+	"sync"
+
+	"github.com/google/nftables"
+	"github.com/google/nftables/expr"
+	"github.com/mdlayher/netlink"
+	"golang.org/x/sys/unix"
+)
+
+// elementChunk bounds the elements per netlink message: one message's element
+// list is a netlink attribute, whose length field has 16 bits.
+const elementChunk = 256
+
+// socketBuffer is the send and receive buffer the applier's netlink socket
+// asks for (with CAP_NET_ADMIN, beyond the sysctl maximum): a batch is sent
+// with one sendmsg, and the kernel queues one acknowledgement per message
+// before the agent reads any of them.
+const socketBuffer = 256 << 20
+
+// Applier writes Tables to the kernel. Each Apply is one netlink batch, which
+// the kernel commits completely or not at all, so a failed apply leaves the
+// previous ruleset in place. After the first full apply, Apply sends only the
+// difference to the table it applied last (changed chains are flushed and
+// refilled, set elements added and removed, objects created and deleted
+// within the same batch); after any failure, or when Drift finds the kernel
+// differs from the last applied table, the next Apply replaces the whole
+// table, again in one batch. Starting an Applier never touches the kernel:
+// the ruleset of a previous run stays in force until the first Apply replaces
+// it.
+type Applier struct {
+	mu      sync.Mutex
+	conn    *nftables.Conn
+	current *Table // last table committed; nil: replace the whole table next time
+}
+
+// NewApplier opens a netlink connection; opts select e.g. a network namespace
+// (nftables.WithNetNSFd).
+func NewApplier(opts ...nftables.ConnOption) (*Applier, error) {
+	opts = append([]nftables.ConnOption{nftables.AsLasting(), nftables.WithSockOptions(bigBuffers)}, opts...)
+	c, err := nftables.New(opts...)
+	if err != nil {
+		return nil, fmt.Errorf("open nftables netlink connection: %w", err)
+	}
+	return &Applier{conn: c}, nil
+}
+
+func bigBuffers(c *netlink.Conn) error {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var serr error
+	if err := rc.Control(func(fd uintptr) {
+		for _, opt := range []int{unix.SO_SNDBUFFORCE, unix.SO_RCVBUFFORCE} {
+			if e := unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, opt, socketBuffer); e != nil {
+				serr = errors.Join(serr, e)
+			}
+		}
+	}); err != nil {
+		return err
+	}
+	if serr != nil {
+		// without CAP_NET_ADMIN: the sysctl maximum is what we get
+		_ = c.SetReadBuffer(socketBuffer)
+		_ = c.SetWriteBuffer(socketBuffer)
+	}
+	return nil
+}
+
+// Close closes the netlink connection. The ruleset stays in the kernel.
+func (a *Applier) Close() error { return a.conn.CloseLasting() }
+
+// ApplyResult says what an Apply did.
+type ApplyResult struct {
+	Full     bool // the whole table was replaced
+	Messages int  // netlink messages in the batch; 0: nothing to do
+}
+
+// Apply makes the kernel's table equal to t, in one batch.
+func (a *Applier) Apply(t *Table) (ApplyResult, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	t.Sort()
+	b := newBatch(a.conn, t)
+	full := a.current == nil || a.current.Name != t.Name || !b.diff(a.current)
+	if full {
+		b = newBatch(a.conn, t)
+		b.full()
+	}
+	res := ApplyResult{Full: full, Messages: b.messages}
+	if b.messages == 0 {
+		return res, nil
+	}
+	if err := b.err; err == nil {
+		err = a.conn.Flush()
+		b.err = err
+	}
+	if b.err != nil {
+		a.current = nil // resync from scratch next time
+		return res, fmt.Errorf("apply nftables table %s: %w", t.Name, b.err)
+	}
+	a.current = t.Clone()
+	return res, nil
+}
+
+// Invalidate makes the next Apply replace the whole table.
+func (a *Applier) Invalidate() {
+	a.mu.Lock()
+	a.current = nil
+	a.mu.Unlock()
+}
+
+// Delete removes the table from the kernel.
+func (a *Applier) Delete(name string) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	t := &nftables.Table{Family: nftables.TableFamilyINet, Name: name}
+	a.conn.AddTable(t)
+	a.conn.DelTable(t)
+	a.current = nil
+	return a.conn.Flush()
+}
+
+// Clone returns a deep copy of the table (statements are values and shared).
+func (t *Table) Clone() *Table {
+	c := &Table{Name: t.Name, Counters: append([]string(nil), t.Counters...)}
+	for _, s := range t.Sets {
+		cs := *s
+		cs.Key = append([]KeyType(nil), s.Key...)
+		cs.Elements = append([]Element(nil), s.Elements...)
+		c.Sets = append(c.Sets, &cs)
+	}
+	for _, ch := range t.Chains {
+		cc := *ch
+		cc.Rules = append([]Rule(nil), ch.Rules...)
+		c.Chains = append(c.Chains, &cc)
+	}
+	return c
+}
+
+// batch builds the netlink messages for one transaction.
+type batch struct {
+	conn     *nftables.Conn
+	t        *Table
+	table    *nftables.Table
+	sets     map[string]*nftables.Set
+	chains   map[string]*nftables.Chain
+	messages int
+	err      error
+}
+
+func newBatch(conn *nftables.Conn, t *Table) *batch {
+	b := &batch{conn: conn, t: t, table: &nftables.Table{Family: nftables.TableFamilyINet, Name: t.Name},
+		sets: map[string]*nftables.Set{}, chains: map[string]*nftables.Chain{}}
+	for _, s := range t.Sets {
+		b.sets[s.Name] = b.nfSet(s)
+	}
+	for _, c := range t.Chains {
+		b.chains[c.Name] = b.nfChain(c)
+	}
+	return b
+}
+
+func (b *batch) resolve(name string) *nftables.Set {
+	if s, ok := b.sets[name]; ok {
+		return s
+	}
+	b.err = errors.Join(b.err, fmt.Errorf("rule refers to unknown set %q", name))
+	return &nftables.Set{Table: b.table, Name: name}
+}
+
+// full replaces the table: add (so that delete cannot fail), delete, create.
+func (b *batch) full() {
+	b.conn.AddTable(b.table)
+	b.conn.DelTable(b.table)
+	b.conn.AddTable(b.table)
+	b.messages += 3
+	for _, c := range b.t.Counters {
+		b.addCounter(c)
+	}
+	for _, c := range b.t.Chains {
+		b.conn.AddChain(b.chains[c.Name])
+		b.messages++
+	}
+	for _, s := range b.t.Sets {
+		b.addSet(s)
+		b.addElements(s, s.Elements)
+	}
+	for _, c := range b.t.Chains {
+		b.addRules(c)
+	}
+}
+
+// diff adds the messages that turn old into b.t. It returns false when the
+// change needs a full replace (a set's type or a base chain's hook changed).
+func (b *batch) diff(old *Table) bool {
+	oldSets := map[string]*Set{}
+	for _, s := range old.Sets {
+		oldSets[s.Name] = s
+	}
+	oldChains := map[string]*Chain{}
+	for _, c := range old.Chains {
+		oldChains[c.Name] = c
+	}
+	for _, s := range b.t.Sets {
+		if o, ok := oldSets[s.Name]; ok && (o.Map != s.Map || o.Interval != s.Interval || !reflect.DeepEqual(o.Key, s.Key)) {
+			return false
+		}
+	}
+	for _, c := range b.t.Chains {
+		if o, ok := oldChains[c.Name]; ok && !reflect.DeepEqual(o.Hook, c.Hook) {
+			return false
+		}
+	}
+	// 1. new objects: counters, chains, sets
+	oldCounters := toSet(old.Counters)
+	newCounters := toSet(b.t.Counters)
+	for _, c := range b.t.Counters {
+		if !oldCounters[c] {
+			b.addCounter(c)
+		}
+	}
+	for _, c := range b.t.Chains {
+		if _, ok := oldChains[c.Name]; !ok {
+			b.conn.AddChain(b.chains[c.Name])
+			b.messages++
+		}
+	}
+	for _, s := range b.t.Sets {
+		if _, ok := oldSets[s.Name]; !ok {
+			b.addSet(s)
+		}
+	}
+	// 2. rules of new and changed chains
+	for _, c := range b.t.Chains {
+		o, ok := oldChains[c.Name]
+		if ok && rulesEqual(o.Rules, c.Rules) {
+			continue
+		}
+		if ok {
+			b.conn.FlushChain(b.chains[c.Name])
+			b.messages++
+		}
+		b.addRules(c)
+	}
+	// 3. set elements
+	for _, s := range b.t.Sets {
+		o := oldSets[s.Name]
+		if o == nil {
+			b.addElements(s, s.Elements)
+			continue
+		}
+		add, del := elementDiff(o.Elements, s.Elements)
+		b.delElements(s, del)
+		b.addElements(s, add)
+	}
+	// 4. what is gone: sets, chains, counters (in the order references allow)
+	newSets := map[string]bool{}
+	for _, s := range b.t.Sets {
+		newSets[s.Name] = true
+	}
+	for _, s := range old.Sets {
+		if !newSets[s.Name] {
+			b.conn.DelSet(&nftables.Set{Table: b.table, Name: s.Name})
+			b.messages++
+		}
+	}
+	for _, c := range old.Chains {
+		if _, ok := b.chains[c.Name]; !ok {
+			ch := &nftables.Chain{Table: b.table, Name: c.Name}
+			b.conn.FlushChain(ch)
+			b.conn.DelChain(ch)
+			b.messages += 2
+		}
+	}
+	for _, c := range old.Counters {
+		if !newCounters[c] {
+			b.conn.DeleteObject(&nftables.NamedObj{Table: b.table, Name: c, Type: nftables.ObjTypeCounter, Obj: &expr.Counter{}})
+			b.messages++
+		}
+	}
+	return true
+}
+
+func toSet(s []string) map[string]bool {
+	m := make(map[string]bool, len(s))
+	for _, v := range s {
+		m[v] = true
+	}
+	return m
+}
+
+func rulesEqual(a, b []Rule) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i].String() != b[i].String() {
+			return false
+		}
+	}
+	return true
+}
+
+func elementDiff(old, cur []Element) (add, del []Element) {
+	oldM := make(map[string]string, len(old))
+	for _, e := range old {
+		oldM[ElementKey(e)] = verdictString(e.Verdict)
+	}
+	curM := make(map[string]string, len(cur))
+	for _, e := range cur {
+		k := ElementKey(e)
+		curM[k] = verdictString(e.Verdict)
+		if v, ok := oldM[k]; !ok || v != curM[k] {
+			add = append(add, e)
+		}
+	}
+	for _, e := range old {
+		k := ElementKey(e)
+		if v, ok := curM[k]; !ok || v != oldM[k] {
+			del = append(del, e)
+		}
+	}
+	return add, del
+}
+
+func verdictString(v *Verdict) string {
+	if v == nil {
+		return ""
+	}
+	return v.String()
+}
+
+func (b *batch) addCounter(name string) {
+	b.conn.AddObj(&nftables.NamedObj{Table: b.table, Name: name, Type: nftables.ObjTypeCounter, Obj: &expr.Counter{}})
+	b.messages++
+}
+
+func (b *batch) nfChain(c *Chain) *nftables.Chain {
+	ch := &nftables.Chain{Table: b.table, Name: c.Name}
+	if h := c.Hook; h != nil {
+		ch.Type = nftables.ChainType(h.Type)
+		ch.Hooknum = hookNum(h.Hook)
+		ch.Priority = nftables.ChainPriorityRef(nftables.ChainPriority(h.Priority))
+		p := nftables.ChainPolicyAccept
+		if h.Policy == "drop" {
+			p = nftables.ChainPolicyDrop
+		}
+		ch.Policy = &p
+	}
+	return ch
+}
+
+func hookNum(h string) *nftables.ChainHook {
+	switch h {
+	case "prerouting":
+		return nftables.ChainHookPrerouting
+	case "input":
+		return nftables.ChainHookInput
+	case "output":
+		return nftables.ChainHookOutput
+	case "postrouting":
+		return nftables.ChainHookPostrouting
+	default:
+		return nftables.ChainHookForward
+	}
+}
+
+func (b *batch) addRules(c *Chain) {
+	for _, r := range c.Rules {
+		var exprs []expr.Any
+		for _, s := range r.Stmts {
+			exprs = append(exprs, s.exprs(b.resolve)...)
+		}
+		b.conn.AddRule(&nftables.Rule{Table: b.table, Chain: b.chains[c.Name], Exprs: exprs, UserData: ruleComment(r.Comment)})
+		b.messages++
+	}
+}
+
+// ruleComment encodes a rule comment the way nft stores it (NFTNL_UDATA_RULE_COMMENT).
+func ruleComment(c string) []byte {
+	if c == "" {
+		return nil
+	}
+	v := append([]byte(c), 0)
+	return append([]byte{0, byte(len(v))}, v...)
+}
+
+var nfKeyTypes = map[KeyType]nftables.SetDatatype{IPv4Addr: nftables.TypeIPAddr, IPv6Addr: nftables.TypeIP6Addr,
+	InetProto: nftables.TypeInetProto, InetService: nftables.TypeInetService}
+
+func (b *batch) nfSet(s *Set) *nftables.Set {
+	ns := &nftables.Set{Table: b.table, Name: s.Name, Interval: s.Interval, IsMap: s.Map, Comment: s.Comment}
+	if len(s.Key) == 1 {
+		ns.KeyType = nfKeyTypes[s.Key[0]]
+	} else {
+		types := make([]nftables.SetDatatype, len(s.Key))
+		for i, k := range s.Key {
+			types[i] = nfKeyTypes[k]
+		}
+		ns.KeyType = nftables.MustConcatSetType(types...)
+		ns.Concatenation = true
+	}
+	if s.Map {
+		ns.DataType = nftables.TypeVerdict
+	}
+	return ns
+}
+
+func (b *batch) addSet(s *Set) {
+	if err := b.conn.AddSet(b.sets[s.Name], nil); err != nil {
+		b.err = errors.Join(b.err, fmt.Errorf("set %s: %w", s.Name, err))
+	}
+	b.messages++
+}
+
+func (b *batch) addElements(s *Set, elems []Element) {
+	b.elements(s, elems, b.conn.SetAddElements)
+}
+
+func (b *batch) delElements(s *Set, elems []Element) {
+	b.elements(s, elems, b.conn.SetDeleteElements)
+}
+
+func (b *batch) elements(s *Set, elems []Element, op func(*nftables.Set, []nftables.SetElement) error) {
+	nfe := nfElements(s, elems)
+	for i := 0; i < len(nfe); i += elementChunk {
+		end := min(i+elementChunk, len(nfe))
+		if err := op(b.sets[s.Name], nfe[i:end]); err != nil {
+			b.err = errors.Join(b.err, fmt.Errorf("set %s elements: %w", s.Name, err))
+		}
+		b.messages++
+	}
+}
+
+// nfElements encodes elements. A concatenated interval set (the kernel's
+// pipapo) takes each element as key and key end, every field padded to 32
+// bits; a single-field interval set (rbtree) takes a start element and an
+// interval-end element one past the range's end.
+func nfElements(s *Set, elems []Element) []nftables.SetElement {
+	out := make([]nftables.SetElement, 0, len(elems))
+	for _, e := range elems {
+		var v *expr.Verdict
+		if e.Verdict != nil {
+			v = e.Verdict.expr()
+		}
+		switch {
+		case len(s.Key) > 1:
+			var key, end []byte
+			for _, r := range e.Key {
+				key = append(key, pad4(r.Lo)...)
+				end = append(end, pad4(r.Hi)...)
+			}
+			se := nftables.SetElement{Key: key, VerdictData: v}
+			if s.Interval {
+				se.KeyEnd = end
+			}
+			out = append(out, se)
+		case s.Interval:
+			r := e.Key[0]
+			out = append(out, nftables.SetElement{Key: r.Lo, VerdictData: v})
+			if next, ok := increment(r.Hi); ok {
+				out = append(out, nftables.SetElement{Key: next, IntervalEnd: true})
+			}
+		default:
+			out = append(out, nftables.SetElement{Key: e.Key[0].Lo, VerdictData: v})
+		}
+	}
+	return out
+}
+
+func pad4(b []byte) []byte {
+	if len(b)%4 == 0 {
+		return b
+	}
+	return append(append([]byte(nil), b...), make([]byte, 4-len(b)%4)...)
+}
+
+// increment returns v+1, false on overflow.
+func increment(v []byte) ([]byte, bool) {
+	out := append([]byte(nil), v...)
+	for i := len(out) - 1; i >= 0; i-- {
+		out[i]++
+		if out[i] != 0 {
+			return out, true
+		}
+	}
+	return nil, false
+}
+
+// CounterValue is a named counter's reading.
+type CounterValue struct{ Packets, Bytes uint64 }
+
+// Counters reads the named counters of table name.
+func (a *Applier) Counters(name string) (map[string]CounterValue, error) {
+	objs, err := a.conn.GetNamedObjects(&nftables.Table{Family: nftables.TableFamilyINet, Name: name})
+	if err != nil {
+		return nil, fmt.Errorf("read counters of table %s: %w", name, err)
+	}
+	out := map[string]CounterValue{}
+	for _, o := range objs {
+		if n, ok := o.(*nftables.NamedObj); ok {
+			if c, ok := n.Obj.(*expr.Counter); ok {
+				out[n.Name] = CounterValue{Packets: c.Packets, Bytes: c.Bytes}
+			}
+		}
+	}
+	return out, nil
+}
+
+// Drift compares the kernel's table with the last applied one: the table,
+// its chains, counters, the number of elements of each set, and each chain's
+// rules by their expression types, verdicts, set and counter references. It
+// returns a description of the first difference, or "" when there is none
+// (or nothing was applied yet).
+func (a *Applier) Drift() (string, error) {
+	a.mu.Lock()
+	cur := a.current
+	a.mu.Unlock()
+	if cur == nil {
+		return "", nil
+	}
+	nt := &nftables.Table{Family: nftables.TableFamilyINet, Name: cur.Name}
+	if _, err := a.conn.ListTableOfFamily(cur.Name, nftables.TableFamilyINet); err != nil {
+		return fmt.Sprintf("table %s missing: %v", cur.Name, err), nil
+	}
+	chains, err := a.conn.ListChainsOfTableFamily(nftables.TableFamilyINet)
+	if err != nil {
+		return "", fmt.Errorf("list chains: %w", err)
+	}
+	var have []string
+	for _, c := range chains {
+		if c.Table.Name == cur.Name {
+			have = append(have, c.Name)
+		}
+	}
+	var want []string
+	for _, c := range cur.Chains {
+		want = append(want, c.Name)
+	}
+	if d := sliceDiff("chains", want, have); d != "" {
+		return d, nil
+	}
+	counters, err := a.Counters(cur.Name)
+	if err != nil {
+		return "", err
+	}
+	have = have[:0]
+	for n := range counters {
+		have = append(have, n)
+	}
+	if d := sliceDiff("counters", cur.Counters, have); d != "" {
+		return d, nil
+	}
+	b := newBatch(a.conn, cur)
+	for _, s := range cur.Sets {
+		elems, err := a.conn.GetSetElements(b.sets[s.Name])
+		if err != nil {
+			return fmt.Sprintf("set %s unreadable: %v", s.Name, err), nil
+		}
+		if w := len(nfElements(s, s.Elements)); len(elems) != w {
+			return fmt.Sprintf("set %s has %d elements, want %d", s.Name, len(elems), w), nil
+		}
+	}
+	for _, c := range cur.Chains {
+		rules, err := a.conn.GetRules(nt, b.chains[c.Name])
+		if err != nil {
+			return fmt.Sprintf("chain %s unreadable: %v", c.Name, err), nil
+		}
+		if len(rules) != len(c.Rules) {
+			return fmt.Sprintf("chain %s has %d rules, want %d", c.Name, len(rules), len(c.Rules)), nil
+		}
+		for i, r := range c.Rules {
+			var exprs []expr.Any
+			for _, s := range r.Stmts {
+				exprs = append(exprs, s.exprs(b.resolve)...)
+			}
+			if fingerprint(exprs) != fingerprint(rules[i].Exprs) {
+				return fmt.Sprintf("chain %s rule %d differs: want %q", c.Name, i, r.String()), nil
+			}
+		}
+	}
+	return "", nil
+}
+
+func sliceDiff(what string, want, have []string) string {
+	w, h := append([]string(nil), want...), append([]string(nil), have...)
+	sort.Strings(w)
+	sort.Strings(h)
+	if !reflect.DeepEqual(w, h) {
+		return fmt.Sprintf("%s differ: want %v, have %v", what, abbrev(w), abbrev(h))
+	}
+	return ""
+}
+
+func abbrev(s []string) []string {
+	if len(s) > 8 {
+		return append(s[:8:8], fmt.Sprintf("... (%d)", len(s)))
+	}
+	return s
+}
+
+// fingerprint describes a rule's expressions by type and by the parts that
+// decide what it does: verdicts, set and object references, compared data.
+func fingerprint(exprs []expr.Any) string {
+	var out string
+	for _, e := range exprs {
+		out += fmt.Sprintf("%T", e)
+		switch e := e.(type) {
+		case *expr.Verdict:
+			out += fmt.Sprintf("(%d,%s)", e.Kind, e.Chain)
+		case *expr.Lookup:
+			out += fmt.Sprintf("(%s,%v)", e.SetName, e.Invert)
+		case *expr.Objref:
+			out += "(" + e.Name + ")"
+		case *expr.Cmp:
+			out += fmt.Sprintf("(%d,%x)", e.Op, e.Data)
+		}
+		out += ";"
+	}
+	return out
+}
