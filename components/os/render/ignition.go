@@ -1,0 +1,88 @@
+package render
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"unicode/utf8"
+
+	ignition "github.com/coreos/ignition/v2/config/v3_5/types"
+)
+
+// IgnitionVersion is the Ignition spec version rendered.
+const IgnitionVersion = "3.5.0"
+
+// Ignition renders the plan as an Ignition config (compact JSON).
+//
+// Files are written with overwrite set, so files the image ships (e.g.
+// /etc/containerd/config.toml) are replaced. A unit is enabled when it asks to
+// be and either brings no content (the image's unit) or content with an
+// [Install] section; enabling it otherwise would do nothing, and Ignition
+// warns about it. Units asked to be disabled or stopped are disabled.
+func Ignition(p *Plan) ([]byte, error) {
+	cfg := IgnitionConfig(p)
+	out, err := json.Marshal(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("marshal ignition config: %w", err)
+	}
+	return out, nil
+}
+
+// IgnitionConfig builds the Ignition config of the plan.
+func IgnitionConfig(p *Plan) ignition.Config {
+	cfg := ignition.Config{Ignition: ignition.Ignition{Version: IgnitionVersion}}
+	cfg.Storage.Files = make([]ignition.File, 0, len(p.Files))
+	for _, f := range p.Files {
+		m := int(mode(f.Mode))
+		source := dataURL(f.Data, f.Plain)
+		cfg.Storage.Files = append(cfg.Storage.Files, ignition.File{
+			Node: ignition.Node{Path: f.Path, Overwrite: ptr(true)},
+			FileEmbedded1: ignition.FileEmbedded1{
+				Contents: ignition.Resource{Source: &source},
+				Mode:     &m,
+			},
+		})
+	}
+	cfg.Systemd.Units = make([]ignition.Unit, 0, len(p.Units))
+	for _, u := range p.Units {
+		iu := ignition.Unit{Name: u.Name, Contents: u.Content}
+		switch {
+		case !u.Enable || u.Command == CommandStop:
+			iu.Enabled = ptr(false)
+		case u.Content == nil || hasInstallSection(*u.Content):
+			iu.Enabled = ptr(true)
+		}
+		for _, d := range u.DropIns {
+			iu.Dropins = append(iu.Dropins, ignition.Dropin{Name: d.Name, Contents: ptr(d.Content)})
+		}
+		cfg.Systemd.Units = append(cfg.Systemd.Units, iu)
+	}
+	return cfg
+}
+
+// dataURL encodes data as an RFC 2397 data URL: percent-encoded when plain
+// (every byte but the unreserved ones of RFC 3986 escaped, which is what the
+// machine-controller-manager looks for when it replaces placeholders),
+// base64 otherwise.
+func dataURL(data []byte, plain bool) string {
+	if !plain || !utf8.Valid(data) {
+		return "data:;base64," + base64.StdEncoding.EncodeToString(data)
+	}
+	const hex = "0123456789ABCDEF"
+	var b strings.Builder
+	b.Grow(len("data:,") + len(data)*3/2)
+	b.WriteString("data:,")
+	for _, c := range data {
+		if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '.' || c == '~' {
+			b.WriteByte(c)
+			continue
+		}
+		b.WriteByte('%')
+		b.WriteByte(hex[c>>4])
+		b.WriteByte(hex[c&15])
+	}
+	return b.String()
+}
+
+func ptr[T any](v T) *T { return &v }
