@@ -238,7 +238,7 @@ func (s SNAT) exprs(setResolver) []expr.Any {
 	}
 	return []expr.Any{
 		&expr.Immediate{Register: 1, Data: s.Addr.AsSlice()},
-		&expr.NAT{Type: expr.NATTypeSourceNAT, Family: fam, RegAddrMin: 1, Specified: true},
+		&expr.NAT{Type: expr.NATTypeSourceNAT, Family: fam, RegAddrMin: 1, RegAddrMax: 1},
 	}
 }
 
