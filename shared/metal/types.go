@@ -248,14 +248,3 @@ func MatchTags(have, want map[string]string) bool {
 	return true
 }
 
-// CloneTags returns a copy of tags (nil for an empty map).
-func CloneTags(tags map[string]string) map[string]string {
-	if len(tags) == 0 {
-		return nil
-	}
-	out := make(map[string]string, len(tags))
-	for k, v := range tags {
-		out[k] = v
-	}
-	return out
-}

@@ -1,0 +1,241 @@
+package fleet
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	metalv1alpha1 "github.com/ironcore-dev/metal-operator/api/v1alpha1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
+	ipamv1 "sigs.k8s.io/cluster-api/api/ipam/v1beta2"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	"github.com/metalkube/metalkube/shared/scheme"
+)
+
+// Finalizers the emulator puts on claims, as metal-operator and an IPAM
+// provider do.
+const (
+	ServerClaimFinalizer = "metal.ironcore.dev/serverclaim"
+	IPClaimFinalizer     = "ipam.metalkube.io/fleet-emulator"
+)
+
+// Emulator is a running fleet emulator.
+type Emulator struct {
+	cfg    Config
+	metal  client.Client // uncached, for decisions
+	nodes  client.Client
+	mgr    manager.Manager
+	outage atomic.Bool
+	delay  atomic.Int64 // power-on delay, ns
+
+	mu      sync.Mutex
+	booted    map[string]string    // server -> node name
+	poweredAt map[string]time.Time // server -> when it powered on
+	stopped map[string]bool   // nodes whose kubelet is stopped
+	ipMu    sync.Mutex
+}
+
+// New returns an emulator for the metal-operator API at metalCfg, registering
+// nodes through nodeCfg (which may be the same cluster).
+func New(metalCfg, nodeCfg *rest.Config, cfg Config) (*Emulator, error) {
+	cfg.defaults()
+	s := scheme.New()
+	mc, err := client.New(metalCfg, client.Options{Scheme: s})
+	if err != nil {
+		return nil, err
+	}
+	nc, err := client.New(nodeCfg, client.Options{Scheme: s})
+	if err != nil {
+		return nil, err
+	}
+	mgr, err := manager.New(metalCfg, manager.Options{
+		Scheme:                 s,
+		Metrics:                metricsserver.Options{BindAddress: "0"},
+		HealthProbeBindAddress: "0",
+		Logger:                 ctrl.Log.WithName("fleet-emulator"),
+	})
+	if err != nil {
+		return nil, err
+	}
+	e := &Emulator{cfg: cfg, metal: mc, nodes: nc, mgr: mgr, booted: map[string]string{}, poweredAt: map[string]time.Time{}, stopped: map[string]bool{}}
+	e.delay.Store(int64(cfg.PowerOnDelay))
+	if err := e.setup(); err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+func (e *Emulator) setup() error {
+	skipNameCheck := true
+	opts := controller.Options{MaxConcurrentReconciles: 1, SkipNameValidation: &skipNameCheck}
+	claimsOfServer := handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []reconcile.Request {
+		s := o.(*metalv1alpha1.Server)
+		if ref := s.Spec.ServerClaimRef; ref != nil {
+			return []reconcile.Request{{NamespacedName: client.ObjectKey{Namespace: ref.Namespace, Name: ref.Name}}}
+		}
+		return nil
+	})
+	if err := ctrl.NewControllerManagedBy(e.mgr).Named("fleet-serverclaim").For(&metalv1alpha1.ServerClaim{}).
+		Watches(&metalv1alpha1.Server{}, claimsOfServer).WithOptions(opts).
+		Complete(reconcile.Func(e.reconcileClaim)); err != nil {
+		return err
+	}
+	if err := ctrl.NewControllerManagedBy(e.mgr).Named("fleet-ipaddressclaim").For(&ipamv1.IPAddressClaim{}).WithOptions(opts).
+		Complete(reconcile.Func(e.reconcileIPClaim)); err != nil {
+		return err
+	}
+	return e.mgr.Add(manager.RunnableFunc(e.kubelets))
+}
+
+// Run creates the servers and runs the emulator until ctx is done.
+func (e *Emulator) Run(ctx context.Context) error {
+	if err := e.CreateServers(ctx, 0, e.cfg.Servers); err != nil {
+		return err
+	}
+	return e.mgr.Start(ctx)
+}
+
+// Start runs the emulator in the background and waits until its servers exist
+// and its caches are synced. Errors after that are logged.
+func (e *Emulator) Start(ctx context.Context) error {
+	if err := e.CreateServers(ctx, 0, e.cfg.Servers); err != nil {
+		return err
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- e.mgr.Start(ctx) }()
+	sync, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	if !e.mgr.GetCache().WaitForCacheSync(sync) {
+		select {
+		case err := <-errc:
+			return fmt.Errorf("fleet emulator: %w", err)
+		default:
+			return fmt.Errorf("fleet emulator: caches did not sync")
+		}
+	}
+	return nil
+}
+
+// CreateServers creates servers with indexes [from, to) and makes them Available.
+func (e *Emulator) CreateServers(ctx context.Context, from, to int) error {
+	for i := from; i < to; i++ {
+		if err := e.createServer(ctx, i); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (e *Emulator) createServer(ctx context.Context, i int) error {
+	c := &e.cfg
+	size, zone := c.Sizes[i%len(c.Sizes)], c.Zones[i%len(c.Zones)]
+	labels := map[string]string{c.SizeLabel: size, c.PartitionLabel: zone, c.RegionLabel: c.Region}
+	for k, v := range c.ExtraLabels {
+		labels[k] = v
+	}
+	srv := &metalv1alpha1.Server{
+		ObjectMeta: metav1.ObjectMeta{Name: c.ServerName(i), Labels: labels},
+		Spec:       metalv1alpha1.ServerSpec{SystemUUID: c.SystemUUID(i), Power: metalv1alpha1.PowerOff},
+	}
+	if err := e.metal.Create(ctx, srv); err != nil {
+		if !apierrors.IsAlreadyExists(err) {
+			return fmt.Errorf("create server %s: %w", srv.Name, err)
+		}
+		return nil
+	}
+	nic := metalv1alpha1.NetworkInterface{Name: "eth0", MACAddress: fmt.Sprintf("02:00:00:%02x:%02x:%02x", byte(i>>16), byte(i>>8), byte(i))}
+	ip4 := metalv1alpha1.NewIP(nth(c.NodeNetwork, i))
+	nic.IP = &ip4
+	nic.IPs = []metalv1alpha1.IP{ip4}
+	if c.NodeNetwork6.IsValid() {
+		nic.IPs = append(nic.IPs, metalv1alpha1.NewIP(nth(c.NodeNetwork6, i)))
+	}
+	mem := ptrQuantity("256Gi")
+	// Discovery as metal-operator walks it: Initial, then Discovery, then Available.
+	for _, state := range []metalv1alpha1.ServerState{metalv1alpha1.ServerStateInitial, metalv1alpha1.ServerStateDiscovery, metalv1alpha1.ServerStateAvailable} {
+		srv.Status.State = state
+		srv.Status.PowerState = metalv1alpha1.ServerOffPowerState
+		if state == metalv1alpha1.ServerStateAvailable {
+			srv.Status.NetworkInterfaces = []metalv1alpha1.NetworkInterface{nic}
+			srv.Status.Manufacturer, srv.Status.Model, srv.Status.SKU = "Emulated", "FE-"+size, size
+			srv.Status.TotalSystemMemory = mem
+		}
+		if err := e.metal.Status().Update(ctx, srv); err != nil {
+			return fmt.Errorf("server %s to %s: %w", srv.Name, state, err)
+		}
+	}
+	return nil
+}
+
+// WrapConfig returns a copy of cfg whose requests fail with 503 Service
+// Unavailable while an outage is switched on (SetOutage). Hand it to the
+// backend under test.
+func (e *Emulator) WrapConfig(cfg *rest.Config) *rest.Config {
+	c := rest.CopyConfig(cfg)
+	c.Wrap(func(rt http.RoundTripper) http.RoundTripper { return outageTripper{rt: rt, down: &e.outage} })
+	return c
+}
+
+// SetOutage switches the API outage seen through WrapConfig on or off.
+func (e *Emulator) SetOutage(down bool) { e.outage.Store(down) }
+
+// SetPowerOnDelay changes how long servers take to power on.
+func (e *Emulator) SetPowerOnDelay(d time.Duration) { e.delay.Store(int64(d)) }
+
+// LoseServer deletes a server, as if it had vanished from the inventory.
+func (e *Emulator) LoseServer(ctx context.Context, name string) error {
+	e.stopKubelet(name)
+	return client.IgnoreNotFound(e.metal.Delete(ctx, &metalv1alpha1.Server{ObjectMeta: metav1.ObjectMeta{Name: name}}))
+}
+
+// PowerOffServer powers a server off behind its claim's back (a power cut):
+// its node stops heart-beating.
+func (e *Emulator) PowerOffServer(ctx context.Context, name string) error {
+	srv := &metalv1alpha1.Server{}
+	if err := e.metal.Get(ctx, client.ObjectKey{Name: name}, srv); err != nil {
+		return err
+	}
+	e.stopKubelet(name)
+	srv.Status.PowerState = metalv1alpha1.ServerOffPowerState
+	return e.metal.Status().Update(ctx, srv)
+}
+
+// Nodes returns the node names registered so far, by server.
+func (e *Emulator) Nodes() map[string]string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	out := make(map[string]string, len(e.booted))
+	for k, v := range e.booted {
+		out[k] = v
+	}
+	return out
+}
+
+type outageTripper struct {
+	rt   http.RoundTripper
+	down *atomic.Bool
+}
+
+func (t outageTripper) RoundTrip(req *http.Request) (*http.Response, error) {
+	if !t.down.Load() {
+		return t.rt.RoundTrip(req)
+	}
+	body := `{"kind":"Status","apiVersion":"v1","status":"Failure","message":"fleet emulator: backend outage","reason":"ServiceUnavailable","code":503}`
+	return &http.Response{
+		StatusCode: http.StatusServiceUnavailable, Status: "503 Service Unavailable", Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+		Header: http.Header{"Content-Type": []string{"application/json"}}, Body: readCloser(body), ContentLength: int64(len(body)), Request: req,
+	}, nil
+}
+

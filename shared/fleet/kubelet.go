@@ -1,0 +1,221 @@
+package fleet
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"io"
+	"net/url"
+	"strings"
+	"time"
+
+	metalv1alpha1 "github.com/ironcore-dev/metal-operator/api/v1alpha1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	"github.com/metalkube/metalkube/shared/metal/ironcore"
+)
+
+// TaintUninitialized is the taint a kubelet with an external cloud provider
+// registers with.
+const TaintUninitialized = "node.cloudprovider.kubernetes.io/uninitialized"
+
+// boot registers the server's node once BootDelay has passed since power-on.
+func (e *Emulator) boot(ctx context.Context, claim *metalv1alpha1.ServerClaim, srv *metalv1alpha1.Server) (reconcile.Result, error) {
+	e.mu.Lock()
+	_, done := e.booted[srv.Name]
+	e.mu.Unlock()
+	if done {
+		return reconcile.Result{}, nil
+	}
+	if d := e.cfg.BootDelay; d > 0 {
+		e.mu.Lock()
+		on, ok := e.poweredAt[srv.Name]
+		if !ok {
+			on = time.Now() // powered on before this emulator started
+			e.poweredAt[srv.Name] = on
+		}
+		e.mu.Unlock()
+		if wait := d - time.Since(on); wait > 0 {
+			return reconcile.Result{RequeueAfter: wait}, nil
+		}
+	}
+	hostname := claim.Name
+	if ref := claim.Spec.IgnitionSecretRef; ref != nil {
+		secret := &corev1.Secret{}
+		if err := e.metal.Get(ctx, client.ObjectKey{Namespace: claim.Namespace, Name: ref.Name}, secret); err == nil {
+			if h := Hostname(secret.Data[ironcore.IgnitionKey]); h != "" {
+				hostname = h
+			}
+		} else if !apierrors.IsNotFound(err) {
+			return reconcile.Result{}, err
+		}
+	}
+	if err := e.registerNode(ctx, hostname, srv); err != nil {
+		return reconcile.Result{}, err
+	}
+	e.mu.Lock()
+	e.booted[srv.Name] = hostname
+	delete(e.stopped, srv.Name)
+	e.mu.Unlock()
+	ctrl.LoggerFrom(ctx).Info("server booted, node registered", "server", srv.Name, "node", hostname)
+	return reconcile.Result{}, nil
+}
+
+func (e *Emulator) registerNode(ctx context.Context, name string, srv *metalv1alpha1.Server) error {
+	node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{
+		corev1.LabelHostname: name, corev1.LabelOSStable: "linux", corev1.LabelArchStable: "amd64",
+	}}}
+	if e.cfg.ExternalCloudProvider {
+		node.Spec.Taints = []corev1.Taint{{Key: TaintUninitialized, Value: "true", Effect: corev1.TaintEffectNoSchedule}}
+	}
+	if err := e.nodes.Create(ctx, node); err != nil {
+		if !apierrors.IsAlreadyExists(err) {
+			return err
+		}
+		if err := e.nodes.Get(ctx, client.ObjectKey{Name: name}, node); err != nil {
+			return err
+		}
+	}
+	node.Status = corev1.NodeStatus{
+		Capacity: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("64"), corev1.ResourceMemory: resource.MustParse("256Gi"), corev1.ResourcePods: resource.MustParse("110")},
+		NodeInfo: corev1.NodeSystemInfo{SystemUUID: srv.Spec.SystemUUID, MachineID: strings.ReplaceAll(srv.Spec.SystemUUID, "-", ""),
+			KubeletVersion: "v1.36.4", OperatingSystem: "linux", Architecture: "amd64", ContainerRuntimeVersion: "containerd://2.1.0"},
+		Conditions: []corev1.NodeCondition{readyCondition(metav1.Now())},
+		Addresses:  []corev1.NodeAddress{{Type: corev1.NodeHostName, Address: name}},
+	}
+	node.Status.Allocatable = node.Status.Capacity
+	for _, nic := range srv.Status.NetworkInterfaces {
+		for _, ip := range nic.IPs {
+			node.Status.Addresses = append(node.Status.Addresses, corev1.NodeAddress{Type: corev1.NodeInternalIP, Address: ip.String()})
+		}
+	}
+	return e.nodes.Status().Update(ctx, node)
+}
+
+func readyCondition(now metav1.Time) corev1.NodeCondition {
+	return corev1.NodeCondition{Type: corev1.NodeReady, Status: corev1.ConditionTrue, Reason: "KubeletReady",
+		Message: "kubelet is posting ready status (fleet emulator)", LastHeartbeatTime: now, LastTransitionTime: now}
+}
+
+// kubelets refreshes the Ready condition of every running node.
+func (e *Emulator) kubelets(ctx context.Context) error {
+	t := time.NewTicker(e.cfg.Heartbeat)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		for srv, name := range e.Nodes() {
+			e.mu.Lock()
+			stopped := e.stopped[srv]
+			e.mu.Unlock()
+			if stopped {
+				continue
+			}
+			node := &corev1.Node{}
+			if err := e.nodes.Get(ctx, client.ObjectKey{Name: name}, node); err != nil {
+				continue
+			}
+			patch := client.MergeFrom(node.DeepCopy())
+			now := metav1.Now()
+			found := false
+			for i := range node.Status.Conditions {
+				if c := &node.Status.Conditions[i]; c.Type == corev1.NodeReady {
+					found = true
+					if c.Status != corev1.ConditionTrue {
+						*c = readyCondition(now)
+					}
+					c.LastHeartbeatTime = now
+				}
+			}
+			if !found {
+				node.Status.Conditions = append(node.Status.Conditions, readyCondition(now))
+			}
+			_ = e.nodes.Status().Patch(ctx, node, patch)
+		}
+	}
+}
+
+// stopKubelet stops heart-beating for a server's node.
+func (e *Emulator) stopKubelet(server string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.stopped[server] = true
+}
+
+// forget drops a released server's node so that its next boot registers again.
+func (e *Emulator) forget(server string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	delete(e.booted, server)
+}
+
+// Hostname finds the hostname in user data: Ignition's /etc/hostname file or
+// cloud-init's hostname / fqdn key. Empty if there is none.
+func Hostname(userData []byte) string {
+	var ign struct {
+		Storage struct {
+			Files []struct {
+				Path     string `json:"path"`
+				Contents struct {
+					Source string `json:"source"`
+				} `json:"contents"`
+			} `json:"files"`
+		} `json:"storage"`
+	}
+	if json.Unmarshal(userData, &ign) == nil {
+		for _, f := range ign.Storage.Files {
+			if f.Path == "/etc/hostname" {
+				return strings.TrimSpace(dataURL(f.Contents.Source))
+			}
+		}
+		return ""
+	}
+	for _, line := range strings.Split(string(userData), "\n") {
+		for _, key := range []string{"hostname:", "fqdn:"} {
+			if v, ok := strings.CutPrefix(line, key); ok {
+				return strings.Trim(strings.TrimSpace(v), `"'`)
+			}
+		}
+	}
+	return ""
+}
+
+// dataURL decodes a data: URL's payload.
+func dataURL(s string) string {
+	rest, ok := strings.CutPrefix(s, "data:")
+	if !ok {
+		return ""
+	}
+	meta, data, ok := strings.Cut(rest, ",")
+	if !ok {
+		return ""
+	}
+	if strings.HasSuffix(meta, ";base64") {
+		b, err := base64.StdEncoding.DecodeString(data)
+		if err != nil {
+			return ""
+		}
+		return string(b)
+	}
+	v, err := url.PathUnescape(data)
+	if err != nil {
+		return ""
+	}
+	return v
+}
+
+func readCloser(s string) io.ReadCloser { return io.NopCloser(strings.NewReader(s)) }
+
+func ptrQuantity(s string) *resource.Quantity {
+	q := resource.MustParse(s)
+	return &q
+}

@@ -1,0 +1,448 @@
+package ironcore
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"net"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	metalv1alpha1 "github.com/ironcore-dev/metal-operator/api/v1alpha1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/util/validation"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/metalkube/metalkube/shared/metal"
+	"github.com/metalkube/metalkube/shared/providerid"
+)
+
+// Metadata keys metalkube sets on the objects it creates.
+const (
+	LabelCluster       = "metal.metalkube.io/cluster"
+	LabelIPType        = "metal.metalkube.io/ip-type"
+	AnnotationName     = "metal.metalkube.io/name"
+	AnnotationHostname = "metal.metalkube.io/hostname"
+	AnnotationTags     = "metal.metalkube.io/tags"
+	AnnotationNetwork  = "metal.metalkube.io/network"
+	// AnnotationRequestedAddress asks the IPAM provider for a specific address.
+	AnnotationRequestedAddress = "ipam.metalkube.io/requested-address"
+	// IgnitionKey is the Secret key metal-operator reads the ignition from.
+	IgnitionKey = "ignition"
+	// SecretType marks the user-data Secrets.
+	SecretType corev1.SecretType = "metal.metalkube.io/ignition"
+	// Reasons an IPAM provider gives on a claim's Ready=False condition.
+	ReasonAddressInUse      = "AddressInUse"
+	ReasonAddressOutOfRange = "AddressOutOfRange"
+	ReasonPoolExhausted     = "PoolExhausted"
+)
+
+// Default server label keys.
+const (
+	DefaultSizeLabel      = "metal.metalkube.io/size"
+	DefaultPartitionLabel = "topology.kubernetes.io/zone"
+	DefaultRegionLabel    = "topology.kubernetes.io/region"
+)
+
+// PoolRef names the IPAM pool a network's IPs are claimed from.
+type PoolRef struct {
+	APIGroup string
+	Kind     string
+	Name     string
+}
+
+// Config configures the backend.
+type Config struct {
+	// Client talks to the cluster running metal-operator. It should not read
+	// from a cache: allocation decisions need fresh state.
+	Client client.Client
+	// Namespace holds the claims, Secrets and IPAddressClaims.
+	Namespace string
+	// Pools maps a network name to its IPAM pool.
+	Pools map[string]PoolRef
+	// SizeLabel, PartitionLabel and RegionLabel are the Server labels that carry
+	// a server's size, partition (zone) and region.
+	SizeLabel, PartitionLabel, RegionLabel string
+	// IPTimeout bounds how long AllocateIP waits for the IPAM provider; default 10s.
+	IPTimeout time.Duration
+}
+
+// Backend is the ironcore backend.
+type Backend struct {
+	c   client.Client
+	cfg Config
+}
+
+var _ metal.Client = (*Backend)(nil)
+
+// New returns a backend.
+func New(cfg Config) (*Backend, error) {
+	if cfg.Client == nil {
+		return nil, errors.New("ironcore backend: no client")
+	}
+	if errs := validation.IsDNS1123Label(cfg.Namespace); len(errs) > 0 {
+		return nil, fmt.Errorf("ironcore backend: namespace %q: %s", cfg.Namespace, strings.Join(errs, "; "))
+	}
+	if cfg.SizeLabel == "" {
+		cfg.SizeLabel = DefaultSizeLabel
+	}
+	if cfg.PartitionLabel == "" {
+		cfg.PartitionLabel = DefaultPartitionLabel
+	}
+	if cfg.RegionLabel == "" {
+		cfg.RegionLabel = DefaultRegionLabel
+	}
+	if cfg.IPTimeout == 0 {
+		cfg.IPTimeout = 10 * time.Second
+	}
+	return &Backend{c: cfg.Client, cfg: cfg}, nil
+}
+
+// Backend implements metal.Client.
+func (b *Backend) Backend() string { return "ironcore" }
+
+// Healthy implements metal.Health: it lists one Server.
+func (b *Backend) Healthy(ctx context.Context) error {
+	if err := b.c.List(ctx, &metalv1alpha1.ServerList{}, client.Limit(1)); err != nil {
+		return classify("health", "servers", err)
+	}
+	return nil
+}
+
+// classify turns an API error into a typed metal error.
+func classify(op, obj string, err error) error {
+	var kind error
+	switch {
+	case apierrors.IsNotFound(err):
+		kind = metal.ErrNotFound
+	case apierrors.IsAlreadyExists(err), apierrors.IsConflict(err):
+		kind = metal.ErrConflict
+	case apierrors.IsInvalid(err), apierrors.IsBadRequest(err):
+		kind = metal.ErrInvalid
+	case apierrors.IsServiceUnavailable(err), apierrors.IsTimeout(err), apierrors.IsServerTimeout(err),
+		apierrors.IsTooManyRequests(err), apierrors.IsInternalError(err), isNetError(err):
+		kind = metal.ErrUnavailable
+	default:
+		// Other API answers are the request's fault; anything that is not an
+		// API answer (transport, TLS, DNS) means the backend was not reached.
+		var se apierrors.APIStatus
+		kind = metal.ErrUnavailable
+		if errors.As(err, &se) && se.Status().Code < 500 {
+			kind = metal.ErrInvalid
+		}
+	}
+	return metal.Wrap(kind, op, obj, err)
+}
+
+func isNetError(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) || errors.Is(err, context.DeadlineExceeded)
+}
+
+// serverSelector is the label selector a spec asks for.
+func (b *Backend) serverSelector(spec metal.MachineSpec) map[string]string {
+	sel := maps.Clone(spec.Selector)
+	if sel == nil {
+		sel = map[string]string{}
+	}
+	if spec.Size != "" {
+		sel[b.cfg.SizeLabel] = spec.Size
+	}
+	if spec.Partition != "" {
+		sel[b.cfg.PartitionLabel] = spec.Partition
+	}
+	return sel
+}
+
+func validateSpec(spec metal.MachineSpec) error {
+	const op = "allocate machine"
+	if errs := validation.IsDNS1123Subdomain(spec.Name); len(errs) > 0 {
+		return metal.Errorf(metal.ErrInvalid, op, spec.Name, "name %q: %s", spec.Name, strings.Join(errs, "; "))
+	}
+	if errs := validation.IsValidLabelValue(spec.Cluster); len(errs) > 0 || spec.Cluster == "" {
+		return metal.Errorf(metal.ErrInvalid, op, spec.Name, "cluster %q must be a non-empty label value", spec.Cluster)
+	}
+	if spec.Image == "" {
+		return metal.Errorf(metal.ErrInvalid, op, spec.Name, "image is empty")
+	}
+	return nil
+}
+
+// AllocateMachine implements metal.MachineAllocator. It creates the user-data
+// Secret and the ServerClaim; metal-operator binds the claim. Before creating
+// it checks that a free server matches, so that a request no server can serve
+// fails with ErrNoCapacity instead of waiting forever. On any failure it
+// removes what it created.
+func (b *Backend) AllocateMachine(ctx context.Context, spec metal.MachineSpec) (*metal.Machine, error) {
+	const op = "allocate machine"
+	if err := validateSpec(spec); err != nil {
+		return nil, err
+	}
+	claim := &metalv1alpha1.ServerClaim{}
+	err := b.c.Get(ctx, client.ObjectKey{Namespace: b.cfg.Namespace, Name: spec.Name}, claim)
+	switch {
+	case err == nil:
+		if claim.Labels[LabelCluster] != spec.Cluster {
+			return nil, metal.Errorf(metal.ErrConflict, op, spec.Name, "claim %s/%s belongs to cluster %q", b.cfg.Namespace, spec.Name, claim.Labels[LabelCluster])
+		}
+		return b.machine(ctx, claim)
+	case !apierrors.IsNotFound(err):
+		return nil, classify(op, spec.Name, err)
+	}
+
+	sel := b.serverSelector(spec)
+	if err := b.checkCapacity(ctx, op, spec.Name, sel); err != nil {
+		return nil, err
+	}
+
+	tags, _ := json.Marshal(spec.Tags)
+	hostname := spec.Hostname
+	if hostname == "" {
+		hostname = spec.Name
+	}
+	meta := metav1.ObjectMeta{
+		Namespace:   b.cfg.Namespace,
+		Name:        spec.Name,
+		Labels:      map[string]string{LabelCluster: spec.Cluster},
+		Annotations: map[string]string{AnnotationName: spec.Name, AnnotationHostname: hostname, AnnotationTags: string(tags)},
+	}
+	secret := &corev1.Secret{ObjectMeta: *meta.DeepCopy(), Type: SecretType, Data: map[string][]byte{IgnitionKey: spec.UserData}}
+	if err := b.c.Create(ctx, secret); err != nil {
+		if !apierrors.IsAlreadyExists(err) {
+			return nil, classify(op, spec.Name, err)
+		}
+		// Left by an interrupted earlier attempt: take it over with this data.
+		existing := &corev1.Secret{}
+		if err := b.c.Get(ctx, client.ObjectKeyFromObject(secret), existing); err != nil {
+			return nil, classify(op, spec.Name, err)
+		}
+		existing.Data, existing.Labels, existing.Annotations = secret.Data, secret.Labels, secret.Annotations
+		if err := b.c.Update(ctx, existing); err != nil {
+			return nil, classify(op, spec.Name, err)
+		}
+	}
+	power := metalv1alpha1.PowerOn
+	if spec.PowerOff {
+		power = metalv1alpha1.PowerOff
+	}
+	claim = &metalv1alpha1.ServerClaim{
+		ObjectMeta: meta,
+		Spec: metalv1alpha1.ServerClaimSpec{
+			Power:             power,
+			ServerSelector:    &metav1.LabelSelector{MatchLabels: sel},
+			IgnitionSecretRef: &corev1.LocalObjectReference{Name: spec.Name},
+			Image:             spec.Image,
+		},
+	}
+	if err := b.c.Create(ctx, claim); err != nil {
+		if apierrors.IsAlreadyExists(err) { // a concurrent call for the same name won
+			return b.AllocateMachine(ctx, spec)
+		}
+		_ = b.c.Delete(context.WithoutCancel(ctx), secret) // best effort; a retry takes it over
+		return nil, classify(op, spec.Name, err)
+	}
+	return b.machine(ctx, claim)
+}
+
+// checkCapacity fails with ErrNoCapacity when the free servers matching sel are
+// all spoken for by unbound claims.
+func (b *Backend) checkCapacity(ctx context.Context, op, name string, sel map[string]string) error {
+	servers := &metalv1alpha1.ServerList{}
+	if err := b.c.List(ctx, servers, client.MatchingLabels(sel)); err != nil {
+		return classify(op, name, err)
+	}
+	free := map[string]labels.Set{}
+	for _, s := range servers.Items {
+		if s.Status.State == metalv1alpha1.ServerStateAvailable && s.Spec.ServerClaimRef == nil && !s.Spec.Unclaimable {
+			free[s.Name] = s.Labels
+		}
+	}
+	if len(free) > 0 {
+		claims := &metalv1alpha1.ServerClaimList{}
+		if err := b.c.List(ctx, claims); err != nil {
+			return classify(op, name, err)
+		}
+		pending := 0
+		for _, c := range claims.Items {
+			if c.Spec.ServerRef != nil || c.DeletionTimestamp != nil || c.Spec.ServerSelector == nil {
+				continue
+			}
+			s, err := metav1.LabelSelectorAsSelector(c.Spec.ServerSelector)
+			if err != nil {
+				continue
+			}
+			for _, l := range free {
+				if s.Matches(l) {
+					pending++
+					break
+				}
+			}
+		}
+		if len(free) > pending {
+			return nil
+		}
+	}
+	return metal.Errorf(metal.ErrNoCapacity, op, name, "no free server matches selector %s (%d free, all claimed)", labels.SelectorFromSet(sel), len(free))
+}
+
+// machine builds a metal.Machine from a claim and its server.
+func (b *Backend) machine(ctx context.Context, claim *metalv1alpha1.ServerClaim) (*metal.Machine, error) {
+	m := &metal.Machine{
+		ID:         claim.Name,
+		Name:       claim.Annotations[AnnotationName],
+		Cluster:    claim.Labels[LabelCluster],
+		ProviderID: providerid.New(claim.Namespace, claim.Name).String(),
+		Hostname:   claim.Annotations[AnnotationHostname],
+		Image:      claim.Spec.Image,
+		State:      metal.MachinePending,
+	}
+	if m.Name == "" {
+		m.Name = claim.Name
+	}
+	if t := claim.Annotations[AnnotationTags]; t != "" && t != "null" {
+		_ = json.Unmarshal([]byte(t), &m.Tags)
+	}
+	if claim.Spec.ServerRef == nil || claim.Status.Phase != metalv1alpha1.PhaseBound {
+		return m, nil
+	}
+	m.Server = claim.Spec.ServerRef.Name
+	srv := &metalv1alpha1.Server{}
+	if err := b.c.Get(ctx, client.ObjectKey{Name: m.Server}, srv); err != nil {
+		if apierrors.IsNotFound(err) {
+			m.State = metal.MachineLost
+			return m, nil
+		}
+		return nil, classify("get machine", claim.Name, err)
+	}
+	if ref := srv.Spec.ServerClaimRef; ref == nil || ref.Name != claim.Name || ref.Namespace != claim.Namespace || srv.Status.State == metalv1alpha1.ServerStateError {
+		m.State = metal.MachineLost
+		return m, nil
+	}
+	m.SystemUUID = srv.Spec.SystemUUID
+	m.Labels = maps.Clone(srv.Labels)
+	m.Size = srv.Labels[b.cfg.SizeLabel]
+	m.Partition = srv.Labels[b.cfg.PartitionLabel]
+	m.Region = srv.Labels[b.cfg.RegionLabel]
+	m.PoweredOn = srv.Status.PowerState == metalv1alpha1.ServerOnPowerState
+	m.State = metal.MachineAllocated
+	if m.PoweredOn {
+		m.State = metal.MachineRunning
+	}
+	for _, nic := range srv.Status.NetworkInterfaces {
+		for _, ip := range append(slices.Clone(nic.IPs), ptrIP(nic.IP)...) {
+			if !ip.IsValid() {
+				continue
+			}
+			if a := ip.String(); !slices.ContainsFunc(m.Addresses, func(x metal.Address) bool { return x.Address == a }) {
+				m.Addresses = append(m.Addresses, metal.Address{Type: metal.AddressInternalIP, Address: a})
+			}
+		}
+	}
+	if m.Hostname != "" {
+		m.Addresses = append(m.Addresses, metal.Address{Type: metal.AddressHostname, Address: m.Hostname})
+	}
+	return m, nil
+}
+
+func ptrIP(ip *metalv1alpha1.IP) []metalv1alpha1.IP {
+	if ip == nil {
+		return nil
+	}
+	return []metalv1alpha1.IP{*ip}
+}
+
+// FreeMachine implements metal.MachineAllocator: it deletes the claim (metal-
+// operator releases the server) and the user-data Secret.
+func (b *Backend) FreeMachine(ctx context.Context, id string) error {
+	const op = "free machine"
+	key := client.ObjectKey{Namespace: b.cfg.Namespace, Name: id}
+	claim := &metalv1alpha1.ServerClaim{ObjectMeta: metav1.ObjectMeta{Namespace: key.Namespace, Name: key.Name}}
+	if err := b.c.Delete(ctx, claim); err != nil && !apierrors.IsNotFound(err) {
+		return classify(op, id, err)
+	}
+	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: key.Namespace, Name: key.Name}}
+	if err := b.c.Delete(ctx, secret); err != nil && !apierrors.IsNotFound(err) {
+		return classify(op, id, err)
+	}
+	return nil
+}
+
+// GetMachine implements metal.MachineReader.
+func (b *Backend) GetMachine(ctx context.Context, id string) (*metal.Machine, error) {
+	claim := &metalv1alpha1.ServerClaim{}
+	if err := b.c.Get(ctx, client.ObjectKey{Namespace: b.cfg.Namespace, Name: id}, claim); err != nil {
+		return nil, classify("get machine", id, err)
+	}
+	return b.machine(ctx, claim)
+}
+
+// FindMachine implements metal.MachineReader.
+func (b *Backend) FindMachine(ctx context.Context, cluster, name string) (*metal.Machine, error) {
+	m, err := b.GetMachine(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	if m.Cluster != cluster {
+		return nil, metal.Errorf(metal.ErrNotFound, "find machine", name, "claim belongs to cluster %q, not %q", m.Cluster, cluster)
+	}
+	return m, nil
+}
+
+// ListMachines implements metal.MachineReader.
+func (b *Backend) ListMachines(ctx context.Context, cluster string) ([]metal.Machine, error) {
+	claims := &metalv1alpha1.ServerClaimList{}
+	if err := b.c.List(ctx, claims, client.InNamespace(b.cfg.Namespace), client.MatchingLabels{LabelCluster: cluster}); err != nil {
+		return nil, classify("list machines", cluster, err)
+	}
+	out := make([]metal.Machine, 0, len(claims.Items))
+	for i := range claims.Items {
+		m, err := b.machine(ctx, &claims.Items[i])
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, *m)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out, nil
+}
+
+// SetMachinePower implements metal.MachinePower by patching the claim's power.
+func (b *Backend) SetMachinePower(ctx context.Context, id string, on bool) error {
+	claim := &metalv1alpha1.ServerClaim{}
+	if err := b.c.Get(ctx, client.ObjectKey{Namespace: b.cfg.Namespace, Name: id}, claim); err != nil {
+		return classify("set machine power", id, err)
+	}
+	power := metalv1alpha1.PowerOff
+	if on {
+		power = metalv1alpha1.PowerOn
+	}
+	if claim.Spec.Power == power {
+		return nil
+	}
+	patch := client.MergeFrom(claim.DeepCopy())
+	claim.Spec.Power = power
+	if err := b.c.Patch(ctx, claim, patch); err != nil {
+		return classify("set machine power", id, err)
+	}
+	return nil
+}
+
+// AllocateNetwork implements metal.Networks: unsupported on metal-operator.
+func (b *Backend) AllocateNetwork(_ context.Context, spec metal.NetworkSpec) (*metal.Network, error) {
+	return nil, metal.Errorf(metal.ErrUnsupported, "allocate network", spec.Name, "metal-operator has no network API")
+}
+
+// FreeNetwork implements metal.Networks: unsupported on metal-operator.
+func (b *Backend) FreeNetwork(_ context.Context, id string) error {
+	return metal.Errorf(metal.ErrUnsupported, "free network", id, "metal-operator has no network API")
+}
+
+// FindNetworks implements metal.Networks: there are none.
+func (b *Backend) FindNetworks(context.Context, string) ([]metal.Network, error) { return nil, nil }

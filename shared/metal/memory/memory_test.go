@@ -1,0 +1,21 @@
+package memory_test
+
+import (
+	"net/netip"
+	"testing"
+
+	"github.com/metalkube/metalkube/shared/metal/conformance"
+	"github.com/metalkube/metalkube/shared/metal/memory"
+)
+
+func TestConformance(t *testing.T) {
+	b := memory.New(memory.Config{
+		Servers: memory.Fleet(5),
+		Pools:   []memory.Pool{{Network: "internet", Prefix: netip.MustParsePrefix("203.0.113.0/28")}},
+	})
+	conformance.Run(t, conformance.Backend{
+		Client: b, Cluster: "c1", Size: "c1-large", Capacity: 5, Image: "ubuntu-24.04",
+		Network: "internet", InPool: netip.MustParseAddr("203.0.113.10"), Outside: netip.MustParseAddr("198.51.100.1"),
+		SetUnavailable: b.SetUnavailable,
+	})
+}
