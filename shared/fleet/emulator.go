@@ -40,11 +40,11 @@ type Emulator struct {
 	outage atomic.Bool
 	delay  atomic.Int64 // power-on delay, ns
 
-	mu      sync.Mutex
+	mu        sync.Mutex
 	booted    map[string]string    // server -> node name
 	poweredAt map[string]time.Time // server -> when it powered on
-	stopped map[string]bool   // nodes whose kubelet is stopped
-	ipMu    sync.Mutex
+	stopped   map[string]bool      // nodes whose kubelet is stopped
+	ipMu      sync.Mutex
 }
 
 // New returns an emulator for the metal-operator API at metalCfg, registering
@@ -238,4 +238,3 @@ func (t outageTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 		Header: http.Header{"Content-Type": []string{"application/json"}}, Body: readCloser(body), ContentLength: int64(len(body)), Request: req,
 	}, nil
 }
-

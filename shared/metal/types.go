@@ -247,4 +247,3 @@ func MatchTags(have, want map[string]string) bool {
 	}
 	return true
 }
-

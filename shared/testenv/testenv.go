@@ -182,4 +182,3 @@ func WriteKubeconfig(cfg *rest.Config, path string) error {
 }
 
 func ptr[T any](v T) *T { return &v }
-

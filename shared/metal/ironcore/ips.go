@@ -227,4 +227,3 @@ func (b *Backend) SetIPTags(ctx context.Context, id string, tags map[string]stri
 	}
 	return b.GetIP(ctx, id)
 }
-

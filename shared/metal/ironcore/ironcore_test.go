@@ -201,4 +201,3 @@ func waitMachine(t *testing.T, b *ironcore.Backend, id string, state metal.Machi
 		}
 	}
 }
-
