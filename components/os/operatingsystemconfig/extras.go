@@ -99,9 +99,10 @@ func extras(osc *extensionsv1alpha1.OperatingSystemConfig, pc *v1alpha1.Operatin
 			containerdFiles = append(containerdFiles, ContainerdConfigPath)
 		}
 	}
-	if provision || len(containerdFiles) > 0 {
+	if provision {
 		// containerd may have started before cloud-init wrote its files:
-		// restart it (Ignition writes files before anything starts).
+		// restart it (Ignition writes files before anything starts). Later
+		// changes need no restart: containerd reads hosts.toml on each pull.
 		units = append(units, extensionsv1alpha1.Unit{
 			Name: containerdUnit, Enable: ptr.To(true), Command: ptr.To(extensionsv1alpha1.CommandRestart),
 			FilePaths: containerdFiles,

@@ -61,6 +61,8 @@ func CloudInit(p *Plan) ([]byte, error) {
 	var buf bytes.Buffer
 	buf.WriteString(CloudConfigHeader)
 	if len(doc.Content) == 0 {
+		// cloud-init wants a mapping, even an empty one.
+		buf.WriteString("{}\n")
 		return buf.Bytes(), nil
 	}
 	enc := yaml.NewEncoder(&buf)
@@ -76,9 +78,12 @@ func CloudInit(p *Plan) ([]byte, error) {
 
 func writeFile(path string, mode uint32, data []byte, plain bool) *yaml.Node {
 	n := &yaml.Node{Kind: yaml.MappingNode}
-	n.Content = append(n.Content, str("path"), str(path), str("permissions"), str(fmt.Sprintf("0%03o", mode)))
+	n.Content = append(n.Content, str("path"), str(path), str("permissions"), quoted(fmt.Sprintf("0%03o", mode)))
 	if plain && utf8.Valid(data) {
-		content := str(string(data))
+		// Single lines are double-quoted: cloud-init reads YAML 1.1, where
+		// a plain yes, on or 0644 is no string. The emitter falls back from
+		// literal to double-quoted style where a block cannot hold the text.
+		content := quoted(string(data))
 		if strings.Contains(content.Value, "\n") {
 			content.Style = yaml.LiteralStyle
 		}
@@ -100,3 +105,9 @@ func command(args ...string) *yaml.Node {
 func seq(style yaml.Style) *yaml.Node { return &yaml.Node{Kind: yaml.SequenceNode, Style: style} }
 
 func str(s string) *yaml.Node { return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: s} }
+
+func quoted(s string) *yaml.Node {
+	n := str(s)
+	n.Style = yaml.DoubleQuotedStyle
+	return n
+}

@@ -1,0 +1,211 @@
+package render_test
+
+import (
+	"bytes"
+	"encoding/base64"
+	"strings"
+	"testing"
+
+	ignition "github.com/coreos/ignition/v2/config/v3_5"
+	"github.com/vincent-petithory/dataurl"
+	"go.yaml.in/yaml/v3"
+
+	"github.com/metalkube/metalkube/components/os/internal/userdatatest"
+	"github.com/metalkube/metalkube/components/os/render"
+)
+
+func ptr[T any](v T) *T { return &v }
+
+// tricky contents: YAML and URL special characters, indentation, CRLF,
+// non-UTF-8 bytes, empty.
+var tricky = map[string][]byte{
+	"/etc/t/yaml-like":      []byte("key: value\n- item\n# not a comment\n? question\n"),
+	"/etc/t/bool-like":      []byte("yes"),
+	"/etc/t/number-like":    []byte("0644"),
+	"/etc/t/empty":          {},
+	"/etc/t/leading-spaces": []byte("   indented first line\nnext\n"),
+	"/etc/t/crlf":           []byte("line one\r\nline two\r\n"),
+	"/etc/t/no-newline":     []byte("a\nb"),
+	"/etc/t/many-newlines":  []byte("a\n\n\n"),
+	"/etc/t/binary":         {0x00, 0xff, 0xfe, 0x80, '\n'},
+	"/etc/t/unicode":        []byte("grüße 🌍 %20 %%\t<<TOKEN>>\n"),
+	"/etc/t/url-like":       []byte("data:,not-a-url?a=b&c=d#frag+plus"),
+}
+
+func trickyPlan(plain bool) *render.Plan {
+	p := &render.Plan{}
+	for path, data := range tricky {
+		p.Files = append(p.Files, render.File{Path: path, Data: data, Plain: plain})
+	}
+	return p
+}
+
+func TestRoundTrip(t *testing.T) {
+	for _, plain := range []bool{true, false} {
+		name := map[bool]string{true: "plain", false: "base64"}[plain]
+		t.Run("ignition "+name, func(t *testing.T) {
+			out, err := render.Ignition(trickyPlan(plain))
+			if err != nil {
+				t.Fatal(err)
+			}
+			userdatatest.Ignition(t, out)
+			cfg, _, _ := ignition.Parse(out)
+			if len(cfg.Storage.Files) != len(tricky) {
+				t.Fatalf("%d files, want %d", len(cfg.Storage.Files), len(tricky))
+			}
+			for _, f := range cfg.Storage.Files {
+				du, err := dataurl.DecodeString(*f.Contents.Source)
+				if err != nil {
+					t.Fatalf("%s: %v", f.Path, err)
+				}
+				if !bytes.Equal(du.Data, tricky[f.Path]) {
+					t.Errorf("%s: got %q, want %q", f.Path, du.Data, tricky[f.Path])
+				}
+				if *f.Mode != 0o644 || !*f.Overwrite {
+					t.Errorf("%s: mode %o overwrite %v", f.Path, *f.Mode, *f.Overwrite)
+				}
+			}
+		})
+		t.Run("cloud-init "+name, func(t *testing.T) {
+			out, err := render.CloudInit(trickyPlan(plain))
+			if err != nil {
+				t.Fatal(err)
+			}
+			userdatatest.CloudInit(t, out)
+			var doc struct {
+				WriteFiles []struct{ Path, Content, Encoding, Permissions string } `yaml:"write_files"`
+			}
+			if err := yaml.Unmarshal(out, &doc); err != nil {
+				t.Fatal(err)
+			}
+			if len(doc.WriteFiles) != len(tricky) {
+				t.Fatalf("%d files, want %d", len(doc.WriteFiles), len(tricky))
+			}
+			for _, f := range doc.WriteFiles {
+				got := []byte(f.Content)
+				if f.Encoding == "b64" {
+					got, _ = base64.StdEncoding.DecodeString(f.Content)
+				}
+				if !bytes.Equal(got, tricky[f.Path]) {
+					t.Errorf("%s: got %q, want %q", f.Path, got, tricky[f.Path])
+				}
+				if f.Permissions != "0644" {
+					t.Errorf("%s: permissions %q", f.Path, f.Permissions)
+				}
+			}
+		})
+	}
+}
+
+func TestUnits(t *testing.T) {
+	withInstall := "[Service]\nExecStart=/bin/true\n[Install]\nWantedBy=multi-user.target\n"
+	noInstall := "[Service]\nType=oneshot\nExecStart=/bin/true\n"
+	cases := []struct {
+		name        string
+		unit        render.Unit
+		wantEnabled *bool    // Ignition's enabled
+		wantCmds    []string // cloud-init runcmd after daemon-reload
+	}{
+		{"enabled with install section", render.Unit{Name: "a.service", Content: &withInstall, Enable: true, Command: render.CommandStart},
+			ptr(true), []string{"systemctl enable a.service", "systemctl start --no-block a.service"}},
+		{"enabled without install section is not enabled in ignition", render.Unit{Name: "a.service", Content: &noInstall, Enable: true},
+			nil, []string{"systemctl enable a.service"}},
+		{"image unit with drop-in", render.Unit{Name: "a.service", Enable: true, Command: render.CommandRestart, DropIns: []render.DropIn{{Name: "10-x.conf", Content: "[Service]\nNice=5\n"}}},
+			ptr(true), []string{"systemctl enable a.service", "systemctl restart --no-block a.service"}},
+		{"disabled", render.Unit{Name: "a.service", Content: &withInstall},
+			ptr(false), []string{"systemctl disable a.service"}},
+		{"stopped", render.Unit{Name: "a.service", Enable: true, Command: render.CommandStop},
+			ptr(false), []string{"systemctl disable a.service", "systemctl stop --no-block a.service"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			plan := &render.Plan{Units: []render.Unit{tc.unit}}
+			ign, err := render.Ignition(plan)
+			if err != nil {
+				t.Fatal(err)
+			}
+			userdatatest.Ignition(t, ign)
+			cfg, _, _ := ignition.Parse(ign)
+			got := cfg.Systemd.Units[0]
+			if (got.Enabled == nil) != (tc.wantEnabled == nil) || got.Enabled != nil && *got.Enabled != *tc.wantEnabled {
+				t.Errorf("ignition enabled = %v, want %v", deref(got.Enabled), deref(tc.wantEnabled))
+			}
+			if len(got.Dropins) != len(tc.unit.DropIns) {
+				t.Errorf("ignition drop-ins %v", got.Dropins)
+			}
+
+			ci, err := render.CloudInit(plan)
+			if err != nil {
+				t.Fatal(err)
+			}
+			userdatatest.CloudInit(t, ci)
+			var doc struct {
+				WriteFiles []struct{ Path string } `yaml:"write_files"`
+				RunCmd     [][]string              `yaml:"runcmd"`
+			}
+			if err := yaml.Unmarshal(ci, &doc); err != nil {
+				t.Fatal(err)
+			}
+			var cmds []string
+			for _, c := range doc.RunCmd {
+				cmds = append(cmds, strings.Join(c, " "))
+			}
+			want := append([]string{"systemctl daemon-reload"}, tc.wantCmds...)
+			if strings.Join(cmds, "\n") != strings.Join(want, "\n") {
+				t.Errorf("runcmd:\n%s\nwant:\n%s", strings.Join(cmds, "\n"), strings.Join(want, "\n"))
+			}
+			var paths []string
+			for _, f := range doc.WriteFiles {
+				paths = append(paths, f.Path)
+			}
+			var wantPaths []string
+			if tc.unit.Content != nil {
+				wantPaths = append(wantPaths, "/etc/systemd/system/a.service")
+			}
+			for _, d := range tc.unit.DropIns {
+				wantPaths = append(wantPaths, "/etc/systemd/system/a.service.d/"+d.Name)
+			}
+			if strings.Join(paths, ",") != strings.Join(wantPaths, ",") {
+				t.Errorf("write_files %v, want %v", paths, wantPaths)
+			}
+		})
+	}
+}
+
+func TestEmptyPlan(t *testing.T) {
+	ign, err := render.Ignition(&render.Plan{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	userdatatest.Ignition(t, ign)
+	ci, err := render.CloudInit(&render.Plan{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	userdatatest.CloudInit(t, ci)
+}
+
+func TestModes(t *testing.T) {
+	plan := &render.Plan{Files: []render.File{
+		{Path: "/a", Mode: 0o755, Data: []byte("x"), Plain: true},
+		{Path: "/b", Mode: 0o4755, Data: []byte("x"), Plain: true},
+		{Path: "/c", Data: []byte("x"), Plain: true},
+	}}
+	ci, err := render.CloudInit(plan)
+	if err != nil {
+		t.Fatal(err)
+	}
+	userdatatest.CloudInit(t, ci)
+	for _, want := range []string{`permissions: "0755"`, `permissions: "04755"`, `permissions: "0644"`} {
+		if !strings.Contains(string(ci), want) {
+			t.Errorf("cloud-config lacks %s:\n%s", want, ci)
+		}
+	}
+}
+
+func deref(b *bool) any {
+	if b == nil {
+		return nil
+	}
+	return *b
+}
