@@ -1,0 +1,14 @@
+// Package v1alpha1 is metalkube's provider API, group provider.metalkube.io,
+// version v1alpha1: the providerConfig and providerStatus documents that
+// Gardener passes through to the extension (CloudProfileConfig,
+// InfrastructureConfig, ControlPlaneConfig, WorkerConfig and their statuses),
+// and MachineProviderConfig, the provider spec of a MachineClass that the
+// `metalkube mcm` driver reads.
+//
+// The documents are decoded strictly (unknown fields and unknown
+// apiVersion/kind are errors) by package codec, defaulted by Default* and
+// validated by package validation.
+//
+// +kubebuilder:object:generate=true
+// +groupName=provider.metalkube.io
+package v1alpha1
