@@ -1,0 +1,264 @@
+package app
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"runtime/debug"
+	"sort"
+
+	"github.com/go-logr/logr"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/spf13/cobra"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/runtime/serializer"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	"k8s.io/client-go/tools/clientcmd"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	"github.com/metalkube/metalkube/components/firewall/api/metalstackv1"
+	"github.com/metalkube/metalkube/components/firewall/api/v1alpha1"
+	"github.com/metalkube/metalkube/components/firewall/compile"
+	"github.com/metalkube/metalkube/components/firewall/controller"
+	"github.com/metalkube/metalkube/components/firewall/ids"
+	"github.com/metalkube/metalkube/components/firewall/metrics"
+	"github.com/metalkube/metalkube/components/firewall/nft"
+)
+
+// NewCommand returns `metalkube firewall`.
+func NewCommand(ctx context.Context) *cobra.Command {
+	o := NewOptions()
+	cmd := &cobra.Command{
+		Use:   "firewall",
+		Short: "Firewall agent: ClusterwideNetworkPolicies and Services -> one nftables ruleset",
+		Long: `The firewall agent runs on a firewall host between a cluster's private network and
+the outside. It compiles ClusterwideNetworkPolicies and Services of type LoadBalancer
+and NodePort into one nftables table and applies it atomically through netlink,
+repairs drift, and exports per-rule counters to Prometheus.`,
+		SilenceUsage: true,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := o.Complete(); err != nil {
+				return err
+			}
+			if err := o.Validate(); err != nil {
+				return err
+			}
+			if o.DryRun {
+				return DryRun(cmd.Context(), o, cmd.OutOrStdout(), cmd.ErrOrStderr())
+			}
+			return Run(cmd.Context(), o)
+		},
+	}
+	cmd.SetContext(ctx)
+	o.AddFlags(cmd.Flags())
+	return cmd
+}
+
+// Version is the agent's version, from the binary's build information.
+func Version() string {
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
+		return bi.Main.Version
+	}
+	return "unknown"
+}
+
+func logger(ctx context.Context) logr.Logger {
+	if l, err := logr.FromContext(ctx); err == nil {
+		return l
+	}
+	return zap.New()
+}
+
+// Run runs the agent until ctx ends.
+func Run(ctx context.Context, o *Options) error {
+	cfg, err := o.Config()
+	if err != nil {
+		return err
+	}
+	log := logger(ctx)
+	ctx = logr.NewContext(ctx, log)
+	rest, err := clientcmd.BuildConfigFromFlags("", o.Kubeconfig)
+	if err != nil {
+		return fmt.Errorf("kubeconfig: %w", err)
+	}
+	applier, err := nft.NewApplier()
+	if err != nil {
+		return err
+	}
+	defer applier.Close() // the ruleset stays in the kernel
+	collector := metrics.NewCollector(applier)
+	register(ctrlmetrics.Registry, collector)
+	if _, err := os.Stat(o.SuricataSocket); err == nil {
+		register(ctrlmetrics.Registry, ids.NewCollector(o.SuricataSocket))
+		log.Info("exporting suricata statistics", "socket", o.SuricataSocket)
+	}
+	add := controller.AddOptions{
+		Config: cfg, Namespace: o.PolicyNamespace, MetalStackPolicies: o.MetalStackPolicies, FirewallName: o.FirewallName,
+		ResyncInterval: o.ResyncInterval, AgentVersion: Version(), Applier: applier, Collector: collector,
+	}
+	mo := manager.Options{
+		Scheme:                 controller.NewScheme(),
+		Logger:                 log,
+		Metrics:                metricsserver.Options{BindAddress: o.MetricsBindAddress},
+		HealthProbeBindAddress: o.HealthProbeBindAddress,
+	}
+	controller.ManagerOptions(add)(&mo)
+	mgr, err := manager.New(rest, mo)
+	if err != nil {
+		return fmt.Errorf("create manager: %w", err)
+	}
+	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
+		return err
+	}
+	if o.LogGroup != 0 {
+		if err := mgr.Add(dropLogger(o.LogGroup, log.WithName("dropped"))); err != nil {
+			return err
+		}
+	}
+	if err := controller.AddToManager(ctx, mgr, add); err != nil {
+		return err
+	}
+	return mgr.Start(ctx)
+}
+
+func register(r prometheus.Registerer, c prometheus.Collector) {
+	if err := r.Register(c); err != nil {
+		var are prometheus.AlreadyRegisteredError
+		if !errors.As(err, &are) {
+			panic(err)
+		}
+	}
+}
+
+// DryRun prints the ruleset the agent would apply, compiled from the policy
+// files or, without them, from the cluster. Ignored policies are reported on
+// errOut.
+func DryRun(ctx context.Context, o *Options, out, errOut io.Writer) error {
+	cfg, err := o.Config()
+	if err != nil {
+		return err
+	}
+	var in compile.Input
+	if len(o.PolicyFiles) > 0 {
+		in, err = readFiles(o.PolicyFiles)
+	} else {
+		in, err = readCluster(ctx, o)
+	}
+	if err != nil {
+		return err
+	}
+	res := compile.Compile(cfg, in)
+	names := make([]string, 0, len(res.Policies))
+	for n := range res.Policies {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		if p := res.Policies[n]; p.Ignored {
+			fmt.Fprintf(errOut, "policy %s ignored: %s\n", n, p.Message)
+		}
+	}
+	_, err = io.WriteString(out, res.Table.Render(false))
+	return err
+}
+
+func readCluster(ctx context.Context, o *Options) (compile.Input, error) {
+	var in compile.Input
+	rest, err := clientcmd.BuildConfigFromFlags("", o.Kubeconfig)
+	if err != nil {
+		return in, fmt.Errorf("kubeconfig: %w", err)
+	}
+	c, err := client.New(rest, client.Options{Scheme: controller.NewScheme()})
+	if err != nil {
+		return in, err
+	}
+	var list v1alpha1.ClusterwideNetworkPolicyList
+	if err := c.List(ctx, &list, client.InNamespace(o.PolicyNamespace)); err != nil {
+		return in, fmt.Errorf("list policies: %w", err)
+	}
+	for _, p := range list.Items {
+		in.Policies = append(in.Policies, compile.Policy{Name: p.Namespace + "/" + p.Name, Spec: p.Spec})
+	}
+	if o.MetalStackPolicies {
+		var ms metalstackv1.ClusterwideNetworkPolicyList
+		if err := c.List(ctx, &ms, client.InNamespace(o.PolicyNamespace)); err != nil {
+			return in, fmt.Errorf("list metal-stack.io/v1 policies: %w", err)
+		}
+		for _, p := range ms.Items {
+			in.Policies = append(in.Policies, compile.Policy{Name: "metal-stack.io/" + p.Namespace + "/" + p.Name, Spec: p.Spec})
+		}
+	}
+	var svcs corev1.ServiceList
+	if err := c.List(ctx, &svcs); err != nil {
+		return in, fmt.Errorf("list services: %w", err)
+	}
+	in.Services = svcs.Items
+	return in, nil
+}
+
+// readFiles decodes ClusterwideNetworkPolicies (either API group) and
+// Services from multi-document YAML files.
+func readFiles(paths []string) (compile.Input, error) {
+	var in compile.Input
+	decoder := serializer.NewCodecFactory(controller.NewScheme()).UniversalDeserializer()
+	for _, path := range paths {
+		f, err := os.Open(path)
+		if err != nil {
+			return in, err
+		}
+		r := utilyaml.NewYAMLReader(bufio.NewReader(f))
+		for {
+			doc, err := r.Read()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				f.Close()
+				return in, fmt.Errorf("%s: %w", path, err)
+			}
+			if len(trimSpace(doc)) == 0 {
+				continue
+			}
+			obj, _, err := decoder.Decode(doc, nil, nil)
+			if err != nil {
+				f.Close()
+				return in, fmt.Errorf("%s: %w", path, err)
+			}
+			switch o := obj.(type) {
+			case *v1alpha1.ClusterwideNetworkPolicy:
+				in.Policies = append(in.Policies, compile.Policy{Name: nsName(o.Namespace) + "/" + o.Name, Spec: o.Spec})
+			case *metalstackv1.ClusterwideNetworkPolicy:
+				in.Policies = append(in.Policies, compile.Policy{Name: "metal-stack.io/" + nsName(o.Namespace) + "/" + o.Name, Spec: o.Spec})
+			case *corev1.Service:
+				in.Services = append(in.Services, *o)
+			default:
+				f.Close()
+				return in, fmt.Errorf("%s: unexpected %T (want ClusterwideNetworkPolicy or Service)", path, obj)
+			}
+		}
+		f.Close()
+	}
+	return in, nil
+}
+
+func nsName(ns string) string {
+	if ns == "" {
+		return v1alpha1.DefaultNamespace
+	}
+	return ns
+}
+
+func trimSpace(b []byte) []byte {
+	for len(b) > 0 && (b[0] == ' ' || b[0] == '\n' || b[0] == '\t' || b[0] == '\r') {
+		b = b[1:]
+	}
+	return b
+}

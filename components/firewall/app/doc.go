@@ -1,0 +1,16 @@
+// Package app builds `metalkube firewall`, the firewall agent: it runs on a
+// firewall host that routes between a cluster's private network and the
+// outside, watches the cluster's ClusterwideNetworkPolicies and Services of
+// type LoadBalancer/NodePort, and keeps one nftables table (family inet) in
+// the host's kernel equal to what they allow.
+//
+// Flags (see options.go for the constants): the external and internal
+// interfaces, the cluster's node and pod CIDRs, allowed networks, SNAT,
+// per-interface rate limits, the nflog group for dropped packets, the policy
+// namespace, --metal-stack-policies to also read metal-stack.io/v1 policies,
+// and --dry-run to print the ruleset instead of applying it (from the cluster,
+// or offline from --policy-file).
+//
+// The agent makes no calls to the bare-metal backend: its inputs are the
+// cluster's API objects and its flags.
+package app

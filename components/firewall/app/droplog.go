@@ -1,0 +1,12 @@
+package app
+
+import (
+	"github.com/go-logr/logr"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+
+	"github.com/metalkube/metalkube/components/firewall/droplog"
+)
+
+func dropLogger(group uint16, log logr.Logger) manager.Runnable {
+	return &droplog.Logger{Group: group, Log: log}
+}

@@ -1,0 +1,169 @@
+package app
+
+import (
+	"fmt"
+	"net/netip"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/metalkube/metalkube/components/firewall/api/v1alpha1"
+	"github.com/metalkube/metalkube/components/firewall/compile"
+	"github.com/metalkube/metalkube/components/firewall/controller"
+)
+
+// Flag names.
+const (
+	FlagKubeconfig             = "kubeconfig"
+	FlagExternalInterfaces     = "external-interfaces"
+	FlagInternalInterfaces     = "internal-interfaces"
+	FlagNodeCIDRs              = "node-cidrs"
+	FlagPodCIDRs               = "pod-cidrs"
+	FlagAllowedIngressNetworks = "allowed-ingress-networks"
+	FlagAllowedEgressNetworks  = "allowed-egress-networks"
+	FlagSNAT                   = "snat"
+	FlagRateLimits             = "rate-limits"
+	FlagLogGroup               = "log-group"
+	FlagTableName              = "table-name"
+	FlagPolicyNamespace        = "policy-namespace"
+	FlagMetalStackPolicies     = "metal-stack-policies"
+	FlagFirewallName           = "firewall-name"
+	FlagResyncInterval         = "resync-interval"
+	FlagMetricsBindAddress     = "metrics-bind-address"
+	FlagHealthProbeBindAddress = "health-probe-bind-address"
+	FlagSuricataSocket         = "suricata-socket"
+	FlagDryRun                 = "dry-run"
+	FlagPolicyFile             = "policy-file"
+)
+
+// Options are the agent's flags.
+type Options struct {
+	Kubeconfig             string
+	ExternalInterfaces     []string
+	InternalInterfaces     []string
+	NodeCIDRs              []string
+	PodCIDRs               []string
+	AllowedIngressNetworks []string
+	AllowedEgressNetworks  []string
+	SNAT                   []string
+	RateLimits             []string
+	LogGroup               uint16
+	TableName              string
+	PolicyNamespace        string
+	MetalStackPolicies     bool
+	FirewallName           string
+	ResyncInterval         time.Duration
+	MetricsBindAddress     string
+	HealthProbeBindAddress string
+	SuricataSocket         string
+	DryRun                 bool
+	PolicyFiles            []string
+}
+
+// NewOptions returns the defaults.
+func NewOptions() *Options {
+	host, _ := os.Hostname()
+	return &Options{
+		TableName:              "metalkube",
+		PolicyNamespace:        v1alpha1.DefaultNamespace,
+		FirewallName:           host,
+		ResyncInterval:         10 * time.Second,
+		MetricsBindAddress:     ":2112",
+		HealthProbeBindAddress: ":8081",
+		LogGroup:               100,
+		SuricataSocket:         "/run/suricata-command.socket",
+	}
+}
+
+// AddFlags binds the options to fs.
+func (o *Options) AddFlags(fs *pflag.FlagSet) {
+	fs.StringVar(&o.Kubeconfig, FlagKubeconfig, o.Kubeconfig, "kubeconfig of the cluster the firewall protects (default: in-cluster or $KUBECONFIG)")
+	fs.StringSliceVar(&o.ExternalInterfaces, FlagExternalInterfaces, o.ExternalInterfaces, "interfaces facing the outside (ingress enters here)")
+	fs.StringSliceVar(&o.InternalInterfaces, FlagInternalInterfaces, o.InternalInterfaces, "interfaces facing the cluster (egress enters here)")
+	fs.StringSliceVar(&o.NodeCIDRs, FlagNodeCIDRs, o.NodeCIDRs, "the cluster's node networks (IPv4 and IPv6)")
+	fs.StringSliceVar(&o.PodCIDRs, FlagPodCIDRs, o.PodCIDRs, "the cluster's pod networks, if routed")
+	fs.StringSliceVar(&o.AllowedIngressNetworks, FlagAllowedIngressNetworks, o.AllowedIngressNetworks, "if set, the only source networks allowed in")
+	fs.StringSliceVar(&o.AllowedEgressNetworks, FlagAllowedEgressNetworks, o.AllowedEgressNetworks, "if set, the only destination networks allowed out")
+	fs.StringSliceVar(&o.SNAT, FlagSNAT, o.SNAT, "source NAT for egress: INTERFACE=ADDRESS, or INTERFACE to masquerade")
+	fs.StringSliceVar(&o.RateLimits, FlagRateLimits, o.RateLimits, "per-interface rate limits: INTERFACE=MBITS (megabits per second)")
+	fs.Uint16Var(&o.LogGroup, FlagLogGroup, o.LogGroup, "nflog group dropped packets are logged to (0: do not log)")
+	fs.StringVar(&o.TableName, FlagTableName, o.TableName, "the nftables table (family inet) the agent owns")
+	fs.StringVar(&o.PolicyNamespace, FlagPolicyNamespace, o.PolicyNamespace, "namespace of the ClusterwideNetworkPolicies")
+	fs.BoolVar(&o.MetalStackPolicies, FlagMetalStackPolicies, o.MetalStackPolicies, "also read metal-stack.io/v1 ClusterwideNetworkPolicies")
+	fs.StringVar(&o.FirewallName, FlagFirewallName, o.FirewallName, "name of this firewall's FirewallStatus object (empty: none)")
+	fs.DurationVar(&o.ResyncInterval, FlagResyncInterval, o.ResyncInterval, "how often the kernel ruleset is checked for drift and repaired")
+	fs.StringVar(&o.MetricsBindAddress, FlagMetricsBindAddress, o.MetricsBindAddress, "Prometheus metrics address (0: off)")
+	fs.StringVar(&o.HealthProbeBindAddress, FlagHealthProbeBindAddress, o.HealthProbeBindAddress, "health probe address (0: off)")
+	fs.StringVar(&o.SuricataSocket, FlagSuricataSocket, o.SuricataSocket, "suricata's unix command socket; its statistics are exported when it exists")
+	fs.BoolVar(&o.DryRun, FlagDryRun, o.DryRun, "print the ruleset that would be applied and exit")
+	fs.StringSliceVar(&o.PolicyFiles, FlagPolicyFile, o.PolicyFiles, "with --dry-run: read ClusterwideNetworkPolicies and Services from these YAML files instead of the cluster")
+}
+
+// Complete fills defaults that depend on other options.
+func (o *Options) Complete() error {
+	if o.Kubeconfig == "" {
+		o.Kubeconfig = os.Getenv("KUBECONFIG")
+	}
+	return nil
+}
+
+// Validate checks the options.
+func (o *Options) Validate() error {
+	if _, err := o.Config(); err != nil {
+		return err
+	}
+	if len(o.ExternalInterfaces) == 0 || len(o.InternalInterfaces) == 0 {
+		return fmt.Errorf("--%s and --%s are required", FlagExternalInterfaces, FlagInternalInterfaces)
+	}
+	if len(o.NodeCIDRs) == 0 {
+		return fmt.Errorf("--%s is required: egress is only allowed from the cluster's networks", FlagNodeCIDRs)
+	}
+	if len(o.PolicyFiles) > 0 && !o.DryRun {
+		return fmt.Errorf("--%s needs --%s", FlagPolicyFile, FlagDryRun)
+	}
+	if o.ResyncInterval <= 0 {
+		return fmt.Errorf("--%s must be positive", FlagResyncInterval)
+	}
+	return nil
+}
+
+// Config returns the compiler configuration the flags describe.
+func (o *Options) Config() (compile.Config, error) {
+	cfg := compile.Config{TableName: o.TableName, ExternalInterfaces: o.ExternalInterfaces, InternalInterfaces: o.InternalInterfaces, LogGroup: o.LogGroup}
+	var err error
+	for _, f := range []struct {
+		flag string
+		in   []string
+		out  *[]netip.Prefix
+	}{
+		{FlagNodeCIDRs, o.NodeCIDRs, &cfg.NodeCIDRs}, {FlagPodCIDRs, o.PodCIDRs, &cfg.PodCIDRs},
+		{FlagAllowedIngressNetworks, o.AllowedIngressNetworks, &cfg.AllowedIngressNetworks},
+		{FlagAllowedEgressNetworks, o.AllowedEgressNetworks, &cfg.AllowedEgressNetworks},
+	} {
+		if *f.out, err = controller.ParsePrefixes(f.in); err != nil {
+			return cfg, fmt.Errorf("--%s: %w", f.flag, err)
+		}
+	}
+	for _, s := range o.SNAT {
+		iface, addr, found := strings.Cut(s, "=")
+		n := compile.SNAT{Interface: iface}
+		if found {
+			if n.To, err = netip.ParseAddr(addr); err != nil {
+				return cfg, fmt.Errorf("--%s %q: %w", FlagSNAT, s, err)
+			}
+		}
+		cfg.SNAT = append(cfg.SNAT, n)
+	}
+	for _, s := range o.RateLimits {
+		iface, mbit, found := strings.Cut(s, "=")
+		v, err := strconv.ParseUint(mbit, 10, 64)
+		if !found || err != nil || v == 0 {
+			return cfg, fmt.Errorf("--%s %q: want INTERFACE=MBITS", FlagRateLimits, s)
+		}
+		cfg.RateLimits = append(cfg.RateLimits, compile.RateLimit{Interface: iface, BytesPerSecond: v * 1_000_000 / 8})
+	}
+	return cfg, nil
+}
