@@ -1,0 +1,390 @@
+package metalapi
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/go-openapi/strfmt"
+	"github.com/metal-stack/metal-go/api/models"
+	"github.com/metal-stack/metal-lib/httperrors"
+	"github.com/metal-stack/security"
+)
+
+// Machine is a machine of the inventory.
+type Machine struct {
+	// ID is the machine UUID (also its system UUID).
+	ID        string
+	Partition string
+	Size      string
+	Rack      string
+}
+
+// Network is a network the emulator knows from the start: an IP pool (for
+// example the internet network LoadBalancer IPs come from) or, with
+// PrivateSuper, a partition's super network that cluster networks are carved
+// from.
+type Network struct {
+	ID        string
+	Partition string
+	Prefixes  []netip.Prefix
+	// PrivateSuper marks the partition's super network; ChildLength is the
+	// default prefix length of networks allocated from it (default 22 / 64).
+	PrivateSuper bool
+	ChildLength  int
+	// Shared networks (like the internet) may be used by every project.
+	Shared bool
+	Labels map[string]string
+}
+
+// Config is the emulator's inventory and credentials.
+type Config struct {
+	Machines []Machine
+	Networks []Network
+	// Projects that exist; empty accepts every project.
+	Projects []string
+	// Token is the accepted bearer token; empty accepts none.
+	Token string
+	// HMAC maps auth types (Metal-Admin, Metal-Edit, Metal-View) to keys.
+	HMAC map[string]string
+	// Version and MinClientVersion are what /v1/version reports; default
+	// v0.43.1 and v0.40.0.
+	Version, MinClientVersion string
+	// InstallDelay is how long a freshly allocated machine installs before
+	// its allocation succeeds.
+	InstallDelay time.Duration
+}
+
+// Inventory returns n machines in partition with size, named by prefix.
+func Inventory(prefix, partition, size string, n int) []Machine {
+	out := make([]Machine, n)
+	for i := range out {
+		out[i] = Machine{ID: fmt.Sprintf("%s-0000-4000-8000-%012d", prefix, i), Partition: partition, Size: size,
+			Rack: fmt.Sprintf("rack-%d", i%2)}
+	}
+	return out
+}
+
+// Emulator is a running metal-api emulator. Safe for concurrent use.
+type Emulator struct {
+	srv *httptest.Server
+
+	mu           sync.Mutex
+	cfg          Config
+	machines     []*machine // inventory order
+	byID         map[string]*machine
+	networks     map[string]*network
+	netOrder     []string
+	ips          map[string]*models.V1IPResponse // by address
+	outage       bool
+	allocDelay   time.Duration
+	installDelay time.Duration
+	calls        int
+	seq          int
+}
+
+type machine struct {
+	inv         Machine
+	alloc       *models.V1MachineAllocation
+	allocatedAt time.Time
+	tags        []string
+	power       string
+	liveliness  string
+	acquired    []string // ephemeral IPs acquired for the allocation
+}
+
+type network struct {
+	resp     *models.V1NetworkResponse
+	prefixes []netip.Prefix
+	childLen int
+	super    bool
+}
+
+// New starts an emulator on a local port.
+func New(cfg Config) *Emulator {
+	if cfg.Version == "" {
+		cfg.Version = "v0.43.1"
+	}
+	if cfg.MinClientVersion == "" {
+		cfg.MinClientVersion = "v0.40.0"
+	}
+	e := &Emulator{cfg: cfg, byID: map[string]*machine{}, networks: map[string]*network{},
+		ips: map[string]*models.V1IPResponse{}, installDelay: cfg.InstallDelay}
+	for _, m := range cfg.Machines {
+		mm := &machine{inv: m, power: "OFF", liveliness: "Alive"}
+		e.machines = append(e.machines, mm)
+		e.byID[m.ID] = mm
+	}
+	for _, n := range cfg.Networks {
+		childLen := n.ChildLength
+		if childLen == 0 {
+			childLen = 22
+		}
+		e.addNetwork(&network{resp: &models.V1NetworkResponse{ID: new(n.ID), Name: n.ID, Partitionid: n.Partition,
+			Prefixes: prefixStrings(n.Prefixes), Privatesuper: new(n.PrivateSuper), Shared: n.Shared,
+			Labels: n.Labels, Nat: new(false), Underlay: new(false)}, prefixes: n.Prefixes, childLen: childLen, super: n.PrivateSuper})
+	}
+	e.srv = httptest.NewServer(e.routes())
+	return e
+}
+
+// URL is the emulator's base URL, for metalgo.NewClient.
+func (e *Emulator) URL() string { return e.srv.URL }
+
+// Close stops the emulator.
+func (e *Emulator) Close() { e.srv.Close() }
+
+// SetOutage switches a simulated outage: every call is answered 503.
+func (e *Emulator) SetOutage(down bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.outage = down
+}
+
+// SetAllocationDelay makes machine and firewall allocation take d before a
+// machine is chosen.
+func (e *Emulator) SetAllocationDelay(d time.Duration) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.allocDelay = d
+}
+
+// SetInstallDelay sets how long allocated machines install before their
+// allocation succeeds (affects machines allocated afterwards too).
+func (e *Emulator) SetInstallDelay(d time.Duration) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.installDelay = d
+}
+
+// SetVersion changes what /v1/version reports.
+func (e *Emulator) SetVersion(version, minClientVersion string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.cfg.Version, e.cfg.MinClientVersion = version, minClientVersion
+}
+
+// LoseMachine makes a machine's liveliness Dead, as when it stops reporting.
+func (e *Emulator) LoseMachine(id string) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	m, ok := e.byID[id]
+	if !ok {
+		return fmt.Errorf("no machine %s", id)
+	}
+	m.liveliness = "Dead"
+	return nil
+}
+
+// Calls returns how many requests the emulator has answered.
+func (e *Emulator) Calls() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.calls
+}
+
+// Power returns a machine's power state (ON or OFF).
+func (e *Emulator) Power(id string) string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if m, ok := e.byID[id]; ok {
+		return m.power
+	}
+	return ""
+}
+
+// Allocated returns the IDs of the allocated machines.
+func (e *Emulator) Allocated() []string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var out []string
+	for _, m := range e.machines {
+		if m.alloc != nil {
+			out = append(out, m.inv.ID)
+		}
+	}
+	return out
+}
+
+// UserData returns the (base64) user data of an allocated machine.
+func (e *Emulator) UserData(id string) string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if m, ok := e.byID[id]; ok && m.alloc != nil {
+		return m.alloc.UserData
+	}
+	return ""
+}
+
+func (e *Emulator) routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/health", e.health)
+	mux.HandleFunc("GET /v1/version", e.version)
+	mux.HandleFunc("GET /v1/project/{id}", e.findProject)
+
+	mux.HandleFunc("POST /v1/machine/allocate", e.allocateMachine)
+	mux.HandleFunc("POST /v1/firewall/allocate", e.allocateFirewall)
+	mux.HandleFunc("GET /v1/machine/{id}", e.findMachine)
+	mux.HandleFunc("GET /v1/machine/{id}/ipmi", e.findIPMIMachine)
+	mux.HandleFunc("POST /v1/machine/find", e.findMachines)
+	mux.HandleFunc("POST /v1/machine/ipmi/find", e.findIPMIMachines)
+	mux.HandleFunc("POST /v1/firewall/find", e.findFirewalls)
+	mux.HandleFunc("DELETE /v1/machine/{id}/free", e.freeMachine)
+	mux.HandleFunc("POST /v1/machine/{id}/power/on", e.power("ON"))
+	mux.HandleFunc("POST /v1/machine/{id}/power/off", e.power("OFF"))
+
+	mux.HandleFunc("POST /v1/ip/allocate", e.allocateIP)
+	mux.HandleFunc("POST /v1/ip/allocate/{ip}", e.allocateIP)
+	mux.HandleFunc("GET /v1/ip/{id}", e.findIP)
+	mux.HandleFunc("POST /v1/ip/find", e.findIPs)
+	mux.HandleFunc("POST /v1/ip", e.updateIP)
+	mux.HandleFunc("DELETE /v1/ip/free/{id}", e.freeIP)
+
+	mux.HandleFunc("POST /v1/network/allocate", e.allocateNetwork)
+	mux.HandleFunc("GET /v1/network/{id}", e.findNetwork)
+	mux.HandleFunc("POST /v1/network/find", e.findNetworks)
+	mux.HandleFunc("DELETE /v1/network/free/{id}", e.freeNetwork)
+	return e.middleware(mux)
+}
+
+// middleware counts calls, plays the outage and checks credentials (health
+// and version are open, as on metal-api).
+func (e *Emulator) middleware(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		e.mu.Lock()
+		e.calls++
+		down := e.outage
+		e.mu.Unlock()
+		if down {
+			writeError(w, http.StatusServiceUnavailable, "metal-api emulator: simulated outage")
+			return
+		}
+		if r.URL.Path != "/v1/health" && r.URL.Path != "/v1/version" {
+			if err := e.authenticate(r); err != nil {
+				writeError(w, http.StatusUnauthorized, "authentication failed: "+err.Error())
+				return
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func (e *Emulator) authenticate(r *http.Request) error {
+	authz := r.Header.Get(security.AuthzHeaderKey)
+	if authz == "" {
+		return fmt.Errorf("no credentials")
+	}
+	if token, err := security.ExtractBearer(r); err == nil {
+		if e.cfg.Token == "" || token != e.cfg.Token {
+			return fmt.Errorf("token not accepted")
+		}
+		return nil
+	}
+	authType, _, _ := strings.Cut(authz, " ")
+	key, ok := e.cfg.HMAC[authType]
+	if !ok {
+		return fmt.Errorf("unknown auth type %q", authType)
+	}
+	auth := security.NewHMACAuth(authType, []byte(key))
+	if _, err := auth.User(r); err != nil {
+		return err
+	}
+	return nil
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func writeError(w http.ResponseWriter, code int, format string, args ...any) {
+	writeJSON(w, code, &httperrors.HTTPErrorResponse{StatusCode: code, Message: fmt.Sprintf(format, args...)})
+}
+
+type validatable interface{ Validate(strfmt.Registry) error }
+
+// decode reads a request body into a metal-go model and validates it the way
+// the generated models define.
+func decode[T any](w http.ResponseWriter, r *http.Request) (*T, bool) {
+	v := new(T)
+	if err := json.NewDecoder(r.Body).Decode(v); err != nil {
+		writeError(w, http.StatusBadRequest, "cannot decode request: %v", err)
+		return nil, false
+	}
+	if val, ok := any(v).(validatable); ok {
+		if err := val.Validate(strfmt.Default); err != nil {
+			writeError(w, http.StatusUnprocessableEntity, "invalid request: %v", err)
+			return nil, false
+		}
+	}
+	return v, true
+}
+
+func (e *Emulator) health(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, &models.RestHealthResponse{Status: new("healthy"), Message: new("metal-api emulator is healthy")})
+}
+
+func (e *Emulator) version(w http.ResponseWriter, _ *http.Request) {
+	e.mu.Lock()
+	v := &models.RestVersion{Name: new("metal-api"), Version: new(e.cfg.Version), MinClientVersion: new(e.cfg.MinClientVersion),
+		Revision: new("emulator"), Gitsha1: new("0000000"), Builddate: new(time.Now().UTC().Format(time.RFC3339))}
+	e.mu.Unlock()
+	writeJSON(w, http.StatusOK, v)
+}
+
+func (e *Emulator) projectExists(id string) bool {
+	if len(e.cfg.Projects) == 0 {
+		return id != ""
+	}
+	for _, p := range e.cfg.Projects {
+		if p == id {
+			return true
+		}
+	}
+	return false
+}
+
+func (e *Emulator) findProject(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	if !e.projectExists(id) {
+		writeError(w, http.StatusNotFound, "project %s not found", id)
+		return
+	}
+	writeJSON(w, http.StatusOK, &models.V1ProjectResponse{Meta: &models.V1Meta{ID: id, Kind: "Project"}, Name: id})
+}
+
+func prefixStrings(ps []netip.Prefix) []string {
+	out := make([]string, len(ps))
+	for i, p := range ps {
+		out[i] = p.String()
+	}
+	return out
+}
+
+// hasTags reports whether have contains every tag of want.
+func hasTags(have, want []string) bool {
+	for _, w := range want {
+		found := false
+		for _, h := range have {
+			if h == w {
+				found = true
+				break
+			}
+		}
+		if !found {
+			return false
+		}
+	}
+	return true
+}
+
+func (e *Emulator) nextID(kind string) string {
+	e.seq++
+	return fmt.Sprintf("%s-%08d-0000-4000-8000-%012d", kind, e.seq, e.seq)
+}
