@@ -99,7 +99,7 @@ func extras(osc *extensionsv1alpha1.OperatingSystemConfig, pc *v1alpha1.Operatin
 			containerdFiles = append(containerdFiles, ContainerdConfigPath)
 		}
 	}
-	if provision {
+	if provision && len(containerdFiles) > 0 {
 		// containerd may have started before cloud-init wrote its files:
 		// restart it (Ignition writes files before anything starts). Later
 		// changes need no restart: containerd reads hosts.toml on each pull.
