@@ -175,6 +175,9 @@ type InfrastructureStatus struct {
 	// Network is the node network.
 	// +optional
 	Network *NetworkStatus `json:"network,omitempty"`
+	// ExternalNetworks are the external networks machines attach to.
+	// +optional
+	ExternalNetworks []string `json:"externalNetworks,omitempty"`
 	// EgressIPs are the allocated egress IPs.
 	// +optional
 	EgressIPs []IPStatus `json:"egressIPs,omitempty"`

@@ -234,6 +234,11 @@ func (in *InfrastructureStatus) DeepCopyInto(out *InfrastructureStatus) {
 		*out = new(NetworkStatus)
 		(*in).DeepCopyInto(*out)
 	}
+	if in.ExternalNetworks != nil {
+		in, out := &in.ExternalNetworks, &out.ExternalNetworks
+		*out = make([]string, len(*in))
+		copy(*out, *in)
+	}
 	if in.EgressIPs != nil {
 		in, out := &in.EgressIPs, &out.EgressIPs
 		*out = make([]IPStatus, len(*in))
