@@ -266,7 +266,7 @@ func (e *Emulator) middleware(next http.Handler) http.Handler {
 		}
 		if r.URL.Path != "/v1/health" && r.URL.Path != "/v1/version" {
 			if err := e.authenticate(r); err != nil {
-				writeError(w, http.StatusUnauthorized, "authentication failed: "+err.Error())
+				writeError(w, http.StatusUnauthorized, "authentication failed: %v", err)
 				return
 			}
 		}

@@ -1,0 +1,62 @@
+package metalstack_test
+
+import (
+	"context"
+	"net/netip"
+	"testing"
+
+	"github.com/metalkube/metalkube/shared/metal/conformance"
+	"github.com/metalkube/metalkube/shared/metal/metalstack"
+	"github.com/metalkube/metalkube/shared/metalapi"
+)
+
+const (
+	project   = "proj-1"
+	partition = "part-1"
+	hmacKey   = "emulator-hmac-key"
+	authType  = "Metal-Edit"
+)
+
+// emulator starts a metal-api emulator with n machines of size in partition,
+// an internet network 203.0.113.0/27 and a private super network.
+func emulator(t testing.TB, size string, n int) *metalapi.Emulator {
+	t.Helper()
+	e := metalapi.New(metalapi.Config{
+		Machines: metalapi.Inventory("0000cafe", partition, size, n),
+		Networks: []metalapi.Network{
+			{ID: "internet", Prefixes: []netip.Prefix{netip.MustParsePrefix("203.0.113.0/27"), netip.MustParsePrefix("2001:db8:1::/120")}, Shared: true},
+			{ID: "tenant-super", Partition: partition, Prefixes: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/16")}, PrivateSuper: true},
+		},
+		Projects: []string{project},
+		HMAC:     map[string]string{authType: hmacKey},
+		Token:    "emulator-token",
+	})
+	t.Cleanup(e.Close)
+	return e
+}
+
+func backend(t testing.TB, e *metalapi.Emulator, mod ...func(*metalstack.Config)) *metalstack.Backend {
+	t.Helper()
+	cfg := metalstack.Config{URL: e.URL(), HMAC: hmacKey, HMACAuthType: authType, Project: project, Partition: partition,
+		DNSServers: []string{"192.0.2.53"}, NTPServers: []string{"pool.ntp.org"}}
+	for _, m := range mod {
+		m(&cfg)
+	}
+	b, err := metalstack.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Healthy(context.Background()); err != nil {
+		t.Fatalf("healthy: %v", err)
+	}
+	return b
+}
+
+func TestConformance(t *testing.T) {
+	e := emulator(t, "c1-large", 5)
+	conformance.Run(t, conformance.Backend{
+		Client: backend(t, e), Cluster: "shoot-conf", Size: "c1-large", Capacity: 5, Image: "ubuntu-24.04",
+		Network: "internet", InPool: netip.MustParseAddr("203.0.113.20"), Outside: netip.MustParseAddr("198.51.100.7"),
+		SetUnavailable: e.SetOutage,
+	})
+}
