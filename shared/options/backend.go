@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"slices"
 	"strings"
 	"time"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/metalkube/metalkube/shared/metal"
 	"github.com/metalkube/metalkube/shared/metal/ironcore"
+	"github.com/metalkube/metalkube/shared/metal/metalstack"
 	"github.com/metalkube/metalkube/shared/scheme"
 )
 
@@ -30,14 +32,35 @@ const (
 	FlagRegionLabel       = "server-region-label"
 	BackendIronCore       = "ironcore"
 	defaultBackendTimeout = 30 * time.Second
+
+	// metalstack backend flags.
+	FlagMetalAPIURL          = "metal-api-url"
+	FlagMetalAPIHMACFile     = "metal-api-hmac-file"
+	FlagMetalAPIHMACAuthType = "metal-api-hmac-auth-type"
+	FlagMetalAPITokenFile    = "metal-api-token-file"
+	FlagMetalProject         = "metal-project"
+	FlagMetalPartition       = "metal-partition"
+	FlagMetalNetworks        = "metal-network"
+	FlagMetalDNSServers      = "metal-dns-server"
+	FlagMetalNTPServers      = "metal-ntp-server"
+	BackendMetalStack        = "metalstack"
+)
+
+// Environment variables the metalstack backend reads its URL and credentials
+// from when no flag sets them, first the metal-ccm / provider names, then
+// metalctl's.
+var (
+	EnvMetalAPIURL   = []string{"METAL_API_URL", "METALCTL_URL"}
+	EnvMetalAPIHMAC  = []string{"METAL_AUTH_HMAC", "METALCTL_HMAC"}
+	EnvMetalAPIToken = []string{"METAL_AUTH_TOKEN", "METALCTL_APITOKEN"}
 )
 
 // Backends lists the backends NewClient can build.
-var Backends = []string{BackendIronCore}
+var Backends = []string{BackendIronCore, BackendMetalStack}
 
 // Backend selects and configures the bare-metal backend.
 type Backend struct {
-	// Name is the backend: ironcore.
+	// Name is the backend: ironcore or metalstack.
 	Name string
 	// MetalKubeconfig is the kubeconfig of the cluster running metal-operator
 	// (ironcore); empty means in-cluster or $KUBECONFIG.
@@ -54,6 +77,24 @@ type Backend struct {
 
 	// RestConfig, if set, is used instead of MetalKubeconfig (tests, demo).
 	RestConfig *rest.Config
+
+	// MetalAPIURL is metal-api's URL (metalstack); empty: $METAL_API_URL or
+	// $METALCTL_URL.
+	MetalAPIURL string
+	// MetalAPIHMACFile and MetalAPITokenFile hold the credentials
+	// (metalstack); without them $METAL_AUTH_HMAC / $METALCTL_HMAC or
+	// $METAL_AUTH_TOKEN / $METALCTL_APITOKEN. Secrets never go on the
+	// command line, where every process can read them.
+	MetalAPIHMACFile, MetalAPITokenFile string
+	// MetalAPIHMACAuthType is the HMAC auth type (Metal-Admin, Metal-Edit, ...).
+	MetalAPIHMACAuthType string
+	// MetalProject owns what the backend allocates; MetalPartition is the
+	// default partition (metalstack).
+	MetalProject, MetalPartition string
+	// MetalNetworks are attached to every machine besides the cluster's
+	// private network; DNS and NTP servers are handed to every machine
+	// (metalstack).
+	MetalNetworks, MetalDNSServers, MetalNTPServers []string
 }
 
 // AddFlags binds the backend flags.
@@ -66,6 +107,15 @@ func (o *Backend) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.SizeLabel, FlagSizeLabel, ironcore.DefaultSizeLabel, "Server label holding the machine size (ironcore)")
 	fs.StringVar(&o.PartitionLabel, FlagPartitionLabel, ironcore.DefaultPartitionLabel, "Server label holding the partition / zone (ironcore)")
 	fs.StringVar(&o.RegionLabel, FlagRegionLabel, ironcore.DefaultRegionLabel, "Server label holding the region (ironcore)")
+	fs.StringVar(&o.MetalAPIURL, FlagMetalAPIURL, o.MetalAPIURL, "metal-api URL (metalstack); default $"+strings.Join(EnvMetalAPIURL, " or $"))
+	fs.StringVar(&o.MetalAPIHMACFile, FlagMetalAPIHMACFile, o.MetalAPIHMACFile, "file holding the metal-api HMAC key (metalstack); default $"+strings.Join(EnvMetalAPIHMAC, " or $"))
+	fs.StringVar(&o.MetalAPIHMACAuthType, FlagMetalAPIHMACAuthType, metalstack.DefaultHMACAuthType, "metal-api HMAC auth type (metalstack)")
+	fs.StringVar(&o.MetalAPITokenFile, FlagMetalAPITokenFile, o.MetalAPITokenFile, "file holding a metal-api bearer token (metalstack); default $"+strings.Join(EnvMetalAPIToken, " or $"))
+	fs.StringVar(&o.MetalProject, FlagMetalProject, o.MetalProject, "metal-api project owning machines, IPs and networks (metalstack)")
+	fs.StringVar(&o.MetalPartition, FlagMetalPartition, o.MetalPartition, "default metal-api partition of machines and networks (metalstack)")
+	fs.StringSliceVar(&o.MetalNetworks, FlagMetalNetworks, o.MetalNetworks, "metal-api network attached to every machine besides the cluster's private network (metalstack; repeatable)")
+	fs.StringSliceVar(&o.MetalDNSServers, FlagMetalDNSServers, o.MetalDNSServers, "DNS server handed to machines (metalstack; repeatable)")
+	fs.StringSliceVar(&o.MetalNTPServers, FlagMetalNTPServers, o.MetalNTPServers, "NTP server handed to machines (metalstack; repeatable)")
 }
 
 // Validate checks the flags; every error names the flag and the value.
@@ -76,6 +126,17 @@ func (o *Backend) Validate() error {
 	}
 	if o.Name == BackendIronCore && o.MetalNamespace == "" {
 		errs = append(errs, fmt.Errorf("--%s is empty", FlagMetalNamespace))
+	}
+	if o.Name == BackendMetalStack {
+		if o.metalAPIURL() == "" {
+			errs = append(errs, fmt.Errorf("--%s is empty and $%s unset", FlagMetalAPIURL, strings.Join(EnvMetalAPIURL, ", $")))
+		}
+		if o.MetalProject == "" {
+			errs = append(errs, fmt.Errorf("--%s is empty", FlagMetalProject))
+		}
+		if o.MetalAPIHMACFile != "" && o.MetalAPITokenFile != "" {
+			errs = append(errs, fmt.Errorf("--%s and --%s both set: choose one", FlagMetalAPIHMACFile, FlagMetalAPITokenFile))
+		}
 	}
 	if _, err := o.pools(); err != nil {
 		errs = append(errs, err)
@@ -109,6 +170,9 @@ func (o *Backend) NewClient(ctx context.Context) (metal.Client, error) {
 	if err := o.Validate(); err != nil {
 		return nil, err
 	}
+	if o.Name == BackendMetalStack {
+		return o.newMetalStack(ctx)
+	}
 	cfg := o.RestConfig
 	if cfg == nil {
 		rules := clientcmd.NewDefaultClientConfigLoadingRules()
@@ -135,6 +199,73 @@ func (o *Backend) NewClient(ctx context.Context) (metal.Client, error) {
 	defer cancel()
 	if err := b.Healthy(hctx); err != nil {
 		return nil, fmt.Errorf("backend %s at %s: %w", o.Name, cfg.Host, err)
+	}
+	return b, nil
+}
+
+func firstEnv(names []string) string {
+	for _, n := range names {
+		if v := os.Getenv(n); v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+func (o *Backend) metalAPIURL() string {
+	if o.MetalAPIURL != "" {
+		return o.MetalAPIURL
+	}
+	return firstEnv(EnvMetalAPIURL)
+}
+
+// metalAPICredentials reads the HMAC key or token from the flag's file or the
+// environment; files win over the environment.
+func (o *Backend) metalAPICredentials() (hmac, token string, err error) {
+	read := func(flag, path string) (string, error) {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return "", fmt.Errorf("--%s=%q: %w", flag, path, err)
+		}
+		v := strings.TrimSpace(string(b))
+		if v == "" {
+			return "", fmt.Errorf("--%s=%q: file is empty", flag, path)
+		}
+		return v, nil
+	}
+	switch {
+	case o.MetalAPIHMACFile != "":
+		hmac, err = read(FlagMetalAPIHMACFile, o.MetalAPIHMACFile)
+	case o.MetalAPITokenFile != "":
+		token, err = read(FlagMetalAPITokenFile, o.MetalAPITokenFile)
+	default:
+		hmac, token = firstEnv(EnvMetalAPIHMAC), firstEnv(EnvMetalAPIToken)
+		if hmac == "" && token == "" {
+			err = fmt.Errorf("no metal-api credentials: set --%s or --%s, or $%s or $%s", FlagMetalAPIHMACFile, FlagMetalAPITokenFile,
+				strings.Join(EnvMetalAPIHMAC, ", $"), strings.Join(EnvMetalAPIToken, ", $"))
+		}
+	}
+	return hmac, token, err
+}
+
+// newMetalStack builds the metalstack backend and checks metal-api answers,
+// fits this client and accepts the credentials.
+func (o *Backend) newMetalStack(ctx context.Context) (metal.Client, error) {
+	url := o.metalAPIURL()
+	hmac, token, err := o.metalAPICredentials()
+	if err != nil {
+		return nil, fmt.Errorf("backend %s at %s: %w", o.Name, url, err)
+	}
+	b, err := metalstack.New(metalstack.Config{URL: url, HMAC: hmac, HMACAuthType: o.MetalAPIHMACAuthType, Token: token,
+		Project: o.MetalProject, Partition: o.MetalPartition, Networks: o.MetalNetworks,
+		DNSServers: o.MetalDNSServers, NTPServers: o.MetalNTPServers})
+	if err != nil {
+		return nil, fmt.Errorf("backend %s at %s: %w", o.Name, url, err)
+	}
+	hctx, cancel := context.WithTimeout(ctx, o.Timeout)
+	defer cancel()
+	if err := b.Healthy(hctx); err != nil {
+		return nil, fmt.Errorf("backend %s at %s: %w", o.Name, url, err)
 	}
 	return b, nil
 }

@@ -11,7 +11,7 @@ import (
 )
 
 const (
-	project   = "proj-1"
+	projectID = "proj-1"
 	partition = "part-1"
 	hmacKey   = "emulator-hmac-key"
 	authType  = "Metal-Edit"
@@ -27,7 +27,7 @@ func emulator(t testing.TB, size string, n int) *metalapi.Emulator {
 			{ID: "internet", Prefixes: []netip.Prefix{netip.MustParsePrefix("203.0.113.0/27"), netip.MustParsePrefix("2001:db8:1::/120")}, Shared: true},
 			{ID: "tenant-super", Partition: partition, Prefixes: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/16")}, PrivateSuper: true},
 		},
-		Projects: []string{project},
+		Projects: []string{projectID},
 		HMAC:     map[string]string{authType: hmacKey},
 		Token:    "emulator-token",
 	})
@@ -37,7 +37,7 @@ func emulator(t testing.TB, size string, n int) *metalapi.Emulator {
 
 func backend(t testing.TB, e *metalapi.Emulator, mod ...func(*metalstack.Config)) *metalstack.Backend {
 	t.Helper()
-	cfg := metalstack.Config{URL: e.URL(), HMAC: hmacKey, HMACAuthType: authType, Project: project, Partition: partition,
+	cfg := metalstack.Config{URL: e.URL(), HMAC: hmacKey, HMACAuthType: authType, Project: projectID, Partition: partition,
 		DNSServers: []string{"192.0.2.53"}, NTPServers: []string{"pool.ntp.org"}}
 	for _, m := range mod {
 		m(&cfg)
