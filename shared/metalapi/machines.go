@@ -12,10 +12,10 @@ import (
 // allocation is what machine and firewall allocation requests have in common.
 type allocation struct {
 	role, project, partition, size, image, name, hostname, description, userData string
-	sshKeys, tags, ips                                                            []string
-	networks                                                                      []*models.V1MachineAllocationNetwork
-	dns                                                                           []*models.V1DNSServer
-	ntp                                                                           []*models.V1NTPServer
+	sshKeys, tags, ips                                                           []string
+	networks                                                                     []*models.V1MachineAllocationNetwork
+	dns                                                                          []*models.V1DNSServer
+	ntp                                                                          []*models.V1NTPServer
 }
 
 func (e *Emulator) allocateMachine(w http.ResponseWriter, r *http.Request) {
@@ -178,10 +178,10 @@ func (e *Emulator) ipmiResponse(m *machine) *models.V1MachineIPMIResponse {
 		Size:      &models.V1SizeResponse{ID: new(m.inv.Size), Name: m.inv.Size},
 		State:     &models.V1MachineState{Value: new(""), Description: new(""), MetalHammerVersion: new("emulator")},
 		Tags:      append([]string{}, m.tags...), Events: events,
-		Hardware:  &models.V1MachineHardware{CPUCores: new(int32(8)), Memory: new(int64(32 << 30))},
-		Bios:      &models.V1MachineBIOS{Vendor: new("emulator"), Version: new("1.0"), Date: new("2024-01-01")},
-		Ledstate:  &models.V1ChassisIdentifyLEDState{Value: new("LED-OFF"), Description: new("")},
-		Ipmi:      &models.V1MachineIPMI{Powerstate: new(m.power), Address: new("192.0.2.1:623"), Interface: new("lanplus")},
+		Hardware: &models.V1MachineHardware{CPUCores: new(int32(8)), Memory: new(int64(32 << 30))},
+		Bios:     &models.V1MachineBIOS{Vendor: new("emulator"), Version: new("1.0"), Date: new("2024-01-01")},
+		Ledstate: &models.V1ChassisIdentifyLEDState{Value: new("LED-OFF"), Description: new("")},
+		Ipmi:     &models.V1MachineIPMI{Powerstate: new(m.power), Address: new("192.0.2.1:623"), Interface: new("lanplus")},
 	}
 }
 

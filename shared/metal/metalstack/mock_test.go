@@ -33,7 +33,6 @@ func mockBackend(t *testing.T, fns *testclient.MetalMockFns) *metalstack.Backend
 	return b
 }
 
-
 func healthy(m *mock.Mock) {
 	m.On("Health", mock.Anything, mock.Anything).Return(&health.HealthOK{Payload: &models.RestHealthResponse{Status: new("healthy"), Message: new("ok")}}, nil)
 }
