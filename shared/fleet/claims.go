@@ -3,6 +3,7 @@ package fleet
 import (
 	"context"
 	"fmt"
+	"hash/fnv"
 	"slices"
 	"time"
 
@@ -17,8 +18,8 @@ import (
 )
 
 // reconcileClaim binds, powers and releases like metal-operator's ServerClaim
-// controller. It runs with one worker and reads uncached, and every Server
-// update carries its resourceVersion, so a server is never bound twice.
+// controller. Every Server update carries its resourceVersion, so a server is
+// never bound twice, even with candidates listed from a stale cache.
 func (e *Emulator) reconcileClaim(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
 	claim := &metalv1alpha1.ServerClaim{}
 	if err := e.metal.Get(ctx, req.NamespacedName, claim); err != nil {
@@ -77,7 +78,7 @@ func (e *Emulator) bind(ctx context.Context, claim *metalv1alpha1.ServerClaim) (
 		sel = s
 	}
 	servers := &metalv1alpha1.ServerList{}
-	if err := e.metal.List(ctx, servers, client.MatchingLabelsSelector{Selector: sel}); err != nil {
+	if err := e.cached.List(ctx, servers, client.MatchingLabelsSelector{Selector: sel}); err != nil {
 		return nil, err
 	}
 	slices.SortFunc(servers.Items, func(a, b metalv1alpha1.Server) int { return compare(a.Name, b.Name) })
@@ -86,8 +87,12 @@ func (e *Emulator) bind(ctx context.Context, claim *metalv1alpha1.ServerClaim) (
 			return e.reserve(ctx, &servers.Items[i], claim)
 		}
 	}
-	for i := range servers.Items {
-		srv := &servers.Items[i]
+	// Start at a place of the claim's own, so that concurrent workers do not all
+	// race for the first free server.
+	h := fnv.New32a()
+	h.Write([]byte(claim.Namespace + "/" + claim.Name))
+	for k := range servers.Items {
+		srv := &servers.Items[(k+int(h.Sum32()))%len(servers.Items)]
 		if !claimable(srv, claim) {
 			continue
 		}

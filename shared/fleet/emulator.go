@@ -34,7 +34,8 @@ const (
 // Emulator is a running fleet emulator.
 type Emulator struct {
 	cfg    Config
-	metal  client.Client // uncached, for decisions
+	metal  client.Client // uncached
+	cached client.Client // the manager's, for listing candidates
 	nodes  client.Client
 	mgr    manager.Manager
 	outage atomic.Bool
@@ -44,7 +45,7 @@ type Emulator struct {
 	booted    map[string]string    // server -> node name
 	poweredAt map[string]time.Time // server -> when it powered on
 	stopped   map[string]bool      // nodes whose kubelet is stopped
-	ipMu      sync.Mutex
+	done      chan struct{}
 }
 
 // New returns an emulator for the metal-operator API at metalCfg, registering
@@ -69,8 +70,9 @@ func New(metalCfg, nodeCfg *rest.Config, cfg Config) (*Emulator, error) {
 	if err != nil {
 		return nil, err
 	}
-	e := &Emulator{cfg: cfg, metal: mc, nodes: nc, mgr: mgr, booted: map[string]string{}, poweredAt: map[string]time.Time{}, stopped: map[string]bool{}}
+	e := &Emulator{done: make(chan struct{}), cfg: cfg, metal: mc, nodes: nc, mgr: mgr, booted: map[string]string{}, poweredAt: map[string]time.Time{}, stopped: map[string]bool{}}
 	e.delay.Store(int64(cfg.PowerOnDelay))
+	e.cached = mgr.GetClient()
 	if err := e.setup(); err != nil {
 		return nil, err
 	}
@@ -79,6 +81,10 @@ func New(metalCfg, nodeCfg *rest.Config, cfg Config) (*Emulator, error) {
 
 func (e *Emulator) setup() error {
 	skipNameCheck := true
+	// Claims bind concurrently: every Server update carries its resourceVersion,
+	// so two workers racing for one server cannot both win. Addresses are
+	// chosen by one worker, as an IPAM provider serialises a pool.
+	claimOpts := controller.Options{MaxConcurrentReconciles: 4, SkipNameValidation: &skipNameCheck}
 	opts := controller.Options{MaxConcurrentReconciles: 1, SkipNameValidation: &skipNameCheck}
 	claimsOfServer := handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []reconcile.Request {
 		s := o.(*metalv1alpha1.Server)
@@ -88,7 +94,7 @@ func (e *Emulator) setup() error {
 		return nil
 	})
 	if err := ctrl.NewControllerManagedBy(e.mgr).Named("fleet-serverclaim").For(&metalv1alpha1.ServerClaim{}).
-		Watches(&metalv1alpha1.Server{}, claimsOfServer).WithOptions(opts).
+		Watches(&metalv1alpha1.Server{}, claimsOfServer).WithOptions(claimOpts).
 		Complete(reconcile.Func(e.reconcileClaim)); err != nil {
 		return err
 	}
@@ -114,7 +120,10 @@ func (e *Emulator) Start(ctx context.Context) error {
 		return err
 	}
 	errc := make(chan error, 1)
-	go func() { errc <- e.mgr.Start(ctx) }()
+	go func() {
+		defer close(e.done)
+		errc <- e.mgr.Start(ctx)
+	}()
 	sync, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	if !e.mgr.GetCache().WaitForCacheSync(sync) {
@@ -127,6 +136,11 @@ func (e *Emulator) Start(ctx context.Context) error {
 	}
 	return nil
 }
+
+// Done is closed when an emulator started with Start has stopped (its context
+// is done and its controllers have returned). Stop the emulator before the
+// API server it talks to.
+func (e *Emulator) Done() <-chan struct{} { return e.done }
 
 // CreateServers creates servers with indexes [from, to) and makes them Available.
 func (e *Emulator) CreateServers(ctx context.Context, from, to int) error {

@@ -1,0 +1,71 @@
+# metalkube — every entry point. `make help` lists the targets.
+
+SHELL        := /usr/bin/env bash
+.SHELLFLAGS  := -euo pipefail -c
+ROOT         := $(CURDIR)
+BIN          := $(ROOT)/bin
+GO           ?= go
+VERSION      ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT       ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
+LDFLAGS      := -s -w -X github.com/metalkube/metalkube/cmd/metalkube/app.version=$(VERSION) -X github.com/metalkube/metalkube/cmd/metalkube/app.commit=$(COMMIT)
+# Every module of the workspace, as package patterns (patterns do not span modules).
+MODULES      := $(shell $(GO) work edit -json | sed -n 's/.*"DiskPath": "\.\/\(.*\)".*/\1/p')
+PKGS         := $(addprefix ./,$(addsuffix /...,$(MODULES)))
+TEST_TIMEOUT ?= 30m
+BENCH        ?= .
+STATICCHECK  := honnef.co/go/tools/cmd/staticcheck@v0.7.0
+
+export METALKUBE_TESTBIN := $(BIN)
+
+.PHONY: help
+help: ## Show this help
+	@awk 'BEGIN{FS=":.*## "} /^[a-z0-9-]+:.*## /{printf "  %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+.PHONY: build
+build: ## Build the metalkube multicall binary into bin/
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/metalkube ./cmd/metalkube
+
+.PHONY: deps
+deps: ## Install the Debian packages the tests use (nftables, iperf3, cloud-init), if missing
+	hack/deps.sh
+
+.PHONY: testbin
+testbin: ## Build the test control plane (kube-apiserver, etcd) from their Go modules, once
+	hack/controlplane.sh
+
+.PHONY: test
+test: deps testbin ## Set up what is missing, then vet and run every test of every module
+	$(GO) vet $(PKGS)
+	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) $(PKGS)
+
+.PHONY: bench
+bench: testbin ## Run the benchmarks (reported as ratios against the reference approach)
+	$(GO) test -run '^$$' -bench '$(BENCH)' -benchmem -timeout $(TEST_TIMEOUT) $(PKGS)
+
+.PHONY: demo
+demo: deps testbin ## Start the local control plane and fleet emulator and walk a cluster through its life
+	$(GO) run ./e2e/cmd/demo
+
+.PHONY: lint
+lint: ## gofmt, go vet and staticcheck (built from the Go module proxy)
+	@out=$$(gofmt -l $(MODULES)); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet $(PKGS)
+	$(GO) run $(STATICCHECK) $(PKGS)
+
+.PHONY: generate
+generate: ## Regenerate deepcopy code and CRDs (controller-gen)
+	@for m in $(MODULES); do if [ -x $$m/hack/generate.sh ]; then echo "generate $$m"; $$m/hack/generate.sh; fi; done
+
+.PHONY: update-golden
+update-golden: testbin ## Rewrite the golden files under testdata/ from the current output
+	$(GO) test -count=1 $(PKGS) -args -update
+
+.PHONY: verify
+verify: lint ## lint, and check that generated code and go.mod files are current
+	$(MAKE) generate
+	@for m in $(MODULES); do (cd $$m && $(GO) mod tidy); done
+	git diff --exit-code
+
+.PHONY: clean
+clean: ## Remove bin/ (the per-user control plane cache in ~/.cache/metalkube stays)
+	rm -rf $(BIN)

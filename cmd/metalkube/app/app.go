@@ -1,0 +1,111 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"path/filepath"
+	"runtime"
+	"runtime/debug"
+	"strings"
+
+	"github.com/spf13/cobra"
+	ctrl "sigs.k8s.io/controller-runtime"
+
+	"github.com/metalkube/metalkube/shared/options"
+)
+
+// Build information, stamped with -ldflags "-X .../app.version=... -X .../app.commit=...".
+var (
+	version = "dev"
+	commit  = "unknown"
+)
+
+// Name is the binary's name, and the prefix of its multicall links.
+const Name = "metalkube"
+
+// NewRootCommand returns the root command with every component's subcommand.
+func NewRootCommand(ctx context.Context) *cobra.Command {
+	logging := &options.Logging{}
+	root := &cobra.Command{
+		Use:           Name,
+		Short:         "metalkube plugs bare-metal fleets into Kubernetes and Gardener",
+		Long:          "metalkube is one binary for every integration controller a bare-metal provider needs.\nRun a component with `metalkube <component>`, or through a link named metalkube-<component>.",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		PersistentPreRunE: func(*cobra.Command, []string) error {
+			log, err := logging.Logger()
+			if err != nil {
+				return err
+			}
+			ctrl.SetLogger(log)
+			return nil
+		},
+	}
+	logging.AddFlags(root.PersistentFlags())
+	root.AddCommand(newVersionCommand())
+	for _, c := range components(ctx) {
+		root.AddCommand(c)
+	}
+	return root
+}
+
+// Main runs the binary with args (args[0] is the name it was called under) and
+// returns the exit code.
+func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	root := NewRootCommand(ctx)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	root.SetArgs(dispatch(root, args))
+	if err := root.ExecuteContext(ctx); err != nil {
+		fmt.Fprintf(stderr, "Error: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+// dispatch turns a call as metalkube-<component> into metalkube <component>.
+func dispatch(root *cobra.Command, args []string) []string {
+	if len(args) == 0 {
+		return nil
+	}
+	base := strings.TrimSuffix(filepath.Base(args[0]), ".exe")
+	if sub, ok := strings.CutPrefix(base, Name+"-"); ok {
+		for _, c := range root.Commands() {
+			if c.Name() == sub {
+				return append([]string{sub}, args[1:]...)
+			}
+		}
+	}
+	return args[1:]
+}
+
+// Versions of the libraries the binary is built on, reported by `metalkube version`.
+var reportedModules = []string{
+	"k8s.io/client-go", "k8s.io/cloud-provider", "sigs.k8s.io/controller-runtime",
+	"github.com/gardener/gardener", "github.com/gardener/machine-controller-manager",
+	"github.com/ironcore-dev/metal-operator", "github.com/metal-stack/metal-go",
+	"github.com/google/nftables", "github.com/coreos/ignition/v2",
+}
+
+func newVersionCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print the version, commit, Go version and the Kubernetes library versions",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			w := cmd.OutOrStdout()
+			fmt.Fprintf(w, "metalkube %s\ncommit: %s\ngo: %s %s/%s\n", version, commit, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+			if info, ok := debug.ReadBuildInfo(); ok {
+				for _, dep := range info.Deps {
+					for _, m := range reportedModules {
+						if dep.Path == m {
+							fmt.Fprintf(w, "%s: %s\n", m, dep.Version)
+						}
+					}
+				}
+			}
+			return nil
+		},
+	}
+}

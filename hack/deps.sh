@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the tests use, where they are missing:
+#   nftables, iproute2  the firewall's packet tests (real kernel, network namespaces)
+#   iperf3              the firewall's data-path benchmark
+#   cloud-init          `cloud-init schema`, which validates rendered cloud-config
+# Needs root (or sudo) and apt-get; elsewhere it says what is missing and goes on,
+# and the tests that need a tool skip with a message naming it.
+set -euo pipefail
+
+packages=(nftables iproute2 iperf3 cloud-init)
+declare -A probe=([nftables]=nft [iproute2]=ip [iperf3]=iperf3 [cloud-init]=cloud-init)
+
+missing=()
+for p in "${packages[@]}"; do
+	command -v "${probe[$p]}" >/dev/null 2>&1 || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+sudo=
+[ "$(id -u)" -eq 0 ] || sudo=sudo
+if ! command -v apt-get >/dev/null 2>&1 || { [ -n "$sudo" ] && ! command -v sudo >/dev/null 2>&1; }; then
+	echo "deps: cannot install ${missing[*]} (no apt-get or root); tests needing them will skip" >&2
+	exit 0
+fi
+echo "deps: installing ${missing[*]}" >&2
+$sudo apt-get update -qq >/dev/null
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
