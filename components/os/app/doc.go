@@ -1,0 +1,23 @@
+// Package app is `metalkube os`: Gardener's OperatingSystemConfig controller
+// with metalkube's actuator (package operatingsystemconfig), run alone by a
+// controller-runtime manager with leader election, metrics and health probes.
+//
+// Flags (names are the Flag* constants):
+//
+//	--kubeconfig                   cluster holding the OSCs (a seed); empty: in-cluster or $KUBECONFIG
+//	--leader-elect                 elect a leader (default true)
+//	--leader-election-id           lease name (default metalkube-os)
+//	--leader-election-namespace    lease namespace; empty: the pod's namespace
+//	--metrics-bind-address         Prometheus metrics (default :8080; 0 disables)
+//	--health-probe-bind-address    /healthz and /readyz (default :8081)
+//	--types                        OSC types handled (default ubuntu,debian,flatcar,gardenlinux)
+//	--formats                      type=format pairs (default flatcar=ignition,gardenlinux=ignition)
+//	--default-format               format of the other types (default cloud-init)
+//	--max-concurrent-reconciles    parallel reconciles (default 5)
+//	--ignore-operation-annotation  reconcile on every spec change, not only when gardenlet asks
+//	--extension-classes            extension classes handled (default shoot)
+//
+// The controller reads OperatingSystemConfigs, Clusters and the Secrets files
+// refer to, writes the user-data Secrets and OSC status; it makes no calls to
+// the bare-metal backend.
+package app

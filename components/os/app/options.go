@@ -1,0 +1,215 @@
+package app
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	extensionsv1alpha1 "github.com/gardener/gardener/pkg/apis/extensions/v1alpha1"
+	"github.com/spf13/pflag"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	"sigs.k8s.io/controller-runtime/pkg/client/config"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	"github.com/metalkube/metalkube/components/os/apis/v1alpha1"
+	"github.com/metalkube/metalkube/components/os/operatingsystemconfig"
+	"github.com/metalkube/metalkube/shared/scheme"
+)
+
+// Flag names.
+const (
+	FlagKubeconfig                = "kubeconfig"
+	FlagLeaderElect               = "leader-elect"
+	FlagLeaderElectionID          = "leader-election-id"
+	FlagLeaderElectionNamespace   = "leader-election-namespace"
+	FlagMetricsBindAddress        = "metrics-bind-address"
+	FlagHealthProbeBindAddress    = "health-probe-bind-address"
+	FlagTypes                     = "types"
+	FlagFormats                   = "formats"
+	FlagDefaultFormat             = "default-format"
+	FlagMaxConcurrentReconciles   = "max-concurrent-reconciles"
+	FlagIgnoreOperationAnnotation = "ignore-operation-annotation"
+	FlagExtensionClasses          = "extension-classes"
+)
+
+// Options are the flags of `metalkube os`: the manager's and the
+// controller's.
+type Options struct {
+	Kubeconfig              string
+	LeaderElect             bool
+	LeaderElectionID        string
+	LeaderElectionNamespace string
+	MetricsBindAddress      string
+	HealthProbeBindAddress  string
+	Controller              ControllerOptions
+}
+
+// NewOptions returns the defaults.
+func NewOptions() *Options {
+	return &Options{
+		LeaderElect:            true,
+		LeaderElectionID:       "metalkube-os",
+		MetricsBindAddress:     ":8080",
+		HealthProbeBindAddress: ":8081",
+		Controller:             *NewControllerOptions(),
+	}
+}
+
+// AddFlags binds the flags.
+func (o *Options) AddFlags(fs *pflag.FlagSet) {
+	fs.StringVar(&o.Kubeconfig, FlagKubeconfig, o.Kubeconfig, "kubeconfig of the cluster holding the OperatingSystemConfigs; empty: in-cluster or $KUBECONFIG")
+	fs.BoolVar(&o.LeaderElect, FlagLeaderElect, o.LeaderElect, "elect a leader before reconciling, so that replicas can run")
+	fs.StringVar(&o.LeaderElectionID, FlagLeaderElectionID, o.LeaderElectionID, "name of the leader election lease")
+	fs.StringVar(&o.LeaderElectionNamespace, FlagLeaderElectionNamespace, o.LeaderElectionNamespace, "namespace of the leader election lease; empty: the pod's namespace")
+	fs.StringVar(&o.MetricsBindAddress, FlagMetricsBindAddress, o.MetricsBindAddress, "address of the Prometheus metrics endpoint; 0 disables it")
+	fs.StringVar(&o.HealthProbeBindAddress, FlagHealthProbeBindAddress, o.HealthProbeBindAddress, "address of the /healthz and /readyz endpoints; 0 disables them")
+	o.Controller.AddFlags(fs)
+}
+
+// Validate checks the flags.
+func (o *Options) Validate() error {
+	var errs []error
+	if o.LeaderElect && o.LeaderElectionID == "" {
+		errs = append(errs, fmt.Errorf("--%s is empty", FlagLeaderElectionID))
+	}
+	return errors.Join(append(errs, o.Controller.Validate())...)
+}
+
+// Config is what the command runs with.
+type Config struct {
+	REST    *rest.Config
+	Manager manager.Options
+	Add     operatingsystemconfig.AddOptions
+}
+
+// Complete builds the configuration; call Validate first.
+func (o *Options) Complete() (*Config, error) {
+	var (
+		restConfig *rest.Config
+		err        error
+	)
+	if o.Kubeconfig != "" {
+		restConfig, err = clientcmd.BuildConfigFromFlags("", o.Kubeconfig)
+	} else {
+		restConfig, err = config.GetConfig()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("kubeconfig: %w", err)
+	}
+	add, err := o.Controller.Complete()
+	if err != nil {
+		return nil, err
+	}
+	return &Config{
+		REST: restConfig,
+		Manager: manager.Options{
+			Scheme:                        scheme.New(extensionsv1alpha1.AddToScheme),
+			LeaderElection:                o.LeaderElect,
+			LeaderElectionID:              o.LeaderElectionID,
+			LeaderElectionNamespace:       o.LeaderElectionNamespace,
+			LeaderElectionReleaseOnCancel: true,
+			Metrics:                       metricsserver.Options{BindAddress: o.MetricsBindAddress},
+			HealthProbeBindAddress:        o.HealthProbeBindAddress,
+			GracefulShutdownTimeout:       ptr(30 * time.Second),
+		},
+		Add: add,
+	}, nil
+}
+
+// ControllerOptions are the flags of the OperatingSystemConfig controller;
+// the extension component binds them too when it registers the actuator.
+type ControllerOptions struct {
+	Types                     []string
+	Formats                   map[string]string
+	DefaultFormat             string
+	MaxConcurrentReconciles   int
+	IgnoreOperationAnnotation bool
+	ExtensionClasses          []string
+}
+
+// NewControllerOptions returns the defaults.
+func NewControllerOptions() *ControllerOptions {
+	formats := map[string]string{}
+	for t, f := range operatingsystemconfig.DefaultFormats() {
+		formats[t] = string(f)
+	}
+	return &ControllerOptions{
+		Types:                   operatingsystemconfig.DefaultTypes(),
+		Formats:                 formats,
+		DefaultFormat:           string(v1alpha1.FormatCloudInit),
+		MaxConcurrentReconciles: 5,
+		ExtensionClasses:        []string{string(extensionsv1alpha1.ExtensionClassShoot)},
+	}
+}
+
+// AddFlags binds the flags.
+func (o *ControllerOptions) AddFlags(fs *pflag.FlagSet) {
+	fs.StringSliceVar(&o.Types, FlagTypes, o.Types, "OperatingSystemConfig types (spec.type) to handle")
+	fs.StringToStringVar(&o.Formats, FlagFormats, o.Formats, "user data format per OSC type, type=ignition|cloud-init; a providerConfig's format overrides it")
+	fs.StringVar(&o.DefaultFormat, FlagDefaultFormat, o.DefaultFormat, "user data format of the types --formats does not list: ignition|cloud-init")
+	fs.IntVar(&o.MaxConcurrentReconciles, FlagMaxConcurrentReconciles, o.MaxConcurrentReconciles, "OperatingSystemConfigs reconciled in parallel")
+	fs.BoolVar(&o.IgnoreOperationAnnotation, FlagIgnoreOperationAnnotation, o.IgnoreOperationAnnotation, "reconcile on every spec change instead of waiting for gardenlet's gardener.cloud/operation annotation")
+	fs.StringSliceVar(&o.ExtensionClasses, FlagExtensionClasses, o.ExtensionClasses, "extension classes to handle: shoot|seed|garden")
+}
+
+// Validate checks the flags.
+func (o *ControllerOptions) Validate() error {
+	var errs []error
+	formats := func(f string) bool { return slices.Contains(v1alpha1.Formats(), v1alpha1.Format(f)) }
+	valid := fmt.Sprint(v1alpha1.Formats())
+	if len(o.Types) == 0 {
+		errs = append(errs, fmt.Errorf("--%s is empty", FlagTypes))
+	}
+	for _, t := range o.Types {
+		if strings.TrimSpace(t) == "" {
+			errs = append(errs, fmt.Errorf("--%s has an empty type", FlagTypes))
+		}
+	}
+	for t, f := range o.Formats {
+		if !formats(f) {
+			errs = append(errs, fmt.Errorf("--%s: type %s has format %q, want one of %s", FlagFormats, t, f, valid))
+		}
+	}
+	if !formats(o.DefaultFormat) {
+		errs = append(errs, fmt.Errorf("--%s=%q: want one of %s", FlagDefaultFormat, o.DefaultFormat, valid))
+	}
+	if o.MaxConcurrentReconciles < 1 {
+		errs = append(errs, fmt.Errorf("--%s=%d: must be at least 1", FlagMaxConcurrentReconciles, o.MaxConcurrentReconciles))
+	}
+	for _, c := range o.ExtensionClasses {
+		switch extensionsv1alpha1.ExtensionClass(c) {
+		case extensionsv1alpha1.ExtensionClassShoot, extensionsv1alpha1.ExtensionClassSeed, extensionsv1alpha1.ExtensionClassGarden:
+		default:
+			errs = append(errs, fmt.Errorf("--%s: unknown class %q, want shoot, seed or garden", FlagExtensionClasses, c))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Complete returns the controller's AddOptions; call Validate first.
+func (o *ControllerOptions) Complete() (operatingsystemconfig.AddOptions, error) {
+	if err := o.Validate(); err != nil {
+		return operatingsystemconfig.AddOptions{}, err
+	}
+	add := operatingsystemconfig.AddOptions{
+		Controller:                controller.Options{MaxConcurrentReconciles: o.MaxConcurrentReconciles},
+		Types:                     slices.Clone(o.Types),
+		Formats:                   map[string]v1alpha1.Format{},
+		DefaultFormat:             v1alpha1.Format(o.DefaultFormat),
+		IgnoreOperationAnnotation: o.IgnoreOperationAnnotation,
+	}
+	for t, f := range o.Formats {
+		add.Formats[t] = v1alpha1.Format(f)
+	}
+	for _, c := range o.ExtensionClasses {
+		add.ExtensionClasses = append(add.ExtensionClasses, extensionsv1alpha1.ExtensionClass(c))
+	}
+	return add, nil
+}
+
+func ptr[T any](v T) *T { return &v }
