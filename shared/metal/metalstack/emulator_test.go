@@ -309,3 +309,16 @@ func TestNewRejectsBadConfig(t *testing.T) {
 		})
 	}
 }
+
+func TestAddressPoolExhaustedIsNoCapacity(t *testing.T) {
+	e := emulator(t, "s1", 1)
+	b := backend(t, e)
+	ctx := context.Background()
+	var err error
+	for i := 0; i < 40 && err == nil; i++ { // the /27 has 30 host addresses
+		_, err = b.AllocateIP(ctx, metal.IPSpec{Name: "ip-" + string(rune('a'+i)), Cluster: "c1", Network: "internet", Family: 4})
+	}
+	if !metal.IsNoCapacity(err) {
+		t.Fatalf("allocating past the pool: err = %v, want ErrNoCapacity", err)
+	}
+}

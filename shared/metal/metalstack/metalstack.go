@@ -244,8 +244,10 @@ func compareVersions(a, b string) int {
 	return 0
 }
 
-// noCapacity are fragments of metal-api's messages when no machine fits.
-var noCapacity = []string{"no machine available", "no machine candidate available"}
+// noCapacity are fragments of metal-api's messages when no machine, address
+// or child prefix is left (metal-api's own and its IPAM's wording).
+var noCapacity = []string{"no machine available", "no machine candidate available", "no more ips", "no free ip",
+	"no more child prefix", "no free /"}
 
 // wrap turns a metal-go error into a typed metal error.
 func (b *Backend) wrap(op, obj string, err error) error {
