@@ -1,0 +1,23 @@
+// Package app builds `metalkube mcm`: machine-controller-manager's out-of-tree
+// provider controller (pkg/util/provider/app, its options and machine
+// controller) running metalkube's driver (package driver) on the bare-metal
+// backend chosen by the shared backend flags.
+//
+// It reconciles the Machines and MachineClasses (machine.sapcloud.io/v1alpha1)
+// of one namespace of the control cluster (--namespace, --control-kubeconfig)
+// and the Nodes of the target cluster (--target-kubeconfig); MachineSets and
+// MachineDeployments are the machine-controller-manager core controller's job.
+//
+// Flags: every flag of machine-controller-manager's provider app (--namespace,
+// --control-kubeconfig, --target-kubeconfig, --concurrent-syncs,
+// --machine-creation-timeout, --leader-elect, ...), the backend flags of
+// shared/options (--backend, --metal-kubeconfig, --metal-namespace,
+// --ip-pool, --backend-timeout, --server-*-label), the logging flags
+// (--log-format, --log-level) and the driver's own: --machine-initialize-timeout,
+// --machine-release-timeout and --csi-driver.
+//
+// Unlike upstream's app.Run, Run stops when its context is cancelled: leader
+// election releases the lease, the controllers and informers stop and the
+// health server shuts down. The backend calls are the driver's (see package
+// driver).
+package app

@@ -1,0 +1,91 @@
+package app
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	mcmoptions "github.com/gardener/machine-controller-manager/pkg/util/provider/app/options"
+	"github.com/spf13/pflag"
+	"k8s.io/client-go/rest"
+
+	"github.com/metalkube/metalkube/shared/metal"
+	"github.com/metalkube/metalkube/shared/options"
+)
+
+// Driver flag names.
+const (
+	FlagInitializeTimeout = "machine-initialize-timeout"
+	FlagReleaseTimeout    = "machine-release-timeout"
+	FlagCSIDriver         = "csi-driver"
+)
+
+// Options are the flags of `metalkube mcm`.
+type Options struct {
+	// MCM are machine-controller-manager's provider app options.
+	MCM *mcmoptions.MCServer
+	// Backend selects the bare-metal backend.
+	Backend options.Backend
+	// Logging configures the log.
+	Logging options.Logging
+	// InitializeTimeout bounds one InitializeMachine call's wait for a server to run.
+	InitializeTimeout time.Duration
+	// ReleaseTimeout bounds one DeleteMachine call's wait for a server's release.
+	ReleaseTimeout time.Duration
+	// CSIDrivers whose volumes are reported to drain; empty: all.
+	CSIDrivers []string
+
+	// Set by tests and the demo instead of flags.
+
+	// ControlConfig and TargetConfig, if set, are used instead of
+	// --control-kubeconfig and --target-kubeconfig.
+	ControlConfig, TargetConfig *rest.Config
+	// Client, if set, is the backend instead of the one the flags describe.
+	Client metal.Client
+}
+
+// NewOptions returns the defaults.
+func NewOptions() *Options {
+	return &Options{MCM: mcmoptions.NewMCServer(), InitializeTimeout: 10 * time.Second, ReleaseTimeout: 10 * time.Second}
+}
+
+// AddFlags binds every flag.
+func (o *Options) AddFlags(fs *pflag.FlagSet) {
+	o.MCM.AddFlags(fs)
+	o.Backend.AddFlags(fs)
+	o.Logging.AddFlags(fs)
+	fs.DurationVar(&o.InitializeTimeout, FlagInitializeTimeout, o.InitializeTimeout, "how long one InitializeMachine call waits for a server to run before machine-controller-manager asks again")
+	fs.DurationVar(&o.ReleaseTimeout, FlagReleaseTimeout, o.ReleaseTimeout, "how long one DeleteMachine call waits for the backend to release a server before machine-controller-manager asks again")
+	fs.StringSliceVar(&o.CSIDrivers, FlagCSIDriver, o.CSIDrivers, "CSI driver whose volumes are waited for when draining a node (repeatable; default: all)")
+}
+
+// Complete fills in what follows from other options.
+func (o *Options) Complete() error {
+	if o.MCM.ControlKubeconfig == "" && o.ControlConfig == nil && o.TargetConfig != nil {
+		o.ControlConfig = o.TargetConfig
+	}
+	return nil
+}
+
+// Validate checks the options; errors name the flags.
+func (o *Options) Validate() error {
+	var errs []error
+	if err := o.MCM.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if o.Client == nil {
+		if err := o.Backend.Validate(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := o.Logging.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if o.InitializeTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("--%s=%s: must be positive", FlagInitializeTimeout, o.InitializeTimeout))
+	}
+	if o.ReleaseTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("--%s=%s: must be positive", FlagReleaseTimeout, o.ReleaseTimeout))
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,345 @@
+package test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	metalv1alpha1 "github.com/ironcore-dev/metal-operator/api/v1alpha1"
+	mcmv1alpha1 "github.com/gardener/machine-controller-manager/pkg/apis/machine/v1alpha1"
+	"github.com/go-logr/logr"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/rest"
+	ipamv1 "sigs.k8s.io/cluster-api/api/ipam/v1beta2"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
+
+	"github.com/metalkube/metalkube/components/mcm/app"
+	"github.com/metalkube/metalkube/shared/fleet"
+	"github.com/metalkube/metalkube/shared/options"
+	"github.com/metalkube/metalkube/shared/scheme"
+	"github.com/metalkube/metalkube/shared/testenv"
+)
+
+var env *testenv.Env
+
+func TestMain(m *testing.M) {
+	ctrllog.SetLogger(logr.Discard()) // the emulator's manager
+	os.Exit(testenv.Main(m, testenv.Options{
+		CRDs:   []testenv.CRDSet{testenv.MetalOperator, testenv.ClusterAPIIPAM, testenv.MachineControllerManager},
+		Scheme: scheme.New(mcmv1alpha1.AddToScheme),
+	}, &env))
+}
+
+// fleetSetup is one test's slice of the world: a namespace (Machines, claims
+// and IP claims live there), an emulator with servers of a size of its own.
+type fleetSetup struct {
+	ns, size string
+	emu      *fleet.Emulator
+	pool     fleet.Pool
+}
+
+// newFleet starts an emulator with n servers named <name>-NNN of size <name>
+// and a namespace <name>.
+func newFleet(t testing.TB, name string, n int) *fleetSetup {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	if err := env.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}); err != nil {
+		t.Fatal(err)
+	}
+	pool := fleet.Pool{APIGroup: "ipam.cluster.x-k8s.io", Kind: "GlobalInClusterIPPool", Name: "public-" + name,
+		Prefixes: []netip.Prefix{netip.MustParsePrefix("203.0.113.0/24")}}
+	emu, err := fleet.New(env.Config, env.Config, fleet.Config{Servers: n, Prefix: name, Sizes: []string{name}, Pools: []fleet.Pool{pool}, RegisterNodes: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := emu.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return &fleetSetup{ns: name, size: name, emu: emu, pool: pool}
+}
+
+// createClass creates the MachineClass "class" and its Secret with Ignition
+// user data.
+func (f *fleetSetup) createClass(t testing.TB, withIP bool) {
+	t.Helper()
+	ctx := context.Background()
+	spec := fmt.Sprintf(`{"apiVersion":"mcm.metalkube.io/v1alpha1","kind":"ProviderSpec","image":"flatcar","size":%q,"tags":{"test":%q}`, f.size, f.ns)
+	if withIP {
+		spec += `,"ipAddresses":[{"network":"internet"}]`
+	}
+	spec += "}"
+	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: f.ns, Name: "class"},
+		Data: map[string][]byte{"userData": []byte(`{"ignition":{"version":"3.5.0"}}`)}}
+	class := &mcmv1alpha1.MachineClass{ObjectMeta: metav1.ObjectMeta{Namespace: f.ns, Name: "class"},
+		ProviderSpec: runtime.RawExtension{Raw: []byte(spec)}, Provider: "metal",
+		SecretRef: &corev1.SecretReference{Namespace: f.ns, Name: "class"}}
+	for _, o := range []client.Object{secret, class} {
+		if err := env.Client.Create(ctx, o); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// process is one run of the provider, as if in its own OS process: kill makes
+// every request it sends fail (and the one in flight lose its answer) and
+// stops it, like SIGKILL.
+type process struct {
+	cancel   context.CancelFunc
+	done     chan error
+	dead     atomic.Bool
+	calls    atomic.Int64 // backend requests sent
+	killAt   int64        // kill when the backend request with this number was sent; 0: never
+	killed   chan struct{}
+	killOnce sync.Once
+}
+
+var errKilled = errors.New("process killed")
+
+type procTripper struct {
+	rt      http.RoundTripper
+	p       *process
+	backend bool
+}
+
+func (t procTripper) RoundTrip(req *http.Request) (*http.Response, error) {
+	if t.p.dead.Load() {
+		return nil, errKilled
+	}
+	if !t.backend {
+		return t.rt.RoundTrip(req)
+	}
+	n := t.p.calls.Add(1)
+	resp, err := t.rt.RoundTrip(req)
+	if t.p.killAt > 0 && n >= t.p.killAt {
+		// Killed after the request reached the backend, before its answer
+		// was read: the hardest point for idempotency.
+		t.p.kill()
+		if resp != nil {
+			_ = resp.Body.Close()
+		}
+		return nil, errKilled
+	}
+	return resp, err
+}
+
+func (p *process) kill() {
+	p.killOnce.Do(func() {
+		p.dead.Store(true)
+		p.cancel()
+		close(p.killed)
+	})
+}
+
+func (p *process) wrap(cfg *rest.Config, backend bool) *rest.Config {
+	c := rest.CopyConfig(cfg)
+	c.Wrap(func(rt http.RoundTripper) http.RoundTripper { return procTripper{rt: rt, p: p, backend: backend} })
+	return c
+}
+
+// stop stops the provider and waits for it.
+func (p *process) stop(t testing.TB) {
+	t.Helper()
+	p.cancel()
+	select {
+	case err := <-p.done:
+		if err != nil && !p.dead.Load() {
+			t.Errorf("provider: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Errorf("provider did not stop")
+	}
+}
+
+type providerOpts struct {
+	killAt int64
+	// outage wraps the backend's config with the emulator's outage switch.
+	outage bool
+}
+
+// startProvider runs `metalkube mcm`'s app in-process for the fleet's
+// namespace, with the backend reached through the emulator.
+func startProvider(t testing.TB, f *fleetSetup, po providerOpts) *process {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	p := &process{cancel: cancel, done: make(chan error, 1), killAt: po.killAt, killed: make(chan struct{})}
+	backendCfg := env.Config
+	if po.outage {
+		backendCfg = f.emu.WrapConfig(backendCfg)
+	}
+	o := app.NewOptions()
+	o.MCM.Namespace = f.ns
+	o.MCM.LeaderElection.LeaderElect = false
+	o.MCM.Port = freePort(t)
+	o.MCM.Address = "127.0.0.1"
+	o.MCM.KubeAPIQPS, o.MCM.KubeAPIBurst = 200, 400
+	o.MCM.SafetyOptions.MachineCreationTimeout.Duration = 2 * time.Minute
+	o.MCM.SafetyOptions.MachineDrainTimeout.Duration = 30 * time.Second
+	o.MCM.SafetyOptions.PvDetachTimeout.Duration = 5 * time.Second
+	o.ControlConfig, o.TargetConfig = p.wrap(env.Config, false), p.wrap(env.Config, false)
+	o.Backend = options.Backend{Name: options.BackendIronCore, MetalNamespace: f.ns, RestConfig: p.wrap(backendCfg, true),
+		IPPools: []string{"internet=" + f.pool.APIGroup + "/" + f.pool.Kind + "/" + f.pool.Name}, Timeout: 10 * time.Second}
+	o.Logging = options.Logging{Format: "console", Level: "error"}
+	if testing.Verbose() && os.Getenv("MCM_TEST_LOG") != "" {
+		o.Logging.Level = os.Getenv("MCM_TEST_LOG")
+	}
+	o.InitializeTimeout, o.ReleaseTimeout = 5*time.Second, 5*time.Second
+	go func() { p.done <- app.Run(ctx, o) }()
+	t.Cleanup(func() { p.cancel() })
+	return p
+}
+
+func freePort(t testing.TB) int32 {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return int32(l.Addr().(*net.TCPAddr).Port)
+}
+
+// eventually polls check until it returns nil, failing the test with its last
+// error after timeout.
+func eventually(t testing.TB, timeout time.Duration, what string, check func() error) {
+	t.Helper()
+	var err error
+	for deadline := time.Now().Add(timeout); ; time.Sleep(100 * time.Millisecond) {
+		if err = check(); err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not reached after %s: %v", what, timeout, err)
+		}
+	}
+}
+
+func newMachine(ns, name string) *mcmv1alpha1.Machine {
+	return &mcmv1alpha1.Machine{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+		Spec: mcmv1alpha1.MachineSpec{Class: mcmv1alpha1.ClassSpec{Kind: "MachineClass", Name: "class"}}}
+}
+
+// machinesRunning checks that the namespace has want Machines, all Running.
+func machinesRunning(ns string, want int) func() error {
+	return func() error {
+		ms := &mcmv1alpha1.MachineList{}
+		if err := env.Client.List(context.Background(), ms, client.InNamespace(ns)); err != nil {
+			return err
+		}
+		running := 0
+		for _, m := range ms.Items {
+			if m.Status.CurrentStatus.Phase == mcmv1alpha1.MachineRunning {
+				running++
+			}
+		}
+		if len(ms.Items) != want || running != want {
+			return fmt.Errorf("%d machines, %d running; want %d running", len(ms.Items), running, want)
+		}
+		return nil
+	}
+}
+
+// world is what the backend holds for a namespace.
+type world struct {
+	machines map[string]mcmv1alpha1.Machine
+	claims   map[string]metalv1alpha1.ServerClaim
+	servers  map[string]string // server -> claim, for servers claimed from the namespace
+	ipClaims []ipamv1.IPAddressClaim
+	secrets  map[string]bool // user-data secrets
+}
+
+func observe(t testing.TB, ns string) world {
+	t.Helper()
+	ctx := context.Background()
+	w := world{machines: map[string]mcmv1alpha1.Machine{}, claims: map[string]metalv1alpha1.ServerClaim{}, servers: map[string]string{}, secrets: map[string]bool{}}
+	ms := &mcmv1alpha1.MachineList{}
+	claims := &metalv1alpha1.ServerClaimList{}
+	servers := &metalv1alpha1.ServerList{}
+	ips := &ipamv1.IPAddressClaimList{}
+	secrets := &corev1.SecretList{}
+	for _, l := range []client.ObjectList{ms, claims, ips, secrets} {
+		if err := env.Client.List(ctx, l, client.InNamespace(ns)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := env.Client.List(ctx, servers); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range ms.Items {
+		w.machines[m.Name] = m
+	}
+	for _, c := range claims.Items {
+		w.claims[c.Name] = c
+	}
+	for _, s := range servers.Items {
+		if ref := s.Spec.ServerClaimRef; ref != nil && ref.Namespace == ns {
+			if other, ok := w.servers[s.Name]; ok {
+				t.Errorf("server %s claimed twice: %s and %s", s.Name, other, ref.Name)
+			}
+			w.servers[s.Name] = ref.Name
+		}
+	}
+	w.ipClaims = ips.Items
+	for _, s := range secrets.Items {
+		if s.Type == "metal.metalkube.io/ignition" {
+			w.secrets[s.Name] = true
+		}
+	}
+	return w
+}
+
+// checkOneServerPerMachine asserts the crash-consistency invariants: every
+// claim belongs to a Machine, every Machine has at most one claim and one
+// server, and no server is claimed by anything else from the namespace.
+func checkOneServerPerMachine(t testing.TB, w world) {
+	t.Helper()
+	perClaim := map[string]int{}
+	for srv, claim := range w.servers {
+		perClaim[claim]++
+		if perClaim[claim] > 1 {
+			t.Errorf("claim %s holds two servers (one is %s)", claim, srv)
+		}
+		if _, ok := w.claims[claim]; !ok {
+			t.Errorf("server %s claimed by %s, which does not exist", srv, claim)
+		}
+	}
+	for name := range w.claims {
+		if _, ok := w.machines[name]; !ok {
+			t.Errorf("orphaned claim %s: no Machine", name)
+		}
+	}
+	for name := range w.secrets {
+		if _, ok := w.machines[name]; !ok {
+			t.Errorf("orphaned user-data secret %s: no Machine", name)
+		}
+	}
+}
+
+// checkEmpty asserts that nothing of the namespace is left in the backend.
+func checkEmpty(t testing.TB, ns string) {
+	t.Helper()
+	w := observe(t, ns)
+	if len(w.claims) != 0 || len(w.servers) != 0 || len(w.ipClaims) != 0 || len(w.secrets) != 0 {
+		t.Errorf("left behind in %s: %d claims, %d claimed servers, %d IP claims, %d user-data secrets", ns, len(w.claims), len(w.servers), len(w.ipClaims), len(w.secrets))
+	}
+}
+
+func ignoreNotFound(err error) error {
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	return err
+}
+
