@@ -221,4 +221,3 @@ func (d *Driver) ListMachines(ctx context.Context, req *mcmdriver.ListMachinesRe
 func (d *Driver) GenerateMachineClassForMigration(context.Context, *mcmdriver.GenerateMachineClassForMigrationRequest) (*mcmdriver.GenerateMachineClassForMigrationResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "metalkube has no provider-specific machine class to migrate from; use MachineClass with a mcm.metalkube.io/v1alpha1 providerSpec")
 }
-

@@ -13,9 +13,9 @@ import (
 	"testing"
 	"time"
 
-	metalv1alpha1 "github.com/ironcore-dev/metal-operator/api/v1alpha1"
 	mcmv1alpha1 "github.com/gardener/machine-controller-manager/pkg/apis/machine/v1alpha1"
 	"github.com/go-logr/logr"
+	metalv1alpha1 "github.com/ironcore-dev/metal-operator/api/v1alpha1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -342,4 +342,3 @@ func ignoreNotFound(err error) error {
 	}
 	return err
 }
-
