@@ -1,0 +1,230 @@
+package app
+
+import (
+	"context"
+	"maps"
+	"sync"
+	"time"
+
+	"github.com/spf13/cobra"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	cloudprovider "k8s.io/cloud-provider"
+	cloudapp "k8s.io/cloud-provider/app"
+	cloudconfig "k8s.io/cloud-provider/app/config"
+	"k8s.io/cloud-provider/names"
+	ccmoptions "k8s.io/cloud-provider/options"
+	cliflag "k8s.io/component-base/cli/flag"
+	genericapp "k8s.io/controller-manager/app"
+	"k8s.io/controller-manager/controller"
+	controllerhealthz "k8s.io/controller-manager/pkg/healthz"
+	"k8s.io/klog/v2"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	"github.com/metalkube/metalkube/components/ccm/cloud"
+	"github.com/metalkube/metalkube/components/ccm/controllers"
+	"github.com/metalkube/metalkube/components/lb/announce"
+	"github.com/metalkube/metalkube/components/lb/balancer"
+	"github.com/metalkube/metalkube/shared/metal"
+)
+
+// Names of metalkube's extra controllers (for --controllers).
+const (
+	ControllerNodeLabels    = "metalkube-node-labels"
+	ControllerPodCIDR       = "metalkube-pod-cidr"
+	ControllerLBAnnounce    = "metalkube-lb-announce"
+	ControllerBackendHealth = "metalkube-backend-health"
+)
+
+// NewCommand returns `metalkube ccm`.
+func NewCommand(ctx context.Context) *cobra.Command {
+	return NewCommandWithOptions(ctx, &Options{})
+}
+
+// NewCommandWithOptions returns `metalkube ccm` on o; set o.Client to run it
+// against a given backend (tests, demo).
+func NewCommandWithOptions(ctx context.Context, o *Options) *cobra.Command {
+	s, err := ccmoptions.NewCloudControllerManagerOptions()
+	if err != nil {
+		return &cobra.Command{Use: "ccm", RunE: func(*cobra.Command, []string) error { return err }}
+	}
+	s.KubeCloudShared.CloudProvider.Name = cloud.ProviderName
+	s.KubeCloudShared.ConfigureCloudRoutes = false
+	r := &runner{o: o}
+	fss := cliflag.NamedFlagSets{}
+	o.AddFlags(fss.FlagSet("metalkube"))
+	cmd := cloudapp.NewCloudControllerManagerCommand(s, r.initCloud, r.constructors(), names.CCMControllerAliases(), fss, ctx.Done())
+	cmd.Use = "ccm"
+	cmd.Short = "Cloud-controller-manager for bare-metal clusters (nodes, zones, LoadBalancer IPs)"
+	cmd.PreRunE = func(cmd *cobra.Command, _ []string) error {
+		if err := ApplyConfigFile(cmd.Flags(), s.KubeCloudShared.CloudProvider.CloudConfigFile); err != nil {
+			return err
+		}
+		if err := o.Validate(); err != nil {
+			return err
+		}
+		return r.build(ctx)
+	}
+	cmd.SetContext(ctx)
+	return cmd
+}
+
+// runner holds what one run of the command builds: no package-level state.
+type runner struct {
+	o      *Options
+	client metal.Client
+	cloud  *cloud.Cloud
+	ctx    context.Context
+
+	once   sync.Once
+	mgr    manager.Manager
+	mgrErr error
+}
+
+func (r *runner) build(ctx context.Context) error {
+	r.ctx = ctx
+	r.client = r.o.Client
+	if r.client == nil {
+		c, err := newClientPatiently(ctx, r.o)
+		if err != nil {
+			return err
+		}
+		r.client = c
+	}
+	b, err := balancer.New(balancer.Config{Cluster: r.o.Cluster, IPs: r.client, Network: r.o.LB.Network, Network6: r.o.LB.Network6})
+	if err != nil {
+		return err
+	}
+	r.cloud, err = cloud.New(cloud.Config{Cluster: r.o.Cluster, Machines: r.client, CacheTTL: r.o.CacheTTL,
+		LabelPrefixes: r.o.LabelPrefixes, LoadBalancer: b})
+	return err
+}
+
+// newClientPatiently builds the backend client; while the backend does not
+// answer it waits and retries instead of exiting, so a backend outage at start
+// does not crash-loop the controller manager.
+func newClientPatiently(ctx context.Context, o *Options) (metal.Client, error) {
+	for delay := time.Second; ; delay = min(2*delay, 30*time.Second) {
+		c, err := o.Backend.NewClient(ctx)
+		if err == nil || !metal.IsUnavailable(err) {
+			return c, err
+		}
+		klog.ErrorS(err, "bare-metal backend unavailable at start; retrying", "in", delay)
+		select {
+		case <-ctx.Done():
+			return nil, err
+		case <-time.After(delay):
+		}
+	}
+}
+
+func (r *runner) initCloud(*cloudconfig.CompletedConfig) cloudprovider.Interface { return r.cloud }
+
+// constructors are the upstream controllers minus the route controller (no
+// Routes) plus metalkube's.
+func (r *runner) constructors() map[string]cloudapp.ControllerInitFuncConstructor {
+	out := maps.Clone(cloudapp.DefaultInitFuncConstructors)
+	delete(out, names.NodeRouteController)
+	for name, start := range map[string]func(context.Context, genericapp.ControllerContext) (controller.Interface, bool, error){
+		ControllerNodeLabels:    r.startNodeLabels,
+		ControllerPodCIDR:       r.startPodCIDR,
+		ControllerLBAnnounce:    r.startAnnounce,
+		ControllerBackendHealth: r.startHealth,
+	} {
+		out[name] = cloudapp.ControllerInitFuncConstructor{
+			InitContext: cloudapp.ControllerInitContext{ClientName: "metalkube-controllers"},
+			Constructor: func(cloudapp.ControllerInitContext, *cloudconfig.CompletedConfig, cloudprovider.Interface) cloudapp.InitFunc {
+				return start
+			},
+		}
+	}
+	return out
+}
+
+// named is a started controller, as the controller manager sees it.
+type named struct {
+	name  string
+	check controllerhealthz.UnnamedHealthChecker
+}
+
+func (n named) Name() string { return n.name }
+
+// HealthChecker implements controller.HealthCheckable.
+func (n named) HealthChecker() controllerhealthz.UnnamedHealthChecker { return n.check }
+
+// manager returns the controller-runtime manager running metalkube's
+// controllers, starting it on first use. It runs only while this instance
+// leads (the init functions are called by the leader) and so needs no leader
+// election of its own.
+func (r *runner) manager(ctx context.Context, cc genericapp.ControllerContext) (manager.Manager, error) {
+	r.once.Do(func() {
+		s := runtime.NewScheme()
+		if err := clientgoscheme.AddToScheme(s); err != nil {
+			r.mgrErr = err
+			return
+		}
+		log := klog.Background().WithName("metalkube")
+		ctrl.SetLogger(log)
+		cfg, err := cc.ClientBuilder.Config("metalkube-controllers")
+		if err != nil {
+			r.mgrErr = err
+			return
+		}
+		r.mgr, r.mgrErr = manager.New(cfg, manager.Options{Scheme: s, Logger: log,
+			Metrics: metricsserver.Options{BindAddress: "0"}, HealthProbeBindAddress: "0"})
+		if r.mgrErr != nil {
+			return
+		}
+		go func() {
+			if err := r.mgr.Start(ctx); err != nil {
+				log.Error(err, "metalkube controllers stopped")
+			}
+		}()
+	})
+	return r.mgr, r.mgrErr
+}
+
+func (r *runner) startNodeLabels(ctx context.Context, cc genericapp.ControllerContext) (controller.Interface, bool, error) {
+	if len(r.o.LabelPrefixes) == 0 {
+		return nil, false, nil
+	}
+	mgr, err := r.manager(ctx, cc)
+	if err != nil {
+		return nil, false, err
+	}
+	c := &controllers.NodeLabels{Client: mgr.GetClient(), Machines: r.cloud.Machines(), Prefixes: r.o.LabelPrefixes, Resync: r.o.LabelResync}
+	return named{name: ControllerNodeLabels}, true, c.AddToManager(mgr)
+}
+
+func (r *runner) startPodCIDR(ctx context.Context, cc genericapp.ControllerContext) (controller.Interface, bool, error) {
+	fams, err := r.o.PodCIDRFamilies()
+	if err != nil || len(fams) == 0 {
+		return nil, false, err
+	}
+	mgr, err := r.manager(ctx, cc)
+	if err != nil {
+		return nil, false, err
+	}
+	return named{name: ControllerPodCIDR}, true, (&controllers.PodCIDR{Client: mgr.GetClient(), Families: fams}).AddToManager(mgr)
+}
+
+func (r *runner) startAnnounce(ctx context.Context, cc genericapp.ControllerContext) (controller.Interface, bool, error) {
+	if r.o.LB.Announce.Mode == announce.ModeNone {
+		return nil, false, nil
+	}
+	mgr, err := r.manager(ctx, cc)
+	if err != nil {
+		return nil, false, err
+	}
+	a := &announce.Reconciler{Client: mgr.GetClient(), IPs: r.client, Cluster: r.o.Cluster, Config: r.o.LB.Announce,
+		ServiceTagPrefix: balancer.TagServicePrefix, Resync: r.o.LB.AnnounceResync}
+	return named{name: ControllerLBAnnounce}, true, a.AddToManager(mgr)
+}
+
+func (r *runner) startHealth(ctx context.Context, _ genericapp.ControllerContext) (controller.Interface, bool, error) {
+	h := &controllers.Health{Backend: r.client, Interval: r.o.HealthInterval, Log: klog.Background().WithName("backend-health")}
+	go h.Run(ctx)
+	return named{name: ControllerBackendHealth, check: h}, true, nil
+}

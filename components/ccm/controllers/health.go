@@ -1,0 +1,60 @@
+package controllers
+
+import (
+	"context"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/go-logr/logr"
+
+	"github.com/metalkube/metalkube/shared/metal"
+)
+
+// Health polls the backend and answers health checks from the last result:
+// the process stays up during an outage, its /healthz turns red.
+type Health struct {
+	Backend  metal.Health
+	Interval time.Duration
+	Log      logr.Logger
+
+	mu   sync.Mutex
+	last error
+	seen bool
+}
+
+// Run polls until ctx is done.
+func (h *Health) Run(ctx context.Context) {
+	if h.Interval == 0 {
+		h.Interval = 10 * time.Second
+	}
+	t := time.NewTicker(h.Interval)
+	defer t.Stop()
+	for {
+		cctx, cancel := context.WithTimeout(ctx, h.Interval)
+		err := h.Backend.Healthy(cctx)
+		cancel()
+		h.mu.Lock()
+		if (err == nil) != (h.last == nil) || !h.seen {
+			if err != nil {
+				h.Log.Error(err, "bare-metal backend unhealthy")
+			} else {
+				h.Log.Info("bare-metal backend healthy")
+			}
+		}
+		h.last, h.seen = err, true
+		h.mu.Unlock()
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// Check implements the controller manager's UnnamedHealthChecker.
+func (h *Health) Check(*http.Request) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.last
+}
