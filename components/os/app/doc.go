@@ -11,7 +11,7 @@
 //	--metrics-bind-address         Prometheus metrics (default :8080; 0 disables)
 //	--health-probe-bind-address    /healthz and /readyz (default :8081)
 //	--types                        OSC types handled (default ubuntu,debian,flatcar,gardenlinux)
-//	--formats                      type=format pairs (default flatcar=ignition,gardenlinux=ignition)
+//	--formats                      type=format pairs, over the defaults flatcar=ignition,gardenlinux=ignition
 //	--default-format               format of the other types (default cloud-init)
 //	--max-concurrent-reconciles    parallel reconciles (default 5)
 //	--ignore-operation-annotation  reconcile on every spec change, not only when gardenlet asks

@@ -134,13 +134,8 @@ type ControllerOptions struct {
 
 // NewControllerOptions returns the defaults.
 func NewControllerOptions() *ControllerOptions {
-	formats := map[string]string{}
-	for t, f := range operatingsystemconfig.DefaultFormats() {
-		formats[t] = string(f)
-	}
 	return &ControllerOptions{
 		Types:                   operatingsystemconfig.DefaultTypes(),
-		Formats:                 formats,
 		DefaultFormat:           string(v1alpha1.FormatCloudInit),
 		MaxConcurrentReconciles: 5,
 		ExtensionClasses:        []string{string(extensionsv1alpha1.ExtensionClassShoot)},
@@ -150,7 +145,13 @@ func NewControllerOptions() *ControllerOptions {
 // AddFlags binds the flags.
 func (o *ControllerOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.StringSliceVar(&o.Types, FlagTypes, o.Types, "OperatingSystemConfig types (spec.type) to handle")
-	fs.StringToStringVar(&o.Formats, FlagFormats, o.Formats, "user data format per OSC type, type=ignition|cloud-init; a providerConfig's format overrides it")
+	var defaults []string
+	for t, f := range operatingsystemconfig.DefaultFormats() {
+		defaults = append(defaults, t+"="+string(f))
+	}
+	slices.Sort(defaults)
+	fs.StringToStringVar(&o.Formats, FlagFormats, o.Formats, "user data format per OSC type, type=ignition|cloud-init, on top of the defaults "+
+		strings.Join(defaults, ",")+"; a providerConfig's format overrides it")
 	fs.StringVar(&o.DefaultFormat, FlagDefaultFormat, o.DefaultFormat, "user data format of the types --formats does not list: ignition|cloud-init")
 	fs.IntVar(&o.MaxConcurrentReconciles, FlagMaxConcurrentReconciles, o.MaxConcurrentReconciles, "OperatingSystemConfigs reconciled in parallel")
 	fs.BoolVar(&o.IgnoreOperationAnnotation, FlagIgnoreOperationAnnotation, o.IgnoreOperationAnnotation, "reconcile on every spec change instead of waiting for gardenlet's gardener.cloud/operation annotation")
@@ -199,7 +200,7 @@ func (o *ControllerOptions) Complete() (operatingsystemconfig.AddOptions, error)
 	add := operatingsystemconfig.AddOptions{
 		Controller:                controller.Options{MaxConcurrentReconciles: o.MaxConcurrentReconciles},
 		Types:                     slices.Clone(o.Types),
-		Formats:                   map[string]v1alpha1.Format{},
+		Formats:                   operatingsystemconfig.DefaultFormats(),
 		DefaultFormat:             v1alpha1.Format(o.DefaultFormat),
 		IgnoreOperationAnnotation: o.IgnoreOperationAnnotation,
 	}
