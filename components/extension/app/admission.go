@@ -1,0 +1,86 @@
+package app
+
+import (
+	"context"
+	"fmt"
+
+	extensionswebhook "github.com/gardener/gardener/extensions/pkg/webhook"
+	extensionscmdwebhook "github.com/gardener/gardener/extensions/pkg/webhook/cmd"
+	"github.com/spf13/cobra"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+
+	"github.com/metalkube/metalkube/components/extension/pkg/admission"
+	"github.com/metalkube/metalkube/components/extension/pkg/provider"
+	"github.com/metalkube/metalkube/components/extension/pkg/scheme"
+)
+
+// Admission webhook names (values of --disable-webhooks of
+// `metalkube admission`).
+const (
+	WebhookValidator       = admission.ValidatorName
+	WebhookSecretValidator = admission.SecretValidatorName
+	WebhookMutator         = admission.MutatorName
+)
+
+// AdmissionName names the admission component (webhook configurations,
+// leader election).
+const AdmissionName = "admission-metalkube"
+
+// AdmissionSwitches returns the admission webhooks by name.
+func AdmissionSwitches() *extensionscmdwebhook.SwitchOptions {
+	return extensionscmdwebhook.NewSwitchOptions(
+		extensionscmdwebhook.Switch(WebhookValidator, admission.NewValidatingWebhook),
+		extensionscmdwebhook.Switch(WebhookSecretValidator, admission.NewSecretWebhook),
+		extensionscmdwebhook.Switch(WebhookMutator, func(mgr manager.Manager) (*extensionswebhook.Webhook, error) {
+			return admission.NewMutatingWebhook(mgr)
+		}),
+	)
+}
+
+// NewAdmissionCommand returns `metalkube admission`.
+func NewAdmissionCommand(ctx context.Context) *cobra.Command {
+	var (
+		mgrOpts  = &ManagerOptions{}
+		whServer = &extensionscmdwebhook.ServerOptions{}
+		whOpts   = extensionscmdwebhook.NewAddToManagerOptions(AdmissionName, "", nil, nil, whServer, AdmissionSwitches())
+	)
+	cmd := &cobra.Command{
+		Use:   "admission",
+		Short: "Gardener admission webhooks validating " + provider.Type + " Shoots, CloudProfiles and Secrets",
+		Long: "Runs next to a garden: validates the provider documents of Shoots and CloudProfiles of type " + provider.Type +
+			" and their cloudprovider Secrets (every error names the field path and value) and defaults Shoots' provider documents. Served over TLS.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := mgrOpts.Validate(); err != nil {
+				return err
+			}
+			if err := whOpts.Complete(); err != nil {
+				return fmt.Errorf("webhooks: %w", err)
+			}
+			rc, err := restConfig(mgrOpts.Kubeconfig)
+			if err != nil {
+				return err
+			}
+			mo := mgrOpts.ManagerOptions()
+			mo.Scheme = scheme.Garden()
+			mgr, err := manager.New(rc, mo)
+			if err != nil {
+				return fmt.Errorf("create manager: %w", err)
+			}
+			if _, err := whOpts.Completed().AddToManager(ctx, mgr, mgr); err != nil {
+				return fmt.Errorf("add webhooks: %w", err)
+			}
+			if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
+				return err
+			}
+			if err := mgr.AddReadyzCheck("webhook-server", mgr.GetWebhookServer().StartedChecker()); err != nil {
+				return err
+			}
+			return mgr.Start(cmd.Context())
+		},
+	}
+	mgrOpts.AddFlags(cmd.Flags(), AdmissionName+"-leader-election", 10250)
+	whOpts.AddFlags(cmd.Flags())
+	return cmd
+}

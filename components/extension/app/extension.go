@@ -1,0 +1,203 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	extensionscmdcontroller "github.com/gardener/gardener/extensions/pkg/controller/cmd"
+	"github.com/gardener/gardener/extensions/pkg/controller/heartbeat"
+	extensionswebhook "github.com/gardener/gardener/extensions/pkg/webhook"
+	extensionscmdwebhook "github.com/gardener/gardener/extensions/pkg/webhook/cmd"
+	"github.com/spf13/cobra"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/utils/clock"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	"sigs.k8s.io/controller-runtime/pkg/webhook"
+
+	"github.com/metalkube/metalkube/components/extension/pkg/controller/controlplane"
+	"github.com/metalkube/metalkube/components/extension/pkg/controller/healthcheck"
+	"github.com/metalkube/metalkube/components/extension/pkg/controller/infrastructure"
+	"github.com/metalkube/metalkube/components/extension/pkg/controller/worker"
+	"github.com/metalkube/metalkube/components/extension/pkg/provider"
+	"github.com/metalkube/metalkube/components/extension/pkg/scheme"
+	controlplanewebhook "github.com/metalkube/metalkube/components/extension/pkg/webhook/controlplane"
+	"github.com/metalkube/metalkube/shared/metal"
+	"github.com/metalkube/metalkube/shared/options"
+)
+
+// Controller names (values of --controllers / --disable-controllers).
+const (
+	ControllerInfrastructure = infrastructure.ControllerName
+	ControllerWorker         = worker.ControllerName
+	ControllerControlPlane   = controlplane.ControllerName
+	ControllerHealthCheck    = healthcheck.ControllerName
+	ControllerHeartbeat      = "heartbeat"
+)
+
+// Webhook names (values of --disable-webhooks).
+const (
+	WebhookControlPlane = controlplanewebhook.WebhookName
+)
+
+// Config is the completed configuration of the extension's controllers.
+type Config struct {
+	Controllers ControllerOptions
+	// Backend builds the bare-metal client for the Infrastructure controller.
+	Backend *options.Backend
+	// Metal, if set, is used instead of building a client from Backend
+	// (tests, demo).
+	Metal metal.Client
+	// LeaderElectionNamespace is the heartbeat's default namespace.
+	LeaderElectionNamespace string
+}
+
+func (c *Config) metalClient(ctx context.Context) (metal.Client, error) {
+	if c.Metal != nil {
+		return c.Metal, nil
+	}
+	if c.Backend == nil {
+		return nil, errors.New("no bare-metal backend configured")
+	}
+	return c.Backend.NewClient(ctx)
+}
+
+// ControllerSwitches returns the extension's controllers by name; each adds
+// itself to a manager with cfg.
+func ControllerSwitches(cfg *Config) *extensionscmdcontroller.SwitchOptions {
+	ctrlOpts := func() controller.Options {
+		return controller.Options{MaxConcurrentReconciles: cfg.Controllers.MaxConcurrentReconciles}
+	}
+	sw := []extensionscmdcontroller.NameToAddToManagerFunc{
+		extensionscmdcontroller.Switch(ControllerInfrastructure, func(ctx context.Context, mgr manager.Manager) error {
+			c, err := cfg.metalClient(ctx)
+			if err != nil {
+				return fmt.Errorf("%s controller: %w", ControllerInfrastructure, err)
+			}
+			return infrastructure.AddToManager(ctx, mgr, infrastructure.AddOptions{Metal: c, Controller: ctrlOpts(),
+				IgnoreOperationAnnotation: cfg.Controllers.IgnoreOperationAnnotation})
+		}),
+		extensionscmdcontroller.Switch(ControllerWorker, func(ctx context.Context, mgr manager.Manager) error {
+			return worker.AddToManager(ctx, mgr, worker.AddOptions{Controller: ctrlOpts(),
+				IgnoreOperationAnnotation: cfg.Controllers.IgnoreOperationAnnotation})
+		}),
+		extensionscmdcontroller.Switch(ControllerControlPlane, func(ctx context.Context, mgr manager.Manager) error {
+			return controlplane.AddToManager(ctx, mgr, controlplane.AddOptions{Image: cfg.Controllers.CCMImage, Controller: ctrlOpts(),
+				IgnoreOperationAnnotation: cfg.Controllers.IgnoreOperationAnnotation})
+		}),
+		extensionscmdcontroller.Switch(ControllerHealthCheck, func(ctx context.Context, mgr manager.Manager) error {
+			return healthcheck.AddToManager(ctx, mgr, healthcheck.AddOptions{Controller: ctrlOpts(), SyncPeriod: cfg.Controllers.HealthCheckSyncPeriod})
+		}),
+		extensionscmdcontroller.Switch(ControllerHeartbeat, func(_ context.Context, mgr manager.Manager) error {
+			ns := cfg.Controllers.HeartbeatNamespace
+			if ns == "" {
+				ns = cfg.LeaderElectionNamespace
+			}
+			if ns == "" {
+				return fmt.Errorf("%s controller: set --%s or --%s", ControllerHeartbeat, FlagHeartbeatNamespace, FlagLeaderElectionNamespace)
+			}
+			return heartbeat.Add(mgr, heartbeat.AddArgs{ExtensionName: provider.Name, Namespace: ns,
+				RenewIntervalSeconds: int32(cfg.Controllers.HeartbeatRenewInterval / time.Second), Clock: clock.RealClock{}}) // #nosec G115 -- flag-sized
+		}),
+	}
+	sw = append(sw, osSwitches(cfg)...)
+	return extensionscmdcontroller.NewSwitchOptions(sw...)
+}
+
+// WebhookSwitches returns the extension's webhooks by name.
+func WebhookSwitches(cfg *Config) *extensionscmdwebhook.SwitchOptions {
+	return extensionscmdwebhook.NewSwitchOptions(
+		extensionscmdwebhook.Switch(WebhookControlPlane, func(mgr manager.Manager) (*extensionswebhook.Webhook, error) {
+			return controlplanewebhook.New(mgr, controlplanewebhook.AddOptions{MCMImage: cfg.Controllers.MCMImage})
+		}),
+	)
+}
+
+// ManagerOptions returns the production manager options of mo with the seed
+// scheme.
+func (o *ManagerOptions) ManagerOptions() manager.Options {
+	return manager.Options{
+		Scheme:                  scheme.Seed(),
+		LeaderElection:          o.LeaderElect,
+		LeaderElectionID:        o.LeaderElectionID,
+		LeaderElectionNamespace: o.LeaderElectionNamespace,
+		Metrics:                 metricsserver.Options{BindAddress: o.MetricsBindAddress},
+		HealthProbeBindAddress:  o.HealthBindAddress,
+		WebhookServer:           webhook.NewServer(webhook.Options{Host: o.WebhookHost, Port: o.WebhookPort, CertDir: o.WebhookCertDir}),
+	}
+}
+
+func restConfig(kubeconfig string) (*rest.Config, error) {
+	rules := clientcmd.NewDefaultClientConfigLoadingRules()
+	rules.ExplicitPath = kubeconfig
+	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, nil).ClientConfig()
+	if err != nil {
+		return nil, fmt.Errorf("--%s=%q: %w", FlagKubeconfig, kubeconfig, err)
+	}
+	cfg.QPS, cfg.Burst = 100, 130
+	return cfg, nil
+}
+
+// NewCommand returns `metalkube extension`.
+func NewCommand(ctx context.Context) *cobra.Command {
+	var (
+		mgrOpts    = &ManagerOptions{}
+		backend    = &options.Backend{}
+		cfg        = &Config{Backend: backend}
+		ctrlSwitch = ControllerSwitches(cfg)
+		whServer   = &extensionscmdwebhook.ServerOptions{}
+		whOpts     = extensionscmdwebhook.NewAddToManagerOptions(provider.Name, "", nil, nil, whServer, WebhookSwitches(cfg))
+	)
+	cmd := &cobra.Command{
+		Use:   "extension",
+		Short: "Gardener provider extension for bare metal (Infrastructure, Worker, ControlPlane, OperatingSystemConfig, webhooks)",
+		Long: "Runs on a Gardener seed: reconciles Infrastructure, Worker, ControlPlane and OperatingSystemConfig resources of type " +
+			provider.Type + ", runs health checks and the heartbeat, and serves the control plane webhook over TLS.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := errors.Join(mgrOpts.Validate(), cfg.Controllers.Validate()); err != nil {
+				return err
+			}
+			if err := ctrlSwitch.Complete(); err != nil {
+				return fmt.Errorf("--%s: %w", FlagControllers, err)
+			}
+			if err := whOpts.Complete(); err != nil {
+				return fmt.Errorf("webhooks: %w", err)
+			}
+			cfg.LeaderElectionNamespace = mgrOpts.LeaderElectionNamespace
+			rc, err := restConfig(mgrOpts.Kubeconfig)
+			if err != nil {
+				return err
+			}
+			mgr, err := manager.New(rc, mgrOpts.ManagerOptions())
+			if err != nil {
+				return fmt.Errorf("create manager: %w", err)
+			}
+			if err := ctrlSwitch.Completed().AddToManager(ctx, mgr); err != nil {
+				return fmt.Errorf("add controllers: %w", err)
+			}
+			if _, err := whOpts.Completed().AddToManager(ctx, mgr, mgr); err != nil {
+				return fmt.Errorf("add webhooks: %w", err)
+			}
+			if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
+				return err
+			}
+			if err := mgr.AddReadyzCheck("webhook-server", mgr.GetWebhookServer().StartedChecker()); err != nil {
+				return err
+			}
+			return mgr.Start(cmd.Context())
+		},
+	}
+	fs := cmd.Flags()
+	mgrOpts.AddFlags(fs, provider.Name+"-leader-election", 10250)
+	cfg.Controllers.AddFlags(fs, provider.DefaultImage)
+	backend.AddFlags(fs)
+	ctrlSwitch.AddFlags(fs)
+	whOpts.AddFlags(fs)
+	return cmd
+}
