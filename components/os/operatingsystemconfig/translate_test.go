@@ -362,6 +362,7 @@ func TestTranslateErrors(t *testing.T) {
 		{"unit without name", unit(extensionsv1alpha1.Unit{Content: ptr.To("[Service]\nExecStart=/bin/true\n")}), []string{"unit #6 has no name"}},
 		{"unit defined twice", unit(extensionsv1alpha1.Unit{Name: "kubelet-monitor.timer"}), []string{`unit "kubelet-monitor.timer" is defined twice`}},
 		{"unit name without type", unit(extensionsv1alpha1.Unit{Name: "kubelet"}), []string{`unit "kubelet"`, "systemd unit name"}},
+		{"reserved unit name", unit(extensionsv1alpha1.Unit{Name: "metalkube-start-units.service"}), []string{`unit "metalkube-start-units.service"`, "reserved"}},
 		{"unknown command", unit(extensionsv1alpha1.Unit{Name: "a.service", Command: ptr.To(extensionsv1alpha1.UnitCommand("reload"))}), []string{`unit "a.service"`, `unknown command "reload"`}},
 		{"unparsable unit", unit(extensionsv1alpha1.Unit{Name: "a.service", Content: ptr.To("[Service\nExecStart=/bin/true\n")}), []string{`unit "a.service": content`}},
 		{"drop-in without .conf", unit(extensionsv1alpha1.Unit{Name: "a.service", DropIns: []extensionsv1alpha1.DropIn{{Name: "override", Content: "[Service]\n"}}}),

@@ -34,6 +34,9 @@ func validateSpec(spec *extensionsv1alpha1.OperatingSystemConfigSpec) error {
 			continue
 		}
 		units[u.Name] = true
+		if u.Name == render.StartUnit {
+			add("unit %q: the name is reserved for metalkube", u.Name)
+		}
 		if strings.Contains(u.Name, "/") || !hasUnitType(u.Name) {
 			add("unit %q: name must be a systemd unit name ending in one of %s", u.Name, strings.Join(unitTypes, ", "))
 		}

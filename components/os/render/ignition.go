@@ -13,6 +13,10 @@ import (
 // IgnitionVersion is the Ignition spec version rendered.
 const IgnitionVersion = "3.5.0"
 
+// StartUnit is the unit the Ignition output adds to start, at every boot,
+// the units asked to be started that enabling alone would not start.
+const StartUnit = "metalkube-start-units.service"
+
 // Ignition renders the plan as an Ignition config (compact JSON).
 //
 // Files are written with overwrite set, so files the image ships (e.g.
@@ -20,6 +24,11 @@ const IgnitionVersion = "3.5.0"
 // be and either brings no content (the image's unit) or content with an
 // [Install] section; enabling it otherwise would do nothing, and Ignition
 // warns about it. Units asked to be disabled or stopped are disabled.
+//
+// Ignition cannot run commands, so a unit asked to start or restart whose
+// start enabling does not guarantee — content without an [Install] section,
+// or the image's own unit — is started by StartUnit, a oneshot unit wanted by
+// multi-user.target (starting a running unit does nothing).
 func Ignition(p *Plan) ([]byte, error) {
 	cfg := IgnitionConfig(p)
 	out, err := json.Marshal(cfg)
@@ -44,8 +53,12 @@ func IgnitionConfig(p *Plan) ignition.Config {
 			},
 		})
 	}
-	cfg.Systemd.Units = make([]ignition.Unit, 0, len(p.Units))
+	cfg.Systemd.Units = make([]ignition.Unit, 0, len(p.Units)+1)
+	var start []string
 	for _, u := range p.Units {
+		if u.Enable && (u.Command == CommandStart || u.Command == CommandRestart) && (u.Content == nil || !hasInstallSection(*u.Content)) {
+			start = append(start, u.Name)
+		}
 		iu := ignition.Unit{Name: u.Name, Contents: u.Content}
 		switch {
 		case !u.Enable || u.Command == CommandStop:
@@ -57,6 +70,12 @@ func IgnitionConfig(p *Plan) ignition.Config {
 			iu.Dropins = append(iu.Dropins, ignition.Dropin{Name: d.Name, Contents: ptr(d.Content)})
 		}
 		cfg.Systemd.Units = append(cfg.Systemd.Units, iu)
+	}
+	if len(start) > 0 {
+		content := "[Unit]\nDescription=Starts the units the OperatingSystemConfig asks to start (metalkube)\n" +
+			"[Service]\nType=oneshot\nExecStart=/usr/bin/systemctl start --no-block " + strings.Join(start, " ") + "\n" +
+			"[Install]\nWantedBy=multi-user.target\n"
+		cfg.Systemd.Units = append(cfg.Systemd.Units, ignition.Unit{Name: StartUnit, Contents: &content, Enabled: ptr(true)})
 	}
 	return cfg
 }

@@ -104,18 +104,23 @@ func TestUnits(t *testing.T) {
 		name        string
 		unit        render.Unit
 		wantEnabled *bool    // Ignition's enabled
+		wantStarter bool     // Ignition adds render.StartUnit to start it
 		wantCmds    []string // cloud-init runcmd after daemon-reload
 	}{
 		{"enabled with install section", render.Unit{Name: "a.service", Content: &withInstall, Enable: true, Command: render.CommandStart},
-			ptr(true), []string{"systemctl enable a.service", "systemctl start --no-block a.service"}},
+			ptr(true), false, []string{"systemctl enable a.service", "systemctl start --no-block a.service"}},
 		{"enabled without install section is not enabled in ignition", render.Unit{Name: "a.service", Content: &noInstall, Enable: true},
-			nil, []string{"systemctl enable a.service"}},
+			nil, false, []string{"systemctl enable a.service"}},
+		{"started without install section", render.Unit{Name: "a.service", Content: &noInstall, Enable: true, Command: render.CommandStart},
+			nil, true, []string{"systemctl enable a.service", "systemctl start --no-block a.service"}},
 		{"image unit with drop-in", render.Unit{Name: "a.service", Enable: true, Command: render.CommandRestart, DropIns: []render.DropIn{{Name: "10-x.conf", Content: "[Service]\nNice=5\n"}}},
-			ptr(true), []string{"systemctl enable a.service", "systemctl restart --no-block a.service"}},
+			ptr(true), true, []string{"systemctl enable a.service", "systemctl restart --no-block a.service"}},
 		{"disabled", render.Unit{Name: "a.service", Content: &withInstall},
-			ptr(false), []string{"systemctl disable a.service"}},
+			ptr(false), false, []string{"systemctl disable a.service"}},
+		{"disabled but started", render.Unit{Name: "a.service", Content: &noInstall, Command: render.CommandStart},
+			ptr(false), false, []string{"systemctl disable a.service", "systemctl start --no-block a.service"}},
 		{"stopped", render.Unit{Name: "a.service", Enable: true, Command: render.CommandStop},
-			ptr(false), []string{"systemctl disable a.service", "systemctl stop --no-block a.service"}},
+			ptr(false), false, []string{"systemctl disable a.service", "systemctl stop --no-block a.service"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -132,6 +137,15 @@ func TestUnits(t *testing.T) {
 			}
 			if len(got.Dropins) != len(tc.unit.DropIns) {
 				t.Errorf("ignition drop-ins %v", got.Dropins)
+			}
+			var starter string
+			for _, u := range cfg.Systemd.Units {
+				if u.Name == render.StartUnit {
+					starter = *u.Contents
+				}
+			}
+			if gotStarter := strings.Contains(starter, "ExecStart=/usr/bin/systemctl start --no-block a.service\n"); gotStarter != tc.wantStarter {
+				t.Errorf("ignition starts a.service with %s: %v, want %v\n%s", render.StartUnit, gotStarter, tc.wantStarter, starter)
 			}
 
 			ci, err := render.CloudInit(plan)
