@@ -229,6 +229,17 @@ server = "https://registry.k8s.io"
 	}
 }
 
+func TestOnePathPerHost(t *testing.T) {
+	osc := testosc.Realistic("worker-a", "ubuntu")
+	osc.Spec.Files = append(osc.Spec.Files, extensionsv1alpha1.File{
+		Path: "/etc/hostname-specific.conf", HostName: ptr.To("machine-1"),
+		Content: extensionsv1alpha1.FileContent{Inline: &extensionsv1alpha1.FileContentInline{Data: "only for machine-1\n"}},
+	})
+	if _, err := newTranslator().Translate(context.Background(), osc); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestContainerdConfig(t *testing.T) {
 	osc := testosc.Realistic("worker-a", "ubuntu")
 	osc.Spec.ProviderConfig = nil
@@ -350,6 +361,9 @@ func TestTranslateErrors(t *testing.T) {
 		{"missing secret key", file("/etc/x", extensionsv1alpha1.FileContent{SecretRef: &extensionsv1alpha1.FileContentSecretRef{Name: "node-agent-config", DataKey: "nope"}}),
 			[]string{`file "/etc/x"`, `has no key "nope"`}},
 		{"two files on one path", file("/etc/motd", inline("", "again")), []string{`file "/etc/motd" is defined twice`}},
+		{"two files on one path for one host", func(o *extensionsv1alpha1.OperatingSystemConfig) {
+			o.Spec.Files = append(o.Spec.Files, extensionsv1alpha1.File{Path: "/etc/hostname-specific.conf", HostName: ptr.To("machine-0"), Content: inline("", "x")})
+		}, []string{`file "/etc/hostname-specific.conf" is defined twice for host "machine-0"`}},
 		{"file without path", file("", inline("", "x")), []string{"file #10 has no path"}},
 		{"relative path", file("etc/x", inline("", "x")), []string{`file "etc/x": path must be absolute`}},
 		{"no content source", file("/etc/x", extensionsv1alpha1.FileContent{}), []string{`file "/etc/x"`, "exactly one of inline, secretRef or imageRef"}},

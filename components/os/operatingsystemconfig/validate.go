@@ -79,11 +79,21 @@ func validateSpec(spec *extensionsv1alpha1.OperatingSystemConfigSpec) error {
 			add("file #%d has no path", i)
 			continue
 		}
-		if files[f.Path] {
-			add("file %q is defined twice", f.Path)
+		// Host-specific files are written only on their host: a path may
+		// appear once per host.
+		key := f.Path
+		if f.HostName != nil {
+			key += "\x00" + *f.HostName
+		}
+		if files[key] {
+			if f.HostName != nil {
+				add("file %q is defined twice for host %q", f.Path, *f.HostName)
+			} else {
+				add("file %q is defined twice", f.Path)
+			}
 			continue
 		}
-		files[f.Path] = true
+		files[key] = true
 		if !path.IsAbs(f.Path) || path.Clean(f.Path) != f.Path {
 			add("file %q: path must be absolute and clean", f.Path)
 		}
