@@ -69,6 +69,10 @@ func (t *Translator) Translate(ctx context.Context, osc *extensionsv1alpha1.Oper
 
 	switch osc.Spec.Purpose {
 	case extensionsv1alpha1.OperatingSystemConfigPurposeReconcile:
+		// The OSC's own files win over extras of the same path.
+		files = slices.DeleteFunc(files, func(f extensionsv1alpha1.File) bool {
+			return slices.ContainsFunc(osc.Spec.Files, func(o extensionsv1alpha1.File) bool { return o.Path == f.Path && o.HostName == nil })
+		})
 		return &Result{Format: format, ExtensionUnits: units, ExtensionFiles: files}, nil
 	case extensionsv1alpha1.OperatingSystemConfigPurposeProvision:
 	default:

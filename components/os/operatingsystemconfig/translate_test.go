@@ -324,6 +324,20 @@ func TestTranslateReconcile(t *testing.T) {
 	if res.UserData != nil {
 		t.Errorf("reconcile purpose rendered user data")
 	}
+	t.Run("the OSC's own file wins", func(t *testing.T) {
+		own := osc.DeepCopy()
+		own.Spec.Files = append(own.Spec.Files, extensionsv1alpha1.File{Path: operatingsystemconfig.NTPConfigPath,
+			Content: extensionsv1alpha1.FileContent{Inline: &extensionsv1alpha1.FileContentInline{Data: "[Time]\nNTP=own.example.org\n"}}})
+		res, err := newTranslator().Translate(context.Background(), own)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range res.ExtensionFiles {
+			if f.Path == operatingsystemconfig.NTPConfigPath {
+				t.Errorf("extension file %s shadows the OSC's own", f.Path)
+			}
+		}
+	})
 	out, err := sigsyaml.Marshal(map[string]any{"extensionUnits": res.ExtensionUnits, "extensionFiles": res.ExtensionFiles})
 	if err != nil {
 		t.Fatal(err)
