@@ -113,7 +113,9 @@ func (t *Translator) plan(ctx context.Context, osc *extensionsv1alpha1.Operating
 	secrets := map[string]*corev1.Secret{}
 	ownFiles := make(map[string]bool, len(osc.Spec.Files))
 	for _, f := range osc.Spec.Files {
-		ownFiles[f.Path] = true
+		if f.HostName == nil {
+			ownFiles[f.Path] = true
+		}
 	}
 	for _, f := range extraFiles {
 		if ownFiles[f.Path] {
