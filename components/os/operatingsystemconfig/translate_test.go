@@ -250,7 +250,7 @@ func TestContainerdConfig(t *testing.T) {
 	}
 	var doc struct {
 		WriteFiles []struct{ Path, Content string } `yaml:"write_files"`
-		RunCmd     [][]string                        `yaml:"runcmd"`
+		RunCmd     [][]string                       `yaml:"runcmd"`
 	}
 	if err := yaml.Unmarshal(res.UserData, &doc); err != nil {
 		t.Fatal(err)
