@@ -2,7 +2,10 @@ module github.com/metalkube/metalkube/components/ccm
 
 go 1.26.5
 
-require github.com/metalkube/metalkube/shared v0.0.0
+require (
+	github.com/metalkube/metalkube/shared v0.0.0
+	sigs.k8s.io/cluster-api/api v1.14.2
+)
 
 require (
 	cel.dev/expr v0.25.1 // indirect
@@ -82,7 +85,6 @@ require (
 	k8s.io/kms v0.36.6 // indirect
 	k8s.io/streaming v0.36.6 // indirect
 	sigs.k8s.io/apiserver-network-proxy/konnectivity-client v0.34.0 // indirect
-	sigs.k8s.io/cluster-api/api v1.14.2 // indirect
 )
 
 require (

@@ -212,4 +212,3 @@ func (c *Cloud) zone(ctx context.Context, node *corev1.Node) (cloudprovider.Zone
 	}
 	return cloudprovider.Zone{FailureDomain: m.Partition, Region: m.Region}, nil
 }
-

@@ -55,8 +55,11 @@ func (r *NodeLabels) Reconcile(ctx context.Context, req reconcile.Request) (reco
 		return reconcile.Result{}, nil
 	}
 	m, err := r.Machines.Find(ctx, node)
-	if err != nil || m == nil {
-		return reconcile.Result{RequeueAfter: r.Resync}, err
+	if err != nil {
+		return reconcile.Result{}, err
+	}
+	if m == nil {
+		return reconcile.Result{RequeueAfter: r.Resync}, nil
 	}
 	want := cloud.AdditionalLabels(m, r.Prefixes)
 	var had []string

@@ -1,0 +1,311 @@
+package app_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/netip"
+	"os"
+	"slices"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	cloudapi "k8s.io/cloud-provider/api"
+	cloudapp "k8s.io/cloud-provider/app"
+	"k8s.io/component-base/configz"
+	logsapi "k8s.io/component-base/logs/api/v1"
+	ipamv1 "sigs.k8s.io/cluster-api/api/ipam/v1beta2"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/metalkube/metalkube/components/ccm/app"
+	"github.com/metalkube/metalkube/shared/fleet"
+	"github.com/metalkube/metalkube/shared/metal"
+	"github.com/metalkube/metalkube/shared/metal/ironcore"
+	"github.com/metalkube/metalkube/shared/testenv"
+)
+
+const (
+	cluster = "shoot"
+	ns      = "metal"
+	size    = "c1-large"
+)
+
+var (
+	env     *testenv.Env
+	emu     *fleet.Emulator
+	backend *counting
+	httpReq atomic.Int64
+
+	pool4 = fleet.Pool{APIGroup: "ipam.cluster.x-k8s.io", Kind: "GlobalInClusterIPPool", Name: "ccm-public",
+		Prefixes: []netip.Prefix{netip.MustParsePrefix("203.0.113.0/26")}}
+)
+
+func TestMain(m *testing.M) {
+	// The upstream command applies its logging configuration on each run;
+	// tests run it more than once.
+	logsapi.ReapplyHandling = logsapi.ReapplyHandlingIgnoreUnchanged
+	os.Exit(testenv.Main(m, testenv.Options{CRDs: []testenv.CRDSet{testenv.MetalOperator, testenv.ClusterAPIIPAM}}, &env))
+}
+
+// setup starts the fleet emulator (once per binary: it serves every claim on
+// the API server) and the backend the ccm uses, seen through the emulator's
+// outage switch and counted.
+func setup(t testing.TB) {
+	t.Helper()
+	if emu != nil {
+		return
+	}
+	ctx := context.Background()
+	if err := env.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil && !apierrors.IsAlreadyExists(err) {
+		t.Fatal(err)
+	}
+	var err error
+	emu, err = fleet.New(env.Config, env.Config, fleet.Config{
+		Servers: 8, Sizes: []string{size}, RegisterNodes: true, ExternalCloudProvider: true, Heartbeat: time.Second,
+		NodeNetwork6: netip.MustParsePrefix("fd00:10::/64"), ExtraLabels: map[string]string{"metal.metalkube.io/rack": "rack-1"},
+		Pools: []fleet.Pool{pool4},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := emu.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	cfg := emu.WrapConfig(env.Config)
+	cfg.Wrap(func(rt http.RoundTripper) http.RoundTripper { return countTripper{rt} })
+	c, err := client.New(cfg, client.Options{Scheme: env.Scheme})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := ironcore.New(ironcore.Config{Client: c, Namespace: ns, Pools: map[string]ironcore.PoolRef{"internet": pool4.Ref()}, IPTimeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	backend = &counting{Client: b}
+}
+
+type countTripper struct{ rt http.RoundTripper }
+
+func (c countTripper) RoundTrip(r *http.Request) (*http.Response, error) {
+	httpReq.Add(1)
+	return c.rt.RoundTrip(r)
+}
+
+// counting counts the backend calls of the machine API.
+type counting struct {
+	metal.Client
+	list, get atomic.Int64
+}
+
+func (c *counting) ListMachines(ctx context.Context, cl string) ([]metal.Machine, error) {
+	c.list.Add(1)
+	return c.Client.ListMachines(ctx, cl)
+}
+
+func (c *counting) GetMachine(ctx context.Context, id string) (*metal.Machine, error) {
+	c.get.Add(1)
+	return c.Client.GetMachine(ctx, id)
+}
+
+// startCCM runs `metalkube ccm` (the production command, upstream
+// controllers included) with short periods until the test ends.
+func startCCM(t testing.TB, extra ...string) {
+	t.Helper()
+	setup(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	cmd := app.NewCommandWithOptions(ctx, &app.Options{Client: backend})
+	args := []string{
+		"--kubeconfig=" + env.Kubeconfig, "--metal-cluster=" + cluster, "--leader-elect=false", "--secure-port=0",
+		"--node-monitor-period=1s", "--node-status-update-frequency=1s", "--concurrent-node-syncs=10",
+		"--controller-start-interval=0", "--announce=none", "--node-label-resync=1s", "--backend-health-interval=500ms",
+		"--pod-cidr-node-network=10.0.0.0/16", "--pod-cidr-cluster-cidr=10.244.0.0/16",
+		"--authentication-skip-lookup", "-v=0",
+	}
+	cmd.SetArgs(append(args, extra...))
+	done := make(chan error, 1)
+	go func() { done <- cmd.Execute() }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("ccm: %v", err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Errorf("ccm did not stop")
+		}
+		time.Sleep(time.Second) // let the controllers see the stop
+		configz.Delete(cloudapp.ConfigzName)
+	})
+}
+
+func allocate(t testing.TB, name string, powerOff bool) *metal.Machine {
+	t.Helper()
+	m, err := backend.AllocateMachine(context.Background(), metal.MachineSpec{Name: name, Cluster: cluster, Image: "flatcar", Size: size, PowerOff: powerOff})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = backend.FreeMachine(context.Background(), name)
+		_ = client.IgnoreNotFound(env.Client.Delete(context.Background(), &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name}}))
+	})
+	return m
+}
+
+func waitNode(t testing.TB, name string, what string, ok func(*corev1.Node) bool) *corev1.Node {
+	t.Helper()
+	node := &corev1.Node{}
+	var err error
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		if err = env.Client.Get(context.Background(), client.ObjectKey{Name: name}, node); err == nil && ok(node) {
+			return node
+		}
+	}
+	t.Fatalf("node %s: %s: not reached (err %v): labels %v taints %v providerID %q", name, what, err, node.Labels, node.Spec.Taints, node.Spec.ProviderID)
+	return nil
+}
+
+func hasTaint(n *corev1.Node, key string) bool {
+	return slices.ContainsFunc(n.Spec.Taints, func(t corev1.Taint) bool { return t.Key == key })
+}
+
+// notReady plays kube-controller-manager's node-lifecycle controller, which
+// marks a Node whose kubelet stopped posting as Unknown.
+func notReady(t testing.TB, name string) {
+	t.Helper()
+	node := &corev1.Node{}
+	if err := env.Client.Get(context.Background(), client.ObjectKey{Name: name}, node); err != nil {
+		t.Fatal(err)
+	}
+	for i := range node.Status.Conditions {
+		if node.Status.Conditions[i].Type == corev1.NodeReady {
+			node.Status.Conditions[i].Status = corev1.ConditionUnknown
+			node.Status.Conditions[i].Reason = "NodeStatusUnknown"
+		}
+	}
+	if err := env.Client.Status().Update(context.Background(), node); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestNodeLifecycle(t *testing.T) {
+	startCCM(t)
+	m := allocate(t, "node-a", false)
+	node := waitNode(t, "node-a", "initialized", func(n *corev1.Node) bool {
+		return !hasTaint(n, fleet.TaintUninitialized) && n.Spec.PodCIDR != "" && n.Labels["metal.metalkube.io/rack"] != ""
+	})
+	m, err := backend.GetMachine(context.Background(), m.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Run("metadata", func(t *testing.T) {
+		if want := "metal://" + ns + "/node-a"; node.Spec.ProviderID != want {
+			t.Errorf("provider ID %q, want %q", node.Spec.ProviderID, want)
+		}
+		for k, v := range map[string]string{
+			corev1.LabelTopologyZone: m.Partition, corev1.LabelTopologyRegion: "region-1", corev1.LabelInstanceTypeStable: size,
+			"metal.metalkube.io/rack": "rack-1",
+		} {
+			if node.Labels[k] != v || v == "" {
+				t.Errorf("label %s = %q, want %q", k, node.Labels[k], v)
+			}
+		}
+		var v4, v6 bool
+		for _, a := range node.Status.Addresses {
+			if a.Type == corev1.NodeInternalIP {
+				ip := netip.MustParseAddr(a.Address)
+				v4, v6 = v4 || ip.Is4(), v6 || ip.Is6()
+			}
+		}
+		if !v4 || !v6 {
+			t.Errorf("addresses %v: want IPv4 and IPv6 InternalIPs", node.Status.Addresses)
+		}
+	})
+	t.Run("pod CIDR from node IP", func(t *testing.T) {
+		var ip netip.Addr
+		for _, a := range node.Status.Addresses {
+			if a.Type == corev1.NodeInternalIP && netip.MustParseAddr(a.Address).Is4() {
+				ip = netip.MustParseAddr(a.Address)
+			}
+		}
+		b := ip.As4()
+		if want := fmt.Sprintf("10.244.%d.0/24", b[3]); node.Spec.PodCIDR != want && b[2] == 0 {
+			t.Errorf("pod CIDR %s for node IP %s, want %s", node.Spec.PodCIDR, ip, want)
+		}
+	})
+	t.Run("powered off -> shutdown taint", func(t *testing.T) {
+		if err := backend.SetMachinePower(context.Background(), m.ID, false); err != nil {
+			t.Fatal(err)
+		}
+		notReady(t, "node-a")
+		waitNode(t, "node-a", "shutdown taint", func(n *corev1.Node) bool { return hasTaint(n, cloudapi.TaintNodeShutdown) })
+	})
+	t.Run("outage keeps the node", func(t *testing.T) {
+		if err := emu.LoseServer(context.Background(), m.Server); err != nil {
+			t.Fatal(err)
+		}
+		emu.SetOutage(true)
+		time.Sleep(4 * time.Second) // several node-monitor periods
+		emu.SetOutage(false)
+		if err := env.Client.Get(context.Background(), client.ObjectKey{Name: "node-a"}, &corev1.Node{}); err != nil {
+			t.Fatalf("node deleted during a backend outage: %v", err)
+		}
+	})
+	t.Run("lost server -> node deleted after recovery", func(t *testing.T) {
+		for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+			err := env.Client.Get(context.Background(), client.ObjectKey{Name: "node-a"}, &corev1.Node{})
+			if apierrors.IsNotFound(err) {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("node of a lost server not deleted: %v", err)
+			}
+		}
+	})
+}
+
+func TestLoadBalancerThroughCCM(t *testing.T) {
+	startCCM(t)
+	ctx := context.Background()
+	svc := &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "web"},
+		Spec:       corev1.ServiceSpec{Type: corev1.ServiceTypeLoadBalancer, Ports: []corev1.ServicePort{{Port: 80}}},
+	}
+	if err := env.Client.Create(ctx, svc); err != nil {
+		t.Fatal(err)
+	}
+	var ip string
+	for deadline := time.Now().Add(30 * time.Second); ip == ""; time.Sleep(100 * time.Millisecond) {
+		if err := env.Client.Get(ctx, client.ObjectKeyFromObject(svc), svc); err != nil {
+			t.Fatal(err)
+		}
+		if in := svc.Status.LoadBalancer.Ingress; len(in) > 0 {
+			ip = in[0].IP
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("service got no IP")
+		}
+	}
+	if !pool4.Prefixes[0].Contains(netip.MustParseAddr(ip)) {
+		t.Errorf("IP %s not from the pool %v", ip, pool4.Prefixes)
+	}
+	if err := env.Client.Delete(ctx, svc); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		claims := &ipamv1.IPAddressClaimList{}
+		if err := env.Client.List(ctx, claims, client.InNamespace(ns)); err != nil {
+			t.Fatal(err)
+		}
+		if len(claims.Items) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("IP not freed after the service was deleted: %d claims", len(claims.Items))
+		}
+	}
+}
