@@ -18,7 +18,7 @@ const deniedTimeout = 600 * time.Millisecond
 
 // serve starts TCP and UDP servers in ns on the ports; each answers with the
 // source address it saw, then closes.
-func serve(t *testing.T, ns *netns.NS, ports ...int) {
+func serve(t testing.TB, ns *netns.NS, ports ...int) {
 	t.Helper()
 	for _, p := range ports {
 		var ln net.Listener
