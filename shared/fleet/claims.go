@@ -173,15 +173,10 @@ func (e *Emulator) reserve(ctx context.Context, srv *metalv1alpha1.Server, claim
 	return srv, nil
 }
 
-// power drives the server's power toward the claim's, with the power-on delay,
-// and boots it once on.
+// power drives the server's observed power state toward the claim's, with the
+// power-on delay, and boots it once on. (Server.spec.power is deprecated in
+// metal-operator; the claim is the desired state, status.powerState the truth.)
 func (e *Emulator) power(ctx context.Context, claim *metalv1alpha1.ServerClaim, srv *metalv1alpha1.Server) (reconcile.Result, error) {
-	if srv.Spec.Power != claim.Spec.Power {
-		srv.Spec.Power = claim.Spec.Power
-		if err := e.metal.Update(ctx, srv); err != nil {
-			return reconcile.Result{}, err
-		}
-	}
 	switch {
 	case claim.Spec.Power == metalv1alpha1.PowerOff && srv.Status.PowerState != metalv1alpha1.ServerOffPowerState:
 		e.stopKubelet(srv.Name)
@@ -227,7 +222,7 @@ func (e *Emulator) release(ctx context.Context, claim *metalv1alpha1.ServerClaim
 		}
 		e.stopKubelet(srv.Name)
 		e.forget(srv.Name)
-		srv.Spec.ServerClaimRef, srv.Spec.Power = nil, metalv1alpha1.PowerOff
+		srv.Spec.ServerClaimRef = nil
 		if err := e.metal.Update(ctx, srv); err != nil {
 			return fmt.Errorf("release server %s: %w", srv.Name, err)
 		}

@@ -161,7 +161,7 @@ func (e *Emulator) createServer(ctx context.Context, i int) error {
 	}
 	srv := &metalv1alpha1.Server{
 		ObjectMeta: metav1.ObjectMeta{Name: c.ServerName(i), Labels: labels},
-		Spec:       metalv1alpha1.ServerSpec{SystemUUID: c.SystemUUID(i), Power: metalv1alpha1.PowerOff},
+		Spec:       metalv1alpha1.ServerSpec{SystemUUID: c.SystemUUID(i)},
 	}
 	if err := e.metal.Create(ctx, srv); err != nil {
 		if !apierrors.IsAlreadyExists(err) {
