@@ -297,7 +297,7 @@ func TestBadInput(t *testing.T) {
 		}, `file "/etc/motd" is defined twice`},
 		{"unit-without-name", func(o *extensionsv1alpha1.OperatingSystemConfig) {
 			o.Spec.Units = append(o.Spec.Units, extensionsv1alpha1.Unit{Content: ptr.To("[Service]\nExecStart=/bin/true\n")})
-		}, `unit #6 has no name`},
+		}, `unit #9 has no name`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -387,7 +387,7 @@ func TestTranslateErrors(t *testing.T) {
 		{"setuid bit with ignition", func(o *extensionsv1alpha1.OperatingSystemConfig) {
 			o.Spec.Files = append(o.Spec.Files, extensionsv1alpha1.File{Path: "/opt/bin/suid", Permissions: ptr.To[uint32](0o4755), Content: inline("", "x")})
 		}, []string{`file "/opt/bin/suid"`, "setuid"}},
-		{"unit without name", unit(extensionsv1alpha1.Unit{Content: ptr.To("[Service]\nExecStart=/bin/true\n")}), []string{"unit #6 has no name"}},
+		{"unit without name", unit(extensionsv1alpha1.Unit{Content: ptr.To("[Service]\nExecStart=/bin/true\n")}), []string{"unit #9 has no name"}},
 		{"unit defined twice", unit(extensionsv1alpha1.Unit{Name: "kubelet-monitor.timer"}), []string{`unit "kubelet-monitor.timer" is defined twice`}},
 		{"unit name without type", unit(extensionsv1alpha1.Unit{Name: "kubelet"}), []string{`unit "kubelet"`, "systemd unit name"}},
 		{"reserved unit name", unit(extensionsv1alpha1.Unit{Name: "metalkube-start-units.service"}), []string{`unit "metalkube-start-units.service"`, "reserved"}},
@@ -407,7 +407,7 @@ func TestTranslateErrors(t *testing.T) {
 		{"every problem at once", func(o *extensionsv1alpha1.OperatingSystemConfig) {
 			file("/etc/x", inline("gzip", ""))(o)
 			unit(extensionsv1alpha1.Unit{})(o)
-		}, []string{`file "/etc/x"`, "unit #6 has no name"}},
+		}, []string{`file "/etc/x"`, "unit #9 has no name"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

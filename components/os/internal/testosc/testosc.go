@@ -138,6 +138,27 @@ func Realistic(name, osType string) *extensionsv1alpha1.OperatingSystemConfig {
 					Content: ptr.To("[Unit]\nDescription=Kubelet health check\n[Service]\nType=oneshot\nExecStart=/opt/bin/health-monitor kubelet\n"),
 					DropIns: []extensionsv1alpha1.DropIn{{Name: "50-timeout.conf", Content: "[Service]\nTimeoutStartSec=30s\n"}},
 				},
+				{
+					Name: "kubelet.service", Enable: ptr.To(true), Command: ptr.To(extensionsv1alpha1.CommandStart),
+					Content: ptr.To("[Unit]\nDescription=kubelet daemon\nDocumentation=https://kubernetes.io/docs/admin/kubelet\nAfter=containerd.service\n" +
+						"[Install]\nWantedBy=multi-user.target\n[Service]\nRestart=always\nRestartSec=5\nEnvironmentFile=/etc/environment\n" +
+						"EnvironmentFile=-/var/lib/kubelet/extra_args\nExecStartPre=/var/lib/kubelet/copy-kubernetes-binary.sh kubelet\n" +
+						"ExecStart=/opt/bin/kubelet \\\n    --bootstrap-kubeconfig=/var/lib/kubelet/kubeconfig-bootstrap \\\n    --config=/var/lib/kubelet/config/kubelet \\\n" +
+						"    --kubeconfig=/var/lib/kubelet/kubeconfig-real \\\n    --node-labels=worker.gardener.cloud/kubernetes-version=1.36.4 \\\n    $KUBELET_EXTRA_ARGS\n"),
+					DropIns: []extensionsv1alpha1.DropIn{
+						{Name: "10-cgroup-driver.conf", Content: "[Service]\nExecStartPre=/opt/bin/kubelet_cgroup_driver.sh\n"},
+						{Name: "20-memory.conf", Content: "[Service]\nMemoryLow=512M\nMemoryMin=256M\n"},
+					},
+					FilePaths: []string{"/var/lib/kubelet/config/kubelet"},
+				},
+				{
+					Name: "sshd-ensurer.service", Enable: ptr.To(true), Command: ptr.To(extensionsv1alpha1.CommandRestart),
+					Content: ptr.To("[Unit]\nDescription=Ensures sshd is in the state the shoot asks for\n[Service]\nType=oneshot\nExecStart=/var/lib/sshd-ensurer/run.sh\n"),
+				},
+				{
+					Name: "sshd-ensurer.timer", Enable: ptr.To(true), Command: ptr.To(extensionsv1alpha1.CommandStart),
+					Content: ptr.To("[Unit]\nDescription=Timer of sshd-ensurer\n[Timer]\nOnBootSec=30s\nOnUnitActiveSec=1min\n[Install]\nWantedBy=timers.target\n"),
+				},
 				{Name: "update-engine.service", Command: ptr.To(extensionsv1alpha1.CommandStop), Enable: ptr.To(false)},
 				{Name: "systemd-timesyncd.service", DropIns: []extensionsv1alpha1.DropIn{{Name: "10-wait.conf", Content: "[Unit]\nAfter=network-online.target\n"}}},
 			},
