@@ -236,6 +236,24 @@ func TestProvisionLifecycle(t *testing.T) {
 	}
 }
 
+func TestProvisionCloudInit(t *testing.T) {
+	ctx := context.Background()
+	setupNamespace(t, ctx)
+	startController(t)
+
+	osc := testosc.Realistic("cloud-init", "ubuntu")
+	requestReconcile(osc)
+	if err := env.Client.Create(ctx, osc); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, ctx, osc.Name, "reconcile", succeeded(1))
+	secret, err := userDataSecret(t, ctx, osc.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	userdatatest.CloudInit(t, secret.Data[extensionsv1alpha1.OperatingSystemConfigSecretDataKey])
+}
+
 func TestReconcilePurpose(t *testing.T) {
 	ctx := context.Background()
 	setupNamespace(t, ctx)
