@@ -74,14 +74,6 @@ func (e *Emulator) registerNode(ctx context.Context, name string, srv *metalv1al
 	if e.cfg.ExternalCloudProvider {
 		node.Spec.Taints = []corev1.Taint{{Key: TaintUninitialized, Value: "true", Effect: corev1.TaintEffectNoSchedule}}
 	}
-	if err := e.nodes.Create(ctx, node); err != nil {
-		if !apierrors.IsAlreadyExists(err) {
-			return err
-		}
-		if err := e.nodes.Get(ctx, client.ObjectKey{Name: name}, node); err != nil {
-			return err
-		}
-	}
 	node.Status = corev1.NodeStatus{
 		Capacity: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("64"), corev1.ResourceMemory: resource.MustParse("256Gi"), corev1.ResourcePods: resource.MustParse("110")},
 		NodeInfo: corev1.NodeSystemInfo{SystemUUID: srv.Spec.SystemUUID, MachineID: strings.ReplaceAll(srv.Spec.SystemUUID, "-", ""),
@@ -95,6 +87,17 @@ func (e *Emulator) registerNode(ctx context.Context, name string, srv *metalv1al
 			node.Status.Addresses = append(node.Status.Addresses, corev1.NodeAddress{Type: corev1.NodeInternalIP, Address: ip.String()})
 		}
 	}
+	want := node.Status
+	if err := e.nodes.Create(ctx, node); err != nil {
+		if !apierrors.IsAlreadyExists(err) {
+			return err
+		}
+		if err := e.nodes.Get(ctx, client.ObjectKey{Name: name}, node); err != nil {
+			return err
+		}
+	}
+	// Like a kubelet, write the status after registering (create may drop it).
+	node.Status = want
 	return e.nodes.Status().Update(ctx, node)
 }
 
