@@ -108,3 +108,5 @@ func listTable(t *testing.T, ns *netns.NS) string {
 	t.Helper()
 	return ns.Exec(t, "nft", "list", "table", "inet", "metalkube")
 }
+
+func nftWithNS(ns *netns.NS) nftables.ConnOption { return nftables.WithNetNSFd(ns.FD()) }

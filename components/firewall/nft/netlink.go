@@ -90,8 +90,13 @@ func (a *Applier) Apply(t *Table) (ApplyResult, error) {
 	b := newBatch(a.conn, t)
 	full := a.current == nil || a.current.Name != t.Name || !b.diff(a.current)
 	if full {
+		k, err := a.kernelState(t.Name)
+		if err != nil {
+			a.current = nil
+			return ApplyResult{Full: true}, err
+		}
 		b = newBatch(a.conn, t)
-		b.full()
+		b.full(k)
 	}
 	res := ApplyResult{Full: full, Messages: b.messages}
 	if b.messages == 0 {
@@ -175,26 +180,218 @@ func (b *batch) resolve(name string) *nftables.Set {
 	return &nftables.Set{Table: b.table, Name: name}
 }
 
-// full replaces the table: add (so that delete cannot fail), delete, create.
-func (b *batch) full() {
+// kernel is what the kernel holds of a table before a full replace.
+type kernel struct {
+	exists   bool
+	chains   map[string]*nftables.Chain
+	sets     map[string]*nftables.Set
+	elements map[string][]nftables.SetElement
+	counters map[string]bool
+}
+
+func (a *Applier) kernelState(name string) (*kernel, error) {
+	k := &kernel{chains: map[string]*nftables.Chain{}, sets: map[string]*nftables.Set{},
+		elements: map[string][]nftables.SetElement{}, counters: map[string]bool{}}
+	nt := &nftables.Table{Family: nftables.TableFamilyINet, Name: name}
+	tables, err := a.conn.ListTablesOfFamily(nftables.TableFamilyINet)
+	if err != nil {
+		return nil, fmt.Errorf("list tables: %w", err)
+	}
+	for _, t := range tables {
+		k.exists = k.exists || t.Name == name
+	}
+	if !k.exists {
+		return k, nil
+	}
+	chains, err := a.conn.ListChainsOfTableFamily(nftables.TableFamilyINet)
+	if err != nil {
+		return nil, fmt.Errorf("list chains: %w", err)
+	}
+	for _, c := range chains {
+		if c.Table.Name == name {
+			k.chains[c.Name] = c
+		}
+	}
+	sets, err := a.conn.GetSets(nt)
+	if err != nil {
+		return nil, fmt.Errorf("list sets: %w", err)
+	}
+	for _, s := range sets {
+		s.Table = nt
+		k.sets[s.Name] = s
+		if k.elements[s.Name], err = a.conn.GetSetElements(s); err != nil {
+			return nil, fmt.Errorf("list elements of set %s: %w", s.Name, err)
+		}
+	}
+	counters, err := a.Counters(name)
+	if err != nil {
+		return nil, err
+	}
+	for c := range counters {
+		k.counters[c] = true
+	}
+	return k, nil
+}
+
+// full replaces the whole table in one batch. An existing table is not
+// deleted: its base chains stay registered (a base chain created anew drops
+// packets with its policy until the transaction commits), all rules are
+// flushed and re-added, chains and counters no longer wanted are deleted.
+// Set elements are diffed against the kernel's instead of being recreated:
+// the kernel's interval-concatenation sets (pipapo) switch to a new element
+// array only after the new rules are live, so a recreated set would miss
+// packets for a moment. Counters that stay keep counting.
+func (b *batch) full(k *kernel) {
 	b.conn.AddTable(b.table)
-	b.conn.DelTable(b.table)
-	b.conn.AddTable(b.table)
-	b.messages += 3
+	b.messages++
+	keepChain := map[string]bool{}
+	keepSet := map[string]bool{}
+	if k.exists {
+		b.conn.FlushTable(b.table)
+		b.messages++
+		for name, ks := range k.sets {
+			if s := b.t.Set(name); s != nil && compatible(ks, s, k.elements[name]) {
+				keepSet[name] = true
+				continue
+			}
+			b.conn.DelSet(&nftables.Set{Table: b.table, Name: name})
+			b.messages++
+		}
+		for _, s := range b.t.Sets {
+			if keepSet[s.Name] {
+				_, del := nfElementDiff(k.elements[s.Name], nfElements(s, s.Elements))
+				b.rawElements(s, del, b.conn.SetDeleteElements)
+			}
+		}
+		for name, kc := range k.chains {
+			if c, ok := b.chains[name]; ok && sameHook(kc, c) {
+				keepChain[name] = true
+				continue
+			}
+			b.conn.DelChain(kc)
+			b.messages++
+		}
+		for name := range k.counters {
+			if !slicesContains(b.t.Counters, name) {
+				b.conn.DeleteObject(&nftables.NamedObj{Table: b.table, Name: name, Type: nftables.ObjTypeCounter, Obj: &expr.Counter{}})
+				b.messages++
+			}
+		}
+	}
 	for _, c := range b.t.Counters {
-		b.addCounter(c)
+		if !k.counters[c] {
+			b.addCounter(c)
+		}
 	}
 	for _, c := range b.t.Chains {
-		b.conn.AddChain(b.chains[c.Name])
-		b.messages++
+		if !keepChain[c.Name] || c.Hook != nil { // AddChain on an existing base chain updates its policy
+			b.conn.AddChain(b.chains[c.Name])
+			b.messages++
+		}
 	}
 	for _, s := range b.t.Sets {
+		if keepSet[s.Name] {
+			add, _ := nfElementDiff(k.elements[s.Name], nfElements(s, s.Elements))
+			b.rawElements(s, add, b.conn.SetAddElements)
+			continue
+		}
 		b.addSet(s)
 		b.addElements(s, s.Elements)
 	}
 	for _, c := range b.t.Chains {
 		b.addRules(c)
 	}
+}
+
+// compatible says whether a kernel set can be kept as the wanted set.
+func compatible(ks *nftables.Set, s *Set, elems []nftables.SetElement) bool {
+	if ks.Interval != s.Interval || ks.IsMap != s.Map || ks.Concatenation != (len(s.Key) > 1) {
+		return false
+	}
+	keyLen := 0
+	for _, k := range s.Key {
+		if len(s.Key) > 1 {
+			keyLen += (k.Len() + 3) / 4 * 4
+		} else {
+			keyLen += k.Len()
+		}
+	}
+	if !ks.IsMap && int(ks.KeyType.Bytes) != keyLen {
+		return false
+	}
+	for _, e := range elems {
+		if len(e.Key) != keyLen {
+			return false
+		}
+	}
+	return true
+}
+
+// elementID identifies an element by key, key end, interval-end flag and verdict.
+func elementID(e nftables.SetElement) string {
+	id := fmt.Sprintf("%x|%x|%v|", e.Key, e.KeyEnd, e.IntervalEnd)
+	switch {
+	case e.VerdictData != nil:
+		id += fmt.Sprintf("%d|%s", uint32(e.VerdictData.Kind), e.VerdictData.Chain)
+	case len(e.Val) > 0: // a verdict as the kernel lists it
+		if ad, err := netlink.NewAttributeDecoder(e.Val); err == nil {
+			var code uint32
+			var chain string
+			for ad.Next() {
+				switch ad.Type() {
+				case unix.NFTA_VERDICT_CODE:
+					code = ad.Uint32()
+				case unix.NFTA_VERDICT_CHAIN:
+					chain = ad.String()
+				}
+			}
+			id += fmt.Sprintf("%d|%s", code, chain)
+		}
+	}
+	return id
+}
+
+// nfElementDiff returns what to add to and delete from have to get want.
+func nfElementDiff(have, want []nftables.SetElement) (add, del []nftables.SetElement) {
+	h := make(map[string]bool, len(have))
+	for _, e := range have {
+		h[elementID(e)] = true
+	}
+	w := make(map[string]bool, len(want))
+	for _, e := range want {
+		id := elementID(e)
+		w[id] = true
+		if !h[id] {
+			add = append(add, e)
+		}
+	}
+	for _, e := range have {
+		if !w[elementID(e)] {
+			e.Val = nil // delete by key
+			del = append(del, e)
+		}
+	}
+	return add, del
+}
+
+func slicesContains(s []string, v string) bool {
+	for _, x := range s {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
+
+// sameHook says whether a kernel chain can stay as the wanted chain.
+func sameHook(k, want *nftables.Chain) bool {
+	if (k.Hooknum == nil) != (want.Hooknum == nil) {
+		return false
+	}
+	if k.Hooknum == nil {
+		return true
+	}
+	return *k.Hooknum == *want.Hooknum && k.Priority != nil && *k.Priority == *want.Priority && k.Type == want.Type
 }
 
 // diff adds the messages that turn old into b.t. It returns false when the
@@ -429,7 +626,10 @@ func (b *batch) delElements(s *Set, elems []Element) {
 }
 
 func (b *batch) elements(s *Set, elems []Element, op func(*nftables.Set, []nftables.SetElement) error) {
-	nfe := nfElements(s, elems)
+	b.rawElements(s, nfElements(s, elems), op)
+}
+
+func (b *batch) rawElements(s *Set, nfe []nftables.SetElement, op func(*nftables.Set, []nftables.SetElement) error) {
 	for i := 0; i < len(nfe); i += elementChunk {
 		end := min(i+elementChunk, len(nfe))
 		if err := op(b.sets[s.Name], nfe[i:end]); err != nil {
