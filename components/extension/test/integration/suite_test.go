@@ -1,0 +1,287 @@
+package integration
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	gardencorev1beta1 "github.com/gardener/gardener/pkg/apis/core/v1beta1"
+	v1beta1constants "github.com/gardener/gardener/pkg/apis/core/v1beta1/constants"
+	extensionsv1alpha1 "github.com/gardener/gardener/pkg/apis/extensions/v1alpha1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+
+	"go.uber.org/zap/zapcore"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+
+	"github.com/metalkube/metalkube/components/extension/app"
+	"github.com/metalkube/metalkube/components/extension/pkg/scheme"
+	"github.com/metalkube/metalkube/shared/metal"
+	"github.com/metalkube/metalkube/shared/metal/memory"
+	"github.com/metalkube/metalkube/shared/testenv"
+)
+
+var env *testenv.Env
+
+// mem names the embedded memory backend (its field would otherwise be
+// called Backend, shadowing metal.Client's Backend method).
+type mem = memory.Backend
+
+// TestMain starts the control plane (testenv.Start rather than testenv.Main,
+// so that the manager stops before the API server does).
+func TestMain(m *testing.M) {
+	ctrllog.SetLogger(zap.New(zap.WriteTo(os.Stderr), zap.Level(zapcore.ErrorLevel)))
+	e, err := testenv.Start(testenv.Options{
+		CRDs:   []testenv.CRDSet{testenv.GardenerExtensions, testenv.GardenerResources, testenv.MachineControllerManager},
+		Scheme: scheme.Seed(),
+	})
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "testenv: %v\n", err)
+		os.Exit(1)
+	}
+	env = e
+	code := m.Run()
+	stopManager()
+	if err := e.Stop(); err != nil {
+		fmt.Fprintf(os.Stderr, "testenv: stop: %v\n", err)
+	}
+	os.Exit(code)
+}
+
+// backend is the memory backend with networks switched off per cluster, to
+// play a backend without a network API (ironcore).
+type backend struct {
+	*mem
+	mu        sync.Mutex
+	noNetwork map[string]bool
+}
+
+func (b *backend) AllocateNetwork(ctx context.Context, spec metal.NetworkSpec) (*metal.Network, error) {
+	b.mu.Lock()
+	off := b.noNetwork[spec.Cluster]
+	b.mu.Unlock()
+	if off {
+		return nil, metal.Errorf(metal.ErrUnsupported, "allocate network", spec.Name, "test backend without networks")
+	}
+	return b.mem.AllocateNetwork(ctx, spec)
+}
+
+func (b *backend) disableNetworks(cluster string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.noNetwork[cluster] = true
+}
+
+var (
+	startOnce   sync.Once
+	metalBE     *backend
+	startErr    error
+	stopManager = func() {}
+)
+
+// start starts the extension's manager once for the package, with the
+// production controller switches.
+func start(t testing.TB) *backend {
+	t.Helper()
+	startOnce.Do(func() {
+		metalBE = &backend{
+			mem: memory.New(memory.Config{Pools: []memory.Pool{
+				{Network: "internet", Prefix: netip.MustParsePrefix("203.0.113.0/24")},
+			}}),
+			noNetwork: map[string]bool{},
+		}
+		mgr, err := env.NewManager(func(o *manager.Options) {
+			o.LeaderElectionReleaseOnCancel = true
+		})
+		if err != nil {
+			startErr = err
+			return
+		}
+		cfg := &app.Config{Metal: metalBE, LeaderElectionNamespace: "default", Controllers: app.ControllerOptions{
+			MaxConcurrentReconciles: 5, CCMImage: "metalkube:test", MCMImage: "metalkube:test",
+			HealthCheckSyncPeriod: time.Minute, HeartbeatRenewInterval: 30 * time.Second,
+		}}
+		sw := app.ControllerSwitches(cfg)
+		sw.Enabled = []string{app.ControllerInfrastructure, app.ControllerWorker, app.ControllerControlPlane, app.ControllerHeartbeat}
+		if startErr = sw.Complete(); startErr != nil {
+			return
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		stopManager = func() { cancel(); <-done }
+		if startErr = sw.Completed().AddToManager(ctx, mgr); startErr != nil {
+			close(done)
+			return
+		}
+		if startErr = mgr.Add(&fakeMCM{c: mgr.GetClient()}); startErr != nil {
+			close(done)
+			return
+		}
+		go func() {
+			defer close(done)
+			if err := mgr.Start(ctx); err != nil {
+				fmt.Fprintf(os.Stderr, "manager: %v\n", err)
+			}
+		}()
+	})
+	if startErr != nil {
+		t.Fatalf("start extension manager: %v", startErr)
+	}
+	return metalBE
+}
+
+func raw(t testing.TB, obj any) *runtime.RawExtension {
+	t.Helper()
+	b, err := json.Marshal(obj)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &runtime.RawExtension{Raw: b}
+}
+
+func rawString(s string) *runtime.RawExtension { return &runtime.RawExtension{Raw: []byte(s)} }
+
+const cloudProfileConfig = `{"apiVersion":"provider.metalkube.io/v1alpha1","kind":"CloudProfileConfig",
+"machineImages":[{"name":"gardenlinux","versions":[{"version":"1592.1.0","image":"ghcr.io/gardenlinux/gardenlinux:1592.1"},
+  {"version":"1592.1.0","image":"ghcr.io/gardenlinux/gardenlinux:1592.1-arm64","architecture":"arm64"}]}],
+"machineTypes":[{"name":"c1-large","size":"c1-large-x86","serverLabels":{"metal.ironcore.dev/cpu":"epyc"}}],
+"regions":[{"name":"fra","namespace":"metal-fra","zones":[{"name":"fra-1","partition":"fra-rack-1"},{"name":"fra-2","partition":"fra-rack-2"},{"name":"fra-3","partition":"fra-rack-3"}]}]}`
+
+// newShoot creates the namespace, the Cluster resource and the
+// cloudprovider Secret of a shoot and returns the namespace.
+func newShoot(t testing.TB, name string, workers ...gardencorev1beta1.Worker) string {
+	t.Helper()
+	ctx := context.Background()
+	ns := "shoot--dev--" + name
+	if err := env.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
+		t.Fatal(err)
+	}
+	shoot := &gardencorev1beta1.Shoot{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "core.gardener.cloud/v1beta1", Kind: "Shoot"},
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "garden-dev"},
+		Spec: gardencorev1beta1.ShootSpec{
+			Region:     "fra",
+			Kubernetes: gardencorev1beta1.Kubernetes{Version: "1.36.4"},
+			Networking: &gardencorev1beta1.Networking{Type: ptr.To("calico"), Nodes: ptr.To("10.250.0.0/16"),
+				Pods: ptr.To("100.96.0.0/11"), Services: ptr.To("100.64.0.0/13")},
+			Provider: gardencorev1beta1.Provider{Type: "metalkube", Workers: workers},
+		},
+		Status: gardencorev1beta1.ShootStatus{TechnicalID: ns},
+	}
+	cp := &gardencorev1beta1.CloudProfile{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "core.gardener.cloud/v1beta1", Kind: "CloudProfile"},
+		ObjectMeta: metav1.ObjectMeta{Name: "metalkube"},
+		Spec: gardencorev1beta1.CloudProfileSpec{
+			Type:           "metalkube",
+			ProviderConfig: rawString(cloudProfileConfig),
+			MachineTypes:   []gardencorev1beta1.MachineType{{Name: "c1-large"}},
+		},
+	}
+	seed := &gardencorev1beta1.Seed{TypeMeta: metav1.TypeMeta{APIVersion: "core.gardener.cloud/v1beta1", Kind: "Seed"}, ObjectMeta: metav1.ObjectMeta{Name: "seed"}}
+	cluster := &extensionsv1alpha1.Cluster{
+		ObjectMeta: metav1.ObjectMeta{Name: ns},
+		Spec:       extensionsv1alpha1.ClusterSpec{Shoot: *raw(t, shoot), CloudProfile: *raw(t, cp), Seed: raw(t, seed)},
+	}
+	if err := env.Client.Create(ctx, cluster); err != nil {
+		t.Fatal(err)
+	}
+	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: v1beta1constants.SecretNameCloudProvider, Namespace: ns},
+		Data: map[string][]byte{"kubeconfig": []byte("apiVersion: v1\nkind: Config\n")}}
+	if err := env.Client.Create(ctx, secret); err != nil {
+		t.Fatal(err)
+	}
+	return ns
+}
+
+// eventually polls f until it returns nil or the timeout passes.
+func eventually(t testing.TB, timeout time.Duration, f func() error) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	var err error
+	for time.Now().Before(deadline) {
+		if err = f(); err == nil {
+			return
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Fatalf("after %s: %v", timeout, err)
+}
+
+// waitSucceeded waits until obj's last operation is typ and succeeded
+// (Reconcile also accepts Create, the first reconcile) and the operation
+// annotation is gone, as gardenlet waits before it sets the next one.
+func waitSucceeded(t testing.TB, obj extensionsv1alpha1.Object, typ gardencorev1beta1.LastOperationType, timeout time.Duration) {
+	t.Helper()
+	eventually(t, timeout, func() error {
+		if err := env.Client.Get(context.Background(), client.ObjectKeyFromObject(obj), obj); err != nil {
+			return err
+		}
+		st := obj.GetExtensionStatus()
+		lo := st.GetLastOperation()
+		if lo == nil {
+			return errors.New("no last operation yet")
+		}
+		typeOK := lo.Type == typ || (typ == gardencorev1beta1.LastOperationTypeReconcile && lo.Type == gardencorev1beta1.LastOperationTypeCreate)
+		if !typeOK || lo.State != gardencorev1beta1.LastOperationStateSucceeded {
+			le := ""
+			if e := st.GetLastError(); e != nil {
+				le = e.Description
+			}
+			return fmt.Errorf("last operation %s %s (%s) %s; annotations %v", lo.Type, lo.State, lo.Description, le, obj.GetAnnotations())
+		}
+		if op, ok := obj.GetAnnotations()[v1beta1constants.GardenerOperation]; ok {
+			return fmt.Errorf("operation annotation %q not yet removed", op)
+		}
+		return nil
+	})
+}
+
+// waitGone waits until obj is deleted.
+func waitGone(t testing.TB, obj client.Object, timeout time.Duration) {
+	t.Helper()
+	eventually(t, timeout, func() error {
+		err := env.Client.Get(context.Background(), client.ObjectKeyFromObject(obj), obj)
+		if err == nil {
+			return fmt.Errorf("%s still there (finalizers %v)", obj.GetName(), obj.GetFinalizers())
+		}
+		return client.IgnoreNotFound(err)
+	})
+}
+
+func annotate(t testing.TB, obj client.Object, op string) {
+	t.Helper()
+	patch := client.MergeFrom(obj.DeepCopyObject().(client.Object))
+	a := obj.GetAnnotations()
+	if a == nil {
+		a = map[string]string{}
+	}
+	a[v1beta1constants.GardenerOperation] = op
+	obj.SetAnnotations(a)
+	if err := env.Client.Patch(context.Background(), obj, patch); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func opAnnotation(op string) map[string]string {
+	return map[string]string{v1beta1constants.GardenerOperation: op}
+}
+
+func corev1SecretRef(ns string) corev1.SecretReference {
+	return corev1.SecretReference{Name: v1beta1constants.SecretNameCloudProvider, Namespace: ns}
+}
+
+func workerPool(name string, zones ...string) gardencorev1beta1.Worker {
+	return gardencorev1beta1.Worker{Name: name, Minimum: 1, Maximum: 3, Zones: zones,
+		Machine: gardencorev1beta1.Machine{Type: "c1-large", Image: &gardencorev1beta1.ShootMachineImage{Name: "gardenlinux", Version: ptr.To("1592.1.0")}}}
+}
