@@ -41,7 +41,7 @@ var (
 	backend metal.Client
 
 	pool4 = fleet.Pool{APIGroup: "ipam.cluster.x-k8s.io", Kind: "GlobalInClusterIPPool", Name: "lb-public",
-		Prefixes: []netip.Prefix{netip.MustParsePrefix("203.0.113.0/24")}}
+		Prefixes: []netip.Prefix{netip.MustParsePrefix("203.0.112.0/22")}}
 	pool6 = fleet.Pool{APIGroup: "ipam.cluster.x-k8s.io", Kind: "GlobalInClusterIPPool", Name: "lb-public-v6",
 		Prefixes: []netip.Prefix{netip.MustParsePrefix("2001:db8:1::/120")}}
 )
@@ -210,7 +210,9 @@ func TestEphemeralIPAndAnnouncement(t *testing.T) {
 
 	deleteAndWaitGone(t, svc)
 	eventually(t, "IP freed", func() bool { return len(claims(t)) == 0 })
-	eventually(t, "stale pool removed", func() bool { return !strings.Contains(string(live(t, announce.Config{Mode: announce.ModeMetalLB, Namespace: "metallb-system"})), ip) })
+	eventually(t, "stale pool removed", func() bool {
+		return !strings.Contains(string(live(t, announce.Config{Mode: announce.ModeMetalLB, Namespace: "metallb-system"})), ip)
+	})
 }
 
 // live returns the managed objects of a mode as they are in the API server
