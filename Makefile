@@ -23,7 +23,13 @@ help: ## Show this help
 
 .PHONY: build
 build: ## Build the metalkube multicall binary into bin/
-	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/metalkube ./cmd/metalkube
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/metalkube ./cmd/metalkube
+
+IMAGE ?= ghcr.io/metalkube/metalkube:$(VERSION)
+
+.PHONY: image
+image: ## Build the container image (needs a Docker engine)
+	docker build -t $(IMAGE) .
 
 .PHONY: deps
 deps: ## Install the Debian packages the tests use (nftables, iperf3, cloud-init), if missing

@@ -1,0 +1,12 @@
+# One image for every metalkube component: the static multicall binary on a
+# distroless base, running as a non-root user. Build: make image
+FROM golang:1.26 AS build
+WORKDIR /src
+COPY . .
+RUN --mount=type=cache,target=/root/.cache/go-build --mount=type=cache,target=/go/pkg/mod \
+    CGO_ENABLED=0 make build
+
+FROM gcr.io/distroless/static-debian12:nonroot
+COPY --from=build /src/bin/metalkube /usr/local/bin/metalkube
+USER 65532:65532
+ENTRYPOINT ["/usr/local/bin/metalkube"]
