@@ -18,7 +18,8 @@
 //     makes machine-controller-manager come back).
 //   - GetMachineStatus: FindMachine; codes.NotFound when there is none,
 //     codes.Uninitialized (with provider ID and node name) until it runs.
-//   - DeleteMachine: FindMachine, FreeMachine, FindMachine until it is gone
+//   - DeleteMachine: FindMachine, FreeMachine (by the provider ID when it is
+//     not found, to complete an interrupted free), FindMachine until it is gone
 //     (bounded; retried), then FindIPs and FreeIP for its addresses.
 //   - ListMachines: ListMachines of the cluster, by provider ID.
 //   - GetVolumeIDs: no backend call.

@@ -10,6 +10,7 @@ import (
 
 	api "github.com/metalkube/metalkube/components/mcm/apis/v1alpha1"
 	"github.com/metalkube/metalkube/shared/metal"
+	"github.com/metalkube/metalkube/shared/providerid"
 )
 
 // CreateMachine allocates the Machine's server. It is idempotent: a machine
@@ -114,7 +115,9 @@ func ipName(machine, network string) string { return machine + "-" + network }
 // DeleteMachine frees the Machine's server and addresses. It returns once the
 // backend has released the server; while it has not, it answers
 // codes.DeadlineExceeded and machine-controller-manager calls again. A Machine
-// without a server is deleted.
+// without a server is deleted. The machine is found by (cluster, Machine
+// name); when it is not found, the machine its provider ID names is freed
+// again, so that a free interrupted part way is completed.
 func (d *Driver) DeleteMachine(ctx context.Context, req *mcmdriver.DeleteMachineRequest) (*mcmdriver.DeleteMachineResponse, error) {
 	if req.Machine == nil {
 		return nil, status.Error(codes.InvalidArgument, "delete machine: no Machine in the request")
@@ -128,6 +131,14 @@ func (d *Driver) DeleteMachine(ctx context.Context, req *mcmdriver.DeleteMachine
 	m, err := d.cfg.Backend.FindMachine(ctx, s.Cluster, name)
 	switch {
 	case metal.IsNotFound(err):
+		// Gone, or half freed by an earlier call that failed part way (a
+		// backend may free a machine in several requests): free it again by
+		// the ID its provider ID names, which is idempotent.
+		if id, perr := providerid.Parse(req.Machine.Spec.ProviderID); perr == nil {
+			if err := d.cfg.Backend.FreeMachine(ctx, id.Name); err != nil {
+				return nil, statusError(fmt.Errorf("delete machine %s: %w", name, err))
+			}
+		}
 	case err != nil:
 		return nil, statusError(fmt.Errorf("delete machine %s: %w", name, err))
 	default:

@@ -3,6 +3,7 @@ package test
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"net"
 	"net/http"
@@ -16,6 +17,7 @@ import (
 	mcmv1alpha1 "github.com/gardener/machine-controller-manager/pkg/apis/machine/v1alpha1"
 	"github.com/go-logr/logr"
 	metalv1alpha1 "github.com/ironcore-dev/metal-operator/api/v1alpha1"
+	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -36,6 +38,11 @@ var env *testenv.Env
 
 func TestMain(m *testing.M) {
 	ctrllog.SetLogger(logr.Discard()) // the emulator's manager
+	// Crash runs run side by side, each with its own provider; every one
+	// registers machine-controller-manager's collector.
+	prometheus.DefaultRegisterer = lastWins{prometheus.DefaultRegisterer}
+	// The crash runs are parallel subtests; their time is mostly waiting.
+	_ = flag.Set("test.parallel", "5")
 	os.Exit(testenv.Main(m, testenv.Options{
 		CRDs:   []testenv.CRDSet{testenv.MetalOperator, testenv.ClusterAPIIPAM, testenv.MachineControllerManager},
 		Scheme: scheme.New(mcmv1alpha1.AddToScheme),
@@ -101,6 +108,7 @@ type process struct {
 	done     chan error
 	dead     atomic.Bool
 	calls    atomic.Int64 // backend requests sent
+	refused  atomic.Int64 // backend requests answered 503
 	killAt   int64        // kill when the backend request with this number was sent; 0: never
 	killed   chan struct{}
 	killOnce sync.Once
@@ -123,6 +131,9 @@ func (t procTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	n := t.p.calls.Add(1)
 	resp, err := t.rt.RoundTrip(req)
+	if resp != nil && resp.StatusCode == http.StatusServiceUnavailable {
+		t.p.refused.Add(1)
+	}
 	if t.p.killAt > 0 && n >= t.p.killAt {
 		// Killed after the request reached the backend, before its answer
 		// was read: the hardest point for idempotency.
@@ -269,13 +280,15 @@ func observe(t testing.TB, ns string) world {
 	servers := &metalv1alpha1.ServerList{}
 	ips := &ipamv1.IPAddressClaimList{}
 	secrets := &corev1.SecretList{}
-	for _, l := range []client.ObjectList{ms, claims, ips, secrets} {
+	// Servers first: a server's claim exists until the server is released,
+	// so every claim a listed server names is in the later claim list.
+	if err := env.Client.List(ctx, servers); err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range []client.ObjectList{claims, ms, ips, secrets} {
 		if err := env.Client.List(ctx, l, client.InNamespace(ns)); err != nil {
 			t.Fatal(err)
 		}
-	}
-	if err := env.Client.List(ctx, servers); err != nil {
-		t.Fatal(err)
 	}
 	for _, m := range ms.Items {
 		w.machines[m.Name] = m
@@ -341,4 +354,19 @@ func ignoreNotFound(err error) error {
 		return nil
 	}
 	return err
+}
+
+// lastWins is a Prometheus registerer on which a collector replaces one with
+// the same descriptors instead of failing.
+type lastWins struct{ prometheus.Registerer }
+
+func (r lastWins) MustRegister(cs ...prometheus.Collector) {
+	for _, c := range cs {
+		_ = r.Register(c)
+	}
+}
+
+func (r lastWins) Register(c prometheus.Collector) error {
+	r.Unregister(c)
+	return r.Registerer.Register(c)
 }

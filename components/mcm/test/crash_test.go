@@ -1,0 +1,172 @@
+package test
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"strconv"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	mcmv1alpha1 "github.com/gardener/machine-controller-manager/pkg/apis/machine/v1alpha1"
+)
+
+// inNamespace returns the fleet seen from another namespace (same emulator,
+// servers and pool), with the namespace and the MachineClass created.
+func (f *fleetSetup) inNamespace(t testing.TB, ns string) *fleetSetup {
+	t.Helper()
+	if err := env.Client.Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
+		t.Fatal(err)
+	}
+	g := *f
+	g.ns = ns
+	g.createClass(t, true)
+	return &g
+}
+
+func createMachines(t testing.TB, ns string, n int) {
+	t.Helper()
+	for i := range n {
+		if err := env.Client.Create(context.Background(), newMachine(ns, fmt.Sprintf("%s-m%d", ns, i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestCrashDuringScaleUp kills the provider at a random backend request during
+// a 10-machine scale-up (after the request reached the backend, before its
+// answer was read), checks that no Machine ever holds two servers, then runs
+// the provider again and checks that all ten run on one server each with no
+// orphaned claim. MCM_CRASH_SEED replays a seed.
+func TestCrashDuringScaleUp(t *testing.T) {
+	const runs, machines = 20, 10
+	// A scale-up of ten machines takes about this many backend requests.
+	const requests = 200
+	seed := uint64(time.Now().UnixNano())
+	if s := os.Getenv("MCM_CRASH_SEED"); s != "" {
+		seed, _ = strconv.ParseUint(s, 10, 64)
+	}
+	t.Logf("seed %d (MCM_CRASH_SEED=%d replays it)", seed, seed)
+	rng := rand.New(rand.NewPCG(seed, seed))
+	f := newFleet(t, "crash", runs*machines)
+	killAts := make([]int64, runs)
+	for i := range killAts {
+		killAts[i] = 1 + rng.Int64N(requests)
+	}
+	t.Run("runs", func(t *testing.T) {
+		for run, killAt := range killAts {
+			t.Run(fmt.Sprintf("kill-at-%d", killAt), func(t *testing.T) {
+				t.Parallel()
+				g := f.inNamespace(t, fmt.Sprintf("crash-%02d", run))
+				createMachines(t, g.ns, machines)
+				a := startProvider(t, g, providerOpts{killAt: killAt})
+				select {
+				case <-a.killed:
+				case <-time.After(90 * time.Second):
+					t.Logf("not killed: the scale-up took fewer than %d requests", killAt)
+				}
+				a.stop(t)
+				checkOneServerPerMachine(t, observe(t, g.ns))
+
+				b := startProvider(t, g, providerOpts{})
+				defer b.stop(t)
+				eventually(t, 90*time.Second, "all machines running after restart", settled(t, g.ns, machines))
+				checkOneServerPerMachine(t, observe(t, g.ns))
+			})
+		}
+	})
+}
+
+// TestBackendOutage flaps the backend (503 for random stretches) while five
+// machines are created and deleted: the provider retries until every Machine
+// runs on one server, and then until every server is released; no Machine is
+// lost or duplicated and nothing is left behind.
+func TestBackendOutage(t *testing.T) {
+	const machines = 5
+	f := newFleet(t, "outage", machines+2)
+	f.createClass(t, true)
+	p := startProvider(t, f, providerOpts{outage: true})
+	defer p.stop(t)
+	ctx := context.Background()
+
+	// flap switches the outage on until the backend has refused five
+	// requests, then on and off at random until stopped.
+	flap := func() (stop func()) {
+		ctx, cancel := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			defer f.emu.SetOutage(false)
+			f.emu.SetOutage(true)
+			for base := p.refused.Load(); p.refused.Load() < base+5; {
+				select {
+				case <-ctx.Done():
+					return
+				case <-time.After(50 * time.Millisecond):
+				}
+			}
+			down := false
+			for {
+				f.emu.SetOutage(down)
+				select {
+				case <-ctx.Done():
+					return
+				case <-time.After(time.Duration(200+rand.IntN(800)) * time.Millisecond):
+				}
+				down = !down
+			}
+		}()
+		return func() { cancel(); <-done }
+	}
+
+	createMachines(t, f.ns, machines)
+	// Let the provider start (its backend health check must pass) and reach
+	// the backend for the first Machines, then flap.
+	eventually(t, 30*time.Second, "provider started", func() error {
+		if n := p.calls.Load(); n < 4 {
+			return fmt.Errorf("%d backend requests", n)
+		}
+		return nil
+	})
+	stop := flap()
+	// Running needs the backend; the flapping lets it through now and then.
+	eventually(t, 2*time.Minute, "machines running through the outage", func() error {
+		checkOneServerPerMachine(t, observe(t, f.ns))
+		return machinesRunning(f.ns, machines)()
+	})
+	stop()
+	eventually(t, 30*time.Second, "settled", settled(t, f.ns, machines))
+	if n := p.refused.Load(); n == 0 {
+		t.Errorf("the outage refused no backend request")
+	} else {
+		t.Logf("%d backend requests refused during creation", n)
+	}
+
+	refused := p.refused.Load()
+	stop = flap()
+	if err := env.Client.DeleteAllOf(ctx, &mcmv1alpha1.Machine{}, client.InNamespace(f.ns)); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 2*time.Minute, "machines deleted through the outage", machinesGone(f.ns))
+	stop()
+	t.Logf("%d backend requests refused during deletion", p.refused.Load()-refused)
+	checkEmpty(t, f.ns)
+}
+
+func machinesGone(ns string) func() error {
+	return func() error {
+		ms := &mcmv1alpha1.MachineList{}
+		if err := env.Client.List(context.Background(), ms, client.InNamespace(ns)); err != nil {
+			return err
+		}
+		if len(ms.Items) > 0 {
+			return fmt.Errorf("%d machines left", len(ms.Items))
+		}
+		return nil
+	}
+}
