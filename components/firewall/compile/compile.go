@@ -3,8 +3,10 @@ package compile
 import (
 	"fmt"
 	"net/netip"
+	"regexp"
 	"sort"
 	"strings"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
@@ -35,6 +37,9 @@ type Config struct {
 	RateLimits []RateLimit
 	// LogGroup, when non-zero, sends dropped new connections to this nflog group.
 	LogGroup uint16
+	// FQDN enables egress rules to DNS names (toFQDNs): a DNS proxy fills
+	// the rules' address sets. Without it such policies are ignored.
+	FQDN bool
 }
 
 // SNAT translates sources from Sources (default: node and pod CIDRs) leaving
@@ -61,6 +66,25 @@ type Policy struct {
 type Input struct {
 	Policies []Policy
 	Services []corev1.Service
+	// FQDN holds the addresses the DNS proxy resolved, by set name; they are
+	// part of the table so that a full apply keeps them.
+	FQDN map[string][]FQDNEntry
+	// Now is the time FQDN expiries are measured from (zero: time.Now()).
+	Now time.Time
+}
+
+// FQDNEntry is a resolved address and when it expires.
+type FQDNEntry struct {
+	IP      netip.Addr
+	Expires time.Time
+}
+
+// FQDNRule is an egress rule to DNS names: the proxy adds the addresses of
+// names matching Selectors to Set4 and Set6.
+type FQDNRule struct {
+	Counter    string
+	Selectors  []v1alpha1.FQDNSelector
+	Set4, Set6 string
 }
 
 // PolicyResult is the outcome for one policy.
@@ -79,9 +103,10 @@ type RuleInfo struct {
 
 // Result is a compiled ruleset.
 type Result struct {
-	Table    *nft.Table
-	Rules    []RuleInfo
-	Policies map[string]PolicyResult
+	Table     *nft.Table
+	Rules     []RuleInfo
+	Policies  map[string]PolicyResult
+	FQDNRules []FQDNRule
 }
 
 // Names of the fixed chains and counters.
@@ -111,6 +136,9 @@ var (
 type rule struct {
 	info  RuleInfo
 	boxes [2][]box // per family: 0 IPv4, 1 IPv6
+	// fqdn rules match resolved addresses instead (boxes unused)
+	fqdn  []v1alpha1.FQDNSelector
+	ports []portSpec
 }
 
 // Compile compiles in under cfg. It never fails: invalid policies are left
@@ -123,7 +151,7 @@ func Compile(cfg Config, in Input) *Result {
 	policies := append([]Policy(nil), in.Policies...)
 	sort.Slice(policies, func(i, j int) bool { return policies[i].Name < policies[j].Name })
 	for _, p := range policies {
-		in, eg, err := policyRules(p, cluster)
+		in, eg, err := policyRules(p, cluster, cfg.FQDN)
 		if err != nil {
 			res.Policies[p.Name] = PolicyResult{Ignored: true, Message: err.Error()}
 			continue
@@ -141,14 +169,19 @@ func Compile(cfg Config, in Input) *Result {
 			ingress = append(ingress, r)
 		}
 	}
+	now := in.Now
+	if now.IsZero() {
+		now = time.Now()
+	}
 	res.Table = build(cfg, cluster, ingress, egress)
 	for _, r := range append(ingress, egress...) {
 		res.Rules = append(res.Rules, r.info)
 	}
+	addFQDN(res, cfg, cluster, egress, in.FQDN, now)
 	return res
 }
 
-func policyRules(p Policy, cluster []netip.Prefix) (in, eg []rule, err error) {
+func policyRules(p Policy, cluster []netip.Prefix, fqdn bool) (in, eg []rule, err error) {
 	for i, r := range p.Spec.Ingress {
 		ports, err := parsePorts(r.Ports)
 		if err != nil {
@@ -170,7 +203,17 @@ func policyRules(p Policy, cluster []netip.Prefix) (in, eg []rule, err error) {
 			if len(r.To) > 0 {
 				return nil, nil, fmt.Errorf("egress[%d]: to and toFQDNs exclude each other", i)
 			}
-			return nil, nil, fmt.Errorf("egress[%d].toFQDNs: FQDN rules are not supported by this agent yet", i)
+			if !fqdn {
+				return nil, nil, fmt.Errorf("egress[%d].toFQDNs: the agent runs without its DNS proxy (--dns-proxy-address)", i)
+			}
+			for j, sel := range r.ToFQDNs {
+				if err := validSelector(sel); err != nil {
+					return nil, nil, fmt.Errorf("egress[%d].toFQDNs[%d]: %w", i, j, err)
+				}
+			}
+			info := RuleInfo{Counter: counterName("cwnp", p.Name, fmt.Sprintf("egress-%d", i)), Source: p.Name, Kind: "policy", Dir: "egress"}
+			eg = append(eg, rule{info: info, fqdn: r.ToFQDNs, ports: ports})
+			continue
 		}
 		dst, err := parseBlocks(r.To)
 		if err != nil {
@@ -580,4 +623,98 @@ func merge(spans []span) []span {
 		out = append(out, x)
 	}
 	return out
+}
+
+var (
+	namePattern    = regexp.MustCompile(`^([-a-zA-Z0-9_]+[.]?)+$`)
+	patternPattern = regexp.MustCompile(`^([-a-zA-Z0-9_*]+[.]?)+$`)
+)
+
+func validSelector(s v1alpha1.FQDNSelector) error {
+	switch {
+	case s.MatchName != "" && s.MatchPattern != "":
+		return fmt.Errorf("matchName and matchPattern exclude each other")
+	case s.MatchName != "":
+		if !namePattern.MatchString(s.MatchName) {
+			return fmt.Errorf("invalid matchName %q", s.MatchName)
+		}
+	case s.MatchPattern != "":
+		if !patternPattern.MatchString(s.MatchPattern) {
+			return fmt.Errorf("invalid matchPattern %q", s.MatchPattern)
+		}
+	default:
+		return fmt.Errorf("one of matchName and matchPattern is required")
+	}
+	return nil
+}
+
+// addFQDN adds the sets and rules of egress rules to DNS names: for each
+// rule an address set per family with timeouts (filled by the DNS proxy, and
+// here from its cache), a port set, and a rule in the egress chain ahead of
+// the verdict maps. These rules are evaluated one by one: FQDN rules are few.
+func addFQDN(res *Result, cfg Config, cluster []netip.Prefix, egress []rule, cache map[string][]FQDNEntry, now time.Time) {
+	t := res.Table
+	var rules []nft.Rule
+	clusterSets := [2]string{}
+	for _, r := range egress {
+		if r.fqdn == nil {
+			continue
+		}
+		if clusterSets[0] == "" && len(cluster) > 0 {
+			spans := prefixSpans(cluster)
+			for fam := 0; fam < 2; fam++ {
+				set := &nft.Set{Name: "cluster" + famSuffix[fam], Key: []nft.KeyType{addrKey[fam]}, Interval: true}
+				for _, sp := range merge(spans[fam]) {
+					set.Elements = append(set.Elements, nft.Element{Key: []nft.Range{rangeOf(sp, addrKey[fam])}})
+				}
+				t.Sets = append(t.Sets, set)
+				clusterSets[fam] = set.Name
+			}
+		}
+		fr := FQDNRule{Counter: r.info.Counter, Selectors: r.fqdn, Set4: "fqdn." + r.info.Counter + ".4", Set6: "fqdn." + r.info.Counter + ".6"}
+		res.FQDNRules = append(res.FQDNRules, fr)
+		var portSet string
+		if len(r.ports) > 0 {
+			ps := &nft.Set{Name: "fqdn-ports." + r.info.Counter, Key: []nft.KeyType{nft.InetProto, nft.InetService}, Interval: true}
+			for _, p := range r.ports {
+				ps.Elements = append(ps.Elements, nft.Element{Key: []nft.Range{
+					rangeOf(span{u128{0, uint64(p.proto)}, u128{0, uint64(p.proto)}}, nft.InetProto),
+					rangeOf(span{u128{0, uint64(p.lo)}, u128{0, uint64(p.hi)}}, nft.InetService)}})
+			}
+			t.Sets = append(t.Sets, ps)
+			portSet = ps.Name
+		}
+		for fam, name := range []string{fr.Set4, fr.Set6} {
+			set := &nft.Set{Name: name, Key: []nft.KeyType{addrKey[fam]}, Timeout: true}
+			for _, e := range cache[name] {
+				if left := e.Expires.Sub(now).Round(time.Second); left >= time.Second && (e.IP.Is4() == (fam == 0)) {
+					set.Elements = append(set.Elements, nft.Element{Key: []nft.Range{{Lo: e.IP.AsSlice(), Hi: e.IP.AsSlice()}}, Timeout: left})
+				}
+			}
+			t.Sets = append(t.Sets, set)
+			var stmts []nft.Stmt
+			if clusterSets[fam] != "" {
+				stmts = append(stmts, nft.Lookup{Fields: []nft.Field{addrField[fam][0]}, Set: clusterSets[fam]})
+			}
+			stmts = append(stmts, nft.Lookup{Fields: []nft.Field{addrField[fam][1]}, Set: name})
+			if portSet != "" {
+				stmts = append(stmts, nft.Lookup{Fields: []nft.Field{nft.L4Proto, nft.THDport}, Set: portSet})
+			}
+			rules = append(rules, nft.Rule{Stmts: append(stmts, *nft.Goto(r.info.Counter))})
+		}
+	}
+	if len(rules) == 0 {
+		return
+	}
+	// after the allowed-network checks, before the verdict maps
+	eg := t.Chain(ChainEgress)
+	at := 0
+	for at < len(eg.Rules) {
+		if _, ok := eg.Rules[at].Stmts[0].(nft.VMap); ok {
+			break
+		}
+		at++
+	}
+	eg.Rules = append(eg.Rules[:at:at], append(rules, eg.Rules[at:]...)...)
+	t.Sort()
 }

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
@@ -38,6 +39,10 @@ func TestGolden(t *testing.T) {
 		{"empty", fixture.Config(), Input{}},
 		{"representative", fixture.Config(), fixture.Input()},
 		{"all-features", full, fixture.Input()},
+		{"fqdn", fqdnConfig(), Input{Now: fqdnNow, FQDN: map[string][]FQDNEntry{
+			"fqdn.cwnp.firewall.registry.egress-0.4": {{IP: netip.MustParseAddr("192.0.2.10"), Expires: fqdnNow.Add(90 * time.Second)}, {IP: netip.MustParseAddr("192.0.2.11"), Expires: fqdnNow.Add(-time.Second)}},
+		}, Policies: []Policy{{Name: "firewall/registry", Spec: v1alpha1.PolicySpec{Egress: []v1alpha1.EgressRule{
+			{ToFQDNs: []v1alpha1.FQDNSelector{{MatchName: "registry.example.com"}, {MatchPattern: "*.cdn.example.com"}}, Ports: []networkingv1.NetworkPolicyPort{tcp(443)}}}}}}}},
 		{"overlapping", fixture.Config(), Input{Policies: []Policy{
 			{Name: "a/wide", Spec: v1alpha1.PolicySpec{Ingress: []v1alpha1.IngressRule{{From: []networkingv1.IPBlock{block("198.51.100.0/24")}}}}},
 			{Name: "b/narrow", Spec: v1alpha1.PolicySpec{Ingress: []v1alpha1.IngressRule{{From: []networkingv1.IPBlock{block("198.51.100.128/25"), block("192.0.2.0/24")},
@@ -68,6 +73,14 @@ func TestGolden(t *testing.T) {
 	}
 }
 
+var fqdnNow = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+
+func fqdnConfig() Config {
+	c := fixture.Config()
+	c.FQDN = true
+	return c
+}
+
 func TestInvalidPolicies(t *testing.T) {
 	sctp := corev1.ProtocolSCTP
 	tests := []struct {
@@ -81,6 +94,8 @@ func TestInvalidPolicies(t *testing.T) {
 		{"port 0", v1alpha1.PolicySpec{Egress: []v1alpha1.EgressRule{{Ports: []networkingv1.NetworkPolicyPort{tcp(0)}}}}, "port 0 out of range"},
 		{"endPort below port", v1alpha1.PolicySpec{Egress: []v1alpha1.EgressRule{{Ports: []networkingv1.NetworkPolicyPort{tcp(100, 99)}}}}, "endPort 99 is below port 100"},
 		{"unsupported protocol", v1alpha1.PolicySpec{Egress: []v1alpha1.EgressRule{{Ports: []networkingv1.NetworkPolicyPort{{Protocol: &sctp, Port: ptr(intstr.FromInt32(9))}}}}}, `unsupported protocol "SCTP"`},
+		{"fqdn without proxy", v1alpha1.PolicySpec{Egress: []v1alpha1.EgressRule{{ToFQDNs: []v1alpha1.FQDNSelector{{MatchName: "example.com"}}}}}, "without its DNS proxy"},
+		{"to and toFQDNs", v1alpha1.PolicySpec{Egress: []v1alpha1.EgressRule{{To: []networkingv1.IPBlock{block("0.0.0.0/0")}, ToFQDNs: []v1alpha1.FQDNSelector{{MatchName: "example.com"}}}}}, "exclude each other"},
 		{"named port", v1alpha1.PolicySpec{Egress: []v1alpha1.EgressRule{{Ports: []networkingv1.NetworkPolicyPort{{Port: ptr(intstr.FromString("http"))}}}}}, "named port"},
 	}
 	for _, tt := range tests {

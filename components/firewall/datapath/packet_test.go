@@ -6,6 +6,9 @@ import (
 	"testing"
 
 	"github.com/google/nftables"
+	networkingv1 "k8s.io/api/networking/v1"
+
+	"github.com/metalkube/metalkube/components/firewall/api/v1alpha1"
 
 	"github.com/metalkube/metalkube/components/firewall/compile"
 	"github.com/metalkube/metalkube/components/firewall/internal/fixture"
@@ -88,19 +91,37 @@ func TestNftAcceptsRenderedText(t *testing.T) {
 	if _, err := exec.LookPath("nft"); err != nil {
 		t.Skip("skipping: needs the nft tool (Debian package nftables)")
 	}
-	viaText, viaNetlink := netns.New(t, "text"), netns.New(t, "netlink")
-	tbl := compile.Compile(fixture.Config(), fixture.Input()).Table
-	cmd := exec.Command("ip", "netns", "exec", viaText.Name, "nft", "-f", "-")
-	cmd.Stdin = strings.NewReader(tbl.Render(true))
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("nft -f: %v\n%s", err, out)
-	}
-	if _, err := newApplier(t, viaNetlink).Apply(tbl); err != nil {
-		t.Fatal(err)
-	}
-	a, b := listTable(t, viaText), listTable(t, viaNetlink)
-	if a != b {
-		t.Errorf("nft -f and the applier produced different rulesets:\n--- nft -f\n%s\n--- applier\n%s", a, b)
+	fqdnCfg := fixture.Config()
+	fqdnCfg.FQDN = true
+	fqdnCfg.AllowedEgressNetworks = fqdnCfg.NodeCIDRs
+	fqdnCfg.RateLimits = []compile.RateLimit{{Interface: "ext0", BytesPerSecond: 1 << 20}}
+	fqdnIn := fixture.Input()
+	fqdnIn.Policies = append(fqdnIn.Policies, compile.Policy{Name: "firewall/fqdn", Spec: v1alpha1.PolicySpec{Egress: []v1alpha1.EgressRule{
+		{ToFQDNs: []v1alpha1.FQDNSelector{{MatchName: "example.com"}}, Ports: []networkingv1.NetworkPolicyPort{fixture.TCP(443)}}}}})
+	for _, tc := range []struct {
+		name string
+		cfg  compile.Config
+		in   compile.Input
+	}{
+		{"representative", fixture.Config(), fixture.Input()},
+		{"fqdn-allowed-networks-rate-limit", fqdnCfg, fqdnIn},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			viaText, viaNetlink := netns.New(t, "text"), netns.New(t, "netlink")
+			tbl := compile.Compile(tc.cfg, tc.in).Table
+			cmd := exec.Command("ip", "netns", "exec", viaText.Name, "nft", "-f", "-")
+			cmd.Stdin = strings.NewReader(tbl.Render(true))
+			if out, err := cmd.CombinedOutput(); err != nil {
+				t.Fatalf("nft -f: %v\n%s", err, out)
+			}
+			if _, err := newApplier(t, viaNetlink).Apply(tbl); err != nil {
+				t.Fatal(err)
+			}
+			a, b := listTable(t, viaText), listTable(t, viaNetlink)
+			if a != b {
+				t.Errorf("nft -f and the applier produced different rulesets:\n--- nft -f\n%s\n--- applier\n%s", a, b)
+			}
+		})
 	}
 }
 

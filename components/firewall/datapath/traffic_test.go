@@ -95,13 +95,13 @@ func dial(ns *netns.NS, proto, src, dst string, port int) (string, error) {
 
 // flow is one connection attempt and its expected outcome.
 type flow struct {
-	name      string
-	from      *netns.NS
-	proto     string
-	src, dst  string
-	port      int
-	allowed   bool
-	seenSrc   string // with allowed: the source the server must see ("" = src)
+	name     string
+	from     *netns.NS
+	proto    string
+	src, dst string
+	port     int
+	allowed  bool
+	seenSrc  string // with allowed: the source the server must see ("" = src)
 }
 
 func checkFlows(t *testing.T, flows []flow) {

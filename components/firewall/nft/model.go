@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // KeyType is the type of one field of a set key.
@@ -46,6 +47,8 @@ type Range struct{ Lo, Hi []byte }
 type Element struct {
 	Key     []Range
 	Verdict *Verdict
+	// Timeout, in a set with Timeout, removes the element after this long.
+	Timeout time.Duration
 }
 
 // Set is a named set or, with Map, a verdict map.
@@ -54,6 +57,10 @@ type Set struct {
 	Key      []KeyType
 	Map      bool // verdict map
 	Interval bool
+	// Timeout sets hold elements that expire; they are filled at run time
+	// (FQDN sets): applying a table adds the model's elements but never
+	// removes elements the kernel has.
+	Timeout  bool
 	Comment  string
 	Elements []Element
 }
@@ -164,8 +171,15 @@ func (t *Table) Render(replace bool) string {
 			typ += " : verdict"
 		}
 		fmt.Fprintf(&b, "\t%s %s {\n\t\ttype %s\n", kind, s.Name, typ)
+		var flags []string
 		if s.Interval {
-			b.WriteString("\t\tflags interval\n")
+			flags = append(flags, "interval")
+		}
+		if s.Timeout {
+			flags = append(flags, "timeout")
+		}
+		if len(flags) > 0 {
+			fmt.Fprintf(&b, "\t\tflags %s\n", strings.Join(flags, ","))
 		}
 		if s.Comment != "" {
 			fmt.Fprintf(&b, "\t\tcomment %q\n", s.Comment)
@@ -214,6 +228,9 @@ func renderElement(s *Set, e Element) string {
 		fields[i] = renderRange(s.Key[i], r)
 	}
 	out := strings.Join(fields, " . ")
+	if e.Timeout > 0 {
+		out += " timeout " + strconv.FormatInt(int64(e.Timeout.Round(time.Second)/time.Second), 10) + "s"
+	}
 	if e.Verdict != nil {
 		out += " : " + e.Verdict.String()
 	}

@@ -3,9 +3,11 @@ package nft
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 	"reflect"
 	"sort"
 	"sync"
+	"time"
 
 	"github.com/google/nftables"
 	"github.com/google/nftables/expr"
@@ -258,7 +260,7 @@ func (b *batch) full(k *kernel) {
 			b.messages++
 		}
 		for _, s := range b.t.Sets {
-			if keepSet[s.Name] {
+			if keepSet[s.Name] && !s.Timeout {
 				_, del := nfElementDiff(k.elements[s.Name], nfElements(s, s.Elements))
 				b.rawElements(s, del, b.conn.SetDeleteElements)
 			}
@@ -305,7 +307,7 @@ func (b *batch) full(k *kernel) {
 
 // compatible says whether a kernel set can be kept as the wanted set.
 func compatible(ks *nftables.Set, s *Set, elems []nftables.SetElement) bool {
-	if ks.Interval != s.Interval || ks.IsMap != s.Map || ks.Concatenation != (len(s.Key) > 1) {
+	if ks.Interval != s.Interval || ks.IsMap != s.Map || ks.HasTimeout != s.Timeout || ks.Concatenation != (len(s.Key) > 1) {
 		return false
 	}
 	keyLen := 0
@@ -329,7 +331,7 @@ func compatible(ks *nftables.Set, s *Set, elems []nftables.SetElement) bool {
 
 // elementID identifies an element by key, key end, interval-end flag and verdict.
 func elementID(e nftables.SetElement) string {
-	id := fmt.Sprintf("%x|%x|%v|", e.Key, e.KeyEnd, e.IntervalEnd)
+	id := fmt.Sprintf("%x|%x|%v|", e.Key, e.KeyEnd, e.IntervalEnd) // not the timeout: a live element stays
 	switch {
 	case e.VerdictData != nil:
 		id += fmt.Sprintf("%d|%s", uint32(e.VerdictData.Kind), e.VerdictData.Chain)
@@ -452,6 +454,9 @@ func (b *batch) diff(old *Table) bool {
 		if o == nil {
 			b.addElements(s, s.Elements)
 			continue
+		}
+		if s.Timeout {
+			continue // filled at run time; see Set.Timeout
 		}
 		add, del := elementDiff(o.Elements, s.Elements)
 		b.delElements(s, del)
@@ -593,7 +598,7 @@ var nfKeyTypes = map[KeyType]nftables.SetDatatype{IPv4Addr: nftables.TypeIPAddr,
 	InetProto: nftables.TypeInetProto, InetService: nftables.TypeInetService}
 
 func (b *batch) nfSet(s *Set) *nftables.Set {
-	ns := &nftables.Set{Table: b.table, Name: s.Name, Interval: s.Interval, IsMap: s.Map, Comment: s.Comment}
+	ns := &nftables.Set{Table: b.table, Name: s.Name, Interval: s.Interval, IsMap: s.Map, HasTimeout: s.Timeout, Comment: s.Comment}
 	if len(s.Key) == 1 {
 		ns.KeyType = nfKeyTypes[s.Key[0]]
 	} else {
@@ -657,19 +662,19 @@ func nfElements(s *Set, elems []Element) []nftables.SetElement {
 				key = append(key, pad4(r.Lo)...)
 				end = append(end, pad4(r.Hi)...)
 			}
-			se := nftables.SetElement{Key: key, VerdictData: v}
+			se := nftables.SetElement{Key: key, VerdictData: v, Timeout: e.Timeout}
 			if s.Interval {
 				se.KeyEnd = end
 			}
 			out = append(out, se)
 		case s.Interval:
 			r := e.Key[0]
-			out = append(out, nftables.SetElement{Key: r.Lo, VerdictData: v})
+			out = append(out, nftables.SetElement{Key: r.Lo, VerdictData: v, Timeout: e.Timeout})
 			if next, ok := increment(r.Hi); ok {
 				out = append(out, nftables.SetElement{Key: next, IntervalEnd: true})
 			}
 		default:
-			out = append(out, nftables.SetElement{Key: e.Key[0].Lo, VerdictData: v})
+			out = append(out, nftables.SetElement{Key: e.Key[0].Lo, VerdictData: v, Timeout: e.Timeout})
 		}
 	}
 	return out
@@ -692,6 +697,33 @@ func increment(v []byte) ([]byte, bool) {
 		}
 	}
 	return nil, false
+}
+
+// AddTimeoutElements adds addresses to a timeout set of table, each expiring
+// after timeout (an address already there gets the new timeout). It is how
+// the DNS proxy fills FQDN sets between applies.
+func (a *Applier) AddTimeoutElements(table, set string, ips []netip.Addr, timeout time.Duration) error {
+	if len(ips) == 0 {
+		return nil
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	kt := nftables.TypeIPAddr
+	if ips[0].Is6() {
+		kt = nftables.TypeIP6Addr
+	}
+	s := &nftables.Set{Table: &nftables.Table{Family: nftables.TableFamilyINet, Name: table}, Name: set, KeyType: kt, HasTimeout: true}
+	elems := make([]nftables.SetElement, 0, len(ips))
+	for _, ip := range ips {
+		elems = append(elems, nftables.SetElement{Key: ip.AsSlice(), Timeout: timeout})
+	}
+	if err := a.conn.SetAddElements(s, elems); err != nil {
+		return err
+	}
+	if err := a.conn.Flush(); err != nil {
+		return fmt.Errorf("add to set %s: %w", set, err)
+	}
+	return nil
 }
 
 // CounterValue is a named counter's reading.
@@ -764,7 +796,7 @@ func (a *Applier) Drift() (string, error) {
 		if err != nil {
 			return fmt.Sprintf("set %s unreadable: %v", s.Name, err), nil
 		}
-		if w := len(nfElements(s, s.Elements)); len(elems) != w {
+		if w := len(nfElements(s, s.Elements)); !s.Timeout && len(elems) != w {
 			return fmt.Sprintf("set %s has %d elements, want %d", s.Name, len(elems), w), nil
 		}
 	}
