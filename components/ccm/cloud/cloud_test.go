@@ -19,7 +19,9 @@ type fakeReader struct {
 	lists    int
 }
 
-func (f *fakeReader) GetMachine(context.Context, string) (*metal.Machine, error) { return nil, metal.ErrNotFound }
+func (f *fakeReader) GetMachine(context.Context, string) (*metal.Machine, error) {
+	return nil, metal.ErrNotFound
+}
 func (f *fakeReader) FindMachine(context.Context, string, string) (*metal.Machine, error) {
 	return nil, metal.ErrNotFound
 }
