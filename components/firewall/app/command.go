@@ -28,6 +28,7 @@ import (
 	"github.com/metalkube/metalkube/components/firewall/api/v1alpha1"
 	"github.com/metalkube/metalkube/components/firewall/compile"
 	"github.com/metalkube/metalkube/components/firewall/controller"
+	"github.com/metalkube/metalkube/components/firewall/fqdn"
 	"github.com/metalkube/metalkube/components/firewall/ids"
 	"github.com/metalkube/metalkube/components/firewall/metrics"
 	"github.com/metalkube/metalkube/components/firewall/nft"
@@ -120,6 +121,17 @@ func Run(ctx context.Context, o *Options) error {
 	}
 	if o.LogGroup != 0 {
 		if err := mgr.Add(dropLogger(o.LogGroup, log.WithName("dropped"))); err != nil {
+			return err
+		}
+	}
+	if o.DNSProxyAddress != "" {
+		proxy := &fqdn.Proxy{Listen: o.DNSProxyAddress, Upstream: o.DNSUpstream, Table: cfg.TableName, Sets: applier,
+			StateFile: o.FQDNStateFile, MinTTL: o.FQDNMinTTL, Log: log.WithName("dns-proxy")}
+		if err := proxy.Load(); err != nil {
+			return err
+		}
+		add.FQDN = proxy
+		if err := mgr.Add(proxy); err != nil {
 			return err
 		}
 	}

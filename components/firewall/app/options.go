@@ -2,6 +2,7 @@ package app
 
 import (
 	"fmt"
+	"net"
 	"net/netip"
 	"os"
 	"strconv"
@@ -35,6 +36,10 @@ const (
 	FlagMetricsBindAddress     = "metrics-bind-address"
 	FlagHealthProbeBindAddress = "health-probe-bind-address"
 	FlagSuricataSocket         = "suricata-socket"
+	FlagDNSProxyAddress        = "dns-proxy-address"
+	FlagDNSUpstream            = "dns-upstream"
+	FlagFQDNStateFile          = "fqdn-state-file"
+	FlagFQDNMinTTL             = "fqdn-min-ttl"
 	FlagDryRun                 = "dry-run"
 	FlagPolicyFile             = "policy-file"
 )
@@ -59,6 +64,10 @@ type Options struct {
 	MetricsBindAddress     string
 	HealthProbeBindAddress string
 	SuricataSocket         string
+	DNSProxyAddress        string
+	DNSUpstream            string
+	FQDNStateFile          string
+	FQDNMinTTL             time.Duration
 	DryRun                 bool
 	PolicyFiles            []string
 }
@@ -75,6 +84,8 @@ func NewOptions() *Options {
 		HealthProbeBindAddress: ":8081",
 		LogGroup:               100,
 		SuricataSocket:         "/run/suricata-command.socket",
+		FQDNStateFile:          "/var/lib/metalkube/firewall/fqdn-state.json",
+		FQDNMinTTL:             time.Minute,
 	}
 }
 
@@ -98,6 +109,10 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.MetricsBindAddress, FlagMetricsBindAddress, o.MetricsBindAddress, "Prometheus metrics address (0: off)")
 	fs.StringVar(&o.HealthProbeBindAddress, FlagHealthProbeBindAddress, o.HealthProbeBindAddress, "health probe address (0: off)")
 	fs.StringVar(&o.SuricataSocket, FlagSuricataSocket, o.SuricataSocket, "suricata's unix command socket; its statistics are exported when it exists")
+	fs.StringVar(&o.DNSProxyAddress, FlagDNSProxyAddress, o.DNSProxyAddress, "address the DNS proxy for toFQDNs egress rules serves on, e.g. the internal interface's address:53 (empty: no proxy, toFQDNs policies are ignored)")
+	fs.StringVar(&o.DNSUpstream, FlagDNSUpstream, o.DNSUpstream, "resolver the DNS proxy forwards to, host:port (default: the first nameserver of /etc/resolv.conf)")
+	fs.StringVar(&o.FQDNStateFile, FlagFQDNStateFile, o.FQDNStateFile, "where resolved FQDN addresses are kept across restarts")
+	fs.DurationVar(&o.FQDNMinTTL, FlagFQDNMinTTL, o.FQDNMinTTL, "least time a resolved address stays allowed")
 	fs.BoolVar(&o.DryRun, FlagDryRun, o.DryRun, "print the ruleset that would be applied and exit")
 	fs.StringSliceVar(&o.PolicyFiles, FlagPolicyFile, o.PolicyFiles, "with --dry-run: read ClusterwideNetworkPolicies and Services from these YAML files instead of the cluster")
 }
@@ -106,6 +121,16 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 func (o *Options) Complete() error {
 	if o.Kubeconfig == "" {
 		o.Kubeconfig = os.Getenv("KUBECONFIG")
+	}
+	if o.DNSProxyAddress != "" && o.DNSUpstream == "" {
+		if b, err := os.ReadFile("/etc/resolv.conf"); err == nil {
+			for _, l := range strings.Split(string(b), "\n") {
+				if f := strings.Fields(l); len(f) == 2 && f[0] == "nameserver" {
+					o.DNSUpstream = net.JoinHostPort(f[1], "53")
+					break
+				}
+			}
+		}
 	}
 	return nil
 }
@@ -124,6 +149,9 @@ func (o *Options) Validate() error {
 	if len(o.PolicyFiles) > 0 && !o.DryRun {
 		return fmt.Errorf("--%s needs --%s", FlagPolicyFile, FlagDryRun)
 	}
+	if o.DNSProxyAddress != "" && o.DNSUpstream == "" {
+		return fmt.Errorf("--%s needs --%s (no nameserver in /etc/resolv.conf)", FlagDNSProxyAddress, FlagDNSUpstream)
+	}
 	if o.ResyncInterval <= 0 {
 		return fmt.Errorf("--%s must be positive", FlagResyncInterval)
 	}
@@ -132,7 +160,8 @@ func (o *Options) Validate() error {
 
 // Config returns the compiler configuration the flags describe.
 func (o *Options) Config() (compile.Config, error) {
-	cfg := compile.Config{TableName: o.TableName, ExternalInterfaces: o.ExternalInterfaces, InternalInterfaces: o.InternalInterfaces, LogGroup: o.LogGroup}
+	cfg := compile.Config{TableName: o.TableName, ExternalInterfaces: o.ExternalInterfaces, InternalInterfaces: o.InternalInterfaces,
+		LogGroup: o.LogGroup, FQDN: o.DNSProxyAddress != ""}
 	var err error
 	for _, f := range []struct {
 		flag string

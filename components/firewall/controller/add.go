@@ -54,6 +54,16 @@ type AddOptions struct {
 	Applier Applier
 	// Collector, if set, is told about each applied ruleset.
 	Collector *metrics.Collector
+	// FQDN, if set, is the DNS proxy: its resolved addresses go into each
+	// compile, and it learns the FQDN rules of each applied ruleset.
+	// Config.FQDN must be true with it.
+	FQDN FQDNProxy
+}
+
+// FQDNProxy is the DNS proxy's side the reconciler uses; *fqdn.Proxy is one.
+type FQDNProxy interface {
+	Snapshot() map[string][]compile.FQDNEntry
+	SetRules([]compile.FQDNRule)
 }
 
 // AddToScheme adds the types the agent reads to a scheme.

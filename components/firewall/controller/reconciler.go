@@ -57,6 +57,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, _ reconcile.Request) (reconc
 	if err != nil {
 		return reconcile.Result{}, err
 	}
+	if opts.FQDN != nil {
+		in.FQDN = opts.FQDN.Snapshot()
+	}
 	res := compile.Compile(opts.Config, in)
 
 	if drift, err := opts.Applier.Drift(); err != nil {
@@ -87,6 +90,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, _ reconcile.Request) (reconc
 	if applyErr != nil {
 		r.updateFirewallStatus(ctx, res, applyErr, true)
 		return reconcile.Result{}, applyErr
+	}
+	if opts.FQDN != nil {
+		opts.FQDN.SetRules(res.FQDNRules)
 	}
 	if mode != "noop" {
 		r.Log.Info("applied ruleset", "mode", mode, "messages", ar.Messages, "rules", len(res.Rules), "duration", time.Since(start))
