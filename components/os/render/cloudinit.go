@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"strings"
 	"unicode/utf8"
-
-	"go.yaml.in/yaml/v3"
 )
 
 // CloudConfigHeader starts every cloud-config document.
@@ -19,95 +17,108 @@ const CloudConfigHeader = "#cloud-config\n"
 // 0644). runcmd reloads systemd, enables or disables each unit and runs its
 // command; start and restart do not block, so units ordered after
 // cloud-final.service cannot deadlock the boot.
+//
+// The YAML is written directly (see yaml.go): plain content as a literal
+// block where YAML allows one, double-quoted otherwise, and every scalar safe
+// for cloud-init's YAML 1.1 reader (a plain yes or 0644 would be no string).
 func CloudInit(p *Plan) ([]byte, error) {
-	files := seq(0)
-	for _, f := range p.Files {
-		files.Content = append(files.Content, writeFile(f.Path, mode(f.Mode), f.Data, f.Plain))
+	var b bytes.Buffer
+	b.Grow(cloudInitSize(p))
+	b.WriteString(CloudConfigHeader)
+	if len(p.Files) == 0 && len(p.Units) == 0 {
+		// cloud-init wants a mapping, even an empty one.
+		b.WriteString("{}\n")
+		return b.Bytes(), nil
 	}
-	runcmd := seq(0)
+	if len(p.Files) > 0 || hasUnitFiles(p.Units) {
+		b.WriteString("write_files:\n")
+		for _, f := range p.Files {
+			writeFile(&b, f.Path, mode(f.Mode), f.Data, f.Plain)
+		}
+		for _, u := range p.Units {
+			if u.Content != nil {
+				writeFile(&b, UnitPath(u.Name), 0o644, []byte(*u.Content), true)
+			}
+			for _, d := range u.DropIns {
+				writeFile(&b, DropInPath(u.Name, d.Name), 0o644, []byte(d.Content), true)
+			}
+		}
+	}
 	if len(p.Units) > 0 {
-		runcmd.Content = append(runcmd.Content, command("systemctl", "daemon-reload"))
+		b.WriteString("runcmd:\n")
+		command(&b, "systemctl", "daemon-reload")
+		for _, u := range p.Units {
+			if u.Enable && u.Command != CommandStop {
+				command(&b, "systemctl", "enable", u.Name)
+			} else {
+				command(&b, "systemctl", "disable", u.Name)
+			}
+			switch u.Command {
+			case CommandStart, CommandRestart:
+				command(&b, "systemctl", string(u.Command), "--no-block", u.Name)
+			case CommandStop:
+				command(&b, "systemctl", "stop", "--no-block", u.Name)
+			}
+		}
+	}
+	return b.Bytes(), nil
+}
+
+func writeFile(b *bytes.Buffer, path string, mode uint32, data []byte, plain bool) {
+	b.WriteString("  - path: ")
+	writeScalar(b, path)
+	fmt.Fprintf(b, "\n    permissions: \"0%03o\"\n", mode)
+	if plain && utf8.Valid(data) {
+		b.WriteString("    content: ")
+		if !writeLiteral(b, data, "      ") {
+			writeDoubleQuoted(b, string(data))
+		}
+		b.WriteByte('\n')
+		return
+	}
+	b.WriteString("    encoding: b64\n    content: \"")
+	n := base64.StdEncoding.EncodedLen(len(data))
+	b.Grow(n)
+	start := b.Len()
+	b.Write(make([]byte, n))
+	base64.StdEncoding.Encode(b.Bytes()[start:], data)
+	b.WriteString("\"\n")
+}
+
+func command(b *bytes.Buffer, args ...string) {
+	b.WriteString("  - [")
+	for i, a := range args {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		writeScalar(b, a)
+	}
+	b.WriteString("]\n")
+}
+
+func hasUnitFiles(units []Unit) bool {
+	for _, u := range units {
+		if u.Content != nil || len(u.DropIns) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// cloudInitSize estimates the output size, to allocate once.
+func cloudInitSize(p *Plan) int {
+	n := 64
+	for _, f := range p.Files {
+		n += 64 + len(f.Path) + base64.StdEncoding.EncodedLen(len(f.Data))
 	}
 	for _, u := range p.Units {
+		n += 160 + 3*len(u.Name)
 		if u.Content != nil {
-			files.Content = append(files.Content, writeFile(UnitPath(u.Name), 0o644, []byte(*u.Content), true))
+			n += 64 + len(*u.Content) + 6*strings.Count(*u.Content, "\n")
 		}
 		for _, d := range u.DropIns {
-			files.Content = append(files.Content, writeFile(DropInPath(u.Name, d.Name), 0o644, []byte(d.Content), true))
+			n += 64 + len(d.Content) + 6*strings.Count(d.Content, "\n")
 		}
 	}
-	for _, u := range p.Units {
-		if u.Enable && u.Command != CommandStop {
-			runcmd.Content = append(runcmd.Content, command("systemctl", "enable", u.Name))
-		} else {
-			runcmd.Content = append(runcmd.Content, command("systemctl", "disable", u.Name))
-		}
-		switch u.Command {
-		case CommandStart, CommandRestart:
-			runcmd.Content = append(runcmd.Content, command("systemctl", string(u.Command), "--no-block", u.Name))
-		case CommandStop:
-			runcmd.Content = append(runcmd.Content, command("systemctl", "stop", "--no-block", u.Name))
-		}
-	}
-
-	doc := &yaml.Node{Kind: yaml.MappingNode}
-	if len(files.Content) > 0 {
-		doc.Content = append(doc.Content, str("write_files"), files)
-	}
-	if len(runcmd.Content) > 0 {
-		doc.Content = append(doc.Content, str("runcmd"), runcmd)
-	}
-
-	var buf bytes.Buffer
-	buf.WriteString(CloudConfigHeader)
-	if len(doc.Content) == 0 {
-		// cloud-init wants a mapping, even an empty one.
-		buf.WriteString("{}\n")
-		return buf.Bytes(), nil
-	}
-	enc := yaml.NewEncoder(&buf)
-	enc.SetIndent(2)
-	if err := enc.Encode(&yaml.Node{Kind: yaml.DocumentNode, Content: []*yaml.Node{doc}}); err != nil {
-		return nil, fmt.Errorf("encode cloud-config: %w", err)
-	}
-	if err := enc.Close(); err != nil {
-		return nil, fmt.Errorf("encode cloud-config: %w", err)
-	}
-	return buf.Bytes(), nil
-}
-
-func writeFile(path string, mode uint32, data []byte, plain bool) *yaml.Node {
-	n := &yaml.Node{Kind: yaml.MappingNode}
-	n.Content = append(n.Content, str("path"), str(path), str("permissions"), quoted(fmt.Sprintf("0%03o", mode)))
-	if plain && utf8.Valid(data) {
-		// Single lines are double-quoted: cloud-init reads YAML 1.1, where
-		// a plain yes, on or 0644 is no string. The emitter falls back from
-		// literal to double-quoted style where a block cannot hold the text.
-		content := quoted(string(data))
-		if strings.Contains(content.Value, "\n") {
-			content.Style = yaml.LiteralStyle
-		}
-		n.Content = append(n.Content, str("content"), content)
-	} else {
-		n.Content = append(n.Content, str("encoding"), str("b64"), str("content"), str(base64.StdEncoding.EncodeToString(data)))
-	}
-	return n
-}
-
-func command(args ...string) *yaml.Node {
-	n := seq(yaml.FlowStyle)
-	for _, a := range args {
-		n.Content = append(n.Content, str(a))
-	}
-	return n
-}
-
-func seq(style yaml.Style) *yaml.Node { return &yaml.Node{Kind: yaml.SequenceNode, Style: style} }
-
-func str(s string) *yaml.Node { return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: s} }
-
-func quoted(s string) *yaml.Node {
-	n := str(s)
-	n.Style = yaml.DoubleQuotedStyle
 	return n
 }

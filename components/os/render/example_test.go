@@ -30,7 +30,7 @@ func ExampleCloudInit() {
 	//   - path: /etc/hello/token
 	//     permissions: "0600"
 	//     encoding: b64
-	//     content: czNjcjN0
+	//     content: "czNjcjN0"
 	//   - path: /etc/systemd/system/hello.service
 	//     permissions: "0644"
 	//     content: |

@@ -30,6 +30,25 @@ var tricky = map[string][]byte{
 	"/etc/t/binary":         {0x00, 0xff, 0xfe, 0x80, '\n'},
 	"/etc/t/unicode":        []byte("grüße 🌍 %20 %%\t<<TOKEN>>\n"),
 	"/etc/t/url-like":       []byte("data:,not-a-url?a=b&c=d#frag+plus"),
+	"/etc/t/leading-blank":  []byte("\nafter a blank line\n"),
+	"/etc/t/only-newlines":  []byte("\n\n"),
+	"/etc/t/space-no-nl":    []byte(" a\n b"),
+	"/etc/t/tab-first":      []byte("\tindented with a tab\n"),
+	"/etc/t/tab-last":       []byte("ends with a tab\t\nnext\n"),
+	"/etc/t/yaml11-breaks":  []byte("nel\u0085ls\u2028ps\u2029\n"),
+	"/etc/t/bom":            []byte("\ufeffbom first\nline\n"),
+	"/etc/t/doc-markers":    []byte("---\n...\n--- !!str\n"),
+	"/etc/t/indicators":     []byte("|\n> folded\n- item\n* alias\n& anchor\n! tag\n% directive\n@ at\n` tick\n"),
+	"/etc/t/del":            []byte("del\x7f\n"),
+	"/etc/t/emoji-lines":    []byte("🌍\n🚀\n"),
+	"/etc/t/quotes":         []byte("\"double\" 'single' \\back\\slash\n"),
+	"/etc/t/on":             []byte("on"),
+	"/etc/t/null":           []byte("~"),
+	"/etc/t/keep-many":      []byte("a\n\n\n\n"),
+	"/etc/t/inner-blank":    []byte("a\n\n  b\n\nc\n"),
+	"/etc/my file":          []byte("path with a space\n"),
+	"/etc/a:b #c":           []byte("path with a colon and a hash\n"),
+	"/etc/\"quoted\"":       []byte("path with quotes\n"),
 }
 
 func trickyPlan(plain bool) *render.Plan {
@@ -91,6 +110,23 @@ func TestRoundTrip(t *testing.T) {
 				}
 				if f.Permissions != "0644" {
 					t.Errorf("%s: permissions %q", f.Path, f.Permissions)
+				}
+			}
+			// And as cloud-init's own YAML 1.1 reader sees it.
+			files, ok := userdatatest.PyYAMLWriteFiles(t, out)
+			if !ok {
+				return
+			}
+			if len(files) != len(tricky) {
+				t.Fatalf("PyYAML: %d files, want %d", len(files), len(tricky))
+			}
+			for _, f := range files {
+				got := []byte(f.Content)
+				if f.Encoding == "b64" {
+					got, _ = base64.StdEncoding.DecodeString(f.Content)
+				}
+				if !bytes.Equal(got, tricky[f.Path]) {
+					t.Errorf("PyYAML %s: got %q, want %q", f.Path, got, tricky[f.Path])
 				}
 			}
 		})
@@ -183,6 +219,37 @@ func TestUnits(t *testing.T) {
 				t.Errorf("write_files %v, want %v", paths, wantPaths)
 			}
 		})
+	}
+}
+
+func TestUnitNames(t *testing.T) {
+	// systemd escapes characters in unit names with \x..; those and other
+	// legal characters must survive YAML.
+	names := []string{`var-lib\x2dcontainerd.mount`, "getty@tty1.service", "a:b.service", "yes.service", "-.slice"}
+	plan := &render.Plan{}
+	for _, n := range names {
+		c := "[Unit]\nDescription=x\n"
+		plan.Units = append(plan.Units, render.Unit{Name: n, Content: &c, Enable: true, Command: render.CommandRestart})
+	}
+	ci, err := render.CloudInit(plan)
+	if err != nil {
+		t.Fatal(err)
+	}
+	userdatatest.CloudInit(t, ci)
+	var doc struct {
+		WriteFiles []struct{ Path string } `yaml:"write_files"`
+		RunCmd     [][]string              `yaml:"runcmd"`
+	}
+	if err := yaml.Unmarshal(ci, &doc); err != nil {
+		t.Fatal(err)
+	}
+	for i, n := range names {
+		if got := doc.WriteFiles[i].Path; got != "/etc/systemd/system/"+n {
+			t.Errorf("path %q, want %q", got, "/etc/systemd/system/"+n)
+		}
+		if got := doc.RunCmd[1+2*i+1]; strings.Join(got, " ") != "systemctl restart --no-block "+n {
+			t.Errorf("runcmd %q for %q", got, n)
+		}
 	}
 }
 

@@ -2,6 +2,7 @@ package userdatatest
 
 import (
 	"bytes"
+	"encoding/json"
 	"flag"
 	"os"
 	"os/exec"
@@ -105,4 +106,37 @@ func itoa(i int) string {
 			return string(b[n:])
 		}
 	}
+}
+
+// pyYAMLScript prints the write_files of a cloud-config read by PyYAML — the
+// YAML 1.1 reader cloud-init itself uses — as JSON.
+const pyYAMLScript = `import json, sys, yaml
+doc = yaml.safe_load(sys.stdin.buffer.read())
+json.dump([{"path": f["path"], "content": f.get("content", ""), "encoding": f.get("encoding", "")} for f in doc.get("write_files", [])], sys.stdout)
+`
+
+// PyYAMLFile is a write_files entry as PyYAML reads it.
+type PyYAMLFile struct{ Path, Content, Encoding string }
+
+// PyYAMLWriteFiles reads the write_files of a cloud-config with PyYAML; ok is
+// false (and the test logs why) when python3 with PyYAML is not installed
+// (Debian package python3-yaml, a dependency of cloud-init).
+func PyYAMLWriteFiles(t testing.TB, data []byte) (files []PyYAMLFile, ok bool) {
+	t.Helper()
+	if exec.Command("python3", "-c", "import yaml").Run() != nil {
+		t.Logf("python3 with PyYAML not installed (Debian package python3-yaml): YAML 1.1 read-back skipped")
+		return nil, false
+	}
+	cmd := exec.Command("python3", "-c", pyYAMLScript)
+	cmd.Stdin = bytes.NewReader(data)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("PyYAML: %v\n%s", err, stderr.String())
+	}
+	if err := json.Unmarshal(out, &files); err != nil {
+		t.Fatalf("PyYAML output: %v", err)
+	}
+	return files, true
 }
