@@ -8,8 +8,15 @@
 // interfaces, the cluster's node and pod CIDRs, allowed networks, SNAT,
 // per-interface rate limits, the nflog group for dropped packets, the policy
 // namespace, --metal-stack-policies to also read metal-stack.io/v1 policies,
-// and --dry-run to print the ruleset instead of applying it (from the cluster,
-// or offline from --policy-file).
+// --dns-proxy-address (with --dns-upstream, --fqdn-state-file, --fqdn-min-ttl)
+// to run the DNS proxy that makes toFQDNs egress rules work, --suricata-socket
+// for IDS statistics, and --dry-run to print the ruleset instead of applying
+// it (from the cluster, or offline from --policy-file).
+//
+// It serves Prometheus metrics (--metrics-bind-address): per-rule packet and
+// byte counters, accepted and dropped totals, apply and drift statistics,
+// suricata's counters; logs dropped packets from nflog; and keeps a
+// FirewallStatus object named after the firewall up to date.
 //
 // The agent makes no calls to the bare-metal backend: its inputs are the
 // cluster's API objects and its flags.

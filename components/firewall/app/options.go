@@ -13,7 +13,6 @@ import (
 
 	"github.com/metalkube/metalkube/components/firewall/api/v1alpha1"
 	"github.com/metalkube/metalkube/components/firewall/compile"
-	"github.com/metalkube/metalkube/components/firewall/controller"
 )
 
 // Flag names.
@@ -172,7 +171,7 @@ func (o *Options) Config() (compile.Config, error) {
 		{FlagAllowedIngressNetworks, o.AllowedIngressNetworks, &cfg.AllowedIngressNetworks},
 		{FlagAllowedEgressNetworks, o.AllowedEgressNetworks, &cfg.AllowedEgressNetworks},
 	} {
-		if *f.out, err = controller.ParsePrefixes(f.in); err != nil {
+		if *f.out, err = parsePrefixes(f.in); err != nil {
 			return cfg, fmt.Errorf("--%s: %w", f.flag, err)
 		}
 	}
@@ -195,4 +194,16 @@ func (o *Options) Config() (compile.Config, error) {
 		cfg.RateLimits = append(cfg.RateLimits, compile.RateLimit{Interface: iface, BytesPerSecond: v * 1_000_000 / 8})
 	}
 	return cfg, nil
+}
+
+func parsePrefixes(ss []string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, s := range ss {
+		p, err := netip.ParsePrefix(strings.TrimSpace(s))
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
 }

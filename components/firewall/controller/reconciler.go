@@ -3,7 +3,6 @@ package controller
 import (
 	"context"
 	"fmt"
-	"net/netip"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -255,17 +254,4 @@ func deviceStat(name string) (v1alpha1.DeviceStat, bool) {
 	}
 	return v1alpha1.DeviceStat{Name: name, RxBytes: read("rx_bytes"), TxBytes: read("tx_bytes"), RxPackets: read("rx_packets"),
 		TxPackets: read("tx_packets"), RxDropped: read("rx_dropped"), TxDropped: read("tx_dropped")}, true
-}
-
-// ParsePrefixes parses CIDRs (for flags).
-func ParsePrefixes(ss []string) ([]netip.Prefix, error) {
-	var out []netip.Prefix
-	for _, s := range ss {
-		p, err := netip.ParsePrefix(strings.TrimSpace(s))
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, p.Masked())
-	}
-	return out, nil
 }
