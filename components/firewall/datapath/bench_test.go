@@ -133,3 +133,19 @@ func report(b *testing.B, netlinkTime, textTime time.Duration) {
 	b.ReportMetric(float64(textTime.Nanoseconds())/float64(b.N), "nft-f-ns/op")
 	b.ReportMetric(float64(textTime)/float64(netlinkTime), "nft/netlink")
 }
+
+// BenchmarkDrift checks a 10,000-rule table for drift (done every resync).
+func BenchmarkDrift(b *testing.B) {
+	requireBenchTools(b)
+	tbl := compile.Compile(fixture.Config(), benchInput(10000)).Table
+	a := newApplier(b, netns.New(b, "drift"))
+	if _, err := a.Apply(tbl); err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if d, err := a.Drift(); err != nil || d != "" {
+			b.Fatalf("drift %q %v", d, err)
+		}
+	}
+}

@@ -100,19 +100,21 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(ruleBytes, prometheus.CounterValue, float64(v.Bytes), r.Counter, r.Source, r.Kind, r.Dir)
 	}
 	ch <- prometheus.MustNewConstMetric(accepted, prometheus.CounterValue, float64(total))
-	for reason, name := range DropCounters {
+	for reason, name := range dropCounters() {
 		if v, ok := counters[name]; ok {
 			ch <- prometheus.MustNewConstMetric(dropped, prometheus.CounterValue, float64(v.Packets), reason)
 		}
 	}
 }
 
-// DropCounters maps drop reasons to the counters that count them.
-var DropCounters = map[string]string{
-	"invalid":             compile.CounterInvalid,
-	"no-interface":        compile.CounterDropped,
-	"ingress":             compile.CounterDroppedIngress,
-	"egress":              compile.CounterDroppedEgress,
-	"rate-limit":          compile.CounterRateLimited,
-	"network-not-allowed": compile.CounterNotAllowed,
+// dropCounters maps drop reasons to the counters that count them.
+func dropCounters() map[string]string {
+	return map[string]string{
+		"invalid":             compile.CounterInvalid,
+		"no-interface":        compile.CounterDropped,
+		"ingress":             compile.CounterDroppedIngress,
+		"egress":              compile.CounterDroppedEgress,
+		"rate-limit":          compile.CounterRateLimited,
+		"network-not-allowed": compile.CounterNotAllowed,
+	}
 }

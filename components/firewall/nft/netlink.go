@@ -39,7 +39,14 @@ type Applier struct {
 	mu      sync.Mutex
 	conn    *nftables.Conn
 	current *Table // last table committed; nil: replace the whole table next time
+	cursor  int    // where Drift continues checking chains without a hook
 }
+
+// driftChains bounds how many chains without a hook (the per-rule chains)
+// one Drift call reads rule by rule; the next call continues where it
+// stopped, so a large table is covered over a few calls at a bounded cost.
+// Chains with a hook and the fixed dispatch chains are read every time.
+const driftChains = 512
 
 // NewApplier opens a netlink connection; opts select e.g. a network namespace
 // (nftables.WithNetNSFd).
@@ -747,8 +754,9 @@ func (a *Applier) Counters(name string) (map[string]CounterValue, error) {
 }
 
 // Drift compares the kernel's table with the last applied one: the table,
-// its chains, counters, the number of elements of each set, and each chain's
-// rules by their expression types, verdicts, set and counter references. It
+// its chains, counters, the number of elements of each set, and chains' rules
+// by their expression types, verdicts, set and counter references (all base
+// and dispatch chains, and up to driftChains single-rule chains per call). It
 // returns a description of the first difference, or "" when there is none
 // (or nothing was applied yet).
 func (a *Applier) Drift() (string, error) {
@@ -800,7 +808,27 @@ func (a *Applier) Drift() (string, error) {
 			return fmt.Sprintf("set %s has %d elements, want %d", s.Name, len(elems), w), nil
 		}
 	}
+	var check []*Chain
+	var ruleChains []*Chain
 	for _, c := range cur.Chains {
+		if c.Hook != nil || len(c.Rules) != 1 {
+			check = append(check, c)
+		} else {
+			ruleChains = append(ruleChains, c)
+		}
+	}
+	if n := len(ruleChains); n <= driftChains {
+		check = append(check, ruleChains...)
+	} else {
+		a.mu.Lock()
+		start := a.cursor % n
+		a.cursor = start + driftChains
+		a.mu.Unlock()
+		for i := 0; i < driftChains; i++ {
+			check = append(check, ruleChains[(start+i)%n])
+		}
+	}
+	for _, c := range check {
 		rules, err := a.conn.GetRules(nt, b.chains[c.Name])
 		if err != nil {
 			return fmt.Sprintf("chain %s unreadable: %v", c.Name, err), nil
