@@ -21,10 +21,10 @@ type corpusCase struct {
 	Base  string          `json:"base"`
 	Patch json.RawMessage `json:"patch"`
 	Want  struct {
-		Field  string         `json:"field"`
-		Value  string         `json:"value"`
+		Field  string          `json:"field"`
+		Value  string          `json:"value"`
 		Type   field.ErrorType `json:"type"`
-		Detail string         `json:"detail"`
+		Detail string          `json:"detail"`
 	} `json:"want"`
 }
 

@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"os"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -15,6 +16,7 @@ import (
 	v1beta1constants "github.com/gardener/gardener/pkg/apis/core/v1beta1/constants"
 	extensionsv1alpha1 "github.com/gardener/gardener/pkg/apis/extensions/v1alpha1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/utils/ptr"
@@ -34,6 +36,8 @@ import (
 
 var env *testenv.Env
 
+var shootSeq atomic.Int32
+
 // mem names the embedded memory backend (its field would otherwise be
 // called Backend, shadowing metal.Client's Backend method).
 type mem = memory.Backend
@@ -41,7 +45,7 @@ type mem = memory.Backend
 // TestMain starts the control plane (testenv.Start rather than testenv.Main,
 // so that the manager stops before the API server does).
 func TestMain(m *testing.M) {
-	ctrllog.SetLogger(zap.New(zap.WriteTo(os.Stderr), zap.Level(zapcore.ErrorLevel)))
+	ctrllog.SetLogger(zap.New(zap.WriteTo(os.Stderr), zap.Level(zapcore.ErrorLevel), zap.StacktraceLevel(zapcore.PanicLevel)))
 	e, err := testenv.Start(testenv.Options{
 		CRDs:   []testenv.CRDSet{testenv.GardenerExtensions, testenv.GardenerResources, testenv.MachineControllerManager},
 		Scheme: scheme.Seed(),
@@ -163,6 +167,7 @@ const cloudProfileConfig = `{"apiVersion":"provider.metalkube.io/v1alpha1","kind
 func newShoot(t testing.TB, name string, workers ...gardencorev1beta1.Worker) string {
 	t.Helper()
 	ctx := context.Background()
+	name = fmt.Sprintf("%s-%d", name, shootSeq.Add(1))
 	ns := "shoot--dev--" + name
 	if err := env.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
 		t.Fatal(err)
@@ -185,7 +190,7 @@ func newShoot(t testing.TB, name string, workers ...gardencorev1beta1.Worker) st
 		Spec: gardencorev1beta1.CloudProfileSpec{
 			Type:           "metalkube",
 			ProviderConfig: rawString(cloudProfileConfig),
-			MachineTypes:   []gardencorev1beta1.MachineType{{Name: "c1-large"}},
+			MachineTypes:   []gardencorev1beta1.MachineType{{Name: "c1-large", CPU: resource.MustParse("32"), Memory: resource.MustParse("256Gi")}},
 		},
 	}
 	seed := &gardencorev1beta1.Seed{TypeMeta: metav1.TypeMeta{APIVersion: "core.gardener.cloud/v1beta1", Kind: "Seed"}, ObjectMeta: metav1.ObjectMeta{Name: "seed"}}

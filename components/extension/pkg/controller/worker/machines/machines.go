@@ -193,7 +193,7 @@ func Render(in *Input, userData map[string][]byte) (*Rendered, error) {
 				Provider:     provider.Type,
 				ProviderSpec: runtime.RawExtension{Raw: raw.Raw},
 				NodeTemplate: &machinev1alpha1.NodeTemplate{
-					Capacity:     capacity(pool),
+					Capacity:     capacity(pool, in.Cluster),
 					InstanceType: pool.MachineType,
 					Region:       w.Spec.Region,
 					Zone:         zone,
@@ -268,9 +268,30 @@ func stampHash(obj annotated, content any) error {
 	return nil
 }
 
-func capacity(pool extensionsv1alpha1.WorkerPool) corev1.ResourceList {
-	if pool.NodeTemplate == nil {
-		return nil
+// capacity is the pool's node template capacity, else the CloudProfile's
+// machine type resources (the cluster autoscaler scales from zero with it);
+// never nil, as the MachineClass CRD requires an object.
+func capacity(pool extensionsv1alpha1.WorkerPool, cluster *extensionscontroller.Cluster) corev1.ResourceList {
+	if pool.NodeTemplate != nil && pool.NodeTemplate.Capacity != nil {
+		return pool.NodeTemplate.Capacity
 	}
-	return pool.NodeTemplate.Capacity
+	out := corev1.ResourceList{}
+	if cluster == nil || cluster.CloudProfile == nil {
+		return out
+	}
+	for _, mt := range cluster.CloudProfile.Spec.MachineTypes {
+		if mt.Name != pool.MachineType {
+			continue
+		}
+		if !mt.CPU.IsZero() {
+			out[corev1.ResourceCPU] = mt.CPU
+		}
+		if !mt.Memory.IsZero() {
+			out[corev1.ResourceMemory] = mt.Memory
+		}
+		if !mt.GPU.IsZero() {
+			out["gpu"] = mt.GPU
+		}
+	}
+	return out
 }
