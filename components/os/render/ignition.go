@@ -86,22 +86,38 @@ func IgnitionConfig(p *Plan) ignition.Config {
 // base64 otherwise.
 func dataURL(data []byte, plain bool) string {
 	if !plain || !utf8.Valid(data) {
-		return "data:;base64," + base64.StdEncoding.EncodeToString(data)
+		const prefix = "data:;base64,"
+		out := make([]byte, len(prefix)+base64.StdEncoding.EncodedLen(len(data)))
+		copy(out, prefix)
+		base64.StdEncoding.Encode(out[len(prefix):], data)
+		return string(out)
 	}
-	const hex = "0123456789ABCDEF"
-	var b strings.Builder
-	b.Grow(len("data:,") + len(data)*3/2)
-	b.WriteString("data:,")
+	const prefix, hex = "data:,", "0123456789ABCDEF"
+	n := len(prefix)
 	for _, c := range data {
-		if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '.' || c == '~' {
-			b.WriteByte(c)
+		if unreserved(c) {
+			n++
+		} else {
+			n += 3
+		}
+	}
+	out := make([]byte, n)
+	i := copy(out, prefix)
+	for _, c := range data {
+		if unreserved(c) {
+			out[i] = c
+			i++
 			continue
 		}
-		b.WriteByte('%')
-		b.WriteByte(hex[c>>4])
-		b.WriteByte(hex[c&15])
+		out[i], out[i+1], out[i+2] = '%', hex[c>>4], hex[c&15]
+		i += 3
 	}
-	return b.String()
+	return string(out)
+}
+
+// unreserved reports whether c is an unreserved character of RFC 3986.
+func unreserved(c byte) bool {
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '.' || c == '~'
 }
 
 func ptr[T any](v T) *T { return &v }
