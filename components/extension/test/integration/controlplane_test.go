@@ -1,0 +1,147 @@
+package integration
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	gardencorev1beta1 "github.com/gardener/gardener/pkg/apis/core/v1beta1"
+	extensionsv1alpha1 "github.com/gardener/gardener/pkg/apis/extensions/v1alpha1"
+	resourcesv1alpha1 "github.com/gardener/gardener/pkg/apis/resources/v1alpha1"
+	"github.com/gardener/gardener/pkg/utils/managedresources"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
+
+	"github.com/metalkube/metalkube/components/extension/pkg/controller/controlplane"
+	"github.com/metalkube/metalkube/components/extension/pkg/provider"
+)
+
+const controlPlaneConfig = `{"apiVersion":"provider.metalkube.io/v1alpha1","kind":"ControlPlaneConfig",
+"cloudControllerManager":{"featureGates":{"CloudControllerManagerWebhook":true}},
+"loadBalancer":{"mode":"cilium","defaultExternalNetwork":"internet"}}`
+
+// objectsOf returns the objects of a ManagedResource by kind/name.
+func objectsOf(t *testing.T, ns, name string) map[string]client.Object {
+	t.Helper()
+	objs, err := managedresources.GetObjects(context.Background(), env.Client, ns, name)
+	if err != nil {
+		t.Fatalf("objects of managed resource %s: %v", name, err)
+	}
+	out := map[string]client.Object{}
+	for _, o := range objs {
+		out[o.GetObjectKind().GroupVersionKind().Kind+"/"+o.GetName()] = o
+	}
+	return out
+}
+
+// TestControlPlane: a ControlPlane becomes a seed ManagedResource with the
+// metalkube ccm (cloud config with the load balancer mode, feature gates,
+// shoot access) and a shoot ManagedResource with its RBAC; deletion removes
+// both and the shoot access Secret.
+func TestControlPlane(t *testing.T) {
+	start(t)
+	ctx := context.Background()
+	ns := newShoot(t, "cp", workerPool("pool-a", "fra-1"))
+	cp := &extensionsv1alpha1.ControlPlane{
+		ObjectMeta: metav1.ObjectMeta{Name: "cp", Namespace: ns, Annotations: opAnnotation("reconcile")},
+		Spec: extensionsv1alpha1.ControlPlaneSpec{
+			DefaultSpec:                  extensionsv1alpha1.DefaultSpec{Type: "metalkube", ProviderConfig: rawString(controlPlaneConfig)},
+			Region:                       "fra",
+			SecretRef:                    corev1SecretRef(ns),
+			InfrastructureProviderStatus: rawString(infraStatus),
+		},
+	}
+	if err := env.Client.Create(ctx, cp); err != nil {
+		t.Fatal(err)
+	}
+	waitSucceeded(t, cp, gardencorev1beta1.LastOperationTypeReconcile, 30*time.Second)
+
+	seed := objectsOf(t, ns, provider.ControlPlaneSeedResource)
+	dep, ok := seed["Deployment/"+provider.CloudControllerManagerName].(*appsv1.Deployment)
+	if !ok {
+		t.Fatalf("seed objects %v: no cloud-controller-manager Deployment", keys(seed))
+	}
+	c := dep.Spec.Template.Spec.Containers[0]
+	for _, want := range []string{"ccm", "--cloud-provider=metalkube", "--cluster-name=" + ns, "--metal-namespace=metal-fra",
+		"--feature-gates=CloudControllerManagerWebhook=true", "--cluster-cidr=100.96.0.0/11"} {
+		if !slices.Contains(c.Args, want) {
+			t.Errorf("ccm args %v lack %s", c.Args, want)
+		}
+	}
+	if c.Image != "metalkube:test" || *dep.Spec.Replicas != 1 {
+		t.Errorf("ccm image %s replicas %d", c.Image, *dep.Spec.Replicas)
+	}
+	if !slices.ContainsFunc(dep.Spec.Template.Spec.Volumes, func(v corev1.Volume) bool { return v.Name == "kubeconfig" }) {
+		t.Errorf("ccm has no generic kubeconfig volume: %v", dep.Spec.Template.Spec.Volumes)
+	}
+	cm, ok := seed["ConfigMap/"+provider.CloudProviderConfigName].(*corev1.ConfigMap)
+	if !ok {
+		t.Fatalf("seed objects %v: no cloud-provider-config", keys(seed))
+	}
+	var cc controlplane.CloudConfig
+	if err := yaml.UnmarshalStrict([]byte(cm.Data[controlplane.CloudConfigKey]), &cc); err != nil {
+		t.Fatal(err)
+	}
+	if cc.LoadBalancer.Mode != "cilium" || cc.LoadBalancer.DefaultExternalNetwork != "internet" || cc.Network != "net-1" || cc.Partition != "fra-rack-1" {
+		t.Errorf("cloud config = %+v", cc)
+	}
+	if _, ok := seed["Service/"+provider.CloudControllerManagerName]; !ok {
+		t.Errorf("seed objects %v: no Service", keys(seed))
+	}
+
+	shoot := objectsOf(t, ns, provider.ControlPlaneShootResource)
+	var crb *rbacv1.ClusterRoleBinding
+	for k, o := range shoot {
+		if strings.HasPrefix(k, "ClusterRoleBinding/") {
+			crb = o.(*rbacv1.ClusterRoleBinding)
+		}
+	}
+	if crb == nil || crb.Subjects[0].Name != provider.CloudControllerManagerName {
+		t.Errorf("shoot objects %v: no ClusterRoleBinding for the ccm", keys(shoot))
+	}
+	mr := &resourcesv1alpha1.ManagedResource{}
+	if err := env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: provider.ControlPlaneShootResource}, mr); err != nil {
+		t.Fatal(err)
+	}
+	if mr.Spec.Class != nil {
+		t.Errorf("shoot managed resource has class %q, want none (shoot)", *mr.Spec.Class)
+	}
+	access := &corev1.Secret{}
+	if err := env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: controlplane.ShootAccessSecretName}, access); err != nil {
+		t.Fatalf("shoot access secret: %v", err)
+	}
+
+	if err := env.Client.Delete(ctx, cp); err != nil {
+		t.Fatal(err)
+	}
+	waitGone(t, cp, 30*time.Second)
+	for _, name := range []string{provider.ControlPlaneSeedResource, provider.ControlPlaneShootResource} {
+		if err := env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, &resourcesv1alpha1.ManagedResource{}); client.IgnoreNotFound(err) != nil || err == nil {
+			t.Errorf("managed resource %s after delete: %v", name, err)
+		}
+	}
+	secrets := &corev1.SecretList{}
+	if err := env.Client.List(ctx, secrets, client.InNamespace(ns)); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range secrets.Items {
+		if strings.HasPrefix(s.Name, "managedresource-") || s.Name == controlplane.ShootAccessSecretName {
+			t.Errorf("secret %s left after delete", s.Name)
+		}
+	}
+}
+
+func keys(m map[string]client.Object) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}
