@@ -1,0 +1,557 @@
+package charts
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/base64"
+	"encoding/pem"
+	"flag"
+	"math/big"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/metalkube/metalkube/shared/testenv"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
+
+var env *testenv.Env
+
+func TestMain(m *testing.M) {
+	flag.Parse()
+	os.Exit(testenv.Main(m, testenv.Options{
+		// The chart's own CRDs, as the chart ships them: the dry run checks
+		// objects against them and the test below checks they are current.
+		CRDPaths: []string{filepath.Join(chartDir, "charts", "firewall", "crds")},
+	}, &env))
+}
+
+// components are the subcharts, each switchable with <name>.enabled.
+var components = []string{"ccm", "lb", "mcm", "os", "firewall", "extension", "admission"}
+
+// testCA is the webhook CA bundle the cases put into the chart's values.
+var testCA = newTestCA()
+
+func newTestCA() string {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		panic(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "metalkube-test-ca"},
+		NotBefore: time.Unix(0, 0), NotAfter: time.Unix(0, 0).Add(100 * 365 * 24 * time.Hour), IsCA: true,
+		BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		panic(err)
+	}
+	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))
+}
+
+// only enables one component and turns the others off.
+func only(c string, extra string) string {
+	var b strings.Builder
+	for _, x := range components {
+		b.WriteString(x + ":\n  enabled: " + map[bool]string{true: "true", false: "false"}[x == c] + "\n")
+	}
+	return b.String() + extra
+}
+
+type chartCase struct {
+	name   string
+	values string
+}
+
+// cases: the defaults, each component alone with what it needs, and the
+// backend variants (metalstack credentials, ironcore kubeconfig, cilium).
+var cases = []chartCase{
+	{name: "default", values: ""},
+	{name: "ccm", values: only("ccm", "ccm:\n  cluster: shoot-a\n  podCIDR:\n    nodeNetworks: [10.0.0.0/16]\n    clusterCIDRs: [100.64.0.0/12]\n    maskSizeIPv4: 24\n  loadBalancer:\n    network: internet\n    bgpPeerASN: 4200000001\n    l2Advertisement: false\n")},
+	{name: "lb", values: only("lb", "lb:\n  cluster: shoot-a\n  loadBalancerClass: metalkube.io/lb\n  network: internet\n  networkIPv6: internet-v6\n")},
+	{name: "lb-cilium", values: only("lb", "lb:\n  cluster: shoot-a\n  announce: cilium\n")},
+	{name: "mcm", values: only("mcm", "mcm:\n  namespace: shoot--a--b\n  machineCreationTimeout: 30m\n  csiDrivers: [lvm.csi.metal-stack.io]\n")},
+	{name: "mcm-target", values: only("mcm", "mcm:\n  targetKubeconfigSecret:\n    name: shoot-kubeconfig\n    key: kubeconfig\n")},
+	{name: "os", values: only("os", "os:\n  formats:\n    flatcar: ignition\n  defaultFormat: cloud-init\n  ignoreOperationAnnotation: true\n")},
+	{name: "firewall", values: only("firewall", "firewall:\n  externalInterfaces: [eth0]\n  internalInterfaces: [eth1]\n  nodeCIDRs: [10.0.0.0/16, fd00::/64]\n  snat: [eth0]\n  rateLimits: [eth0=1000]\n  logGroup: 100\n  metalStackPolicies: true\n  dnsProxyAddress: 10.0.0.1:53\n  suricataSocket: /run/suricata-command.socket\n")},
+	{name: "extension", values: only("extension", "extension:\n  webhook:\n    caBundle: |\n"+indent(testCA, 6))},
+	{name: "admission", values: only("admission", "admission:\n  disableWebhooks: [mutator]\n  webhook:\n    caBundle: |\n"+indent(testCA, 6))},
+	{name: "metalstack", values: `global:
+  backend:
+    name: metalstack
+    metalstack:
+      url: https://api.metal-stack.example
+      hmacSecret: {name: metal-api-credentials, key: hmac}
+      hmacAuthType: Metal-Edit
+      project: 6f3c2d1e
+      partition: fra-1
+      networks: [internet]
+      dnsServers: [1.1.1.1, 8.8.8.8]
+ccm:
+  cluster: shoot-a
+lb:
+  enabled: true
+  cluster: shoot-a
+  loadBalancerClass: metalkube.io/lb
+`},
+	{name: "ironcore-remote", values: `global:
+  backend:
+    namespace: metal
+    kubeconfigSecret: {name: metal-operator-kubeconfig, key: kubeconfig}
+    ipPools: [internet=GlobalInClusterIPPool/internet]
+    timeout: 45s
+ccm:
+  cluster: shoot-a
+`},
+	{name: "ironcore-in-cluster", values: `global:
+  backend:
+    namespace: metal
+  logging: {format: console, level: debug}
+  image: {repository: registry.example/metalkube, tag: v1.2.3, pullPolicy: Always}
+  imagePullSecrets: [{name: registry}]
+`},
+}
+
+func indent(s string, n int) string {
+	pad := strings.Repeat(" ", n)
+	return pad + strings.ReplaceAll(strings.TrimSpace(s), "\n", "\n"+pad) + "\n"
+}
+
+func TestRender(t *testing.T) {
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			r := render(t, tc.values)
+			golden(t, filepath.Join("testdata", tc.name+".yaml"), r.text)
+			checkRBAC(t, r.objs)
+			checkPods(t, r.objs)
+			checkServices(t, r.objs)
+			checkWebhooks(t, r.objs, strings.Contains(tc.values, "caBundle"))
+		})
+	}
+}
+
+// TestEachComponentAlone: a component's switch renders exactly its objects.
+func TestEachComponentAlone(t *testing.T) {
+	for _, c := range components {
+		t.Run(c, func(t *testing.T) {
+			r := render(t, only(c, ""))
+			if len(r.objs) == 0 {
+				t.Fatal("nothing rendered")
+			}
+			for _, o := range r.objs {
+				if got := o.GetLabels()["app.kubernetes.io/component"]; got != c {
+					t.Errorf("%s: component label %q, want %q", key(o), got, c)
+				}
+			}
+		})
+	}
+}
+
+func golden(t *testing.T, path, got string) {
+	t.Helper()
+	if *update {
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test -update)", err)
+	}
+	if string(want) != got {
+		t.Errorf("rendering differs from %s (run go test -update and review the diff):\n%s", path, firstDiff(string(want), got))
+	}
+}
+
+func firstDiff(a, b string) string {
+	al, bl := strings.Split(a, "\n"), strings.Split(b, "\n")
+	for i := 0; i < max(len(al), len(bl)); i++ {
+		var x, y string
+		if i < len(al) {
+			x = al[i]
+		}
+		if i < len(bl) {
+			y = bl[i]
+		}
+		if x != y {
+			return "line " + itoa(i+1) + ":\n- " + x + "\n+ " + y
+		}
+	}
+	return ""
+}
+
+func itoa(i int) string { return big.NewInt(int64(i)).String() }
+
+func convert[T any](t *testing.T, u *unstructured.Unstructured) *T {
+	t.Helper()
+	var out T
+	if err := runtime.DefaultUnstructuredConverter.FromUnstructuredWithValidation(u.Object, &out, true); err != nil {
+		t.Fatalf("%s: %v", key(u), err)
+	}
+	return &out
+}
+
+// checkRBAC: no wildcards anywhere in a rule, and none of the verbs that
+// hand out more rights than the role holds.
+func checkRBAC(t *testing.T, objs []*unstructured.Unstructured) {
+	for _, o := range objs {
+		var rules []rbacv1.PolicyRule
+		switch o.GetKind() {
+		case "Role":
+			rules = convert[rbacv1.Role](t, o).Rules
+		case "ClusterRole":
+			rules = convert[rbacv1.ClusterRole](t, o).Rules
+		default:
+			continue
+		}
+		if len(rules) == 0 {
+			t.Errorf("%s: no rules", key(o))
+		}
+		for i, r := range rules {
+			for _, list := range [][]string{r.Verbs, r.APIGroups, r.Resources, r.ResourceNames, r.NonResourceURLs} {
+				for _, s := range list {
+					if strings.Contains(s, "*") {
+						t.Errorf("%s rule %d: wildcard %q", key(o), i, s)
+					}
+				}
+			}
+			for _, v := range r.Verbs {
+				if slices.Contains([]string{"escalate", "bind", "impersonate", "deletecollection"}, v) {
+					t.Errorf("%s rule %d: verb %q", key(o), i, v)
+				}
+			}
+			if len(r.Verbs) == 0 || (len(r.Resources) == 0 && len(r.NonResourceURLs) == 0) {
+				t.Errorf("%s rule %d: empty", key(o), i)
+			}
+		}
+	}
+}
+
+// workload is a Deployment or DaemonSet, reduced to what the checks need.
+type workload struct {
+	key      string
+	replicas int32
+	daemon   bool
+	labels   map[string]string
+	pod      corev1.PodSpec
+}
+
+func workloads(t *testing.T, objs []*unstructured.Unstructured) []workload {
+	var out []workload
+	for _, o := range objs {
+		switch o.GetKind() {
+		case "Deployment":
+			d := convert[appsv1.Deployment](t, o)
+			out = append(out, workload{key: key(o), replicas: *d.Spec.Replicas, labels: d.Spec.Template.Labels, pod: d.Spec.Template.Spec})
+		case "DaemonSet":
+			d := convert[appsv1.DaemonSet](t, o)
+			out = append(out, workload{key: key(o), daemon: true, labels: d.Spec.Template.Labels, pod: d.Spec.Template.Spec})
+		}
+	}
+	return out
+}
+
+// isFirewall: the firewall agent is the one pod allowed to run as root.
+func (w workload) isFirewall() bool { return w.labels["app.kubernetes.io/component"] == "firewall" }
+
+func checkPods(t *testing.T, objs []*unstructured.Unstructured) {
+	var pdbs []*policyv1.PodDisruptionBudget
+	for _, o := range objs {
+		if o.GetKind() == "PodDisruptionBudget" {
+			pdbs = append(pdbs, convert[policyv1.PodDisruptionBudget](t, o))
+		}
+	}
+	for _, w := range workloads(t, objs) {
+		ps := w.pod.SecurityContext
+		if ps == nil || ps.SeccompProfile == nil || ps.SeccompProfile.Type != corev1.SeccompProfileTypeRuntimeDefault {
+			t.Errorf("%s: pod seccomp profile is not RuntimeDefault", w.key)
+		}
+		if !w.isFirewall() && (ps == nil || !deref(ps.RunAsNonRoot) || ps.RunAsUser == nil || *ps.RunAsUser != 65532) {
+			t.Errorf("%s: pod not runAsNonRoot with uid 65532", w.key)
+		}
+		if w.daemon != w.isFirewall() {
+			t.Errorf("%s: only the firewall runs as a DaemonSet", w.key)
+		}
+		if !w.daemon {
+			if w.replicas < 2 {
+				t.Errorf("%s: %d replicas, want at least 2 (leader election)", w.key, w.replicas)
+			}
+		}
+		if len(w.pod.InitContainers) > 0 {
+			t.Errorf("%s: init containers are not expected", w.key)
+		}
+		for _, c := range w.pod.Containers {
+			ck := w.key + " container " + c.Name
+			checkContainer(t, ck, c, w.isFirewall())
+			checkArgs(t, ck, c, w.pod.Volumes)
+			if !w.daemon && !slices.Contains(c.Args, "--leader-elect=true") {
+				t.Errorf("%s: leader election is not on: %v", ck, c.Args)
+			}
+		}
+		n := 0
+		for _, p := range pdbs {
+			sel, err := metav1.LabelSelectorAsSelector(p.Spec.Selector)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if p.Namespace == releaseNamespace && sel.Matches(labels.Set(w.labels)) {
+				n++
+			}
+		}
+		if n != 1 {
+			t.Errorf("%s: %d PodDisruptionBudgets select its pods, want 1", w.key, n)
+		}
+	}
+}
+
+func deref[T any](p *T) T {
+	var zero T
+	if p == nil {
+		return zero
+	}
+	return *p
+}
+
+func checkContainer(t *testing.T, ck string, c corev1.Container, firewall bool) {
+	if c.LivenessProbe == nil || c.LivenessProbe.HTTPGet == nil || c.ReadinessProbe == nil || c.ReadinessProbe.HTTPGet == nil {
+		t.Errorf("%s: liveness and readiness probes must be HTTP checks of the health endpoint", ck)
+	}
+	if c.Command != nil {
+		t.Errorf("%s: the image's entrypoint must run (no command override)", ck)
+	}
+	if len(c.Args) == 0 || c.Args[0] != strings.SplitN(c.Name, "-", 2)[0] {
+		t.Errorf("%s: args must start with the subcommand, got %v", ck, c.Args)
+	}
+	if c.Resources.Requests == nil {
+		t.Errorf("%s: no resource requests", ck)
+	}
+	sc := c.SecurityContext
+	if sc == nil {
+		t.Fatalf("%s: no security context", ck)
+	}
+	if !deref(sc.ReadOnlyRootFilesystem) || sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation || deref(sc.Privileged) {
+		t.Errorf("%s: want readOnlyRootFilesystem, no privilege escalation, not privileged", ck)
+	}
+	if sc.Capabilities == nil || !slices.Equal(sc.Capabilities.Drop, []corev1.Capability{"ALL"}) {
+		t.Errorf("%s: capabilities must drop ALL", ck)
+	}
+	if sc.SeccompProfile == nil || sc.SeccompProfile.Type != corev1.SeccompProfileTypeRuntimeDefault {
+		t.Errorf("%s: seccomp profile is not RuntimeDefault", ck)
+	}
+	var added []corev1.Capability
+	if sc.Capabilities != nil {
+		added = sc.Capabilities.Add
+	}
+	if !firewall {
+		if !deref(sc.RunAsNonRoot) || sc.RunAsUser == nil || *sc.RunAsUser != 65532 || len(added) > 0 {
+			t.Errorf("%s: want non-root uid 65532 and no added capabilities", ck)
+		}
+		return
+	}
+	if !slices.Contains(added, "NET_ADMIN") {
+		t.Errorf("%s: the firewall needs NET_ADMIN", ck)
+	}
+	for _, a := range added {
+		if !slices.Contains([]corev1.Capability{"NET_ADMIN", "NET_RAW", "NET_BIND_SERVICE"}, a) {
+			t.Errorf("%s: capability %s is not needed by the firewall", ck, a)
+		}
+	}
+}
+
+// credentialFlags name files holding credentials; they must point into a
+// mounted Secret.
+var credentialFlags = []string{"metal-kubeconfig", "metal-api-hmac-file", "metal-api-token-file", "target-kubeconfig", "kubeconfig", "webhook-config-cert-dir"}
+
+// checkArgs: no credential on the command line; credential flags name files
+// on Secret volumes; no literal env values that look like credentials.
+func checkArgs(t *testing.T, ck string, c corev1.Container, vols []corev1.Volume) {
+	secretMounts := map[string]bool{}
+	for _, m := range c.VolumeMounts {
+		for _, v := range vols {
+			if v.Name == m.Name && v.Secret != nil {
+				if !m.ReadOnly {
+					t.Errorf("%s: Secret volume %s is mounted writable", ck, m.Name)
+				}
+				secretMounts[m.MountPath] = true
+			}
+		}
+	}
+	for _, a := range c.Args[1:] {
+		name, val, ok := strings.Cut(strings.TrimPrefix(a, "--"), "=")
+		if !strings.HasPrefix(a, "--") || !ok {
+			t.Errorf("%s: arg %q is not --flag=value", ck, a)
+			continue
+		}
+		lower := strings.ToLower(name)
+		for _, word := range []string{"hmac", "token", "password", "secret", "credential"} {
+			if strings.Contains(lower, word) && !strings.HasSuffix(lower, "-file") && lower != "metal-api-hmac-auth-type" {
+				t.Errorf("%s: flag --%s passes a credential on the command line", ck, name)
+			}
+		}
+		if !slices.Contains(credentialFlags, name) || val == "inClusterConfig" {
+			continue
+		}
+		onSecret := false
+		for dir := range secretMounts {
+			if val == dir || strings.HasPrefix(val, dir+"/") {
+				onSecret = true
+			}
+		}
+		if !onSecret {
+			t.Errorf("%s: --%s=%s is not on a mounted Secret", ck, name, val)
+		}
+	}
+	for _, e := range c.Env {
+		if e.Value != "" {
+			t.Errorf("%s: env %s has a literal value; credentials come from files", ck, e.Name)
+		}
+	}
+}
+
+// checkServices: every workload has a metrics Service whose port reaches a
+// container port named metrics.
+func checkServices(t *testing.T, objs []*unstructured.Unstructured) {
+	var svcs []*corev1.Service
+	for _, o := range objs {
+		if o.GetKind() == "Service" {
+			svcs = append(svcs, convert[corev1.Service](t, o))
+		}
+	}
+	for _, w := range workloads(t, objs) {
+		found := false
+		for _, s := range svcs {
+			if !labels.SelectorFromSet(s.Spec.Selector).Matches(labels.Set(w.labels)) {
+				continue
+			}
+			for _, p := range s.Spec.Ports {
+				if p.Name == "metrics" && p.TargetPort.StrVal == "metrics" {
+					found = true
+				}
+			}
+		}
+		if !found {
+			t.Errorf("%s: no metrics Service", w.key)
+		}
+		for _, c := range w.pod.Containers {
+			if !slices.ContainsFunc(c.Ports, func(p corev1.ContainerPort) bool { return p.Name == "metrics" }) {
+				t.Errorf("%s container %s: no port named metrics", w.key, c.Name)
+			}
+		}
+	}
+}
+
+// checkWebhooks: webhook configurations call a rendered Service and carry
+// the CA bundle from the values (wantCA: the values set one).
+func checkWebhooks(t *testing.T, objs []*unstructured.Unstructured, wantCA bool) {
+	services := map[string]bool{}
+	for _, o := range objs {
+		if o.GetKind() == "Service" {
+			services[o.GetNamespace()+"/"+o.GetName()] = true
+		}
+	}
+	for _, o := range objs {
+		if o.GetKind() != "MutatingWebhookConfiguration" && o.GetKind() != "ValidatingWebhookConfiguration" {
+			continue
+		}
+		hooks, _, _ := unstructured.NestedSlice(o.Object, "webhooks")
+		if len(hooks) == 0 {
+			t.Errorf("%s: no webhooks", key(o))
+		}
+		for _, h := range hooks {
+			hm := h.(map[string]any)
+			ns, _, _ := unstructured.NestedString(hm, "clientConfig", "service", "namespace")
+			name, _, _ := unstructured.NestedString(hm, "clientConfig", "service", "name")
+			if !services[ns+"/"+name] {
+				t.Errorf("%s webhook %s: Service %s/%s is not rendered", key(o), hm["name"], ns, name)
+			}
+			ca, _, _ := unstructured.NestedString(hm, "clientConfig", "caBundle")
+			if ca == "" && !wantCA {
+				continue
+			}
+			raw, err := base64.StdEncoding.DecodeString(ca)
+			if err != nil || !bytes.Equal(bytes.TrimSpace(raw), bytes.TrimSpace([]byte(testCA))) {
+				t.Errorf("%s webhook %s: caBundle is not the one from the values", key(o), hm["name"])
+			}
+		}
+	}
+}
+
+// notServed lists the kinds the chart may render whose CRDs the test API
+// server does not have, with the reason; the dry run skips them. Empty: the
+// chart renders no custom resources (its own CRDs are installed from the
+// chart's crds/ directories).
+var notServed = map[string]string{}
+
+// TestDryRun creates every rendered object with a server-side dry run on the
+// real kube-apiserver: schema, defaulting and validation must all accept it.
+func TestDryRun(t *testing.T) {
+	ctx := context.Background()
+	for _, ns := range []string{releaseNamespace, "metallb-system", "firewall", "metal", "shoot--a--b"} {
+		obj := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}
+		if err := env.Client.Create(ctx, obj); client.IgnoreAlreadyExists(err) != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			for _, o := range render(t, tc.values).objs {
+				gk := o.GroupVersionKind().GroupKind().String()
+				err := env.Client.Create(ctx, o.DeepCopy(), client.DryRunAll)
+				if _, skip := notServed[gk]; skip {
+					if !meta.IsNoMatchError(err) {
+						t.Errorf("%s: listed as not served, but the server answered %v", key(o), err)
+					}
+					continue
+				}
+				if err != nil {
+					t.Errorf("%s: %v", key(o), err)
+				}
+			}
+		})
+	}
+}
+
+// TestCRDsInSync: the chart's CRDs are byte-for-byte the generated ones
+// (charts/hack/sync-crds.sh copies them).
+func TestCRDsInSync(t *testing.T) {
+	sources := map[string]string{"firewall": filepath.Join("..", "components", "firewall", "config", "crd")}
+	for sub, dir := range sources {
+		src, err := filepath.Glob(filepath.Join(dir, "*.yaml"))
+		if err != nil || len(src) == 0 {
+			t.Fatalf("no CRDs in %s: %v", dir, err)
+		}
+		dst, _ := filepath.Glob(filepath.Join(chartDir, "charts", sub, "crds", "*.yaml"))
+		if len(dst) != len(src) {
+			t.Errorf("%s: chart has %d CRD files, %s has %d: run charts/hack/sync-crds.sh", sub, len(dst), dir, len(src))
+		}
+		for _, s := range src {
+			want, _ := os.ReadFile(s)
+			got, err := os.ReadFile(filepath.Join(chartDir, "charts", sub, "crds", filepath.Base(s)))
+			if err != nil || !bytes.Equal(got, want) {
+				t.Errorf("%s differs from its source %s: run charts/hack/sync-crds.sh", filepath.Base(s), s)
+			}
+		}
+	}
+	if len(chartCRDs(t)) == 0 {
+		t.Error("the chart ships no CRDs")
+	}
+}

@@ -1,0 +1,459 @@
+{{/*
+Helpers shared by every component subchart. Named templates are global in
+Helm, so the subcharts under charts/ call these; they are meant to be
+rendered through this umbrella chart.
+
+Conventions: a component's objects are named "<release>-<component>" (or just
+"metalkube-<component>" when the release is called metalkube); every value
+that configures the binary maps to exactly one flag, emitted only when set so
+that the binary's own default applies otherwise.
+*/}}
+
+{{- define "metalkube.fullname" -}}
+{{- if eq .Release.Name "metalkube" -}}
+metalkube-{{ .Chart.Name }}
+{{- else -}}
+{{- printf "%s-metalkube-%s" .Release.Name .Chart.Name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "metalkube.selectorLabels" -}}
+app.kubernetes.io/name: metalkube
+app.kubernetes.io/component: {{ .Chart.Name }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end -}}
+
+{{- define "metalkube.labels" -}}
+{{ include "metalkube.selectorLabels" . }}
+app.kubernetes.io/part-of: metalkube
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
+{{- end -}}
+
+{{- define "metalkube.image" -}}
+{{- $img := .Values.global.image -}}
+{{- printf "%s:%s" $img.repository (default .Chart.AppVersion $img.tag) -}}
+{{- end -}}
+
+{{/*
+metalkube.flag renders one flag as args list items: dict "name" NAME "value" V.
+Empty strings and nil render nothing; a list renders the flag once per item;
+booleans always render (so that false can switch off a default of true).
+*/}}
+{{- define "metalkube.flag" -}}
+{{- $name := .name -}}
+{{- $v := .value -}}
+{{- if kindIs "slice" $v -}}
+{{- range $v }}
+- {{ printf "--%s=%v" $name . | quote }}
+{{- end -}}
+{{- else if kindIs "map" $v -}}
+{{- range $k, $x := $v }}
+- {{ printf "--%s=%s=%v" $name $k $x | quote }}
+{{- end -}}
+{{- else if kindIs "bool" $v }}
+- {{ printf "--%s=%t" $name $v | quote }}
+{{- else if or (kindIs "float64" $v) (kindIs "int64" $v) (kindIs "int" $v) }}
+- {{ printf "--%s=%d" $name (int64 $v) | quote }}
+{{- else if and (not (kindIs "invalid" $v)) (ne (toString $v) "") }}
+- {{ printf "--%s=%v" $name $v | quote }}
+{{- end -}}
+{{- end -}}
+
+{{/* metalkube.flags renders a list of (name value) pairs with metalkube.flag. */}}
+{{- define "metalkube.flags" -}}
+{{- range . }}
+{{- include "metalkube.flag" (dict "name" (index . 0) "value" (index . 1)) }}
+{{- end -}}
+{{- end -}}
+
+{{/* The logging flags, persistent flags of the root command. */}}
+{{- define "metalkube.loggingArgs" -}}
+{{- $l := .Values.global.logging -}}
+{{- include "metalkube.flags" (list (list "log-format" $l.format) (list "log-level" $l.level)) }}
+{{- end -}}
+
+{{/* Where the backend's credentials are mounted (read-only, from Secrets). */}}
+{{- define "metalkube.backendDir" -}}/etc/metalkube/backend{{- end -}}
+
+{{/*
+The shared backend flags (shared/options/backend.go). Credentials are never
+flag values: the kubeconfig, HMAC key and token come from Secrets mounted as
+files, and the flags name the files.
+*/}}
+{{- define "metalkube.backendArgs" -}}
+{{- $b := .Values.global.backend -}}
+{{- $ms := $b.metalstack -}}
+{{- $dir := include "metalkube.backendDir" . -}}
+{{- $kubeconfig := "" -}}
+{{- if $b.kubeconfigSecret.name }}{{ $kubeconfig = printf "%s/kubeconfig/%s" $dir $b.kubeconfigSecret.key }}{{ end -}}
+{{- $hmac := "" -}}
+{{- if $ms.hmacSecret.name }}{{ $hmac = printf "%s/hmac/%s" $dir $ms.hmacSecret.key }}{{ end -}}
+{{- $token := "" -}}
+{{- if $ms.tokenSecret.name }}{{ $token = printf "%s/token/%s" $dir $ms.tokenSecret.key }}{{ end -}}
+{{- include "metalkube.flags" (list
+  (list "backend" $b.name)
+  (list "metal-kubeconfig" $kubeconfig)
+  (list "metal-namespace" $b.namespace)
+  (list "ip-pool" $b.ipPools)
+  (list "backend-timeout" $b.timeout)
+  (list "server-size-label" $b.serverSizeLabel)
+  (list "server-partition-label" $b.serverPartitionLabel)
+  (list "server-region-label" $b.serverRegionLabel)
+  (list "metal-api-url" $ms.url)
+  (list "metal-api-hmac-file" $hmac)
+  (list "metal-api-hmac-auth-type" $ms.hmacAuthType)
+  (list "metal-api-token-file" $token)
+  (list "metal-project" $ms.project)
+  (list "metal-partition" $ms.partition)
+  (list "metal-network" $ms.networks)
+  (list "metal-dns-server" $ms.dnsServers)
+  (list "metal-ntp-server" $ms.ntpServers)
+) }}
+{{- end -}}
+
+{{- define "metalkube.backendVolumeMounts" -}}
+{{- $b := .Values.global.backend -}}
+{{- $dir := include "metalkube.backendDir" . -}}
+{{- if $b.kubeconfigSecret.name }}
+- name: backend-kubeconfig
+  mountPath: {{ $dir }}/kubeconfig
+  readOnly: true
+{{- end }}
+{{- if $b.metalstack.hmacSecret.name }}
+- name: backend-hmac
+  mountPath: {{ $dir }}/hmac
+  readOnly: true
+{{- end }}
+{{- if $b.metalstack.tokenSecret.name }}
+- name: backend-token
+  mountPath: {{ $dir }}/token
+  readOnly: true
+{{- end }}
+{{- end -}}
+
+{{- define "metalkube.backendVolumes" -}}
+{{- $b := .Values.global.backend -}}
+{{- range $name, $s := dict "backend-kubeconfig" $b.kubeconfigSecret "backend-hmac" $b.metalstack.hmacSecret "backend-token" $b.metalstack.tokenSecret }}
+{{- if $s.name }}
+- name: {{ $name }}
+  secret:
+    secretName: {{ $s.name }}
+    defaultMode: 0440
+    items:
+      - key: {{ $s.key }}
+        path: {{ $s.key }}
+{{- end }}
+{{- end }}
+{{- end -}}
+
+{{/*
+metalkube.backendInCluster is "true" when the ironcore backend is reached with
+the pod's own ServiceAccount (no kubeconfig Secret): then the chart grants it
+access to the metal-operator and IPAM objects in the backend namespace.
+*/}}
+{{- define "metalkube.backendInCluster" -}}
+{{- $b := .Values.global.backend -}}
+{{- if and (eq $b.name "ironcore") (not $b.kubeconfigSecret.name) -}}true{{- end -}}
+{{- end -}}
+
+{{- define "metalkube.backendNamespace" -}}
+{{- default "default" .Values.global.backend.namespace -}}
+{{- end -}}
+
+{{/*
+metalkube.backendRBAC renders a ClusterRole(+Binding) and a Role(+Binding) in
+the backend namespace for the ironcore backend's calls, when it runs in-cluster.
+dict "ctx" . "machines" BOOL "ips" BOOL: machines = ServerClaims, their
+ignition Secrets and Servers; ips = Cluster API IPAddressClaims/IPAddresses.
+*/}}
+{{- define "metalkube.backendRBAC" -}}
+{{- $ := .ctx -}}
+{{- if include "metalkube.backendInCluster" $ }}
+{{- $name := printf "%s-backend" (include "metalkube.fullname" $) }}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata:
+  name: {{ $name }}
+  labels:
+    {{- include "metalkube.labels" $ | nindent 4 }}
+rules:
+  # Servers are cluster-scoped; listing them is also the backend's health
+  # check.
+  - apiGroups: [metal.ironcore.dev]
+    resources: [servers]
+    verbs: [get, list, watch]
+  {{- if .machines }}
+  # Free capacity is checked against the unbound ServerClaims of every
+  # namespace.
+  - apiGroups: [metal.ironcore.dev]
+    resources: [serverclaims]
+    verbs: [list]
+  {{- end }}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata:
+  name: {{ $name }}
+  labels:
+    {{- include "metalkube.labels" $ | nindent 4 }}
+roleRef:
+  apiGroup: rbac.authorization.k8s.io
+  kind: ClusterRole
+  name: {{ $name }}
+subjects:
+  - kind: ServiceAccount
+    name: {{ include "metalkube.fullname" $ }}
+    namespace: {{ $.Release.Namespace }}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata:
+  name: {{ $name }}
+  namespace: {{ include "metalkube.backendNamespace" $ }}
+  labels:
+    {{- include "metalkube.labels" $ | nindent 4 }}
+rules:
+  {{- if .machines }}
+  - apiGroups: [metal.ironcore.dev]
+    resources: [serverclaims]
+    verbs: [get, list, watch, create, update, patch, delete]
+  # The ignition Secret of each ServerClaim.
+  - apiGroups: [""]
+    resources: [secrets]
+    verbs: [get, create, update, delete]
+  {{- end }}
+  {{- if .ips }}
+  - apiGroups: [ipam.cluster.x-k8s.io]
+    resources: [ipaddressclaims]
+    verbs: [get, list, watch, create, update, patch, delete]
+  - apiGroups: [ipam.cluster.x-k8s.io]
+    resources: [ipaddresses]
+    verbs: [get, list, watch]
+  {{- end }}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata:
+  name: {{ $name }}
+  namespace: {{ include "metalkube.backendNamespace" $ }}
+  labels:
+    {{- include "metalkube.labels" $ | nindent 4 }}
+roleRef:
+  apiGroup: rbac.authorization.k8s.io
+  kind: Role
+  name: {{ $name }}
+subjects:
+  - kind: ServiceAccount
+    name: {{ include "metalkube.fullname" $ }}
+    namespace: {{ $.Release.Namespace }}
+{{- end }}
+{{- end -}}
+
+{{/*
+metalkube.leaseRBAC: a Role and RoleBinding for leader election (and other
+leases) in a namespace: dict "ctx" . "namespace" NS "names" (list LEASE...) ["suffix" NAME-SUFFIX].
+Creating cannot be limited to names; reading and renewing is.
+*/}}
+{{- define "metalkube.leaseRBAC" -}}
+{{- $ := .ctx -}}
+{{- $name := printf "%s-%s" (include "metalkube.fullname" $) (default "leases" (index . "suffix")) }}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata:
+  name: {{ $name }}
+  namespace: {{ .namespace }}
+  labels:
+    {{- include "metalkube.labels" $ | nindent 4 }}
+rules:
+  - apiGroups: [coordination.k8s.io]
+    resources: [leases]
+    verbs: [create]
+  - apiGroups: [coordination.k8s.io]
+    resources: [leases]
+    resourceNames: {{ toJson .names }}
+    verbs: [get, watch, update, patch]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata:
+  name: {{ $name }}
+  namespace: {{ .namespace }}
+  labels:
+    {{- include "metalkube.labels" $ | nindent 4 }}
+roleRef:
+  apiGroup: rbac.authorization.k8s.io
+  kind: Role
+  name: {{ $name }}
+subjects:
+  - kind: ServiceAccount
+    name: {{ include "metalkube.fullname" $ }}
+    namespace: {{ $.Release.Namespace }}
+{{- end -}}
+
+{{/* metalkube.clusterRoleBinding binds the component's ClusterRole to its ServiceAccount. */}}
+{{- define "metalkube.clusterRoleBinding" -}}
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata:
+  name: {{ include "metalkube.fullname" . }}
+  labels:
+    {{- include "metalkube.labels" . | nindent 4 }}
+roleRef:
+  apiGroup: rbac.authorization.k8s.io
+  kind: ClusterRole
+  name: {{ include "metalkube.fullname" . }}
+subjects:
+  - kind: ServiceAccount
+    name: {{ include "metalkube.fullname" . }}
+    namespace: {{ .Release.Namespace }}
+{{- end -}}
+
+{{- define "metalkube.serviceAccount" -}}
+apiVersion: v1
+kind: ServiceAccount
+metadata:
+  name: {{ include "metalkube.fullname" . }}
+  namespace: {{ .Release.Namespace }}
+  labels:
+    {{- include "metalkube.labels" . | nindent 4 }}
+automountServiceAccountToken: true
+{{- end -}}
+
+{{/* The pod security context every component but the firewall runs with. */}}
+{{- define "metalkube.podSecurityContext" -}}
+runAsNonRoot: true
+runAsUser: 65532
+runAsGroup: 65532
+fsGroup: 65532
+seccompProfile:
+  type: RuntimeDefault
+{{- end -}}
+
+{{- define "metalkube.containerSecurityContext" -}}
+runAsNonRoot: true
+runAsUser: 65532
+runAsGroup: 65532
+readOnlyRootFilesystem: true
+allowPrivilegeEscalation: false
+privileged: false
+capabilities:
+  drop: [ALL]
+seccompProfile:
+  type: RuntimeDefault
+{{- end -}}
+
+{{/* Scheduling and pod-level settings common to every component. */}}
+{{- define "metalkube.podSettings" -}}
+serviceAccountName: {{ include "metalkube.fullname" . }}
+{{- with .Values.global.imagePullSecrets }}
+imagePullSecrets:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .Values.priorityClassName }}
+priorityClassName: {{ . }}
+{{- end }}
+{{- with .Values.nodeSelector }}
+nodeSelector:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .Values.tolerations }}
+tolerations:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- if .Values.affinity }}
+affinity:
+  {{- toYaml .Values.affinity | nindent 2 }}
+{{- else if gt (int (default 1 (index .Values "replicas"))) 1 }}
+affinity:
+  podAntiAffinity:
+    preferredDuringSchedulingIgnoredDuringExecution:
+      - weight: 100
+        podAffinityTerm:
+          topologyKey: kubernetes.io/hostname
+          labelSelector:
+            matchLabels:
+              {{- include "metalkube.selectorLabels" . | nindent 14 }}
+{{- end }}
+{{- end -}}
+
+{{- define "metalkube.pdb" -}}
+apiVersion: policy/v1
+kind: PodDisruptionBudget
+metadata:
+  name: {{ include "metalkube.fullname" . }}
+  namespace: {{ .Release.Namespace }}
+  labels:
+    {{- include "metalkube.labels" . | nindent 4 }}
+spec:
+  {{- if index .Values.pdb "minAvailable" }}
+  minAvailable: {{ .Values.pdb.minAvailable }}
+  {{- else }}
+  maxUnavailable: {{ default 1 (index .Values.pdb "maxUnavailable") }}
+  {{- end }}
+  selector:
+    matchLabels:
+      {{- include "metalkube.selectorLabels" . | nindent 6 }}
+{{- end -}}
+
+{{/* metalkube.metricsService: dict "ctx" . "port" N "scheme" http|https. */}}
+{{- define "metalkube.metricsService" -}}
+{{- $ := .ctx -}}
+apiVersion: v1
+kind: Service
+metadata:
+  name: {{ include "metalkube.fullname" $ }}-metrics
+  namespace: {{ $.Release.Namespace }}
+  labels:
+    {{- include "metalkube.labels" $ | nindent 4 }}
+  annotations:
+    prometheus.io/scrape: "true"
+    prometheus.io/port: {{ .port | quote }}
+    prometheus.io/scheme: {{ default "http" (index . "scheme") }}
+spec:
+  type: ClusterIP
+  selector:
+    {{- include "metalkube.selectorLabels" $ | nindent 4 }}
+  ports:
+    - name: metrics
+      port: {{ .port }}
+      targetPort: metrics
+      protocol: TCP
+{{- end -}}
+
+{{/* The Service in front of a webhook server (443 -> the webhook port). */}}
+{{- define "metalkube.webhookService" -}}
+apiVersion: v1
+kind: Service
+metadata:
+  name: {{ include "metalkube.fullname" . }}-webhook
+  namespace: {{ .Release.Namespace }}
+  labels:
+    {{- include "metalkube.labels" . | nindent 4 }}
+spec:
+  type: ClusterIP
+  selector:
+    {{- include "metalkube.selectorLabels" . | nindent 4 }}
+  ports:
+    - name: https
+      port: 443
+      targetPort: webhook
+      protocol: TCP
+{{- end -}}
+
+{{/* metalkube.webhookClientConfig: dict "ctx" . "path" PATH. */}}
+{{- define "metalkube.webhookClientConfig" -}}
+{{- $ := .ctx -}}
+clientConfig:
+  service:
+    name: {{ include "metalkube.fullname" $ }}-webhook
+    namespace: {{ $.Release.Namespace }}
+    path: {{ .path }}
+    port: 443
+  {{- with $.Values.webhook.caBundle }}
+  caBundle: {{ b64enc . }}
+  {{- end }}
+{{- end -}}
