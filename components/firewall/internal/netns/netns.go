@@ -66,6 +66,9 @@ func New(t testing.TB, role string) *NS {
 		_ = exec.Command("ip", "netns", "del", name).Run()
 	})
 	n.Exec(t, "ip", "link", "set", "lo", "up")
+	// no duplicate address detection: addresses (also link-local ones, which
+	// neighbour discovery needs) are usable at once
+	n.Exec(t, "sysctl", "-qw", "net.ipv6.conf.all.accept_dad=0", "net.ipv6.conf.default.accept_dad=0")
 	return n
 }
 

@@ -1,0 +1,82 @@
+package datapath
+
+import (
+	"io"
+	"net"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/metalkube/metalkube/components/firewall/compile"
+	"github.com/metalkube/metalkube/components/firewall/internal/fixture"
+	"github.com/metalkube/metalkube/components/firewall/internal/netns"
+)
+
+// TestAllowedNetworks: with allowed ingress networks set, a source outside
+// them is dropped even where a policy allows the port.
+func TestAllowedNetworks(t *testing.T) {
+	top := netns.NewTopology(t)
+	serve(t, top.Int, 443)
+	cfg := fixture.Config()
+	cfg.AllowedIngressNetworks = []netip.Prefix{netip.MustParsePrefix("203.0.113.3/32"), netip.MustParsePrefix("2001:db8::/64")}
+	cfg.AllowedEgressNetworks = []netip.Prefix{netip.MustParsePrefix("0.0.0.0/0")}
+	if _, err := newApplier(t, top.FW).Apply(compile.Compile(cfg, fixture.Input()).Table); err != nil {
+		t.Fatal(err)
+	}
+	checkFlows(t, []flow{
+		{name: "allowed network", from: top.Ext, proto: "tcp", src: "203.0.113.3", dst: "10.50.0.2", port: 443, allowed: true},
+		{name: "other network dropped", from: top.Ext, proto: "tcp", src: "203.0.113.2", dst: "10.50.0.2", port: 443},
+		{name: "allowed ipv6 network", from: top.Ext, proto: "tcp", src: "2001:db8::2", dst: "fd00:50::2", port: 443, allowed: true},
+		{name: "other ipv6 network dropped", from: top.Ext, proto: "tcp", src: "2001:db9::2", dst: "fd00:50::2", port: 443},
+	})
+}
+
+// TestRateLimit: traffic entering the limited interface stays near the limit.
+func TestRateLimit(t *testing.T) {
+	top := netns.NewTopology(t)
+	const limit = 1_250_000 // bytes per second (10 Mbit/s)
+	cfg := fixture.Config()
+	cfg.RateLimits = []compile.RateLimit{{Interface: "ext0", BytesPerSecond: limit}}
+	if _, err := newApplier(t, top.FW).Apply(compile.Compile(cfg, fixture.Input()).Table); err != nil {
+		t.Fatal(err)
+	}
+	// a sink on an allowed port in Int
+	var ln net.Listener
+	if err := top.Int.Do(func() (err error) { ln, err = net.Listen("tcp", ":443"); return err }); err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	received := make(chan int64, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			received <- 0
+			return
+		}
+		n, _ := io.Copy(io.Discard, c)
+		received <- n
+	}()
+	var conn net.Conn
+	if err := top.Ext.Do(func() (err error) { conn, err = net.Dial("tcp", "10.50.0.2:443"); return err }); err != nil {
+		t.Fatal(err)
+	}
+	const d = 2 * time.Second
+	buf := make([]byte, 64<<10)
+	start := time.Now()
+	_ = conn.SetWriteDeadline(start.Add(d))
+	for {
+		if _, err := conn.Write(buf); err != nil {
+			break
+		}
+	}
+	conn.Close()
+	n := <-received // until everything buffered has arrived
+	rate := float64(n) / time.Since(start).Seconds()
+	t.Logf("%.0f bytes/s through a %d bytes/s limit", rate, limit)
+	if rate > 2*limit {
+		t.Errorf("rate %.0f bytes/s, want at most about %d", rate, limit)
+	}
+	if rate < limit/10 {
+		t.Errorf("rate %.0f bytes/s: the limit throttles far below %d", rate, limit)
+	}
+}
