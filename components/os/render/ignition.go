@@ -26,9 +26,10 @@ const StartUnit = "metalkube-start-units.service"
 // warns about it. Units asked to be disabled or stopped are disabled.
 //
 // Ignition cannot run commands, so a unit asked to start or restart whose
-// start enabling does not guarantee — content without an [Install] section,
-// or the image's own unit — is started by StartUnit, a oneshot unit wanted by
-// multi-user.target (starting a running unit does nothing).
+// start enabling does not guarantee — not enabled, content without an
+// [Install] section, or the image's own unit — is started by StartUnit, a
+// oneshot unit wanted by multi-user.target (starting a running unit does
+// nothing).
 func Ignition(p *Plan) ([]byte, error) {
 	cfg := IgnitionConfig(p)
 	out, err := json.Marshal(cfg)
@@ -56,8 +57,11 @@ func IgnitionConfig(p *Plan) ignition.Config {
 	cfg.Systemd.Units = make([]ignition.Unit, 0, len(p.Units)+1)
 	var start []string
 	for _, u := range p.Units {
-		if u.Enable && (u.Command == CommandStart || u.Command == CommandRestart) && (u.Content == nil || !hasInstallSection(*u.Content)) {
-			start = append(start, u.Name)
+		startedByEnable := u.Enable && u.Content != nil && hasInstallSection(*u.Content)
+		if (u.Command == CommandStart || u.Command == CommandRestart) && !startedByEnable {
+			// systemd unescapes C escapes in ExecStart; unit names carry
+			// \x2d and the like.
+			start = append(start, strings.ReplaceAll(u.Name, `\`, `\\`))
 		}
 		iu := ignition.Unit{Name: u.Name, Contents: u.Content}
 		switch {

@@ -154,7 +154,7 @@ func TestUnits(t *testing.T) {
 		{"disabled", render.Unit{Name: "a.service", Content: &withInstall},
 			ptr(false), false, []string{"systemctl disable a.service"}},
 		{"disabled but started", render.Unit{Name: "a.service", Content: &noInstall, Command: render.CommandStart},
-			ptr(false), false, []string{"systemctl disable a.service", "systemctl start --no-block a.service"}},
+			ptr(false), true, []string{"systemctl disable a.service", "systemctl start --no-block a.service"}},
 		{"stopped", render.Unit{Name: "a.service", Enable: true, Command: render.CommandStop},
 			ptr(false), false, []string{"systemctl disable a.service", "systemctl stop --no-block a.service"}},
 	}
@@ -231,6 +231,17 @@ func TestUnitNames(t *testing.T) {
 		c := "[Unit]\nDescription=x\n"
 		plan.Units = append(plan.Units, render.Unit{Name: n, Content: &c, Enable: true, Command: render.CommandRestart})
 	}
+	ign, err := render.Ignition(plan)
+	if err != nil {
+		t.Fatal(err)
+	}
+	userdatatest.Ignition(t, ign)
+	cfg, _, _ := ignition.Parse(ign)
+	starter := *cfg.Systemd.Units[len(cfg.Systemd.Units)-1].Contents
+	if want := `start --no-block var-lib\\x2dcontainerd.mount getty@tty1.service`; !strings.Contains(starter, want) {
+		t.Errorf("%s does not escape backslashes for ExecStart (want %s):\n%s", render.StartUnit, want, starter)
+	}
+
 	ci, err := render.CloudInit(plan)
 	if err != nil {
 		t.Fatal(err)
