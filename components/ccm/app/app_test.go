@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"os"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -293,6 +294,39 @@ func TestLoadBalancerThroughCCM(t *testing.T) {
 	if !pool4.Prefixes[0].Contains(netip.MustParseAddr(ip)) {
 		t.Errorf("IP %s not from the pool %v", ip, pool4.Prefixes)
 	}
+	t.Run("bad input -> event, nothing allocated", func(t *testing.T) {
+		bad := &corev1.Service{
+			ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "bad"},
+			Spec:       corev1.ServiceSpec{Type: corev1.ServiceTypeLoadBalancer, LoadBalancerIP: "198.51.100.7", Ports: []corev1.ServicePort{{Port: 80}}},
+		}
+		if err := env.Client.Create(ctx, bad); err != nil {
+			t.Fatal(err)
+		}
+		defer func() { _ = env.Client.Delete(ctx, bad) }()
+		var msg string
+		for deadline := time.Now().Add(30 * time.Second); msg == ""; time.Sleep(100 * time.Millisecond) {
+			evs := &corev1.EventList{}
+			_ = env.Client.List(ctx, evs, client.InNamespace("default"))
+			for _, e := range evs.Items {
+				if e.InvolvedObject.Name == "bad" && e.Type == corev1.EventTypeWarning {
+					msg = e.Message
+				}
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("no warning event for a bad address")
+			}
+		}
+		if !strings.Contains(msg, "198.51.100.7") || !strings.Contains(msg, "not in the network's IP pools") {
+			t.Errorf("event %q does not explain the bad address", msg)
+		}
+		claims := &ipamv1.IPAddressClaimList{}
+		if err := env.Client.List(ctx, claims, client.InNamespace(ns)); err != nil {
+			t.Fatal(err)
+		}
+		if len(claims.Items) != 1 { // web's only
+			t.Errorf("%d IP claims, want only the good service's", len(claims.Items))
+		}
+	})
 	if err := env.Client.Delete(ctx, svc); err != nil {
 		t.Fatal(err)
 	}
