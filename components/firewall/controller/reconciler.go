@@ -27,6 +27,14 @@ import (
 // metalStackPrefix marks policies read from metal-stack.io/v1 objects.
 const metalStackPrefix = "metal-stack.io/"
 
+// +kubebuilder:rbac:groups=firewall.metalkube.io,resources=clusterwidenetworkpolicies,verbs=get;list;watch
+// +kubebuilder:rbac:groups=firewall.metalkube.io,resources=clusterwidenetworkpolicies/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=metal-stack.io,resources=clusterwidenetworkpolicies,verbs=get;list;watch
+// +kubebuilder:rbac:groups=metal-stack.io,resources=clusterwidenetworkpolicies/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=firewall.metalkube.io,resources=firewallstatuses,verbs=get;list;watch;create
+// +kubebuilder:rbac:groups=firewall.metalkube.io,resources=firewallstatuses/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups="",resources=services,verbs=get;list;watch
+
 // Reconciler syncs the whole ruleset on every request.
 type Reconciler struct {
 	Client  client.Client
