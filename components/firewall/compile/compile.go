@@ -391,15 +391,23 @@ func makeRuleSpans(info RuleInfo, src [2][]span, srcSet bool, dst *[2][]span, po
 	return r
 }
 
+// sourceRangesAnnotation is Kubernetes' older way to set a LoadBalancer's
+// source ranges; spec.loadBalancerSourceRanges wins when both are set.
+const sourceRangesAnnotation = "service.beta.kubernetes.io/load-balancer-source-ranges"
+
 // serviceRule allows traffic to a LoadBalancer's ingress IPs on its ports
 // from its loadBalancerSourceRanges (default: anywhere), and to a NodePort
 // Service's node ports on the node networks.
 func serviceRule(s corev1.Service, nodeCIDRs []netip.Prefix) (rule, bool) {
 	info := RuleInfo{Counter: counterName("svc", s.Namespace+"/"+s.Name, ""), Source: s.Namespace + "/" + s.Name, Kind: "service", Dir: "ingress"}
 	var src *[2][]span
-	if len(s.Spec.LoadBalancerSourceRanges) > 0 {
+	ranges := s.Spec.LoadBalancerSourceRanges
+	if len(ranges) == 0 && s.Annotations[sourceRangesAnnotation] != "" {
+		ranges = strings.Split(s.Annotations[sourceRangesAnnotation], ",")
+	}
+	if len(ranges) > 0 {
 		var spans [2][]span
-		for _, r := range s.Spec.LoadBalancerSourceRanges {
+		for _, r := range ranges {
 			p, err := netip.ParsePrefix(strings.TrimSpace(r))
 			if err != nil {
 				continue // the API server validates these; skip what we cannot read

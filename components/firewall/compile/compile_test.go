@@ -11,6 +11,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"github.com/metalkube/metalkube/components/firewall/api/v1alpha1"
@@ -113,5 +114,21 @@ func TestInvalidPolicies(t *testing.T) {
 				t.Error("an ignored policy changed the ruleset")
 			}
 		})
+	}
+}
+
+func TestServiceSourceRangesAnnotation(t *testing.T) {
+	svc := corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "web",
+		Annotations: map[string]string{"service.beta.kubernetes.io/load-balancer-source-ranges": "198.51.100.0/24, 2001:db8::/32"}},
+		Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeLoadBalancer, Ports: []corev1.ServicePort{{Protocol: corev1.ProtocolTCP, Port: 80}}},
+		Status: corev1.ServiceStatus{LoadBalancer: corev1.LoadBalancerStatus{Ingress: []corev1.LoadBalancerIngress{{IP: "10.50.1.10"}, {IP: "fd00:50:1::10"}}}}}
+	tbl := Compile(fixture.Config(), Input{Services: []corev1.Service{svc}}).Table
+	for set, want := range map[string]string{
+		"ingress4": "tcp . 80 . 198.51.100.0/24 . 10.50.1.10 : goto svc.default.web",
+		"ingress6": "tcp . 80 . 2001:db8::/32 . fd00:50:1::10 : goto svc.default.web",
+	} {
+		if got := tbl.Render(false); !strings.Contains(got, want) {
+			t.Errorf("%s: no element %q in\n%s", set, want, got)
+		}
 	}
 }
