@@ -29,6 +29,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
 
 	"github.com/metalkube/metalkube/shared/testenv"
 )
@@ -67,13 +68,26 @@ func newTestCA() string {
 	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))
 }
 
-// only enables one component and turns the others off.
+// only returns values (YAML) with one component enabled and the others
+// off, merged with extra (YAML).
 func only(c string, extra string) string {
-	var b strings.Builder
-	for _, x := range components {
-		b.WriteString(x + ":\n  enabled: " + map[bool]string{true: "true", false: "false"}[x == c] + "\n")
+	vals := map[string]any{}
+	if err := yaml.Unmarshal([]byte(extra), &vals); err != nil {
+		panic(err)
 	}
-	return b.String() + extra
+	for _, x := range components {
+		sub, _ := vals[x].(map[string]any)
+		if sub == nil {
+			sub = map[string]any{}
+		}
+		sub["enabled"] = x == c
+		vals[x] = sub
+	}
+	out, err := yaml.Marshal(vals)
+	if err != nil {
+		panic(err)
+	}
+	return string(out)
 }
 
 type chartCase struct {
@@ -139,6 +153,9 @@ func TestRender(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			r := render(t, tc.values)
+			if len(workloads(t, r.objs)) == 0 {
+				t.Fatal("no Deployment or DaemonSet rendered")
+			}
 			golden(t, filepath.Join("testdata", tc.name+".yaml"), r.text)
 			checkRBAC(t, r.objs)
 			checkPods(t, r.objs)
@@ -153,8 +170,8 @@ func TestEachComponentAlone(t *testing.T) {
 	for _, c := range components {
 		t.Run(c, func(t *testing.T) {
 			r := render(t, only(c, ""))
-			if len(r.objs) == 0 {
-				t.Fatal("nothing rendered")
+			if w := workloads(t, r.objs); len(w) != 1 {
+				t.Fatalf("%d workloads rendered, want 1", len(w))
 			}
 			for _, o := range r.objs {
 				if got := o.GetLabels()["app.kubernetes.io/component"]; got != c {
