@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -331,6 +332,9 @@ func TestBadInput(t *testing.T) {
 			})
 			if !strings.Contains(osc.Status.LastError.Description, tc.want) {
 				t.Errorf("lastError %q does not say %q", osc.Status.LastError.Description, tc.want)
+			}
+			if configProblem := slices.Contains(osc.Status.LastError.Codes, gardencorev1beta1.ErrorConfigurationProblem); configProblem != (tc.name != "missing-secret") {
+				t.Errorf("lastError codes %v", osc.Status.LastError.Codes)
 			}
 			if lo := osc.Status.LastOperation; lo == nil || lo.State != gardencorev1beta1.LastOperationStateError {
 				t.Errorf("lastOperation = %+v, want state Error", lo)

@@ -18,7 +18,9 @@
 // The actuator validates the whole OSC before rendering and reports every
 // problem at once, naming the file or unit (unknown encodings, missing
 // Secrets or keys, two files on one path, units without names, ...); the
-// library puts the error in status.lastError and nothing is written. It
+// library puts the error in status.lastError and nothing is written. Errors
+// the OSC's author must fix carry Gardener's ERR_CONFIGURATION_PROBLEM code;
+// a missing Secret does not (it may yet be created, and is retried). It
 // reads Secrets referenced by files and deletes the user-data Secret when the
 // OSC goes; it makes no calls to the bare-metal backend.
 package operatingsystemconfig

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"slices"
 
+	v1beta1helper "github.com/gardener/gardener/pkg/api/core/v1beta1/helper"
+	gardencorev1beta1 "github.com/gardener/gardener/pkg/apis/core/v1beta1"
 	extensionsv1alpha1 "github.com/gardener/gardener/pkg/apis/extensions/v1alpha1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -50,7 +52,7 @@ func (t *Translator) Translate(ctx context.Context, osc *extensionsv1alpha1.Oper
 	}
 	pc, err := v1alpha1.Decode(raw)
 	if err != nil {
-		return nil, err
+		return nil, configurationProblem(err)
 	}
 	format := pc.Format
 	if format == "" {
@@ -60,11 +62,11 @@ func (t *Translator) Translate(ctx context.Context, osc *extensionsv1alpha1.Oper
 		format = t.DefaultFormat
 	}
 	if err := validateSpec(&osc.Spec); err != nil {
-		return nil, fmt.Errorf("invalid OperatingSystemConfig: %w", err)
+		return nil, configurationProblem(fmt.Errorf("invalid OperatingSystemConfig: %w", err))
 	}
 	units, files, err := extras(osc, pc)
 	if err != nil {
-		return nil, err
+		return nil, configurationProblem(err)
 	}
 
 	switch osc.Spec.Purpose {
@@ -76,8 +78,8 @@ func (t *Translator) Translate(ctx context.Context, osc *extensionsv1alpha1.Oper
 		return &Result{Format: format, ExtensionUnits: units, ExtensionFiles: files}, nil
 	case extensionsv1alpha1.OperatingSystemConfigPurposeProvision:
 	default:
-		return nil, fmt.Errorf("unknown purpose %q (want %q or %q)", osc.Spec.Purpose,
-			extensionsv1alpha1.OperatingSystemConfigPurposeProvision, extensionsv1alpha1.OperatingSystemConfigPurposeReconcile)
+		return nil, configurationProblem(fmt.Errorf("unknown purpose %q (want %q or %q)", osc.Spec.Purpose,
+			extensionsv1alpha1.OperatingSystemConfigPurposeProvision, extensionsv1alpha1.OperatingSystemConfigPurposeReconcile))
 	}
 
 	plan, err := t.plan(ctx, osc, units, files, format)
@@ -91,7 +93,7 @@ func (t *Translator) Translate(ctx context.Context, osc *extensionsv1alpha1.Oper
 	case v1alpha1.FormatCloudInit:
 		userData, err = render.CloudInit(plan)
 	default:
-		err = fmt.Errorf("unknown format %q for OperatingSystemConfig type %q", format, osc.Spec.Type)
+		err = configurationProblem(fmt.Errorf("unknown format %q for OperatingSystemConfig type %q", format, osc.Spec.Type))
 	}
 	if err != nil {
 		return nil, err
@@ -201,7 +203,7 @@ func (t *Translator) resolve(ctx context.Context, namespace string, f *extension
 	secrets map[string]*corev1.Secret, format v1alpha1.Format) (render.File, error) {
 	rf := render.File{Path: f.Path, Mode: ptr.Deref(f.Permissions, 0o644), Plain: ptr.Deref(f.Content.TransmitUnencoded, false)}
 	if format == v1alpha1.FormatIgnition && rf.Mode&0o7000 != 0 {
-		return rf, fmt.Errorf("file %q: permissions %04o have setuid, setgid or sticky bits, which Ignition spec %s cannot set", f.Path, rf.Mode, render.IgnitionVersion)
+		return rf, configurationProblem(fmt.Errorf("file %q: permissions %04o have setuid, setgid or sticky bits, which Ignition spec %s cannot set", f.Path, rf.Mode, render.IgnitionVersion))
 	}
 	c := f.Content
 	switch {
@@ -232,13 +234,20 @@ func (t *Translator) resolve(ctx context.Context, namespace string, f *extension
 		}
 		data, ok := s.Data[c.SecretRef.DataKey]
 		if !ok {
-			return rf, fmt.Errorf("file %q: secret %s/%s has no key %q", f.Path, namespace, c.SecretRef.Name, c.SecretRef.DataKey)
+			return rf, configurationProblem(fmt.Errorf("file %q: secret %s/%s has no key %q", f.Path, namespace, c.SecretRef.Name, c.SecretRef.DataKey))
 		}
 		rf.Data = data
 	case c.ImageRef != nil:
-		return rf, fmt.Errorf("file %q: content from image %q can only be written by gardener-node-agent (reconcile purpose), not in user data", f.Path, c.ImageRef.Image)
+		return rf, configurationProblem(fmt.Errorf("file %q: content from image %q can only be written by gardener-node-agent (reconcile purpose), not in user data", f.Path, c.ImageRef.Image))
 	default:
 		return rf, fmt.Errorf("file %q: no content", f.Path)
 	}
 	return rf, nil
+}
+
+// configurationProblem marks an error the OSC's author must fix, so that
+// Gardener reports it with the code ERR_CONFIGURATION_PROBLEM. A missing
+// Secret is not marked: it may yet be created.
+func configurationProblem(err error) error {
+	return v1beta1helper.NewErrorWithCodes(err, gardencorev1beta1.ErrorConfigurationProblem)
 }

@@ -6,10 +6,13 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 
 	ignition "github.com/coreos/ignition/v2/config/v3_5"
+	v1beta1helper "github.com/gardener/gardener/pkg/api/core/v1beta1/helper"
+	gardencorev1beta1 "github.com/gardener/gardener/pkg/apis/core/v1beta1"
 	extensionsv1alpha1 "github.com/gardener/gardener/pkg/apis/extensions/v1alpha1"
 	"github.com/vincent-petithory/dataurl"
 	"go.yaml.in/yaml/v3"
@@ -424,6 +427,11 @@ func TestTranslateErrors(t *testing.T) {
 				if !strings.Contains(err.Error(), w) {
 					t.Errorf("error %q does not mention %q", err, w)
 				}
+			}
+			codes := v1beta1helper.ExtractErrorCodes(err)
+			configProblem := slices.Contains(codes, gardencorev1beta1.ErrorConfigurationProblem)
+			if wantCode := tc.name != "missing secret"; configProblem != wantCode {
+				t.Errorf("error codes %v: configuration problem %v, want %v", codes, configProblem, wantCode)
 			}
 		})
 	}
