@@ -55,8 +55,9 @@ func (d *delegate) render(ctx context.Context) (*machines.Rendered, error) {
 		return d.rendered, nil
 	}
 	userData := map[string][]byte{}
+	secrets := map[string]*corev1.Secret{} // pools usually share one
 	for _, pool := range d.worker.Spec.Pools {
-		ud, err := fetchUserData(ctx, d.client, d.worker.Namespace, pool)
+		ud, err := fetchUserData(ctx, d.client, d.worker.Namespace, pool, secrets)
 		if err != nil {
 			return nil, err
 		}
@@ -70,14 +71,19 @@ func (d *delegate) render(ctx context.Context) (*machines.Rendered, error) {
 	return r, nil
 }
 
-// fetchUserData reads a pool's user data from its Secret.
-func fetchUserData(ctx context.Context, c client.Reader, namespace string, pool extensionsv1alpha1.WorkerPool) ([]byte, error) {
+// fetchUserData reads a pool's user data from its Secret, remembering the
+// Secrets read in seen.
+func fetchUserData(ctx context.Context, c client.Reader, namespace string, pool extensionsv1alpha1.WorkerPool, seen map[string]*corev1.Secret) ([]byte, error) {
 	if pool.UserDataSecretRef.Name == "" {
 		return nil, fmt.Errorf("worker pool %s has no userDataSecretRef", pool.Name)
 	}
-	s := &corev1.Secret{}
-	if err := c.Get(ctx, client.ObjectKey{Namespace: namespace, Name: pool.UserDataSecretRef.Name}, s); err != nil {
-		return nil, fmt.Errorf("user data of worker pool %s: %w", pool.Name, err)
+	s, ok := seen[pool.UserDataSecretRef.Name]
+	if !ok {
+		s = &corev1.Secret{}
+		if err := c.Get(ctx, client.ObjectKey{Namespace: namespace, Name: pool.UserDataSecretRef.Name}, s); err != nil {
+			return nil, fmt.Errorf("user data of worker pool %s: %w", pool.Name, err)
+		}
+		seen[s.Name] = s
 	}
 	ud, ok := s.Data[pool.UserDataSecretRef.Key]
 	if !ok {
