@@ -120,7 +120,7 @@ func TestInvalidPolicies(t *testing.T) {
 func TestServiceSourceRangesAnnotation(t *testing.T) {
 	svc := corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "web",
 		Annotations: map[string]string{"service.beta.kubernetes.io/load-balancer-source-ranges": "198.51.100.0/24, 2001:db8::/32"}},
-		Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeLoadBalancer, Ports: []corev1.ServicePort{{Protocol: corev1.ProtocolTCP, Port: 80}}},
+		Spec:   corev1.ServiceSpec{Type: corev1.ServiceTypeLoadBalancer, Ports: []corev1.ServicePort{{Protocol: corev1.ProtocolTCP, Port: 80}}},
 		Status: corev1.ServiceStatus{LoadBalancer: corev1.LoadBalancerStatus{Ingress: []corev1.LoadBalancerIngress{{IP: "10.50.1.10"}, {IP: "fd00:50:1::10"}}}}}
 	tbl := Compile(fixture.Config(), Input{Services: []corev1.Service{svc}}).Table
 	for set, want := range map[string]string{
