@@ -3,11 +3,6 @@ package charts
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/base64"
 	"encoding/pem"
 	"flag"
@@ -17,7 +12,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -50,23 +44,19 @@ func TestMain(m *testing.M) {
 // components are the subcharts, each switchable with <name>.enabled.
 var components = []string{"ccm", "lb", "mcm", "os", "firewall", "extension", "admission"}
 
-// testCA is the webhook CA bundle the cases put into the chart's values.
-var testCA = newTestCA()
-
-func newTestCA() string {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+// testCA is the webhook CA bundle the cases put into the chart's values: a
+// fixed self-signed CA, so that the golden files are stable
+// (testdata/webhook-ca.pem; any CA certificate will do).
+var testCA = func() string {
+	b, err := os.ReadFile(filepath.Join("testdata", "webhook-ca.pem"))
 	if err != nil {
 		panic(err)
 	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "metalkube-test-ca"},
-		NotBefore: time.Unix(0, 0), NotAfter: time.Unix(0, 0).Add(100 * 365 * 24 * time.Hour), IsCA: true,
-		BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		panic(err)
+	if blk, _ := pem.Decode(b); blk == nil || blk.Type != "CERTIFICATE" {
+		panic("testdata/webhook-ca.pem: no certificate")
 	}
-	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))
-}
+	return string(b)
+}()
 
 // only returns values (YAML) with one component enabled and the others
 // off, merged with extra (YAML).
