@@ -59,8 +59,9 @@ lint: ## gofmt, go vet and staticcheck (built from the Go module proxy)
 	$(GO) run $(STATICCHECK) $(PKGS)
 
 .PHONY: generate
-generate: ## Regenerate deepcopy code and CRDs (controller-gen)
-	@for m in $(MODULES); do if [ -x $$m/hack/generate.sh ]; then echo "generate $$m"; $$m/hack/generate.sh; fi; done
+generate: ## Regenerate deepcopy code and CRDs (controller-gen), and the chart's copies of the CRDs
+	components/firewall/generate.sh
+	charts/hack/sync-crds.sh
 
 .PHONY: update-golden
 update-golden: testbin ## Rewrite the golden files under testdata/ from the current output
