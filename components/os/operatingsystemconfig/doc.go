@@ -10,7 +10,8 @@
 // purpose it returns the extras as status.extensionUnits and
 // status.extensionFiles, which gardener-node-agent applies with the OSC.
 //
-// The extras: DNS servers (a systemd-resolved drop-in), NTP servers (a
+// The extras: Flatcar's update-engine and locksmithd stopped and disabled
+// (types flatcar and coreos; nodes update through their machine image), DNS servers (a systemd-resolved drop-in), NTP servers (a
 // systemd-timesyncd drop-in), a containerd hosts.toml per registry mirror and,
 // when provisioning with containerd, /etc/containerd/config.toml and a
 // hosts.toml per registry of the OSC's CRI config.

@@ -29,8 +29,8 @@ const (
 	containerdUnit = "containerd.service"
 )
 
-// extras returns the units and files metalkube adds to an OSC: DNS and NTP
-// settings, a containerd hosts.toml per registry mirror and, at provisioning,
+// extras returns the units and files metalkube adds to an OSC: Flatcar's
+// automatic updates switched off, DNS and NTP settings, a containerd hosts.toml per registry mirror and, at provisioning,
 // the containerd configuration. gardener-node-agent writes the containerd
 // configuration and the hosts.toml of the OSC's own registries once it runs,
 // so the reconcile purpose only gets what it does not write.
@@ -52,6 +52,13 @@ func extras(osc *extensionsv1alpha1.OperatingSystemConfig, pc *v1alpha1.Operatin
 		}
 	}
 
+	if osc.Spec.Type == "flatcar" || osc.Spec.Type == "coreos" {
+		// Flatcar updates itself and reboots to apply the update; a node's
+		// OS changes through its machine image, not behind Kubernetes' back.
+		for _, name := range []string{"update-engine.service", "locksmithd.service"} {
+			units = append(units, extensionsv1alpha1.Unit{Name: name, Enable: ptr.To(false), Command: ptr.To(extensionsv1alpha1.CommandStop)})
+		}
+	}
 	if len(pc.DNSServers) > 0 {
 		files = append(files, inline(DNSConfigPath, "[Resolve]\nDNS="+strings.Join(pc.DNSServers, " ")+"\n"))
 		units = append(units, extensionsv1alpha1.Unit{

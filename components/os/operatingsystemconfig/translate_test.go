@@ -141,18 +141,19 @@ func TestTranslateProvision(t *testing.T) {
 		format v1alpha1.Format
 		golden string
 	}{
-		{"realistic flatcar is ignition", testosc.Realistic("worker-a", "flatcar"), v1alpha1.FormatIgnition, "realistic.ign.json"},
-		{"realistic gardenlinux is ignition", testosc.Realistic("worker-a", "gardenlinux"), v1alpha1.FormatIgnition, "realistic.ign.json"},
-		{"realistic ubuntu is cloud-init", testosc.Realistic("worker-a", "ubuntu"), v1alpha1.FormatCloudInit, "realistic.cloud-config.yaml"},
-		{"realistic debian is cloud-init", testosc.Realistic("worker-a", "debian"), v1alpha1.FormatCloudInit, "realistic.cloud-config.yaml"},
-		{"minimal ignition", minimal("flatcar"), v1alpha1.FormatIgnition, "minimal.ign.json"},
-		{"minimal cloud-init", minimal("ubuntu"), v1alpha1.FormatCloudInit, "minimal.cloud-config.yaml"},
-		{"unknown type defaults to cloud-init", minimal("suse-chost"), v1alpha1.FormatCloudInit, "minimal.cloud-config.yaml"},
-		{"providerConfig chooses ignition", withFormat(minimal("ubuntu"), v1alpha1.FormatIgnition), v1alpha1.FormatIgnition, "minimal.ign.json"},
-		{"providerConfig chooses cloud-init", withFormat(minimal("flatcar"), v1alpha1.FormatCloudInit), v1alpha1.FormatCloudInit, "minimal.cloud-config.yaml"},
+		{"realistic flatcar is ignition", testosc.Realistic("worker-a", "flatcar"), v1alpha1.FormatIgnition, "realistic-flatcar.ign.json"},
+		{"realistic gardenlinux is ignition", testosc.Realistic("worker-a", "gardenlinux"), v1alpha1.FormatIgnition, "realistic-gardenlinux.ign.json"},
+		{"realistic ubuntu is cloud-init", testosc.Realistic("worker-a", "ubuntu"), v1alpha1.FormatCloudInit, "realistic-ubuntu.cloud-config.yaml"},
+		{"realistic debian is cloud-init", testosc.Realistic("worker-a", "debian"), v1alpha1.FormatCloudInit, "realistic-debian.cloud-config.yaml"},
+		{"minimal flatcar", minimal("flatcar"), v1alpha1.FormatIgnition, "minimal-flatcar.ign.json"},
+		{"minimal ubuntu", minimal("ubuntu"), v1alpha1.FormatCloudInit, "minimal-ubuntu.cloud-config.yaml"},
+		{"unknown type defaults to cloud-init", minimal("suse-chost"), v1alpha1.FormatCloudInit, "minimal-suse-chost.cloud-config.yaml"},
+		{"providerConfig chooses ignition", withFormat(minimal("ubuntu"), v1alpha1.FormatIgnition), v1alpha1.FormatIgnition, "minimal-ubuntu.ign.json"},
+		{"providerConfig chooses cloud-init", withFormat(minimal("flatcar"), v1alpha1.FormatCloudInit), v1alpha1.FormatCloudInit, "minimal-flatcar.cloud-config.yaml"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			tr := newTranslator()
 			res, err := tr.Translate(context.Background(), tc.osc)
 			if err != nil {

@@ -160,6 +160,7 @@ func TestUnits(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			plan := &render.Plan{Units: []render.Unit{tc.unit}}
 			ign, err := render.Ignition(plan)
 			if err != nil {
