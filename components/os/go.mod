@@ -7,7 +7,7 @@ require (
 	github.com/gardener/gardener v1.150.0
 	github.com/gardener/gardener/pkg/apis v1.150.0
 	github.com/go-logr/logr v1.4.4
-	github.com/metalkube/metalkube/shared v0.0.0-00010101000000-000000000000
+	github.com/metalkube/metalkube/shared v0.0.0
 	github.com/pelletier/go-toml/v2 v2.3.1
 	github.com/spf13/cobra v1.10.2
 	github.com/spf13/pflag v1.0.10
