@@ -117,7 +117,7 @@ func start(t testing.TB) *backend {
 			HealthCheckSyncPeriod: time.Minute, HeartbeatRenewInterval: 30 * time.Second,
 		}}
 		sw := app.ControllerSwitches(cfg)
-		sw.Enabled = []string{app.ControllerInfrastructure, app.ControllerWorker, app.ControllerControlPlane, app.ControllerHeartbeat}
+		sw.Enabled = []string{app.ControllerInfrastructure, app.ControllerWorker, app.ControllerControlPlane, app.ControllerHeartbeat, app.ControllerOperatingSystemConfig}
 		if startErr = sw.Complete(); startErr != nil {
 			return
 		}
