@@ -3,6 +3,7 @@ package driver
 import (
 	"context"
 	"fmt"
+	"time"
 
 	mcmdriver "github.com/gardener/machine-controller-manager/pkg/util/provider/driver"
 	"github.com/gardener/machine-controller-manager/pkg/util/provider/machinecodes/codes"
@@ -94,8 +95,14 @@ func (d *Driver) InitializeMachine(ctx context.Context, req *mcmdriver.Initializ
 }
 
 // allocateIPs allocates the spec's addresses for a machine; idempotent on the
-// machine and network names.
+// machine and network names. The wait for an address is cut short by the
+// driver's own deadline, so that a backend that gives up a claim it waited for
+// in vain keeps it instead (the next call picks the claim up again): a claim
+// given up while its address is being assigned could be found again half
+// deleted.
 func (d *Driver) allocateIPs(ctx context.Context, s *api.ProviderSpec, machine string) ([]metal.IP, error) {
+	ctx, cancel := context.WithTimeout(ctx, min(d.cfg.InitializeTimeout, ipWait))
+	defer cancel()
 	var out []metal.IP
 	for _, a := range s.IPAddresses {
 		ip, err := d.cfg.Backend.AllocateIP(ctx, metal.IPSpec{
@@ -111,6 +118,10 @@ func (d *Driver) allocateIPs(ctx context.Context, s *api.ProviderSpec, machine s
 }
 
 func ipName(machine, network string) string { return machine + "-" + network }
+
+// ipWait bounds one call's wait for addresses; below the ironcore backend's
+// default IP timeout (10s).
+const ipWait = 5 * time.Second
 
 // DeleteMachine frees the Machine's server and addresses. It returns once the
 // backend has released the server; while it has not, it answers

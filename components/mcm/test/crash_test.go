@@ -16,15 +16,16 @@ import (
 	mcmv1alpha1 "github.com/gardener/machine-controller-manager/pkg/apis/machine/v1alpha1"
 )
 
-// inNamespace returns the fleet seen from another namespace (same emulator,
-// servers and pool), with the namespace and the MachineClass created.
+// inNamespace returns the fleet seen from another namespace (same emulator and
+// pool, servers of the size named like the namespace), with the namespace and
+// the MachineClass created.
 func (f *fleetSetup) inNamespace(t testing.TB, ns string) *fleetSetup {
 	t.Helper()
 	if err := env.Client.Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
 		t.Fatal(err)
 	}
 	g := *f
-	g.ns = ns
+	g.ns, g.size = ns, ns
 	g.createClass(t, true)
 	return &g
 }
@@ -53,7 +54,14 @@ func TestCrashDuringScaleUp(t *testing.T) {
 	}
 	t.Logf("seed %d (MCM_CRASH_SEED=%d replays it)", seed, seed)
 	rng := rand.New(rand.NewPCG(seed, seed))
-	f := newFleet(t, "crash", runs*machines)
+	// Each run has servers of a size of its own (and a few to spare), so that
+	// the runs do not compete for servers and the emulator's and backend's
+	// server lists stay short.
+	sizes := make([]string, runs)
+	for i := range sizes {
+		sizes[i] = fmt.Sprintf("crash-%02d", i)
+	}
+	f := newFleet(t, "crash", runs*(machines+2), sizes...)
 	killAts := make([]int64, runs)
 	for i := range killAts {
 		killAts[i] = 1 + rng.Int64N(requests)

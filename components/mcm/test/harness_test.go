@@ -42,7 +42,7 @@ func TestMain(m *testing.M) {
 	// registers machine-controller-manager's collector.
 	prometheus.DefaultRegisterer = lastWins{prometheus.DefaultRegisterer}
 	// The crash runs are parallel subtests; their time is mostly waiting.
-	_ = flag.Set("test.parallel", "5")
+	_ = flag.Set("test.parallel", "10")
 	os.Exit(testenv.Main(m, testenv.Options{
 		CRDs:   []testenv.CRDSet{testenv.MetalOperator, testenv.ClusterAPIIPAM, testenv.MachineControllerManager},
 		Scheme: scheme.New(mcmv1alpha1.AddToScheme),
@@ -58,8 +58,8 @@ type fleetSetup struct {
 }
 
 // newFleet starts an emulator with n servers named <name>-NNN of size <name>
-// and a namespace <name>.
-func newFleet(t testing.TB, name string, n int) *fleetSetup {
+// (or of the given sizes, round-robin) and a namespace <name>.
+func newFleet(t testing.TB, name string, n int, sizes ...string) *fleetSetup {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
@@ -68,7 +68,10 @@ func newFleet(t testing.TB, name string, n int) *fleetSetup {
 	}
 	pool := fleet.Pool{APIGroup: "ipam.cluster.x-k8s.io", Kind: "GlobalInClusterIPPool", Name: "public-" + name,
 		Prefixes: []netip.Prefix{netip.MustParsePrefix("203.0.113.0/24")}}
-	emu, err := fleet.New(env.Config, env.Config, fleet.Config{Servers: n, Prefix: name, Sizes: []string{name}, Pools: []fleet.Pool{pool}, RegisterNodes: true})
+	if len(sizes) == 0 {
+		sizes = []string{name}
+	}
+	emu, err := fleet.New(env.Config, env.Config, fleet.Config{Servers: n, Prefix: name, Sizes: sizes, Pools: []fleet.Pool{pool}, RegisterNodes: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -197,6 +200,7 @@ func startProvider(t testing.TB, f *fleetSetup, po providerOpts) *process {
 	o.MCM.Address = "127.0.0.1"
 	o.MCM.KubeAPIQPS, o.MCM.KubeAPIBurst = 200, 400
 	o.MCM.SafetyOptions.MachineCreationTimeout.Duration = 2 * time.Minute
+	o.MCM.ResourceExhaustedRetry.Duration = 5 * time.Second
 	o.MCM.SafetyOptions.MachineDrainTimeout.Duration = 30 * time.Second
 	o.MCM.SafetyOptions.PvDetachTimeout.Duration = 5 * time.Second
 	o.ControlConfig, o.TargetConfig = p.wrap(env.Config, false), p.wrap(env.Config, false)
@@ -249,14 +253,16 @@ func machinesRunning(ns string, want int) func() error {
 		if err := env.Client.List(context.Background(), ms, client.InNamespace(ns)); err != nil {
 			return err
 		}
-		running := 0
+		running, sample := 0, ""
 		for _, m := range ms.Items {
 			if m.Status.CurrentStatus.Phase == mcmv1alpha1.MachineRunning {
 				running++
+			} else {
+				sample = fmt.Sprintf("; %s is %q: %s", m.Name, m.Status.CurrentStatus.Phase, m.Status.LastOperation.Description)
 			}
 		}
 		if len(ms.Items) != want || running != want {
-			return fmt.Errorf("%d machines, %d running; want %d running", len(ms.Items), running, want)
+			return fmt.Errorf("%d machines, %d running; want %d running%s", len(ms.Items), running, want, sample)
 		}
 		return nil
 	}
