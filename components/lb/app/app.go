@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+	"k8s.io/client-go/tools/clientcmd"
 	"net/http"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
@@ -21,6 +22,7 @@ import (
 
 // Flag names of the standalone command.
 const (
+	FlagKubeconfig  = "kubeconfig"
 	FlagCluster     = "metal-cluster"
 	FlagClass       = "load-balancer-class"
 	FlagLeaderElect = "leader-elect"
@@ -34,6 +36,9 @@ type Options struct {
 	Backend options.Backend
 	Logging options.Logging
 	LB      LBOptions
+	// Kubeconfig of the cluster whose Services are served; empty: in-cluster
+	// or $KUBECONFIG.
+	Kubeconfig string
 	// Cluster is the cluster's name in the backend.
 	Cluster string
 	// Class is the spec.loadBalancerClass served; empty: Services without one.
@@ -51,6 +56,7 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	o.Backend.AddFlags(fs)
 	o.Logging.AddFlags(fs)
 	o.LB.AddFlags(fs)
+	fs.StringVar(&o.Kubeconfig, FlagKubeconfig, "", "kubeconfig of the cluster whose Services are served; empty: in-cluster or $KUBECONFIG")
 	fs.StringVar(&o.Cluster, FlagCluster, "", "the cluster's name in the bare-metal backend (owner of its IPs)")
 	fs.StringVar(&o.Class, FlagClass, "", "spec.loadBalancerClass served; empty: Services without a class")
 	fs.BoolVar(&o.LeaderElect, FlagLeaderElect, true, "elect a leader among replicas")
@@ -87,9 +93,11 @@ func NewCommand(ctx context.Context) *cobra.Command {
 				return err
 			}
 			ctrl.SetLogger(log)
-			cfg, err := ctrl.GetConfig()
+			rules := clientcmd.NewDefaultClientConfigLoadingRules()
+			rules.ExplicitPath = o.Kubeconfig
+			cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, nil).ClientConfig()
 			if err != nil {
-				return err
+				return fmt.Errorf("--%s=%q: %w", FlagKubeconfig, o.Kubeconfig, err)
 			}
 			mgr, err := manager.New(cfg, manager.Options{
 				Logger:                  log,

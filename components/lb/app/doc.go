@@ -2,7 +2,7 @@
 // LoadBalancer IPs (package controller) and the announcement configuration
 // (package announce), in one controller-runtime manager with leader election.
 //
-// Flags: the backend flags of shared/options, logging, --metal-cluster (the
+// Flags: the backend flags of shared/options, logging, --kubeconfig, --metal-cluster (the
 // cluster's name in the backend), --lb-network / --lb-network-ipv6 (backend
 // networks of IPv4 / IPv6 addresses), --load-balancer-class, --announce
 // (metallb|cilium|none) with --metallb-namespace, --bgp-asn-node-label,

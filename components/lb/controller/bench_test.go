@@ -8,6 +8,8 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
@@ -18,6 +20,12 @@ func BenchmarkServices500(b *testing.B) {
 	for range b.N {
 		start(b, 0)
 		ctx := context.Background()
+		// The test API server's service range has room for 254 ClusterIPs;
+		// a second ServiceCIDR makes room for the benchmark's Services.
+		cidr := &networkingv1.ServiceCIDR{ObjectMeta: metav1.ObjectMeta{Name: "bench"}, Spec: networkingv1.ServiceCIDRSpec{CIDRs: []string{"10.1.0.0/20"}}}
+		if err := env.Client.Create(ctx, cidr); client.IgnoreAlreadyExists(err) != nil {
+			b.Fatal(err)
+		}
 		svcs := make([]*corev1.Service, n)
 		t0 := time.Now()
 		var wg sync.WaitGroup
