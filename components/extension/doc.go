@@ -1,0 +1,32 @@
+// Package extension is metalkube's Gardener provider extension, provider type
+// "metalkube". It replaces gardener-extension-provider-metal (metal-stack)
+// and gardener-extension-provider-ironcore-metal (IronCore): it talks to
+// either backend only through the shared bare-metal client (shared/metal).
+//
+// A tour:
+//
+//   - pkg/apis/metal/v1alpha1: the provider API (provider.metalkube.io):
+//     CloudProfileConfig, InfrastructureConfig/Status, ControlPlaneConfig,
+//     WorkerConfig/Status and MachineProviderConfig, the MachineClass provider
+//     spec that `metalkube mcm` reads. Decoded strictly by pkg/apis/metal/codec,
+//     validated with field paths by pkg/apis/metal/validation.
+//   - pkg/controller/infrastructure: node network and egress IPs through the
+//     backend; status.networking; Migrate/Restore through status.state.
+//   - pkg/controller/worker: gardener's generic worker actuator with a
+//     delegate rendering MachineClasses and MachineDeployments
+//     (pkg/controller/worker/machines).
+//   - pkg/controller/controlplane: `metalkube ccm` and its RBAC through seed
+//     and shoot ManagedResources.
+//   - pkg/controller/healthcheck: ControlPlaneHealthy, SystemComponentsHealthy,
+//     EveryNodeReady.
+//   - pkg/webhook/controlplane: external cloud provider for kube-apiserver,
+//     kube-controller-manager and kubelet; the `metalkube mcm` sidecar of
+//     machine-controller-manager.
+//   - pkg/admission: `metalkube admission`'s Shoot/CloudProfile/Secret
+//     validation and Shoot defaulting.
+//   - app: the `metalkube extension` and `metalkube admission` commands; every
+//     controller and webhook is switched by name. The OperatingSystemConfig
+//     controller comes from components/os.
+//   - test/integration: the controllers on a real kube-apiserver, golden
+//     MachineClasses, the Worker reconcile benchmark.
+package extension
