@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
+	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -55,6 +57,8 @@ type fleetSetup struct {
 	ns, size string
 	emu      *fleet.Emulator
 	pool     fleet.Pool
+	// stop stops the emulator (also done when the test ends).
+	stop context.CancelFunc
 }
 
 // newFleet starts an emulator with n servers named <name>-NNN of size <name>
@@ -78,7 +82,7 @@ func newFleet(t testing.TB, name string, n int, sizes ...string) *fleetSetup {
 	if err := emu.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
-	return &fleetSetup{ns: name, size: name, emu: emu, pool: pool}
+	return &fleetSetup{ns: name, size: name, emu: emu, pool: pool, stop: cancel}
 }
 
 // createClass creates the MachineClass "class" and its Secret with Ignition
@@ -112,6 +116,7 @@ type process struct {
 	dead     atomic.Bool
 	calls    atomic.Int64 // backend requests sent
 	refused  atomic.Int64 // backend requests answered 503
+	byKind   sync.Map     // "GET serverclaims" -> *atomic.Int64
 	killAt   int64        // kill when the backend request with this number was sent; 0: never
 	killed   chan struct{}
 	killOnce sync.Once
@@ -133,6 +138,8 @@ func (t procTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 		return t.rt.RoundTrip(req)
 	}
 	n := t.p.calls.Add(1)
+	c, _ := t.p.byKind.LoadOrStore(requestKind(req), new(atomic.Int64))
+	c.(*atomic.Int64).Add(1)
 	resp, err := t.rt.RoundTrip(req)
 	if resp != nil && resp.StatusCode == http.StatusServiceUnavailable {
 		t.p.refused.Add(1)
@@ -375,4 +382,44 @@ func (r lastWins) MustRegister(cs ...prometheus.Collector) {
 func (r lastWins) Register(c prometheus.Collector) error {
 	r.Unregister(c)
 	return r.Registerer.Register(c)
+}
+
+// requestKind is "VERB resource" of an API request: "LIST serverclaims".
+func requestKind(req *http.Request) string {
+	parts := strings.Split(strings.Trim(req.URL.Path, "/"), "/")
+	// /api/v1/namespaces/ns/secrets/name, /apis/group/version/namespaces/ns/res/name, /apis/group/version/res/name
+	i := 2
+	if parts[0] == "apis" {
+		i = 3
+	}
+	if len(parts) > i && parts[i] == "namespaces" && len(parts) > i+2 {
+		i += 2
+	}
+	if len(parts) <= i {
+		return req.Method + " " + req.URL.Path
+	}
+	verb := req.Method
+	if verb == http.MethodGet && len(parts) == i+1 {
+		verb = "LIST"
+	}
+	return verb + " " + strings.Join(parts[i:min(len(parts), i+1)], "/")
+}
+
+// requestCounts returns the process's backend requests by kind, most first.
+func (p *process) requestCounts() string {
+	type kv struct {
+		k string
+		n int64
+	}
+	var all []kv
+	p.byKind.Range(func(k, v any) bool {
+		all = append(all, kv{k.(string), v.(*atomic.Int64).Load()})
+		return true
+	})
+	sort.Slice(all, func(i, j int) bool { return all[i].n > all[j].n })
+	var b strings.Builder
+	for _, e := range all {
+		fmt.Fprintf(&b, "%s=%d ", e.k, e.n)
+	}
+	return b.String()
 }
