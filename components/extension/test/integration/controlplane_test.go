@@ -145,3 +145,46 @@ func keys(m map[string]client.Object) []string {
 	slices.Sort(out)
 	return out
 }
+
+// TestControlPlaneMigrateRestore: migrate removes the seed side and keeps
+// the shoot's objects (keepObjects); restore on a new object deploys again.
+func TestControlPlaneMigrateRestore(t *testing.T) {
+	start(t)
+	ctx := context.Background()
+	ns := newShoot(t, "cpmig", workerPool("pool-a", "fra-1"))
+	newCP := func(op string) *extensionsv1alpha1.ControlPlane {
+		return &extensionsv1alpha1.ControlPlane{
+			ObjectMeta: metav1.ObjectMeta{Name: "cp", Namespace: ns, Annotations: opAnnotation(op)},
+			Spec: extensionsv1alpha1.ControlPlaneSpec{
+				DefaultSpec: extensionsv1alpha1.DefaultSpec{Type: "metalkube"},
+				Region:      "fra", SecretRef: corev1SecretRef(ns), InfrastructureProviderStatus: rawString(infraStatus),
+			},
+		}
+	}
+	cp := newCP("reconcile")
+	if err := env.Client.Create(ctx, cp); err != nil {
+		t.Fatal(err)
+	}
+	waitSucceeded(t, cp, gardencorev1beta1.LastOperationTypeReconcile, 30*time.Second)
+
+	annotate(t, cp, "migrate")
+	waitSucceeded(t, cp, gardencorev1beta1.LastOperationTypeMigrate, 30*time.Second)
+	for _, name := range []string{provider.ControlPlaneSeedResource, provider.ControlPlaneShootResource} {
+		if err := env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, &resourcesv1alpha1.ManagedResource{}); err == nil {
+			t.Errorf("managed resource %s still there after migrate", name)
+		}
+	}
+	if err := env.Client.Delete(ctx, cp); err != nil {
+		t.Fatal(err)
+	}
+	waitGone(t, cp, 10*time.Second)
+
+	restored := newCP("restore")
+	if err := env.Client.Create(ctx, restored); err != nil {
+		t.Fatal(err)
+	}
+	waitSucceeded(t, restored, gardencorev1beta1.LastOperationTypeRestore, 30*time.Second)
+	if _, ok := objectsOf(t, ns, provider.ControlPlaneSeedResource)["Deployment/"+provider.CloudControllerManagerName]; !ok {
+		t.Error("restore did not deploy the ccm again")
+	}
+}

@@ -237,7 +237,12 @@ func waitSucceeded(t testing.TB, obj extensionsv1alpha1.Object, typ gardencorev1
 		if lo == nil {
 			return errors.New("no last operation yet")
 		}
-		typeOK := lo.Type == typ || (typ == gardencorev1beta1.LastOperationTypeReconcile && lo.Type == gardencorev1beta1.LastOperationTypeCreate)
+		typeOK := lo.Type == typ ||
+			(typ == gardencorev1beta1.LastOperationTypeReconcile && lo.Type == gardencorev1beta1.LastOperationTypeCreate) ||
+			// The restore annotation goes only after a successful restore,
+			// so a later reconcile (queued by restore's own status updates)
+			// proves the restore succeeded.
+			(typ == gardencorev1beta1.LastOperationTypeRestore && lo.Type == gardencorev1beta1.LastOperationTypeReconcile)
 		if !typeOK || lo.State != gardencorev1beta1.LastOperationStateSucceeded {
 			le := ""
 			if e := st.GetLastError(); e != nil {
