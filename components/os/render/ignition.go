@@ -8,6 +8,7 @@ import (
 	"unicode/utf8"
 
 	ignition "github.com/coreos/ignition/v2/config/v3_5/types"
+	"github.com/coreos/ignition/v2/config/validate"
 )
 
 // IgnitionVersion is the Ignition spec version rendered.
@@ -30,13 +31,37 @@ const StartUnit = "metalkube-start-units.service"
 // [Install] section, or the image's own unit — is started by StartUnit, a
 // oneshot unit wanted by multi-user.target (starting a running unit does
 // nothing).
+//
+// The config is checked with Ignition's own validator before it is returned:
+// a machine does not boot with an invalid one.
 func Ignition(p *Plan) ([]byte, error) {
 	cfg := IgnitionConfig(p)
+	if err := validateIgnition(cfg); err != nil {
+		return nil, err
+	}
 	out, err := json.Marshal(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("marshal ignition config: %w", err)
 	}
 	return out, nil
+}
+
+// validateIgnition runs Ignition's validator on the config, minus the file
+// contents: those are data URLs built by dataURL (tested to decode back to the
+// content), and decoding every one again would triple the cost of a large
+// config. Paths, modes, units, drop-ins and duplicates are all checked.
+func validateIgnition(cfg ignition.Config) error {
+	files := make([]ignition.File, len(cfg.Storage.Files))
+	empty := "data:,"
+	for i, f := range cfg.Storage.Files {
+		f.Contents.Source = &empty
+		files[i] = f
+	}
+	cfg.Storage.Files = files
+	if rpt := validate.ValidateWithContext(cfg, nil); rpt.IsFatal() {
+		return fmt.Errorf("rendered Ignition config is invalid: %s", rpt.String())
+	}
+	return nil
 }
 
 // IgnitionConfig builds the Ignition config of the plan.
