@@ -302,3 +302,20 @@ func deref(b *bool) any {
 	}
 	return *b
 }
+
+func TestIgnitionRejectsInvalid(t *testing.T) {
+	// The translator validates OSCs first; this is the last line of defence.
+	cases := map[string]*render.Plan{
+		"relative path":     {Files: []render.File{{Path: "etc/x", Data: []byte("x")}}},
+		"unit without type": {Units: []render.Unit{{Name: "kubelet", Enable: true}}},
+		"drop-in not .conf": {Units: []render.Unit{{Name: "a.service", DropIns: []render.DropIn{{Name: "x", Content: "[Service]\n"}}}}},
+		"duplicate path":    {Files: []render.File{{Path: "/a", Data: []byte("x")}, {Path: "/a", Data: []byte("y")}}},
+	}
+	for name, plan := range cases {
+		t.Run(name, func(t *testing.T) {
+			if out, err := render.Ignition(plan); err == nil || !strings.Contains(err.Error(), "rendered Ignition config is invalid") {
+				t.Fatalf("Ignition = %s, %v; want an invalid-config error", out, err)
+			}
+		})
+	}
+}
