@@ -383,7 +383,9 @@ func TestTranslateErrors(t *testing.T) {
 			o.Spec.Files = append(o.Spec.Files, extensionsv1alpha1.File{Path: "/etc/hostname-specific.conf", HostName: ptr.To("machine-0"), Content: inline("", "x")})
 		}, []string{`file "/etc/hostname-specific.conf" is defined twice for host "machine-0"`}},
 		{"file without path", file("", inline("", "x")), []string{"file #10 has no path"}},
-		{"relative path", file("etc/x", inline("", "x")), []string{`file "etc/x": path must be absolute`}},
+		{"relative path", file("etc/x", inline("", "x")), []string{`file "etc/x": path must be an absolute, clean file path`}},
+		{"unclean path", file("/etc/../x", inline("", "x")), []string{`file "/etc/../x": path must be an absolute, clean file path`}},
+		{"root path", file("/", inline("", "x")), []string{`file "/": path must be an absolute, clean file path`}},
 		{"no content source", file("/etc/x", extensionsv1alpha1.FileContent{}), []string{`file "/etc/x"`, "exactly one of inline, secretRef or imageRef"}},
 		{"image content at provisioning", file("/opt/bin/kubelet", extensionsv1alpha1.FileContent{ImageRef: &extensionsv1alpha1.FileContentImageRef{Image: "hyperkube", FilePathInImage: "/kubelet"}}),
 			[]string{`file "/opt/bin/kubelet"`, "gardener-node-agent"}},

@@ -94,8 +94,8 @@ func validateSpec(spec *extensionsv1alpha1.OperatingSystemConfigSpec) error {
 			continue
 		}
 		files[key] = true
-		if !path.IsAbs(f.Path) || path.Clean(f.Path) != f.Path {
-			add("file %q: path must be absolute and clean", f.Path)
+		if !path.IsAbs(f.Path) || path.Clean(f.Path) != f.Path || f.Path == "/" {
+			add("file %q: path must be an absolute, clean file path", f.Path)
 		}
 		if owner, ok := unitFiles[f.Path]; ok {
 			add("file %q: path is also written by %s", f.Path, owner)
