@@ -2,7 +2,28 @@ module github.com/metalkube/metalkube/components/extension
 
 go 1.26.5
 
-require github.com/metalkube/metalkube/shared v0.0.0
+require (
+	github.com/Masterminds/semver/v3 v3.5.0
+	github.com/coreos/go-systemd/v22 v22.7.0
+	github.com/evanphx/json-patch/v5 v5.9.11
+	github.com/gardener/gardener v1.150.0
+	github.com/gardener/gardener/pkg/apis v1.150.0
+	github.com/gardener/machine-controller-manager v0.62.1
+	github.com/go-logr/logr v1.4.4
+	github.com/metalkube/metalkube/components/os v0.0.0
+	github.com/metalkube/metalkube/shared v0.0.0
+	github.com/spf13/cobra v1.10.2
+	github.com/spf13/pflag v1.0.10
+	go.uber.org/zap v1.28.0
+	k8s.io/api v0.36.6
+	k8s.io/apimachinery v0.36.6
+	k8s.io/autoscaler/vertical-pod-autoscaler v1.7.1
+	k8s.io/client-go v0.36.6
+	k8s.io/kubelet v0.36.4
+	k8s.io/utils v0.0.0-20260707023825-cf1189d6abe3
+	sigs.k8s.io/controller-runtime v0.24.1
+	sigs.k8s.io/yaml v1.6.0
+)
 
 require (
 	cel.dev/expr v0.25.2 // indirect
@@ -43,6 +64,7 @@ require (
 	github.com/cenkalti/backoff/v5 v5.0.3 // indirect
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect
 	github.com/coder/quartz v0.3.1 // indirect
+	github.com/coreos/go-json v0.0.0-20230131223807-18775e0fb4fb // indirect
 	github.com/coreos/go-oidc/v3 v3.14.1 // indirect
 	github.com/coreos/go-semver v0.3.1 // indirect
 	github.com/coreos/ignition/v2 v2.27.0 // indirect
@@ -231,27 +253,5 @@ require (
 )
 
 replace github.com/metalkube/metalkube/shared => ../../shared
-
-require (
-	github.com/Masterminds/semver/v3 v3.5.0
-	github.com/coreos/go-systemd/v22 v22.7.0
-	github.com/evanphx/json-patch/v5 v5.9.11
-	github.com/gardener/gardener v1.150.0
-	github.com/gardener/gardener/pkg/apis v1.150.0
-	github.com/gardener/machine-controller-manager v0.62.1
-	github.com/go-logr/logr v1.4.4
-	github.com/metalkube/metalkube/components/os v0.0.0
-	github.com/spf13/cobra v1.10.2
-	github.com/spf13/pflag v1.0.10
-	go.uber.org/zap v1.28.0
-	k8s.io/api v0.36.6
-	k8s.io/apimachinery v0.36.6
-	k8s.io/autoscaler/vertical-pod-autoscaler v1.7.1
-	k8s.io/client-go v0.36.6
-	k8s.io/kubelet v0.36.4
-	k8s.io/utils v0.0.0-20260707023825-cf1189d6abe3
-	sigs.k8s.io/controller-runtime v0.24.1
-	sigs.k8s.io/yaml v1.6.0
-)
 
 replace github.com/metalkube/metalkube/components/os => ../os
