@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -44,12 +45,22 @@ type Reconciler struct {
 	ServiceTagPrefix string
 	// Resync is how often the backend is read again without an event.
 	Resync time.Duration
+	// MinInterval spaces reconciles: events within it are folded into one
+	// later run, so a burst of Service changes costs one backend query.
+	// Default 1s.
+	MinInterval time.Duration
+
+	mu      sync.Mutex
+	lastRun time.Time
 }
 
 // AddToManager registers the reconciler with mgr.
 func (r *Reconciler) AddToManager(mgr manager.Manager) error {
 	if r.Resync == 0 {
 		r.Resync = time.Minute
+	}
+	if r.MinInterval == 0 {
+		r.MinInterval = time.Second
 	}
 	one := handler.EnqueueRequestsFromMapFunc(func(context.Context, client.Object) []reconcile.Request {
 		return []reconcile.Request{{NamespacedName: types.NamespacedName{Name: "announce"}}}
@@ -66,6 +77,15 @@ func (r *Reconciler) AddToManager(mgr manager.Manager) error {
 // Reconcile implements reconcile.Reconciler.
 func (r *Reconciler) Reconcile(ctx context.Context, _ reconcile.Request) (reconcile.Result, error) {
 	log := ctrl.LoggerFrom(ctx)
+	r.mu.Lock()
+	wait := r.MinInterval - time.Since(r.lastRun)
+	if wait <= 0 {
+		r.lastRun = time.Now()
+	}
+	r.mu.Unlock()
+	if wait > 0 {
+		return reconcile.Result{RequeueAfter: wait}, nil
+	}
 	ips, err := r.IPs.FindIPs(ctx, metal.IPQuery{Cluster: r.Cluster})
 	if err != nil {
 		// Keep what is announced: withdrawing routes because the backend is
