@@ -26,7 +26,7 @@ func TestNoWindowDuringReplace(t *testing.T) {
 	go func() {
 		defer close(done)
 		deadline := time.Now().Add(3 * time.Second)
-		for time.Now().Before(deadline) {
+		for time.Now().Before(deadline) || replaces.Load() < 3 {
 			a, err := nft.NewApplier(nftWithNS(top.FW)) // a restarted agent
 			if err != nil {
 				t.Error(err)

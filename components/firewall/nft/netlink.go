@@ -232,7 +232,7 @@ func (a *Applier) kernelState(name string) (*kernel, error) {
 			return nil, fmt.Errorf("list elements of set %s: %w", s.Name, err)
 		}
 	}
-	counters, err := a.Counters(name)
+	counters, err := a.counters(name)
 	if err != nil {
 		return nil, err
 	}
@@ -738,6 +738,14 @@ type CounterValue struct{ Packets, Bytes uint64 }
 
 // Counters reads the named counters of table name.
 func (a *Applier) Counters(name string) (map[string]CounterValue, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.counters(name)
+}
+
+// counters reads counters; a.mu is held (the netlink socket is shared, and
+// replies of concurrent requests would interleave).
+func (a *Applier) counters(name string) (map[string]CounterValue, error) {
 	objs, err := a.conn.GetNamedObjects(&nftables.Table{Family: nftables.TableFamilyINet, Name: name})
 	if err != nil {
 		return nil, fmt.Errorf("read counters of table %s: %w", name, err)
@@ -761,8 +769,8 @@ func (a *Applier) Counters(name string) (map[string]CounterValue, error) {
 // (or nothing was applied yet).
 func (a *Applier) Drift() (string, error) {
 	a.mu.Lock()
+	defer a.mu.Unlock()
 	cur := a.current
-	a.mu.Unlock()
 	if cur == nil {
 		return "", nil
 	}
@@ -787,7 +795,7 @@ func (a *Applier) Drift() (string, error) {
 	if d := sliceDiff("chains", want, have); d != "" {
 		return d, nil
 	}
-	counters, err := a.Counters(cur.Name)
+	counters, err := a.counters(cur.Name)
 	if err != nil {
 		return "", err
 	}
@@ -820,10 +828,8 @@ func (a *Applier) Drift() (string, error) {
 	if n := len(ruleChains); n <= driftChains {
 		check = append(check, ruleChains...)
 	} else {
-		a.mu.Lock()
 		start := a.cursor % n
 		a.cursor = start + driftChains
-		a.mu.Unlock()
 		for i := 0; i < driftChains; i++ {
 			check = append(check, ruleChains[(start+i)%n])
 		}
