@@ -119,3 +119,5 @@ require (
 )
 
 replace github.com/metalkube/metalkube/shared => ../../shared
+
+tool github.com/gardener/machine-controller-manager/cmd/machine-controller-manager

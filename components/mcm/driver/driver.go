@@ -150,7 +150,10 @@ func nodeAddresses(m *metal.Machine, ips []metal.IP) []corev1.NodeAddress {
 	return out
 }
 
-// wait polls check until it reports done, or the timeout passes.
+// wait polls check until it reports done, or the timeout passes. An
+// unavailable backend is asked again until then: a blip must not throw away a
+// wait that is nearly over. Other errors end the wait; so does the timeout,
+// with the last unavailable error if the backend was not reachable at the end.
 func (d *Driver) wait(ctx context.Context, timeout time.Duration, check func() (bool, error)) (bool, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
@@ -158,12 +161,15 @@ func (d *Driver) wait(ctx context.Context, timeout time.Duration, check func() (
 	defer t.Stop()
 	for {
 		done, err := check()
-		if done || err != nil {
-			return done, err
+		switch {
+		case done:
+			return true, nil
+		case err != nil && !metal.IsUnavailable(err):
+			return false, err
 		}
 		select {
 		case <-ctx.Done():
-			return false, nil
+			return false, err
 		case <-t.C:
 		}
 	}

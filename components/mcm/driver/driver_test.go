@@ -362,3 +362,29 @@ func hasAddress(as []corev1.NodeAddress, typ corev1.NodeAddressType, addr string
 	}
 	return false
 }
+
+// flakyBackend fails every other GetMachine as unavailable.
+type flakyBackend struct {
+	*memory.Backend
+	n int
+}
+
+func (f *flakyBackend) GetMachine(ctx context.Context, id string) (*metal.Machine, error) {
+	f.n++
+	if f.n%2 == 1 {
+		return nil, metal.Errorf(metal.ErrUnavailable, "get machine", id, "flaky")
+	}
+	return f.Backend.GetMachine(ctx, id)
+}
+
+func TestInitializeRidesOutBlips(t *testing.T) {
+	b := &flakyBackend{Backend: memory.New(memory.Config{Servers: memory.Fleet(1)})}
+	d, _ := driver.New(driver.Config{Backend: b, InitializeTimeout: time.Second, PollInterval: time.Millisecond})
+	if _, err := create(d, "m1", `{"image":"x"}`); err != nil {
+		t.Fatal(err)
+	}
+	// The memory backend powers on at once; make the first look miss it.
+	if _, err := d.InitializeMachine(context.Background(), &mcmdriver.InitializeMachineRequest{Machine: machine("m1"), MachineClass: class(`{"image":"x"}`)}); err != nil {
+		t.Fatalf("initialize with a flaky backend: %v", err)
+	}
+}

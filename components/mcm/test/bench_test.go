@@ -15,7 +15,8 @@ import (
 // machine-controller-manager and metalkube's provider on the ironcore backend
 // and the fleet emulator, and reports the time until all 50 Machines run (and
 // the median Machine's), and the backend requests per machine. Run it with
-// -benchtime=1x: one iteration is one scale-up. "ip" gives every machine an
+// -benchtime=1x: one iteration is one scale-up (the servers are not given
+// back, so there are servers for one). "ip" gives every machine an
 // IP address from Cluster API IPAM, "no-ip" does not: their difference is
 // what the address claims cost.
 func BenchmarkScaleUp50(b *testing.B) {
@@ -28,9 +29,9 @@ func benchScaleUp(b *testing.B, name string, withIP bool) {
 	var total time.Duration
 	var calls int64
 	var medians []time.Duration
-	for i := range b.N {
+	for range b.N {
 		b.StopTimer()
-		f := newFleet(b, fmt.Sprintf("bench-%s-%d", name, i), machines)
+		f := newFleet(b, "bench-"+name, machines)
 		startMCM(b, f.ns)
 		f.createClass(b, withIP)
 		p := startProvider(b, f, providerOpts{})
@@ -77,7 +78,6 @@ func benchScaleUp(b *testing.B, name string, withIP bool) {
 		checkOneServerPerMachine(b, observe(b, f.ns))
 		b.Logf("backend requests: %s", p.requestCounts())
 		p.stop(b)
-		f.stop()
 		b.StartTimer()
 	}
 	b.ReportMetric(total.Seconds()/float64(b.N), "s-to-all-running")

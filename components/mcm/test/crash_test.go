@@ -9,26 +9,10 @@ import (
 	"testing"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	mcmv1alpha1 "github.com/gardener/machine-controller-manager/pkg/apis/machine/v1alpha1"
 )
-
-// inNamespace returns the fleet seen from another namespace (same emulator and
-// pool, servers of the size named like the namespace), with the namespace and
-// the MachineClass created.
-func (f *fleetSetup) inNamespace(t testing.TB, ns string) *fleetSetup {
-	t.Helper()
-	if err := env.Client.Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
-		t.Fatal(err)
-	}
-	g := *f
-	g.ns, g.size = ns, ns
-	g.createClass(t, true)
-	return &g
-}
 
 func createMachines(t testing.TB, ns string, n int) {
 	t.Helper()
@@ -39,13 +23,18 @@ func createMachines(t testing.TB, ns string, n int) {
 	}
 }
 
+const crashRuns = 20
+
+func crashSize(run int) string { return fmt.Sprintf("crash-%02d", run) }
+
 // TestCrashDuringScaleUp kills the provider at a random backend request during
 // a 10-machine scale-up (after the request reached the backend, before its
 // answer was read), checks that no Machine ever holds two servers, then runs
 // the provider again and checks that all ten run on one server each with no
 // orphaned claim. MCM_CRASH_SEED replays a seed.
 func TestCrashDuringScaleUp(t *testing.T) {
-	const runs, machines = 20, 10
+	t.Parallel()
+	const runs, machines = crashRuns, 10
 	// A scale-up of ten machines takes about this many backend requests.
 	const requests = 200
 	seed := uint64(time.Now().UnixNano())
@@ -54,14 +43,6 @@ func TestCrashDuringScaleUp(t *testing.T) {
 	}
 	t.Logf("seed %d (MCM_CRASH_SEED=%d replays it)", seed, seed)
 	rng := rand.New(rand.NewPCG(seed, seed))
-	// Each run has servers of a size of its own (and a few to spare), so that
-	// the runs do not compete for servers and the emulator's and backend's
-	// server lists stay short.
-	sizes := make([]string, runs)
-	for i := range sizes {
-		sizes[i] = fmt.Sprintf("crash-%02d", i)
-	}
-	f := newFleet(t, "crash", runs*(machines+2), sizes...)
 	killAts := make([]int64, runs)
 	for i := range killAts {
 		killAts[i] = 1 + rng.Int64N(requests)
@@ -70,7 +51,8 @@ func TestCrashDuringScaleUp(t *testing.T) {
 		for run, killAt := range killAts {
 			t.Run(fmt.Sprintf("kill-at-%d", killAt), func(t *testing.T) {
 				t.Parallel()
-				g := f.inNamespace(t, fmt.Sprintf("crash-%02d", run))
+				g := newFleet(t, crashSize(run), machines)
+				g.createClass(t, false)
 				createMachines(t, g.ns, machines)
 				a := startProvider(t, g, providerOpts{killAt: killAt})
 				select {
@@ -83,7 +65,7 @@ func TestCrashDuringScaleUp(t *testing.T) {
 
 				b := startProvider(t, g, providerOpts{})
 				defer b.stop(t)
-				eventually(t, 90*time.Second, "all machines running after restart", settled(t, g.ns, machines))
+				eventually(t, 3*time.Minute, "all machines running after restart", settled(t, g.ns, machines, false))
 				checkOneServerPerMachine(t, observe(t, g.ns))
 			})
 		}
@@ -95,6 +77,7 @@ func TestCrashDuringScaleUp(t *testing.T) {
 // runs on one server, and then until every server is released; no Machine is
 // lost or duplicated and nothing is left behind.
 func TestBackendOutage(t *testing.T) {
+	t.Parallel()
 	const machines = 5
 	f := newFleet(t, "outage", machines+2)
 	f.createClass(t, true)
@@ -103,7 +86,8 @@ func TestBackendOutage(t *testing.T) {
 	ctx := context.Background()
 
 	// flap switches the outage on until the backend has refused five
-	// requests, then on and off at random until stopped.
+	// requests, then off and on at random (up 1-3s, down 0.3-1.5s) until
+	// stopped.
 	flap := func() (stop func()) {
 		ctx, cancel := context.WithCancel(ctx)
 		done := make(chan struct{})
@@ -121,10 +105,14 @@ func TestBackendOutage(t *testing.T) {
 			down := false
 			for {
 				f.emu.SetOutage(down)
+				d := time.Duration(1000+rand.IntN(2000)) * time.Millisecond // up 1-3s
+				if down {
+					d = time.Duration(300+rand.IntN(1200)) * time.Millisecond // down 0.3-1.5s
+				}
 				select {
 				case <-ctx.Done():
 					return
-				case <-time.After(time.Duration(200+rand.IntN(800)) * time.Millisecond):
+				case <-time.After(d):
 				}
 				down = !down
 			}
@@ -148,7 +136,7 @@ func TestBackendOutage(t *testing.T) {
 		return machinesRunning(f.ns, machines)()
 	})
 	stop()
-	eventually(t, 30*time.Second, "settled", settled(t, f.ns, machines))
+	eventually(t, 30*time.Second, "settled", settled(t, f.ns, machines, true))
 	if n := p.refused.Load(); n == 0 {
 		t.Errorf("the outage refused no backend request")
 	} else {

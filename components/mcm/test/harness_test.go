@@ -44,7 +44,7 @@ func TestMain(m *testing.M) {
 	// registers machine-controller-manager's collector.
 	prometheus.DefaultRegisterer = lastWins{prometheus.DefaultRegisterer}
 	// The crash runs are parallel subtests; their time is mostly waiting.
-	_ = flag.Set("test.parallel", "10")
+	_ = flag.Set("test.parallel", "16")
 	os.Exit(testenv.Main(m, testenv.Options{
 		CRDs:   []testenv.CRDSet{testenv.MetalOperator, testenv.ClusterAPIIPAM, testenv.MachineControllerManager},
 		Scheme: scheme.New(mcmv1alpha1.AddToScheme),
@@ -52,37 +52,67 @@ func TestMain(m *testing.M) {
 }
 
 // fleetSetup is one test's slice of the world: a namespace (Machines, claims
-// and IP claims live there), an emulator with servers of a size of its own.
+// and IP claims live there) and servers of a size of its own, all played by
+// the package's one fleet emulator.
 type fleetSetup struct {
 	ns, size string
 	emu      *fleet.Emulator
 	pool     fleet.Pool
-	// stop stops the emulator (also done when the test ends).
-	stop context.CancelFunc
 }
 
-// newFleet starts an emulator with n servers named <name>-NNN of size <name>
-// (or of the given sizes, round-robin) and a namespace <name>.
-func newFleet(t testing.TB, name string, n int, sizes ...string) *fleetSetup {
+// The package's tests run in parallel on one fleet emulator (emulators act on
+// every claim of the API server, so two would do each other's work). Every
+// size of sizeSlots gets serversPerSlot servers per time it is listed.
+const serversPerSlot = 14
+
+var sizeSlots = func() []string {
+	s := []string{"life", "invalid", "scale", "outage"}
+	for i := range crashRuns {
+		s = append(s, crashSize(i))
+	}
+	for range 4 { // 56 servers each
+		s = append(s, "bench-ip", "bench-noip")
+	}
+	return s
+}()
+
+var sharedPool = fleet.Pool{APIGroup: "ipam.cluster.x-k8s.io", Kind: "GlobalInClusterIPPool", Name: "public",
+	Prefixes: []netip.Prefix{netip.MustParsePrefix("203.0.112.0/23")}}
+
+var shared struct {
+	once sync.Once
+	emu  *fleet.Emulator
+	err  error
+}
+
+func emulator(t testing.TB) *fleet.Emulator {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	if err := env.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}); err != nil {
+	shared.once.Do(func() {
+		shared.emu, shared.err = fleet.New(env.Config, env.Config, fleet.Config{Servers: serversPerSlot * len(sizeSlots), Prefix: "srv",
+			Sizes: sizeSlots, Pools: []fleet.Pool{sharedPool}, RegisterNodes: true, Heartbeat: 30 * time.Second})
+		if shared.err == nil {
+			// It lives as long as the test binary.
+			shared.err = shared.emu.Start(context.Background())
+		}
+	})
+	if shared.err != nil {
+		t.Fatalf("fleet emulator: %v", shared.err)
+	}
+	return shared.emu
+}
+
+// newFleet creates the namespace name and returns the fleet seen from it:
+// servers of size name (at least n of them).
+func newFleet(t testing.TB, name string, n int) *fleetSetup {
+	t.Helper()
+	emu := emulator(t)
+	if have := serversPerSlot * strings.Count(","+strings.Join(sizeSlots, ",")+",", ","+name+","); have < n {
+		t.Fatalf("size %s has %d servers, want %d: add it to sizeSlots", name, have, n)
+	}
+	if err := env.Client.Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}); err != nil {
 		t.Fatal(err)
 	}
-	pool := fleet.Pool{APIGroup: "ipam.cluster.x-k8s.io", Kind: "GlobalInClusterIPPool", Name: "public-" + name,
-		Prefixes: []netip.Prefix{netip.MustParsePrefix("203.0.113.0/24")}}
-	if len(sizes) == 0 {
-		sizes = []string{name}
-	}
-	emu, err := fleet.New(env.Config, env.Config, fleet.Config{Servers: n, Prefix: name, Sizes: sizes, Pools: []fleet.Pool{pool}, RegisterNodes: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := emu.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	return &fleetSetup{ns: name, size: name, emu: emu, pool: pool, stop: cancel}
+	return &fleetSetup{ns: name, size: name, emu: emu, pool: sharedPool}
 }
 
 // createClass creates the MachineClass "class" and its Secret with Ignition

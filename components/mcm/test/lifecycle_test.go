@@ -19,6 +19,7 @@ import (
 // registered Node and a Running Machine; deleting the Machine makes the server
 // Available again and leaves nothing behind.
 func TestMachineLifecycle(t *testing.T) {
+	t.Parallel()
 	f := newFleet(t, "life", 2)
 	f.createClass(t, true)
 	p := startProvider(t, f, providerOpts{})
@@ -76,6 +77,7 @@ func TestMachineLifecycle(t *testing.T) {
 // TestInvalidProviderSpec: a Machine of a class with a bad spec fails creation
 // with the bad fields named, and claims nothing.
 func TestInvalidProviderSpec(t *testing.T) {
+	t.Parallel()
 	f := newFleet(t, "invalid", 1)
 	ctx := context.Background()
 	class := &mcmv1alpha1.MachineClass{ObjectMeta: metav1.ObjectMeta{Namespace: f.ns, Name: "class"},
