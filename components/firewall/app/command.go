@@ -11,8 +11,10 @@ import (
 	"sort"
 
 	"github.com/go-logr/logr"
+	"github.com/google/nftables"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
+	"golang.org/x/sys/unix"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime/serializer"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
@@ -90,7 +92,18 @@ func Run(ctx context.Context, o *Options) error {
 	if err != nil {
 		return fmt.Errorf("kubeconfig: %w", err)
 	}
-	applier, err := nft.NewApplier()
+	var nsFD int
+	var connOpts []nftables.ConnOption
+	if o.NetNS != "" {
+		fd, err := unix.Open(o.NetNS, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return fmt.Errorf("--%s: %w", FlagNetNS, err)
+		}
+		defer unix.Close(fd)
+		nsFD = fd
+		connOpts = append(connOpts, nftables.WithNetNSFd(fd))
+	}
+	applier, err := nft.NewApplier(connOpts...)
 	if err != nil {
 		return err
 	}
@@ -120,7 +133,7 @@ func Run(ctx context.Context, o *Options) error {
 		return err
 	}
 	if o.LogGroup != 0 {
-		if err := mgr.Add(dropLogger(o.LogGroup, log.WithName("dropped"))); err != nil {
+		if err := mgr.Add(dropLogger(o.LogGroup, nsFD, log.WithName("dropped"))); err != nil {
 			return err
 		}
 	}

@@ -7,6 +7,6 @@ import (
 	"github.com/metalkube/metalkube/components/firewall/droplog"
 )
 
-func dropLogger(group uint16, log logr.Logger) manager.Runnable {
-	return &droplog.Logger{Group: group, Log: log}
+func dropLogger(group uint16, netns int, log logr.Logger) manager.Runnable {
+	return &droplog.Logger{Group: group, NetNS: netns, Log: log}
 }

@@ -39,6 +39,7 @@ const (
 	FlagDNSUpstream            = "dns-upstream"
 	FlagFQDNStateFile          = "fqdn-state-file"
 	FlagFQDNMinTTL             = "fqdn-min-ttl"
+	FlagNetNS                  = "netns"
 	FlagDryRun                 = "dry-run"
 	FlagPolicyFile             = "policy-file"
 )
@@ -67,6 +68,7 @@ type Options struct {
 	DNSUpstream            string
 	FQDNStateFile          string
 	FQDNMinTTL             time.Duration
+	NetNS                  string
 	DryRun                 bool
 	PolicyFiles            []string
 }
@@ -112,6 +114,7 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.DNSUpstream, FlagDNSUpstream, o.DNSUpstream, "resolver the DNS proxy forwards to, host:port (default: the first nameserver of /etc/resolv.conf)")
 	fs.StringVar(&o.FQDNStateFile, FlagFQDNStateFile, o.FQDNStateFile, "where resolved FQDN addresses are kept across restarts")
 	fs.DurationVar(&o.FQDNMinTTL, FlagFQDNMinTTL, o.FQDNMinTTL, "least time a resolved address stays allowed")
+	fs.StringVar(&o.NetNS, FlagNetNS, o.NetNS, "network namespace (a path such as /var/run/netns/fw) whose nftables ruleset and nflog the agent manages, if not its own")
 	fs.BoolVar(&o.DryRun, FlagDryRun, o.DryRun, "print the ruleset that would be applied and exit")
 	fs.StringSliceVar(&o.PolicyFiles, FlagPolicyFile, o.PolicyFiles, "with --dry-run: read ClusterwideNetworkPolicies and Services from these YAML files instead of the cluster")
 }
