@@ -10,7 +10,8 @@
 // namespace, --metal-stack-policies to also read metal-stack.io/v1 policies,
 // --dns-proxy-address (with --dns-upstream, --fqdn-state-file, --fqdn-min-ttl)
 // to run the DNS proxy that makes toFQDNs egress rules work, --suricata-socket
-// for IDS statistics, and --dry-run to print the ruleset instead of applying
+// for IDS statistics, --netns to manage another network namespace's ruleset,
+// and --dry-run to print the ruleset instead of applying
 // it (from the cluster, or offline from --policy-file).
 //
 // It serves Prometheus metrics (--metrics-bind-address): per-rule packet and
