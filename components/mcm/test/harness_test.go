@@ -45,10 +45,22 @@ func TestMain(m *testing.M) {
 	prometheus.DefaultRegisterer = lastWins{prometheus.DefaultRegisterer}
 	// The crash runs are parallel subtests; their time is mostly waiting.
 	_ = flag.Set("test.parallel", "16")
-	os.Exit(testenv.Main(m, testenv.Options{
+	var err error
+	env, err = testenv.Start(testenv.Options{
 		CRDs:   []testenv.CRDSet{testenv.MetalOperator, testenv.ClusterAPIIPAM, testenv.MachineControllerManager},
 		Scheme: scheme.New(mcmv1alpha1.AddToScheme),
-	}, &env))
+	})
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "testenv: %v\n", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	// Stop the emulator first: its watches hold the API server's shutdown up.
+	shared.cancel()
+	if err := env.Stop(); err != nil {
+		fmt.Fprintf(os.Stderr, "testenv: stop: %v\n", err)
+	}
+	os.Exit(code)
 }
 
 // fleetSetup is one test's slice of the world: a namespace (Machines, claims
@@ -79,11 +91,15 @@ var sizeSlots = func() []string {
 var sharedPool = fleet.Pool{APIGroup: "ipam.cluster.x-k8s.io", Kind: "GlobalInClusterIPPool", Name: "public",
 	Prefixes: []netip.Prefix{netip.MustParsePrefix("203.0.112.0/23")}}
 
-var shared struct {
-	once sync.Once
-	emu  *fleet.Emulator
-	err  error
-}
+var shared = struct {
+	once   sync.Once
+	emu    *fleet.Emulator
+	err    error
+	ctx    context.Context
+	cancel context.CancelFunc
+}{}
+
+func init() { shared.ctx, shared.cancel = context.WithCancel(context.Background()) }
 
 func emulator(t testing.TB) *fleet.Emulator {
 	t.Helper()
@@ -91,8 +107,8 @@ func emulator(t testing.TB) *fleet.Emulator {
 		shared.emu, shared.err = fleet.New(env.Config, env.Config, fleet.Config{Servers: serversPerSlot * len(sizeSlots), Prefix: "srv",
 			Sizes: sizeSlots, Pools: []fleet.Pool{sharedPool}, RegisterNodes: true, Heartbeat: 30 * time.Second})
 		if shared.err == nil {
-			// It lives as long as the test binary.
-			shared.err = shared.emu.Start(context.Background())
+			// It lives until TestMain stops it.
+			shared.err = shared.emu.Start(shared.ctx)
 		}
 	})
 	if shared.err != nil {
