@@ -62,7 +62,7 @@ func TestMain(m *testing.M) {
 // start runs the emulator (IPAM only) and `metalkube lb`'s controllers on a
 // manager with the production options, announcing through both MetalLB and
 // Cilium.
-func start(t testing.TB, workers int) {
+func start(t testing.TB, mutate ...func(*manager.Options)) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
@@ -94,7 +94,7 @@ func start(t testing.TB, workers int) {
 			}
 		}
 	}
-	mgr, err := env.NewManager(func(o *manager.Options) { o.LeaderElectionID = fmt.Sprintf("lb-%d", time.Now().UnixNano()) })
+	mgr, err := env.NewManager(append([]func(*manager.Options){func(o *manager.Options) { o.LeaderElectionID = fmt.Sprintf("lb-%d", time.Now().UnixNano()) }}, mutate...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -110,7 +110,12 @@ func start(t testing.TB, workers int) {
 		t.Fatal(err)
 	}
 	done := make(chan struct{})
-	go func() { defer close(done); _ = mgr.Start(ctx) }()
+	go func() {
+		defer close(done)
+		if err := mgr.Start(ctx); err != nil && ctx.Err() == nil {
+			t.Errorf("manager stopped: %v", err)
+		}
+	}()
 	t.Cleanup(func() { cancel(); <-done })
 }
 
@@ -173,7 +178,7 @@ func eventually(t testing.TB, what string, ok func() bool) {
 }
 
 func TestEphemeralIPAndAnnouncement(t *testing.T) {
-	start(t, 0)
+	start(t)
 	svc := service("web", "")
 	create(t, svc)
 	ip := waitIP(t, svc)
@@ -239,7 +244,7 @@ func live(t testing.TB, cfg announce.Config) []byte {
 }
 
 func TestSharedStaticIP(t *testing.T) {
-	start(t, 0)
+	start(t)
 	a, b := service("shared-a", "203.0.113.100"), service("shared-b", "203.0.113.100")
 	create(t, a)
 	create(t, b)
@@ -259,7 +264,7 @@ func TestSharedStaticIP(t *testing.T) {
 }
 
 func TestStaticIPv6(t *testing.T) {
-	start(t, 0)
+	start(t)
 	svc := service("v6", "")
 	svc.Annotations = map[string]string{balancer.AnnotationIPs: "2001:db8:1::42"}
 	create(t, svc)
@@ -271,7 +276,7 @@ func TestStaticIPv6(t *testing.T) {
 }
 
 func TestBadInput(t *testing.T) {
-	start(t, 0)
+	start(t)
 	// An address another cluster holds.
 	other, err := backend.AllocateIP(context.Background(), metal.IPSpec{Name: "taken", Cluster: "other", Network: "internet", Type: metal.IPStatic, Address: netip.MustParseAddr("203.0.113.200")})
 	if err != nil {
@@ -315,7 +320,7 @@ func TestBadInput(t *testing.T) {
 }
 
 func TestOutageFreesNothing(t *testing.T) {
-	start(t, 0)
+	start(t)
 	svc := service("outage", "")
 	create(t, svc)
 	ip := waitIP(t, svc)
