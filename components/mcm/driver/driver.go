@@ -38,7 +38,8 @@ type Config struct {
 	// DeleteTimeout bounds how long DeleteMachine waits for the server to be
 	// released before answering (retryable) DeadlineExceeded; default 10s.
 	DeleteTimeout time.Duration
-	// PollInterval is how often a wait asks the backend; default 250ms.
+	// PollInterval is how long a wait first waits between two looks at the
+	// backend (growing by half each time, up to 2s); default 250ms.
 	PollInterval time.Duration
 	// CSIDrivers are the CSI drivers whose volumes GetVolumeIDs reports; empty:
 	// every CSI driver.
@@ -150,16 +151,18 @@ func nodeAddresses(m *metal.Machine, ips []metal.IP) []corev1.NodeAddress {
 	return out
 }
 
-// wait polls check until it reports done, or the timeout passes. An
+// maxPoll caps the growing interval between two looks of a wait.
+const maxPoll = 2 * time.Second
+
+// wait polls check, at growing intervals from PollInterval up to maxPoll,
+// until it reports done, or the timeout passes. An
 // unavailable backend is asked again until then: a blip must not throw away a
 // wait that is nearly over. Other errors end the wait; so does the timeout,
 // with the last unavailable error if the backend was not reachable at the end.
 func (d *Driver) wait(ctx context.Context, timeout time.Duration, check func() (bool, error)) (bool, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	t := time.NewTicker(d.cfg.PollInterval)
-	defer t.Stop()
-	for {
+	for delay := d.cfg.PollInterval; ; delay = min(delay*3/2, maxPoll) {
 		done, err := check()
 		switch {
 		case done:
@@ -170,7 +173,7 @@ func (d *Driver) wait(ctx context.Context, timeout time.Duration, check func() (
 		select {
 		case <-ctx.Done():
 			return false, err
-		case <-t.C:
+		case <-time.After(delay):
 		}
 	}
 }
