@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	ctrl "sigs.k8s.io/controller-runtime"
 
 	"github.com/metalkube/metalkube/shared/options"
@@ -54,6 +55,12 @@ func NewRootCommand(ctx context.Context) *cobra.Command {
 // returns the exit code.
 func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	root := NewRootCommand(ctx)
+	// Upstream libraries (k8s.io/component-base) register --version on the
+	// global flag set, which cobra merges into the root; `metalkube version` is
+	// the documented way, so keep theirs out of the help.
+	if f := pflag.CommandLine.Lookup("version"); f != nil {
+		f.Hidden = true
+	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.SetArgs(dispatch(root, args))

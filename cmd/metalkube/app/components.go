@@ -4,11 +4,25 @@ import (
 	"context"
 
 	"github.com/spf13/cobra"
+
+	ccm "github.com/metalkube/metalkube/components/ccm/app"
+	extension "github.com/metalkube/metalkube/components/extension/app"
+	firewall "github.com/metalkube/metalkube/components/firewall/app"
+	lb "github.com/metalkube/metalkube/components/lb/app"
+	mcm "github.com/metalkube/metalkube/components/mcm/app"
+	osc "github.com/metalkube/metalkube/components/os/app"
 )
 
 // components returns the subcommand of every component that works. A component
 // appears here when it is built, not before.
 func components(ctx context.Context) []*cobra.Command {
-	_ = ctx
-	return nil
+	return []*cobra.Command{
+		ccm.NewCommand(ctx),
+		lb.NewCommand(ctx),
+		mcm.NewCommand(ctx),
+		osc.NewCommand(ctx),
+		firewall.NewCommand(ctx),
+		extension.NewCommand(ctx),
+		extension.NewAdmissionCommand(ctx),
+	}
 }
