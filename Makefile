@@ -40,7 +40,7 @@ testbin: ## Build the test control plane (kube-apiserver, etcd) from their Go mo
 	hack/controlplane.sh
 
 .PHONY: test
-test: deps testbin ## Set up what is missing, then vet and run every test of every module
+test: deps testbin build ## Set up what is missing, then vet and run every test of every module (the e2e suite runs bin/metalkube)
 	$(GO) vet $(PKGS)
 	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) $(PKGS)
 
@@ -65,7 +65,8 @@ generate: ## Regenerate deepcopy code and CRDs (controller-gen), and the chart's
 
 .PHONY: update-golden
 update-golden: testbin ## Rewrite the golden files under testdata/ from the current output
-	$(GO) test -count=1 $(PKGS) -args -update
+	@pkgs=$$(grep -rlE --include='*_test.go' '"update"|userdatatest\.' $(MODULES) | xargs -n1 dirname | sort -u | sed 's|^|./|'); \
+	echo "$$pkgs"; $(GO) test -count=1 $$pkgs -args -update
 
 .PHONY: verify
 verify: lint ## lint, and check that generated code and go.mod files are current
