@@ -39,6 +39,8 @@ func (b *Backend) AllocateIP(ctx context.Context, spec metal.IPSpec) (*metal.IP,
 	claim := &ipamv1.IPAddressClaim{}
 	err := b.c.Get(ctx, client.ObjectKey{Namespace: b.cfg.Namespace, Name: id}, claim)
 	switch {
+	case err == nil && claim.DeletionTimestamp != nil:
+		return nil, metal.Errorf(metal.ErrUnavailable, op, spec.Name, "claim %s/%s is still being freed", claim.Namespace, claim.Name)
 	case err == nil:
 		ip, err := b.waitIP(ctx, claim)
 		if err == nil && spec.Address.IsValid() && ip.Address != spec.Address {
@@ -75,13 +77,13 @@ func (b *Backend) AllocateIP(ctx context.Context, spec metal.IPSpec) (*metal.IP,
 		return nil, classify(op, spec.Name, err)
 	}
 	ip, err := b.waitIP(ctx, claim)
-	if err != nil {
-		if !metal.IsUnavailable(err) || ctx.Err() == nil {
-			_ = b.c.Delete(context.WithoutCancel(ctx), claim)
-		}
-		return nil, err
+	if err != nil && !metal.IsUnavailable(err) {
+		// The IPAM provider refused: remove the claim so nothing is left. A
+		// provider that is only slow keeps the claim; a retry of the same
+		// request picks it up again.
+		_ = b.c.Delete(context.WithoutCancel(ctx), claim)
 	}
-	return ip, nil
+	return ip, err
 }
 
 // waitIP polls a claim until the IPAM provider has answered.

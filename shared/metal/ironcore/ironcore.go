@@ -358,17 +358,18 @@ func ptrIP(ip *metalv1alpha1.IP) []metalv1alpha1.IP {
 	return []metalv1alpha1.IP{*ip}
 }
 
-// FreeMachine implements metal.MachineAllocator: it deletes the claim (metal-
-// operator releases the server) and the user-data Secret.
+// FreeMachine implements metal.MachineAllocator: it deletes the user-data
+// Secret and the claim (metal-operator then releases the server). The Secret
+// goes first, so that a call interrupted between the two still finds the claim
+// on retry; both deletes ignore objects already gone, so freeing also cleans
+// up a Secret left by an allocation interrupted before its claim existed.
 func (b *Backend) FreeMachine(ctx context.Context, id string) error {
 	const op = "free machine"
-	key := client.ObjectKey{Namespace: b.cfg.Namespace, Name: id}
-	claim := &metalv1alpha1.ServerClaim{ObjectMeta: metav1.ObjectMeta{Namespace: key.Namespace, Name: key.Name}}
-	if err := b.c.Delete(ctx, claim); err != nil && !apierrors.IsNotFound(err) {
+	meta := metav1.ObjectMeta{Namespace: b.cfg.Namespace, Name: id}
+	if err := b.c.Delete(ctx, &corev1.Secret{ObjectMeta: meta}); err != nil && !apierrors.IsNotFound(err) {
 		return classify(op, id, err)
 	}
-	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: key.Namespace, Name: key.Name}}
-	if err := b.c.Delete(ctx, secret); err != nil && !apierrors.IsNotFound(err) {
+	if err := b.c.Delete(ctx, &metalv1alpha1.ServerClaim{ObjectMeta: meta}); err != nil && !apierrors.IsNotFound(err) {
 		return classify(op, id, err)
 	}
 	return nil
