@@ -49,8 +49,23 @@ func TestMain(m *testing.M) {
 	// The upstream command applies its logging configuration on each run;
 	// tests run it more than once.
 	logsapi.ReapplyHandling = logsapi.ReapplyHandlingIgnoreUnchanged
-	os.Exit(testenv.Main(m, testenv.Options{CRDs: []testenv.CRDSet{testenv.MetalOperator, testenv.ClusterAPIIPAM}}, &env))
+	var err error
+	env, err = testenv.Start(testenv.Options{CRDs: []testenv.CRDSet{testenv.MetalOperator, testenv.ClusterAPIIPAM}})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "testenv:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	// Stop the emulator first: its watches hold the API server's shutdown up.
+	stopEmu()
+	if err := env.Stop(); err != nil {
+		fmt.Fprintln(os.Stderr, "testenv: stop:", err)
+	}
+	os.Exit(code)
 }
+
+// emuCtx bounds the emulator, which lives until TestMain stops it.
+var emuCtx, stopEmu = context.WithCancel(context.Background())
 
 // setup starts the fleet emulator (once per binary: it serves every claim on
 // the API server) and the backend the ccm uses, seen through the emulator's
@@ -73,7 +88,7 @@ func setup(t testing.TB) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := emu.Start(ctx); err != nil {
+	if err := emu.Start(emuCtx); err != nil {
 		t.Fatal(err)
 	}
 	cfg := emu.WrapConfig(env.Config)
@@ -308,7 +323,7 @@ func TestLoadBalancerThroughCCM(t *testing.T) {
 			evs := &corev1.EventList{}
 			_ = env.Client.List(ctx, evs, client.InNamespace("default"))
 			for _, e := range evs.Items {
-				if e.InvolvedObject.Name == "bad" && e.Type == corev1.EventTypeWarning {
+				if e.InvolvedObject.Name == "bad" && e.Reason == "SyncLoadBalancerFailed" {
 					msg = e.Message
 				}
 			}

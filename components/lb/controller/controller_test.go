@@ -53,11 +53,25 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	os.Exit(testenv.Main(m, testenv.Options{
+	env, err = testenv.Start(testenv.Options{
 		CRDs:     []testenv.CRDSet{testenv.MetalOperator, testenv.ClusterAPIIPAM},
 		CRDPaths: []string{filepath.Join(metallb, "config/crd/bases"), "../testdata/crds/cilium"},
-	}, &env))
+	})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "testenv:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	// Stop the emulator first: its watches hold the API server's shutdown up.
+	stopEmu()
+	if err := env.Stop(); err != nil {
+		fmt.Fprintln(os.Stderr, "testenv: stop:", err)
+	}
+	os.Exit(code)
 }
+
+// emuCtx bounds the emulator, which lives until TestMain stops it.
+var emuCtx, stopEmu = context.WithCancel(context.Background())
 
 // start runs the emulator (IPAM only) and `metalkube lb`'s controllers on a
 // manager with the production options, announcing through both MetalLB and
@@ -76,7 +90,7 @@ func start(t testing.TB, mutate ...func(*manager.Options)) {
 		if emu, err = fleet.New(env.Config, env.Config, fleet.Config{Pools: []fleet.Pool{pool4, pool6}}); err != nil {
 			t.Fatal(err)
 		}
-		if err := emu.Start(context.Background()); err != nil {
+		if err := emu.Start(emuCtx); err != nil {
 			t.Fatal(err)
 		}
 		c, err := client.New(emu.WrapConfig(env.Config), client.Options{Scheme: env.Scheme})
