@@ -7,8 +7,8 @@
 //
 //   - pkg/apis/metal/v1alpha1: the provider API (provider.metalkube.io):
 //     CloudProfileConfig, InfrastructureConfig/Status, ControlPlaneConfig,
-//     WorkerConfig/Status and MachineProviderConfig, the MachineClass provider
-//     spec that `metalkube mcm` reads. Decoded strictly by pkg/apis/metal/codec,
+//     WorkerConfig/Status. (The MachineClass provider spec that `metalkube mcm`
+//     reads is shared/apis/mcm/v1alpha1.) Decoded strictly by pkg/apis/metal/codec,
 //     validated with field paths by pkg/apis/metal/validation.
 //   - pkg/controller/infrastructure: node network and egress IPs through the
 //     backend; status.networking; Migrate/Restore through status.state.

@@ -14,7 +14,7 @@ import (
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 
-	api "github.com/metalkube/metalkube/components/mcm/apis/v1alpha1"
+	api "github.com/metalkube/metalkube/shared/apis/mcm/v1alpha1"
 	"github.com/metalkube/metalkube/shared/metal"
 )
 

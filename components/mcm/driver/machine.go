@@ -9,7 +9,7 @@ import (
 	"github.com/gardener/machine-controller-manager/pkg/util/provider/machinecodes/codes"
 	"github.com/gardener/machine-controller-manager/pkg/util/provider/machinecodes/status"
 
-	api "github.com/metalkube/metalkube/components/mcm/apis/v1alpha1"
+	api "github.com/metalkube/metalkube/shared/apis/mcm/v1alpha1"
 	"github.com/metalkube/metalkube/shared/metal"
 	"github.com/metalkube/metalkube/shared/providerid"
 )

@@ -10,7 +10,7 @@ import (
 	"github.com/gardener/machine-controller-manager/pkg/util/provider/machinecodes/status"
 	corev1 "k8s.io/api/core/v1"
 
-	api "github.com/metalkube/metalkube/components/mcm/apis/v1alpha1"
+	api "github.com/metalkube/metalkube/shared/apis/mcm/v1alpha1"
 )
 
 // userData reads the user data from the MachineClass Secret and, for Ignition,

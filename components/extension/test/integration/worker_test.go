@@ -21,8 +21,8 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/metalkube/metalkube/components/extension/pkg/apis/metal/codec"
-	"github.com/metalkube/metalkube/components/extension/pkg/apis/metal/v1alpha1"
 	"github.com/metalkube/metalkube/components/extension/pkg/controller/worker/machines"
+	mcmv1alpha1 "github.com/metalkube/metalkube/shared/apis/mcm/v1alpha1"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files in testdata/")
@@ -70,7 +70,7 @@ func pool(name, arch string, cfg string, zones ...string) extensionsv1alpha1.Wor
 func createUserData(t testing.TB, ns string) {
 	t.Helper()
 	if err := env.Client.Create(context.Background(), &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "userdata", Namespace: ns},
-		Data: map[string][]byte{"cloud-config": []byte("#cloud-config\n")}}); err != nil {
+		Data: map[string][]byte{"cloud-config": []byte(`{"ignition":{"version":"3.5.0"}}`)}}); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -86,7 +86,7 @@ type rendered struct {
 type goldenClass struct {
 	Name         string                          `json:"name"`
 	Provider     string                          `json:"provider"`
-	ProviderSpec *v1alpha1.MachineProviderConfig `json:"providerSpec"`
+	ProviderSpec *mcmv1alpha1.ProviderSpec `json:"providerSpec"`
 	NodeTemplate *machinev1alpha1.NodeTemplate   `json:"nodeTemplate"`
 	SecretRef    string                          `json:"secretRef"`
 	Credentials  string                          `json:"credentialsSecretRef"`
@@ -111,9 +111,9 @@ func collect(t *testing.T, w *extensionsv1alpha1.Worker) rendered {
 	}
 	c := codec.New()
 	for _, mc := range mcs.Items {
-		spec, err := c.MachineProviderConfig(&mc.ProviderSpec)
-		if err != nil {
-			t.Fatalf("machine class %s: %v", mc.Name, err)
+		spec, errs := mcmv1alpha1.Parse(mc.ProviderSpec.Raw, mc.Namespace)
+		if len(errs) > 0 {
+			t.Fatalf("machine class %s: the mcm driver rejects its provider spec: %v", mc.Name, errs.ToAggregate())
 		}
 		s := &corev1.Secret{}
 		if err := env.Client.Get(ctx, client.ObjectKey{Namespace: w.Namespace, Name: mc.SecretRef.Name}, s); err != nil {

@@ -4,7 +4,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/metalkube/metalkube/components/mcm/apis/v1alpha1"
+	"github.com/metalkube/metalkube/shared/apis/mcm/v1alpha1"
 )
 
 const key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl user@host"

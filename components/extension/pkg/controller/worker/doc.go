@@ -1,7 +1,7 @@
 // Package worker reconciles Gardener Worker resources of type metalkube with
 // gardener's generic worker actuator and a delegate that renders, per worker
 // pool and zone, a MachineClass for the `metalkube mcm` driver (provider
-// spec: a provider.metalkube.io/v1alpha1 MachineProviderConfig), the
+// spec: the mcm driver's mcm.metalkube.io/v1alpha1 ProviderSpec), the
 // MachineClass's user-data Secret and a MachineDeployment. The machine images
 // in use are recorded in status.providerStatus (a WorkerStatus).
 //

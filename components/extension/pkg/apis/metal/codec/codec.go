@@ -80,10 +80,6 @@ func (c *Codec) WorkerStatus(raw *runtime.RawExtension) (*v1alpha1.WorkerStatus,
 	return decode(c, raw, v1alpha1.KindWorkerStatus, &v1alpha1.WorkerStatus{}, func(*v1alpha1.WorkerStatus) {})
 }
 
-// MachineProviderConfig decodes a MachineClass's providerSpec.
-func (c *Codec) MachineProviderConfig(raw *runtime.RawExtension) (*v1alpha1.MachineProviderConfig, error) {
-	return decode(c, raw, v1alpha1.KindMachineProviderConfig, &v1alpha1.MachineProviderConfig{}, func(*v1alpha1.MachineProviderConfig) {})
-}
 
 // Encode returns obj as a RawExtension with its apiVersion and kind set.
 func Encode(obj runtime.Object, kind string) (*runtime.RawExtension, error) {

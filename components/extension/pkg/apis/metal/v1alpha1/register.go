@@ -21,7 +21,6 @@ func AddToScheme(s *runtime.Scheme) error {
 		&ControlPlaneConfig{},
 		&WorkerConfig{},
 		&WorkerStatus{},
-		&MachineProviderConfig{},
 	)
 	metav1.AddToGroupVersion(s, SchemeGroupVersion)
 	return nil
@@ -35,7 +34,6 @@ const (
 	KindControlPlaneConfig    = "ControlPlaneConfig"
 	KindWorkerConfig          = "WorkerConfig"
 	KindWorkerStatus          = "WorkerStatus"
-	KindMachineProviderConfig = "MachineProviderConfig"
 )
 
 // TypeMetaOf returns the TypeMeta of a kind of this package.

@@ -304,35 +304,3 @@ type MachineImage struct {
 // +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
 // +kubebuilder:object:root=true
 
-// MachineProviderConfig is the providerSpec of a MachineClass: everything
-// the `metalkube mcm` driver needs to allocate one machine through the shared
-// bare-metal client (metal.MachineSpec). The MachineClass's secretRef holds
-// the user data ("userData"), its credentialsSecretRef the backend
-// credentials.
-type MachineProviderConfig struct {
-	metav1.TypeMeta `json:",inline"`
-
-	// Cluster is the cluster the machine belongs to (the shoot's technical ID).
-	Cluster string `json:"cluster"`
-	// Image is the backend image.
-	Image string `json:"image"`
-	// Size is the backend size.
-	Size string `json:"size"`
-	// Partition is the backend partition (the zone's).
-	Partition string `json:"partition"`
-	// ServerLabels select the server.
-	// +optional
-	ServerLabels map[string]string `json:"serverLabels,omitempty"`
-	// Networks the machine attaches to (node network first).
-	// +optional
-	Networks []string `json:"networks,omitempty"`
-	// Tags set on the machine in the backend.
-	// +optional
-	Tags map[string]string `json:"tags,omitempty"`
-	// ExtraIgnition is merged into the user data by the driver.
-	// +optional
-	ExtraIgnition *ExtraIgnition `json:"extraIgnition,omitempty"`
-	// SSHKeys authorized on the machine.
-	// +optional
-	SSHKeys []string `json:"sshKeys,omitempty"`
-}

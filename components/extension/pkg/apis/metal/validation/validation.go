@@ -309,22 +309,6 @@ func abbreviate(s string) string {
 	return s
 }
 
-// MachineProviderConfig validates a MachineClass provider spec (for the
-// `metalkube mcm` driver).
-func MachineProviderConfig(cfg *v1alpha1.MachineProviderConfig, p *field.Path) field.ErrorList {
-	var errs field.ErrorList
-	for _, f := range []struct{ name, v string }{{"cluster", cfg.Cluster}, {"image", cfg.Image}, {"size", cfg.Size}, {"partition", cfg.Partition}} {
-		if f.v == "" {
-			errs = append(errs, field.Required(p.Child(f.name), ""))
-		}
-	}
-	errs = append(errs, metav1validation.ValidateLabels(cfg.ServerLabels, p.Child("serverLabels"))...)
-	errs = append(errs, nameList(cfg.Networks, p.Child("networks"))...)
-	if cfg.ExtraIgnition != nil {
-		errs = append(errs, ignition(cfg.ExtraIgnition.Raw, p.Child("extraIgnition", "raw"))...)
-	}
-	return errs
-}
 
 // CIDR checks a CIDR field (used by the Shoot validator for networking).
 func CIDR(v string, p *field.Path) field.ErrorList {

@@ -25,6 +25,7 @@ import (
 	"github.com/metalkube/metalkube/components/extension/pkg/apis/metal/helper"
 	"github.com/metalkube/metalkube/components/extension/pkg/apis/metal/v1alpha1"
 	"github.com/metalkube/metalkube/components/extension/pkg/provider"
+	mcmv1alpha1 "github.com/metalkube/metalkube/shared/apis/mcm/v1alpha1"
 )
 
 // AnnotationSpecHash holds the hash of an applied object's desired content.
@@ -139,6 +140,13 @@ func Render(in *Input, userData map[string][]byte) (*Rendered, error) {
 			return nil, fmt.Errorf("worker pool %s: hash: %w", pool.Name, err)
 		}
 
+		poolUserData := userData[pool.Name]
+		if pc.ExtraIgnition != nil {
+			if poolUserData, err = MergeIgnition(poolUserData, []byte(pc.ExtraIgnition.Raw)); err != nil {
+				return nil, fmt.Errorf("worker pool %s: providerConfig.extraIgnition: %w", pool.Name, err)
+			}
+		}
+
 		zones := pool.Zones
 		if len(zones) == 0 {
 			zones = []string{w.Spec.Region}
@@ -156,18 +164,21 @@ func Render(in *Input, userData map[string][]byte) (*Rendered, error) {
 			tags[provider.TagPool] = pool.Name
 			tags[provider.TagZone] = zone
 
-			spec := &v1alpha1.MachineProviderConfig{
-				Cluster:       in.TechnicalID,
-				Image:         img.Image,
-				Size:          size,
-				Partition:     partition,
-				ServerLabels:  labels,
-				Networks:      networks,
-				Tags:          tags,
-				ExtraIgnition: pc.ExtraIgnition,
-				SSHKeys:       sshKeys,
+			spec := &mcmv1alpha1.ProviderSpec{
+				TypeMeta:     metav1.TypeMeta{APIVersion: mcmv1alpha1.GroupVersion.String(), Kind: mcmv1alpha1.Kind},
+				Cluster:      in.TechnicalID,
+				Image:        img.Image,
+				Size:         size,
+				Partition:    partition,
+				ServerLabels: labels,
+				Networks:     networks,
+				Tags:         tags,
+				SSHKeys:      sshKeys,
 			}
-			raw, err := codec.Encode(spec, v1alpha1.KindMachineProviderConfig)
+			if errs := mcmv1alpha1.Validate(spec); len(errs) > 0 {
+				return nil, fmt.Errorf("worker pool %s: machine class provider spec: %w", pool.Name, errs.ToAggregate())
+			}
+			raw, err := json.Marshal(spec)
 			if err != nil {
 				return nil, err
 			}
@@ -176,7 +187,7 @@ func Render(in *Input, userData map[string][]byte) (*Rendered, error) {
 				TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Secret"},
 				ObjectMeta: metav1.ObjectMeta{Name: className, Namespace: w.Namespace, Labels: SecretLabels()},
 				Type:       corev1.SecretTypeOpaque,
-				Data:       map[string][]byte{UserDataKey: userData[pool.Name]},
+				Data:       map[string][]byte{UserDataKey: poolUserData},
 			}
 			if err := stampHash(secret, secret.Data); err != nil {
 				return nil, err
@@ -191,7 +202,7 @@ func Render(in *Input, userData map[string][]byte) (*Rendered, error) {
 					Name: w.Spec.SecretRef.Name, Namespace: w.Spec.SecretRef.Namespace,
 				},
 				Provider:     provider.Type,
-				ProviderSpec: runtime.RawExtension{Raw: raw.Raw},
+				ProviderSpec: runtime.RawExtension{Raw: raw},
 				NodeTemplate: &machinev1alpha1.NodeTemplate{
 					Capacity:     capacity(pool, in.Cluster),
 					InstanceType: pool.MachineType,
@@ -204,7 +215,7 @@ func Render(in *Input, userData map[string][]byte) (*Rendered, error) {
 				Spec     json.RawMessage
 				Template *machinev1alpha1.NodeTemplate
 				Creds    *corev1.SecretReference
-			}{raw.Raw, mc.NodeTemplate, mc.CredentialsSecretRef}); err != nil {
+			}{raw, mc.NodeTemplate, mc.CredentialsSecretRef}); err != nil {
 				return nil, err
 			}
 			out.Classes = append(out.Classes, mc)
