@@ -177,7 +177,15 @@ func (e *Emulator) reserve(ctx context.Context, srv *metalv1alpha1.Server, claim
 // power-on delay, and boots it once on. (Server.spec.power is deprecated in
 // metal-operator; the claim is the desired state, status.powerState the truth.)
 func (e *Emulator) power(ctx context.Context, claim *metalv1alpha1.ServerClaim, srv *metalv1alpha1.Server) (reconcile.Result, error) {
+	e.mu.Lock()
+	if claim.Spec.Power == metalv1alpha1.PowerOff {
+		delete(e.cut, srv.Name)
+	}
+	cut := e.cut[srv.Name]
+	e.mu.Unlock()
 	switch {
+	case cut:
+		return reconcile.Result{}, nil
 	case claim.Spec.Power == metalv1alpha1.PowerOff && srv.Status.PowerState != metalv1alpha1.ServerOffPowerState:
 		e.stopKubelet(srv.Name)
 		srv.Status.PowerState = metalv1alpha1.ServerOffPowerState
@@ -222,6 +230,9 @@ func (e *Emulator) release(ctx context.Context, claim *metalv1alpha1.ServerClaim
 		}
 		e.stopKubelet(srv.Name)
 		e.forget(srv.Name)
+		e.mu.Lock()
+		delete(e.cut, srv.Name)
+		e.mu.Unlock()
 		srv.Spec.ServerClaimRef = nil
 		if err := e.metal.Update(ctx, srv); err != nil {
 			return fmt.Errorf("release server %s: %w", srv.Name, err)

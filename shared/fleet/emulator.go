@@ -45,6 +45,7 @@ type Emulator struct {
 	booted    map[string]string    // server -> node name
 	poweredAt map[string]time.Time // server -> when it powered on
 	stopped   map[string]bool      // nodes whose kubelet is stopped
+	cut       map[string]bool      // servers powered off behind their claim's back
 	done      chan struct{}
 }
 
@@ -70,7 +71,7 @@ func New(metalCfg, nodeCfg *rest.Config, cfg Config) (*Emulator, error) {
 	if err != nil {
 		return nil, err
 	}
-	e := &Emulator{done: make(chan struct{}), cfg: cfg, metal: mc, nodes: nc, mgr: mgr, booted: map[string]string{}, poweredAt: map[string]time.Time{}, stopped: map[string]bool{}}
+	e := &Emulator{done: make(chan struct{}), cfg: cfg, metal: mc, nodes: nc, mgr: mgr, booted: map[string]string{}, poweredAt: map[string]time.Time{}, stopped: map[string]bool{}, cut: map[string]bool{}}
 	e.delay.Store(int64(cfg.PowerOnDelay))
 	e.cached = mgr.GetClient()
 	if err := e.setup(); err != nil {
@@ -222,6 +223,9 @@ func (e *Emulator) PowerOffServer(ctx context.Context, name string) error {
 		return err
 	}
 	e.stopKubelet(name)
+	e.mu.Lock()
+	e.cut[name] = true // stays off until its claim asks for off and on again, or is released
+	e.mu.Unlock()
 	srv.Status.PowerState = metalv1alpha1.ServerOffPowerState
 	return e.metal.Status().Update(ctx, srv)
 }

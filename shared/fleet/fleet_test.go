@@ -143,6 +143,13 @@ func TestBootRegistersNodeAndHeartbeats(t *testing.T) {
 	if readyHeartbeat(node).After(last) {
 		t.Errorf("node still heart-beating after its server lost power")
 	}
+	srv := &metalv1alpha1.Server{}
+	if err := env.Client.Get(ctx, client.ObjectKey{Name: "boot-000"}, srv); err != nil {
+		t.Fatal(err)
+	}
+	if srv.Status.PowerState != metalv1alpha1.ServerOffPowerState {
+		t.Errorf("server powered off behind its claim's back is %s again", srv.Status.PowerState)
+	}
 }
 
 func readyHeartbeat(n *corev1.Node) time.Time {

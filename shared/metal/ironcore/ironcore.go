@@ -292,8 +292,23 @@ func (b *Backend) checkCapacity(ctx context.Context, op, name string, sel map[st
 	return metal.Errorf(metal.ErrNoCapacity, op, name, "no free server matches selector %s (%d free, all claimed)", labels.SelectorFromSet(sel), len(free))
 }
 
-// machine builds a metal.Machine from a claim and its server.
+// machine builds a metal.Machine from a claim and its server, read for it.
 func (b *Backend) machine(ctx context.Context, claim *metalv1alpha1.ServerClaim) (*metal.Machine, error) {
+	var srv *metalv1alpha1.Server
+	if ref := claim.Spec.ServerRef; ref != nil && claim.Status.Phase == metalv1alpha1.PhaseBound {
+		srv = &metalv1alpha1.Server{}
+		if err := b.c.Get(ctx, client.ObjectKey{Name: ref.Name}, srv); err != nil {
+			if !apierrors.IsNotFound(err) {
+				return nil, classify("get machine", claim.Name, err)
+			}
+			srv = nil
+		}
+	}
+	return b.machineOf(claim, srv), nil
+}
+
+// machineOf builds a metal.Machine from a claim and its server (nil: none or gone).
+func (b *Backend) machineOf(claim *metalv1alpha1.ServerClaim, srv *metalv1alpha1.Server) *metal.Machine {
 	m := &metal.Machine{
 		ID:         claim.Name,
 		Name:       claim.Annotations[AnnotationName],
@@ -310,20 +325,16 @@ func (b *Backend) machine(ctx context.Context, claim *metalv1alpha1.ServerClaim)
 		_ = json.Unmarshal([]byte(t), &m.Tags)
 	}
 	if claim.Spec.ServerRef == nil || claim.Status.Phase != metalv1alpha1.PhaseBound {
-		return m, nil
+		return m
 	}
 	m.Server = claim.Spec.ServerRef.Name
-	srv := &metalv1alpha1.Server{}
-	if err := b.c.Get(ctx, client.ObjectKey{Name: m.Server}, srv); err != nil {
-		if apierrors.IsNotFound(err) {
-			m.State = metal.MachineLost
-			return m, nil
-		}
-		return nil, classify("get machine", claim.Name, err)
+	if srv == nil {
+		m.State = metal.MachineLost
+		return m
 	}
 	if ref := srv.Spec.ServerClaimRef; ref == nil || ref.Name != claim.Name || ref.Namespace != claim.Namespace || srv.Status.State == metalv1alpha1.ServerStateError {
 		m.State = metal.MachineLost
-		return m, nil
+		return m
 	}
 	m.SystemUUID = srv.Spec.SystemUUID
 	m.Labels = maps.Clone(srv.Labels)
@@ -348,7 +359,7 @@ func (b *Backend) machine(ctx context.Context, claim *metalv1alpha1.ServerClaim)
 	if m.Hostname != "" {
 		m.Addresses = append(m.Addresses, metal.Address{Type: metal.AddressHostname, Address: m.Hostname})
 	}
-	return m, nil
+	return m
 }
 
 func ptrIP(ip *metalv1alpha1.IP) []metalv1alpha1.IP {
@@ -402,13 +413,25 @@ func (b *Backend) ListMachines(ctx context.Context, cluster string) ([]metal.Mac
 	if err := b.c.List(ctx, claims, client.InNamespace(b.cfg.Namespace), client.MatchingLabels{LabelCluster: cluster}); err != nil {
 		return nil, classify("list machines", cluster, err)
 	}
+	// One list of servers for all claims, instead of a read per claim.
+	servers := &metalv1alpha1.ServerList{}
+	if len(claims.Items) > 0 {
+		if err := b.c.List(ctx, servers); err != nil {
+			return nil, classify("list machines", cluster, err)
+		}
+	}
+	byName := make(map[string]*metalv1alpha1.Server, len(servers.Items))
+	for i := range servers.Items {
+		byName[servers.Items[i].Name] = &servers.Items[i]
+	}
 	out := make([]metal.Machine, 0, len(claims.Items))
 	for i := range claims.Items {
-		m, err := b.machine(ctx, &claims.Items[i])
-		if err != nil {
-			return nil, err
+		c := &claims.Items[i]
+		var srv *metalv1alpha1.Server
+		if c.Spec.ServerRef != nil {
+			srv = byName[c.Spec.ServerRef.Name]
 		}
-		out = append(out, *m)
+		out = append(out, *b.machineOf(c, srv))
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out, nil
