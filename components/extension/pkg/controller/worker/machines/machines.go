@@ -300,9 +300,8 @@ func capacity(pool extensionsv1alpha1.WorkerPool, cluster *extensionscontroller.
 		if !mt.Memory.IsZero() {
 			out[corev1.ResourceMemory] = mt.Memory
 		}
-		if !mt.GPU.IsZero() {
-			out["gpu"] = mt.GPU
-		}
+		// machine-controller-manager insists on all three, a zero GPU count included.
+		out["gpu"] = mt.GPU
 	}
 	return out
 }
