@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"runtime"
 	"strings"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -64,30 +65,15 @@ func IP(args ...string) error {
 	return nil
 }
 
-// Listen opens a TCP listener on addr inside the namespace: the socket is made
-// on a thread switched into it, and stays there.
+// Listen opens a TCP listener on addr inside the namespace.
 func (n *Netns) Listen(addr string) (net.Listener, error) {
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	self, err := os.Open("/proc/thread-self/ns/net")
-	if err != nil {
-		return nil, err
-	}
-	defer self.Close()
-	target, err := os.Open("/var/run/netns/" + n.Name)
-	if err != nil {
-		return nil, err
-	}
-	defer target.Close()
-	if err := unix.Setns(int(target.Fd()), unix.CLONE_NEWNET); err != nil {
-		return nil, fmt.Errorf("enter netns %s: %w", n.Name, err)
-	}
-	l, lerr := net.Listen("tcp", addr)
-	if err := unix.Setns(int(self.Fd()), unix.CLONE_NEWNET); err != nil {
-		// This thread is stuck in the wrong namespace: let it die with the lock held.
-		runtime.Goexit()
-	}
-	return l, lerr
+	var l net.Listener
+	err := n.do(func() error {
+		var err error
+		l, err = net.Listen("tcp", addr)
+		return err
+	})
+	return l, err
 }
 
 // Forward makes target (an address in this process's namespace, e.g. the API
@@ -122,4 +108,40 @@ func (n *Netns) Forward(ctx context.Context, target string) error {
 		}
 	}()
 	return nil
+}
+
+// Dial opens a TCP connection from inside the namespace.
+func (n *Netns) Dial(addr string, timeout time.Duration) (net.Conn, error) {
+	var c net.Conn
+	err := n.do(func() error {
+		var err error
+		c, err = net.DialTimeout("tcp", addr, timeout)
+		return err
+	})
+	return c, err
+}
+
+// do runs f on a thread switched into the namespace; sockets f creates stay
+// in the namespace.
+func (n *Netns) do(f func() error) error {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	self, err := os.Open("/proc/thread-self/ns/net")
+	if err != nil {
+		return err
+	}
+	defer self.Close()
+	target, err := os.Open("/var/run/netns/" + n.Name)
+	if err != nil {
+		return err
+	}
+	defer target.Close()
+	if err := unix.Setns(int(target.Fd()), unix.CLONE_NEWNET); err != nil {
+		return fmt.Errorf("enter netns %s: %w", n.Name, err)
+	}
+	ferr := f()
+	if err := unix.Setns(int(self.Fd()), unix.CLONE_NEWNET); err != nil {
+		runtime.Goexit() // this thread is stuck in the wrong namespace: let it die locked
+	}
+	return ferr
 }

@@ -1,0 +1,357 @@
+package shoot
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	gardencorev1beta1 "github.com/gardener/gardener/pkg/apis/core/v1beta1"
+	extensionsv1alpha1 "github.com/gardener/gardener/pkg/apis/extensions/v1alpha1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+
+	"github.com/metalkube/metalkube/e2e/framework"
+	"github.com/metalkube/metalkube/shared/fleet"
+	"github.com/metalkube/metalkube/shared/testenv"
+)
+
+// Names the flow uses.
+const (
+	// Namespace is the shoot's control-plane namespace in the seed, also its
+	// technical ID and the cluster name in the backend.
+	Namespace = "shoot--e2e--dev"
+	// MetalNamespace holds the backend's ServerClaims, Secrets and IP claims.
+	MetalNamespace = "metal-e2e"
+	// Pool is the worker pool's name.
+	Pool = "pool-a"
+	// Region and zones of the emulated fleet.
+	Region = "region-1"
+	// ProviderType is metalkube's Gardener provider type.
+	ProviderType = "metalkube"
+	// LBNetwork is the backend network LoadBalancer IPs come from.
+	LBNetwork = "internet"
+)
+
+// Zones of the emulated fleet (the emulator's defaults).
+var Zones = []string{"zone-a", "zone-b"}
+
+// LBPrefix is the emulated IPAM pool of LoadBalancer IPs.
+var LBPrefix = netip.MustParsePrefix("192.0.2.0/26")
+
+// NodePrefix is the shoot's node network; emulated servers take their
+// addresses from it.
+var NodePrefix = netip.MustParsePrefix("10.250.0.0/16")
+
+// Input configures a Flow.
+type Input struct {
+	Env *testenv.Env
+	// Out receives progress a person can follow.
+	Out io.Writer
+	// LogDir keeps every process's log.
+	LogDir string
+	// Servers in the fleet and Workers in the pool (Workers <= Servers).
+	Servers, Workers int
+	// Firewall runs the firewall step; it needs network namespaces.
+	Firewall bool
+}
+
+// Flow is one run of the shoot's life.
+type Flow struct {
+	Input
+	start      time.Time
+	emu        *fleet.Emulator
+	stopFleet  context.CancelFunc
+	procs      []*framework.Process
+	metalkube  string
+	mcm        string
+	kubeconfig string
+	lbIP       string
+}
+
+// New returns a flow; Run runs it.
+func New(in Input) *Flow {
+	if in.Out == nil {
+		in.Out = io.Discard
+	}
+	if in.Servers == 0 {
+		in.Servers = 4
+	}
+	if in.Workers == 0 {
+		in.Workers = 2
+	}
+	return &Flow{Input: in, kubeconfig: in.Env.Kubeconfig}
+}
+
+// Step is one phase of the flow.
+type Step struct {
+	Name string
+	Run  func(context.Context) error
+}
+
+// Steps returns the flow's phases in order.
+func (f *Flow) Steps() []Step {
+	steps := []Step{
+		{"build metalkube and machine-controller-manager", f.build},
+		{"start the fleet emulator", f.startFleet},
+		{"start metalkube extension, mcm, ccm and machine-controller-manager", f.startComponents},
+		{"create the shoot: Cluster, Infrastructure, OperatingSystemConfig", f.createShoot},
+		{"wait for Infrastructure and OperatingSystemConfig", f.waitInfrastructureAndOSC},
+		{"create Worker and ControlPlane", f.createWorkerAndControlPlane},
+		{"wait for machines, nodes and their initialization", f.waitNodes},
+		{"create a LoadBalancer Service", f.loadBalancer},
+	}
+	if f.Firewall {
+		steps = append(steps, Step{"run the firewall agent in a network namespace and send traffic", f.firewall})
+	}
+	return append(steps,
+		Step{"delete the shoot", f.deleteShoot},
+		Step{"check that nothing leaked", f.checkLeaks},
+	)
+}
+
+// Run runs every step, stopping at the first failure, and always cleans up.
+func (f *Flow) Run(ctx context.Context) (err error) {
+	f.start = time.Now()
+	defer func() { err = errors.Join(err, f.Stop()) }()
+	for _, s := range f.Steps() {
+		f.phase(s.Name)
+		if err := s.Run(ctx); err != nil {
+			return fmt.Errorf("%s: %w%s", s.Name, err, f.deadProcesses())
+		}
+	}
+	f.phase("done")
+	return nil
+}
+
+// Stop ends the processes and the emulator.
+func (f *Flow) Stop() error {
+	for i := len(f.procs) - 1; i >= 0; i-- {
+		f.procs[i].Stop(10 * time.Second)
+	}
+	f.procs = nil
+	if f.stopFleet != nil {
+		f.stopFleet()
+		<-f.emu.Done()
+		f.stopFleet = nil
+	}
+	return nil
+}
+
+func (f *Flow) phase(s string) {
+	fmt.Fprintf(f.Out, "[%6.1fs] %s\n", time.Since(f.start).Seconds(), s)
+}
+
+func (f *Flow) detail(format string, args ...any) {
+	fmt.Fprintf(f.Out, "           %s\n", fmt.Sprintf(format, args...))
+}
+
+// deadProcesses describes processes that exited, with their last log lines.
+func (f *Flow) deadProcesses() string {
+	var s string
+	for _, p := range f.procs {
+		if done, err := p.Exited(); done {
+			s += fmt.Sprintf("\n--- %s exited (%v); log %s:\n%s", p.Name, err, p.Log, p.Tail(3000))
+		}
+	}
+	return s
+}
+
+// Logs returns the tail of every process's log, for a failed test.
+func (f *Flow) Logs(n int) string {
+	var s string
+	for _, p := range f.procs {
+		s += fmt.Sprintf("\n--- %s (%s):\n%s", p.Name, p.Log, p.Tail(n))
+	}
+	return s
+}
+
+func (f *Flow) build(context.Context) error {
+	var err error
+	if f.metalkube, err = framework.BuildMetalkube(); err != nil {
+		return err
+	}
+	if f.mcm, err = framework.BuildMCM(); err != nil {
+		return err
+	}
+	f.detail("%s", f.metalkube)
+	f.detail("%s", f.mcm)
+	return nil
+}
+
+func (f *Flow) startFleet(ctx context.Context) error {
+	c := f.Env.Client
+	for _, ns := range []string{MetalNamespace, Namespace} {
+		if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
+			return err
+		}
+	}
+	emu, err := fleet.New(f.Env.Config, f.Env.Config, fleet.Config{
+		Servers: f.Servers, Sizes: []string{"c1-large"}, Zones: Zones, Region: Region, NodeNetwork: NodePrefix,
+		RegisterNodes: true, ExternalCloudProvider: true, Heartbeat: 2 * time.Second,
+		PowerOnDelay: 200 * time.Millisecond, BootDelay: 300 * time.Millisecond,
+		Pools: []fleet.Pool{{APIGroup: "ipam.cluster.x-k8s.io", Kind: "GlobalInClusterIPPool", Name: LBNetwork, Prefixes: []netip.Prefix{LBPrefix}}},
+	})
+	if err != nil {
+		return err
+	}
+	fctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	if err := emu.Start(fctx); err != nil {
+		cancel()
+		return err
+	}
+	f.emu, f.stopFleet = emu, cancel
+	f.detail("%d servers Available in %v, LoadBalancer pool %s", f.Servers, Zones, LBPrefix)
+	return nil
+}
+
+// backendFlags are the flags every component gets to reach the backend.
+func (f *Flow) backendFlags() []string {
+	return []string{"--backend=ironcore", "--metal-kubeconfig=" + f.kubeconfig, "--metal-namespace=" + MetalNamespace,
+		"--ip-pool=" + LBNetwork + "=GlobalInClusterIPPool/" + LBNetwork}
+}
+
+func freePort() string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "0"
+	}
+	defer l.Close()
+	return strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
+}
+
+func (f *Flow) startProcess(name, path string, args ...string) error {
+	p, err := framework.StartProcess(framework.StartProcessInput{Name: name, Path: path, Args: args, LogDir: f.LogDir})
+	if err != nil {
+		return err
+	}
+	f.procs = append(f.procs, p)
+	f.detail("%s started (log %s)", name, p.Log)
+	return nil
+}
+
+func (f *Flow) startComponents(context.Context) error {
+	if err := os.MkdirAll(f.LogDir, 0o755); err != nil {
+		return err
+	}
+	log := []string{"--log-format=console"}
+	ext := append([]string{"extension", "--kubeconfig=" + f.kubeconfig, "--leader-elect=false", "--ignore-operation-annotation",
+		"--metrics-bind-address=0", "--health-bind-address=127.0.0.1:" + freePort(),
+		"--controllers=infrastructure,worker,controlplane,operatingsystemconfig",
+		// The control-plane webhook mutates seed deployments (and needs the VPA
+		// CRD); there are none here: the flow runs the components itself.
+		"--disable-webhooks=controlplane",
+		"--webhook-config-server-host=127.0.0.1", "--webhook-config-server-port=" + freePort(),
+		"--webhook-config-mode=url", "--webhook-config-url=127.0.0.1", "--webhook-config-cert-dir=" + filepath.Join(f.LogDir, "webhook-certs")}, f.backendFlags()...)
+	if err := f.startProcess("metalkube-extension", f.metalkube, append(ext, log...)...); err != nil {
+		return err
+	}
+	mcmFlags := []string{"--control-kubeconfig=" + f.kubeconfig, "--target-kubeconfig=" + f.kubeconfig, "--namespace=" + Namespace, "--leader-elect=false"}
+	provider := append(append([]string{"mcm"}, mcmFlags...), append([]string{"--port=" + freePort()}, f.backendFlags()...)...)
+	if err := f.startProcess("metalkube-mcm", f.metalkube, append(provider, log...)...); err != nil {
+		return err
+	}
+	if err := f.startProcess("machine-controller-manager", f.mcm, append(mcmFlags, "--port="+freePort(), "--address=127.0.0.1",
+		"--safety-up=2", "--safety-down=1", "--v=2")...); err != nil {
+		return err
+	}
+	ccm := append([]string{"ccm", "--kubeconfig=" + f.kubeconfig, "--cloud-provider=metal", "--leader-elect=false",
+		"--metal-cluster=" + Namespace, "--secure-port=0", "--webhook-secure-port=0", "--announce=none",
+		"--node-monitor-period=1s", "--machine-cache-ttl=1s", "--authentication-skip-lookup", "--cluster-name=" + Namespace}, f.backendFlags()...)
+	return f.startProcess("metalkube-ccm", f.metalkube, append(ccm, log...)...)
+}
+
+func rawJSON(v any) *runtime.RawExtension {
+	b, _ := json.Marshal(v)
+	return &runtime.RawExtension{Raw: b}
+}
+
+// Provider configs, as a Gardener operator writes them.
+func cloudProfileConfig() map[string]any {
+	zones := []map[string]any{}
+	for _, z := range Zones {
+		zones = append(zones, map[string]any{"name": z, "partition": z})
+	}
+	return map[string]any{
+		"apiVersion": "provider.metalkube.io/v1alpha1", "kind": "CloudProfileConfig",
+		"machineImages": []map[string]any{{"name": "gardenlinux", "versions": []map[string]any{{"version": "1877.0.0", "image": "gardenlinux-1877"}}}},
+		"machineTypes":  []map[string]any{{"name": "c1-large", "size": "c1-large"}},
+		"regions":       []map[string]any{{"name": Region, "namespace": MetalNamespace, "zones": zones}},
+	}
+}
+
+func (f *Flow) createShoot(ctx context.Context) error {
+	c := f.Env.Client
+	workers := []gardencorev1beta1.Worker{{
+		Name: Pool, Minimum: int32(f.Workers), Maximum: int32(f.Workers),
+		Machine: gardencorev1beta1.Machine{Type: "c1-large", Image: &gardencorev1beta1.ShootMachineImage{Name: "gardenlinux", Version: ptr("1877.0.0")}},
+		Zones:   Zones,
+	}}
+	shoot := &gardencorev1beta1.Shoot{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "core.gardener.cloud/v1beta1", Kind: "Shoot"},
+		ObjectMeta: metav1.ObjectMeta{Name: "dev", Namespace: "garden-e2e"},
+		Spec: gardencorev1beta1.ShootSpec{
+			Region: Region, Kubernetes: gardencorev1beta1.Kubernetes{Version: "1.36.4"},
+			Networking: &gardencorev1beta1.Networking{Type: ptr("calico"), Nodes: ptr(NodePrefix.String()), Pods: ptr("100.96.0.0/11"), Services: ptr("100.64.0.0/13")},
+			Provider:   gardencorev1beta1.Provider{Type: ProviderType, Workers: workers},
+		},
+		Status: gardencorev1beta1.ShootStatus{TechnicalID: Namespace},
+	}
+	cp := &gardencorev1beta1.CloudProfile{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "core.gardener.cloud/v1beta1", Kind: "CloudProfile"},
+		ObjectMeta: metav1.ObjectMeta{Name: ProviderType},
+		Spec: gardencorev1beta1.CloudProfileSpec{Type: ProviderType, ProviderConfig: rawJSON(cloudProfileConfig()),
+			MachineTypes: []gardencorev1beta1.MachineType{{Name: "c1-large", CPU: resource.MustParse("64"), GPU: resource.MustParse("0"), Memory: resource.MustParse("256Gi")}}},
+	}
+	seed := &gardencorev1beta1.Seed{TypeMeta: metav1.TypeMeta{APIVersion: "core.gardener.cloud/v1beta1", Kind: "Seed"}, ObjectMeta: metav1.ObjectMeta{Name: "seed"}}
+	for _, obj := range []clientObject{
+		&extensionsv1alpha1.Cluster{ObjectMeta: metav1.ObjectMeta{Name: Namespace},
+			Spec: extensionsv1alpha1.ClusterSpec{Shoot: *rawJSON(shoot), CloudProfile: *rawJSON(cp), Seed: rawJSON(seed)}},
+		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "cloudprovider", Namespace: Namespace}, Data: map[string][]byte{"kubeconfig": []byte("unused: the backend flags say where metal-operator is")}},
+		&extensionsv1alpha1.Infrastructure{
+			ObjectMeta: metav1.ObjectMeta{Name: "dev", Namespace: Namespace},
+			Spec: extensionsv1alpha1.InfrastructureSpec{
+				DefaultSpec: extensionsv1alpha1.DefaultSpec{Type: ProviderType, ProviderConfig: rawJSON(map[string]any{"apiVersion": "provider.metalkube.io/v1alpha1", "kind": "InfrastructureConfig"})},
+				Region:      Region, SecretRef: corev1.SecretReference{Name: "cloudprovider", Namespace: Namespace},
+			},
+		},
+		osc(),
+	} {
+		if err := c.Create(ctx, obj); err != nil {
+			return fmt.Errorf("create %T: %w", obj, err)
+		}
+	}
+	f.detail("namespace %s: Cluster, Infrastructure, OperatingSystemConfig (gardenlinux, provision)", Namespace)
+	return nil
+}
+
+// osc is the provision OperatingSystemConfig of the pool: a kubelet unit with
+// a drop-in and the files a node needs, as gardenlet would send.
+func osc() *extensionsv1alpha1.OperatingSystemConfig {
+	return &extensionsv1alpha1.OperatingSystemConfig{
+		ObjectMeta: metav1.ObjectMeta{Name: "osc-" + Pool, Namespace: Namespace},
+		Spec: extensionsv1alpha1.OperatingSystemConfigSpec{
+			DefaultSpec: extensionsv1alpha1.DefaultSpec{Type: "gardenlinux"},
+			Purpose:     extensionsv1alpha1.OperatingSystemConfigPurposeProvision,
+			Units: []extensionsv1alpha1.Unit{{
+				Name: "gardener-node-init.service", Enable: ptr(true), Command: ptr(extensionsv1alpha1.CommandStart),
+				Content: ptr("[Unit]\nDescription=Downloads the gardener-node-agent\n[Service]\nType=oneshot\nExecStart=/var/lib/gardener-node-agent/init.sh\n[Install]\nWantedBy=multi-user.target\n"),
+			}},
+			Files: []extensionsv1alpha1.File{{
+				Path: "/var/lib/gardener-node-agent/init.sh", Permissions: ptr(uint32(0o755)),
+				Content: extensionsv1alpha1.FileContent{Inline: &extensionsv1alpha1.FileContentInline{Encoding: "", Data: "#!/bin/bash\necho starting gardener-node-agent\n"}},
+			}},
+		},
+	}
+}
+
+func ptr[T any](v T) *T { return &v }

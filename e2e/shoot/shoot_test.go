@@ -1,0 +1,48 @@
+package shoot_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/go-logr/logr"
+	ctrl "sigs.k8s.io/controller-runtime"
+
+	"github.com/metalkube/metalkube/e2e/framework"
+	"github.com/metalkube/metalkube/e2e/shoot"
+	"github.com/metalkube/metalkube/shared/testenv"
+)
+
+var env *testenv.Env
+
+func TestMain(m *testing.M) {
+	opts, err := shoot.EnvOptions()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	ctrl.SetLogger(logr.Discard()) // the emulator's logs; the components log to files
+	os.Exit(testenv.Main(m, opts, &env))
+}
+
+// TestShootLifecycle runs the whole flow; with network namespaces it includes
+// real traffic through the firewall agent.
+func TestShootLifecycle(t *testing.T) {
+	firewall, why := framework.CanCreateNetns()
+	if !firewall {
+		t.Logf("firewall step skipped: %s", why)
+	}
+	var out bytes.Buffer
+	flow := shoot.New(shoot.Input{Env: env, Out: &out, LogDir: t.TempDir(), Servers: 4, Workers: 2, Firewall: firewall})
+	ctx, cancel := context.WithTimeout(context.Background(), 12*time.Minute)
+	defer cancel()
+	start := time.Now()
+	err := flow.Run(ctx)
+	t.Logf("flow (%s):\n%s", time.Since(start).Round(time.Second), out.String())
+	if err != nil {
+		t.Fatalf("%v", err)
+	}
+}

@@ -1,0 +1,281 @@
+package shoot
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	gardencorev1beta1 "github.com/gardener/gardener/pkg/apis/core/v1beta1"
+	extensionsv1alpha1 "github.com/gardener/gardener/pkg/apis/extensions/v1alpha1"
+	machinev1alpha1 "github.com/gardener/machine-controller-manager/pkg/apis/machine/v1alpha1"
+	metalv1alpha1 "github.com/ironcore-dev/metal-operator/api/v1alpha1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	ipamv1 "sigs.k8s.io/cluster-api/api/ipam/v1beta2"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/metalkube/metalkube/e2e/framework"
+	"github.com/metalkube/metalkube/shared/fleet"
+)
+
+type clientObject = client.Object
+
+const interval = 250 * time.Millisecond
+
+// succeeded waits until an extension object's last operation succeeded.
+func (f *Flow) succeeded(ctx context.Context, obj extensionsv1alpha1.Object, timeout time.Duration) error {
+	what := fmt.Sprintf("%T %s to succeed", obj, obj.GetName())
+	return framework.Eventually(ctx, what, timeout, interval, func(ctx context.Context) (bool, error) {
+		if err := f.Env.Client.Get(ctx, client.ObjectKeyFromObject(obj), obj); err != nil {
+			return false, err
+		}
+		st := obj.GetExtensionStatus()
+		if op := st.GetLastOperation(); op != nil {
+			if op.State == gardencorev1beta1.LastOperationStateSucceeded && st.GetObservedGeneration() == obj.GetGeneration() {
+				return true, nil
+			}
+			return false, fmt.Errorf("last operation %s %s: %s", op.Type, op.State, op.Description)
+		}
+		return false, nil
+	})
+}
+
+func (f *Flow) waitInfrastructureAndOSC(ctx context.Context) error {
+	infra := &extensionsv1alpha1.Infrastructure{ObjectMeta: metav1.ObjectMeta{Name: "dev", Namespace: Namespace}}
+	if err := f.succeeded(ctx, infra, 2*time.Minute); err != nil {
+		return err
+	}
+	f.detail("Infrastructure succeeded")
+	o := osc()
+	if err := f.succeeded(ctx, o, 2*time.Minute); err != nil {
+		return err
+	}
+	if o.Status.CloudConfig == nil {
+		return fmt.Errorf("OperatingSystemConfig %s succeeded without status.cloudConfig", o.Name)
+	}
+	s := &corev1.Secret{}
+	if err := f.Env.Client.Get(ctx, client.ObjectKey{Namespace: o.Status.CloudConfig.SecretRef.Namespace, Name: o.Status.CloudConfig.SecretRef.Name}, s); err != nil {
+		return err
+	}
+	f.detail("OperatingSystemConfig rendered: Secret %s (%d bytes of user data)", s.Name, len(s.Data[extensionsv1alpha1.OperatingSystemConfigSecretDataKey]))
+	return nil
+}
+
+func (f *Flow) createWorkerAndControlPlane(ctx context.Context) error {
+	c := f.Env.Client
+	infra := &extensionsv1alpha1.Infrastructure{}
+	if err := c.Get(ctx, client.ObjectKey{Namespace: Namespace, Name: "dev"}, infra); err != nil {
+		return err
+	}
+	o := osc()
+	if err := c.Get(ctx, client.ObjectKeyFromObject(o), o); err != nil {
+		return err
+	}
+	secretRef := corev1.SecretReference{Name: "cloudprovider", Namespace: Namespace}
+	worker := &extensionsv1alpha1.Worker{
+		ObjectMeta: metav1.ObjectMeta{Name: "dev", Namespace: Namespace},
+		Spec: extensionsv1alpha1.WorkerSpec{
+			DefaultSpec: extensionsv1alpha1.DefaultSpec{Type: ProviderType},
+			Region:      Region, SecretRef: secretRef,
+			InfrastructureProviderStatus: infra.Status.ProviderStatus,
+			Pools: []extensionsv1alpha1.WorkerPool{{
+				Name: Pool, Minimum: int32(f.Workers), Maximum: int32(f.Workers),
+				MaxSurge: intstr.FromInt32(1), MaxUnavailable: intstr.FromInt32(0),
+				MachineType:  "c1-large",
+				MachineImage: extensionsv1alpha1.MachineImage{Name: "gardenlinux", Version: "1877.0.0"},
+				Architecture: ptr("amd64"),
+				Zones:        Zones,
+				UserDataSecretRef: corev1.SecretKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: o.Status.CloudConfig.SecretRef.Name},
+					Key: extensionsv1alpha1.OperatingSystemConfigSecretDataKey},
+				NodeAgentSecretName: ptr("gardener-node-agent-" + Pool),
+				Labels:              map[string]string{"worker.gardener.cloud/pool": Pool},
+			}},
+		},
+	}
+	cp := &extensionsv1alpha1.ControlPlane{
+		ObjectMeta: metav1.ObjectMeta{Name: "dev", Namespace: Namespace},
+		Spec: extensionsv1alpha1.ControlPlaneSpec{
+			DefaultSpec: extensionsv1alpha1.DefaultSpec{Type: ProviderType, ProviderConfig: rawJSON(map[string]any{
+				"apiVersion": "provider.metalkube.io/v1alpha1", "kind": "ControlPlaneConfig",
+				"loadBalancer": map[string]any{"mode": "metallb", "defaultExternalNetwork": LBNetwork}})},
+			Region: Region, SecretRef: secretRef, InfrastructureProviderStatus: infra.Status.ProviderStatus,
+		},
+	}
+	for _, obj := range []client.Object{worker, cp} {
+		if err := c.Create(ctx, obj); err != nil {
+			return fmt.Errorf("create %T: %w", obj, err)
+		}
+	}
+	f.detail("Worker (pool %s, %d machines of c1-large over %v) and ControlPlane (metallb)", Pool, f.Workers, Zones)
+	return nil
+}
+
+func (f *Flow) waitNodes(ctx context.Context) error {
+	c := f.Env.Client
+	seen := map[string]string{}
+	err := framework.Eventually(ctx, fmt.Sprintf("%d initialized nodes", f.Workers), 4*time.Minute, interval, func(ctx context.Context) (bool, error) {
+		machines := &machinev1alpha1.MachineList{}
+		if err := c.List(ctx, machines, client.InNamespace(Namespace)); err != nil {
+			return false, err
+		}
+		for _, m := range machines.Items {
+			phase := string(m.Status.CurrentStatus.Phase)
+			if seen["machine/"+m.Name] != phase && phase != "" {
+				seen["machine/"+m.Name] = phase
+				f.detail("machine %s: %s (%s)", m.Name, phase, m.Spec.ProviderID)
+			}
+		}
+		nodes := &corev1.NodeList{}
+		if err := c.List(ctx, nodes); err != nil {
+			return false, err
+		}
+		ready := 0
+		for _, n := range nodes.Items {
+			initialized := n.Spec.ProviderID != "" && !slices.ContainsFunc(n.Spec.Taints, func(t corev1.Taint) bool { return t.Key == fleet.TaintUninitialized })
+			state := "registered"
+			if initialized {
+				state = fmt.Sprintf("initialized by ccm: %s, zone %s, instance type %s", n.Spec.ProviderID, n.Labels[corev1.LabelTopologyZone], n.Labels[corev1.LabelInstanceTypeStable])
+				ready++
+			}
+			if seen["node/"+n.Name] != state {
+				seen["node/"+n.Name] = state
+				f.detail("node %s %s", n.Name, state)
+			}
+		}
+		return ready == f.Workers, nil
+	})
+	if err != nil {
+		return err
+	}
+	worker := &extensionsv1alpha1.Worker{ObjectMeta: metav1.ObjectMeta{Name: "dev", Namespace: Namespace}}
+	if err := f.succeeded(ctx, worker, 3*time.Minute); err != nil {
+		return err
+	}
+	f.detail("Worker succeeded")
+	cp := &extensionsv1alpha1.ControlPlane{ObjectMeta: metav1.ObjectMeta{Name: "dev", Namespace: Namespace}}
+	if err := f.succeeded(ctx, cp, 2*time.Minute); err != nil {
+		return err
+	}
+	f.detail("ControlPlane succeeded")
+	return nil
+}
+
+func (f *Flow) loadBalancer(ctx context.Context) error {
+	svc := &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "default"},
+		Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeLoadBalancer,
+			Ports: []corev1.ServicePort{{Name: "http", Port: 80, TargetPort: intstr.FromInt32(8080), Protocol: corev1.ProtocolTCP}}},
+	}
+	if err := f.Env.Client.Create(ctx, svc); err != nil {
+		return err
+	}
+	err := framework.Eventually(ctx, "the LoadBalancer IP of default/web", 2*time.Minute, interval, func(ctx context.Context) (bool, error) {
+		if err := f.Env.Client.Get(ctx, client.ObjectKeyFromObject(svc), svc); err != nil {
+			return false, err
+		}
+		return len(svc.Status.LoadBalancer.Ingress) > 0 && svc.Status.LoadBalancer.Ingress[0].IP != "", nil
+	})
+	if err != nil {
+		return err
+	}
+	f.lbIP = svc.Status.LoadBalancer.Ingress[0].IP
+	f.detail("Service default/web: LoadBalancer IP %s", f.lbIP)
+	return nil
+}
+
+// gone waits until obj no longer exists.
+func (f *Flow) gone(ctx context.Context, obj client.Object, timeout time.Duration) error {
+	return framework.Eventually(ctx, fmt.Sprintf("%T %s to be deleted", obj, obj.GetName()), timeout, interval, func(ctx context.Context) (bool, error) {
+		err := f.Env.Client.Get(ctx, client.ObjectKeyFromObject(obj), obj)
+		if apierrors.IsNotFound(err) {
+			return true, nil
+		}
+		return false, err
+	})
+}
+
+func (f *Flow) deleteShoot(ctx context.Context) error {
+	c := f.Env.Client
+	svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "default"}}
+	if err := c.Delete(ctx, svc); client.IgnoreNotFound(err) != nil {
+		return err
+	}
+	if err := f.gone(ctx, svc, time.Minute); err != nil {
+		return err
+	}
+	f.detail("Service deleted")
+	// gardenlet's order: workers first, then the control plane, the OSC and
+	// the infrastructure.
+	for _, obj := range []client.Object{
+		&extensionsv1alpha1.Worker{ObjectMeta: metav1.ObjectMeta{Name: "dev", Namespace: Namespace}},
+		&extensionsv1alpha1.ControlPlane{ObjectMeta: metav1.ObjectMeta{Name: "dev", Namespace: Namespace}},
+		osc(),
+		&extensionsv1alpha1.Infrastructure{ObjectMeta: metav1.ObjectMeta{Name: "dev", Namespace: Namespace}},
+	} {
+		if err := c.Delete(ctx, obj); client.IgnoreNotFound(err) != nil {
+			return err
+		}
+		if err := f.gone(ctx, obj, 4*time.Minute); err != nil {
+			return err
+		}
+		f.detail("%s deleted", strings.TrimPrefix(fmt.Sprintf("%T", obj), "*v1alpha1."))
+	}
+	return c.Delete(ctx, &extensionsv1alpha1.Cluster{ObjectMeta: metav1.ObjectMeta{Name: Namespace}})
+}
+
+// checkLeaks fails on any server claim, IP claim, user-data Secret or machine
+// left behind, or a server not back to Available.
+func (f *Flow) checkLeaks(ctx context.Context) error {
+	c := f.Env.Client
+	var leaks []string
+	err := framework.Eventually(ctx, "every server, claim and IP to be free", 2*time.Minute, interval, func(ctx context.Context) (bool, error) {
+		leaks = nil
+		claims := &metalv1alpha1.ServerClaimList{}
+		ipClaims := &ipamv1.IPAddressClaimList{}
+		addrs := &ipamv1.IPAddressList{}
+		secrets := &corev1.SecretList{}
+		machines := &machinev1alpha1.MachineList{}
+		servers := &metalv1alpha1.ServerList{}
+		for _, l := range []client.ObjectList{claims, ipClaims, addrs, secrets} {
+			if err := c.List(ctx, l, client.InNamespace(MetalNamespace)); err != nil {
+				return false, err
+			}
+		}
+		if err := c.List(ctx, machines, client.InNamespace(Namespace)); err != nil {
+			return false, err
+		}
+		if err := c.List(ctx, servers); err != nil {
+			return false, err
+		}
+		for _, x := range claims.Items {
+			leaks = append(leaks, "ServerClaim "+x.Name)
+		}
+		for _, x := range ipClaims.Items {
+			leaks = append(leaks, "IPAddressClaim "+x.Name)
+		}
+		for _, x := range addrs.Items {
+			leaks = append(leaks, "IPAddress "+x.Name+" "+x.Spec.Address)
+		}
+		for _, x := range secrets.Items {
+			leaks = append(leaks, "Secret "+x.Name)
+		}
+		for _, x := range machines.Items {
+			leaks = append(leaks, "Machine "+x.Name)
+		}
+		for _, s := range servers.Items {
+			if s.Status.State != metalv1alpha1.ServerStateAvailable || s.Spec.ServerClaimRef != nil {
+				leaks = append(leaks, fmt.Sprintf("Server %s %s", s.Name, s.Status.State))
+			}
+		}
+		return len(leaks) == 0, nil
+	})
+	if err != nil {
+		return fmt.Errorf("%w: left behind: %s", err, strings.Join(leaks, ", "))
+	}
+	f.detail("all %d servers Available; no ServerClaim, IP claim, Secret or Machine left", f.Servers)
+	return nil
+}
