@@ -1,7 +1,5 @@
-// Package demo walks a cluster through its life on the local control plane
-// and the fleet emulator, printing progress a person can follow: machines
-// allocated through the ironcore backend, claims bound to servers, servers
-// powered on and booted, nodes registered. `make demo` runs it (cmd/demo) and
-// leaves a kubeconfig to look around with kubectl; the e2e tests run the same
-// steps.
+// Package demo is `make demo`: it starts the local control plane and runs the
+// shared e2e flow (package shoot) on the fleet emulator, with progress a
+// person can follow, holds the running shoot for a look with kubectl, and on
+// Ctrl-C deletes it and checks that every server, claim and IP is free again.
 package demo

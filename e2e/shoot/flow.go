@@ -121,15 +121,26 @@ func (f *Flow) Steps() []Step {
 
 // Run runs every step, stopping at the first failure, and always cleans up.
 func (f *Flow) Run(ctx context.Context) (err error) {
-	f.start = time.Now()
 	defer func() { err = errors.Join(err, f.Stop()) }()
-	for _, s := range f.Steps() {
+	if err := f.RunSteps(ctx, f.Steps()); err != nil {
+		return err
+	}
+	f.phase("done")
+	return nil
+}
+
+// RunSteps runs the given steps in order, stopping at the first failure. The
+// caller stops the flow (Stop) when done with it.
+func (f *Flow) RunSteps(ctx context.Context, steps []Step) error {
+	if f.start.IsZero() {
+		f.start = time.Now()
+	}
+	for _, s := range steps {
 		f.phase(s.Name)
 		if err := s.Run(ctx); err != nil {
 			return fmt.Errorf("%s: %w%s", s.Name, err, f.deadProcesses())
 		}
 	}
-	f.phase("done")
 	return nil
 }
 

@@ -1,6 +1,7 @@
 // Command demo runs metalkube's demo: the local control plane, the fleet
-// emulator and a cluster walked through its life, with progress on stdout. It
-// keeps running until Ctrl-C (or exits when -hold=false).
+// emulator and every metalkube component walking a shoot through its life,
+// with progress on stdout. It holds the running shoot until Ctrl-C, then
+// deletes it and checks that nothing leaked (or does so at once with -hold=false).
 package main
 
 import (
@@ -11,16 +12,23 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/go-logr/logr"
+	ctrl "sigs.k8s.io/controller-runtime"
+
 	"github.com/metalkube/metalkube/e2e/demo"
 )
 
 func main() {
 	opts := demo.Options{Out: os.Stdout}
-	flag.IntVar(&opts.Servers, "servers", 8, "servers in the emulated fleet")
-	flag.IntVar(&opts.Machines, "machines", 4, "machines to allocate")
-	flag.StringVar(&opts.Kubeconfig, "kubeconfig", "bin/demo.kubeconfig", "where to write the kubeconfig")
-	flag.BoolVar(&opts.Hold, "hold", true, "keep running after the walk until Ctrl-C")
-	flag.Parse()
+	// Its own flag set: controller-runtime registers --kubeconfig on the global one.
+	fs := flag.NewFlagSet("demo", flag.ExitOnError)
+	fs.IntVar(&opts.Servers, "servers", 6, "servers in the emulated fleet")
+	fs.IntVar(&opts.Workers, "workers", 3, "machines in the shoot's worker pool")
+	fs.StringVar(&opts.Kubeconfig, "kubeconfig", "bin/demo.kubeconfig", "where to write the kubeconfig")
+	fs.StringVar(&opts.LogDir, "logs", "bin/demo-logs", "where the components' logs go")
+	fs.BoolVar(&opts.Hold, "hold", true, "keep the shoot running until Ctrl-C")
+	_ = fs.Parse(os.Args[1:])
+	ctrl.SetLogger(logr.Discard()) // the emulator's; the components log into -logs
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := demo.Run(ctx, opts); err != nil {
