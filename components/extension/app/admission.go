@@ -68,7 +68,7 @@ func NewAdmissionCommand(ctx context.Context) *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("create manager: %w", err)
 			}
-			if _, err := whOpts.Completed().AddToManager(ctx, mgr, mgr); err != nil {
+			if err := addWebhooks(ctx, mgr, whOpts, mgrOpts.WebhookCertDir); err != nil {
 				return fmt.Errorf("add webhooks: %w", err)
 			}
 			if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {

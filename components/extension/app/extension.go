@@ -181,7 +181,7 @@ func NewCommand(ctx context.Context) *cobra.Command {
 			if err := ctrlSwitch.Completed().AddToManager(ctx, mgr); err != nil {
 				return fmt.Errorf("add controllers: %w", err)
 			}
-			if _, err := whOpts.Completed().AddToManager(ctx, mgr, mgr); err != nil {
+			if err := addWebhooks(ctx, mgr, whOpts, mgrOpts.WebhookCertDir); err != nil {
 				return fmt.Errorf("add webhooks: %w", err)
 			}
 			if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
