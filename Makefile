@@ -42,15 +42,15 @@ testbin: ## Build the test control plane (kube-apiserver, etcd) from their Go mo
 .PHONY: test
 test: deps testbin build ## Set up what is missing, then vet and run every test of every module (the e2e suite runs bin/metalkube)
 	$(GO) vet $(PKGS)
-	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) $(PKGS)
+	METALKUBE_BINARY=$(BIN)/metalkube $(GO) test -count=1 -timeout $(TEST_TIMEOUT) $(PKGS)
 
 .PHONY: bench
 bench: testbin ## Run the benchmarks (reported as ratios against the reference approach)
 	$(GO) test -run '^$$' -bench '$(BENCH)' -benchmem -timeout $(TEST_TIMEOUT) $(PKGS)
 
 .PHONY: demo
-demo: deps testbin ## Start the local control plane and fleet emulator and walk a cluster through its life
-	$(GO) run ./e2e/cmd/demo
+demo: deps testbin build ## Start the local control plane, the fleet emulator and every component, and walk a shoot through its life
+	METALKUBE_BINARY=$(BIN)/metalkube $(GO) run ./e2e/cmd/demo
 
 .PHONY: lint
 lint: ## gofmt, go vet and staticcheck (built from the Go module proxy)

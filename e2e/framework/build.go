@@ -24,9 +24,20 @@ func RepoRoot() (string, error) {
 	}
 }
 
-// BuildMetalkube builds the multicall binary into bin/ of the repository (the
-// Go build cache makes this quick when nothing changed) and returns its path.
+// BinaryEnv names a metalkube binary to use instead of building one (`make
+// test` builds bin/metalkube first and sets it).
+const BinaryEnv = "METALKUBE_BINARY"
+
+// BuildMetalkube returns $METALKUBE_BINARY if set, else builds the multicall
+// binary into bin/ of the repository (the Go build cache makes this quick when
+// nothing changed) and returns its path.
 func BuildMetalkube() (string, error) {
+	if p := os.Getenv(BinaryEnv); p != "" {
+		if _, err := os.Stat(p); err != nil {
+			return "", fmt.Errorf("$%s: %w", BinaryEnv, err)
+		}
+		return p, nil
+	}
 	root, err := RepoRoot()
 	if err != nil {
 		return "", err
