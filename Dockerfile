@@ -4,7 +4,7 @@ FROM golang:1.26 AS build
 WORKDIR /src
 COPY . .
 RUN --mount=type=cache,target=/root/.cache/go-build --mount=type=cache,target=/go/pkg/mod \
-    CGO_ENABLED=0 make build
+    CGO_ENABLED=0 GOFLAGS=-trimpath make build
 
 FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /src/bin/metalkube /usr/local/bin/metalkube
