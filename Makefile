@@ -23,7 +23,7 @@ help: ## Show this help
 
 .PHONY: build
 build: ## Build the metalkube multicall binary into bin/
-	CGO_ENABLED=0 $(GO) build -ldflags '$(LDFLAGS)' -o $(BIN)/metalkube ./cmd/metalkube
+	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN)/metalkube ./cmd/metalkube
 
 IMAGE ?= ghcr.io/metalkube/metalkube:$(VERSION)
 
