@@ -45,7 +45,6 @@ func BuildMetalkube() (string, error) {
 	out := filepath.Join(root, "bin", "metalkube")
 	cmd := exec.Command("go", "build", "-o", out, "./cmd/metalkube")
 	cmd.Dir = root
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if b, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("build metalkube: %w\n%s", err, b)
 	}
