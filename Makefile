@@ -36,8 +36,9 @@ deps: ## Install the Debian packages the tests use (nftables, iperf3, cloud-init
 	hack/deps.sh
 
 .PHONY: testbin
-testbin: ## Build the test control plane (kube-apiserver, etcd) from their Go modules, once
+testbin: ## Build the test control plane (kube-apiserver, etcd) and machine-controller-manager from their Go modules, once
 	hack/controlplane.sh
+	components/mcm/hack/mcm-binary.sh >/dev/null
 
 .PHONY: test
 test: deps testbin build ## Set up what is missing, then vet and run every test of every module (the e2e suite runs bin/metalkube)
