@@ -259,7 +259,13 @@ func (b *Backend) checkCapacity(ctx context.Context, op, name string, sel map[st
 		return classify(op, name, err)
 	}
 	free := map[string]labels.Set{}
+	// Claims a server already points at are bound, even while metal-operator
+	// has not yet written the server onto the claim.
+	reserved := map[string]bool{}
 	for _, s := range servers.Items {
+		if ref := s.Spec.ServerClaimRef; ref != nil {
+			reserved[ref.Namespace+"/"+ref.Name] = true
+		}
 		if s.Status.State == metalv1alpha1.ServerStateAvailable && s.Spec.ServerClaimRef == nil && !s.Spec.Unclaimable {
 			free[s.Name] = s.Labels
 		}
@@ -271,7 +277,7 @@ func (b *Backend) checkCapacity(ctx context.Context, op, name string, sel map[st
 		}
 		pending := 0
 		for _, c := range claims.Items {
-			if c.Spec.ServerRef != nil || c.DeletionTimestamp != nil || c.Spec.ServerSelector == nil {
+			if c.Spec.ServerRef != nil || c.DeletionTimestamp != nil || c.Spec.ServerSelector == nil || reserved[c.Namespace+"/"+c.Name] {
 				continue
 			}
 			s, err := metav1.LabelSelectorAsSelector(c.Spec.ServerSelector)
