@@ -7,7 +7,6 @@ import (
 	extensionswebhook "github.com/gardener/gardener/extensions/pkg/webhook"
 	extensionscmdwebhook "github.com/gardener/gardener/extensions/pkg/webhook/cmd"
 	"github.com/spf13/cobra"
-	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 
 	"github.com/metalkube/metalkube/components/extension/pkg/admission"
@@ -68,16 +67,7 @@ func NewAdmissionCommand(ctx context.Context) *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("create manager: %w", err)
 			}
-			if err := addWebhooks(ctx, mgr, whOpts, mgrOpts.WebhookCertDir); err != nil {
-				return fmt.Errorf("add webhooks: %w", err)
-			}
-			if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
-				return err
-			}
-			if err := mgr.AddReadyzCheck("webhook-server", mgr.GetWebhookServer().StartedChecker()); err != nil {
-				return err
-			}
-			return mgr.Start(cmd.Context())
+			return serve(ctx, cmd.Context(), mgr, whOpts, mgrOpts.WebhookCertDir)
 		},
 	}
 	mgrOpts.AddFlags(cmd.Flags(), AdmissionName+"-leader-election", 10250)

@@ -15,7 +15,6 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/utils/clock"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
-	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
@@ -181,16 +180,7 @@ func NewCommand(ctx context.Context) *cobra.Command {
 			if err := ctrlSwitch.Completed().AddToManager(ctx, mgr); err != nil {
 				return fmt.Errorf("add controllers: %w", err)
 			}
-			if err := addWebhooks(ctx, mgr, whOpts, mgrOpts.WebhookCertDir); err != nil {
-				return fmt.Errorf("add webhooks: %w", err)
-			}
-			if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
-				return err
-			}
-			if err := mgr.AddReadyzCheck("webhook-server", mgr.GetWebhookServer().StartedChecker()); err != nil {
-				return err
-			}
-			return mgr.Start(cmd.Context())
+			return serve(ctx, cmd.Context(), mgr, whOpts, mgrOpts.WebhookCertDir)
 		},
 	}
 	fs := cmd.Flags()

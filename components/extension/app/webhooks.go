@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	extensionscmdwebhook "github.com/gardener/gardener/extensions/pkg/webhook/cmd"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 )
 
@@ -52,4 +53,19 @@ func addWebhooks(ctx context.Context, mgr manager.Manager, opts *extensionscmdwe
 		mgr.GetWebhookServer().Register(path, wh.Webhook)
 	}
 	return nil
+}
+
+// serve adds the webhooks and the health checks (ready once the webhook server
+// serves) to mgr and runs it until runCtx is done.
+func serve(ctx, runCtx context.Context, mgr manager.Manager, opts *extensionscmdwebhook.AddToManagerOptions, certDir string) error {
+	if err := addWebhooks(ctx, mgr, opts, certDir); err != nil {
+		return fmt.Errorf("add webhooks: %w", err)
+	}
+	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
+		return err
+	}
+	if err := mgr.AddReadyzCheck("webhook-server", mgr.GetWebhookServer().StartedChecker()); err != nil {
+		return err
+	}
+	return mgr.Start(runCtx)
 }
