@@ -103,10 +103,11 @@ func (f *Flow) Steps() []Step {
 	steps := []Step{
 		{"build metalkube and machine-controller-manager", f.build},
 		{"start the fleet emulator", f.startFleet},
-		{"start metalkube extension, mcm, ccm and machine-controller-manager", f.startComponents},
+		{"start metalkube extension, metalkube mcm and machine-controller-manager", f.startComponents},
 		{"create the shoot: Cluster, Infrastructure, OperatingSystemConfig", f.createShoot},
 		{"wait for Infrastructure and OperatingSystemConfig", f.waitInfrastructureAndOSC},
 		{"create Worker and ControlPlane", f.createWorkerAndControlPlane},
+		{"start metalkube ccm as the ControlPlane deployed it", f.startCCM},
 		{"wait for machines, nodes and their initialization", f.waitNodes},
 		{"create a LoadBalancer Service", f.loadBalancer},
 	}
@@ -201,7 +202,7 @@ func (f *Flow) build(context.Context) error {
 
 func (f *Flow) startFleet(ctx context.Context) error {
 	c := f.Env.Client
-	for _, ns := range []string{MetalNamespace, Namespace} {
+	for _, ns := range []string{MetalNamespace, Namespace, "metallb-system"} {
 		if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
 			return err
 		}
@@ -275,10 +276,7 @@ func (f *Flow) startComponents(context.Context) error {
 		"--safety-up=2", "--safety-down=1", "--v=2")...); err != nil {
 		return err
 	}
-	ccm := append([]string{"ccm", "--kubeconfig=" + f.kubeconfig, "--cloud-provider=metal", "--leader-elect=false",
-		"--metal-cluster=" + Namespace, "--secure-port=0", "--webhook-secure-port=0", "--announce=none",
-		"--node-monitor-period=1s", "--machine-cache-ttl=1s", "--authentication-skip-lookup", "--cluster-name=" + Namespace}, f.backendFlags()...)
-	return f.startProcess("metalkube-ccm", f.metalkube, append(ccm, log...)...)
+	return nil
 }
 
 func rawJSON(v any) *runtime.RawExtension {

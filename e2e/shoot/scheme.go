@@ -24,10 +24,15 @@ func EnvOptions() (testenv.Options, error) {
 	if err != nil {
 		return testenv.Options{}, err
 	}
+	// MetalLB's CRDs, from the module the lb component renders them with.
+	metallb, err := testenv.ModuleDir("go.universe.tf/metallb", "")
+	if err != nil {
+		return testenv.Options{}, err
+	}
 	return testenv.Options{
 		CRDs: []testenv.CRDSet{testenv.GardenerExtensions, testenv.GardenerResources, testenv.MachineControllerManager,
 			testenv.MetalOperator, testenv.ClusterAPIIPAM},
-		CRDPaths: []string{root + "/components/firewall/config/crd"},
+		CRDPaths: []string{root + "/components/firewall/config/crd", metallb + "/config/crd/bases"},
 		Scheme:   Scheme(),
 	}, nil
 }

@@ -14,6 +14,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	ipamv1 "sigs.k8s.io/cluster-api/api/ipam/v1beta2"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -184,7 +185,25 @@ func (f *Flow) loadBalancer(ctx context.Context) error {
 	}
 	f.lbIP = svc.Status.LoadBalancer.Ingress[0].IP
 	f.detail("Service default/web: LoadBalancer IP %s", f.lbIP)
-	return nil
+	// The ccm announces it the way the ControlPlane configured: MetalLB.
+	return framework.Eventually(ctx, "a MetalLB IPAddressPool holding "+f.lbIP, time.Minute, interval, func(ctx context.Context) (bool, error) {
+		pools := &unstructured.UnstructuredList{}
+		pools.SetAPIVersion("metallb.io/v1beta1")
+		pools.SetKind("IPAddressPoolList")
+		if err := f.Env.Client.List(ctx, pools); err != nil {
+			return false, err
+		}
+		for _, p := range pools.Items {
+			addrs, _, _ := unstructured.NestedStringSlice(p.Object, "spec", "addresses")
+			for _, a := range addrs {
+				if strings.HasPrefix(a, f.lbIP+"/") || a == f.lbIP {
+					f.detail("MetalLB IPAddressPool %s/%s announces %s", p.GetNamespace(), p.GetName(), a)
+					return true, nil
+				}
+			}
+		}
+		return false, nil
+	})
 }
 
 // gone waits until obj no longer exists.

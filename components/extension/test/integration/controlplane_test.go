@@ -68,7 +68,7 @@ func TestControlPlane(t *testing.T) {
 		t.Fatalf("seed objects %v: no cloud-controller-manager Deployment", keys(seed))
 	}
 	c := dep.Spec.Template.Spec.Containers[0]
-	for _, want := range []string{"ccm", "--cloud-provider=metalkube", "--cluster-name=" + ns, "--metal-namespace=metal-fra",
+	for _, want := range []string{"ccm", "--cloud-provider=metal", "--cluster-name=" + ns, "--metal-namespace=metal-fra",
 		"--feature-gates=CloudControllerManagerWebhook=true", "--cluster-cidr=100.96.0.0/11"} {
 		if !slices.Contains(c.Args, want) {
 			t.Errorf("ccm args %v lack %s", c.Args, want)
@@ -88,7 +88,7 @@ func TestControlPlane(t *testing.T) {
 	if err := yaml.UnmarshalStrict([]byte(cm.Data[controlplane.CloudConfigKey]), &cc); err != nil {
 		t.Fatal(err)
 	}
-	if cc.LoadBalancer.Mode != "cilium" || cc.LoadBalancer.DefaultExternalNetwork != "internet" || cc.Network != "net-1" || cc.Partition != "fra-rack-1" {
+	if cc.Announce != "cilium" || cc.LBNetwork != "internet" || cc.Cluster != ns {
 		t.Errorf("cloud config = %+v", cc)
 	}
 	if _, ok := seed["Service/"+provider.CloudControllerManagerName]; !ok {

@@ -20,6 +20,7 @@ import (
 
 	"github.com/metalkube/metalkube/components/extension/pkg/apis/metal/v1alpha1"
 	"github.com/metalkube/metalkube/components/extension/pkg/provider"
+	"github.com/metalkube/metalkube/shared/providerid"
 )
 
 // Paths and ports inside the CCM pod.
@@ -59,23 +60,20 @@ type Values struct {
 	Config *v1alpha1.ControlPlaneConfig
 }
 
-// CloudConfig is the CCM's --cloud-config file (YAML): what `metalkube ccm`
-// and its load balancer need beyond the backend connection flags.
-type CloudConfig struct {
-	Cluster          string            `json:"cluster"`
-	Region           string            `json:"region,omitempty"`
-	Partition        string            `json:"partition,omitempty"`
-	Network          string            `json:"network,omitempty"`
-	ExternalNetworks []string          `json:"externalNetworks,omitempty"`
-	LoadBalancer     CloudConfigLB     `json:"loadBalancer"`
-	Labels           map[string]string `json:"labels,omitempty"`
-}
+// CloudProviderName is the name `metalkube ccm` registers its cloud provider
+// under (the provider ID scheme).
+const CloudProviderName = providerid.Scheme
 
-// CloudConfigLB is the load balancer part of CloudConfig.
-type CloudConfigLB struct {
-	Mode                   string   `json:"mode"`
-	DefaultExternalNetwork string   `json:"defaultExternalNetwork,omitempty"`
-	AdditionalNetworks     []string `json:"additionalNetworks,omitempty"`
+// CloudConfig is the CCM's --cloud-config file. `metalkube ccm` reads a YAML
+// map whose keys are its own flag names (flags on the command line win), so
+// the keys here are those flags; unknown keys make it refuse to start.
+type CloudConfig struct {
+	// Cluster is --metal-cluster: the owner of the cluster's machines and IPs.
+	Cluster string `json:"metal-cluster"`
+	// Announce is --announce: metallb or cilium.
+	Announce string `json:"announce,omitempty"`
+	// LBNetwork is --lb-network: where LoadBalancer IPs come from.
+	LBNetwork string `json:"lb-network,omitempty"`
 }
 
 func ccmLabels() map[string]string {
@@ -84,15 +82,17 @@ func ccmLabels() map[string]string {
 
 // SeedObjects are the objects in the seed namespace.
 func SeedObjects(v Values) ([]client.Object, error) {
-	lb := CloudConfigLB{Mode: v1alpha1.DefaultLoadBalancerMode}
+	conf := CloudConfig{Cluster: v.Cluster, Announce: v1alpha1.DefaultLoadBalancerMode}
 	if c := v.Config.LoadBalancer; c != nil {
-		lb = CloudConfigLB{Mode: c.Mode, DefaultExternalNetwork: c.DefaultExternalNetwork, AdditionalNetworks: c.AdditionalNetworks}
-		if lb.Mode == "" {
-			lb.Mode = v1alpha1.DefaultLoadBalancerMode
+		if c.Mode != "" {
+			conf.Announce = c.Mode
 		}
+		conf.LBNetwork = c.DefaultExternalNetwork
 	}
-	cc, err := yaml.Marshal(CloudConfig{Cluster: v.Cluster, Region: v.Region, Partition: v.Partition,
-		Network: v.Network, ExternalNetworks: v.ExternalNetworks, LoadBalancer: lb})
+	if conf.LBNetwork == "" && len(v.ExternalNetworks) > 0 {
+		conf.LBNetwork = v.ExternalNetworks[0]
+	}
+	cc, err := yaml.Marshal(conf)
 	if err != nil {
 		return nil, err
 	}
@@ -104,7 +104,7 @@ func SeedObjects(v Values) ([]client.Object, error) {
 
 	args := []string{
 		"ccm",
-		"--cloud-provider=" + provider.Type,
+		"--cloud-provider=" + CloudProviderName,
 		"--cloud-config=" + CloudConfigMount + "/" + CloudConfigKey,
 		"--cluster-name=" + v.Cluster,
 		"--kubeconfig=" + genericKubeconfigPath,
