@@ -45,6 +45,10 @@ test: deps testbin build ## Set up what is missing, then vet and run every test 
 	$(GO) vet $(PKGS)
 	METALKUBE_BINARY=$(BIN)/metalkube $(GO) test -count=1 -timeout $(TEST_TIMEOUT) $(PKGS)
 
+.PHONY: e2e
+e2e: deps testbin build ## Run the end-to-end suite alone (make test runs it too)
+	METALKUBE_BINARY=$(BIN)/metalkube $(GO) test -count=1 -timeout $(TEST_TIMEOUT) -v ./e2e/...
+
 .PHONY: bench
 bench: testbin ## Run the benchmarks (reported as ratios against the reference approach)
 	$(GO) test -run '^$$' -bench '$(BENCH)' -benchmem -timeout $(TEST_TIMEOUT) $(PKGS)

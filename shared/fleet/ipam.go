@@ -66,7 +66,14 @@ func (e *Emulator) reconcileIPClaim(ctx context.Context, req reconcile.Request) 
 		}
 		ip, prefix = a, pool.Prefixes[i]
 	} else {
-		ip, prefix = free(pool.Prefixes, used)
+		family := 0
+		switch claim.Annotations[ironcore.AnnotationRequestedFamily] {
+		case "4":
+			family = 4
+		case "6":
+			family = 6
+		}
+		ip, prefix = free(pool.Prefixes, family, used)
 		if !ip.IsValid() {
 			return reconcile.Result{}, e.refuse(ctx, claim, ironcore.ReasonPoolExhausted, fmt.Sprintf("pool %s has no free address", pool.Name))
 		}
@@ -118,9 +125,12 @@ func (e *Emulator) usedAddresses(ctx context.Context, pool *Pool) (map[netip.Add
 	return used, nil
 }
 
-// free returns the first free host address of the prefixes.
-func free(prefixes []netip.Prefix, used map[netip.Addr]string) (netip.Addr, netip.Prefix) {
+// free returns the first free host address of the prefixes of the family (0: any).
+func free(prefixes []netip.Prefix, family int, used map[netip.Addr]string) (netip.Addr, netip.Prefix) {
 	for _, p := range prefixes {
+		if (family == 4 && !p.Addr().Is4()) || (family == 6 && !p.Addr().Is6()) {
+			continue
+		}
 		for a := p.Masked().Addr().Next(); p.Contains(a); a = a.Next() {
 			if used[a] == "" && !(a.Is4() && !p.Contains(a.Next())) {
 				return a, p

@@ -17,7 +17,8 @@
 // metal-operator has no IP API; IPs are Cluster API IPAM IPAddressClaims
 // (ipam.cluster.x-k8s.io/v1beta2) against the pool configured for each network,
 // answered by an IPAM provider with an IPAddress. A static address is asked for
-// with the annotation ipam.metalkube.io/requested-address; the IPAM provider
+// with the annotation ipam.metalkube.io/requested-address, an address family of
+// a dual-stack pool with ipam.metalkube.io/requested-family; the IPAM provider
 // answers a taken or out-of-range address with a Ready=False condition whose
 // reason is AddressInUse or AddressOutOfRange.
 //

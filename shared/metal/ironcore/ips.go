@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/netip"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -69,6 +70,8 @@ func (b *Backend) AllocateIP(ctx context.Context, spec metal.IPSpec) (*metal.IP,
 	}
 	if spec.Address.IsValid() {
 		claim.Annotations[AnnotationRequestedAddress] = spec.Address.String()
+	} else if spec.Family == 4 || spec.Family == 6 {
+		claim.Annotations[AnnotationRequestedFamily] = strconv.Itoa(spec.Family)
 	}
 	if err := b.c.Create(ctx, claim); err != nil {
 		if apierrors.IsAlreadyExists(err) {

@@ -34,6 +34,9 @@ const (
 	AnnotationNetwork  = "metal.metalkube.io/network"
 	// AnnotationRequestedAddress asks the IPAM provider for a specific address.
 	AnnotationRequestedAddress = "ipam.metalkube.io/requested-address"
+	// AnnotationRequestedFamily asks the IPAM provider for an address of IP
+	// family 4 or 6 from a dual-stack pool.
+	AnnotationRequestedFamily = "ipam.metalkube.io/requested-family"
 	// IgnitionKey is the Secret key metal-operator reads the ignition from.
 	IgnitionKey = "ignition"
 	// SecretType marks the user-data Secrets.

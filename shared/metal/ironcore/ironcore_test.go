@@ -2,6 +2,7 @@ package ironcore_test
 
 import (
 	"context"
+	"fmt"
 	"net/netip"
 	"os"
 	"strings"
@@ -172,6 +173,23 @@ func TestIPv6Static(t *testing.T) {
 	ip, err := b.AllocateIP(context.Background(), metal.IPSpec{Name: "v6", Cluster: "c", Network: "internet", Type: metal.IPStatic, Address: want})
 	if err != nil || ip.Address != want {
 		t.Fatalf("allocate %s = %+v, %v", want, ip, err)
+	}
+}
+
+func TestDualStackFamilies(t *testing.T) {
+	b, _, _ := setup(t, "family", "family-size", 1)
+	ctx := context.Background()
+	for _, tt := range []struct {
+		family int
+		v6     bool
+	}{{4, false}, {6, true}} {
+		ip, err := b.AllocateIP(ctx, metal.IPSpec{Name: fmt.Sprintf("fam-%d", tt.family), Cluster: "c", Network: "internet", Family: tt.family})
+		if err != nil {
+			t.Fatalf("family %d: %v", tt.family, err)
+		}
+		if ip.Address.Is6() != tt.v6 {
+			t.Errorf("family %d: got %s", tt.family, ip.Address)
+		}
 	}
 }
 
