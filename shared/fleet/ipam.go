@@ -44,11 +44,6 @@ func (e *Emulator) reconcileIPClaim(ctx context.Context, req reconcile.Request) 
 	if c := meta.FindStatusCondition(claim.Status.Conditions, ironcore.ConditionReady); c != nil && c.Status == metav1.ConditionFalse {
 		return reconcile.Result{}, nil // refused; the requester deletes it
 	}
-	if controllerutil.AddFinalizer(claim, IPClaimFinalizer) {
-		if err := e.metal.Update(ctx, claim); err != nil {
-			return reconcile.Result{}, err
-		}
-	}
 	used, err := e.usedAddresses(ctx, pool)
 	if err != nil {
 		return reconcile.Result{}, err
@@ -76,6 +71,13 @@ func (e *Emulator) reconcileIPClaim(ctx context.Context, req reconcile.Request) 
 		ip, prefix = free(pool.Prefixes, family, used)
 		if !ip.IsValid() {
 			return reconcile.Result{}, e.refuse(ctx, claim, ironcore.ReasonPoolExhausted, fmt.Sprintf("pool %s has no free address", pool.Name))
+		}
+	}
+	// Only a claim that gets an address holds a finalizer: a refused one is
+	// deleted at once by its requester.
+	if controllerutil.AddFinalizer(claim, IPClaimFinalizer) {
+		if err := e.metal.Update(ctx, claim); err != nil {
+			return reconcile.Result{}, err
 		}
 	}
 	addr.Spec = ipamv1.IPAddressSpec{

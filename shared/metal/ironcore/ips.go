@@ -51,6 +51,19 @@ func (b *Backend) AllocateIP(ctx context.Context, spec metal.IPSpec) (*metal.IP,
 	case !apierrors.IsNotFound(err):
 		return nil, classify(op, spec.Name, err)
 	}
+	if spec.Address.IsValid() {
+		// A taken address is refused without creating anything; the IPAM
+		// provider still has the last word for addresses held elsewhere.
+		addrs := &ipamv1.IPAddressList{}
+		if err := b.c.List(ctx, addrs, client.InNamespace(b.cfg.Namespace)); err != nil {
+			return nil, classify(op, spec.Name, err)
+		}
+		for _, a := range addrs.Items {
+			if a.Spec.PoolRef.Name == pool.Name && a.Spec.PoolRef.Kind == pool.Kind && a.Spec.Address == spec.Address.String() {
+				return nil, metal.Errorf(metal.ErrConflict, op, spec.Name, "address %s of pool %s is already allocated (claim %s)", spec.Address, pool.Name, a.Spec.ClaimRef.Name)
+			}
+		}
+	}
 	typ := spec.Type
 	if typ == "" {
 		typ = metal.IPEphemeral
