@@ -76,6 +76,15 @@ func New(cfg Config) (*Driver, error) {
 }
 
 // spec decodes, defaults and validates the class's provider spec.
+// requestSpec checks that a request names its Machine and returns the provider
+// spec of its MachineClass; op names the call in the error.
+func requestSpec(op string, machine *v1alpha1.Machine, class *v1alpha1.MachineClass) (*api.ProviderSpec, error) {
+	if machine == nil {
+		return nil, status.Error(codes.InvalidArgument, op+": no Machine in the request")
+	}
+	return spec(class)
+}
+
 func spec(class *v1alpha1.MachineClass) (*api.ProviderSpec, error) {
 	if class == nil {
 		return nil, status.Error(codes.InvalidArgument, "no MachineClass in the request")

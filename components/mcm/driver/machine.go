@@ -17,10 +17,7 @@ import (
 // CreateMachine allocates the Machine's server. It is idempotent: a machine
 // already allocated for the Machine is returned as it is.
 func (d *Driver) CreateMachine(ctx context.Context, req *mcmdriver.CreateMachineRequest) (*mcmdriver.CreateMachineResponse, error) {
-	if req.Machine == nil {
-		return nil, status.Error(codes.InvalidArgument, "create machine: no Machine in the request")
-	}
-	s, err := spec(req.MachineClass)
+	s, err := requestSpec("create machine", req.Machine, req.MachineClass)
 	if err != nil {
 		return nil, err
 	}
@@ -53,10 +50,7 @@ func (d *Driver) CreateMachine(ctx context.Context, req *mcmdriver.CreateMachine
 // on, then waits (bounded) for it to run. Until it runs it answers
 // codes.Uninitialized, and machine-controller-manager calls again.
 func (d *Driver) InitializeMachine(ctx context.Context, req *mcmdriver.InitializeMachineRequest) (*mcmdriver.InitializeMachineResponse, error) {
-	if req.Machine == nil {
-		return nil, status.Error(codes.InvalidArgument, "initialize machine: no Machine in the request")
-	}
-	s, err := spec(req.MachineClass)
+	s, err := requestSpec("initialize machine", req.Machine, req.MachineClass)
 	if err != nil {
 		return nil, err
 	}
@@ -130,10 +124,7 @@ const ipWait = 5 * time.Second
 // name); when it is not found, the machine its provider ID names is freed
 // again, so that a free interrupted part way is completed.
 func (d *Driver) DeleteMachine(ctx context.Context, req *mcmdriver.DeleteMachineRequest) (*mcmdriver.DeleteMachineResponse, error) {
-	if req.Machine == nil {
-		return nil, status.Error(codes.InvalidArgument, "delete machine: no Machine in the request")
-	}
-	s, err := spec(req.MachineClass)
+	s, err := requestSpec("delete machine", req.Machine, req.MachineClass)
 	if err != nil {
 		return nil, err
 	}
@@ -195,10 +186,7 @@ func (d *Driver) freeIPs(ctx context.Context, cluster, machine string) error {
 // none, codes.Uninitialized (with provider ID and node name filled in) while
 // it does not run yet.
 func (d *Driver) GetMachineStatus(ctx context.Context, req *mcmdriver.GetMachineStatusRequest) (*mcmdriver.GetMachineStatusResponse, error) {
-	if req.Machine == nil {
-		return nil, status.Error(codes.InvalidArgument, "get machine status: no Machine in the request")
-	}
-	s, err := spec(req.MachineClass)
+	s, err := requestSpec("get machine status", req.Machine, req.MachineClass)
 	if err != nil {
 		return nil, err
 	}
