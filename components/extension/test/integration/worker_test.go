@@ -84,13 +84,13 @@ type rendered struct {
 }
 
 type goldenClass struct {
-	Name         string                          `json:"name"`
-	Provider     string                          `json:"provider"`
-	ProviderSpec *mcmv1alpha1.ProviderSpec `json:"providerSpec"`
-	NodeTemplate *machinev1alpha1.NodeTemplate   `json:"nodeTemplate"`
-	SecretRef    string                          `json:"secretRef"`
-	Credentials  string                          `json:"credentialsSecretRef"`
-	UserData     string                          `json:"userData"`
+	Name         string                        `json:"name"`
+	Provider     string                        `json:"provider"`
+	ProviderSpec *mcmv1alpha1.ProviderSpec     `json:"providerSpec"`
+	NodeTemplate *machinev1alpha1.NodeTemplate `json:"nodeTemplate"`
+	SecretRef    string                        `json:"secretRef"`
+	Credentials  string                        `json:"credentialsSecretRef"`
+	UserData     string                        `json:"userData"`
 }
 
 type goldenDeployment struct {

@@ -80,7 +80,6 @@ func (c *Codec) WorkerStatus(raw *runtime.RawExtension) (*v1alpha1.WorkerStatus,
 	return decode(c, raw, v1alpha1.KindWorkerStatus, &v1alpha1.WorkerStatus{}, func(*v1alpha1.WorkerStatus) {})
 }
 
-
 // Encode returns obj as a RawExtension with its apiVersion and kind set.
 func Encode(obj runtime.Object, kind string) (*runtime.RawExtension, error) {
 	obj.GetObjectKind().SetGroupVersionKind(v1alpha1.SchemeGroupVersion.WithKind(kind))

@@ -28,12 +28,12 @@ func AddToScheme(s *runtime.Scheme) error {
 
 // Kinds of the documents.
 const (
-	KindCloudProfileConfig    = "CloudProfileConfig"
-	KindInfrastructureConfig  = "InfrastructureConfig"
-	KindInfrastructureStatus  = "InfrastructureStatus"
-	KindControlPlaneConfig    = "ControlPlaneConfig"
-	KindWorkerConfig          = "WorkerConfig"
-	KindWorkerStatus          = "WorkerStatus"
+	KindCloudProfileConfig   = "CloudProfileConfig"
+	KindInfrastructureConfig = "InfrastructureConfig"
+	KindInfrastructureStatus = "InfrastructureStatus"
+	KindControlPlaneConfig   = "ControlPlaneConfig"
+	KindWorkerConfig         = "WorkerConfig"
+	KindWorkerStatus         = "WorkerStatus"
 )
 
 // TypeMetaOf returns the TypeMeta of a kind of this package.

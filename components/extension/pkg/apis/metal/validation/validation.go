@@ -309,7 +309,6 @@ func abbreviate(s string) string {
 	return s
 }
 
-
 // CIDR checks a CIDR field (used by the Shoot validator for networking).
 func CIDR(v string, p *field.Path) field.ErrorList {
 	if _, err := netip.ParsePrefix(v); err != nil {
