@@ -20,7 +20,6 @@ import (
 )
 
 func tcp(port int32, end ...int32) networkingv1.NetworkPolicyPort { return fixture.TCP(port, end...) }
-func udp(port int32) networkingv1.NetworkPolicyPort               { return fixture.UDP(port) }
 func block(cidr string, except ...string) networkingv1.IPBlock    { return fixture.Block(cidr, except...) }
 func ptr[T any](v T) *T                                           { return &v }
 

@@ -60,7 +60,6 @@ type Proxy struct {
 	mu    sync.Mutex
 	rules []matcher
 	cache map[string]map[netip.Addr]time.Time // set -> address -> expiry
-	ready chan struct{}
 }
 
 type matcher struct {

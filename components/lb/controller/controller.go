@@ -49,7 +49,8 @@ type Reconciler struct {
 // AddToManager registers the reconciler with mgr.
 func (r *Reconciler) AddToManager(mgr manager.Manager) error {
 	if r.Recorder == nil {
-		r.Recorder = mgr.GetEventRecorderFor("metalkube-lb") //nolint:staticcheck // core/v1 Events, as the upstream service controller writes
+		//lint:ignore SA1019 core/v1 Events, as the upstream service controller writes them
+		r.Recorder = mgr.GetEventRecorderFor("metalkube-lb")
 	}
 	if r.Workers == 0 {
 		r.Workers = 10
