@@ -44,8 +44,9 @@ type Env struct {
 	// Kubeconfig is the path of a kubeconfig file for the environment's admin user.
 	Kubeconfig string
 
-	env *envtest.Environment
-	dir string
+	env        *envtest.Environment
+	dir        string
+	beforeStop []func()
 }
 
 // Start starts etcd and kube-apiserver and installs the CRDs.
@@ -93,8 +94,18 @@ func Start(opts Options) (*Env, error) {
 	return env, nil
 }
 
-// Stop stops the control plane and removes its files.
+// BeforeStop registers f to run when Stop is called, before the control plane
+// stops (last registered, first run). Stop anything that watches the API
+// server there, such as a fleet emulator: open watches hold its shutdown up.
+func (e *Env) BeforeStop(f func()) { e.beforeStop = append(e.beforeStop, f) }
+
+// Stop runs the BeforeStop functions, stops the control plane and removes its
+// files.
 func (e *Env) Stop() error {
+	for i := len(e.beforeStop) - 1; i >= 0; i-- {
+		e.beforeStop[i]()
+	}
+	e.beforeStop = nil
 	err := e.env.Stop()
 	return errors.Join(err, os.RemoveAll(e.dir))
 }

@@ -49,19 +49,7 @@ func TestMain(m *testing.M) {
 	// The upstream command applies its logging configuration on each run;
 	// tests run it more than once.
 	logsapi.ReapplyHandling = logsapi.ReapplyHandlingIgnoreUnchanged
-	var err error
-	env, err = testenv.Start(testenv.Options{CRDs: []testenv.CRDSet{testenv.MetalOperator, testenv.ClusterAPIIPAM}})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "testenv:", err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	// Stop the emulator first: its watches hold the API server's shutdown up.
-	stopEmu()
-	if err := env.Stop(); err != nil {
-		fmt.Fprintln(os.Stderr, "testenv: stop:", err)
-	}
-	os.Exit(code)
+	os.Exit(testenv.Main(m, testenv.Options{CRDs: []testenv.CRDSet{testenv.MetalOperator, testenv.ClusterAPIIPAM}}, &env))
 }
 
 // emuCtx bounds the emulator, which lives until TestMain stops it.
@@ -88,6 +76,7 @@ func setup(t testing.TB) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	env.BeforeStop(stopEmu)
 	if err := emu.Start(emuCtx); err != nil {
 		t.Fatal(err)
 	}

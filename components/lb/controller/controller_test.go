@@ -53,21 +53,10 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	env, err = testenv.Start(testenv.Options{
+	os.Exit(testenv.Main(m, testenv.Options{
 		CRDs:     []testenv.CRDSet{testenv.MetalOperator, testenv.ClusterAPIIPAM},
 		CRDPaths: []string{filepath.Join(metallb, "config/crd/bases"), "../testdata/crds/cilium"},
-	})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "testenv:", err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	// Stop the emulator first: its watches hold the API server's shutdown up.
-	stopEmu()
-	if err := env.Stop(); err != nil {
-		fmt.Fprintln(os.Stderr, "testenv: stop:", err)
-	}
-	os.Exit(code)
+	}, &env))
 }
 
 // emuCtx bounds the emulator, which lives until TestMain stops it.
@@ -90,6 +79,7 @@ func start(t testing.TB, mutate ...func(*manager.Options)) {
 		if emu, err = fleet.New(env.Config, env.Config, fleet.Config{Pools: []fleet.Pool{pool4, pool6}}); err != nil {
 			t.Fatal(err)
 		}
+		env.BeforeStop(stopEmu)
 		if err := emu.Start(emuCtx); err != nil {
 			t.Fatal(err)
 		}
