@@ -104,10 +104,10 @@ type RuleInfo struct {
 	// Object, for a rule evaluated on its own (an FQDN rule), is the named
 	// counter object it counts in: a hash of Counter, short whatever the
 	// policy's name.
-	Object  string
-	Source  string // policy namespace/name or service namespace/name
-	Kind    string // policy or service
-	Dir     string // ingress or egress
+	Object string
+	Source string // policy namespace/name or service namespace/name
+	Kind   string // policy or service
+	Dir    string // ingress or egress
 }
 
 // CounterKey is the key of the rule's count in what nft.Applier.Counters

@@ -40,7 +40,7 @@ func TestGolden(t *testing.T) {
 		{"representative", fixture.Config(), fixture.Input()},
 		{"all-features", full, fixture.Input()},
 		{"fqdn", fqdnConfig(), Input{Now: fqdnNow, FQDN: map[string][]FQDNEntry{
-			KernelName("fqdn", "cwnp.firewall.registry.egress-0")+"-4": {{IP: netip.MustParseAddr("192.0.2.10"), Expires: fqdnNow.Add(90 * time.Second)}, {IP: netip.MustParseAddr("192.0.2.11"), Expires: fqdnNow.Add(-time.Second)}},
+			KernelName("fqdn", "cwnp.firewall.registry.egress-0") + "-4": {{IP: netip.MustParseAddr("192.0.2.10"), Expires: fqdnNow.Add(90 * time.Second)}, {IP: netip.MustParseAddr("192.0.2.11"), Expires: fqdnNow.Add(-time.Second)}},
 		}, Policies: []Policy{{Name: "firewall/registry", Spec: v1alpha1.PolicySpec{Egress: []v1alpha1.EgressRule{
 			{ToFQDNs: []v1alpha1.FQDNSelector{{MatchName: "registry.example.com"}, {MatchPattern: "*.cdn.example.com"}}, Ports: []networkingv1.NetworkPolicyPort{tcp(443)}}}}}}}},
 		{"overlapping", fixture.Config(), Input{Policies: []Policy{
