@@ -247,3 +247,14 @@ func MatchTags(have, want map[string]string) bool {
 	}
 	return true
 }
+
+// TagServicePrefix + "<namespace>/<name>" is the tag key marking an IP as
+// used by a Service of type LoadBalancer; its value is the cluster of the
+// Service. Backends may store it in their own form (metal-stack: metal-ccm's
+// cluster.metal-stack.io/id/namespace/service=<cluster>/<namespace>/<name>)
+// and give it back in this one.
+const TagServicePrefix = "lb.metalkube.io/service/"
+
+// ServiceTag returns the tag key marking an IP as used by the Service
+// namespace/name.
+func ServiceTag(namespace, name string) string { return TagServicePrefix + namespace + "/" + name }
