@@ -154,7 +154,7 @@ type machine struct {
 	// interrupted is set when the machine was powered off while installing.
 	interrupted bool
 	liveliness  string
-	asn        int64
+	asn         int64
 }
 
 // release is an IP metal-api's async actor releases at a time.
