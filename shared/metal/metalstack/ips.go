@@ -159,22 +159,35 @@ func (b *Backend) FindIPs(ctx context.Context, q metal.IPQuery) ([]metal.IP, err
 	return out, nil
 }
 
-// SetIPTags implements metal.IPs. metal-api's IP update has no
+// SetIPTags implements metal.IPs through UpdateIPTags.
+func (b *Backend) SetIPTags(ctx context.Context, id string, tags map[string]string) (*metal.IP, error) {
+	return b.updateIPTags(ctx, "set ip tags", id, func(map[string]string) (map[string]string, error) { return tags, nil })
+}
+
+// UpdateIPTags implements metal.IPTagUpdater. metal-api's IP update has no
 // precondition (no resource version to compare), so the backend serialises
 // the tag updates of one IP in this process and re-reads the IP right before
 // each write; the tags the backend manages (cluster, machine, egress) are
 // kept from that fresh read. Two processes (two metalkube replicas, or
 // metalkube and metal-ccm) updating one IP at once can still overwrite each
 // other's change: the last write wins. Leader election keeps one writer per
-// cluster; a static IP shared by Services of two clusters is the remaining
-// case.
+// cluster; a static IP shared by Services of two clusters is the case that
+// remains.
 //
 // Adding a Service tag to an IP of machine scope or an egress IP is refused
 // (ErrInvalid), as metal-ccm refuses it.
-func (b *Backend) SetIPTags(ctx context.Context, id string, tags map[string]string) (*metal.IP, error) {
-	const op = "set ip tags"
+func (b *Backend) UpdateIPTags(ctx context.Context, id string, update func(tags map[string]string) (map[string]string, error)) (*metal.IP, error) {
+	return b.updateIPTags(ctx, "update ip tags", id, update)
+}
+
+func (b *Backend) updateIPTags(ctx context.Context, op, id string, update func(tags map[string]string) (map[string]string, error)) (*metal.IP, error) {
 	defer b.locks.lock("ip-tags/" + id)()
 	cur, err := b.getIP(ctx, op, id)
+	if err != nil {
+		return nil, err
+	}
+	old := b.toIP(cur).Tags
+	tags, err := update(maps.Clone(old))
 	if err != nil {
 		return nil, err
 	}
@@ -186,10 +199,7 @@ func (b *Backend) SetIPTags(ctx context.Context, id string, tags map[string]stri
 		}
 	}
 	for k := range tags {
-		if !strings.HasPrefix(k, metal.TagServicePrefix) {
-			continue
-		}
-		if _, had := have[k]; had {
+		if _, had := old[k]; had || !strings.HasPrefix(k, metal.TagServicePrefix) {
 			continue
 		}
 		if m, ok := have[TagMachineID]; ok {
@@ -201,7 +211,7 @@ func (b *Backend) SetIPTags(ctx context.Context, id string, tags map[string]stri
 	}
 	resp, err := b.c.IP().UpdateIP(ip.NewUpdateIPParams().WithContext(ctx).WithBody(&models.V1IPUpdateRequest{
 		Ipaddress: cur.Ipaddress, Name: cur.Name, Description: cur.Description, Type: cur.Type,
-		Tags: tagList(maps.Clone(tags), keep...)}), nil)
+		Tags: tagList(tags, keep...)}), nil)
 	if err != nil {
 		return nil, b.wrap(op, id, err)
 	}

@@ -23,8 +23,9 @@ import (
 )
 
 var (
-	_ metal.Client = (*Backend)(nil)
-	_ Firewalls    = (*Backend)(nil)
+	_ metal.Client       = (*Backend)(nil)
+	_ Firewalls          = (*Backend)(nil)
+	_ metal.IPTagUpdater = (*Backend)(nil)
 )
 
 // BackendName is what Backend() returns.
