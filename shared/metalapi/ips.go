@@ -56,7 +56,7 @@ func families(nw *network) []string {
 // allocateIP is allocateIP (service/ip-service.go) with allocateRandomIP
 // and allocateSpecificIP.
 func (e *Emulator) allocateIP(w http.ResponseWriter, r *http.Request) {
-	req, ok := decode[models.V1IPAllocateRequest](w, r)
+	req, ok := decodeAs[models.V1IPAllocateRequest](w, r, false)
 	if !ok {
 		return
 	}

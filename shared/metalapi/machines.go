@@ -26,22 +26,24 @@ type allocation struct {
 }
 
 func (e *Emulator) allocateMachine(w http.ResponseWriter, r *http.Request) {
-	req, ok := decode[models.V1MachineAllocateRequest](w, r)
+	// metal-api reads the request into its own struct, which requires less
+	// than metal-go's model (autoacquire defaults to true, for example).
+	req, ok := decodeAs[models.V1MachineAllocateRequest](w, r, false)
 	if !ok {
 		return
 	}
-	e.allocate(w, r, allocation{role: "machine", project: *req.Projectid, partition: *req.Partitionid, size: *req.Sizeid,
-		image: *req.Imageid, name: req.Name, hostname: req.Hostname, description: req.Description, userData: req.UserData,
+	e.allocate(w, r, allocation{role: "machine", project: deref(req.Projectid), partition: deref(req.Partitionid), size: deref(req.Sizeid),
+		image: deref(req.Imageid), name: req.Name, hostname: req.Hostname, description: req.Description, userData: req.UserData,
 		sshKeys: req.SSHPubKeys, tags: req.Tags, ips: req.Ips, networks: req.Networks, dns: req.DNSServers, ntp: req.NtpServers})
 }
 
 func (e *Emulator) allocateFirewall(w http.ResponseWriter, r *http.Request) {
-	req, ok := decode[models.V1FirewallCreateRequest](w, r)
+	req, ok := decodeAs[models.V1FirewallCreateRequest](w, r, false)
 	if !ok {
 		return
 	}
-	e.allocate(w, r, allocation{role: "firewall", project: *req.Projectid, partition: *req.Partitionid, size: *req.Sizeid,
-		image: *req.Imageid, name: req.Name, hostname: req.Hostname, description: req.Description, userData: req.UserData,
+	e.allocate(w, r, allocation{role: "firewall", project: deref(req.Projectid), partition: deref(req.Partitionid), size: deref(req.Sizeid),
+		image: deref(req.Imageid), name: req.Name, hostname: req.Hostname, description: req.Description, userData: req.UserData,
 		sshKeys: req.SSHPubKeys, tags: req.Tags, ips: req.Ips, networks: req.Networks, dns: req.DNSServers, ntp: req.NtpServers})
 }
 
@@ -137,6 +139,9 @@ var dnsName = regexp.MustCompile(`^([a-zA-Z0-9_]([a-zA-Z0-9_-]{0,61}[a-zA-Z0-9])
 // failure are released, as its rollbackOnError does.
 func (e *Emulator) allocateLocked(a allocation) (*machine, *apiError) {
 	// validateAllocationSpec
+	if a.project == "" {
+		return nil, unprocessable("project id must be specified")
+	}
 	for _, ip := range a.ips {
 		if net.ParseIP(ip) == nil {
 			return nil, unprocessable("%q is not a valid IP address", ip)
