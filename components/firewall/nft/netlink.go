@@ -15,9 +15,55 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// elementChunk bounds the elements per netlink message: one message's element
-// list is a netlink attribute, whose length field has 16 bits.
-const elementChunk = 256
+// elementBytes bounds the encoded size of the elements of one netlink
+// message: a message's element list is one netlink attribute, whose length
+// field has 16 bits and silently wraps past 64 KiB. Chunks are cut by bytes,
+// not by count, so long keys (IPv6 concatenations with key ends) and long
+// verdict chain names stay within it.
+const elementBytes = 32 << 10
+
+// elementSize is an upper bound of an element's encoded size in a
+// NEWSETELEM/DELSETELEM message (attribute headers and padding included).
+func elementSize(e nftables.SetElement) int {
+	n := 4 + 8 // list element, flags
+	n += 8 + align4(len(e.Key))
+	if len(e.KeyEnd) > 0 {
+		n += 8 + align4(len(e.KeyEnd))
+	}
+	if len(e.Val) > 0 {
+		n += 8 + align4(len(e.Val))
+	}
+	if e.Timeout != 0 {
+		n += 12
+	}
+	if v := e.VerdictData; v != nil {
+		n += 4 + 4 + 8 + 4 + align4(len(v.Chain)+1)
+	}
+	if e.Comment != "" {
+		n += 4 + 2 + align4(len(e.Comment)+1)
+	}
+	return n
+}
+
+func align4(n int) int { return (n + 3) &^ 3 }
+
+// chunks cuts elements into runs whose encoded size stays within limit.
+func chunks(elems []nftables.SetElement, limit int) [][]nftables.SetElement {
+	var out [][]nftables.SetElement
+	start, size := 0, 0
+	for i, e := range elems {
+		n := elementSize(e)
+		if i > start && size+n > limit {
+			out = append(out, elems[start:i])
+			start, size = i, 0
+		}
+		size += n
+	}
+	if start < len(elems) {
+		out = append(out, elems[start:])
+	}
+	return out
+}
 
 // socketBuffer is the send and receive buffer the applier's netlink socket
 // asks for (with CAP_NET_ADMIN, beyond the sysctl maximum): a batch is sent
@@ -677,9 +723,8 @@ func (b *batch) elements(s *Set, elems []Element, op func(*nftables.Set, []nftab
 }
 
 func (b *batch) rawElements(s *Set, nfe []nftables.SetElement, op func(*nftables.Set, []nftables.SetElement) error) {
-	for i := 0; i < len(nfe); i += elementChunk {
-		end := min(i+elementChunk, len(nfe))
-		if err := op(b.sets[s.Name], nfe[i:end]); err != nil {
+	for _, c := range chunks(nfe, elementBytes) {
+		if err := op(b.sets[s.Name], c); err != nil {
 			b.err = errors.Join(b.err, fmt.Errorf("set %s elements: %w", s.Name, err))
 		}
 		b.messages++
