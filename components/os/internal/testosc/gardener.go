@@ -13,6 +13,7 @@ import (
 	"github.com/gardener/gardener/pkg/component/extensions/operatingsystemconfig/original/components/gardeneruser"
 	"github.com/gardener/gardener/pkg/component/extensions/operatingsystemconfig/original/components/nodeagent"
 	"github.com/gardener/gardener/pkg/component/extensions/operatingsystemconfig/original/components/sshdensurer"
+	gardenletfeatures "github.com/gardener/gardener/pkg/gardenlet/features"
 	gardenerimagevector "github.com/gardener/gardener/pkg/utils/imagevector"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
@@ -101,6 +102,9 @@ func GardenerProvision(name, osType string, sshAccess bool) (*extensionsv1alpha1
 // pool of the given OS type: its units and files from gardenlet's own
 // original.Config, its CRI config as gardenlet sets it.
 func GardenerReconcile(name, osType string, sshAccess bool) (*extensionsv1alpha1.OperatingSystemConfig, error) {
+	// gardenlet registers its feature gates (in Gardener's process-wide
+	// gate) before it renders; adding the same gates again is a no-op.
+	gardenletfeatures.RegisterFeatureGates()
 	ctx := gardenerContext(sshAccess)
 	units, files, err := original.Config(ctx)
 	if err != nil {

@@ -159,7 +159,8 @@ type File struct {
 }
 
 // IgnitionFiles decodes the files of an Ignition config the way Ignition
-// does: data URL, then gzip when the compression field asks for it.
+// does — data URL, then gzip when the compression field asks for it — and
+// adds the unit files and drop-ins Ignition writes.
 func IgnitionFiles(t testing.TB, data []byte) map[string]File {
 	t.Helper()
 	cfg, _, err := ignition.Parse(data)
@@ -183,6 +184,17 @@ func IgnitionFiles(t testing.TB, data []byte) map[string]File {
 			file.Mode = uint32(*f.Mode)
 		}
 		out[f.Path] = file
+	}
+	// Ignition writes unit files and drop-ins itself, mode 0644.
+	for _, u := range cfg.Systemd.Units {
+		if u.Contents != nil {
+			out[render.UnitPath(u.Name)] = File{Data: []byte(*u.Contents), Mode: 0o644, Encoding: "plain"}
+		}
+		for _, d := range u.Dropins {
+			if d.Contents != nil {
+				out[render.DropInPath(u.Name, d.Name)] = File{Data: []byte(*d.Contents), Mode: 0o644, Encoding: "plain"}
+			}
+		}
 	}
 	return out
 }
