@@ -80,7 +80,7 @@ func TestAgent(t *testing.T) {
 	dry.SetErr(&errOut)
 	dry.SetArgs([]string{"--dry-run", "--kubeconfig=" + env.Kubeconfig, "--external-interfaces=ext0", "--internal-interfaces=int0", "--node-cidrs=10.50.0.0/24"})
 	must(t, dry.Execute())
-	if !strings.Contains(out.String(), `counter name "cwnp.firewall.https.ingress-0" accept`) || !strings.Contains(errOut.String(), "policy firewall/bad ignored") {
+	if !strings.Contains(out.String(), "0.0.0.0/0 . 443 . tcp : accept") || !strings.Contains(errOut.String(), "policy firewall/bad ignored") {
 		t.Fatalf("dry run:\n%s\n%s", out.String(), errOut.String())
 	}
 
@@ -116,7 +116,7 @@ func TestAgent(t *testing.T) {
 		t.Errorf("ignored policy message %q", bad.Status.Message)
 	}
 	ruleset := ns.Exec(t, "nft", "list", "table", "inet", "metalkube")
-	if !strings.Contains(ruleset, `counter name "cwnp.firewall.https.ingress-0" accept`) {
+	if !strings.Contains(ruleset, "0.0.0.0/0 . 443 . tcp counter packets") {
 		t.Fatalf("ruleset in the agent's namespace:\n%s", ruleset)
 	}
 	eventually(t, "metrics", func() (bool, string) {
@@ -144,7 +144,7 @@ func TestAgent(t *testing.T) {
 	case <-time.After(20 * time.Second):
 		t.Fatal("agent did not stop on SIGTERM")
 	}
-	if after := ns.Exec(t, "nft", "list", "table", "inet", "metalkube"); after != ruleset && !strings.Contains(after, "cwnp.firewall.https.ingress-0") {
+	if after := ns.Exec(t, "nft", "list", "table", "inet", "metalkube"); after != ruleset && !strings.Contains(after, "0.0.0.0/0 . 443 . tcp") {
 		t.Errorf("ruleset after the agent stopped:\n%s", after)
 	}
 }

@@ -1,6 +1,8 @@
 package compile
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"net/netip"
 	"regexp"
@@ -95,10 +97,27 @@ type PolicyResult struct {
 
 // RuleInfo describes a compiled rule and its counter.
 type RuleInfo struct {
+	// Counter names the rule (policy or service, direction, index) in
+	// metrics and status. It is no kernel name: a rule in a verdict map
+	// counts in the elements it owns (nft.Element.Owner).
 	Counter string
-	Source  string // policy namespace/name or service namespace/name
-	Kind    string // policy or service
-	Dir     string // ingress or egress
+	// Object, for a rule evaluated on its own (an FQDN rule), is the named
+	// counter object it counts in: a hash of Counter, short whatever the
+	// policy's name.
+	Object string
+	Source string // policy namespace/name or service namespace/name
+	Kind   string // policy or service
+	Dir    string // ingress or egress
+}
+
+// CounterKey is the key of the rule's count in what nft.Applier.Counters
+// returns: its named counter object, or else its own name (the sum over the
+// verdict map elements it owns).
+func (r RuleInfo) CounterKey() string {
+	if r.Object != "" {
+		return r.Object
+	}
+	return r.Counter
 }
 
 // Result is a compiled ruleset.
@@ -212,6 +231,7 @@ func policyRules(p Policy, cluster []netip.Prefix, fqdn bool) (in, eg []rule, er
 				}
 			}
 			info := RuleInfo{Counter: counterName("cwnp", p.Name, fmt.Sprintf("egress-%d", i)), Source: p.Name, Kind: "policy", Dir: "egress"}
+			info.Object = KernelName("fqdn", info.Counter)
 			eg = append(eg, rule{info: info, fqdn: r.ToFQDNs, ports: ports})
 			continue
 		}
@@ -455,26 +475,22 @@ func serviceRule(s corev1.Service, nodeCIDRs []netip.Prefix) (rule, bool) {
 	return r, len(r.boxes[0])+len(r.boxes[1]) > 0
 }
 
-// counterName names a rule's counter and chain after its policy or service:
-// nft identifiers allow letters, digits, '_', '-', '.' and '/'.
+// KernelName derives a kernel object name from a rule's name: prefix, '-'
+// and 16 hex digits of the name's SHA-256. Policy names reach 253
+// characters and the kernel's names end at 255 bytes, so no kernel name
+// contains a policy's name; the mapping back is RuleInfo.
+func KernelName(prefix, name string) string {
+	sum := sha256.Sum256([]byte(name))
+	return prefix + "-" + hex.EncodeToString(sum[:8])
+}
+
+// counterName names a rule after its policy or service (metrics, status).
 func counterName(kind, name, suffix string) string {
 	n := kind + "." + strings.ReplaceAll(name, "/", ".")
 	if suffix != "" {
 		n += "." + suffix
 	}
 	return n
-}
-
-// The verdict maps' key: protocol and port first, because rules differ most
-// there, which keeps the disjoint boxes few.
-var mapFields = [2][]nft.Field{
-	{nft.L4Proto, nft.THDport, nft.IPSaddr, nft.IPDaddr},
-	{nft.L4Proto, nft.THDport, nft.IP6Saddr, nft.IP6Daddr},
-}
-
-var mapKeys = [2][]nft.KeyType{
-	{nft.InetProto, nft.InetService, nft.IPv4Addr, nft.IPv4Addr},
-	{nft.InetProto, nft.InetService, nft.IPv6Addr, nft.IPv6Addr},
 }
 
 // addrField and addrKey are the single address fields (source, destination).
@@ -528,7 +544,6 @@ func build(cfg Config, cluster []netip.Prefix, ingress, egress []rule) *nft.Tabl
 	if len(cfg.AllowedIngressNetworks)+len(cfg.AllowedEgressNetworks) > 0 {
 		t.Counters = append(t.Counters, CounterNotAllowed)
 	}
-	var ruleChains []*nft.Chain
 	for _, dir := range []struct {
 		chain, counter string
 		rules          []rule
@@ -539,29 +554,19 @@ func build(cfg Config, cluster []netip.Prefix, ingress, egress []rule) *nft.Tabl
 	} {
 		c := &nft.Chain{Name: dir.chain, Rules: dir.allowed}
 		for fam := 0; fam < 2; fam++ {
-			m := &nft.Set{Name: dir.chain + famSuffix[fam], Key: mapKeys[fam], Map: true, Interval: true}
 			var boxes []box
 			for i, r := range dir.rules {
 				for _, b := range r.boxes[fam] {
 					boxes = append(boxes, box{s: b.s, owner: i})
 				}
 			}
-			for _, b := range disjoint(boxes) {
-				e := nft.Element{Verdict: nft.Goto(dir.rules[b.owner].info.Counter)}
-				for d, s := range b.s {
-					e.Key = append(e.Key, rangeOf(s, mapKeys[fam][d]))
-				}
-				m.Elements = append(m.Elements, e)
+			for _, m := range verdictMaps(dir.chain, fam, disjoint(boxes), dir.rules) {
+				t.Sets = append(t.Sets, m.set)
+				c.Rules = append(c.Rules, nft.Rule{Stmts: []nft.Stmt{nft.VMap{Fields: m.fields, Map: m.set.Name}}})
 			}
-			t.Sets = append(t.Sets, m)
-			c.Rules = append(c.Rules, nft.Rule{Stmts: []nft.Stmt{nft.VMap{Fields: mapFields[fam], Map: m.Name}}})
 		}
 		c.Rules = append(c.Rules, dropRule(cfg, dir.counter, "metalkube-drop "+dir.chain+": "))
 		t.Chains = append(t.Chains, c)
-		for _, r := range dir.rules {
-			t.Counters = append(t.Counters, r.info.Counter)
-			ruleChains = append(ruleChains, &nft.Chain{Name: r.info.Counter, Rules: []nft.Rule{{Stmts: []nft.Stmt{nft.Counter{Name: r.info.Counter}, nft.Accept}}}})
-		}
 	}
 	if len(cfg.SNAT) > 0 {
 		post := &nft.Chain{Name: ChainPostrouting, Hook: &nft.Hook{Type: "nat", Hook: "postrouting", Priority: 100, Policy: "accept"}}
@@ -590,8 +595,6 @@ func build(cfg Config, cluster []netip.Prefix, ingress, egress []rule) *nft.Tabl
 		}
 		t.Chains = append(t.Chains, post)
 	}
-	sort.Slice(ruleChains, func(i, j int) bool { return ruleChains[i].Name < ruleChains[j].Name })
-	t.Chains = append(t.Chains, ruleChains...)
 	t.Sort()
 	return t
 }
@@ -679,11 +682,12 @@ func addFQDN(res *Result, cfg Config, cluster []netip.Prefix, egress []rule, cac
 				clusterSets[fam] = set.Name
 			}
 		}
-		fr := FQDNRule{Counter: r.info.Counter, Selectors: r.fqdn, Set4: "fqdn." + r.info.Counter + ".4", Set6: "fqdn." + r.info.Counter + ".6"}
+		fr := FQDNRule{Counter: r.info.Counter, Selectors: r.fqdn, Set4: r.info.Object + "-4", Set6: r.info.Object + "-6"}
+		t.Counters = append(t.Counters, r.info.Object)
 		res.FQDNRules = append(res.FQDNRules, fr)
 		var portSet string
 		if len(r.ports) > 0 {
-			ps := &nft.Set{Name: "fqdn-ports." + r.info.Counter, Key: []nft.KeyType{nft.InetProto, nft.InetService}, Interval: true}
+			ps := &nft.Set{Name: r.info.Object + "-ports", Key: []nft.KeyType{nft.InetProto, nft.InetService}, Interval: true}
 			for _, p := range r.ports {
 				ps.Elements = append(ps.Elements, nft.Element{Key: []nft.Range{
 					rangeOf(span{u128{0, uint64(p.proto)}, u128{0, uint64(p.proto)}}, nft.InetProto),
@@ -708,16 +712,17 @@ func addFQDN(res *Result, cfg Config, cluster []netip.Prefix, egress []rule, cac
 			if portSet != "" {
 				stmts = append(stmts, nft.Lookup{Fields: []nft.Field{nft.L4Proto, nft.THDport}, Set: portSet})
 			}
-			rules = append(rules, nft.Rule{Stmts: append(stmts, *nft.Goto(r.info.Counter))})
+			rules = append(rules, nft.Rule{Stmts: append(stmts, nft.Counter{Name: r.info.Object}, nft.Accept)})
 		}
 	}
 	if len(rules) == 0 {
 		return
 	}
-	// after the allowed-network checks, before the verdict maps
+	// after the allowed-network checks, before the verdict maps and the
+	// closing drop rule
 	eg := t.Chain(ChainEgress)
 	at := 0
-	for at < len(eg.Rules) {
+	for at < len(eg.Rules)-1 {
 		if _, ok := eg.Rules[at].Stmts[0].(nft.VMap); ok {
 			break
 		}

@@ -40,7 +40,7 @@ func TestGolden(t *testing.T) {
 		{"representative", fixture.Config(), fixture.Input()},
 		{"all-features", full, fixture.Input()},
 		{"fqdn", fqdnConfig(), Input{Now: fqdnNow, FQDN: map[string][]FQDNEntry{
-			"fqdn.cwnp.firewall.registry.egress-0.4": {{IP: netip.MustParseAddr("192.0.2.10"), Expires: fqdnNow.Add(90 * time.Second)}, {IP: netip.MustParseAddr("192.0.2.11"), Expires: fqdnNow.Add(-time.Second)}},
+			KernelName("fqdn", "cwnp.firewall.registry.egress-0") + "-4": {{IP: netip.MustParseAddr("192.0.2.10"), Expires: fqdnNow.Add(90 * time.Second)}, {IP: netip.MustParseAddr("192.0.2.11"), Expires: fqdnNow.Add(-time.Second)}},
 		}, Policies: []Policy{{Name: "firewall/registry", Spec: v1alpha1.PolicySpec{Egress: []v1alpha1.EgressRule{
 			{ToFQDNs: []v1alpha1.FQDNSelector{{MatchName: "registry.example.com"}, {MatchPattern: "*.cdn.example.com"}}, Ports: []networkingv1.NetworkPolicyPort{tcp(443)}}}}}}}},
 		{"overlapping", fixture.Config(), Input{Policies: []Policy{
@@ -123,10 +123,10 @@ func TestServiceSourceRangesAnnotation(t *testing.T) {
 		Status: corev1.ServiceStatus{LoadBalancer: corev1.LoadBalancerStatus{Ingress: []corev1.LoadBalancerIngress{{IP: "10.50.1.10"}, {IP: "fd00:50:1::10"}}}}}
 	tbl := Compile(fixture.Config(), Input{Services: []corev1.Service{svc}}).Table
 	for set, want := range map[string]string{
-		"ingress4": "tcp . 80 . 198.51.100.0/24 . 10.50.1.10 : goto svc.default.web",
-		"ingress6": "tcp . 80 . 2001:db8::/32 . fd00:50:1::10 : goto svc.default.web",
+		"ingress4-sdtp": "198.51.100.0/24 . 10.50.1.10 . 80 . tcp : accept",
+		"ingress6-sdtp": "2001:db8::/32 . fd00:50:1::10 . 80 . tcp : accept",
 	} {
-		if got := tbl.Render(false); !strings.Contains(got, want) {
+		if got := tbl.Render(false); !strings.Contains(got, want) || tbl.Set(set) == nil || tbl.Set(set).Elements[0].Owner != "svc.default.web" {
 			t.Errorf("%s: no element %q in\n%s", set, want, got)
 		}
 	}

@@ -225,7 +225,7 @@ func (r *Reconciler) updateFirewallStatus(ctx context.Context, res *compile.Resu
 	if counters, err := r.Options.Applier.Counters(res.Table.Name); err == nil {
 		st.Accepted = counters[compile.CounterEstablished].Packets
 		for _, ri := range res.Rules {
-			v := counters[ri.Counter]
+			v := counters[ri.CounterKey()]
 			st.Accepted += v.Packets
 			st.RuleStats = append(st.RuleStats, v1alpha1.RuleStat{Name: ri.Counter, Packets: v.Packets, Bytes: v.Bytes})
 		}
