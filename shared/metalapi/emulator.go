@@ -146,21 +146,23 @@ type machine struct {
 	allocatedAt time.Time
 	tags        []string
 	// power is the reported power state; wantPower what the last command
-	// asked for, reported from powerAt on.
+	// (at poweredAt) asked for, reported PowerDelay later.
 	power, wantPower string
-	powerAt          time.Time
-	// reclaimAt is when a freed machine waits for an allocation again.
-	reclaimAt time.Time
+	poweredAt        time.Time
+	// freedAt is when the machine was last freed; it waits for an
+	// allocation again ReclaimDelay later.
+	freedAt time.Time
 	// interrupted is set when the machine was powered off while installing.
 	interrupted bool
 	liveliness  string
 	asn         int64
 }
 
-// release is an IP metal-api's async actor releases at a time.
+// release is an IP metal-api's async actor releases ReleaseDelay after the
+// machine was freed.
 type release struct {
 	addr, machine string
-	at            time.Time
+	freed         time.Time
 }
 
 type network struct {
@@ -233,7 +235,8 @@ func (e *Emulator) SetInstallDelay(d time.Duration) {
 }
 
 // SetPowerDelay sets how long power commands take until the new state is
-// reported (d <= 0: at once).
+// reported (d <= 0: at once), counted from each command, also for commands
+// already sent.
 func (e *Emulator) SetPowerDelay(d time.Duration) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -241,7 +244,8 @@ func (e *Emulator) SetPowerDelay(d time.Duration) {
 }
 
 // SetReleaseDelay sets how long after a machine free its IPs are released
-// (d <= 0: at the next request).
+// (d <= 0: at the next request), counted from each free, also for frees
+// already done.
 func (e *Emulator) SetReleaseDelay(d time.Duration) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -249,7 +253,8 @@ func (e *Emulator) SetReleaseDelay(d time.Duration) {
 }
 
 // SetReclaimDelay sets how long a freed machine is reclaimed (wiped) before
-// it can be allocated again (d <= 0: at once).
+// it can be allocated again (d <= 0: at once), counted from each free, also
+// for frees already done.
 func (e *Emulator) SetReclaimDelay(d time.Duration) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -322,13 +327,13 @@ func (e *Emulator) IPs() []string {
 func (e *Emulator) tick() {
 	now := time.Now()
 	for _, m := range e.machines {
-		if m.power != m.wantPower && !now.Before(m.powerAt) {
+		if m.power != m.wantPower && !now.Before(m.poweredAt.Add(e.powerDelay)) {
 			m.power = m.wantPower
 		}
 	}
 	kept := e.releases[:0]
 	for _, r := range e.releases {
-		if now.Before(r.at) {
+		if now.Before(r.freed.Add(e.releaseDelay)) {
 			kept = append(kept, r)
 			continue
 		}

@@ -175,7 +175,7 @@ func (e *Emulator) allocateLocked(a allocation) (*machine, *apiError) {
 	now := time.Now()
 	var m *machine
 	for _, c := range e.machines {
-		if c.alloc == nil && c.liveliness == "Alive" && !now.Before(c.reclaimAt) && c.inv.Partition == a.partition && c.inv.Size == a.size {
+		if c.alloc == nil && c.liveliness == "Alive" && !e.reclaiming(c, now) && c.inv.Partition == a.partition && c.inv.Size == a.size {
 			m = c
 			break
 		}
@@ -455,7 +455,7 @@ func (e *Emulator) ipmiResponse(m *machine) *models.V1MachineIPMIResponse {
 	var alloc *models.V1MachineAllocation
 	events := &models.V1MachineRecentProvisioningEvents{CrashLoop: new(false), FailedMachineReclaim: new(false)}
 	event := "Waiting"
-	if time.Now().Before(m.reclaimAt) {
+	if e.reclaiming(m, time.Now()) {
 		event = "Machine Reclaim"
 	}
 	if m.alloc != nil {
@@ -594,21 +594,21 @@ func (e *Emulator) freeMachine(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if m.alloc != nil {
-		at := time.Now().Add(e.releaseDelay)
+		at := time.Now()
 		for _, n := range m.alloc.Networks {
 			for _, addr := range n.Ips {
-				e.releases = append(e.releases, release{addr: addr, machine: m.inv.ID, at: at})
+				e.releases = append(e.releases, release{addr: addr, machine: m.inv.ID, freed: at})
 			}
 		}
 		// dangling IPs: those tagged with the machine but not in its networks.
 		for addr, ip := range e.ips {
 			if slices.Contains(ip.Tags, machineTag(m.inv.ID)) {
-				e.releases = append(e.releases, release{addr: addr, machine: m.inv.ID, at: at})
+				e.releases = append(e.releases, release{addr: addr, machine: m.inv.ID, freed: at})
 			}
 		}
 	}
 	m.alloc, m.tags = nil, nil
-	m.reclaimAt = time.Now().Add(e.reclaimDelay)
+	m.freedAt = time.Now()
 	writeJSON(w, http.StatusOK, e.machineResponse(m))
 }
 
@@ -642,12 +642,17 @@ func (e *Emulator) power(state string) http.HandlerFunc {
 			// allocation never succeeds (a reinstall would be needed).
 			m.interrupted = true
 		}
-		m.wantPower, m.powerAt = state, time.Now().Add(e.powerDelay)
+		m.wantPower, m.poweredAt = state, time.Now()
 		if e.powerDelay == 0 {
 			m.power = state
 		}
 		writeJSON(w, http.StatusOK, e.machineResponse(m))
 	}
+}
+
+// reclaiming reports whether a freed machine is still being wiped.
+func (e *Emulator) reclaiming(m *machine, now time.Time) bool {
+	return !m.freedAt.IsZero() && now.Before(m.freedAt.Add(e.reclaimDelay))
 }
 
 // installed reports whether an allocated machine's installation has

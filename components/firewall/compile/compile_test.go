@@ -2,6 +2,7 @@ package compile_test
 
 import (
 	"flag"
+	"fmt"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -96,6 +97,10 @@ func TestInvalidPolicies(t *testing.T) {
 		{"unsupported protocol", v1alpha1.PolicySpec{Egress: []v1alpha1.EgressRule{{Ports: []networkingv1.NetworkPolicyPort{{Protocol: &sctp, Port: ptr(intstr.FromInt32(9))}}}}}, `unsupported protocol "SCTP"`},
 		{"fqdn without proxy", v1alpha1.PolicySpec{Egress: []v1alpha1.EgressRule{{ToFQDNs: []v1alpha1.FQDNSelector{{MatchName: "example.com"}}}}}, "without its DNS proxy"},
 		{"to and toFQDNs", v1alpha1.PolicySpec{Egress: []v1alpha1.EgressRule{{To: []networkingv1.IPBlock{block("0.0.0.0/0")}, ToFQDNs: []v1alpha1.FQDNSelector{{MatchName: "example.com"}}}}}, "exclude each other"},
+		{"too many blocks", v1alpha1.PolicySpec{Ingress: []v1alpha1.IngressRule{{From: blocks(MaxBlocks + 1)}}}, "ingress[0].from: 257 entries: more than 256"},
+		{"too many ports", v1alpha1.PolicySpec{Egress: []v1alpha1.EgressRule{{Ports: ports(MaxPorts + 1)}}}, "egress[0].ports: 65 entries: more than 64"},
+		{"too many elements", v1alpha1.PolicySpec{Ingress: []v1alpha1.IngressRule{{From: blocks(100), Ports: ports(50)}}}, "5000 address ranges x ports, more than 4096"},
+		{"huge policy", v1alpha1.PolicySpec{Ingress: []v1alpha1.IngressRule{{From: blocks(250), Ports: ports(50)}, {From: blocks(250), Ports: ports(50)}}}, "more than 4096"},
 		{"named port", v1alpha1.PolicySpec{Egress: []v1alpha1.EgressRule{{Ports: []networkingv1.NetworkPolicyPort{{Port: ptr(intstr.FromString("http"))}}}}}, "named port"},
 	}
 	for _, tt := range tests {
@@ -114,6 +119,23 @@ func TestInvalidPolicies(t *testing.T) {
 			}
 		})
 	}
+}
+
+// blocks returns n distinct /32 blocks; ports n distinct TCP ports.
+func blocks(n int) []networkingv1.IPBlock {
+	out := make([]networkingv1.IPBlock, n)
+	for i := range out {
+		out[i] = block(fmt.Sprintf("100.%d.%d.%d/32", 64+i>>16, (i>>8)&0xff, i&0xff))
+	}
+	return out
+}
+
+func ports(n int) []networkingv1.NetworkPolicyPort {
+	out := make([]networkingv1.NetworkPolicyPort, n)
+	for i := range out {
+		out[i] = tcp(int32(1000 + i))
+	}
+	return out
 }
 
 func TestServiceSourceRangesAnnotation(t *testing.T) {

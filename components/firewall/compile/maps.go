@@ -59,7 +59,11 @@ type verdictMap struct {
 
 // verdictMaps groups the disjoint boxes of one chain and family by shape.
 // The maps are named <chain><family>-<fields>, e.g. ingress4-stp (source,
-// port, protocol).
+// port, protocol). Elements that are single values in every field go to a
+// map of their own, <name>-exact: the kernel keeps it as a hash table, where
+// adding an element costs the same however many there are, while an
+// interval concatenation (pipapo) grows its lookup tables with every element
+// and loading n elements costs about n^2.
 func verdictMaps(chain string, fam int, boxes []box, rules []rule) []verdictMap {
 	whole := [4]span{anyL4, anyPt, full4, full4}
 	if fam == 1 {
@@ -78,12 +82,17 @@ func verdictMaps(chain string, fam int, boxes []box, rules []rule) []verdictMap 
 			}
 		}
 		name := chain + famSuffix[fam] + "-"
+		exact := true
 		for _, d := range dims {
 			name += dimLetter[d]
+			exact = exact && b.s[d].lo == b.s[d].hi
+		}
+		if exact {
+			name += "-exact"
 		}
 		m := byShape[name]
 		if m == nil {
-			m = &verdictMap{set: &nft.Set{Name: name, Map: true, Interval: true, Counter: true}}
+			m = &verdictMap{set: &nft.Set{Name: name, Map: true, Interval: !exact, Counter: true}}
 			for _, d := range dims {
 				m.fields = append(m.fields, mapFields[fam][d])
 				m.set.Key = append(m.set.Key, mapKeys[fam][d])

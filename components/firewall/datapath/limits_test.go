@@ -98,7 +98,7 @@ func TestLongPolicyName(t *testing.T) {
 	name := "firewall/" + strings.Repeat("a", 253)
 	in := fixture.Input()
 	in.Policies = append(in.Policies, compile.Policy{Name: name, Spec: v1alpha1.PolicySpec{
-		Ingress: []v1alpha1.IngressRule{{From: []networkingv1.IPBlock{fixture.Block("203.0.113.0/24")}, Ports: []networkingv1.NetworkPolicyPort{fixture.TCP(9443)}}},
+		Ingress: []v1alpha1.IngressRule{{From: []networkingv1.IPBlock{fixture.Block("203.0.113.2/32")}, Ports: []networkingv1.NetworkPolicyPort{fixture.TCP(9443)}}}, // a single value: the -exact map
 		Egress:  []v1alpha1.EgressRule{{ToFQDNs: []v1alpha1.FQDNSelector{{MatchName: "registry.example.com"}}, Ports: []networkingv1.NetworkPolicyPort{fixture.TCP(443)}}},
 	}})
 	res := compile.Compile(cfg, in)
@@ -108,6 +108,9 @@ func TestLongPolicyName(t *testing.T) {
 	a := newApplier(t, top.FW)
 	if _, err := a.Apply(res.Table); err != nil {
 		t.Fatal(err)
+	}
+	if res.Table.Set("ingress4-stp-exact") == nil {
+		t.Fatal("no map ingress4-stp-exact")
 	}
 	checkFlows(t, []flow{{name: "long-named policy allows", from: top.Ext, proto: "tcp", src: "203.0.113.2", dst: "10.50.0.2", port: 9443, allowed: true}})
 	counters, err := a.Counters(res.Table.Name)

@@ -123,6 +123,28 @@ func (a *Applier) Apply(t *Table) (ApplyResult, error) {
 	return res, nil
 }
 
+// InstallIfAbsent applies t where the kernel has no table of its name, and
+// leaves an existing one alone (a ruleset from a previous run stays in
+// force). It reports whether it installed t. The agent installs its
+// fail-closed table this way before it has read any policy.
+func (a *Applier) InstallIfAbsent(t *Table) (bool, error) {
+	a.mu.Lock()
+	tables, err := a.conn.ListTablesOfFamily(nftables.TableFamilyINet)
+	a.mu.Unlock()
+	if err != nil {
+		return false, fmt.Errorf("list tables: %w", err)
+	}
+	for _, k := range tables {
+		if k.Name == t.Name {
+			return false, nil
+		}
+	}
+	if _, err := a.Apply(t); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
 // Invalidate makes the next Apply replace the whole table.
 func (a *Applier) Invalidate() {
 	a.mu.Lock()
