@@ -82,10 +82,11 @@ func validateIgnition(cfg ignition.Config) error {
 func IgnitionConfig(p *Plan) ignition.Config {
 	cfg := ignition.Config{Ignition: ignition.Ignition{Version: IgnitionVersion}}
 	cfg.Storage.Files = make([]ignition.File, 0, len(p.Files))
+	var z compressor
 	for i := range p.Files {
 		f := &p.Files[i]
 		m := int(mode(f.Mode))
-		source, compression := ignitionContents(f)
+		source, compression := ignitionContents(f, &z)
 		res := ignition.Resource{Source: &source}
 		if compression != "" {
 			res.Compression = &compression
