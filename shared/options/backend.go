@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/spf13/pflag"
-	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -74,9 +73,6 @@ type Backend struct {
 	Timeout time.Duration
 	// Server label keys (ironcore).
 	SizeLabel, PartitionLabel, RegionLabel string
-
-	// RestConfig, if set, is used instead of MetalKubeconfig (tests, demo).
-	RestConfig *rest.Config
 
 	// MetalAPIURL is metal-api's URL (metalstack); empty: $METAL_API_URL or
 	// $METALCTL_URL.
@@ -173,17 +169,12 @@ func (o *Backend) NewClient(ctx context.Context) (metal.Client, error) {
 	if o.Name == BackendMetalStack {
 		return o.newMetalStack(ctx)
 	}
-	cfg := o.RestConfig
-	if cfg == nil {
-		rules := clientcmd.NewDefaultClientConfigLoadingRules()
-		rules.ExplicitPath = o.MetalKubeconfig
-		c, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, nil).ClientConfig()
-		if err != nil {
-			return nil, fmt.Errorf("--%s=%q: %w", FlagMetalKubeconfig, o.MetalKubeconfig, err)
-		}
-		cfg = c
+	rules := clientcmd.NewDefaultClientConfigLoadingRules()
+	rules.ExplicitPath = o.MetalKubeconfig
+	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, nil).ClientConfig()
+	if err != nil {
+		return nil, fmt.Errorf("--%s=%q: %w", FlagMetalKubeconfig, o.MetalKubeconfig, err)
 	}
-	cfg = rest.CopyConfig(cfg)
 	cfg.Timeout = o.Timeout
 	c, err := client.New(cfg, client.Options{Scheme: scheme.New()})
 	if err != nil {

@@ -13,11 +13,11 @@ import (
 
 	"github.com/metalkube/metalkube/components/firewall/api/v1alpha1"
 	"github.com/metalkube/metalkube/components/firewall/compile"
+	"github.com/metalkube/metalkube/shared/component"
 )
 
 // Flag names.
 const (
-	FlagKubeconfig             = "kubeconfig"
 	FlagExternalInterfaces     = "external-interfaces"
 	FlagInternalInterfaces     = "internal-interfaces"
 	FlagNodeCIDRs              = "node-cidrs"
@@ -32,8 +32,6 @@ const (
 	FlagMetalStackPolicies     = "metal-stack-policies"
 	FlagFirewallName           = "firewall-name"
 	FlagResyncInterval         = "resync-interval"
-	FlagMetricsBindAddress     = "metrics-bind-address"
-	FlagHealthProbeBindAddress = "health-probe-bind-address"
 	FlagSuricataSocket         = "suricata-socket"
 	FlagDNSProxyAddress        = "dns-proxy-address"
 	FlagDNSUpstream            = "dns-upstream"
@@ -44,9 +42,14 @@ const (
 	FlagPolicyFile             = "policy-file"
 )
 
+// Name is the component's name: its command and logger.
+const Name = "firewall"
+
 // Options are the agent's flags.
 type Options struct {
-	Kubeconfig             string
+	// Runtime are the runtime flags; the agent runs once per firewall host,
+	// without leader election.
+	Runtime                *component.Options
 	ExternalInterfaces     []string
 	InternalInterfaces     []string
 	NodeCIDRs              []string
@@ -61,8 +64,6 @@ type Options struct {
 	MetalStackPolicies     bool
 	FirewallName           string
 	ResyncInterval         time.Duration
-	MetricsBindAddress     string
-	HealthProbeBindAddress string
 	SuricataSocket         string
 	DNSProxyAddress        string
 	DNSUpstream            string
@@ -76,13 +77,15 @@ type Options struct {
 // NewOptions returns the defaults.
 func NewOptions() *Options {
 	host, _ := os.Hostname()
+	rt := component.NewOptions(Name)
+	rt.Manager.LeaderElect = false
+	rt.Manager.MetricsBindAddress = ":2112"
 	return &Options{
+		Runtime:                rt,
 		TableName:              "metalkube",
 		PolicyNamespace:        v1alpha1.DefaultNamespace,
 		FirewallName:           host,
 		ResyncInterval:         10 * time.Second,
-		MetricsBindAddress:     ":2112",
-		HealthProbeBindAddress: ":8081",
 		LogGroup:               100,
 		SuricataSocket:         "/run/suricata-command.socket",
 		FQDNStateFile:          "/var/lib/metalkube/firewall/fqdn-state.json",
@@ -92,7 +95,7 @@ func NewOptions() *Options {
 
 // AddFlags binds the options to fs.
 func (o *Options) AddFlags(fs *pflag.FlagSet) {
-	fs.StringVar(&o.Kubeconfig, FlagKubeconfig, o.Kubeconfig, "kubeconfig of the cluster the firewall protects (default: in-cluster or $KUBECONFIG)")
+	o.Runtime.AddFlags(fs)
 	fs.StringSliceVar(&o.ExternalInterfaces, FlagExternalInterfaces, o.ExternalInterfaces, "interfaces facing the outside (ingress enters here)")
 	fs.StringSliceVar(&o.InternalInterfaces, FlagInternalInterfaces, o.InternalInterfaces, "interfaces facing the cluster (egress enters here)")
 	fs.StringSliceVar(&o.NodeCIDRs, FlagNodeCIDRs, o.NodeCIDRs, "the cluster's node networks (IPv4 and IPv6)")
@@ -107,8 +110,6 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.BoolVar(&o.MetalStackPolicies, FlagMetalStackPolicies, o.MetalStackPolicies, "also read metal-stack.io/v1 ClusterwideNetworkPolicies")
 	fs.StringVar(&o.FirewallName, FlagFirewallName, o.FirewallName, "name of this firewall's FirewallStatus object (empty: none)")
 	fs.DurationVar(&o.ResyncInterval, FlagResyncInterval, o.ResyncInterval, "how often the kernel ruleset is checked for drift and repaired")
-	fs.StringVar(&o.MetricsBindAddress, FlagMetricsBindAddress, o.MetricsBindAddress, "Prometheus metrics address (0: off)")
-	fs.StringVar(&o.HealthProbeBindAddress, FlagHealthProbeBindAddress, o.HealthProbeBindAddress, "health probe address (0: off)")
 	fs.StringVar(&o.SuricataSocket, FlagSuricataSocket, o.SuricataSocket, "suricata's unix command socket; its statistics are exported when it exists")
 	fs.StringVar(&o.DNSProxyAddress, FlagDNSProxyAddress, o.DNSProxyAddress, "address the DNS proxy for toFQDNs egress rules serves on, e.g. the internal interface's address:53 (empty: no proxy, toFQDNs policies are ignored)")
 	fs.StringVar(&o.DNSUpstream, FlagDNSUpstream, o.DNSUpstream, "resolver the DNS proxy forwards to, host:port (default: the first nameserver of /etc/resolv.conf)")
@@ -121,9 +122,6 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 
 // Complete fills defaults that depend on other options.
 func (o *Options) Complete() error {
-	if o.Kubeconfig == "" {
-		o.Kubeconfig = os.Getenv("KUBECONFIG")
-	}
 	if o.DNSProxyAddress != "" && o.DNSUpstream == "" {
 		if b, err := os.ReadFile("/etc/resolv.conf"); err == nil {
 			for _, l := range strings.Split(string(b), "\n") {
@@ -139,6 +137,12 @@ func (o *Options) Complete() error {
 
 // Validate checks the options.
 func (o *Options) Validate() error {
+	if err := o.Runtime.Validate(); err != nil {
+		return err
+	}
+	if o.Runtime.Manager.LeaderElect {
+		return fmt.Errorf("--%s=true: every firewall host runs its own agent, there is no leader to elect", component.FlagLeaderElect)
+	}
 	if _, err := o.Config(); err != nil {
 		return err
 	}
