@@ -10,6 +10,7 @@
 // Flags (names are the Flag* constants), the same spelling in every component:
 //
 //	--kubeconfig                     cluster the component works on; empty: $KUBECONFIG, ~/.kube/config or in-cluster
+//	--kube-api-qps, --kube-api-burst limits of the API client (defaults per component)
 //	--leader-elect                   elect a leader, so that replicas can run (default true)
 //	--leader-election-id             name of the lease (default: the component's)
 //	--leader-election-namespace      namespace of the lease; empty: the pod's

@@ -13,6 +13,8 @@ import (
 // Flag names of the runtime, the same in every component.
 const (
 	FlagKubeconfig              = "kubeconfig"
+	FlagKubeAPIQPS              = "kube-api-qps"
+	FlagKubeAPIBurst            = "kube-api-burst"
 	FlagLeaderElect             = "leader-elect"
 	FlagLeaderElectionID        = "leader-election-id"
 	FlagLeaderElectionNamespace = "leader-election-namespace"
@@ -41,14 +43,25 @@ type RESTOptions struct {
 	// Kubeconfig is the kubeconfig file; empty: $KUBECONFIG, ~/.kube/config
 	// or the in-cluster config.
 	Kubeconfig string
-	// QPS and Burst limit the client; zero keeps client-go's defaults.
+	// QPS and Burst limit the API client; zero keeps client-go's defaults
+	// (5 and 10).
 	QPS   float32
 	Burst int
 }
 
-// AddFlags binds --kubeconfig.
+// AddFlags binds --kubeconfig, --kube-api-qps and --kube-api-burst.
 func (o *RESTOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.Kubeconfig, FlagKubeconfig, o.Kubeconfig, "kubeconfig of the cluster the component works on; empty: $KUBECONFIG, ~/.kube/config or in-cluster")
+	fs.Float32Var(&o.QPS, FlagKubeAPIQPS, o.QPS, "requests per second the API client may send; 0: client-go's default")
+	fs.IntVar(&o.Burst, FlagKubeAPIBurst, o.Burst, "burst of API requests above --"+FlagKubeAPIQPS+"; 0: client-go's default")
+}
+
+// Validate checks the client flags.
+func (o *RESTOptions) Validate() error {
+	if o.QPS < 0 || o.Burst < 0 {
+		return fmt.Errorf("--%s=%v and --%s=%d must not be negative", FlagKubeAPIQPS, o.QPS, FlagKubeAPIBurst, o.Burst)
+	}
+	return nil
 }
 
 // Complete loads the REST config, the one way every component does.
@@ -157,7 +170,7 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 }
 
 // Validate checks the runtime flags.
-func (o *Options) Validate() error { return o.Manager.Validate() }
+func (o *Options) Validate() error { return errors.Join(o.REST.Validate(), o.Manager.Validate()) }
 
 // Complete validates the options and loads the REST config.
 func (o *Options) Complete() (*Config, error) {

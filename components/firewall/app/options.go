@@ -40,6 +40,7 @@ const (
 	FlagNetNS                  = "netns"
 	FlagDryRun                 = "dry-run"
 	FlagPolicyFile             = "policy-file"
+	FlagFailClosed             = "fail-closed"
 )
 
 // Name is the component's name: its command and logger.
@@ -72,6 +73,7 @@ type Options struct {
 	NetNS                  string
 	DryRun                 bool
 	PolicyFiles            []string
+	FailClosed             bool
 }
 
 // NewOptions returns the defaults.
@@ -80,6 +82,8 @@ func NewOptions() *Options {
 	rt := component.NewOptions(Name)
 	rt.Manager.LeaderElect = false
 	rt.Manager.MetricsBindAddress = ":2112"
+	// Status writes are the bulk of the agent's requests.
+	rt.REST.QPS, rt.REST.Burst = 50, 100
 	return &Options{
 		Runtime:                rt,
 		TableName:              "metalkube",
@@ -90,6 +94,11 @@ func NewOptions() *Options {
 		SuricataSocket:         "/run/suricata-command.socket",
 		FQDNStateFile:          "/var/lib/metalkube/firewall/fqdn-state.json",
 		FQDNMinTTL:             time.Minute,
+		// Policy statuses are the agent's bulk writes: 10,000 policies
+		// at client-go's default 5 requests/s took half an hour. 50/s
+		// writes them in minutes, off the apply path, without letting one
+		// firewall flood the API server.
+		FailClosed:   true,
 	}
 }
 
@@ -117,6 +126,7 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.DurationVar(&o.FQDNMinTTL, FlagFQDNMinTTL, o.FQDNMinTTL, "least time a resolved address stays allowed")
 	fs.StringVar(&o.NetNS, FlagNetNS, o.NetNS, "network namespace (a path such as /var/run/netns/fw) whose nftables ruleset and nflog the agent manages, if not its own")
 	fs.BoolVar(&o.DryRun, FlagDryRun, o.DryRun, "print the ruleset that would be applied and exit")
+	fs.BoolVar(&o.FailClosed, FlagFailClosed, o.FailClosed, "at start, before the API server has answered, install a table that drops all forwarded traffic (a ruleset already in the kernel stays)")
 	fs.StringSliceVar(&o.PolicyFiles, FlagPolicyFile, o.PolicyFiles, "with --dry-run: read ClusterwideNetworkPolicies and Services from these YAML files instead of the cluster")
 }
 
@@ -191,6 +201,29 @@ func (o *Options) Config() (compile.Config, error) {
 			}
 		}
 		cfg.SNAT = append(cfg.SNAT, n)
+	}
+	for _, a := range []struct {
+		flag, addr string
+		protos     []uint8
+	}{
+		{component.FlagMetricsBindAddress, o.Runtime.Manager.MetricsBindAddress, []uint8{6}},
+		{component.FlagHealthProbeBindAddress, o.Runtime.Manager.HealthProbeBindAddress, []uint8{6}},
+		{FlagDNSProxyAddress, o.DNSProxyAddress, []uint8{6, 17}},
+	} {
+		if a.addr == "" || a.addr == "0" {
+			continue
+		}
+		_, port, err := net.SplitHostPort(a.addr)
+		if err != nil {
+			return cfg, fmt.Errorf("--%s %q: %w", a.flag, a.addr, err)
+		}
+		n, err := strconv.ParseUint(port, 10, 16)
+		if err != nil || n == 0 {
+			return cfg, fmt.Errorf("--%s %q: want HOST:PORT with a port number", a.flag, a.addr)
+		}
+		for _, proto := range a.protos {
+			cfg.AgentPorts = append(cfg.AgentPorts, compile.AgentPort{Proto: proto, Port: uint16(n)})
+		}
 	}
 	for _, s := range o.RateLimits {
 		iface, mbit, found := strings.Cut(s, "=")
