@@ -10,9 +10,11 @@ import (
 	"time"
 
 	"github.com/spf13/pflag"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/metalkube/metalkube/shared/kubeconfig"
 	"github.com/metalkube/metalkube/shared/metal"
 	"github.com/metalkube/metalkube/shared/metal/ironcore"
 	"github.com/metalkube/metalkube/shared/metal/metalstack"
@@ -169,9 +171,16 @@ func (o *Backend) NewClient(ctx context.Context) (metal.Client, error) {
 	if o.Name == BackendMetalStack {
 		return o.newMetalStack(ctx)
 	}
-	rules := clientcmd.NewDefaultClientConfigLoadingRules()
-	rules.ExplicitPath = o.MetalKubeconfig
-	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, nil).ClientConfig()
+	// A kubeconfig given as a file may come from a tenant (the shoot's
+	// cloudprovider Secret): it is held to the allow-list. Without one, the
+	// component's own environment (in-cluster, $KUBECONFIG) is used.
+	var cfg *rest.Config
+	var err error
+	if o.MetalKubeconfig != "" {
+		cfg, err = kubeconfig.RESTConfigFromFile(o.MetalKubeconfig)
+	} else {
+		cfg, err = clientcmd.NewNonInteractiveDeferredLoadingClientConfig(clientcmd.NewDefaultClientConfigLoadingRules(), nil).ClientConfig()
+	}
 	if err != nil {
 		return nil, fmt.Errorf("--%s=%q: %w", FlagMetalKubeconfig, o.MetalKubeconfig, err)
 	}

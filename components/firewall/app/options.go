@@ -13,6 +13,7 @@ import (
 
 	"github.com/metalkube/metalkube/components/firewall/api/v1alpha1"
 	"github.com/metalkube/metalkube/components/firewall/compile"
+	"github.com/metalkube/metalkube/components/firewall/fqdn"
 	"github.com/metalkube/metalkube/shared/component"
 )
 
@@ -37,6 +38,8 @@ const (
 	FlagDNSUpstream            = "dns-upstream"
 	FlagFQDNStateFile          = "fqdn-state-file"
 	FlagFQDNMinTTL             = "fqdn-min-ttl"
+	FlagFQDNMaxTTL             = "fqdn-max-ttl"
+	FlagFQDNMaxEntries         = "fqdn-max-entries"
 	FlagNetNS                  = "netns"
 	FlagDryRun                 = "dry-run"
 	FlagPolicyFile             = "policy-file"
@@ -70,6 +73,8 @@ type Options struct {
 	DNSUpstream            string
 	FQDNStateFile          string
 	FQDNMinTTL             time.Duration
+	FQDNMaxTTL             time.Duration
+	FQDNMaxEntries         int
 	NetNS                  string
 	DryRun                 bool
 	PolicyFiles            []string
@@ -82,23 +87,24 @@ func NewOptions() *Options {
 	rt := component.NewOptions(Name)
 	rt.Manager.LeaderElect = false
 	rt.Manager.MetricsBindAddress = ":2112"
-	// Status writes are the bulk of the agent's requests.
+	// Policy statuses are the agent's bulk writes: 10,000 policies at
+	// client-go's default 5 requests/s took half an hour. 50/s writes them in
+	// minutes, off the apply path, without letting one firewall flood the
+	// API server.
 	rt.REST.QPS, rt.REST.Burst = 50, 100
 	return &Options{
-		Runtime:                rt,
-		TableName:              "metalkube",
-		PolicyNamespace:        v1alpha1.DefaultNamespace,
-		FirewallName:           host,
-		ResyncInterval:         10 * time.Second,
-		LogGroup:               100,
-		SuricataSocket:         "/run/suricata-command.socket",
-		FQDNStateFile:          "/var/lib/metalkube/firewall/fqdn-state.json",
-		FQDNMinTTL:             time.Minute,
-		// Policy statuses are the agent's bulk writes: 10,000 policies
-		// at client-go's default 5 requests/s took half an hour. 50/s
-		// writes them in minutes, off the apply path, without letting one
-		// firewall flood the API server.
-		FailClosed:   true,
+		Runtime:         rt,
+		TableName:       "metalkube",
+		PolicyNamespace: v1alpha1.DefaultNamespace,
+		FirewallName:    host,
+		ResyncInterval:  10 * time.Second,
+		LogGroup:        100,
+		SuricataSocket:  "/run/suricata-command.socket",
+		FQDNStateFile:   "/var/lib/metalkube/firewall/fqdn-state.json",
+		FQDNMinTTL:      time.Minute,
+		FQDNMaxTTL:      fqdn.DefaultMaxTTL,
+		FQDNMaxEntries:  fqdn.DefaultMaxEntries,
+		FailClosed:      true,
 	}
 }
 
@@ -124,6 +130,8 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.DNSUpstream, FlagDNSUpstream, o.DNSUpstream, "resolver the DNS proxy forwards to, host:port (default: the first nameserver of /etc/resolv.conf)")
 	fs.StringVar(&o.FQDNStateFile, FlagFQDNStateFile, o.FQDNStateFile, "where resolved FQDN addresses are kept across restarts")
 	fs.DurationVar(&o.FQDNMinTTL, FlagFQDNMinTTL, o.FQDNMinTTL, "least time a resolved address stays allowed")
+	fs.DurationVar(&o.FQDNMaxTTL, FlagFQDNMaxTTL, o.FQDNMaxTTL, "longest time a resolved address stays allowed, whatever its record's TTL")
+	fs.IntVar(&o.FQDNMaxEntries, FlagFQDNMaxEntries, o.FQDNMaxEntries, "most resolved addresses the DNS proxy keeps allowed at once")
 	fs.StringVar(&o.NetNS, FlagNetNS, o.NetNS, "network namespace (a path such as /var/run/netns/fw) whose nftables ruleset and nflog the agent manages, if not its own")
 	fs.BoolVar(&o.DryRun, FlagDryRun, o.DryRun, "print the ruleset that would be applied and exit")
 	fs.BoolVar(&o.FailClosed, FlagFailClosed, o.FailClosed, "at start, before the API server has answered, install a table that drops all forwarded traffic (a ruleset already in the kernel stays)")

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	
+
 	extensionsv1alpha1 "github.com/gardener/gardener/pkg/apis/extensions/v1alpha1"
 	"github.com/spf13/pflag"
 	"sigs.k8s.io/controller-runtime/pkg/controller"

@@ -37,16 +37,17 @@ func CloudInit(p *Plan) ([]byte, error) {
 	}
 	if len(p.Files) > 0 || hasUnitFiles(p.Units) {
 		b.WriteString("write_files:\n")
+		var z compressor
 		for _, f := range p.Files {
-			writeFile(&b, f.Path, mode(f.Mode), f.Data, f.Plain)
+			writeFile(&b, f.Path, mode(f.Mode), f.Data, f.Plain, &z)
 		}
 		for _, u := range p.Units {
 			// Unit files stay readable: they are small, and people read them.
 			if u.Content != nil {
-				writeFile(&b, UnitPath(u.Name), UnitFileMode, []byte(*u.Content), true)
+				writeFile(&b, UnitPath(u.Name), UnitFileMode, []byte(*u.Content), true, &z)
 			}
 			for _, d := range u.DropIns {
-				writeFile(&b, DropInPath(u.Name, d.Name), UnitFileMode, []byte(d.Content), true)
+				writeFile(&b, DropInPath(u.Name, d.Name), UnitFileMode, []byte(d.Content), true, &z)
 			}
 		}
 	}
@@ -70,11 +71,11 @@ func CloudInit(p *Plan) ([]byte, error) {
 	return b.Bytes(), nil
 }
 
-func writeFile(b *bytes.Buffer, path string, mode uint32, data []byte, plain bool) {
+func writeFile(b *bytes.Buffer, path string, mode uint32, data []byte, plain bool, z *compressor) {
 	b.WriteString("  - path: ")
 	writeScalar(b, path)
 	fmt.Fprintf(b, "\n    permissions: \"0%03o\"\n", mode)
-	cloudInitContent(b, data, plain)
+	cloudInitContent(b, data, plain, z)
 }
 
 func command(b *bytes.Buffer, args ...string) {

@@ -16,14 +16,25 @@ import (
 // base64 make small content larger.
 const minGzip = 128
 
-// gzipped compresses data at the best level. The output is deterministic: the
-// header carries no name and no time.
-func gzipped(data []byte) []byte {
-	var b bytes.Buffer
-	w, _ := gzip.NewWriterLevel(&b, gzip.BestCompression) // the level is valid
-	_, _ = w.Write(data)                                  // a bytes.Buffer does not fail
-	_ = w.Close()
-	return b.Bytes()
+// compressor gzips content for one rendering, reusing its writer: a gzip
+// writer's state is about a megabyte, too much to allocate per file.
+type compressor struct {
+	w   *gzip.Writer
+	buf bytes.Buffer
+}
+
+// gzip compresses data at the best level. The output is deterministic: the
+// header carries no name and no time. It is valid until the next call.
+func (c *compressor) gzip(data []byte) []byte {
+	c.buf.Reset()
+	if c.w == nil {
+		c.w, _ = gzip.NewWriterLevel(&c.buf, gzip.BestCompression) // the level is valid
+	} else {
+		c.w.Reset(&c.buf)
+	}
+	_, _ = c.w.Write(data) // a bytes.Buffer does not fail
+	_ = c.w.Close()
+	return c.buf.Bytes()
 }
 
 func base64String(prefix string, data []byte) string {
@@ -36,7 +47,7 @@ func base64String(prefix string, data []byte) string {
 // ignitionContents returns a file's data URL and compression ("" or "gzip"):
 // percent-encoded when the file is Plain, otherwise the smallest of
 // percent-encoded, base64 and gzip+base64 (counting the compression field).
-func ignitionContents(f *File) (source, compression string) {
+func ignitionContents(f *File, z *compressor) (source, compression string) {
 	source = percentDataURL(f.Data)
 	if f.Plain {
 		return source, ""
@@ -46,7 +57,7 @@ func ignitionContents(f *File) (source, compression string) {
 	}
 	if len(f.Data) >= minGzip {
 		const field = len(`,"compression":"gzip"`)
-		if z := base64String("data:;base64,", gzipped(f.Data)); len(z)+field < len(source) {
+		if z := base64String("data:;base64,", z.gzip(f.Data)); len(z)+field < len(source) {
 			return z, "gzip"
 		}
 	}
@@ -102,7 +113,7 @@ func rawInDataURL(c byte) bool {
 // entry: for Plain content a literal block where YAML allows one, else a
 // double-quoted scalar (base64 when it is not UTF-8); otherwise the smallest
 // of those, base64 and gzip+base64.
-func cloudInitContent(b *bytes.Buffer, data []byte, plain bool) {
+func cloudInitContent(b *bytes.Buffer, data []byte, plain bool, z *compressor) {
 	var best []byte
 	consider := func(write func(*bytes.Buffer) bool) {
 		var c bytes.Buffer
@@ -147,7 +158,7 @@ func cloudInitContent(b *bytes.Buffer, data []byte, plain bool) {
 	if !plain && len(data) >= minGzip {
 		consider(func(c *bytes.Buffer) bool {
 			c.WriteString("    encoding: gz+b64\n    content: \"")
-			c.WriteString(base64String("", gzipped(data)))
+			c.WriteString(base64String("", z.gzip(data)))
 			c.WriteString("\"\n")
 			return true
 		})

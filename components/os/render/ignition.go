@@ -82,10 +82,11 @@ func validateIgnition(cfg ignition.Config) error {
 func IgnitionConfig(p *Plan) ignition.Config {
 	cfg := ignition.Config{Ignition: ignition.Ignition{Version: IgnitionVersion}}
 	cfg.Storage.Files = make([]ignition.File, 0, len(p.Files))
+	var z compressor
 	for i := range p.Files {
 		f := &p.Files[i]
 		m := int(mode(f.Mode))
-		source, compression := ignitionContents(f)
+		source, compression := ignitionContents(f, &z)
 		res := ignition.Resource{Source: &source}
 		if compression != "" {
 			res.Compression = &compression
@@ -137,11 +138,14 @@ func startUnit(start, stop []string) string {
 	b.WriteString("[Unit]\nDescription=Starts and stops the units of the OperatingSystemConfig at first boot (metalkube)\n" +
 		"ConditionPathExists=!" + StartedStamp + "\n" +
 		"[Service]\nType=oneshot\n")
+	// "-": a unit the image lacks (stopping locksmithd where Flatcar dropped
+	// it) fails that command only; the others still run, as in cloud-init's
+	// runcmd.
 	if len(stop) > 0 {
-		b.WriteString("ExecStart=/usr/bin/systemctl stop --no-block " + strings.Join(stop, " ") + "\n")
+		b.WriteString("ExecStart=-/usr/bin/systemctl stop --no-block " + strings.Join(stop, " ") + "\n")
 	}
 	if len(start) > 0 {
-		b.WriteString("ExecStart=/usr/bin/systemctl start --no-block " + strings.Join(start, " ") + "\n")
+		b.WriteString("ExecStart=-/usr/bin/systemctl start --no-block " + strings.Join(start, " ") + "\n")
 	}
 	b.WriteString("ExecStartPost=/usr/bin/mkdir -p " + path.Dir(StartedStamp) + "\n" +
 		"ExecStartPost=/usr/bin/touch " + StartedStamp + "\n" +

@@ -193,7 +193,7 @@ func TestUnits(t *testing.T) {
 			}
 			gotStarter := ""
 			for _, verb := range []string{"start", "stop"} {
-				if strings.Contains(starter, "ExecStart=/usr/bin/systemctl "+verb+" --no-block a.service\n") {
+				if strings.Contains(starter, "ExecStart=-/usr/bin/systemctl "+verb+" --no-block a.service\n") {
 					gotStarter = verb
 				}
 			}
@@ -267,7 +267,7 @@ func TestUnitNames(t *testing.T) {
 	userdatatest.Ignition(t, ign)
 	cfg, _, _ := ignition.Parse(ign)
 	starter := *cfg.Systemd.Units[len(cfg.Systemd.Units)-1].Contents
-	if want := `start --no-block var-lib\\x2dcontainerd.mount getty@tty1.service`; !strings.Contains(starter, want) {
+	if want := `-/usr/bin/systemctl start --no-block var-lib\\x2dcontainerd.mount getty@tty1.service`; !strings.Contains(starter, want) {
 		t.Errorf("%s does not escape backslashes for ExecStart (want %s):\n%s", render.StartUnit, want, starter)
 	}
 

@@ -295,10 +295,10 @@ func IgnitionUnitStates(t testing.TB, data []byte) map[string]UnitState {
 		}
 		for line := range strings.Lines(*u.Contents) {
 			line = strings.TrimSpace(line)
-			if rest, ok := strings.CutPrefix(line, "ExecStart=/usr/bin/systemctl start --no-block "); ok {
+			if rest, ok := strings.CutPrefix(line, "ExecStart=-/usr/bin/systemctl start --no-block "); ok {
 				start = append(start, strings.Fields(strings.ReplaceAll(rest, `\\`, `\`))...)
 			}
-			if rest, ok := strings.CutPrefix(line, "ExecStart=/usr/bin/systemctl stop --no-block "); ok {
+			if rest, ok := strings.CutPrefix(line, "ExecStart=-/usr/bin/systemctl stop --no-block "); ok {
 				stop = append(stop, strings.Fields(strings.ReplaceAll(rest, `\\`, `\`))...)
 			}
 		}
