@@ -74,7 +74,11 @@ func TestScale(t *testing.T) {
 	const ns = "scale"
 	opts := controller.AddOptions{Config: fixture.Config(), Namespace: ns, FirewallName: "fw-scale",
 		ResyncInterval: 10 * time.Second, AgentVersion: "test", Applier: applier}
-	mgr, err := env.NewManager(controller.ManagerOptions(opts), func(o *manager.Options) { o.HealthProbeBindAddress = "0" })
+	skip := true // TestController's manager registered the controller name in this process
+	mgr, err := env.NewManager(controller.ManagerOptions(opts), func(o *manager.Options) {
+		o.HealthProbeBindAddress = "0"
+		o.Controller.SkipNameValidation = &skip
+	})
 	must(t, err)
 	must(t, controller.AddToManager(ctx, mgr, opts))
 	stopped := make(chan struct{})
