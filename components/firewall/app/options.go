@@ -122,7 +122,7 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.Uint16Var(&o.LogGroup, FlagLogGroup, o.LogGroup, "nflog group dropped packets are logged to (0: do not log)")
 	fs.StringVar(&o.TableName, FlagTableName, o.TableName, "the nftables table (family inet) the agent owns")
 	fs.StringVar(&o.PolicyNamespace, FlagPolicyNamespace, o.PolicyNamespace, "namespace of the ClusterwideNetworkPolicies")
-	fs.BoolVar(&o.MetalStackPolicies, FlagMetalStackPolicies, o.MetalStackPolicies, "also read metal-stack.io/v1 ClusterwideNetworkPolicies")
+	fs.BoolVar(&o.MetalStackPolicies, FlagMetalStackPolicies, o.MetalStackPolicies, "also read metal-stack.io/v1 ClusterwideNetworkPolicies, compiled with firewall-controller's semantics where those are stricter; NodePort Services then open nothing (see the README's compatibility table)")
 	fs.StringVar(&o.FirewallName, FlagFirewallName, o.FirewallName, "name of this firewall's FirewallStatus object (empty: none)")
 	fs.DurationVar(&o.ResyncInterval, FlagResyncInterval, o.ResyncInterval, "how often the kernel ruleset is checked for drift and repaired")
 	fs.StringVar(&o.SuricataSocket, FlagSuricataSocket, o.SuricataSocket, "suricata's unix command socket; its statistics are exported when it exists")
@@ -185,7 +185,7 @@ func (o *Options) Validate() error {
 // Config returns the compiler configuration the flags describe.
 func (o *Options) Config() (compile.Config, error) {
 	cfg := compile.Config{TableName: o.TableName, ExternalInterfaces: o.ExternalInterfaces, InternalInterfaces: o.InternalInterfaces,
-		LogGroup: o.LogGroup, FQDN: o.DNSProxyAddress != ""}
+		LogGroup: o.LogGroup, FQDN: o.DNSProxyAddress != "", MetalStack: o.MetalStackPolicies}
 	var err error
 	for _, f := range []struct {
 		flag string

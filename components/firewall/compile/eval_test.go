@@ -2,8 +2,10 @@ package compile_test
 
 import (
 	"net/netip"
+	"strings"
 	"testing"
 
+	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 
 	"github.com/metalkube/metalkube/components/firewall/api/v1alpha1"
@@ -113,4 +115,71 @@ func TestEvaluateInput(t *testing.T) {
 	tracePackets(t, FailClosed(cfg), []packet{
 		{name: "fail closed: forwarding dropped", iif: "ext0", proto: tcp6, src: "203.0.113.2", dst: "10.50.0.2", port: 443, wantVerdict: "drop"},
 	})
+}
+
+// TestMetalStackSemantics: a metal-stack.io/v1 policy read with
+// --metal-stack-policies behaves as firewall-controller's where that is
+// stricter, traced packet by packet; the same spec as a metalkube policy
+// keeps metalkube's semantics.
+func TestMetalStackSemantics(t *testing.T) {
+	spec := v1alpha1.PolicySpec{
+		Ingress: []v1alpha1.IngressRule{
+			{From: []networkingv1.IPBlock{block("198.51.100.0/24")}}, // no ports
+			{From: []networkingv1.IPBlock{block("192.0.2.0/24", "192.0.2.0/28"), block("192.0.0.0/16", "192.0.3.0/24")}, // excepts
+				Ports: []networkingv1.NetworkPolicyPort{tcp(443)}},
+		},
+		Egress: []v1alpha1.EgressRule{{Ports: []networkingv1.NetworkPolicyPort{tcp(25)}}}, // ports, no to
+	}
+	cases := []packet{
+		{name: "ingress rule without ports", iif: "ext0", proto: tcp6, src: "198.51.100.1", dst: "10.50.0.2", port: 22},
+		{name: "excepted by one block, inside the other", iif: "ext0", proto: tcp6, src: "192.0.2.1", dst: "10.50.0.2", port: 443},
+		{name: "excepted by the only block holding it", iif: "ext0", proto: tcp6, src: "192.0.3.1", dst: "10.50.0.2", port: 443},
+		{name: "outside every except", iif: "ext0", proto: tcp6, src: "192.0.2.100", dst: "10.50.0.2", port: 443},
+		{name: "egress with ports and no to", iif: "int0", proto: tcp6, src: "10.50.0.2", dst: "203.0.113.9", port: 25},
+	}
+	want := map[bool][]string{
+		false: {"accept", "accept", "drop", "accept", "accept"}, // metalkube: per-block excepts, empty lists mean any
+		true:  {"drop", "drop", "drop", "accept", "drop"},       // firewall-controller: pooled excepts, empty lists allow nothing
+	}
+	for _, ms := range []bool{false, true} {
+		t.Run(map[bool]string{false: "metalkube", true: "metal-stack"}[ms], func(t *testing.T) {
+			res := Compile(fixture.Config(), Input{Policies: []Policy{{Name: "firewall/p", Spec: spec, MetalStack: ms}}})
+			if pr := res.Policies["firewall/p"]; pr.Ignored {
+				t.Fatalf("ignored: %s", pr.Message)
+			}
+			var pk []packet
+			for i, c := range cases {
+				c.wantVerdict = want[ms][i]
+				if c.wantVerdict == "accept" {
+					c.wantOwner = "cwnp.firewall.p." + "ingress-"
+					switch i {
+					case 0:
+						c.wantOwner += "0"
+					case 4:
+						c.wantOwner = "cwnp.firewall.p.egress-0"
+					default:
+						c.wantOwner += "1"
+					}
+				}
+				pk = append(pk, c)
+			}
+			tracePackets(t, res.Table, pk)
+		})
+	}
+	// a protocol without a port: metalkube allows the protocol, metal-stack refuses the policy
+	udp := corev1.ProtocolUDP
+	noPort := v1alpha1.PolicySpec{Ingress: []v1alpha1.IngressRule{{Ports: []networkingv1.NetworkPolicyPort{{Protocol: &udp}}}}}
+	if pr := Compile(fixture.Config(), Input{Policies: []Policy{{Name: "firewall/q", Spec: noPort}}}).Policies["firewall/q"]; pr.Ignored {
+		t.Errorf("metalkube semantics ignored a protocol without port: %s", pr.Message)
+	}
+	if pr := Compile(fixture.Config(), Input{Policies: []Policy{{Name: "firewall/q", Spec: noPort, MetalStack: true}}}).Policies["firewall/q"]; !pr.Ignored || !strings.Contains(pr.Message, "protocol without a port") {
+		t.Errorf("metal-stack semantics: %+v, want ignored for a protocol without a port", pr)
+	}
+	// NodePort Services open nothing under metal-stack semantics
+	cfg := fixture.Config()
+	nodePort := packet{name: "nodeport", iif: "ext0", proto: udp17, src: "203.0.113.2", dst: "10.50.0.2", port: 30053, wantVerdict: "accept", wantOwner: "svc.default.dns"}
+	tracePackets(t, Compile(cfg, fixture.Input()).Table, []packet{nodePort})
+	cfg.MetalStack = true
+	nodePort.wantVerdict, nodePort.wantOwner = "drop", ""
+	tracePackets(t, Compile(cfg, fixture.Input()).Table, []packet{nodePort})
 }
