@@ -131,7 +131,7 @@ func AddToManager(ctx context.Context, mgr manager.Manager, o *Options) error {
 			return err
 		}
 	}
-	b, err := balancer.New(balancer.Config{Cluster: o.Cluster, IPs: c, Network: o.LB.Network, Network6: o.LB.Network6})
+	b, err := balancer.New(balancer.Config{Cluster: o.Cluster, IPs: c, Network: o.LB.Network, Network6: o.LB.Network6, AdditionalNetworks: o.LB.AdditionalNetworks})
 	if err != nil {
 		return err
 	}
