@@ -4,7 +4,10 @@
 // type LoadBalancer/NodePort, and keeps one nftables table (family inet) in
 // the host's kernel equal to what they allow.
 //
-// Flags (see options.go for the constants): the external and internal
+// Flags (see options.go for the constants): the runtime flags of
+// shared/component (--kubeconfig, --metrics-bind-address,
+// --health-probe-bind-address; leader election is off, every firewall host
+// runs its own agent), the external and internal
 // interfaces, the cluster's node and pod CIDRs, allowed networks, SNAT,
 // per-interface rate limits, the nflog group for dropped packets, the policy
 // namespace, --metal-stack-policies to also read metal-stack.io/v1 policies,
