@@ -134,7 +134,7 @@ func (r *runner) build(ctx context.Context) error {
 		}
 		r.client = c
 	}
-	b, err := balancer.New(balancer.Config{Cluster: r.o.Cluster, IPs: r.client, Network: r.o.LB.Network, Network6: r.o.LB.Network6})
+	b, err := balancer.New(balancer.Config{Cluster: r.o.Cluster, IPs: r.client, Network: r.o.LB.Network, Network6: r.o.LB.Network6, AdditionalNetworks: r.o.LB.AdditionalNetworks})
 	if err != nil {
 		return err
 	}

@@ -120,7 +120,7 @@ func Run(ctx context.Context, cfg *Config) error {
 // AddToManager adds the Service controller, the announcer and a readiness
 // check on the backend to mgr.
 func AddToManager(_ context.Context, mgr manager.Manager, cfg *Config) error {
-	b, err := balancer.New(balancer.Config{Cluster: cfg.Cluster, IPs: cfg.Metal, Network: cfg.LB.Network, Network6: cfg.LB.Network6})
+	b, err := balancer.New(balancer.Config{Cluster: cfg.Cluster, IPs: cfg.Metal, Network: cfg.LB.Network, Network6: cfg.LB.Network6, AdditionalNetworks: cfg.LB.AdditionalNetworks})
 	if err != nil {
 		return err
 	}

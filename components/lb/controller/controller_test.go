@@ -250,6 +250,9 @@ func live(t testing.TB, cfg announce.Config) []byte {
 func TestSharedStaticIP(t *testing.T) {
 	start(t)
 	a, b := service("shared-a", "203.0.113.100"), service("shared-b", "203.0.113.100")
+	for _, s := range []*corev1.Service{a, b} {
+		s.Annotations = map[string]string{balancer.AnnotationAllowSharedIP: "web"}
+	}
 	create(t, a)
 	create(t, b)
 	if ipA, ipB := waitIP(t, a), waitIP(t, b); ipA != "203.0.113.100" || ipB != ipA {
