@@ -88,7 +88,7 @@ func TestFreeReturnsServerToAvailable(t *testing.T) {
 	if ref := srv.Spec.ServerClaimRef; ref == nil || ref.Name != "m1" {
 		t.Fatalf("server claim ref = %+v, want m1", ref)
 	}
-	if err := b.FreeMachine(ctx, m.ID); err != nil {
+	if err := b.FreeMachine(ctx, m.ID, metal.OwnerOf(m)); err != nil {
 		t.Fatal(err)
 	}
 	srv = waitServer(t, "free-000", func(s *metalv1alpha1.Server) bool {

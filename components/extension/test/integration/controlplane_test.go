@@ -82,6 +82,14 @@ func TestControlPlane(t *testing.T) {
 	}) {
 		t.Errorf("ccm does not mount the cloudprovider Secret: %v", dep.Spec.Template.Spec.Volumes)
 	}
+	// Liveness leaves the backend's health out (readiness has it): an
+	// outage must not restart the ccm.
+	if c.LivenessProbe == nil || c.LivenessProbe.HTTPGet == nil || c.LivenessProbe.HTTPGet.Path != "/healthz?exclude=metalkube-backend-health" {
+		t.Errorf("ccm liveness probe %+v, want /healthz without metalkube-backend-health", c.LivenessProbe)
+	}
+	if c.ReadinessProbe == nil || c.ReadinessProbe.HTTPGet == nil || c.ReadinessProbe.HTTPGet.Path != "/healthz" {
+		t.Errorf("ccm readiness probe %+v, want /healthz", c.ReadinessProbe)
+	}
 	if c.Image != "metalkube:test" || *dep.Spec.Replicas != 1 {
 		t.Errorf("ccm image %s replicas %d", c.Image, *dep.Spec.Replicas)
 	}

@@ -29,6 +29,9 @@ const (
 	CloudConfigMount         = "/etc/metalkube/cloud-config"
 	CloudConfigKey           = "cloud-config.yaml"
 	CCMPort                  = 10258
+	// CCMLivenessPath is `metalkube ccm`'s /healthz without its backend
+	// check (ccm app.LivenessPath; the backend's health is readiness).
+	CCMLivenessPath = "/healthz?exclude=metalkube-backend-health"
 )
 
 // Values are the inputs of the control plane objects.
@@ -166,11 +169,19 @@ func SeedObjects(v Values) ([]client.Object, error) {
 						ImagePullPolicy: corev1.PullIfNotPresent,
 						Args:            args,
 						Ports:           []corev1.ContainerPort{{Name: "metrics", ContainerPort: CCMPort, Protocol: corev1.ProtocolTCP}},
+						// Backend health is readiness only: an outage must not
+						// restart the ccm.
 						LivenessProbe: &corev1.Probe{
+							ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{
+								Path: CCMLivenessPath, Scheme: corev1.URISchemeHTTPS, Port: intstr.FromInt32(CCMPort),
+							}},
+							InitialDelaySeconds: 15, PeriodSeconds: 10, FailureThreshold: 3,
+						},
+						ReadinessProbe: &corev1.Probe{
 							ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{
 								Path: "/healthz", Scheme: corev1.URISchemeHTTPS, Port: intstr.FromInt32(CCMPort),
 							}},
-							InitialDelaySeconds: 15, PeriodSeconds: 10, FailureThreshold: 3,
+							PeriodSeconds: 10,
 						},
 						Resources: corev1.ResourceRequirements{Requests: corev1.ResourceList{
 							corev1.ResourceCPU: resource.MustParse("50m"), corev1.ResourceMemory: resource.MustParse("64Mi"),
