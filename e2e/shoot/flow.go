@@ -259,6 +259,7 @@ func (f *Flow) startComponents(context.Context) error {
 	ext := append([]string{"extension", "--kubeconfig=" + f.kubeconfig, "--leader-elect=false", "--ignore-operation-annotation",
 		"--metrics-bind-address=0", "--health-probe-bind-address=127.0.0.1:" + freePort(),
 		"--controllers=infrastructure,worker,controlplane,operatingsystemconfig",
+		"--ccm-image=" + Image, "--mcm-image=" + Image,
 		// The control-plane webhook mutates seed deployments (and needs the VPA
 		// CRD); there are none here: the flow runs the components itself.
 		"--disable-webhooks=controlplane",
@@ -294,12 +295,23 @@ func cloudProfileConfig() map[string]any {
 		"apiVersion": "provider.metalkube.io/v1alpha1", "kind": "CloudProfileConfig",
 		"machineImages": []map[string]any{{"name": "gardenlinux", "versions": []map[string]any{{"version": "1877.0.0", "image": "gardenlinux-1877"}}}},
 		"machineTypes":  []map[string]any{{"name": "c1-large", "size": "c1-large"}},
-		"regions":       []map[string]any{{"name": Region, "namespace": MetalNamespace, "zones": zones}},
+		"regions": []map[string]any{{"name": Region, "namespace": MetalNamespace, "zones": zones,
+			// ironcore has no IP API: LoadBalancer IPs come from this pool.
+			"ipPools": []map[string]any{{"network": LBNetwork, "kind": "GlobalInClusterIPPool", "name": LBNetwork}}}},
 	}
 }
 
 func (f *Flow) createShoot(ctx context.Context) error {
 	c := f.Env.Client
+	// The shoot's credentials: a kubeconfig of the cluster running
+	// metal-operator (ironcore), here the test control plane.
+	metalKubeconfig, err := os.ReadFile(f.kubeconfig)
+	if err != nil {
+		return err
+	}
+	if err := f.createGenericKubeconfig(ctx); err != nil {
+		return err
+	}
 	workers := []gardencorev1beta1.Worker{{
 		Name: Pool, Minimum: int32(f.Workers), Maximum: int32(f.Workers),
 		Machine: gardencorev1beta1.Machine{Type: "c1-large", Image: &gardencorev1beta1.ShootMachineImage{Name: "gardenlinux", Version: ptr("1877.0.0")}},
@@ -325,7 +337,7 @@ func (f *Flow) createShoot(ctx context.Context) error {
 	for _, obj := range []clientObject{
 		&extensionsv1alpha1.Cluster{ObjectMeta: metav1.ObjectMeta{Name: Namespace},
 			Spec: extensionsv1alpha1.ClusterSpec{Shoot: *rawJSON(shoot), CloudProfile: *rawJSON(cp), Seed: rawJSON(seed)}},
-		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "cloudprovider", Namespace: Namespace}, Data: map[string][]byte{"kubeconfig": []byte("unused: the backend flags say where metal-operator is")}},
+		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "cloudprovider", Namespace: Namespace}, Data: map[string][]byte{"kubeconfig": metalKubeconfig}},
 		&extensionsv1alpha1.Infrastructure{
 			ObjectMeta: metav1.ObjectMeta{Name: "dev", Namespace: Namespace},
 			Spec: extensionsv1alpha1.InfrastructureSpec{
