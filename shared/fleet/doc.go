@@ -2,9 +2,9 @@
 // metalkube's tests, e2e suite and demo on a real kube-apiserver, using
 // metal-operator's own types and CRDs.
 //
-// It stands in for metal-operator (and for a Cluster API IPAM provider and the
-// servers' kubelets), which is what it emulates; it is not a mock of
-// metalkube. It:
+// It stands in for metal-operator (and the servers' kubelets), which is what
+// it emulates; it is not a mock of metalkube. IPs come from the real Cluster
+// API in-cluster IPAM provider (testenv.StartIPAM), not from the emulator. It:
 //
 //   - creates Servers (sizes, zone/region labels, network interfaces with IPs)
 //     and moves them through Initial -> Discovery -> Available;
@@ -16,8 +16,6 @@
 //     takes the hostname from it (Ignition's /etc/hostname or cloud-init's
 //     hostname), and registers a Node with the server's system UUID, then keeps
 //     its Ready condition fresh like a kubelet;
-//   - answers IPAddressClaims for its pools like an in-cluster IPAM provider
-//     (with metalkube's requested-address annotation for static IPs);
 //   - injects faults: an API outage for clients built with WrapConfig, slow
 //     power-on, a lost server, a server powered off under its node.
 package fleet

@@ -12,7 +12,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
-	ipamv1 "sigs.k8s.io/cluster-api/api/ipam/v1beta2"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
@@ -24,12 +23,9 @@ import (
 	"github.com/metalkube/metalkube/shared/scheme"
 )
 
-// Finalizers the emulator puts on claims, as metal-operator and an IPAM
-// provider do.
-const (
-	ServerClaimFinalizer = "metal.ironcore.dev/serverclaim"
-	IPClaimFinalizer     = "ipam.metalkube.io/fleet-emulator"
-)
+// ServerClaimFinalizer is the finalizer the emulator puts on claims, as
+// metal-operator does.
+const ServerClaimFinalizer = "metal.ironcore.dev/serverclaim"
 
 // Emulator is a running fleet emulator.
 type Emulator struct {
@@ -83,10 +79,8 @@ func New(metalCfg, nodeCfg *rest.Config, cfg Config) (*Emulator, error) {
 func (e *Emulator) setup() error {
 	skipNameCheck := true
 	// Claims bind concurrently: every Server update carries its resourceVersion,
-	// so two workers racing for one server cannot both win. Addresses are
-	// chosen by one worker, as an IPAM provider serialises a pool.
+	// so two workers racing for one server cannot both win.
 	claimOpts := controller.Options{MaxConcurrentReconciles: 4, SkipNameValidation: &skipNameCheck}
-	opts := controller.Options{MaxConcurrentReconciles: 1, SkipNameValidation: &skipNameCheck}
 	claimsOfServer := handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []reconcile.Request {
 		s := o.(*metalv1alpha1.Server)
 		if ref := s.Spec.ServerClaimRef; ref != nil {
@@ -97,10 +91,6 @@ func (e *Emulator) setup() error {
 	if err := ctrl.NewControllerManagedBy(e.mgr).Named("fleet-serverclaim").For(&metalv1alpha1.ServerClaim{}).
 		Watches(&metalv1alpha1.Server{}, claimsOfServer).WithOptions(claimOpts).
 		Complete(reconcile.Func(e.reconcileClaim)); err != nil {
-		return err
-	}
-	if err := ctrl.NewControllerManagedBy(e.mgr).Named("fleet-ipaddressclaim").For(&ipamv1.IPAddressClaim{}).WithOptions(opts).
-		Complete(reconcile.Func(e.reconcileIPClaim)); err != nil {
 		return err
 	}
 	return e.mgr.Add(manager.RunnableFunc(e.kubelets))

@@ -40,10 +40,9 @@ var (
 	emu     *fleet.Emulator
 	backend metal.Client
 
-	pool4 = fleet.Pool{APIGroup: "ipam.cluster.x-k8s.io", Kind: "GlobalInClusterIPPool", Name: "lb-public",
-		Prefixes: []netip.Prefix{netip.MustParsePrefix("203.0.112.0/22")}}
-	pool6 = fleet.Pool{APIGroup: "ipam.cluster.x-k8s.io", Kind: "GlobalInClusterIPPool", Name: "lb-public-v6",
-		Prefixes: []netip.Prefix{netip.MustParsePrefix("2001:db8:1::/120")}}
+	// The pools of the real in-cluster IPAM provider, one per network.
+	pool4 = testenv.IPPool{Namespace: ns, Name: "lb-public", Prefix: netip.MustParsePrefix("203.0.112.0/22")}
+	pool6 = testenv.IPPool{Namespace: ns, Name: "lb-public-v6", Prefix: netip.MustParsePrefix("2001:db8:1::/120")}
 )
 
 func TestMain(m *testing.M) {
@@ -54,7 +53,8 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	os.Exit(testenv.Main(m, testenv.Options{
-		CRDs:     []testenv.CRDSet{testenv.MetalOperator, testenv.ClusterAPIIPAM},
+		CRDs:     []testenv.CRDSet{testenv.MetalOperator},
+		IPAM:     true,
 		CRDPaths: []string{filepath.Join(metallb, "config/crd/bases"), "../testdata/crds/cilium"},
 	}, &env))
 }
@@ -62,7 +62,8 @@ func TestMain(m *testing.M) {
 // emuCtx bounds the emulator, which lives until TestMain stops it.
 var emuCtx, stopEmu = context.WithCancel(context.Background())
 
-// start runs the emulator (IPAM only) and `metalkube lb`'s controllers on a
+// start runs the emulator (for its outage switch; IPs come from the real IPAM
+// provider) and `metalkube lb`'s controllers on a
 // manager with the production options, announcing through both MetalLB and
 // Cilium.
 func start(t testing.TB, mutate ...func(*manager.Options)) {
@@ -76,7 +77,10 @@ func start(t testing.TB, mutate ...func(*manager.Options)) {
 	}
 	if emu == nil {
 		var err error
-		if emu, err = fleet.New(env.Config, env.Config, fleet.Config{Pools: []fleet.Pool{pool4, pool6}}); err != nil {
+		if err := env.CreateIPPools(ctx, pool4, pool6); err != nil {
+			t.Fatal(err)
+		}
+		if emu, err = fleet.New(env.Config, env.Config, fleet.Config{}); err != nil {
 			t.Fatal(err)
 		}
 		env.BeforeStop(stopEmu)
@@ -88,7 +92,7 @@ func start(t testing.TB, mutate ...func(*manager.Options)) {
 			t.Fatal(err)
 		}
 		if backend, err = ironcore.New(ironcore.Config{Client: c, Namespace: ns, IPTimeout: 5 * time.Second,
-			Pools: map[string]ironcore.PoolRef{"internet": pool4.Ref(), "internet-v6": pool6.Ref()}}); err != nil {
+			Pools: map[string][]ironcore.PoolRef{"internet": {pool4.Ref()}, "internet-v6": {pool6.Ref()}}}); err != nil {
 			t.Fatal(err)
 		}
 		for i, asn := range []string{"4200000001", "4200000002"} {
@@ -186,8 +190,8 @@ func TestEphemeralIPAndAnnouncement(t *testing.T) {
 	svc := service("web", "")
 	create(t, svc)
 	ip := waitIP(t, svc)
-	if !pool4.Prefixes[0].Contains(netip.MustParseAddr(ip)) {
-		t.Fatalf("IP %s not from pool %v", ip, pool4.Prefixes)
+	if !pool4.Prefix.Contains(netip.MustParseAddr(ip)) {
+		t.Fatalf("IP %s not from pool %v", ip, pool4.Prefix)
 	}
 	eventually(t, "MetalLB annotation", func() bool {
 		_ = env.Client.Get(context.Background(), client.ObjectKeyFromObject(svc), svc)

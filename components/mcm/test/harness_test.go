@@ -47,7 +47,8 @@ func TestMain(m *testing.M) {
 	_ = flag.Set("test.parallel", "16")
 	var err error
 	env, err = testenv.Start(testenv.Options{
-		CRDs:   []testenv.CRDSet{testenv.MetalOperator, testenv.ClusterAPIIPAM, testenv.MachineControllerManager},
+		CRDs:   []testenv.CRDSet{testenv.MetalOperator, testenv.MachineControllerManager},
+		IPAM:   true,
 		Scheme: scheme.New(mcmv1alpha1.AddToScheme),
 	})
 	if err != nil {
@@ -69,7 +70,7 @@ func TestMain(m *testing.M) {
 type fleetSetup struct {
 	ns, size string
 	emu      *fleet.Emulator
-	pool     fleet.Pool
+	pool     testenv.IPPool
 }
 
 // The package's tests run in parallel on one fleet emulator (emulators act on
@@ -88,8 +89,8 @@ var sizeSlots = func() []string {
 	return s
 }()
 
-var sharedPool = fleet.Pool{APIGroup: "ipam.cluster.x-k8s.io", Kind: "GlobalInClusterIPPool", Name: "public",
-	Prefixes: []netip.Prefix{netip.MustParsePrefix("203.0.112.0/23")}}
+// sharedPool is the real in-cluster IPAM provider's pool every test claims from.
+var sharedPool = testenv.IPPool{Name: "public", Prefix: netip.MustParsePrefix("203.0.112.0/23")}
 
 var shared = struct {
 	once   sync.Once
@@ -104,8 +105,11 @@ func init() { shared.ctx, shared.cancel = context.WithCancel(context.Background(
 func emulator(t testing.TB) *fleet.Emulator {
 	t.Helper()
 	shared.once.Do(func() {
+		if shared.err = env.CreateIPPools(shared.ctx, sharedPool); shared.err != nil {
+			return
+		}
 		shared.emu, shared.err = fleet.New(env.Config, env.Config, fleet.Config{Servers: serversPerSlot * len(sizeSlots), Prefix: "srv",
-			Sizes: sizeSlots, Pools: []fleet.Pool{sharedPool}, RegisterNodes: true, Heartbeat: 30 * time.Second})
+			Sizes: sizeSlots, RegisterNodes: true, Heartbeat: 30 * time.Second})
 		if shared.err == nil {
 			// It lives until TestMain stops it.
 			shared.err = shared.emu.Start(shared.ctx)
@@ -258,7 +262,7 @@ func startProvider(t testing.TB, f *fleetSetup, po providerOpts) *process {
 	o.MCM.SafetyOptions.PvDetachTimeout.Duration = 5 * time.Second
 	o.ControlConfig, o.TargetConfig = p.wrap(env.Config, false), p.wrap(env.Config, false)
 	o.Backend = options.Backend{Name: options.BackendIronCore, MetalNamespace: f.ns, RestConfig: p.wrap(backendCfg, true),
-		IPPools: []string{"internet=" + f.pool.APIGroup + "/" + f.pool.Kind + "/" + f.pool.Name}, Timeout: 10 * time.Second}
+		IPPools: []string{"internet=" + testenv.IPPoolAPIGroup + "/" + f.pool.Kind() + "/" + f.pool.Name}, Timeout: 10 * time.Second}
 	o.Logging = options.Logging{Format: "console", Level: "error"}
 	if testing.Verbose() && os.Getenv("MCM_TEST_LOG") != "" {
 		o.Logging.Level = os.Getenv("MCM_TEST_LOG")

@@ -31,20 +31,10 @@ const (
 	AnnotationName     = "metal.metalkube.io/name"
 	AnnotationHostname = "metal.metalkube.io/hostname"
 	AnnotationTags     = "metal.metalkube.io/tags"
-	AnnotationNetwork  = "metal.metalkube.io/network"
-	// AnnotationRequestedAddress asks the IPAM provider for a specific address.
-	AnnotationRequestedAddress = "ipam.metalkube.io/requested-address"
-	// AnnotationRequestedFamily asks the IPAM provider for an address of IP
-	// family 4 or 6 from a dual-stack pool.
-	AnnotationRequestedFamily = "ipam.metalkube.io/requested-family"
 	// IgnitionKey is the Secret key metal-operator reads the ignition from.
 	IgnitionKey = "ignition"
 	// SecretType marks the user-data Secrets.
 	SecretType corev1.SecretType = "metal.metalkube.io/ignition"
-	// Reasons an IPAM provider gives on a claim's Ready=False condition.
-	ReasonAddressInUse      = "AddressInUse"
-	ReasonAddressOutOfRange = "AddressOutOfRange"
-	ReasonPoolExhausted     = "PoolExhausted"
 )
 
 // Default server label keys.
@@ -54,7 +44,9 @@ const (
 	DefaultRegionLabel    = "topology.kubernetes.io/region"
 )
 
-// PoolRef names the IPAM pool a network's IPs are claimed from.
+// PoolRef names an IPAM pool a network's IPs are claimed from: an
+// InClusterIPPool (in the backend's namespace) or a GlobalInClusterIPPool of
+// the Cluster API in-cluster IPAM provider (APIGroup ipam.cluster.x-k8s.io).
 type PoolRef struct {
 	APIGroup string
 	Kind     string
@@ -68,8 +60,8 @@ type Config struct {
 	Client client.Client
 	// Namespace holds the claims, Secrets and IPAddressClaims.
 	Namespace string
-	// Pools maps a network name to its IPAM pool.
-	Pools map[string]PoolRef
+	// Pools maps a network name to its IPAM pools, one per IP family.
+	Pools map[string][]PoolRef
 	// SizeLabel, PartitionLabel and RegionLabel are the Server labels that carry
 	// a server's size, partition (zone) and region.
 	SizeLabel, PartitionLabel, RegionLabel string
@@ -357,7 +349,9 @@ func (b *Backend) machineOf(claim *metalv1alpha1.ServerClaim, srv *metalv1alpha1
 	}
 	for _, nic := range srv.Status.NetworkInterfaces {
 		for _, ip := range append(slices.Clone(nic.IPs), ptrIP(nic.IP)...) {
-			if !ip.IsValid() {
+			// Link-local addresses (the probe reports fe80::) reach no one
+			// beyond the link: they are no node address.
+			if !ip.IsValid() || ip.IsLinkLocalUnicast() || ip.IsLoopback() {
 				continue
 			}
 			if a := ip.String(); !slices.ContainsFunc(m.Addresses, func(x metal.Address) bool { return x.Address == a }) {

@@ -14,6 +14,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	ipamv1 "sigs.k8s.io/cluster-api/api/ipam/v1beta2"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -29,11 +31,18 @@ var env *testenv.Env
 
 func TestMain(m *testing.M) {
 	ctrl.SetLogger(logr.Discard()) // the emulator's logs
-	os.Exit(testenv.Main(m, testenv.Options{CRDs: []testenv.CRDSet{testenv.MetalOperator, testenv.ClusterAPIIPAM}}, &env))
+	os.Exit(testenv.Main(m, testenv.Options{CRDs: []testenv.CRDSet{testenv.MetalOperator}, IPAM: true}, &env))
 }
 
-var lbPool = fleet.Pool{APIGroup: "ipam.cluster.x-k8s.io", Kind: "GlobalInClusterIPPool", Name: "public",
-	Prefixes: []netip.Prefix{netip.MustParsePrefix("203.0.113.0/27"), netip.MustParsePrefix("2001:db8:1::/120")}}
+// The networks of every test: "internet", dual stack with a pool per family,
+// and "small", a pool of two addresses (a /30 without network and broadcast).
+var (
+	internet4 = netip.MustParsePrefix("203.0.113.0/27")
+	internet6 = netip.MustParsePrefix("2001:db8:1::/120")
+	small4    = netip.MustParsePrefix("198.18.0.0/30")
+)
+
+const smallCapacity = 2
 
 // setup starts an emulator with n servers of size, under a fresh namespace and
 // server-name prefix, and returns a backend that reaches it through the
@@ -46,9 +55,11 @@ func setup(t testing.TB, prefix, size string, n int) (*ironcore.Backend, *fleet.
 	if err := env.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
 		t.Fatal(err)
 	}
-	pool := lbPool
-	pool.Name = "public-" + prefix
-	emu, err := fleet.New(env.Config, env.Config, fleet.Config{Servers: n, Prefix: prefix, Sizes: []string{size}, Pools: []fleet.Pool{pool}})
+	pools := []testenv.IPPool{{Namespace: ns, Name: "public-v4", Prefix: internet4}, {Namespace: ns, Name: "public-v6", Prefix: internet6}, {Namespace: ns, Name: "small", Prefix: small4}}
+	if err := env.CreateIPPools(ctx, pools...); err != nil {
+		t.Fatal(err)
+	}
+	emu, err := fleet.New(env.Config, env.Config, fleet.Config{Servers: n, Prefix: prefix, Sizes: []string{size}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,7 +70,10 @@ func setup(t testing.TB, prefix, size string, n int) (*ironcore.Backend, *fleet.
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := ironcore.New(ironcore.Config{Client: c, Namespace: ns, Pools: map[string]ironcore.PoolRef{"internet": pool.Ref()}, IPTimeout: 5 * time.Second})
+	// A long IP timeout: exhaustion must be told apart from a slow provider
+	// by the backend, not by the clock.
+	b, err := ironcore.New(ironcore.Config{Client: c, Namespace: ns, IPTimeout: time.Minute,
+		Pools: map[string][]ironcore.PoolRef{"internet": {pools[0].Ref(), pools[1].Ref()}, "small": {pools[2].Ref()}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,12 +81,132 @@ func setup(t testing.TB, prefix, size string, n int) (*ironcore.Backend, *fleet.
 }
 
 func TestConformance(t *testing.T) {
-	b, emu, _ := setup(t, "conf", "conf-size", 20)
+	b, emu, ns := setup(t, "conf", "conf-size", 20)
 	conformance.Run(t, conformance.Backend{
 		Client: b, Cluster: "shoot-conf", Size: "conf-size", Capacity: 20, Image: "ubuntu-24.04",
 		Network: "internet", InPool: netip.MustParseAddr("203.0.113.20"), Outside: netip.MustParseAddr("198.51.100.7"),
+		Families: []int{4, 6}, Small: "small", SmallCapacity: smallCapacity,
+		Leftovers:      func(ctx context.Context, _ string) ([]string, error) { return leftovers(ctx, ns) },
 		SetUnavailable: emu.SetOutage,
 	})
+}
+
+// leftovers lists the IP objects left in ns: claims, addresses, static IPs'
+// one-address pools, provider finalizers, and addresses excluded from the
+// network pools.
+func leftovers(ctx context.Context, ns string) ([]string, error) {
+	var out []string
+	claims := &ipamv1.IPAddressClaimList{}
+	addrs := &ipamv1.IPAddressList{}
+	for _, l := range []client.ObjectList{claims, addrs} {
+		if err := env.Client.List(ctx, l, client.InNamespace(ns)); err != nil {
+			return nil, err
+		}
+	}
+	for _, c := range claims.Items {
+		out = append(out, fmt.Sprintf("IPAddressClaim %s (finalizers %v)", c.Name, c.Finalizers))
+	}
+	for _, a := range addrs.Items {
+		out = append(out, fmt.Sprintf("IPAddress %s (%s)", a.Name, a.Spec.Address))
+	}
+	pools := &unstructured.UnstructuredList{}
+	pools.SetGroupVersionKind(schema.GroupVersionKind{Group: testenv.IPPoolAPIGroup, Version: "v1alpha2", Kind: "InClusterIPPoolList"})
+	if err := env.Client.List(ctx, pools, client.InNamespace(ns)); err != nil {
+		return nil, err
+	}
+	for _, p := range pools.Items {
+		switch p.GetName() {
+		case "public-v4", "public-v6", "small":
+			if ex, _, _ := unstructured.NestedStringSlice(p.Object, "spec", "excludedAddresses"); len(ex) > 0 {
+				out = append(out, fmt.Sprintf("pool %s excludes %v", p.GetName(), ex))
+			}
+		default:
+			if p.GetDeletionTimestamp() == nil {
+				out = append(out, "InClusterIPPool "+p.GetName())
+			}
+		}
+	}
+	return out, nil
+}
+
+func TestNoIPAMAnnotations(t *testing.T) {
+	b, _, ns := setup(t, "annot", "annot-size", 1)
+	ctx := context.Background()
+	for _, spec := range []metal.IPSpec{
+		{Name: "eph", Cluster: "c", Network: "internet", Family: 6},
+		{Name: "static", Cluster: "c", Network: "internet", Type: metal.IPStatic, Address: netip.MustParseAddr("203.0.113.9")},
+	} {
+		if _, err := b.AllocateIP(ctx, spec); err != nil {
+			t.Fatalf("allocate %s: %v", spec.Name, err)
+		}
+	}
+	claims := &ipamv1.IPAddressClaimList{}
+	if err := env.Client.List(ctx, claims, client.InNamespace(ns)); err != nil {
+		t.Fatal(err)
+	}
+	if len(claims.Items) != 2 {
+		t.Fatalf("%d claims, want 2", len(claims.Items))
+	}
+	for _, c := range claims.Items {
+		for k := range c.Annotations {
+			if strings.HasPrefix(k, "ipam.metalkube.io/") {
+				t.Errorf("claim %s has annotation %s", c.Name, k)
+			}
+		}
+		if c.Spec.ClusterName != "" {
+			t.Errorf("claim %s names Cluster API cluster %q", c.Name, c.Spec.ClusterName)
+		}
+	}
+}
+
+func TestStaticAddressIsTheRequestedOne(t *testing.T) {
+	b, _, ns := setup(t, "static", "static-size", 1)
+	ctx := context.Background()
+	// Take the first addresses dynamically, then ask for one of them and for
+	// one the provider would hand out next: the first is a conflict, the
+	// second must come back exactly.
+	first, err := b.AllocateIP(ctx, metal.IPSpec{Name: "dyn", Cluster: "c", Network: "internet"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.AllocateIP(ctx, metal.IPSpec{Name: "taken", Cluster: "c", Network: "internet", Type: metal.IPStatic, Address: first.Address}); !metal.IsConflict(err) {
+		t.Fatalf("static %s held by a dynamic IP: err = %v, want ErrConflict", first.Address, err)
+	}
+	next := first.Address.Next()
+	ip, err := b.AllocateIP(ctx, metal.IPSpec{Name: "pinned", Cluster: "c", Network: "internet", Type: metal.IPStatic, Address: next})
+	if err != nil || ip.Address != next {
+		t.Fatalf("static %s = %+v, %v", next, ip, err)
+	}
+	// The provider must not hand the pinned address to anyone else.
+	dyn2, err := b.AllocateIP(ctx, metal.IPSpec{Name: "dyn2", Cluster: "c", Network: "internet"})
+	if err != nil || dyn2.Address == next {
+		t.Fatalf("dynamic after static = %+v, %v; must not be %s", dyn2, err, next)
+	}
+	v6 := netip.MustParseAddr("2001:db8:1::42")
+	if ip, err := b.AllocateIP(ctx, metal.IPSpec{Name: "v6", Cluster: "c", Network: "internet", Type: metal.IPStatic, Address: v6}); err != nil || ip.Address != v6 {
+		t.Fatalf("static %s = %+v, %v", v6, ip, err)
+	}
+	for _, id := range []string{first.ID, ip.ID, dyn2.ID, "c-v6"} {
+		if err := b.FreeIP(ctx, id); err != nil {
+			t.Fatalf("free %s: %v", id, err)
+		}
+	}
+	waitNoLeftovers(t, ns)
+}
+
+// waitNoLeftovers waits until the provider has released every address of ns.
+func waitNoLeftovers(t *testing.T, ns string) {
+	t.Helper()
+	var left []string
+	var err error
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		if left, err = leftovers(context.Background(), ns); err == nil && len(left) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("left behind: %v (%v)", left, err)
+		}
+	}
 }
 
 func TestFreeReturnsServerToAvailable(t *testing.T) {
@@ -167,32 +301,6 @@ func TestPowerOff(t *testing.T) {
 	got := waitMachine(t, b, m.ID, metal.MachineAllocated)
 	if got.PoweredOn {
 		t.Errorf("machine still powered on: %+v", got)
-	}
-}
-
-func TestIPv6Static(t *testing.T) {
-	b, _, _ := setup(t, "ipv6", "ipv6-size", 1)
-	want := netip.MustParseAddr("2001:db8:1::42")
-	ip, err := b.AllocateIP(context.Background(), metal.IPSpec{Name: "v6", Cluster: "c", Network: "internet", Type: metal.IPStatic, Address: want})
-	if err != nil || ip.Address != want {
-		t.Fatalf("allocate %s = %+v, %v", want, ip, err)
-	}
-}
-
-func TestDualStackFamilies(t *testing.T) {
-	b, _, _ := setup(t, "family", "family-size", 1)
-	ctx := context.Background()
-	for _, tt := range []struct {
-		family int
-		v6     bool
-	}{{4, false}, {6, true}} {
-		ip, err := b.AllocateIP(ctx, metal.IPSpec{Name: fmt.Sprintf("fam-%d", tt.family), Cluster: "c", Network: "internet", Family: tt.family})
-		if err != nil {
-			t.Fatalf("family %d: %v", tt.family, err)
-		}
-		if ip.Address.Is6() != tt.v6 {
-			t.Errorf("family %d: got %s", tt.family, ip.Address)
-		}
 	}
 }
 
