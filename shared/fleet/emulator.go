@@ -187,9 +187,11 @@ func (e *Emulator) createServer(ctx context.Context, i int) error {
 // WrapConfig returns a copy of cfg whose requests fail with 503 Service
 // Unavailable while an outage is switched on (SetOutage). Hand it to the
 // backend under test.
-func (e *Emulator) WrapConfig(cfg *rest.Config) *rest.Config {
+func (e *Emulator) WrapConfig(cfg *rest.Config) *rest.Config { return wrapOutage(cfg, &e.outage) }
+
+func wrapOutage(cfg *rest.Config, down *atomic.Bool) *rest.Config {
 	c := rest.CopyConfig(cfg)
-	c.Wrap(func(rt http.RoundTripper) http.RoundTripper { return outageTripper{rt: rt, down: &e.outage} })
+	c.Wrap(func(rt http.RoundTripper) http.RoundTripper { return outageTripper{rt: rt, down: down} })
 	return c
 }
 

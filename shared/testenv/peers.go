@@ -52,11 +52,21 @@ func PeerBinary(name string) (string, error) {
 	return p, nil
 }
 
-// StartPeer runs the peer binary name with args against the environment (its
-// kubeconfig in $KUBECONFIG), waits until its health endpoint at healthAddr
-// answers /readyz (none when empty), and stops it when the environment
-// stops, before the control plane.
-func (e *Env) StartPeer(ctx context.Context, name, healthAddr string, args ...string) (*Peer, error) {
+// PeerSpec says how to run a peer.
+type PeerSpec struct {
+	// Name of the binary in bin/.
+	Name string
+	// HealthAddr is where the peer serves /readyz; empty: not waited for.
+	HealthAddr string
+	// Env is added to the environment; Args are the arguments.
+	Env, Args []string
+}
+
+// StartPeer runs a peer binary against the environment (its kubeconfig in
+// $KUBECONFIG), waits until its health endpoint answers /readyz, and stops
+// it when the environment stops, before the control plane.
+func (e *Env) StartPeer(ctx context.Context, spec PeerSpec) (*Peer, error) {
+	name, healthAddr := spec.Name, spec.HealthAddr
 	path, err := PeerBinary(name)
 	if err != nil {
 		return nil, err
@@ -66,8 +76,8 @@ func (e *Env) StartPeer(ctx context.Context, name, healthAddr string, args ...st
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(path, args...)
-	cmd.Env = append(os.Environ(), "KUBECONFIG="+e.Kubeconfig)
+	cmd := exec.Command(path, spec.Args...)
+	cmd.Env = append(append(os.Environ(), "KUBECONFIG="+e.Kubeconfig), spec.Env...)
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL} // never outlive the test binary
 	if err := cmd.Start(); err != nil {
@@ -149,8 +159,59 @@ func (e *Env) StartIPAM(ctx context.Context) (*Peer, error) {
 	if err != nil {
 		return nil, err
 	}
-	return e.StartPeer(ctx, PeerIPAM, health,
-		"--webhook-port=0", "--health-probe-bind-address="+health, "--diagnostics-address=0", "--insecure-diagnostics")
+	return e.StartPeer(ctx, PeerSpec{Name: PeerIPAM, HealthAddr: health, Args: []string{
+		"--webhook-port=0", "--health-probe-bind-address=" + health, "--diagnostics-address=0", "--insecure-diagnostics"}})
+}
+
+// MetalOperatorPeer is a running metal-operator manager.
+type MetalOperatorPeer struct {
+	*Peer
+	// RegistryURL is where its discovery registry listens; the probe agent
+	// posts there.
+	RegistryURL string
+	// Namespace holds its discovery boot configurations.
+	Namespace string
+}
+
+// StartMetalOperator starts metal-operator's manager against the environment
+// (which needs the MetalOperator CRD set): webhooks off, BMCs over plain
+// HTTP, its discovery registry on a free loopback port, short polling
+// intervals, discovery boot configurations in namespace (which must exist).
+func (e *Env) StartMetalOperator(ctx context.Context, namespace string) (*MetalOperatorPeer, error) {
+	dir, err := ModuleDir("github.com/ironcore-dev/metal-operator", "")
+	if err != nil {
+		return nil, err
+	}
+	health, err := FreeAddr()
+	if err != nil {
+		return nil, err
+	}
+	registry, err := FreeAddr()
+	if err != nil {
+		return nil, err
+	}
+	events, err := FreeAddr()
+	if err != nil {
+		return nil, err
+	}
+	_, registryPort, _ := net.SplitHostPort(registry)
+	_, eventPort, _ := net.SplitHostPort(events)
+	url := "http://" + registry
+	p, err := e.StartPeer(ctx, PeerSpec{Name: PeerMetalOperator, HealthAddr: health, Env: []string{"ENABLE_WEBHOOKS=false"}, Args: []string{
+		"--health-probe-bind-address=" + health, "--metrics-bind-address=0", "--leader-elect=false",
+		"--protocol=http", "--registry-url=" + url, "--registry-port=" + registryPort, "--event-port=" + eventPort,
+		"--manager-namespace=" + namespace,
+		"--discovery-ignition-path=" + filepath.Join(dir, "config/manager/ignition-template.yaml"),
+		// The images of the discovery boot: nothing pulls them here, the
+		// fleet runs the probe agent itself.
+		"--probe-image=metalprobe", "--probe-os-image=discovery-os",
+		"--resource-polling-interval=200ms", "--power-polling-interval=200ms", "--registry-resync-interval=200ms",
+		"--server-resync-interval=5s", "--maintenance-resync-interval=5s",
+	}})
+	if err != nil {
+		return nil, err
+	}
+	return &MetalOperatorPeer{Peer: p, RegistryURL: url, Namespace: namespace}, nil
 }
 
 // IPPoolAPIGroup is the API group of the in-cluster IPAM provider's pools.

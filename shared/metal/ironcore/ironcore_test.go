@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -44,14 +46,91 @@ var (
 
 const smallCapacity = 2
 
-// setup starts an emulator with n servers of size, under a fresh namespace and
-// server-name prefix, and returns a backend that reaches it through the
-// emulator's outage switch.
-func setup(t testing.TB, prefix, size string, n int) (*ironcore.Backend, *fleet.Emulator, string) {
+// The package's one fleet: the real metal-operator (started once, it acts on
+// every claim of the API server) and its hardware, with servers of a size of
+// each test's own. sizeSlots lists each server's size, in server order.
+var sizeSlots = func() []string {
+	s := make([]string, 0, 26)
+	for range 20 {
+		s = append(s, "conf-size")
+	}
+	return append(s, "free-size", "nocap-size", "outage-size", "outage-size", "lost-size", "power-size")
+}()
+
+var operator struct {
+	once sync.Once
+	mo   *testenv.MetalOperatorPeer
+	ctx  context.Context
+	err  error
+}
+
+var fleetOnce struct {
+	once sync.Once
+	hw   *fleet.Hardware
+	err  error
+}
+
+// metalOperator starts metal-operator once; it lives until TestMain stops
+// the environment.
+func metalOperator(t testing.TB) (context.Context, *testenv.MetalOperatorPeer) {
+	t.Helper()
+	operator.once.Do(func() {
+		ctx, cancel := context.WithCancel(context.Background())
+		env.BeforeStop(cancel)
+		operator.ctx = ctx
+		if operator.err = env.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "metal-operator-system"}}); operator.err != nil {
+			return
+		}
+		operator.mo, operator.err = env.StartMetalOperator(ctx, "metal-operator-system")
+	})
+	if operator.err != nil {
+		t.Fatalf("metal-operator: %v", operator.err)
+	}
+	return operator.ctx, operator.mo
+}
+
+// startHardware starts hardware with a server of each size in sizes, named
+// after prefix, and waits until every server is Available.
+func startHardware(t testing.TB, prefix string, sizes []string) (*fleet.Hardware, error) {
+	ctx, mo := metalOperator(t)
+	probe, err := testenv.PeerBinary(testenv.PeerMetalProbe)
+	if err != nil {
+		return nil, err
+	}
+	hw, err := fleet.NewHardware(env.Config, env.Config, fleet.HardwareConfig{
+		Config: fleet.Config{Servers: len(sizes), Prefix: prefix, Sizes: sizes}, RegistryURL: mo.RegistryURL, Probe: probe,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := hw.Start(ctx, 5*time.Minute); err != nil {
+		return nil, fmt.Errorf("%w (metal-operator's output: %s)", err, mo.Log)
+	}
+	return hw, nil
+}
+
+// hardware starts the package's shared hardware once.
+func hardware(t testing.TB) *fleet.Hardware {
+	t.Helper()
+	fleetOnce.once.Do(func() { fleetOnce.hw, fleetOnce.err = startHardware(t, "srv", sizeSlots) })
+	if fleetOnce.err != nil {
+		t.Fatalf("fleet: %v", fleetOnce.err)
+	}
+	return fleetOnce.hw
+}
+
+// setup returns a backend under a fresh namespace with its own IP pools,
+// reaching the API server through the hardware's outage switch; with
+// servers, it first waits for the fleet.
+func setup(t testing.TB, name string, servers bool) (*ironcore.Backend, *fleet.Hardware, string) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	ns := "ic-" + prefix
+	var hw *fleet.Hardware
+	if servers {
+		hw = hardware(t)
+	}
+	ns := "ic-" + name
 	if err := env.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
 		t.Fatal(err)
 	}
@@ -59,14 +138,11 @@ func setup(t testing.TB, prefix, size string, n int) (*ironcore.Backend, *fleet.
 	if err := env.CreateIPPools(ctx, pools...); err != nil {
 		t.Fatal(err)
 	}
-	emu, err := fleet.New(env.Config, env.Config, fleet.Config{Servers: n, Prefix: prefix, Sizes: []string{size}})
-	if err != nil {
-		t.Fatal(err)
+	cfg := env.Config
+	if hw != nil {
+		cfg = hw.WrapConfig(env.Config)
 	}
-	if err := emu.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	c, err := client.New(emu.WrapConfig(env.Config), client.Options{Scheme: env.Scheme})
+	c, err := client.New(cfg, client.Options{Scheme: env.Scheme})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,17 +153,17 @@ func setup(t testing.TB, prefix, size string, n int) (*ironcore.Backend, *fleet.
 	if err != nil {
 		t.Fatal(err)
 	}
-	return b, emu, ns
+	return b, hw, ns
 }
 
 func TestConformance(t *testing.T) {
-	b, emu, ns := setup(t, "conf", "conf-size", 20)
+	b, hw, ns := setup(t, "conf", true)
 	conformance.Run(t, conformance.Backend{
-		Client: b, Cluster: "shoot-conf", Size: "conf-size", Capacity: 20, Image: "ubuntu-24.04",
+		Client: b, Cluster: "shoot-conf", Size: "conf-size", Capacity: 20, Image: "ubuntu-24.04", Timeout: 2 * time.Minute,
 		Network: "internet", InPool: netip.MustParseAddr("203.0.113.20"), Outside: netip.MustParseAddr("198.51.100.7"),
 		Families: []int{4, 6}, Small: "small", SmallCapacity: smallCapacity,
 		Leftovers:      func(ctx context.Context, _ string) ([]string, error) { return leftovers(ctx, ns) },
-		SetUnavailable: emu.SetOutage,
+		SetUnavailable: hw.SetOutage,
 	})
 }
 
@@ -130,7 +206,7 @@ func leftovers(ctx context.Context, ns string) ([]string, error) {
 }
 
 func TestNoIPAMAnnotations(t *testing.T) {
-	b, _, ns := setup(t, "annot", "annot-size", 1)
+	b, _, ns := setup(t, "annot", false)
 	ctx := context.Background()
 	for _, spec := range []metal.IPSpec{
 		{Name: "eph", Cluster: "c", Network: "internet", Family: 6},
@@ -160,7 +236,7 @@ func TestNoIPAMAnnotations(t *testing.T) {
 }
 
 func TestStaticAddressIsTheRequestedOne(t *testing.T) {
-	b, _, ns := setup(t, "static", "static-size", 1)
+	b, _, ns := setup(t, "static", false)
 	ctx := context.Background()
 	// Take the first addresses dynamically, then ask for one of them and for
 	// one the provider would hand out next: the first is a conflict, the
@@ -210,34 +286,44 @@ func waitNoLeftovers(t *testing.T, ns string) {
 }
 
 func TestFreeReturnsServerToAvailable(t *testing.T) {
-	b, _, _ := setup(t, "free", "free-size", 1)
+	b, _, ns := setup(t, "free", true)
 	ctx := context.Background()
 	m, err := b.AllocateMachine(ctx, metal.MachineSpec{Name: "m1", Cluster: "c", Image: "img", Size: "free-size"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := waitServer(t, "free-000", func(s *metalv1alpha1.Server) bool {
+	m = waitMachine(t, b, m.ID, metal.MachineRunning)
+	srv := waitServer(t, m.Server, func(s *metalv1alpha1.Server) bool {
 		return s.Status.State == metalv1alpha1.ServerStateReserved && s.Status.PowerState == metalv1alpha1.ServerOnPowerState
 	})
 	if ref := srv.Spec.ServerClaimRef; ref == nil || ref.Name != "m1" {
 		t.Fatalf("server claim ref = %+v, want m1", ref)
 	}
+	// The probe reported this host's interfaces, link-local ones among them.
+	if len(m.Addresses) == 0 {
+		t.Errorf("machine without addresses: %+v", m)
+	}
+	for _, a := range m.Addresses {
+		if ip, err := netip.ParseAddr(a.Address); err == nil && (ip.IsLinkLocalUnicast() || ip.IsLoopback()) {
+			t.Errorf("machine address %s is link-local or loopback", ip)
+		}
+	}
 	if err := b.FreeMachine(ctx, m.ID); err != nil {
 		t.Fatal(err)
 	}
-	srv = waitServer(t, "free-000", func(s *metalv1alpha1.Server) bool {
+	srv = waitServer(t, m.Server, func(s *metalv1alpha1.Server) bool {
 		return s.Status.State == metalv1alpha1.ServerStateAvailable && s.Spec.ServerClaimRef == nil
 	})
 	if srv.Status.PowerState != metalv1alpha1.ServerOffPowerState {
 		t.Errorf("released server power = %s, want Off", srv.Status.PowerState)
 	}
-	if err := env.Client.Get(ctx, client.ObjectKey{Namespace: "ic-free", Name: "m1"}, &corev1.Secret{}); err == nil {
+	if err := env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "m1"}, &corev1.Secret{}); err == nil {
 		t.Errorf("user-data secret left after free")
 	}
 }
 
 func TestNoCapacityNamesSelector(t *testing.T) {
-	b, _, _ := setup(t, "nocap", "nocap-size", 1)
+	b, _, ns := setup(t, "nocap", true)
 	_, err := b.AllocateMachine(context.Background(), metal.MachineSpec{Name: "m1", Cluster: "c", Image: "img", Size: "no-such-size"})
 	if !metal.IsNoCapacity(err) {
 		t.Fatalf("err = %v, want ErrNoCapacity", err)
@@ -246,17 +332,17 @@ func TestNoCapacityNamesSelector(t *testing.T) {
 		t.Errorf("error %q does not name the selector", err)
 	}
 	claims := &metalv1alpha1.ServerClaimList{}
-	if err := env.Client.List(context.Background(), claims, client.InNamespace("ic-nocap")); err != nil || len(claims.Items) != 0 {
+	if err := env.Client.List(context.Background(), claims, client.InNamespace(ns)); err != nil || len(claims.Items) != 0 {
 		t.Errorf("claims left after no-capacity: %d (%v)", len(claims.Items), err)
 	}
 }
 
 func TestOutageCreatesNothing(t *testing.T) {
-	b, emu, ns := setup(t, "outage", "outage-size", 2)
+	b, hw, ns := setup(t, "outage", true)
 	ctx := context.Background()
-	emu.SetOutage(true)
+	hw.SetOutage(true)
 	_, err := b.AllocateMachine(ctx, metal.MachineSpec{Name: "m1", Cluster: "c", Image: "img", Size: "outage-size", UserData: []byte("secret")})
-	emu.SetOutage(false)
+	hw.SetOutage(false)
 	if !metal.IsUnavailable(err) {
 		t.Fatalf("err = %v, want ErrUnavailable", err)
 	}
@@ -274,21 +360,21 @@ func TestOutageCreatesNothing(t *testing.T) {
 }
 
 func TestLostServer(t *testing.T) {
-	b, emu, _ := setup(t, "lost", "lost-size", 1)
+	b, hw, _ := setup(t, "lost", true)
 	ctx := context.Background()
 	m, err := b.AllocateMachine(ctx, metal.MachineSpec{Name: "m1", Cluster: "c", Image: "img", Size: "lost-size"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	waitMachine(t, b, m.ID, metal.MachineRunning)
-	if err := emu.LoseServer(ctx, "lost-000"); err != nil {
+	if err := hw.LoseServer(ctx, slices.Index(sizeSlots, "lost-size")); err != nil {
 		t.Fatal(err)
 	}
 	waitMachine(t, b, m.ID, metal.MachineLost)
 }
 
 func TestPowerOff(t *testing.T) {
-	b, _, _ := setup(t, "power", "power-size", 1)
+	b, _, _ := setup(t, "power", true)
 	ctx := context.Background()
 	m, err := b.AllocateMachine(ctx, metal.MachineSpec{Name: "m1", Cluster: "c", Image: "img", Size: "power-size"})
 	if err != nil {
@@ -307,7 +393,7 @@ func TestPowerOff(t *testing.T) {
 func waitServer(t *testing.T, name string, ok func(*metalv1alpha1.Server) bool) *metalv1alpha1.Server {
 	t.Helper()
 	srv := &metalv1alpha1.Server{}
-	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+	for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(100 * time.Millisecond) {
 		if err := env.Client.Get(context.Background(), client.ObjectKey{Name: name}, srv); err == nil && ok(srv) {
 			return srv
 		}
@@ -321,7 +407,7 @@ func waitMachine(t *testing.T, b *ironcore.Backend, id string, state metal.Machi
 	t.Helper()
 	var m *metal.Machine
 	var err error
-	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+	for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(100 * time.Millisecond) {
 		if m, err = b.GetMachine(context.Background(), id); err == nil && m.State == state {
 			return m
 		}
