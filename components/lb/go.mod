@@ -60,8 +60,8 @@ require (
 	github.com/lestrrat-go/iter v1.0.2 // indirect
 	github.com/lestrrat-go/jwx/v2 v2.1.5 // indirect
 	github.com/lestrrat-go/option v1.0.1 // indirect
-	github.com/metal-stack/metal-go v0.43.1 // indirect
-	github.com/metal-stack/metal-lib v0.23.5 // indirect
+	github.com/metal-stack/metal-go v0.43.1
+	github.com/metal-stack/metal-lib v0.23.5
 	github.com/metal-stack/security v0.9.4 // indirect
 	github.com/mitchellh/mapstructure v1.5.0 // indirect
 	github.com/munnerz/goautoneg v0.0.0-20191010083416-a7dc8b61c822 // indirect

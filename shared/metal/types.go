@@ -212,6 +212,16 @@ type IPs interface {
 	SetIPTags(ctx context.Context, id string, tags map[string]string) (*IP, error)
 }
 
+// IPTagUpdater changes an IP's tags from their current value: the backend
+// reads the IP, calls update with a copy of its tags and writes what update
+// returns, serialised with every other tag update of that IP through the
+// same client. Backends whose API has no precondition on updates (metal-api)
+// offer it so that read-modify-write cycles of one process do not lose each
+// other's changes; consumers use it where a backend implements it.
+type IPTagUpdater interface {
+	UpdateIPTags(ctx context.Context, id string, update func(tags map[string]string) (map[string]string, error)) (*IP, error)
+}
+
 // Networks is the network API. Backends without one return ErrUnsupported.
 type Networks interface {
 	// AllocateNetwork allocates a private network; idempotent on (Cluster, Name).
@@ -247,3 +257,14 @@ func MatchTags(have, want map[string]string) bool {
 	}
 	return true
 }
+
+// TagServicePrefix + "<namespace>/<name>" is the tag key marking an IP as
+// used by a Service of type LoadBalancer; its value is the cluster of the
+// Service. Backends may store it in their own form (metal-stack: metal-ccm's
+// cluster.metal-stack.io/id/namespace/service=<cluster>/<namespace>/<name>)
+// and give it back in this one.
+const TagServicePrefix = "lb.metalkube.io/service/"
+
+// ServiceTag returns the tag key marking an IP as used by the Service
+// namespace/name.
+func ServiceTag(namespace, name string) string { return TagServicePrefix + namespace + "/" + name }

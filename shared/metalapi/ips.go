@@ -1,9 +1,9 @@
 package metalapi
 
 import (
-	"encoding/binary"
 	"net/http"
 	"net/netip"
+	"slices"
 	"strings"
 	"time"
 
@@ -18,7 +18,7 @@ const maxScan = 1 << 16
 // ("IPv4", "IPv6" or "" for any).
 func (e *Emulator) freeAddress(nw *network, family string) (netip.Addr, bool) {
 	for _, p := range nw.prefixes {
-		if family != "" && (strings.EqualFold(family, "IPv6") != p.Addr().Is6()) {
+		if family != "" && (family == "IPv6") != p.Addr().Is6() {
 			continue
 		}
 		a := p.Masked().Addr().Next() // skip the network address
@@ -36,6 +36,117 @@ func (e *Emulator) freeAddress(nw *network, family string) (netip.Addr, bool) {
 	return netip.Addr{}, false
 }
 
+// families are the address families of a network's prefixes, IPv4 first
+// (metal.Prefixes.AddressFamilies).
+func families(nw *network) []string {
+	var out []string
+	for _, p := range nw.prefixes {
+		f := "IPv4"
+		if p.Addr().Is6() {
+			f = "IPv6"
+		}
+		if !slices.Contains(out, f) {
+			out = append(out, f)
+		}
+	}
+	slices.Sort(out) // "IPv4" < "IPv6"
+	return out
+}
+
+// allocateIP is allocateIP (service/ip-service.go) with allocateRandomIP
+// and allocateSpecificIP.
+func (e *Emulator) allocateIP(w http.ResponseWriter, r *http.Request) {
+	req, ok := decodeAs[models.V1IPAllocateRequest](w, r, false)
+	if !ok {
+		return
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	ip, err := e.allocateIPLocked(req, r.PathValue("ip"))
+	if err != nil {
+		writeAPIError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, ip)
+}
+
+func (e *Emulator) allocateIPLocked(req *models.V1IPAllocateRequest, specific string) (*models.V1IPResponse, *apiError) {
+	if deref(req.Networkid) == "" {
+		return nil, badRequest("networkid should not be empty")
+	}
+	if deref(req.Projectid) == "" {
+		return nil, badRequest("projectid should not be empty")
+	}
+	nw, ok := e.networks[*req.Networkid]
+	if !ok {
+		return nil, notFound("no network with id %q found", *req.Networkid)
+	}
+	if len(nw.prefixes) == 0 {
+		return nil, unprocessable("network %s does not have prefixes configured", *req.Networkid)
+	}
+	if af := req.Addressfamily; af != "" {
+		if af != "IPv4" && af != "IPv6" {
+			return nil, unprocessable("invalid addressfamily: %s", af)
+		}
+		if !slices.Contains(families(nw), af) {
+			return nil, badRequest("there is no prefix for the given addressfamily:%s present in network:%s", af, *req.Networkid)
+		}
+		if specific != "" {
+			return nil, badRequest("it is not possible to specify specificIP and addressfamily")
+		}
+	}
+	if !e.projectExists(*req.Projectid) {
+		return nil, noProject(*req.Projectid)
+	}
+	// For private, unshared networks the project must be the network's.
+	if !nw.resp.Shared && nw.resp.Parentnetworkid != "" && *req.Projectid != nw.resp.Projectid {
+		return nil, unprocessable("can not allocate ip for project %q because network belongs to %q and the network is not shared", *req.Projectid, nw.resp.Projectid)
+	}
+	tags := slices.Clone(req.Tags)
+	if req.Machineid != "" {
+		tags = append(tags, machineTag(req.Machineid))
+	}
+	var addr netip.Addr
+	if specific == "" {
+		// allocateRandomIP: the requested family, else the network's only
+		// one, else IPv4.
+		fam := req.Addressfamily
+		if fam == "" {
+			fam = "IPv4"
+			if fs := families(nw); len(fs) == 1 {
+				fam = fs[0]
+			}
+		}
+		a, ok := e.freeAddress(nw, fam)
+		if !ok {
+			return nil, fail(http.StatusInternalServerError, "Internal cannot allocate free ip in ipam, no ips left")
+		}
+		addr = a
+	} else {
+		a, err := netip.ParseAddr(specific)
+		if err != nil {
+			return nil, unprocessable("unable to parse specific ip: %v", err)
+		}
+		if !contains(nw, a) {
+			return nil, unprocessable("specific ip not contained in any of the defined prefixes")
+		}
+		if _, used := e.ips[a.String()]; used {
+			return nil, fail(http.StatusConflict, "Conflict ip already allocated")
+		}
+		addr = a
+	}
+	typ := "ephemeral"
+	if deref(req.Type) == "static" {
+		typ = "static"
+	}
+	now := strfmt.DateTime(time.Now())
+	ip := &models.V1IPResponse{Ipaddress: new(addr.String()), Networkid: req.Networkid, Projectid: req.Projectid, Type: new(typ),
+		Name: req.Name, Description: req.Description, Tags: uniq(tags), Allocationuuid: new(e.nextID("ip")),
+		Created: now, Changed: now}
+	e.ips[addr.String()] = ip
+	return ip, nil
+}
+
 func contains(nw *network, a netip.Addr) bool {
 	for _, p := range nw.prefixes {
 		if p.Contains(a) {
@@ -45,64 +156,12 @@ func contains(nw *network, a netip.Addr) bool {
 	return false
 }
 
-func (e *Emulator) allocateIP(w http.ResponseWriter, r *http.Request) {
-	req, ok := decode[models.V1IPAllocateRequest](w, r)
-	if !ok {
-		return
-	}
-	if !e.projectExists(*req.Projectid) {
-		writeError(w, http.StatusUnprocessableEntity, "project %s not found", *req.Projectid)
-		return
-	}
-	typ := *req.Type
-	if typ != "ephemeral" && typ != "static" {
-		writeError(w, http.StatusUnprocessableEntity, "ip type must be ephemeral or static, not %q", typ)
-		return
-	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	nw, ok := e.networks[*req.Networkid]
-	if !ok {
-		writeError(w, http.StatusUnprocessableEntity, "network %s not found", *req.Networkid)
-		return
-	}
-	var addr netip.Addr
-	if specific := r.PathValue("ip"); specific != "" {
-		a, err := netip.ParseAddr(specific)
-		if err != nil {
-			writeError(w, http.StatusBadRequest, "ip %q is not an address: %v", specific, err)
-			return
-		}
-		if !contains(nw, a) {
-			writeError(w, http.StatusUnprocessableEntity, "ip %s is not in any prefix of network %s", a, *req.Networkid)
-			return
-		}
-		if _, used := e.ips[a.String()]; used {
-			writeError(w, http.StatusConflict, "ip %s is already allocated", a)
-			return
-		}
-		addr = a
-	} else {
-		a, ok := e.freeAddress(nw, req.Addressfamily)
-		if !ok {
-			writeError(w, http.StatusUnprocessableEntity, "no free ip in network %s", *req.Networkid)
-			return
-		}
-		addr = a
-	}
-	ip := &models.V1IPResponse{Ipaddress: new(addr.String()), Networkid: req.Networkid, Projectid: req.Projectid, Type: new(typ),
-		Name: req.Name, Description: req.Description, Tags: append([]string{}, req.Tags...), Allocationuuid: new(e.nextID("ip")),
-		Created: strfmt.DateTime(time.Now()), Changed: strfmt.DateTime(time.Now())}
-	e.ips[addr.String()] = ip
-	writeJSON(w, http.StatusCreated, ip)
-}
-
 func (e *Emulator) findIP(w http.ResponseWriter, r *http.Request) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	ip, ok := e.ips[r.PathValue("id")]
 	if !ok {
-		writeError(w, http.StatusNotFound, "ip %s not found", r.PathValue("id"))
+		writeAPIError(w, notFound("no ip with id %q found", r.PathValue("id")))
 		return
 	}
 	writeJSON(w, http.StatusOK, ip)
@@ -120,202 +179,73 @@ func (e *Emulator) findIPs(w http.ResponseWriter, r *http.Request) {
 		if q.Ipaddress != "" && q.Ipaddress != *ip.Ipaddress || q.Projectid != "" && q.Projectid != *ip.Projectid ||
 			q.Networkid != "" && q.Networkid != *ip.Networkid || q.Name != "" && q.Name != ip.Name ||
 			q.Type != "" && q.Type != *ip.Type || q.Allocationuuid != "" && q.Allocationuuid != *ip.Allocationuuid ||
+			q.Machineid != "" && !slices.Contains(ip.Tags, machineTag(q.Machineid)) ||
 			!hasTags(ip.Tags, q.Tags) {
 			continue
 		}
 		out = append(out, ip)
 	}
+	slices.SortFunc(out, func(x, y *models.V1IPResponse) int { return strings.Compare(*x.Ipaddress, *y.Ipaddress) })
 	writeJSON(w, http.StatusOK, out)
 }
 
+// updateIP is updateIP (service/ip-service.go): name, description and type
+// change only when given, tags only when not null; validateIPUpdate refuses
+// static to ephemeral and scope changes between two machines.
 func (e *Emulator) updateIP(w http.ResponseWriter, r *http.Request) {
-	req, ok := decode[models.V1IPUpdateRequest](w, r)
+	req, ok := decodeAs[models.V1IPUpdateRequest](w, r, false)
 	if !ok {
 		return
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	ip, ok := e.ips[*req.Ipaddress]
+	ip, ok := e.ips[deref(req.Ipaddress)]
 	if !ok {
-		writeError(w, http.StatusNotFound, "ip %s not found", *req.Ipaddress)
+		writeAPIError(w, notFound("no ip with id %q found", deref(req.Ipaddress)))
 		return
 	}
-	if req.Type != nil {
-		if *req.Type != "ephemeral" && *req.Type != "static" {
-			writeError(w, http.StatusUnprocessableEntity, "ip type must be ephemeral or static, not %q", *req.Type)
-			return
-		}
-		ip.Type = new(*req.Type)
-	}
+	next := *ip
 	if req.Name != "" {
-		ip.Name = req.Name
+		next.Name = req.Name
 	}
 	if req.Description != "" {
-		ip.Description = req.Description
+		next.Description = req.Description
 	}
-	ip.Tags = append([]string{}, req.Tags...)
-	ip.Changed = strfmt.DateTime(time.Now())
+	if req.Tags != nil {
+		next.Tags = slices.Clone(req.Tags)
+	}
+	if t := deref(req.Type); t == "static" || t == "ephemeral" {
+		next.Type = new(t)
+	}
+	if deref(ip.Type) == "static" && deref(next.Type) == "ephemeral" {
+		writeAPIError(w, badRequest("cannot change type of ip address from static to ephemeral"))
+		return
+	}
+	if os, ns := scope(ip), scope(&next); os != ns && os != "project" && ns != "project" {
+		writeAPIError(w, badRequest("can not use ip of scope %v with scope %v", os, ns))
+		return
+	}
+	next.Tags = uniq(next.Tags)
+	next.Changed = strfmt.DateTime(time.Now())
+	*ip = next
 	writeJSON(w, http.StatusOK, ip)
 }
 
+// freeIP is freeIP (service/ip-service.go): validateIPDelete refuses IPs of
+// machine scope with 400; the release itself is synchronous.
 func (e *Emulator) freeIP(w http.ResponseWriter, r *http.Request) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	id := r.PathValue("id")
 	ip, ok := e.ips[id]
 	if !ok {
-		writeError(w, http.StatusNotFound, "ip %s not found", id)
+		writeAPIError(w, notFound("no ip with id %q found", id))
+		return
+	}
+	if scope(ip) == "machine" {
+		writeAPIError(w, badRequest("ip with machine scope can not be deleted"))
 		return
 	}
 	delete(e.ips, id)
 	writeJSON(w, http.StatusOK, ip)
-}
-
-func (e *Emulator) addNetwork(n *network) {
-	e.networks[*n.resp.ID] = n
-	e.netOrder = append(e.netOrder, *n.resp.ID)
-}
-
-// carve returns the first child prefix of length bits in super that overlaps
-// no existing child.
-func (e *Emulator) carve(super *network, bits int) (netip.Prefix, bool) {
-	for _, p := range super.prefixes {
-		if !p.Addr().Is4() || bits < p.Bits() || bits > 32 {
-			continue
-		}
-		base := binary.BigEndian.Uint32(p.Masked().Addr().AsSlice())
-		step := uint32(1) << (32 - bits)
-		count := uint32(1) << (bits - p.Bits())
-		for i := uint32(0); i < count && i < maxScan; i++ {
-			var b [4]byte
-			binary.BigEndian.PutUint32(b[:], base+i*step)
-			cand := netip.PrefixFrom(netip.AddrFrom4(b), bits)
-			free := true
-			for _, id := range e.netOrder {
-				n := e.networks[id]
-				if n.resp.Parentnetworkid != *super.resp.ID {
-					continue
-				}
-				for _, q := range n.prefixes {
-					if q.Overlaps(cand) {
-						free = false
-					}
-				}
-			}
-			if free {
-				return cand, true
-			}
-		}
-	}
-	return netip.Prefix{}, false
-}
-
-func (e *Emulator) allocateNetwork(w http.ResponseWriter, r *http.Request) {
-	req, ok := decode[models.V1NetworkAllocateRequest](w, r)
-	if !ok {
-		return
-	}
-	if !e.projectExists(req.Projectid) {
-		writeError(w, http.StatusUnprocessableEntity, "project %q not found", req.Projectid)
-		return
-	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	var super *network
-	for _, id := range e.netOrder {
-		if n := e.networks[id]; n.super && n.resp.Partitionid == req.Partitionid {
-			super = n
-			break
-		}
-	}
-	if super == nil {
-		writeError(w, http.StatusUnprocessableEntity, "partition %q has no private super network", req.Partitionid)
-		return
-	}
-	bits := super.childLen
-	for k, v := range req.Length {
-		if strings.EqualFold(k, "IPv4") {
-			bits = int(v)
-		}
-	}
-	prefix, ok := e.carve(super, bits)
-	if !ok {
-		writeError(w, http.StatusUnprocessableEntity, "no free /%d left in private super network %s", bits, *super.resp.ID)
-		return
-	}
-	id := e.nextID("net")
-	n := &network{prefixes: []netip.Prefix{prefix}, resp: &models.V1NetworkResponse{ID: new(id), Name: req.Name, Description: req.Description,
-		Partitionid: req.Partitionid, Projectid: req.Projectid, Labels: req.Labels, Parentnetworkid: *super.resp.ID,
-		Prefixes: []string{prefix.String()}, Destinationprefixes: req.Destinationprefixes, Nat: new(req.Nat), Privatesuper: new(false),
-		Underlay: new(false), Shared: req.Shared, Vrf: int64(e.seq + 100), Created: strfmt.DateTime(time.Now())}}
-	e.addNetwork(n)
-	writeJSON(w, http.StatusCreated, n.resp)
-}
-
-func (e *Emulator) findNetwork(w http.ResponseWriter, r *http.Request) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	n, ok := e.networks[r.PathValue("id")]
-	if !ok {
-		writeError(w, http.StatusNotFound, "network %s not found", r.PathValue("id"))
-		return
-	}
-	writeJSON(w, http.StatusOK, n.resp)
-}
-
-func (e *Emulator) findNetworks(w http.ResponseWriter, r *http.Request) {
-	q, ok := decode[models.V1NetworkFindRequest](w, r)
-	if !ok {
-		return
-	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	out := []*models.V1NetworkResponse{}
-	for _, id := range e.netOrder {
-		n := e.networks[id].resp
-		if q.ID != "" && q.ID != *n.ID || q.Name != "" && q.Name != n.Name || q.Partitionid != "" && q.Partitionid != n.Partitionid ||
-			q.Projectid != "" && q.Projectid != n.Projectid || q.Parentnetworkid != "" && q.Parentnetworkid != n.Parentnetworkid ||
-			q.Privatesuper && !*n.Privatesuper {
-			continue
-		}
-		labelsMatch := true
-		for k, v := range q.Labels {
-			if got, ok := n.Labels[k]; !ok || got != v {
-				labelsMatch = false
-			}
-		}
-		if labelsMatch {
-			out = append(out, n)
-		}
-	}
-	writeJSON(w, http.StatusOK, out)
-}
-
-func (e *Emulator) freeNetwork(w http.ResponseWriter, r *http.Request) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	id := r.PathValue("id")
-	n, ok := e.networks[id]
-	if !ok {
-		writeError(w, http.StatusNotFound, "network %s not found", id)
-		return
-	}
-	if n.resp.Parentnetworkid == "" {
-		writeError(w, http.StatusUnprocessableEntity, "network %s was not allocated and cannot be freed", id)
-		return
-	}
-	for _, ip := range e.ips {
-		if *ip.Networkid == id {
-			writeError(w, http.StatusConflict, "network %s has ip %s in use", id, *ip.Ipaddress)
-			return
-		}
-	}
-	delete(e.networks, id)
-	for i, nid := range e.netOrder {
-		if nid == id {
-			e.netOrder = append(e.netOrder[:i], e.netOrder[i+1:]...)
-			break
-		}
-	}
-	writeJSON(w, http.StatusOK, n.resp)
 }

@@ -80,7 +80,7 @@ func TestAgent(t *testing.T) {
 	dry.SetErr(&errOut)
 	dry.SetArgs([]string{"--dry-run", "--kubeconfig=" + env.Kubeconfig, "--external-interfaces=ext0", "--internal-interfaces=int0", "--node-cidrs=10.50.0.0/24"})
 	must(t, dry.Execute())
-	if !strings.Contains(out.String(), `counter name "cwnp.firewall.https.ingress-0" accept`) || !strings.Contains(errOut.String(), "policy firewall/bad ignored") {
+	if !strings.Contains(out.String(), "0.0.0.0/0 . 443 . tcp : accept") || !strings.Contains(errOut.String(), "policy firewall/bad ignored") {
 		t.Fatalf("dry run:\n%s\n%s", out.String(), errOut.String())
 	}
 
@@ -116,7 +116,7 @@ func TestAgent(t *testing.T) {
 		t.Errorf("ignored policy message %q", bad.Status.Message)
 	}
 	ruleset := ns.Exec(t, "nft", "list", "table", "inet", "metalkube")
-	if !strings.Contains(ruleset, `counter name "cwnp.firewall.https.ingress-0" accept`) {
+	if !strings.Contains(ruleset, "0.0.0.0/0 . 443 . tcp counter packets") {
 		t.Fatalf("ruleset in the agent's namespace:\n%s", ruleset)
 	}
 	eventually(t, "metrics", func() (bool, string) {
@@ -144,7 +144,7 @@ func TestAgent(t *testing.T) {
 	case <-time.After(20 * time.Second):
 		t.Fatal("agent did not stop on SIGTERM")
 	}
-	if after := ns.Exec(t, "nft", "list", "table", "inet", "metalkube"); after != ruleset && !strings.Contains(after, "cwnp.firewall.https.ingress-0") {
+	if after := ns.Exec(t, "nft", "list", "table", "inet", "metalkube"); after != ruleset && !strings.Contains(after, "0.0.0.0/0 . 443 . tcp") {
 		t.Errorf("ruleset after the agent stopped:\n%s", after)
 	}
 }
@@ -179,4 +179,47 @@ func must(t *testing.T, err error) {
 	if err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestAgentFailsClosed: an agent started on a fresh host whose API server
+// does not answer installs the fail-closed table (forwarding dropped, the
+// agent's ports closed to the outside) before it has read any policy.
+func TestAgentFailsClosed(t *testing.T) {
+	netns.Require(t)
+	if _, err := exec.LookPath("nft"); err != nil {
+		t.Skip("skipping: needs the nft tool (Debian package nftables)")
+	}
+	ns := netns.New(t, "closed")
+	// an API server address where nothing listens
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	must(t, err)
+	unreachable := l.Addr().String()
+	l.Close()
+	kubeconfig := t.TempDir() + "/kubeconfig"
+	must(t, os.WriteFile(kubeconfig, []byte(fmt.Sprintf(`apiVersion: v1
+kind: Config
+clusters: [{name: c, cluster: {server: "https://%s", insecure-skip-tls-verify: true}}]
+users: [{name: u, user: {token: x}}]
+contexts: [{name: c, context: {cluster: c, user: u}}]
+current-context: c
+`, unreachable)), 0o600))
+	args := []string{"--kubeconfig=" + kubeconfig, "--external-interfaces=ext0", "--internal-interfaces=int0",
+		"--node-cidrs=10.50.0.0/24", "--firewall-name=", "--metrics-bind-address=0", "--health-probe-bind-address=0",
+		"--dns-proxy-address=", "--netns=/var/run/netns/" + ns.Name}
+	agent := exec.Command(os.Args[0])
+	agent.Env = append(os.Environ(), agentArgsEnv+"="+strings.Join(args, "\n"))
+	var logs bytes.Buffer
+	agent.Stdout, agent.Stderr = &logs, &logs
+	must(t, agent.Start())
+	defer func() {
+		_ = agent.Process.Kill()
+		_ = agent.Wait()
+		if t.Failed() {
+			t.Logf("agent output:\n%s", logs.String())
+		}
+	}()
+	eventually(t, "the fail-closed table", func() (bool, string) {
+		out, err := exec.Command("ip", "netns", "exec", ns.Name, "nft", "list", "table", "inet", "metalkube").CombinedOutput()
+		return err == nil && strings.Contains(string(out), "policy drop;") && strings.Contains(string(out), "fail closed"), string(out)
+	})
 }

@@ -92,6 +92,7 @@ func Run(ctx context.Context, o *Options) error {
 	if err != nil {
 		return fmt.Errorf("kubeconfig: %w", err)
 	}
+	rest.QPS, rest.Burst = o.KubeAPIQPS, o.KubeAPIBurst
 	var nsFD int
 	var connOpts []nftables.ConnOption
 	if o.NetNS != "" {
@@ -108,6 +109,14 @@ func Run(ctx context.Context, o *Options) error {
 		return err
 	}
 	defer applier.Close() // the ruleset stays in the kernel
+	if o.FailClosed {
+		// before the API server has answered: a fresh host forwards nothing
+		if installed, err := applier.InstallIfAbsent(compile.FailClosed(cfg)); err != nil {
+			return fmt.Errorf("install the fail-closed table: %w", err)
+		} else if installed {
+			log.Info("no ruleset in the kernel yet: forwarding dropped until the first sync", "table", cfg.TableName)
+		}
+	}
 	collector := metrics.NewCollector(applier)
 	register(ctrlmetrics.Registry, collector)
 	if _, err := os.Stat(o.SuricataSocket); err == nil {

@@ -42,6 +42,9 @@ const (
 	FlagNetNS                  = "netns"
 	FlagDryRun                 = "dry-run"
 	FlagPolicyFile             = "policy-file"
+	FlagKubeAPIQPS             = "kube-api-qps"
+	FlagKubeAPIBurst           = "kube-api-burst"
+	FlagFailClosed             = "fail-closed"
 )
 
 // Options are the agent's flags.
@@ -71,6 +74,9 @@ type Options struct {
 	NetNS                  string
 	DryRun                 bool
 	PolicyFiles            []string
+	KubeAPIQPS             float32
+	KubeAPIBurst           int
+	FailClosed             bool
 }
 
 // NewOptions returns the defaults.
@@ -87,6 +93,13 @@ func NewOptions() *Options {
 		SuricataSocket:         "/run/suricata-command.socket",
 		FQDNStateFile:          "/var/lib/metalkube/firewall/fqdn-state.json",
 		FQDNMinTTL:             time.Minute,
+		// Policy statuses are the agent's bulk writes: 10,000 policies
+		// at client-go's default 5 requests/s took half an hour. 50/s
+		// writes them in minutes, off the apply path, without letting one
+		// firewall flood the API server.
+		KubeAPIQPS:   50,
+		KubeAPIBurst: 100,
+		FailClosed:   true,
 	}
 }
 
@@ -116,6 +129,9 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.DurationVar(&o.FQDNMinTTL, FlagFQDNMinTTL, o.FQDNMinTTL, "least time a resolved address stays allowed")
 	fs.StringVar(&o.NetNS, FlagNetNS, o.NetNS, "network namespace (a path such as /var/run/netns/fw) whose nftables ruleset and nflog the agent manages, if not its own")
 	fs.BoolVar(&o.DryRun, FlagDryRun, o.DryRun, "print the ruleset that would be applied and exit")
+	fs.Float32Var(&o.KubeAPIQPS, FlagKubeAPIQPS, o.KubeAPIQPS, "requests per second the agent's API client may send (status writes are the bulk)")
+	fs.IntVar(&o.KubeAPIBurst, FlagKubeAPIBurst, o.KubeAPIBurst, "burst of requests above --"+FlagKubeAPIQPS)
+	fs.BoolVar(&o.FailClosed, FlagFailClosed, o.FailClosed, "at start, before the API server has answered, install a table that drops all forwarded traffic (a ruleset already in the kernel stays)")
 	fs.StringSliceVar(&o.PolicyFiles, FlagPolicyFile, o.PolicyFiles, "with --dry-run: read ClusterwideNetworkPolicies and Services from these YAML files instead of the cluster")
 }
 
@@ -187,6 +203,29 @@ func (o *Options) Config() (compile.Config, error) {
 			}
 		}
 		cfg.SNAT = append(cfg.SNAT, n)
+	}
+	for _, a := range []struct {
+		flag, addr string
+		protos     []uint8
+	}{
+		{FlagMetricsBindAddress, o.MetricsBindAddress, []uint8{6}},
+		{FlagHealthProbeBindAddress, o.HealthProbeBindAddress, []uint8{6}},
+		{FlagDNSProxyAddress, o.DNSProxyAddress, []uint8{6, 17}},
+	} {
+		if a.addr == "" || a.addr == "0" {
+			continue
+		}
+		_, port, err := net.SplitHostPort(a.addr)
+		if err != nil {
+			return cfg, fmt.Errorf("--%s %q: %w", a.flag, a.addr, err)
+		}
+		n, err := strconv.ParseUint(port, 10, 16)
+		if err != nil || n == 0 {
+			return cfg, fmt.Errorf("--%s %q: want HOST:PORT with a port number", a.flag, a.addr)
+		}
+		for _, proto := range a.protos {
+			cfg.AgentPorts = append(cfg.AgentPorts, compile.AgentPort{Proto: proto, Port: uint16(n)})
+		}
 	}
 	for _, s := range o.RateLimits {
 		iface, mbit, found := strings.Cut(s, "=")

@@ -2,6 +2,7 @@ package compile_test
 
 import (
 	"flag"
+	"fmt"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -40,7 +41,7 @@ func TestGolden(t *testing.T) {
 		{"representative", fixture.Config(), fixture.Input()},
 		{"all-features", full, fixture.Input()},
 		{"fqdn", fqdnConfig(), Input{Now: fqdnNow, FQDN: map[string][]FQDNEntry{
-			"fqdn.cwnp.firewall.registry.egress-0.4": {{IP: netip.MustParseAddr("192.0.2.10"), Expires: fqdnNow.Add(90 * time.Second)}, {IP: netip.MustParseAddr("192.0.2.11"), Expires: fqdnNow.Add(-time.Second)}},
+			KernelName("fqdn", "cwnp.firewall.registry.egress-0") + "-4": {{IP: netip.MustParseAddr("192.0.2.10"), Expires: fqdnNow.Add(90 * time.Second)}, {IP: netip.MustParseAddr("192.0.2.11"), Expires: fqdnNow.Add(-time.Second)}},
 		}, Policies: []Policy{{Name: "firewall/registry", Spec: v1alpha1.PolicySpec{Egress: []v1alpha1.EgressRule{
 			{ToFQDNs: []v1alpha1.FQDNSelector{{MatchName: "registry.example.com"}, {MatchPattern: "*.cdn.example.com"}}, Ports: []networkingv1.NetworkPolicyPort{tcp(443)}}}}}}}},
 		{"overlapping", fixture.Config(), Input{Policies: []Policy{
@@ -96,6 +97,10 @@ func TestInvalidPolicies(t *testing.T) {
 		{"unsupported protocol", v1alpha1.PolicySpec{Egress: []v1alpha1.EgressRule{{Ports: []networkingv1.NetworkPolicyPort{{Protocol: &sctp, Port: ptr(intstr.FromInt32(9))}}}}}, `unsupported protocol "SCTP"`},
 		{"fqdn without proxy", v1alpha1.PolicySpec{Egress: []v1alpha1.EgressRule{{ToFQDNs: []v1alpha1.FQDNSelector{{MatchName: "example.com"}}}}}, "without its DNS proxy"},
 		{"to and toFQDNs", v1alpha1.PolicySpec{Egress: []v1alpha1.EgressRule{{To: []networkingv1.IPBlock{block("0.0.0.0/0")}, ToFQDNs: []v1alpha1.FQDNSelector{{MatchName: "example.com"}}}}}, "exclude each other"},
+		{"too many blocks", v1alpha1.PolicySpec{Ingress: []v1alpha1.IngressRule{{From: blocks(MaxBlocks + 1)}}}, "ingress[0].from: 257 entries: more than 256"},
+		{"too many ports", v1alpha1.PolicySpec{Egress: []v1alpha1.EgressRule{{Ports: ports(MaxPorts + 1)}}}, "egress[0].ports: 65 entries: more than 64"},
+		{"too many elements", v1alpha1.PolicySpec{Ingress: []v1alpha1.IngressRule{{From: blocks(100), Ports: ports(50)}}}, "5000 address ranges x ports, more than 4096"},
+		{"huge policy", v1alpha1.PolicySpec{Ingress: []v1alpha1.IngressRule{{From: blocks(250), Ports: ports(50)}, {From: blocks(250), Ports: ports(50)}}}, "more than 4096"},
 		{"named port", v1alpha1.PolicySpec{Egress: []v1alpha1.EgressRule{{Ports: []networkingv1.NetworkPolicyPort{{Port: ptr(intstr.FromString("http"))}}}}}, "named port"},
 	}
 	for _, tt := range tests {
@@ -116,6 +121,23 @@ func TestInvalidPolicies(t *testing.T) {
 	}
 }
 
+// blocks returns n distinct /32 blocks; ports n distinct TCP ports.
+func blocks(n int) []networkingv1.IPBlock {
+	out := make([]networkingv1.IPBlock, n)
+	for i := range out {
+		out[i] = block(fmt.Sprintf("100.%d.%d.%d/32", 64+i>>16, (i>>8)&0xff, i&0xff))
+	}
+	return out
+}
+
+func ports(n int) []networkingv1.NetworkPolicyPort {
+	out := make([]networkingv1.NetworkPolicyPort, n)
+	for i := range out {
+		out[i] = tcp(int32(1000 + i))
+	}
+	return out
+}
+
 func TestServiceSourceRangesAnnotation(t *testing.T) {
 	svc := corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "web",
 		Annotations: map[string]string{"service.beta.kubernetes.io/load-balancer-source-ranges": "198.51.100.0/24, 2001:db8::/32"}},
@@ -123,10 +145,10 @@ func TestServiceSourceRangesAnnotation(t *testing.T) {
 		Status: corev1.ServiceStatus{LoadBalancer: corev1.LoadBalancerStatus{Ingress: []corev1.LoadBalancerIngress{{IP: "10.50.1.10"}, {IP: "fd00:50:1::10"}}}}}
 	tbl := Compile(fixture.Config(), Input{Services: []corev1.Service{svc}}).Table
 	for set, want := range map[string]string{
-		"ingress4": "tcp . 80 . 198.51.100.0/24 . 10.50.1.10 : goto svc.default.web",
-		"ingress6": "tcp . 80 . 2001:db8::/32 . fd00:50:1::10 : goto svc.default.web",
+		"ingress4-sdtp": "198.51.100.0/24 . 10.50.1.10 . 80 . tcp : accept",
+		"ingress6-sdtp": "2001:db8::/32 . fd00:50:1::10 . 80 . tcp : accept",
 	} {
-		if got := tbl.Render(false); !strings.Contains(got, want) {
+		if got := tbl.Render(false); !strings.Contains(got, want) || tbl.Set(set) == nil || tbl.Set(set).Elements[0].Owner != "svc.default.web" {
 			t.Errorf("%s: no element %q in\n%s", set, want, got)
 		}
 	}

@@ -11,8 +11,9 @@ import (
 	"github.com/metalkube/metalkube/components/firewall/internal/fixture"
 )
 
-// A policy allowing HTTPS in from one network becomes one element of the
-// ingress verdict map and a counter named after the policy.
+// A policy allowing HTTPS in from one network becomes one element of an
+// ingress verdict map (keyed by source, port and protocol) that accepts and
+// counts for the policy's rule.
 func ExampleCompile() {
 	cfg := compile.Config{
 		TableName:          "metalkube",
@@ -28,8 +29,9 @@ func ExampleCompile() {
 		}}},
 	}}})
 	fmt.Println(res.Rules[0].Counter)
-	fmt.Println(res.Table.Set("ingress4").Elements[0].Verdict)
+	e := res.Table.Set("ingress4-stp").Elements[0]
+	fmt.Println(e.Verdict, e.Owner)
 	// Output:
 	// cwnp.firewall.https.ingress-0
-	// goto cwnp.firewall.https.ingress-0
+	// accept cwnp.firewall.https.ingress-0
 }

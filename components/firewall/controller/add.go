@@ -120,6 +120,10 @@ func AddToManager(ctx context.Context, mgr manager.Manager, opts AddOptions) err
 		opts.ResyncInterval = 10 * time.Second
 	}
 	r := &Reconciler{Client: mgr.GetClient(), Options: opts, Log: logr.FromContextOrDiscard(ctx).WithName("firewall")}
+	r.status = newStatusWriter(r)
+	if err := mgr.Add(r.status); err != nil {
+		return fmt.Errorf("firewall controller: add status writer: %w", err)
+	}
 	all := handler.EnqueueRequestsFromMapFunc(func(context.Context, client.Object) []reconcile.Request {
 		return []reconcile.Request{syncRequest(opts.Namespace)}
 	})

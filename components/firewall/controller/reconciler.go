@@ -41,7 +41,8 @@ type Reconciler struct {
 	Options AddOptions
 	Log     logr.Logger
 
-	lastStatus time.Time
+	status     *statusWriter
+	lastStatus time.Time // written by the status writer only
 }
 
 var _ reconcile.Reconciler = (*Reconciler)(nil)
@@ -56,7 +57,9 @@ func startSource(_ manager.Manager, ns string) source.Source {
 }
 
 // Reconcile compiles all policies and Services, repairs drift, applies the
-// ruleset and records the outcome.
+// ruleset and hands the outcome to the status writer, which records it in
+// the policies' and the FirewallStatus's status without holding up the next
+// sync.
 func (r *Reconciler) Reconcile(ctx context.Context, _ reconcile.Request) (reconcile.Result, error) {
 	start := time.Now()
 	opts := r.Options
@@ -95,7 +98,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, _ reconcile.Request) (reconc
 		c.ApplySeconds.WithLabelValues(mode).Observe(time.Since(start).Seconds())
 	}
 	if applyErr != nil {
-		r.updateFirewallStatus(ctx, res, applyErr, true)
+		r.status.submit(&statusJob{objs: objs, res: res, applyErr: applyErr, changed: true})
 		return reconcile.Result{}, applyErr
 	}
 	if opts.FQDN != nil {
@@ -117,10 +120,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, _ reconcile.Request) (reconc
 		c.Policies.WithLabelValues("deployed").Set(float64(deployed))
 		c.Policies.WithLabelValues("ignored").Set(float64(ignored))
 	}
-	if err := r.updatePolicyStatus(ctx, objs, res); err != nil {
-		return reconcile.Result{}, err
-	}
-	r.updateFirewallStatus(ctx, res, nil, mode != "noop")
+	r.status.submit(&statusJob{objs: objs, res: res, changed: mode != "noop"})
 	return reconcile.Result{RequeueAfter: opts.ResyncInterval}, nil
 }
 
@@ -158,39 +158,6 @@ func (r *Reconciler) input(ctx context.Context) (compile.Input, map[string]clien
 	return in, objs, nil
 }
 
-func (r *Reconciler) updatePolicyStatus(ctx context.Context, objs map[string]client.Object, res *compile.Result) error {
-	for name, pr := range res.Policies {
-		want := v1alpha1.PolicyStatus{State: v1alpha1.PolicyDeployed}
-		if pr.Ignored {
-			want = v1alpha1.PolicyStatus{State: v1alpha1.PolicyIgnored, Message: pr.Message}
-		}
-		obj := objs[name]
-		var status *v1alpha1.PolicyStatus
-		switch o := obj.(type) {
-		case *v1alpha1.ClusterwideNetworkPolicy:
-			status = &o.Status
-		case *metalstackv1.ClusterwideNetworkPolicy:
-			status = &o.Status
-		default:
-			continue
-		}
-		want.ObservedGeneration = obj.GetGeneration()
-		want.FQDNState = status.FQDNState
-		if status.State == want.State && status.Message == want.Message && status.ObservedGeneration == want.ObservedGeneration {
-			continue
-		}
-		patch := client.MergeFrom(obj.DeepCopyObject().(client.Object))
-		*status = want
-		if err := r.Client.Status().Patch(ctx, obj, patch); err != nil && !apierrors.IsNotFound(err) {
-			return fmt.Errorf("update status of policy %s: %w", name, err)
-		}
-		if pr.Ignored {
-			r.Log.Info("policy ignored", "policy", name, "reason", pr.Message)
-		}
-	}
-	return nil
-}
-
 // statusInterval bounds how often counters alone update the FirewallStatus.
 const statusInterval = 30 * time.Second
 
@@ -225,7 +192,7 @@ func (r *Reconciler) updateFirewallStatus(ctx context.Context, res *compile.Resu
 	if counters, err := r.Options.Applier.Counters(res.Table.Name); err == nil {
 		st.Accepted = counters[compile.CounterEstablished].Packets
 		for _, ri := range res.Rules {
-			v := counters[ri.Counter]
+			v := counters[ri.CounterKey()]
 			st.Accepted += v.Packets
 			st.RuleStats = append(st.RuleStats, v1alpha1.RuleStat{Name: ri.Counter, Packets: v.Packets, Bytes: v.Bytes})
 		}

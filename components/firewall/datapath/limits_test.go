@@ -4,8 +4,13 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
+
+	networkingv1 "k8s.io/api/networking/v1"
+
+	"github.com/metalkube/metalkube/components/firewall/api/v1alpha1"
 
 	"github.com/metalkube/metalkube/components/firewall/compile"
 	"github.com/metalkube/metalkube/components/firewall/internal/fixture"
@@ -79,4 +84,47 @@ func TestRateLimit(t *testing.T) {
 	if rate < limit/10 {
 		t.Errorf("rate %.0f bytes/s: the limit throttles far below %d", rate, limit)
 	}
+}
+
+// TestLongPolicyName: a policy whose name has the most characters Kubernetes
+// allows (253) applies, with a plain and an FQDN rule (whose sets and
+// counter are kernel objects named after the rule), and its traffic passes
+// and is counted under the policy's name.
+func TestLongPolicyName(t *testing.T) {
+	top := netns.NewTopology(t)
+	serve(t, top.Int, 9443)
+	cfg := fixture.Config()
+	cfg.FQDN = true
+	name := "firewall/" + strings.Repeat("a", 253)
+	in := fixture.Input()
+	in.Policies = append(in.Policies, compile.Policy{Name: name, Spec: v1alpha1.PolicySpec{
+		Ingress: []v1alpha1.IngressRule{{From: []networkingv1.IPBlock{fixture.Block("203.0.113.2/32")}, Ports: []networkingv1.NetworkPolicyPort{fixture.TCP(9443)}}}, // a single value: the -exact map
+		Egress:  []v1alpha1.EgressRule{{ToFQDNs: []v1alpha1.FQDNSelector{{MatchName: "registry.example.com"}}, Ports: []networkingv1.NetworkPolicyPort{fixture.TCP(443)}}},
+	}})
+	res := compile.Compile(cfg, in)
+	if pr := res.Policies[name]; pr.Ignored {
+		t.Fatalf("policy ignored: %s", pr.Message)
+	}
+	a := newApplier(t, top.FW)
+	if _, err := a.Apply(res.Table); err != nil {
+		t.Fatal(err)
+	}
+	if res.Table.Set("ingress4-stp-exact") == nil {
+		t.Fatal("no map ingress4-stp-exact")
+	}
+	checkFlows(t, []flow{{name: "long-named policy allows", from: top.Ext, proto: "tcp", src: "203.0.113.2", dst: "10.50.0.2", port: 9443, allowed: true}})
+	counters, err := a.Counters(res.Table.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rule := "cwnp.firewall." + strings.Repeat("a", 253) + ".ingress-0"
+	if got := counters[rule].Packets; got < 1 {
+		t.Errorf("counter of %s: %d packets, want at least 1", rule, got)
+	}
+	// a later change still applies
+	in.Policies = in.Policies[:len(in.Policies)-1]
+	if _, err := a.Apply(compile.Compile(cfg, in).Table); err != nil {
+		t.Fatalf("apply after the long-named policy: %v", err)
+	}
+	checkFlows(t, []flow{{name: "revoked", from: top.Ext, proto: "tcp", src: "203.0.113.2", dst: "10.50.0.2", port: 9443}})
 }

@@ -94,7 +94,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(up, prometheus.GaugeValue, 1)
 	total := counters[compile.CounterEstablished].Packets
 	for _, r := range rules {
-		v := counters[r.Counter]
+		v := counters[r.CounterKey()]
 		total += v.Packets
 		ch <- prometheus.MustNewConstMetric(rulePackets, prometheus.CounterValue, float64(v.Packets), r.Counter, r.Source, r.Kind, r.Dir)
 		ch <- prometheus.MustNewConstMetric(ruleBytes, prometheus.CounterValue, float64(v.Bytes), r.Counter, r.Source, r.Kind, r.Dir)

@@ -122,7 +122,7 @@ func TestDriftRepair(t *testing.T) {
 	want := list(t, ns)
 	for _, tamper := range [][]string{
 		{"nft", "flush", "chain", "inet", "metalkube", "forward"},
-		{"nft", "flush", "map", "inet", "metalkube", "ingress4"},
+		{"nft", "flush", "map", "inet", "metalkube", "ingress4-stp"},
 		{"nft", "add", "rule", "inet", "metalkube", "ingress", "accept"},
 		{"nft", "delete", "table", "inet", "metalkube"},
 		{"nft", "add", "chain", "inet", "metalkube", "intruder"},

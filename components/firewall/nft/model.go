@@ -49,6 +49,10 @@ type Element struct {
 	Verdict *Verdict
 	// Timeout, in a set with Timeout, removes the element after this long.
 	Timeout time.Duration
+	// Owner names the rule the element belongs to, in a set with Counter:
+	// the rule's count is the sum of its elements' counters. It stays in
+	// the model (and the applier's memory), not in the kernel.
+	Owner string
 }
 
 // Set is a named set or, with Map, a verdict map.
@@ -60,7 +64,9 @@ type Set struct {
 	// Timeout sets hold elements that expire; they are filled at run time
 	// (FQDN sets): applying a table adds the model's elements but never
 	// removes elements the kernel has.
-	Timeout  bool
+	Timeout bool
+	// Counter gives every element a counter (the set's "counter" flag).
+	Counter  bool
 	Comment  string
 	Elements []Element
 }
@@ -180,6 +186,9 @@ func (t *Table) Render(replace bool) string {
 		}
 		if len(flags) > 0 {
 			fmt.Fprintf(&b, "\t\tflags %s\n", strings.Join(flags, ","))
+		}
+		if s.Counter {
+			b.WriteString("\t\tcounter\n")
 		}
 		if s.Comment != "" {
 			fmt.Fprintf(&b, "\t\tcomment %q\n", s.Comment)

@@ -123,6 +123,28 @@ func (a *Applier) Apply(t *Table) (ApplyResult, error) {
 	return res, nil
 }
 
+// InstallIfAbsent applies t where the kernel has no table of its name, and
+// leaves an existing one alone (a ruleset from a previous run stays in
+// force). It reports whether it installed t. The agent installs its
+// fail-closed table this way before it has read any policy.
+func (a *Applier) InstallIfAbsent(t *Table) (bool, error) {
+	a.mu.Lock()
+	tables, err := a.conn.ListTablesOfFamily(nftables.TableFamilyINet)
+	a.mu.Unlock()
+	if err != nil {
+		return false, fmt.Errorf("list tables: %w", err)
+	}
+	for _, k := range tables {
+		if k.Name == t.Name {
+			return false, nil
+		}
+	}
+	if _, err := a.Apply(t); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
 // Invalidate makes the next Apply replace the whole table.
 func (a *Applier) Invalidate() {
 	a.mu.Lock()
@@ -329,7 +351,7 @@ func compatible(ks *nftables.Set, s *Set, elems []nftables.SetElement) bool {
 		return false
 	}
 	for _, e := range elems {
-		if len(e.Key) != keyLen {
+		if len(e.Key) != keyLen || s.Counter && e.Counter == nil && !e.IntervalEnd {
 			return false
 		}
 	}
@@ -415,7 +437,7 @@ func (b *batch) diff(old *Table) bool {
 		oldChains[c.Name] = c
 	}
 	for _, s := range b.t.Sets {
-		if o, ok := oldSets[s.Name]; ok && (o.Map != s.Map || o.Interval != s.Interval || !reflect.DeepEqual(o.Key, s.Key)) {
+		if o, ok := oldSets[s.Name]; ok && (o.Map != s.Map || o.Interval != s.Interval || o.Counter != s.Counter || !reflect.DeepEqual(o.Key, s.Key)) {
 			return false
 		}
 	}
@@ -605,7 +627,7 @@ var nfKeyTypes = map[KeyType]nftables.SetDatatype{IPv4Addr: nftables.TypeIPAddr,
 	InetProto: nftables.TypeInetProto, InetService: nftables.TypeInetService}
 
 func (b *batch) nfSet(s *Set) *nftables.Set {
-	ns := &nftables.Set{Table: b.table, Name: s.Name, Interval: s.Interval, IsMap: s.Map, HasTimeout: s.Timeout, Comment: s.Comment}
+	ns := &nftables.Set{Table: b.table, Name: s.Name, Interval: s.Interval, IsMap: s.Map, HasTimeout: s.Timeout, Counter: s.Counter, Comment: s.Comment}
 	if len(s.Key) == 1 {
 		ns.KeyType = nfKeyTypes[s.Key[0]]
 	} else {
@@ -736,12 +758,47 @@ func (a *Applier) AddTimeoutElements(table, set string, ips []netip.Addr, timeou
 // CounterValue is a named counter's reading.
 type CounterValue struct{ Packets, Bytes uint64 }
 
-// Counters reads the named counters of table name.
+// Counters reads the named counters of table name and, for the table last
+// applied, the count of every element owner (Element.Owner): the sum of the
+// counters of the elements it owns in sets with Counter.
 func (a *Applier) Counters(name string) (map[string]CounterValue, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	return a.counters(name)
+	out, err := a.counters(name)
+	if err != nil || a.current == nil || a.current.Name != name {
+		return out, err
+	}
+	b := newBatch(a.conn, a.current)
+	for _, s := range a.current.Sets {
+		if !s.Counter {
+			continue
+		}
+		owners := make(map[string]string, len(s.Elements))
+		for _, e := range s.Elements {
+			if e.Owner != "" {
+				owners[kernelKey(nfElements(s, []Element{e})[0])] = e.Owner
+			}
+		}
+		elems, err := a.conn.GetSetElements(b.sets[s.Name])
+		if err != nil {
+			return nil, fmt.Errorf("read element counters of set %s: %w", s.Name, err)
+		}
+		for _, e := range elems {
+			owner, ok := owners[kernelKey(e)]
+			if !ok || e.Counter == nil {
+				continue
+			}
+			v := out[owner]
+			v.Packets += e.Counter.Packets
+			v.Bytes += e.Counter.Bytes
+			out[owner] = v
+		}
+	}
+	return out, nil
 }
+
+// kernelKey identifies an element by its key and key end as the kernel has them.
+func kernelKey(e nftables.SetElement) string { return string(e.Key) + "|" + string(e.KeyEnd) }
 
 // counters reads counters; a.mu is held (the netlink socket is shared, and
 // replies of concurrent requests would interleave).

@@ -24,9 +24,11 @@ const (
 	AnnotationIPs = "lb.metalkube.io/ips"
 	// AnnotationNetwork picks the backend network of the Service's IPs.
 	AnnotationNetwork = "lb.metalkube.io/network"
-	// TagServicePrefix + "<namespace>/<name>" tags an IP with a Service using it.
-	TagServicePrefix = "lb.metalkube.io/service/"
-	// TagManaged marks IPs metalkube allocated (and so frees).
+	// TagServicePrefix + "<namespace>/<name>" tags an IP with a Service using
+	// it; the value is the Service's cluster (metal.TagServicePrefix; the
+	// metal-stack backend stores it as metal-ccm's Service tag).
+	TagServicePrefix = metal.TagServicePrefix
+	// TagManaged marks IPs metalkube allocated.
 	TagManaged = "lb.metalkube.io/managed"
 	tagTrue    = "true"
 )
@@ -76,7 +78,7 @@ func (b *Balancer) lock(a netip.Addr) func() {
 }
 
 // ServiceTag is the tag key marking an IP as used by the Service.
-func ServiceTag(namespace, name string) string { return TagServicePrefix + namespace + "/" + name }
+func ServiceTag(namespace, name string) string { return metal.ServiceTag(namespace, name) }
 
 // Services returns the Services ("namespace/name") an IP is tagged with.
 func Services(ip *metal.IP) []string {
@@ -141,7 +143,7 @@ func (b *Balancer) network(svc *corev1.Service, v6 bool) string {
 
 // Current returns the IPs tagged with the Service.
 func (b *Balancer) Current(ctx context.Context, svc *corev1.Service) ([]metal.IP, error) {
-	ips, err := b.cfg.IPs.FindIPs(ctx, metal.IPQuery{Cluster: b.cfg.Cluster, Tags: map[string]string{ServiceTag(svc.Namespace, svc.Name): tagTrue}})
+	ips, err := b.cfg.IPs.FindIPs(ctx, metal.IPQuery{Cluster: b.cfg.Cluster, Tags: map[string]string{ServiceTag(svc.Namespace, svc.Name): b.cfg.Cluster}})
 	if err != nil {
 		return nil, fmt.Errorf("find IPs of service %s/%s: %w", svc.Namespace, svc.Name, err)
 	}
@@ -233,7 +235,7 @@ func (b *Balancer) ensureEphemeral(ctx context.Context, svc *corev1.Service, fam
 	}
 	ip, err := b.cfg.IPs.AllocateIP(ctx, metal.IPSpec{
 		Name: ephemeralName(svc, fam), Cluster: b.cfg.Cluster, Network: b.network(svc, v6), Type: metal.IPEphemeral, Family: family,
-		Tags: map[string]string{TagManaged: tagTrue, ServiceTag(svc.Namespace, svc.Name): tagTrue},
+		Tags: map[string]string{TagManaged: tagTrue, ServiceTag(svc.Namespace, svc.Name): b.cfg.Cluster},
 	})
 	if err != nil {
 		return nil, b.explain(err, fmt.Sprintf("allocate an %s address in network %s", fam, b.network(svc, v6)))
@@ -241,6 +243,11 @@ func (b *Balancer) ensureEphemeral(ctx context.Context, svc *corev1.Service, fam
 	return ip, nil
 }
 
+// ensureStatic gives the Service the address a. An IP of the project that
+// holds the address is used as metal-ccm uses it (spec.loadBalancerIP),
+// whether it carries a cluster or not: it is tagged with the Service. An
+// IP of another cluster, or the ephemeral IP of another Service, is
+// refused. Otherwise a static IP is allocated for the address.
 func (b *Balancer) ensureStatic(ctx context.Context, svc *corev1.Service, a netip.Addr, current []metal.IP) (*metal.IP, error) {
 	for i := range current {
 		if current[i].Address == a {
@@ -249,45 +256,55 @@ func (b *Balancer) ensureStatic(ctx context.Context, svc *corev1.Service, a neti
 	}
 	defer b.lock(a)()
 	tag := ServiceTag(svc.Namespace, svc.Name)
-	found, err := b.cfg.IPs.FindIPs(ctx, metal.IPQuery{Cluster: b.cfg.Cluster, Address: a})
+	found, err := b.cfg.IPs.FindIPs(ctx, metal.IPQuery{Address: a})
 	if err != nil {
 		return nil, fmt.Errorf("find IP %s: %w", a, err)
 	}
 	if len(found) > 0 {
 		ip := found[0]
-		if ip.Type == metal.IPEphemeral {
-			return nil, invalid("address %s is the ephemeral IP of service %s; only static IPs can be shared", a, strings.Join(Services(&ip), ", "))
+		if ip.Cluster != "" && ip.Cluster != b.cfg.Cluster {
+			return nil, invalid("address %s is already used by cluster %s, not %s", a, ip.Cluster, b.cfg.Cluster)
 		}
-		tags := maps.Clone(ip.Tags)
-		if tags == nil {
-			tags = map[string]string{}
+		if users := Services(&ip); ip.Type == metal.IPEphemeral && len(users) > 0 {
+			return nil, invalid("address %s is the ephemeral IP of service %s; only static IPs can be shared", a, strings.Join(users, ", "))
 		}
-		tags[tag] = tagTrue
-		got, err := b.cfg.IPs.SetIPTags(ctx, ip.ID, tags)
+		got, err := b.updateTags(ctx, ip, func(tags map[string]string) { tags[tag] = b.cfg.Cluster })
 		if err != nil {
-			return nil, fmt.Errorf("tag IP %s with service %s/%s: %w", a, svc.Namespace, svc.Name, err)
+			return nil, b.explain(err, fmt.Sprintf("tag IP %s with service %s/%s", a, svc.Namespace, svc.Name))
 		}
 		return got, nil
 	}
 	network := b.network(svc, a.Is6())
 	ip, err := b.cfg.IPs.AllocateIP(ctx, metal.IPSpec{
 		Name: staticName(a), Cluster: b.cfg.Cluster, Network: network, Type: metal.IPStatic, Address: a,
-		Tags: map[string]string{TagManaged: tagTrue, tag: tagTrue},
+		Tags: map[string]string{TagManaged: tagTrue, tag: b.cfg.Cluster},
 	})
 	if err != nil {
 		return nil, b.explain(err, fmt.Sprintf("allocate address %s in network %s", a, network))
 	}
 	if _, ok := ip.Tags[tag]; !ok { // allocated before under the same name
-		tags := maps.Clone(ip.Tags)
-		if tags == nil {
-			tags = map[string]string{}
-		}
-		tags[tag] = tagTrue
-		if ip, err = b.cfg.IPs.SetIPTags(ctx, ip.ID, tags); err != nil {
+		if ip, err = b.updateTags(ctx, *ip, func(tags map[string]string) { tags[tag] = b.cfg.Cluster }); err != nil {
 			return nil, fmt.Errorf("tag IP %s with service %s/%s: %w", a, svc.Namespace, svc.Name, err)
 		}
 	}
 	return ip, nil
+}
+
+// updateTags changes an IP's tags with change: atomically in the backend
+// where it offers metal.IPTagUpdater (re-read and written under its per-IP
+// lock), else from ip's tags as read.
+func (b *Balancer) updateTags(ctx context.Context, ip metal.IP, change func(tags map[string]string)) (*metal.IP, error) {
+	apply := func(tags map[string]string) map[string]string {
+		if tags == nil {
+			tags = map[string]string{}
+		}
+		change(tags)
+		return tags
+	}
+	if u, ok := b.cfg.IPs.(metal.IPTagUpdater); ok {
+		return u.UpdateIPTags(ctx, ip.ID, func(tags map[string]string) (map[string]string, error) { return apply(tags), nil })
+	}
+	return b.cfg.IPs.SetIPTags(ctx, ip.ID, apply(maps.Clone(ip.Tags)))
 }
 
 // explain turns a backend refusal into an InputError that says what to fix;
@@ -297,15 +314,16 @@ func (b *Balancer) explain(err error, what string) error {
 	case errors.Is(err, metal.ErrConflict):
 		return invalid("cannot %s: the address is already used by another allocation (%v)", what, err)
 	case errors.Is(err, metal.ErrInvalid):
-		return invalid("cannot %s: the address is not in the network's IP pools or the request is invalid (%v)", what, err)
+		return invalid("cannot %s: the address is not in the network's IP pools, is used by a machine or for egress, or the request is invalid (%v)", what, err)
 	case errors.Is(err, metal.ErrNoCapacity):
 		return fmt.Errorf("cannot %s: no free address left: %w", what, err)
 	}
 	return fmt.Errorf("%s: %w", what, err)
 }
 
-// Release removes the Service from its IPs and frees those metalkube
-// allocated that no Service uses any more.
+// Release removes the Service from its IPs and frees the ephemeral ones no
+// Service uses any more. Static IPs are never freed: like metal-ccm,
+// metalkube keeps them for the next Service that asks for the address.
 func (b *Balancer) Release(ctx context.Context, svc *corev1.Service) error {
 	current, err := b.Current(ctx, svc)
 	if err != nil {
@@ -319,8 +337,10 @@ func (b *Balancer) Release(ctx context.Context, svc *corev1.Service) error {
 	return nil
 }
 
-// untag removes the Service's tag from ip, freeing ip if it was the last
-// Service and metalkube allocated it.
+// untag removes the Service's tag from ip, freeing ip if it is ephemeral,
+// no other Service uses it and nothing else is recorded on it (metalkube
+// allocated it, or it carries no tags but Service tags, as metal-ccm's
+// ephemeral IPs: metal-ccm frees those when the last tag goes).
 func (b *Balancer) untag(ctx context.Context, svc *corev1.Service, ip metal.IP) error {
 	defer b.lock(ip.Address)()
 	fresh, err := b.cfg.IPs.GetIP(ctx, ip.ID)
@@ -330,16 +350,18 @@ func (b *Balancer) untag(ctx context.Context, svc *corev1.Service, ip metal.IP) 
 	case err != nil:
 		return fmt.Errorf("release IP %s of service %s/%s: %w", ip.Address, svc.Namespace, svc.Name, err)
 	}
-	tags := maps.Clone(fresh.Tags)
-	delete(tags, ServiceTag(svc.Namespace, svc.Name))
-	if len(Services(&metal.IP{Tags: tags})) == 0 && fresh.Tags[TagManaged] == tagTrue {
+	tag := ServiceTag(svc.Namespace, svc.Name)
+	if _, ok := fresh.Tags[tag]; ok {
+		if fresh, err = b.updateTags(ctx, *fresh, func(tags map[string]string) { delete(tags, tag) }); err != nil {
+			return fmt.Errorf("untag IP %s from service %s/%s: %w", ip.Address, svc.Namespace, svc.Name, err)
+		}
+	}
+	rest := maps.Clone(fresh.Tags)
+	delete(rest, TagManaged)
+	if fresh.Type == metal.IPEphemeral && len(Services(fresh)) == 0 && (fresh.Tags[TagManaged] == tagTrue || len(rest) == 0) {
 		if err := b.cfg.IPs.FreeIP(ctx, fresh.ID); err != nil {
 			return fmt.Errorf("free IP %s of service %s/%s: %w", ip.Address, svc.Namespace, svc.Name, err)
 		}
-		return nil
-	}
-	if _, err := b.cfg.IPs.SetIPTags(ctx, fresh.ID, tags); err != nil {
-		return fmt.Errorf("untag IP %s from service %s/%s: %w", ip.Address, svc.Namespace, svc.Name, err)
 	}
 	return nil
 }

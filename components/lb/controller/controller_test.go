@@ -268,7 +268,27 @@ func TestSharedStaticIP(t *testing.T) {
 		t.Fatalf("shared IP freed while service shared-b still uses it (%d claims)", n)
 	}
 	deleteAndWaitGone(t, b)
-	eventually(t, "shared IP freed after the last service", func() bool { return len(claims(t)) == 0 })
+	keptStatic(t, "203.0.113.100")
+}
+
+// keptStatic checks that the static IP holding addr outlived its last
+// Service, untagged (static IPs are never freed by metalkube, as by
+// metal-ccm), then frees it as its owner would.
+func keptStatic(t *testing.T, addr string) {
+	t.Helper()
+	ctx := context.Background()
+	ips, err := backend.FindIPs(ctx, metal.IPQuery{Address: netip.MustParseAddr(addr)})
+	if err != nil || len(ips) != 1 || ips[0].Type != metal.IPStatic {
+		t.Fatalf("IPs holding %s after the last service = %+v, %v; want the static IP kept", addr, ips, err)
+	}
+	eventually(t, "static IP untagged", func() bool {
+		ip, err := backend.GetIP(ctx, ips[0].ID)
+		return err == nil && len(balancer.Services(ip)) == 0
+	})
+	if err := backend.FreeIP(ctx, ips[0].ID); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "static IP freed by its owner", func() bool { return len(claims(t)) == 0 })
 }
 
 func TestStaticIPv6(t *testing.T) {
@@ -280,7 +300,7 @@ func TestStaticIPv6(t *testing.T) {
 		t.Fatalf("IP %s, want 2001:db8:1::42", ip)
 	}
 	deleteAndWaitGone(t, svc)
-	eventually(t, "IP freed", func() bool { return len(claims(t)) == 0 })
+	keptStatic(t, "2001:db8:1::42")
 }
 
 func TestBadInput(t *testing.T) {
@@ -316,6 +336,9 @@ func TestBadInput(t *testing.T) {
 				t.Errorf("event %q does not say %q about %s", msg, tc.want, tc.ip)
 			}
 			if n := len(claims(t)); n != 1 { // only the other cluster's
+				for _, c := range claims(t) {
+					t.Logf("claim %s: %v", c.Name, c.Annotations)
+				}
 				t.Errorf("%d IP claims after a refused request, want 1", n)
 			}
 			_ = env.Client.Get(context.Background(), client.ObjectKeyFromObject(svc), svc)

@@ -16,9 +16,9 @@ import (
 	"github.com/metalkube/metalkube/shared/providerid"
 )
 
-func spec(name string) metal.MachineSpec {
+func spec(t testing.TB, name string) metal.MachineSpec {
 	return metal.MachineSpec{Name: name, Cluster: "c1", Size: "s1", Image: "ubuntu-24.04",
-		UserData: []byte(`{"ignition":{"version":"3.5.0"}}`), SSHKeys: []string{"ssh-ed25519 AAAA test"},
+		UserData: []byte(`{"ignition":{"version":"3.5.0"}}`), SSHKeys: []string{sshKey(t)},
 		Tags: map[string]string{"role": "worker"}}
 }
 
@@ -43,7 +43,7 @@ func TestMachineOnThePrivateNetwork(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := b.AllocateMachine(ctx, spec("w1"))
+	m, err := b.AllocateMachine(ctx, spec(t, "w1"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,8 +63,10 @@ func TestMachineOnThePrivateNetwork(t *testing.T) {
 	if len(internal) != 1 || !n.Prefixes[0].Contains(netip.MustParseAddr(internal[0])) {
 		t.Errorf("internal addresses %v, want one in %s", internal, n.Prefixes[0])
 	}
-	if len(external) != 1 || !strings.HasPrefix(external[0], "203.0.113.") {
-		t.Errorf("external addresses %v, want one of the internet network", external)
+	// metal-api acquires one address per family of a dual-stack network
+	// (makeMachineNetwork).
+	if len(external) != 2 || !strings.HasPrefix(external[0], "203.0.113.") || !strings.HasPrefix(external[1], "2001:db8:1::") {
+		t.Errorf("external addresses %v, want an IPv4 and an IPv6 one of the internet network", external)
 	}
 	if m.Tags["role"] != "worker" || m.Name != "w1" || m.Cluster != "c1" || m.Labels[metalstack.LabelSize] != "s1" {
 		t.Errorf("machine %+v: want name w1, cluster c1, user tag role=worker, size label", m)
@@ -91,7 +93,7 @@ func TestInstallThenRunningAndPower(t *testing.T) {
 	e.SetInstallDelay(200 * time.Millisecond)
 	b := backend(t, e)
 	ctx := context.Background()
-	m, err := b.AllocateMachine(ctx, spec("w1"))
+	m, err := b.AllocateMachine(ctx, spec(t, "w1"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,7 +116,7 @@ func TestInstallThenRunningAndPower(t *testing.T) {
 func TestAllocatePoweredOff(t *testing.T) {
 	e := emulator(t, "s1", 1)
 	b := backend(t, e)
-	s := spec("w1")
+	s := spec(t, "w1")
 	s.PowerOff = true
 	m, err := b.AllocateMachine(context.Background(), s)
 	if err != nil {
@@ -128,7 +130,7 @@ func TestAllocatePoweredOff(t *testing.T) {
 func TestLostMachine(t *testing.T) {
 	e := emulator(t, "s1", 1)
 	b := backend(t, e)
-	m, err := b.AllocateMachine(context.Background(), spec("w1"))
+	m, err := b.AllocateMachine(context.Background(), spec(t, "w1"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -144,7 +146,7 @@ func TestSlowAllocationTimesOutAndCreatesNothing(t *testing.T) {
 	e.SetAllocationDelay(2 * time.Second)
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
-	_, err := b.AllocateMachine(ctx, spec("w1"))
+	_, err := b.AllocateMachine(ctx, spec(t, "w1"))
 	if !metal.IsUnavailable(err) {
 		t.Fatalf("allocation past the deadline: err = %v, want ErrUnavailable", err)
 	}
@@ -153,7 +155,7 @@ func TestSlowAllocationTimesOutAndCreatesNothing(t *testing.T) {
 		t.Errorf("machines allocated after a timed-out request: %v", got)
 	}
 	e.SetAllocationDelay(0)
-	if _, err := b.AllocateMachine(context.Background(), spec("w1")); err != nil {
+	if _, err := b.AllocateMachine(context.Background(), spec(t, "w1")); err != nil {
 		t.Fatalf("retry after the timeout: %v", err)
 	}
 }
@@ -171,7 +173,7 @@ func TestFirewalls(t *testing.T) {
 	if err != nil || again.ID != f.ID {
 		t.Fatalf("second firewall allocation = %+v, %v; want %s", again, err, f.ID)
 	}
-	m, err := b.AllocateMachine(ctx, spec("w1"))
+	m, err := b.AllocateMachine(ctx, spec(t, "w1"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -195,15 +197,20 @@ func TestServiceTaggedIP(t *testing.T) {
 	e := emulator(t, "s1", 1)
 	b := backend(t, e)
 	ctx := context.Background()
-	k, v := metalstack.ServiceTag("c1", "default", "web")
-	ip, err := b.AllocateIP(ctx, metal.IPSpec{Name: "default-web", Cluster: "c1", Network: "internet", Family: 6, Tags: map[string]string{k: v}})
+	svcTag := metal.ServiceTag("default", "web")
+	ip, err := b.AllocateIP(ctx, metal.IPSpec{Name: "default-web", Cluster: "c1", Network: "internet", Family: 6, Tags: map[string]string{svcTag: "c1"}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !ip.Address.Is6() {
 		t.Errorf("family 6 gave %s", ip.Address)
 	}
-	found, err := b.FindIPs(ctx, metal.IPQuery{Cluster: "c1", Tags: map[string]string{k: v}})
+	// On metal-api the Service tag is metal-ccm's.
+	k, v := metalstack.ServiceTag("c1", "default", "web")
+	if raw := rawTags(t, e, ip.ID); !slices.Contains(raw, k+"="+v) {
+		t.Errorf("tags on metal-api %v, want %s=%s", raw, k, v)
+	}
+	found, err := b.FindIPs(ctx, metal.IPQuery{Cluster: "c1", Tags: map[string]string{svcTag: "c1"}})
 	if err != nil || len(found) != 1 || found[0].ID != ip.ID || found[0].Cluster != "c1" {
 		t.Fatalf("find by service tag = %+v, %v", found, err)
 	}
@@ -226,7 +233,7 @@ func keys(m map[string]string) []string {
 func TestOtherProjectsAreNotTouched(t *testing.T) {
 	e := emulator(t, "s1", 2)
 	e2 := backend(t, e)
-	m, err := e2.AllocateMachine(context.Background(), spec("w1"))
+	m, err := e2.AllocateMachine(context.Background(), spec(t, "w1"))
 	if err != nil {
 		t.Fatal(err)
 	}

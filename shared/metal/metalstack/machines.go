@@ -7,6 +7,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/metal-stack/metal-go/api/client/ip"
 	"github.com/metal-stack/metal-go/api/client/machine"
 	"github.com/metal-stack/metal-go/api/client/network"
 	"github.com/metal-stack/metal-go/api/models"
@@ -28,10 +29,16 @@ type machineView struct {
 	alloc                                 *models.V1MachineAllocation
 	tags                                  []string
 	power                                 *string
+	// lastEvent is the newest provisioning event ("Waiting" once a freed
+	// machine is reclaimed).
+	lastEvent string
 }
 
 func viewIPMI(m *models.V1MachineIPMIResponse) machineView {
 	v := machineView{id: deref(m.ID), liveliness: deref(m.Liveliness), rack: m.Rackid, alloc: m.Allocation, tags: m.Tags}
+	if m.Events != nil && len(m.Events.Log) > 0 && m.Events.Log[0] != nil {
+		v.lastEvent = deref(m.Events.Log[0].Event)
+	}
 	if m.Partition != nil {
 		v.partition = deref(m.Partition.ID)
 	}
@@ -46,12 +53,12 @@ func viewIPMI(m *models.V1MachineIPMIResponse) machineView {
 
 func viewMachine(m *models.V1MachineResponse) machineView {
 	return viewIPMI(&models.V1MachineIPMIResponse{ID: m.ID, Liveliness: m.Liveliness, Rackid: m.Rackid, Allocation: m.Allocation,
-		Tags: m.Tags, Partition: m.Partition, Size: m.Size})
+		Tags: m.Tags, Partition: m.Partition, Size: m.Size, Events: m.Events})
 }
 
 func viewFirewall(m *models.V1FirewallResponse) machineView {
 	return viewIPMI(&models.V1MachineIPMIResponse{ID: m.ID, Liveliness: m.Liveliness, Rackid: m.Rackid, Allocation: m.Allocation,
-		Tags: m.Tags, Partition: m.Partition, Size: m.Size})
+		Tags: m.Tags, Partition: m.Partition, Size: m.Size, Events: m.Events})
 }
 
 // ours reports whether the machine is allocated in the backend's project.
@@ -77,6 +84,11 @@ func (b *Backend) toMachine(v machineView) *metal.Machine {
 	}
 	if v.rack != "" {
 		m.Labels[LabelRack] = v.rack
+	}
+	for _, k := range system {
+		if val, ok := tags[k]; ok && val != "" {
+			m.Labels[k] = val
+		}
 	}
 	if a.Image != nil {
 		m.Image = deref(a.Image.ID)
@@ -143,13 +155,43 @@ func (b *Backend) AllocateMachine(ctx context.Context, spec metal.MachineSpec) (
 	}
 	m := b.toMachine(viewMachine(resp.Payload))
 	if spec.PowerOff {
-		// metal-api boots what it allocates; switch it off right away.
-		if _, err := b.c.Machine().MachineOff(machine.NewMachineOffParams().WithContext(ctx).WithID(m.ID).WithBody(struct{}{}), nil); err != nil {
-			return m, b.wrap(op, spec.Name, fmt.Errorf("machine %s allocated, powering it off: %w", m.ID, err))
+		// metal-api installs and boots what it allocates; switching it off
+		// before the installation succeeded would interrupt it. Wait for
+		// it, then power off and wait for metal-bmc to report it.
+		var installed *metal.Machine
+		err := b.poll(ctx, op, spec.Name, "the installation of machine "+m.ID, func() (bool, error) {
+			v, err := b.view(ctx, op, m.ID)
+			if err != nil || !b.ours(v) {
+				return false, err
+			}
+			if v.liveliness == "Dead" {
+				return false, metal.Errorf(metal.ErrUnavailable, op, spec.Name, "machine %s died while installing", m.ID)
+			}
+			if deref(v.alloc.Succeeded) {
+				installed = b.toMachine(v)
+			}
+			return installed != nil, nil
+		})
+		if err != nil {
+			return m, fmt.Errorf("machine %s allocated, powering it off: %w", m.ID, err)
 		}
-		m.PoweredOn, m.State = false, metal.MachineAllocated
+		if err := b.setPower(ctx, op, m.ID, false); err != nil {
+			return installed, fmt.Errorf("machine %s allocated, powering it off: %w", m.ID, err)
+		}
+		installed.PoweredOn, installed.State = false, metal.MachineAllocated
+		return installed, nil
 	}
 	return m, nil
+}
+
+// view reads a machine through the IPMI endpoint, which carries the power
+// state metal-bmc reports.
+func (b *Backend) view(ctx context.Context, op, id string) (machineView, error) {
+	resp, err := b.c.Machine().FindIPMIMachine(machine.NewFindIPMIMachineParams().WithContext(ctx).WithID(id), nil)
+	if err != nil {
+		return machineView{}, b.wrap(op, id, err)
+	}
+	return viewIPMI(resp.Payload), nil
 }
 
 // checkSpec validates a machine spec and returns its partition.
@@ -211,20 +253,18 @@ func (b *Backend) ntpServers() []*models.V1NTPServer {
 }
 
 // allocationNetworks returns the networks of a new machine: the cluster's
-// private network in the partition, if it has one, then the configured and
-// the requested networks, each with auto-acquire.
+// private network in the partition (the oldest, if several), then the
+// configured and the requested networks, each with auto-acquire. metal-api
+// allocates no machine without exactly one private network of the project
+// in the partition (gatherNetworksFromSpec: "no private network given"), so
+// a cluster without one gets one (DefaultPrivateNetworkName), unless
+// RequirePrivateNetwork is set.
 func (b *Backend) allocationNetworks(ctx context.Context, op, cluster, partition string, requested []string) ([]*models.V1MachineAllocationNetwork, error) {
-	resp, err := b.c.Network().FindNetworks(network.NewFindNetworksParams().WithContext(ctx).WithBody(&models.V1NetworkFindRequest{
-		Projectid: b.cfg.Project, Partitionid: partition, Labels: map[string]string{TagCluster: cluster}}), nil)
+	private, err := b.privateNetwork(ctx, op, cluster, partition)
 	if err != nil {
-		return nil, b.wrap(op, "networks of cluster "+cluster, err)
+		return nil, err
 	}
-	var ids []string
-	private := resp.Payload
-	slices.SortFunc(private, func(x, y *models.V1NetworkResponse) int { return time.Time(x.Created).Compare(time.Time(y.Created)) })
-	if len(private) > 0 {
-		ids = append(ids, deref(private[0].ID))
-	}
+	ids := []string{private}
 	for _, id := range append(slices.Clone(b.cfg.Networks), requested...) {
 		if !slices.Contains(ids, id) {
 			ids = append(ids, id)
@@ -237,15 +277,48 @@ func (b *Backend) allocationNetworks(ctx context.Context, op, cluster, partition
 	return out, nil
 }
 
+// privateNetwork returns the ID of the cluster's private network in the
+// partition, allocating one if there is none and that is allowed.
+func (b *Backend) privateNetwork(ctx context.Context, op, cluster, partition string) (string, error) {
+	defer b.locks.lock("private-network/" + cluster + "/" + partition)()
+	find := func() ([]*models.V1NetworkResponse, error) {
+		resp, err := b.c.Network().FindNetworks(network.NewFindNetworksParams().WithContext(ctx).WithBody(&models.V1NetworkFindRequest{
+			Projectid: b.cfg.Project, Partitionid: partition, Labels: map[string]string{TagCluster: cluster}}), nil)
+		if err != nil {
+			return nil, b.wrap(op, "networks of cluster "+cluster, err)
+		}
+		private := slices.DeleteFunc(resp.Payload, func(n *models.V1NetworkResponse) bool {
+			return n.Projectid != b.cfg.Project || n.Partitionid != partition || n.Parentnetworkid == "" || n.Labels[TagCluster] != cluster
+		})
+		slices.SortFunc(private, func(x, y *models.V1NetworkResponse) int { return time.Time(x.Created).Compare(time.Time(y.Created)) })
+		return private, nil
+	}
+	private, err := find()
+	if err != nil {
+		return "", err
+	}
+	if len(private) > 0 {
+		return deref(private[0].ID), nil
+	}
+	if b.cfg.RequirePrivateNetwork {
+		return "", metal.Wrap(metal.ErrInvalid, op, "cluster "+cluster, fmt.Errorf("%w: no network labelled %s=%s in project %s, partition %s; allocate one before machines",
+			ErrNoPrivateNetwork, TagCluster, cluster, b.cfg.Project, partition))
+	}
+	n, err := b.AllocateNetwork(ctx, metal.NetworkSpec{Name: DefaultPrivateNetworkName, Cluster: cluster, Partition: partition})
+	if err != nil {
+		return "", metal.Wrap(kindOf(err), op, "cluster "+cluster, fmt.Errorf("%w; allocating one: %w", ErrNoPrivateNetwork, err))
+	}
+	return n.ID, nil
+}
+
 // GetMachine implements metal.MachineReader. A machine that is not
 // allocated in the project is not found.
 func (b *Backend) GetMachine(ctx context.Context, id string) (*metal.Machine, error) {
 	const op = "get machine"
-	resp, err := b.c.Machine().FindIPMIMachine(machine.NewFindIPMIMachineParams().WithContext(ctx).WithID(id), nil)
+	v, err := b.view(ctx, op, id)
 	if err != nil {
-		return nil, b.wrap(op, id, err)
+		return nil, err
 	}
-	v := viewIPMI(resp.Payload)
 	if !b.ours(v) {
 		return nil, metal.Errorf(metal.ErrNotFound, op, id, "machine is not allocated in project %s", b.cfg.Project)
 	}
@@ -281,7 +354,10 @@ func created(v machineView) time.Time {
 	return time.Time(*v.alloc.Created)
 }
 
-// FindMachine implements metal.MachineReader.
+// FindMachine implements metal.MachineReader. A machine allocated by
+// metalkube carries the name as a tag; one allocated by
+// mcm-provider-metal carries only the cluster tag and the name as its
+// allocation name, and is found by that.
 func (b *Backend) FindMachine(ctx context.Context, cluster, name string) (*metal.Machine, error) {
 	const op = "find machine"
 	ms, err := b.findMachines(ctx, op, cluster+"/"+name, roleMachine, TagCluster+"="+cluster, TagMachineName+"="+name)
@@ -289,7 +365,20 @@ func (b *Backend) FindMachine(ctx context.Context, cluster, name string) (*metal
 		return nil, err
 	}
 	if len(ms) == 0 {
-		return nil, metal.Errorf(metal.ErrNotFound, op, cluster+"/"+name, "no machine with tags %s=%s, %s=%s in project %s", TagCluster, cluster, TagMachineName, name, b.cfg.Project)
+		resp, err := b.c.Machine().FindIPMIMachines(machine.NewFindIPMIMachinesParams().WithContext(ctx).WithBody(&models.V1MachineFindRequest{
+			AllocationProject: b.cfg.Project, AllocationRole: roleMachine, AllocationName: name, Tags: []string{TagCluster + "=" + cluster}}), nil)
+		if err != nil {
+			return nil, b.wrap(op, cluster+"/"+name, err)
+		}
+		for _, r := range resp.Payload {
+			v := viewIPMI(r)
+			if _, tagged := tagMap(v.tags)[TagMachineName]; b.ours(v) && !tagged && deref(v.alloc.Name) == name && deref(v.alloc.Role) == roleMachine {
+				ms = append(ms, *b.toMachine(v))
+			}
+		}
+	}
+	if len(ms) == 0 {
+		return nil, metal.Errorf(metal.ErrNotFound, op, cluster+"/"+name, "no machine with tags %s=%s, %s=%s (or allocation name %s) in project %s", TagCluster, cluster, TagMachineName, name, name, b.cfg.Project)
 	}
 	return &ms[0], nil
 }
@@ -300,10 +389,15 @@ func (b *Backend) ListMachines(ctx context.Context, cluster string) ([]metal.Mac
 }
 
 // FreeMachine implements metal.MachineAllocator. Only a machine allocated
-// in the project is freed.
+// in the project is freed. metal-api frees the allocation at once but
+// releases the machine's IPs asynchronously, and the machine is wiped
+// before it can be allocated again; FreeMachine waits (WaitTimeout) until
+// both are reported done, so that the network and the capacity are free
+// when it returns.
 func (b *Backend) FreeMachine(ctx context.Context, id string) error {
 	const op = "free machine"
-	if _, err := b.GetMachine(ctx, id); err != nil {
+	m, err := b.GetMachine(ctx, id)
+	if err != nil {
 		if metal.IsNotFound(err) {
 			return nil
 		}
@@ -313,12 +407,35 @@ func (b *Backend) FreeMachine(ctx context.Context, id string) error {
 		if err := b.wrap(op, id, err); !metal.IsNotFound(err) {
 			return err
 		}
+		return nil
 	}
-	return nil
+	return b.waitFreed(ctx, op, m.ID)
+}
+
+// waitFreed waits until a freed machine's IPs are released and metal-hammer
+// reports it waiting again (or it is allocated anew, or dead).
+func (b *Backend) waitFreed(ctx context.Context, op, id string) error {
+	return b.poll(ctx, op, id, "machine "+id+" released and reclaimed", func() (bool, error) {
+		ips, err := b.c.IP().FindIPs(ip.NewFindIPsParams().WithContext(ctx).WithBody(&models.V1IPFindRequest{
+			Projectid: b.cfg.Project, Tags: []string{TagMachineID + "=" + id}}), nil)
+		if err != nil {
+			return false, b.wrap(op, id, err)
+		}
+		if len(ips.Payload) > 0 {
+			return false, nil
+		}
+		v, err := b.view(ctx, op, id)
+		if err != nil {
+			return metal.IsNotFound(err), nil
+		}
+		return v.alloc != nil || v.liveliness == "Dead" || v.lastEvent == "Waiting", nil
+	})
 }
 
 // SetMachinePower implements metal.MachinePower through metal-api's power
-// endpoints.
+// endpoints. metal-api passes the command to metal-bmc and answers at once;
+// SetMachinePower waits (WaitTimeout) until metal-bmc reports the new power
+// state.
 func (b *Backend) SetMachinePower(ctx context.Context, id string, on bool) error {
 	op := "power off machine"
 	if on {
@@ -327,11 +444,26 @@ func (b *Backend) SetMachinePower(ctx context.Context, id string, on bool) error
 	if _, err := b.GetMachine(ctx, id); err != nil {
 		return err
 	}
+	return b.setPower(ctx, op, id, on)
+}
+
+func (b *Backend) setPower(ctx context.Context, op, id string, on bool) error {
 	var err error
+	want := "OFF"
 	if on {
+		want = "ON"
 		_, err = b.c.Machine().MachineOn(machine.NewMachineOnParams().WithContext(ctx).WithID(id).WithBody(struct{}{}), nil)
 	} else {
 		_, err = b.c.Machine().MachineOff(machine.NewMachineOffParams().WithContext(ctx).WithID(id).WithBody(struct{}{}), nil)
 	}
-	return b.wrap(op, id, err)
+	if err != nil {
+		return b.wrap(op, id, err)
+	}
+	return b.poll(ctx, op, id, "power "+want, func() (bool, error) {
+		v, err := b.view(ctx, op, id)
+		if err != nil {
+			return false, err
+		}
+		return v.power != nil && *v.power == want, nil
+	})
 }

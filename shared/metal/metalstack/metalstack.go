@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/go-openapi/runtime"
 	metalgo "github.com/metal-stack/metal-go"
@@ -22,8 +23,9 @@ import (
 )
 
 var (
-	_ metal.Client = (*Backend)(nil)
-	_ Firewalls    = (*Backend)(nil)
+	_ metal.Client       = (*Backend)(nil)
+	_ Firewalls          = (*Backend)(nil)
+	_ metal.IPTagUpdater = (*Backend)(nil)
 )
 
 // BackendName is what Backend() returns.
@@ -76,9 +78,36 @@ type Config struct {
 	// Networks are attached to every machine in addition to the cluster's
 	// private network, e.g. the internet network.
 	Networks []string
-	// DNSServers and NTPServers are handed to every machine.
+	// DNSServers and NTPServers are handed to every machine (metal-api
+	// takes at most 3 and 5).
 	DNSServers, NTPServers []string
+
+	// RequirePrivateNetwork makes machine allocation fail (ErrInvalid
+	// wrapping ErrNoPrivateNetwork) when the cluster has no private network
+	// in the partition. By default the backend allocates one, named
+	// DefaultPrivateNetworkName, as metal-api allocates no machine without one.
+	RequirePrivateNetwork bool
+
+	// WaitTimeout bounds how long power changes, machine frees and network
+	// frees wait for metal-api to report their result (metal-bmc reports
+	// power, the async actor releases IPs, metal-hammer reclaims machines);
+	// default DefaultWaitTimeout. PollInterval is how often they ask;
+	// default DefaultPollInterval.
+	WaitTimeout, PollInterval time.Duration
 }
+
+// Defaults of Config.
+const (
+	DefaultWaitTimeout        = 10 * time.Minute
+	DefaultPollInterval       = 2 * time.Second
+	DefaultPrivateNetworkName = "nodes"
+)
+
+// ErrNoPrivateNetwork is wrapped (kind metal.ErrInvalid) when a machine is
+// to be allocated for a cluster without a private network in the partition
+// and Config.RequirePrivateNetwork is set: metal-api refuses such an
+// allocation ("no private network given").
+var ErrNoPrivateNetwork = errors.New("cluster has no private network in the partition")
 
 // Backend is the metalstack backend. Safe for concurrent use.
 type Backend struct {
@@ -122,6 +151,18 @@ func New(cfg Config) (*Backend, error) {
 		if err != nil {
 			return nil, metal.Wrap(metal.ErrInvalid, "configure metalstack backend", "", fmt.Errorf("metal-api at %s: %w", cfg.URL, err))
 		}
+	}
+	if len(cfg.DNSServers) > 3 {
+		return nil, metal.Errorf(metal.ErrInvalid, "configure metalstack backend", "", "%d DNS servers %v: metal-api takes at most 3", len(cfg.DNSServers), cfg.DNSServers)
+	}
+	if len(cfg.NTPServers) > 5 {
+		return nil, metal.Errorf(metal.ErrInvalid, "configure metalstack backend", "", "%d NTP servers %v: metal-api takes at most 5", len(cfg.NTPServers), cfg.NTPServers)
+	}
+	if cfg.WaitTimeout <= 0 {
+		cfg.WaitTimeout = DefaultWaitTimeout
+	}
+	if cfg.PollInterval <= 0 {
+		cfg.PollInterval = DefaultPollInterval
 	}
 	return &Backend{cfg: cfg, c: c, clientVersion: clientVersion()}, nil
 }
@@ -245,9 +286,17 @@ func compareVersions(a, b string) int {
 }
 
 // noCapacity are fragments of metal-api's messages when no machine, address
-// or child prefix is left (metal-api's own and its IPAM's wording).
-var noCapacity = []string{"no machine available", "no machine candidate available", "no more ips", "no free ip",
-	"no more child prefix", "no free /"}
+// or child prefix is left, whatever the status code: 422 "no machine
+// available" (datastore.FindWaitingMachine), 500 "cannot allocate free ip
+// in ipam, no ips left" (service.allocateRandomIP), 422 "cannot allocate
+// free child prefix ..." with go-ipam's "no more child prefixes contained in
+// prefix pool" (networkResource.createChildPrefix).
+var noCapacity = []string{"no machine available", "no ips left", "no more child prefixes", "cannot allocate free child prefix"}
+
+// retryable are fragments of messages of temporary refusals: 422 "too many
+// parallel machine allocations taking place, try again later"
+// (datastore.FindWaitingMachine, when the partition lock is contended).
+var retryable = []string{"try again later"}
 
 // wrap turns a metal-go error into a typed metal error.
 func (b *Backend) wrap(op, obj string, err error) error {
@@ -279,6 +328,11 @@ func (b *Backend) wrap(op, obj string, err error) error {
 				return metal.Errorf(metal.ErrNoCapacity, op, obj, "metal-api: %s", msg)
 			}
 		}
+		for _, f := range retryable {
+			if strings.Contains(strings.ToLower(msg), f) {
+				return metal.Errorf(metal.ErrUnavailable, op, obj, "metal-api at %s answered %d: %s", b.cfg.URL, code, msg)
+			}
+		}
 		detail := fmt.Sprintf("metal-api at %s answered %d", b.cfg.URL, code)
 		if msg != "" {
 			detail += ": " + msg
@@ -307,12 +361,44 @@ func (b *Backend) wrap(op, obj string, err error) error {
 	return metal.Wrap(metal.ErrUnavailable, op, obj, fmt.Errorf("metal-api at %s: %w", b.cfg.URL, err))
 }
 
+// kindOf returns the kind of a typed error, ErrUnavailable for any other.
+func kindOf(err error) error {
+	var me *metal.Error
+	if errors.As(err, &me) {
+		return me.Kind
+	}
+	return metal.ErrUnavailable
+}
+
 func deref[T any](p *T) T {
 	var zero T
 	if p == nil {
 		return zero
 	}
 	return *p
+}
+
+// poll calls check every PollInterval until it reports done, fails, ctx
+// ends or WaitTimeout passes; what names what is awaited in the timeout
+// error (ErrUnavailable: the operation may be retried).
+func (b *Backend) poll(ctx context.Context, op, obj, what string, check func() (bool, error)) error {
+	deadline := time.Now().Add(b.cfg.WaitTimeout)
+	for {
+		done, err := check()
+		if err != nil || done {
+			return err
+		}
+		if !time.Now().Before(deadline) {
+			return metal.Errorf(metal.ErrUnavailable, op, obj, "metal-api at %s did not report %s within %s", b.cfg.URL, what, b.cfg.WaitTimeout)
+		}
+		t := time.NewTimer(b.cfg.PollInterval)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return metal.Wrap(metal.ErrUnavailable, op, obj, fmt.Errorf("waiting for %s: %w", what, ctx.Err()))
+		case <-t.C:
+		}
+	}
 }
 
 // keyedMutex is a set of mutexes by key, dropped when unused.

@@ -2,8 +2,13 @@ package metalstack_test
 
 import (
 	"context"
+	"crypto/ed25519"
 	"net/netip"
+	"strings"
 	"testing"
+	"time"
+
+	"golang.org/x/crypto/ssh"
 
 	"github.com/metalkube/metalkube/shared/metal/conformance"
 	"github.com/metalkube/metalkube/shared/metal/metalstack"
@@ -26,6 +31,7 @@ func emulator(t testing.TB, size string, n int) *metalapi.Emulator {
 		Networks: []metalapi.Network{
 			{ID: "internet", Prefixes: []netip.Prefix{netip.MustParsePrefix("203.0.113.0/27"), netip.MustParsePrefix("2001:db8:1::/120")}, Shared: true},
 			{ID: "tenant-super", Partition: partition, Prefixes: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/16")}, PrivateSuper: true},
+			{ID: "underlay", Partition: partition, Prefixes: []netip.Prefix{netip.MustParsePrefix("10.255.0.0/24")}, Underlay: true},
 		},
 		Projects: []string{projectID},
 		HMAC:     map[string]string{authType: hmacKey},
@@ -35,10 +41,21 @@ func emulator(t testing.TB, size string, n int) *metalapi.Emulator {
 	return e
 }
 
+// sshKey is a valid public key in authorized_keys form, as metal-api
+// checks them (ssh.ParseAuthorizedKey in validateAllocationSpec).
+func sshKey(t testing.TB) string {
+	t.Helper()
+	pub, err := ssh.NewPublicKey(ed25519.NewKeyFromSeed(make([]byte, ed25519.SeedSize)).Public())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSpace(string(ssh.MarshalAuthorizedKey(pub))) + " test@metalkube"
+}
+
 func backend(t testing.TB, e *metalapi.Emulator, mod ...func(*metalstack.Config)) *metalstack.Backend {
 	t.Helper()
 	cfg := metalstack.Config{URL: e.URL(), HMAC: hmacKey, HMACAuthType: authType, Project: projectID, Partition: partition,
-		DNSServers: []string{"192.0.2.53"}, NTPServers: []string{"pool.ntp.org"}}
+		DNSServers: []string{"192.0.2.53"}, NTPServers: []string{"pool.ntp.org"}, PollInterval: 5 * time.Millisecond, WaitTimeout: 20 * time.Second}
 	for _, m := range mod {
 		m(&cfg)
 	}

@@ -146,8 +146,10 @@ func TestHealthyWithMockClient(t *testing.T) {
 }
 
 func TestErrorMappingWithMockClient(t *testing.T) {
-	noNetworks := func(m *mock.Mock) {
-		m.On("FindNetworks", mock.Anything, mock.Anything).Return(&network.FindNetworksOK{Payload: []*models.V1NetworkResponse{}}, nil)
+	privateNetwork := func(m *mock.Mock) {
+		m.On("FindNetworks", mock.Anything, mock.Anything).Return(&network.FindNetworksOK{Payload: []*models.V1NetworkResponse{{
+			ID: new("net-c1"), Projectid: projectID, Partitionid: partition, Parentnetworkid: "tenant-super",
+			Labels: map[string]string{metalstack.TagCluster: "c1"}}}}, nil)
 	}
 	findNone := func(m *mock.Mock) {
 		m.On("FindIPMIMachines", mock.Anything, mock.Anything).Return(&machine.FindIPMIMachinesOK{Payload: []*models.V1MachineIPMIResponse{}}, nil)
@@ -167,8 +169,14 @@ func TestErrorMappingWithMockClient(t *testing.T) {
 		kind  error
 		cause error
 	}{
-		{name: "no machine available on a 500 is no capacity", code: 500, msg: "no machine available", kind: metal.ErrNoCapacity},
-		{name: "no machine candidate on a 422 is no capacity", code: 422, msg: "no machine candidate available", kind: metal.ErrNoCapacity},
+		// The messages are metal-api v0.43.1's (datastore.FindWaitingMachine,
+		// service.allocateRandomIP, networkResource.createChildPrefix).
+		{name: "no machine available is no capacity", code: 422, msg: "no machine available", kind: metal.ErrNoCapacity},
+		{name: "ip exhaustion on a 500 is no capacity", code: 500,
+			msg: "unable to make networks:unable to allocate an ip in network: internet Internal cannot allocate free ip in ipam, no ips left", kind: metal.ErrNoCapacity},
+		{name: "child prefix exhaustion on a 422 is no capacity", code: 422,
+			msg: "cannot allocate free child prefix in ipam: error creating new prefix from:10.0.0.0/16 in ipam: internal: no more child prefixes contained in prefix pool", kind: metal.ErrNoCapacity},
+		{name: "a contended partition lock is retryable", code: 422, msg: "too many parallel machine allocations taking place, try again later", kind: metal.ErrUnavailable},
 		{name: "422 is invalid", code: 422, msg: "image ubuntu-99 not found", kind: metal.ErrInvalid},
 		{name: "400 is invalid", code: 400, msg: "bad body", kind: metal.ErrInvalid},
 		{name: "409 is conflict", code: 409, msg: "already allocated", kind: metal.ErrConflict},
@@ -178,7 +186,7 @@ func TestErrorMappingWithMockClient(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			b := mockBackend(t, &testclient.MetalMockFns{Network: noNetworks, Machine: allocateAnswers(tt.code, tt.msg)})
+			b := mockBackend(t, &testclient.MetalMockFns{Network: privateNetwork, Machine: allocateAnswers(tt.code, tt.msg)})
 			_, err := b.AllocateMachine(context.Background(), metal.MachineSpec{Name: "m1", Cluster: "c1", Size: "c1-large", Image: "ubuntu-24.04"})
 			if !errors.Is(err, tt.kind) {
 				t.Fatalf("err = %v, want kind %v", err, tt.kind)

@@ -5,8 +5,10 @@ import (
 	"maps"
 	"net/netip"
 	"slices"
+	"strings"
 	"time"
 
+	"github.com/metal-stack/metal-go/api/client/ip"
 	"github.com/metal-stack/metal-go/api/client/network"
 	"github.com/metal-stack/metal-go/api/models"
 
@@ -98,7 +100,11 @@ func (b *Backend) findNetworks(ctx context.Context, op, cluster string, labels m
 	return out, nil
 }
 
-// FreeNetwork implements metal.Networks.
+// FreeNetwork implements metal.Networks. metal-api refuses to free a
+// network that still has IPs (422 "prefix ... has ips, deletion not
+// possible", from go-ipam). IPs of a live machine or any other IP make that
+// ErrConflict; IPs whose machine was freed are released by metal-api
+// shortly, so FreeNetwork retries until they are gone (WaitTimeout).
 func (b *Backend) FreeNetwork(ctx context.Context, id string) error {
 	const op = "free network"
 	got, err := b.c.Network().FindNetwork(network.NewFindNetworkParams().WithContext(ctx).WithID(id), nil)
@@ -111,9 +117,41 @@ func (b *Backend) FreeNetwork(ctx context.Context, id string) error {
 	if got.Payload.Projectid != b.cfg.Project {
 		return nil // not ours: as good as missing
 	}
-	if _, err := b.c.Network().FreeNetwork(network.NewFreeNetworkParams().WithContext(ctx).WithID(id), nil); err != nil {
-		if err := b.wrap(op, id, err); !metal.IsNotFound(err) {
+	return b.poll(ctx, op, id, "the release of the IPs of freed machines in network "+id, func() (bool, error) {
+		_, err := b.c.Network().FreeNetwork(network.NewFreeNetworkParams().WithContext(ctx).WithID(id), nil)
+		if err == nil {
+			return true, nil
+		}
+		err = b.wrap(op, id, err)
+		switch {
+		case metal.IsNotFound(err):
+			return true, nil
+		case !strings.Contains(err.Error(), "has ips"):
+			return false, err
+		}
+		return false, b.networkInUse(ctx, op, id)
+	})
+}
+
+// networkInUse returns ErrConflict naming an IP of the network that is not
+// about to be released: one not bound to a machine, or bound to a machine
+// that is still allocated.
+func (b *Backend) networkInUse(ctx context.Context, op, id string) error {
+	resp, err := b.c.IP().FindIPs(ip.NewFindIPsParams().WithContext(ctx).WithBody(&models.V1IPFindRequest{Networkid: id}), nil)
+	if err != nil {
+		return b.wrap(op, id, err)
+	}
+	for _, r := range resp.Payload {
+		m, ok := tagMap(r.Tags)[TagMachineID]
+		if !ok {
+			return metal.Errorf(metal.ErrConflict, op, id, "network has ip %s in use (%s)", deref(r.Ipaddress), strings.Join(r.Tags, ", "))
+		}
+		v, err := b.view(ctx, op, m)
+		if err != nil && !metal.IsNotFound(err) {
 			return err
+		}
+		if err == nil && v.alloc != nil {
+			return metal.Errorf(metal.ErrConflict, op, id, "network has ip %s of machine %s, which is allocated", deref(r.Ipaddress), m)
 		}
 	}
 	return nil

@@ -45,15 +45,20 @@ type ClusterwideNetworkPolicyList struct {
 	Items           []ClusterwideNetworkPolicy `json:"items"`
 }
 
-// PolicySpec holds the ingress and egress rules of a policy.
+// PolicySpec holds the ingress and egress rules of a policy. The size caps
+// (MaxItems here; also ingress plus egress rules, excepts per block and the
+// product of address ranges and ports) are compile.Max*: the agent ignores a
+// policy over them, with the reason in its status.
 type PolicySpec struct {
 	// Description is free text for people; rules are not identified by it.
 	// +optional
 	Description string `json:"description,omitempty"`
 	// Ingress rules allow traffic from outside into the cluster.
+	// +kubebuilder:validation:MaxItems=64
 	// +optional
 	Ingress []IngressRule `json:"ingress,omitempty"`
 	// Egress rules allow traffic from the cluster to the outside.
+	// +kubebuilder:validation:MaxItems=64
 	// +optional
 	Egress []EgressRule `json:"egress,omitempty"`
 }
@@ -61,9 +66,11 @@ type PolicySpec struct {
 // IngressRule allows traffic that matches one of Ports and one of From.
 type IngressRule struct {
 	// Ports the traffic may go to; empty means all ports and protocols.
+	// +kubebuilder:validation:MaxItems=64
 	// +optional
 	Ports []networkingv1.NetworkPolicyPort `json:"ports,omitempty"`
 	// From are the sources; empty means any source.
+	// +kubebuilder:validation:MaxItems=256
 	// +optional
 	From []networkingv1.IPBlock `json:"from,omitempty"`
 }
@@ -71,13 +78,16 @@ type IngressRule struct {
 // EgressRule allows traffic that matches one of Ports and one of To or ToFQDNs.
 type EgressRule struct {
 	// Ports the traffic may go to; empty means all ports and protocols.
+	// +kubebuilder:validation:MaxItems=64
 	// +optional
 	Ports []networkingv1.NetworkPolicyPort `json:"ports,omitempty"`
 	// To are the destinations; empty (and no ToFQDNs) means any destination.
 	// To and ToFQDNs exclude each other.
+	// +kubebuilder:validation:MaxItems=256
 	// +optional
 	To []networkingv1.IPBlock `json:"to,omitempty"`
 	// ToFQDNs are destinations by DNS name, resolved through the agent's DNS proxy.
+	// +kubebuilder:validation:MaxItems=32
 	// +optional
 	ToFQDNs []FQDNSelector `json:"toFQDNs,omitempty"`
 }
