@@ -247,48 +247,63 @@ func (b *Backend) AllocateMachine(ctx context.Context, spec metal.MachineSpec) (
 }
 
 // checkCapacity fails with ErrNoCapacity when the free servers matching sel are
-// all spoken for by unbound claims.
+// all spoken for by unbound claims. A server whose claim is gone and that
+// metal-operator is still releasing (it drops the claim's finalizer before it
+// powers the server off and frees it) counts as free, unless its reclaim
+// policy keeps it (Retain).
 func (b *Backend) checkCapacity(ctx context.Context, op, name string, sel map[string]string) error {
 	servers := &metalv1alpha1.ServerList{}
 	if err := b.c.List(ctx, servers, client.MatchingLabels(sel)); err != nil {
 		return classify(op, name, err)
+	}
+	claims := &metalv1alpha1.ServerClaimList{}
+	if err := b.c.List(ctx, claims); err != nil {
+		return classify(op, name, err)
+	}
+	live := make(map[string]bool, len(claims.Items))
+	for _, c := range claims.Items {
+		if c.DeletionTimestamp == nil {
+			live[c.Namespace+"/"+c.Name] = true
+		}
 	}
 	free := map[string]labels.Set{}
 	// Claims a server already points at are bound, even while metal-operator
 	// has not yet written the server onto the claim.
 	reserved := map[string]bool{}
 	for _, s := range servers.Items {
-		if ref := s.Spec.ServerClaimRef; ref != nil {
-			reserved[ref.Namespace+"/"+ref.Name] = true
+		if s.Spec.Unclaimable || s.DeletionTimestamp != nil {
+			continue
 		}
-		if s.Status.State == metalv1alpha1.ServerStateAvailable && s.Spec.ServerClaimRef == nil && !s.Spec.Unclaimable {
+		ref := s.Spec.ServerClaimRef
+		switch {
+		case ref != nil && live[ref.Namespace+"/"+ref.Name]:
+			reserved[ref.Namespace+"/"+ref.Name] = true
+		case ref != nil:
+			if s.Status.State == metalv1alpha1.ServerStateReserved && s.Spec.ReclaimPolicy != metalv1alpha1.ServerReclaimPolicyRetain {
+				free[s.Name] = s.Labels // being released
+			}
+		case s.Status.State == metalv1alpha1.ServerStateAvailable:
 			free[s.Name] = s.Labels
 		}
 	}
-	if len(free) > 0 {
-		claims := &metalv1alpha1.ServerClaimList{}
-		if err := b.c.List(ctx, claims); err != nil {
-			return classify(op, name, err)
+	pending := 0
+	for _, c := range claims.Items {
+		if c.Spec.ServerRef != nil || c.DeletionTimestamp != nil || c.Spec.ServerSelector == nil || reserved[c.Namespace+"/"+c.Name] {
+			continue
 		}
-		pending := 0
-		for _, c := range claims.Items {
-			if c.Spec.ServerRef != nil || c.DeletionTimestamp != nil || c.Spec.ServerSelector == nil || reserved[c.Namespace+"/"+c.Name] {
-				continue
-			}
-			s, err := metav1.LabelSelectorAsSelector(c.Spec.ServerSelector)
-			if err != nil {
-				continue
-			}
-			for _, l := range free {
-				if s.Matches(l) {
-					pending++
-					break
-				}
+		s, err := metav1.LabelSelectorAsSelector(c.Spec.ServerSelector)
+		if err != nil {
+			continue
+		}
+		for _, l := range free {
+			if s.Matches(l) {
+				pending++
+				break
 			}
 		}
-		if len(free) > pending {
-			return nil
-		}
+	}
+	if len(free) > pending {
+		return nil
 	}
 	return metal.Errorf(metal.ErrNoCapacity, op, name, "no free server matches selector %s (%d free, all claimed)", labels.SelectorFromSet(sel), len(free))
 }

@@ -129,6 +129,14 @@ func setup(t testing.TB, name string, servers bool) (*ironcore.Backend, *fleet.H
 	var hw *fleet.Hardware
 	if servers {
 		hw = hardware(t)
+		t.Cleanup(func() {
+			if t.Failed() {
+				_, mo := metalOperator(t)
+				b, _ := os.ReadFile(mo.Log)
+				lines := strings.Split(string(b), "\n")
+				t.Logf("metal-operator's last lines:\n%s", strings.Join(lines[max(0, len(lines)-80):], "\n"))
+			}
+		})
 	}
 	ns := "ic-" + name
 	if err := env.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
