@@ -45,10 +45,17 @@ testbin: ## Build the test control plane (kube-apiserver, etcd), machine-control
 test: deps testbin build ## Set up what is missing, then vet and run every test of every module (the e2e suite runs bin/metalkube)
 	$(GO) vet $(PKGS)
 	METALKUBE_BINARY=$(BIN)/metalkube $(GO) test -count=1 -timeout $(TEST_TIMEOUT) $(PKGS)
+	FUZZTIME=5s hack/fuzz.sh
 
 .PHONY: e2e
 e2e: deps testbin build ## Run the end-to-end suite alone (make test runs it too)
 	METALKUBE_BINARY=$(BIN)/metalkube $(GO) test -count=1 -timeout $(TEST_TIMEOUT) -v ./e2e/...
+
+FUZZTIME ?= 10s
+
+.PHONY: fuzz
+fuzz: ## Run every fuzz target for FUZZTIME each (make test runs them for 5s)
+	FUZZTIME=$(FUZZTIME) hack/fuzz.sh
 
 .PHONY: bench
 bench: testbin ## Run the benchmarks (reported as ratios against the reference approach)

@@ -172,6 +172,47 @@ func TestEachComponentAlone(t *testing.T) {
 	}
 }
 
+// TestBackendRBACPerComponent: on the in-cluster ironcore backend each
+// component may touch only the backend objects it calls: the ccm reads
+// ServerClaims and writes none, the extension and lb never see them, only
+// the mcm driver creates them with their ignition Secrets.
+func TestBackendRBACPerComponent(t *testing.T) {
+	type want struct{ claimWrites, claimReads, secretWrites bool }
+	for c, w := range map[string]want{
+		"ccm":       {claimReads: true},
+		"lb":        {},
+		"extension": {secretWrites: true}, // its own Secrets in shoot namespaces
+		"mcm":       {claimWrites: true, claimReads: true, secretWrites: true},
+	} {
+		t.Run(c, func(t *testing.T) {
+			r := render(t, only(c, "global:\n  backend:\n    namespace: metal\n"))
+			var got want
+			for _, o := range r.objs {
+				var rules []rbacv1.PolicyRule
+				switch o.GetKind() {
+				case "Role":
+					rules = convert[rbacv1.Role](t, o).Rules
+				case "ClusterRole":
+					rules = convert[rbacv1.ClusterRole](t, o).Rules
+				}
+				for _, rule := range rules {
+					writes := slices.ContainsFunc(rule.Verbs, func(v string) bool { return v == "create" || v == "update" || v == "patch" || v == "delete" })
+					if slices.Contains(rule.Resources, "serverclaims") {
+						got.claimReads = got.claimReads || slices.Contains(rule.Verbs, "get")
+						got.claimWrites = got.claimWrites || writes
+					}
+					if slices.Contains(rule.Resources, "secrets") && writes {
+						got.secretWrites = true
+					}
+				}
+			}
+			if got != w {
+				t.Errorf("%s: ServerClaim reads %v writes %v, Secret writes %v; want %+v", c, got.claimReads, got.claimWrites, got.secretWrites, w)
+			}
+		})
+	}
+}
+
 func golden(t *testing.T, path, got string) {
 	t.Helper()
 	if *update {

@@ -312,13 +312,7 @@ type allocationNetwork struct {
 // explicitly, given IPs in the given networks; firewalls get the
 // partition's underlay.
 func (e *Emulator) gatherNetworks(a allocation) ([]*allocationNetwork, *apiError) {
-	var super *network
-	for _, id := range e.netOrder {
-		if n := e.networks[id]; n.super && n.resp.Partitionid == a.partition {
-			super = n
-			break
-		}
-	}
+	super := e.superNetwork(a.partition)
 	if super == nil {
 		return nil, unprocessable("partition %s does not have a private super network", a.partition)
 	}

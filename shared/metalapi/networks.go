@@ -11,6 +11,16 @@ import (
 	"github.com/metal-stack/metal-go/api/models"
 )
 
+// superNetwork returns the private super network of a partition, or nil.
+func (e *Emulator) superNetwork(partition string) *network {
+	for _, id := range e.netOrder {
+		if n := e.networks[id]; n.super && n.resp.Partitionid == partition {
+			return n
+		}
+	}
+	return nil
+}
+
 func (e *Emulator) addNetwork(n *network) {
 	e.networks[*n.resp.ID] = n
 	e.netOrder = append(e.netOrder, *n.resp.ID)
@@ -82,13 +92,7 @@ func (e *Emulator) allocateNetworkLocked(req *models.V1NetworkAllocateRequest) (
 	if !e.partitionExists(req.Partitionid) {
 		return nil, notFound("no partition with id %q found", req.Partitionid)
 	}
-	var super *network
-	for _, id := range e.netOrder {
-		if n := e.networks[id]; n.super && n.resp.Partitionid == req.Partitionid {
-			super = n
-			break
-		}
-	}
+	super := e.superNetwork(req.Partitionid)
 	if super == nil {
 		return nil, notFound("no network found")
 	}

@@ -14,6 +14,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/metalkube/metalkube/shared/kubeconfig"
 	"github.com/metalkube/metalkube/shared/metal"
 	"github.com/metalkube/metalkube/shared/metal/ironcore"
 	"github.com/metalkube/metalkube/shared/metal/metalstack"
@@ -176,9 +177,16 @@ func (o *Backend) NewClient(ctx context.Context) (metal.Client, error) {
 	}
 	cfg := o.RestConfig
 	if cfg == nil {
-		rules := clientcmd.NewDefaultClientConfigLoadingRules()
-		rules.ExplicitPath = o.MetalKubeconfig
-		c, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, nil).ClientConfig()
+		// A kubeconfig given as a file may come from a tenant (the shoot's
+		// cloudprovider Secret): it is held to the allow-list. Without one,
+		// the component's own environment (in-cluster, $KUBECONFIG) is used.
+		var c *rest.Config
+		var err error
+		if o.MetalKubeconfig != "" {
+			c, err = kubeconfig.RESTConfigFromFile(o.MetalKubeconfig)
+		} else {
+			c, err = clientcmd.NewNonInteractiveDeferredLoadingClientConfig(clientcmd.NewDefaultClientConfigLoadingRules(), nil).ClientConfig()
+		}
 		if err != nil {
 			return nil, fmt.Errorf("--%s=%q: %w", FlagMetalKubeconfig, o.MetalKubeconfig, err)
 		}

@@ -16,6 +16,8 @@ package providerid
 import (
 	"fmt"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Scheme is the provider ID scheme, also the cloud provider name.
@@ -45,6 +47,17 @@ func Parse(s string) (ID, error) {
 	scope, name, ok := strings.Cut(rest, "/")
 	if !ok || scope == "" || name == "" || strings.Contains(name, "/") {
 		return ID{}, fmt.Errorf("provider ID %q: want %s://<scope>/<name>", s, Scheme)
+	}
+	// Scopes and names are namespaces, partitions, claim names and UUIDs:
+	// printable and without spaces. Anything else (a newline, say) is not an
+	// ID this or an upstream stack wrote, and would end up in logs and
+	// backend queries.
+	if !utf8.ValidString(rest) {
+		return ID{}, fmt.Errorf("provider ID %q: not valid UTF-8", s)
+	}
+	if i := strings.IndexFunc(rest, func(r rune) bool { return !unicode.IsPrint(r) || unicode.IsSpace(r) }); i >= 0 {
+		r, _ := utf8.DecodeRuneInString(rest[i:])
+		return ID{}, fmt.Errorf("provider ID %q: character %q at byte %d is not allowed", s, r, len(s)-len(rest)+i)
 	}
 	return ID{Scope: scope, Name: name}, nil
 }

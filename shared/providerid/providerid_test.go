@@ -1,6 +1,11 @@
 package providerid
 
-import "testing"
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"unicode"
+)
 
 func TestParse(t *testing.T) {
 	tests := []struct {
@@ -18,6 +23,9 @@ func TestParse(t *testing.T) {
 		{name: "one part only", in: "metal://name", wantErr: true},
 		{name: "too many parts", in: "metal://a/b/c", wantErr: true},
 		{name: "empty", in: "", wantErr: true},
+		{name: "newline in name", in: "metal://ns/a\nINFO forged log line", wantErr: true},
+		{name: "space in scope", in: "metal://n s/a", wantErr: true},
+		{name: "invalid UTF-8", in: "metal://ns/\xff", wantErr: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -41,4 +49,29 @@ func TestRoundTrip(t *testing.T) {
 	if id.String() != "metal://ns/claim-1" {
 		t.Fatalf("String() = %q", id.String())
 	}
+}
+
+// FuzzParse: whatever Parse accepts renders back to an ID that parses to the
+// same parts, and holds no space or control character; whatever it refuses is
+// named in the error.
+func FuzzParse(f *testing.F) {
+	for _, s := range []string{"metal://shoot--dev--a/worker-1", "metal:///fra-equ01/abc", "metal://a/b/c", "metal:////x", "aws:///x/y"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		id, err := Parse(s)
+		if err != nil {
+			if !strings.Contains(err.Error(), fmt.Sprintf("%q", s)) {
+				t.Fatalf("error %q does not quote the input", err)
+			}
+			return
+		}
+		if strings.ContainsFunc(id.Scope+id.Name, func(r rune) bool { return !unicode.IsPrint(r) || unicode.IsSpace(r) || r == '/' }) {
+			t.Fatalf("Parse(%q) accepted %+v", s, id)
+		}
+		back, err := Parse(id.String())
+		if err != nil || back != id {
+			t.Fatalf("round trip of %q: %+v -> %q -> %+v, %v", s, id, id.String(), back, err)
+		}
+	})
 }

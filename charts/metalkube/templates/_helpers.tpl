@@ -165,8 +165,9 @@ access to the metal-operator and IPAM objects in the backend namespace.
 {{/*
 metalkube.backendRBAC renders a ClusterRole(+Binding) and a Role(+Binding) in
 the backend namespace for the ironcore backend's calls, when it runs in-cluster.
-dict "ctx" . "machines" BOOL "ips" BOOL: machines = ServerClaims, their
-ignition Secrets and Servers; ips = Cluster API IPAddressClaims/IPAddresses.
+dict "ctx" . "machines" ("write"|"read"|false) "ips" BOOL: machines = ServerClaims
+(write: also their ignition Secrets; read: ServerClaims only), ips = Cluster
+API IPAddressClaims/IPAddresses. A component gets only what it calls.
 */}}
 {{- define "metalkube.backendRBAC" -}}
 {{- $ := .ctx -}}
@@ -185,7 +186,7 @@ rules:
   - apiGroups: [metal.ironcore.dev]
     resources: [servers]
     verbs: [get, list, watch]
-  {{- if .machines }}
+  {{- if eq (toString .machines) "write" }}
   # Free capacity is checked against the unbound ServerClaims of every
   # namespace.
   - apiGroups: [metal.ironcore.dev]
@@ -227,7 +228,7 @@ metadata:
   labels:
     {{- include "metalkube.labels" $ | nindent 4 }}
 rules:
-  {{- if .machines }}
+  {{- if eq (toString .machines) "write" }}
   - apiGroups: [metal.ironcore.dev]
     resources: [serverclaims]
     verbs: [get, list, watch, create, update, patch, delete]
@@ -235,6 +236,10 @@ rules:
   - apiGroups: [""]
     resources: [secrets]
     verbs: [get, create, update, delete]
+  {{- else if eq (toString .machines) "read" }}
+  - apiGroups: [metal.ironcore.dev]
+    resources: [serverclaims]
+    verbs: [get, list, watch]
   {{- end }}
   {{- if .ips }}
   - apiGroups: [ipam.cluster.x-k8s.io]

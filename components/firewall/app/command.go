@@ -148,7 +148,7 @@ func Run(ctx context.Context, o *Options) error {
 	}
 	if o.DNSProxyAddress != "" {
 		proxy := &fqdn.Proxy{Listen: o.DNSProxyAddress, Upstream: o.DNSUpstream, Table: cfg.TableName, Sets: applier,
-			StateFile: o.FQDNStateFile, MinTTL: o.FQDNMinTTL, Log: log.WithName("dns-proxy")}
+			StateFile: o.FQDNStateFile, MinTTL: o.FQDNMinTTL, MaxTTL: o.FQDNMaxTTL, MaxEntries: o.FQDNMaxEntries, Log: log.WithName("dns-proxy")}
 		if err := proxy.Load(); err != nil {
 			return err
 		}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/metalkube/metalkube/components/firewall/api/v1alpha1"
 	"github.com/metalkube/metalkube/components/firewall/compile"
+	"github.com/metalkube/metalkube/components/firewall/fqdn"
 )
 
 // Flag names.
@@ -39,6 +40,8 @@ const (
 	FlagDNSUpstream            = "dns-upstream"
 	FlagFQDNStateFile          = "fqdn-state-file"
 	FlagFQDNMinTTL             = "fqdn-min-ttl"
+	FlagFQDNMaxTTL             = "fqdn-max-ttl"
+	FlagFQDNMaxEntries         = "fqdn-max-entries"
 	FlagNetNS                  = "netns"
 	FlagDryRun                 = "dry-run"
 	FlagPolicyFile             = "policy-file"
@@ -71,6 +74,8 @@ type Options struct {
 	DNSUpstream            string
 	FQDNStateFile          string
 	FQDNMinTTL             time.Duration
+	FQDNMaxTTL             time.Duration
+	FQDNMaxEntries         int
 	NetNS                  string
 	DryRun                 bool
 	PolicyFiles            []string
@@ -93,6 +98,8 @@ func NewOptions() *Options {
 		SuricataSocket:         "/run/suricata-command.socket",
 		FQDNStateFile:          "/var/lib/metalkube/firewall/fqdn-state.json",
 		FQDNMinTTL:             time.Minute,
+		FQDNMaxTTL:             fqdn.DefaultMaxTTL,
+		FQDNMaxEntries:         fqdn.DefaultMaxEntries,
 		// Policy statuses are the agent's bulk writes: 10,000 policies
 		// at client-go's default 5 requests/s took half an hour. 50/s
 		// writes them in minutes, off the apply path, without letting one
@@ -117,7 +124,7 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.Uint16Var(&o.LogGroup, FlagLogGroup, o.LogGroup, "nflog group dropped packets are logged to (0: do not log)")
 	fs.StringVar(&o.TableName, FlagTableName, o.TableName, "the nftables table (family inet) the agent owns")
 	fs.StringVar(&o.PolicyNamespace, FlagPolicyNamespace, o.PolicyNamespace, "namespace of the ClusterwideNetworkPolicies")
-	fs.BoolVar(&o.MetalStackPolicies, FlagMetalStackPolicies, o.MetalStackPolicies, "also read metal-stack.io/v1 ClusterwideNetworkPolicies")
+	fs.BoolVar(&o.MetalStackPolicies, FlagMetalStackPolicies, o.MetalStackPolicies, "also read metal-stack.io/v1 ClusterwideNetworkPolicies, compiled with firewall-controller's semantics where those are stricter; NodePort Services then open nothing (see the README's compatibility table)")
 	fs.StringVar(&o.FirewallName, FlagFirewallName, o.FirewallName, "name of this firewall's FirewallStatus object (empty: none)")
 	fs.DurationVar(&o.ResyncInterval, FlagResyncInterval, o.ResyncInterval, "how often the kernel ruleset is checked for drift and repaired")
 	fs.StringVar(&o.MetricsBindAddress, FlagMetricsBindAddress, o.MetricsBindAddress, "Prometheus metrics address (0: off)")
@@ -127,6 +134,8 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.DNSUpstream, FlagDNSUpstream, o.DNSUpstream, "resolver the DNS proxy forwards to, host:port (default: the first nameserver of /etc/resolv.conf)")
 	fs.StringVar(&o.FQDNStateFile, FlagFQDNStateFile, o.FQDNStateFile, "where resolved FQDN addresses are kept across restarts")
 	fs.DurationVar(&o.FQDNMinTTL, FlagFQDNMinTTL, o.FQDNMinTTL, "least time a resolved address stays allowed")
+	fs.DurationVar(&o.FQDNMaxTTL, FlagFQDNMaxTTL, o.FQDNMaxTTL, "longest time a resolved address stays allowed, whatever its record's TTL")
+	fs.IntVar(&o.FQDNMaxEntries, FlagFQDNMaxEntries, o.FQDNMaxEntries, "most resolved addresses the DNS proxy keeps allowed at once")
 	fs.StringVar(&o.NetNS, FlagNetNS, o.NetNS, "network namespace (a path such as /var/run/netns/fw) whose nftables ruleset and nflog the agent manages, if not its own")
 	fs.BoolVar(&o.DryRun, FlagDryRun, o.DryRun, "print the ruleset that would be applied and exit")
 	fs.Float32Var(&o.KubeAPIQPS, FlagKubeAPIQPS, o.KubeAPIQPS, "requests per second the agent's API client may send (status writes are the bulk)")
@@ -179,7 +188,7 @@ func (o *Options) Validate() error {
 // Config returns the compiler configuration the flags describe.
 func (o *Options) Config() (compile.Config, error) {
 	cfg := compile.Config{TableName: o.TableName, ExternalInterfaces: o.ExternalInterfaces, InternalInterfaces: o.InternalInterfaces,
-		LogGroup: o.LogGroup, FQDN: o.DNSProxyAddress != ""}
+		LogGroup: o.LogGroup, FQDN: o.DNSProxyAddress != "", MetalStack: o.MetalStackPolicies}
 	var err error
 	for _, f := range []struct {
 		flag string

@@ -47,6 +47,9 @@ type Config struct {
 	// and health ports, the DNS proxy): an input chain lets them answer
 	// only on the internal interfaces and loopback.
 	AgentPorts []AgentPort
+	// MetalStack applies firewall-controller's stricter Service semantics:
+	// a NodePort Service opens nothing (see the component README).
+	MetalStack bool
 }
 
 // AgentPort is a protocol (6 TCP, 17 UDP) and port the host serves on.
@@ -73,6 +76,10 @@ type RateLimit struct {
 type Policy struct {
 	Name string
 	Spec v1alpha1.PolicySpec
+	// MetalStack compiles the policy with firewall-controller's semantics
+	// where they are stricter than metalkube's (metal-stack.io/v1 policies
+	// read with --metal-stack-policies); see MetalStackSemantics.
+	MetalStack bool
 }
 
 // Input is what the ruleset is compiled from.
@@ -186,6 +193,9 @@ func Compile(cfg Config, in Input) *Result {
 	sort.Slice(policies, func(i, j int) bool { return policies[i].Name < policies[j].Name })
 	for _, p := range policies {
 		in, eg, err := policyRules(p, cluster, cfg.FQDN)
+		if err == nil && p.MetalStack {
+			in, eg, err = metalStackRules(p, in, eg)
+		}
 		if err != nil {
 			res.Policies[p.Name] = PolicyResult{Ignored: true, Message: err.Error()}
 			continue
@@ -199,6 +209,9 @@ func Compile(cfg Config, in Input) *Result {
 		return services[i].Namespace+"/"+services[i].Name < services[j].Namespace+"/"+services[j].Name
 	})
 	for _, s := range services {
+		if cfg.MetalStack && s.Spec.Type == corev1.ServiceTypeNodePort {
+			continue // firewall-controller opens no node port
+		}
 		if r, ok := serviceRule(s, cfg.NodeCIDRs); ok {
 			ingress = append(ingress, r)
 		}
@@ -313,7 +326,7 @@ func policyRules(p Policy, cluster []netip.Prefix, fqdn bool) (in, eg []rule, er
 		if err != nil {
 			return nil, nil, fmt.Errorf("ingress[%d]: %w", i, err)
 		}
-		src, err := parseBlocks(r.From)
+		src, err := parseBlocks(r.From, p.MetalStack)
 		if err != nil {
 			return nil, nil, fmt.Errorf("ingress[%d].from: %w", i, err)
 		}
@@ -342,7 +355,7 @@ func policyRules(p Policy, cluster []netip.Prefix, fqdn bool) (in, eg []rule, er
 			eg = append(eg, rule{info: info, fqdn: r.ToFQDNs, ports: ports})
 			continue
 		}
-		dst, err := parseBlocks(r.To)
+		dst, err := parseBlocks(r.To, p.MetalStack)
 		if err != nil {
 			return nil, nil, fmt.Errorf("egress[%d].to: %w", i, err)
 		}
@@ -406,7 +419,11 @@ func parsePorts(ports []networkingv1.NetworkPolicyPort) ([]portSpec, error) {
 
 // parseBlocks returns the spans per family covered by the blocks; a nil
 // result means "any".
-func parseBlocks(blocks []networkingv1.IPBlock) (*[2][]span, error) {
+//
+// With pooled (firewall-controller's semantics) every except of the rule
+// applies to every block: firewall-controller renders all of a rule's
+// excepts as one "saddr != { ... }" beside all its blocks.
+func parseBlocks(blocks []networkingv1.IPBlock, pooled bool) (*[2][]span, error) {
 	if len(blocks) == 0 {
 		return nil, nil
 	}
@@ -433,7 +450,58 @@ func parseBlocks(blocks []networkingv1.IPBlock) (*[2][]span, error) {
 		}
 		out[fam] = append(out[fam], spans...)
 	}
+	if pooled {
+		for _, b := range blocks {
+			for _, e := range b.Except {
+				ep := netip.MustParsePrefix(e) // checked above
+				fam := family(ep)
+				out[fam] = subtract(out[fam], prefixSpan(ep.Masked()))
+			}
+		}
+	}
 	return &out, nil
+}
+
+// metalStackRules applies firewall-controller's semantics where they are
+// stricter: a rule without ports allows nothing (firewall-controller
+// renders a rule per protocol with ports only), an egress rule without to
+// (and toFQDNs) allows nothing, and a port entry with a protocol but no port
+// is refused (firewall-controller renders "dport { <nil> }", which nft
+// rejects, failing the whole ruleset).
+func metalStackRules(p Policy, in, eg []rule) ([]rule, []rule, error) {
+	for i, r := range p.Spec.Ingress {
+		if err := metalStackPorts(r.Ports); err != nil {
+			return nil, nil, fmt.Errorf("ingress[%d]: %w", i, err)
+		}
+	}
+	for i, r := range p.Spec.Egress {
+		if err := metalStackPorts(r.Ports); err != nil {
+			return nil, nil, fmt.Errorf("egress[%d]: %w", i, err)
+		}
+	}
+	keepIn := in[:0]
+	for i, r := range in {
+		if len(p.Spec.Ingress[i].Ports) > 0 {
+			keepIn = append(keepIn, r)
+		}
+	}
+	keepEg := eg[:0]
+	for i, r := range eg {
+		e := p.Spec.Egress[i]
+		if len(e.Ports) > 0 && (len(e.To) > 0 || len(e.ToFQDNs) > 0) {
+			keepEg = append(keepEg, r)
+		}
+	}
+	return keepIn, keepEg, nil
+}
+
+func metalStackPorts(ports []networkingv1.NetworkPolicyPort) error {
+	for j, pp := range ports {
+		if pp.Port == nil {
+			return fmt.Errorf("ports[%d]: a protocol without a port (metal-stack semantics: firewall-controller cannot render it)", j)
+		}
+	}
+	return nil
 }
 
 func family(p netip.Prefix) int {

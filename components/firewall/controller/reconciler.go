@@ -146,7 +146,7 @@ func (r *Reconciler) input(ctx context.Context) (compile.Input, map[string]clien
 		for i := range ms.Items {
 			p := &ms.Items[i]
 			name := metalStackPrefix + p.Namespace + "/" + p.Name
-			in.Policies = append(in.Policies, compile.Policy{Name: name, Spec: p.Spec})
+			in.Policies = append(in.Policies, compile.Policy{Name: name, Spec: p.Spec, MetalStack: true})
 			objs[name] = p
 		}
 	}

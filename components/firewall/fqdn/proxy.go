@@ -2,8 +2,16 @@
 // firewall forwards the cluster's queries to an upstream resolver and, before
 // it answers, adds the A and AAAA records of names that match a policy's
 // toFQDNs selectors to that rule's nftables sets, each address expiring with
-// its record's TTL (raised to MinTTL). The addresses are also kept in a state
-// file, so that after a restart the agent's first ruleset already holds them.
+// its record's TTL (raised to MinTTL, capped at MaxTTL). The addresses are
+// also kept in a state file, so that after a restart the agent's first
+// ruleset already holds them.
+//
+// The proxy is bounded: an answer's A and AAAA records count only when their
+// owner is the queried name or a name the answer's CNAME chain leads to from
+// it (an upstream cannot smuggle in addresses of other names); at most
+// MaxEntries addresses are kept; the state file is written at most every
+// SaveInterval, outside the lock answers take; a state file that cannot be
+// read is logged and replaced by an empty one.
 //
 // Selectors follow metal-stack's semantics: matchName matches one name
 // (case-insensitive, trailing dot optional); in matchPattern "*" matches any
@@ -52,15 +60,33 @@ type Proxy struct {
 	StateFile string
 	// MinTTL is the least time an address stays allowed.
 	MinTTL time.Duration
+	// MaxTTL is the longest (default DefaultMaxTTL).
+	MaxTTL time.Duration
+	// MaxEntries caps the addresses kept over all sets (default
+	// DefaultMaxEntries); past it new addresses are not allowed until
+	// others expire.
+	MaxEntries int
+	// SaveInterval is the least time between two writes of the state file
+	// (default DefaultSaveInterval).
+	SaveInterval time.Duration
 	// ListenIn, if set, wraps creating the listening sockets (tests use it to
 	// listen in a network namespace).
 	ListenIn func(func() error) error
 	Log      logr.Logger
 
-	mu    sync.Mutex
-	rules []matcher
-	cache map[string]map[netip.Addr]time.Time // set -> address -> expiry
+	mu      sync.Mutex
+	rules   []matcher
+	cache   map[string]map[netip.Addr]time.Time // set -> address -> expiry
+	entries int                                 // addresses in cache
+	dirty   chan struct{}                       // the cache changed since the last save
 }
+
+// Defaults of the proxy's bounds.
+const (
+	DefaultMaxTTL       = 24 * time.Hour
+	DefaultMaxEntries   = 65536
+	DefaultSaveInterval = 5 * time.Second
+)
 
 type matcher struct {
 	re         *regexp.Regexp
@@ -118,6 +144,7 @@ func (p *Proxy) Load() error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.cache = map[string]map[netip.Addr]time.Time{}
+	p.entries = 0
 	if p.StateFile == "" {
 		return nil
 	}
@@ -130,7 +157,13 @@ func (p *Proxy) Load() error {
 	}
 	var st map[string]map[string]time.Time
 	if err := json.Unmarshal(b, &st); err != nil {
-		return fmt.Errorf("read FQDN state %s: %w", p.StateFile, err)
+		// a corrupt file must not keep the firewall from starting: the
+		// addresses come back as the cluster resolves its names again
+		p.Log.Error(err, "FQDN state file unreadable, starting with an empty one", "file", p.StateFile)
+		if err := writeState(p.StateFile, map[string]map[string]time.Time{}); err != nil {
+			return fmt.Errorf("replace unreadable FQDN state %s: %w", p.StateFile, err)
+		}
+		return nil
 	}
 	now := time.Now()
 	for set, m := range st {
@@ -139,6 +172,9 @@ func (p *Proxy) Load() error {
 				if p.cache[set] == nil {
 					p.cache[set] = map[netip.Addr]time.Time{}
 				}
+				if _, ok := p.cache[set][a]; !ok {
+					p.entries++
+				}
 				p.cache[set][a] = exp
 			}
 		}
@@ -146,37 +182,82 @@ func (p *Proxy) Load() error {
 	return nil
 }
 
-// save writes the state file; p.mu is held.
+// prune drops expired addresses; p.mu is held.
+func (p *Proxy) prune(now time.Time) {
+	for set, m := range p.cache {
+		for ip, exp := range m {
+			if !exp.After(now) {
+				delete(m, ip)
+				p.entries--
+			}
+		}
+		if len(m) == 0 {
+			delete(p.cache, set)
+		}
+	}
+}
+
+// save writes the state file from a snapshot taken under p.mu.
 func (p *Proxy) save() error {
 	if p.StateFile == "" {
 		return nil
 	}
-	now := time.Now()
-	st := map[string]map[string]time.Time{}
+	p.mu.Lock()
+	p.prune(time.Now())
+	st := make(map[string]map[string]time.Time, len(p.cache))
 	for set, m := range p.cache {
+		st[set] = make(map[string]time.Time, len(m))
 		for ip, exp := range m {
-			if exp.After(now) {
-				if st[set] == nil {
-					st[set] = map[string]time.Time{}
-				}
-				st[set][ip.String()] = exp
-			} else {
-				delete(m, ip)
-			}
+			st[set][ip.String()] = exp
 		}
 	}
+	p.mu.Unlock()
+	return writeState(p.StateFile, st)
+}
+
+func writeState(file string, st map[string]map[string]time.Time) error {
 	b, err := json.Marshal(st)
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(filepath.Dir(p.StateFile), 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Dir(file), 0o755); err != nil {
 		return err
 	}
-	tmp := p.StateFile + ".tmp"
+	tmp := file + ".tmp"
 	if err := os.WriteFile(tmp, b, 0o600); err != nil {
 		return err
 	}
-	return os.Rename(tmp, p.StateFile)
+	return os.Rename(tmp, file)
+}
+
+// saveLoop writes the state file after changes, at most every
+// SaveInterval, and once more when ctx ends.
+func (p *Proxy) saveLoop(ctx context.Context, dirty <-chan struct{}) {
+	interval := p.SaveInterval
+	if interval <= 0 {
+		interval = DefaultSaveInterval
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			select {
+			case <-dirty:
+				if err := p.save(); err != nil {
+					p.Log.Error(err, "saving FQDN state")
+				}
+			default:
+			}
+			return
+		case <-dirty:
+		}
+		if err := p.save(); err != nil {
+			p.Log.Error(err, "saving FQDN state")
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(interval):
+		}
+	}
 }
 
 // Start serves DNS until ctx ends (manager.Runnable).
@@ -186,6 +267,13 @@ func (p *Proxy) Start(ctx context.Context) error {
 			return err
 		}
 	}
+	dirty := make(chan struct{}, 1)
+	p.mu.Lock()
+	p.dirty = dirty
+	p.mu.Unlock()
+	saved := make(chan struct{})
+	go func() { defer close(saved); p.saveLoop(ctx, dirty) }()
+	defer func() { <-saved }()
 	var pc net.PacketConn
 	var ln net.Listener
 	listen := func() error {
@@ -261,9 +349,17 @@ func (p *Proxy) record(name string, resp *dns.Msg) {
 		ip  netip.Addr
 		ttl time.Duration
 	}
+	maxTTL := p.MaxTTL
+	if maxTTL <= 0 {
+		maxTTL = DefaultMaxTTL
+	}
+	owners := answerOwners(name, resp)
 	var v4, v6 []addr
 	for _, rr := range resp.Answer {
-		ttl := max(time.Duration(rr.Header().Ttl)*time.Second, p.MinTTL)
+		if !owners[strings.ToLower(dns.Fqdn(rr.Header().Name))] {
+			continue
+		}
+		ttl := min(max(time.Duration(rr.Header().Ttl)*time.Second, p.MinTTL), maxTTL)
 		switch rr := rr.(type) {
 		case *dns.A:
 			if a, ok := netip.AddrFromSlice(rr.A.To4()); ok {
@@ -275,13 +371,25 @@ func (p *Proxy) record(name string, resp *dns.Msg) {
 			}
 		}
 	}
+	maxEntries := p.MaxEntries
+	if maxEntries <= 0 {
+		maxEntries = DefaultMaxEntries
+	}
 	now := time.Now()
+	if p.entries >= maxEntries {
+		p.prune(now)
+	}
+	changed := false
 	for _, group := range []struct {
 		sets  []string
 		addrs []addr
 	}{{sets4, v4}, {sets6, v6}} {
 		for _, set := range group.sets {
 			for _, a := range group.addrs {
+				if _, known := p.cache[set][a.ip]; !known && p.entries >= maxEntries {
+					p.Log.Info("FQDN address cap reached, address not allowed", "name", name, "address", a.ip, "max", maxEntries)
+					continue
+				}
 				if err := p.Sets.AddTimeoutElements(p.Table, set, []netip.Addr{a.ip}, a.ttl); err != nil {
 					p.Log.Error(err, "adding resolved address", "name", name, "address", a.ip, "set", set)
 					continue
@@ -289,14 +397,39 @@ func (p *Proxy) record(name string, resp *dns.Msg) {
 				if p.cache[set] == nil {
 					p.cache[set] = map[netip.Addr]time.Time{}
 				}
+				if _, known := p.cache[set][a.ip]; !known {
+					p.entries++
+				}
 				if exp := now.Add(a.ttl); exp.After(p.cache[set][a.ip]) {
 					p.cache[set][a.ip] = exp
+					changed = true
 				}
 				p.Log.V(1).Info("allowed resolved address", "name", name, "address", a.ip, "ttl", a.ttl, "set", set)
 			}
 		}
 	}
-	if err := p.save(); err != nil {
-		p.Log.Error(err, "saving FQDN state")
+	if changed && p.dirty != nil {
+		select {
+		case p.dirty <- struct{}{}:
+		default:
+		}
 	}
+}
+
+// answerOwners returns the names whose A and AAAA records answer the query
+// for name: name itself and every name its CNAME chain in the answer leads to.
+func answerOwners(name string, resp *dns.Msg) map[string]bool {
+	owners := map[string]bool{name: true}
+	for changed := true; changed; {
+		changed = false
+		for _, rr := range resp.Answer {
+			if c, ok := rr.(*dns.CNAME); ok && owners[strings.ToLower(dns.Fqdn(c.Hdr.Name))] {
+				if t := strings.ToLower(dns.Fqdn(c.Target)); !owners[t] {
+					owners[t] = true
+					changed = true
+				}
+			}
+		}
+	}
+	return owners
 }

@@ -1,6 +1,7 @@
 package nft
 
 import (
+	"bytes"
 	"fmt"
 	"net/netip"
 	"sort"
@@ -125,16 +126,19 @@ func (t *Table) Set(name string) *Set {
 func (t *Table) Sort() {
 	sort.Strings(t.Counters)
 	for _, s := range t.Sets {
-		sort.Slice(s.Elements, func(i, j int) bool { return compareKeys(s.Elements[i].Key, s.Elements[j].Key) < 0 })
+		less := func(i, j int) bool { return compareKeys(s.Elements[i].Key, s.Elements[j].Key) < 0 }
+		if !sort.SliceIsSorted(s.Elements, less) {
+			sort.Slice(s.Elements, less)
+		}
 	}
 }
 
 func compareKeys(a, b []Range) int {
 	for i := range a {
-		if c := strings.Compare(string(a[i].Lo), string(b[i].Lo)); c != 0 {
+		if c := bytes.Compare(a[i].Lo, b[i].Lo); c != 0 {
 			return c
 		}
-		if c := strings.Compare(string(a[i].Hi), string(b[i].Hi)); c != 0 {
+		if c := bytes.Compare(a[i].Hi, b[i].Hi); c != 0 {
 			return c
 		}
 	}

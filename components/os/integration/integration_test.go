@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"flag"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"slices"
 	"strings"
@@ -346,6 +347,68 @@ func TestBadInput(t *testing.T) {
 				t.Errorf("user-data secret written despite the error (get: %v)", err)
 			}
 		})
+	}
+}
+
+// TestUserDataOverLimit updates a provisioned OSC so that its user data no
+// longer fits into a Secret: the error names the largest files and the limit,
+// is a configuration problem, and the previous user data stays.
+func TestUserDataOverLimit(t *testing.T) {
+	ctx := context.Background()
+	setupNamespace(t, ctx)
+	startController(t)
+
+	rng := rand.New(rand.NewPCG(3, 4))
+	// One Secret per file: a Secret holds 1 MiB at most, too.
+	for _, k := range []string{"a", "b", "c"} {
+		b := make([]byte, 350<<10)
+		for i := range b {
+			b[i] = byte(rng.Uint32())
+		}
+		s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "big-" + k, Namespace: testosc.Namespace}, Data: map[string][]byte{"data": b}}
+		if err := env.Client.Create(ctx, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	osc := testosc.Realistic("too-large", "flatcar")
+	requestReconcile(osc)
+	if err := env.Client.Create(ctx, osc); err != nil {
+		t.Fatal(err)
+	}
+	osc = waitFor(t, ctx, osc.Name, "success", succeeded(osc.Generation))
+	before, err := userDataSecret(t, ctx, osc.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	for _, k := range []string{"a", "b", "c"} {
+		osc.Spec.Files = append(osc.Spec.Files, extensionsv1alpha1.File{Path: "/opt/big/" + k,
+			Content: extensionsv1alpha1.FileContent{SecretRef: &extensionsv1alpha1.FileContentSecretRef{Name: "big-" + k, DataKey: "data"}}})
+	}
+	requestReconcile(osc)
+	if err := env.Client.Update(ctx, osc); err != nil {
+		t.Fatal(err)
+	}
+	osc = waitFor(t, ctx, osc.Name, "an error", func(o *extensionsv1alpha1.OperatingSystemConfig) bool {
+		lo := o.Status.LastOperation
+		return o.Status.LastError != nil && lo != nil && lo.State == gardencorev1beta1.LastOperationStateError
+	})
+	desc := osc.Status.LastError.Description
+	for _, want := range []string{`file "/opt/big/a" (358400 bytes)`, `file "/opt/big/b"`, `file "/opt/big/c"`, "limit of 1048576 bytes"} {
+		if !strings.Contains(desc, want) {
+			t.Errorf("lastError %q does not say %q", desc, want)
+		}
+	}
+	if !slices.Contains(osc.Status.LastError.Codes, gardencorev1beta1.ErrorConfigurationProblem) {
+		t.Errorf("lastError codes %v, want %s", osc.Status.LastError.Codes, gardencorev1beta1.ErrorConfigurationProblem)
+	}
+	after, err := userDataSecret(t, ctx, osc.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(after.Data["cloud_config"], before.Data["cloud_config"]) || after.ResourceVersion != before.ResourceVersion {
+		t.Errorf("user-data secret changed after the refused update")
 	}
 }
 

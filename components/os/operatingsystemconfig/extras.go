@@ -24,6 +24,10 @@ const (
 	ContainerdImportsDir = "/etc/containerd/conf.d"
 	CNIPluginDir         = "/opt/cni/bin"
 
+	// ContainerdExecDropIn is the name Gardener's OS extensions give the
+	// containerd drop-in that sets ExecStart.
+	ContainerdExecDropIn = "11-exec_config.conf"
+
 	resolvedUnit   = "systemd-resolved.service"
 	timesyncdUnit  = "systemd-timesyncd.service"
 	containerdUnit = "containerd.service"
@@ -60,7 +64,9 @@ func extras(osc *extensionsv1alpha1.OperatingSystemConfig, pc *v1alpha1.Operatin
 		}
 	}
 	if len(pc.DNSServers) > 0 {
-		files = append(files, inline(DNSConfigPath, "[Resolve]\nDNS="+strings.Join(pc.DNSServers, " ")+"\n"))
+		// Domains=~. routes every name to these servers, ahead of the
+		// per-link servers DHCP may hand out (see the package doc).
+		files = append(files, inline(DNSConfigPath, "[Resolve]\nDNS="+strings.Join(pc.DNSServers, " ")+"\nDomains=~.\n"))
 		units = append(units, extensionsv1alpha1.Unit{
 			Name: resolvedUnit, Enable: ptr.To(true), Command: ptr.To(extensionsv1alpha1.CommandRestart),
 			FilePaths: []string{DNSConfigPath},
@@ -75,6 +81,17 @@ func extras(osc *extensionsv1alpha1.OperatingSystemConfig, pc *v1alpha1.Operatin
 	}
 	if !containerd {
 		return units, files, nil
+	}
+	// Every Gardener OS extension points containerd at
+	// /etc/containerd/config.toml with this drop-in: Flatcar's containerd
+	// reads /usr/share/containerd/config.toml otherwise, and other images'
+	// units may pass their own. gardener-node-agent patches that file and
+	// nothing else. The reconcile purpose sends it too, as an extension
+	// unit: gardener-node-agent removes the drop-ins of units it manages that
+	// the OSC does not list.
+	execDropIn := extensionsv1alpha1.DropIn{Name: ContainerdExecDropIn, Content: containerdExecDropIn(osc.Spec.Type)}
+	if !provision {
+		units = append(units, extensionsv1alpha1.Unit{Name: containerdUnit, DropIns: []extensionsv1alpha1.DropIn{execDropIn}})
 	}
 
 	var registries []extensionsv1alpha1.RegistryConfig
@@ -97,25 +114,35 @@ func extras(osc *extensionsv1alpha1.OperatingSystemConfig, pc *v1alpha1.Operatin
 			files = append(files, f)
 			containerdFiles = append(containerdFiles, f.Path)
 		}
-		if cri != nil {
-			config, err := containerdConfig(cri)
-			if err != nil {
-				return nil, nil, err
-			}
-			files = append(files, inline(ContainerdConfigPath, config))
-			containerdFiles = append(containerdFiles, ContainerdConfigPath)
+		// Without a CRI config containerd still gets a config, as OS
+		// extensions give it one: the drop-in below points at it.
+		config, err := containerdConfig(ptr.Deref(cri, extensionsv1alpha1.CRIConfig{}))
+		if err != nil {
+			return nil, nil, err
 		}
+		files = append(files, inline(ContainerdConfigPath, config))
+		containerdFiles = append(containerdFiles, ContainerdConfigPath)
 	}
-	if provision && len(containerdFiles) > 0 {
+	if provision {
 		// containerd may have started before cloud-init wrote its files:
 		// restart it (Ignition writes files before anything starts). Later
 		// changes need no restart: containerd reads hosts.toml on each pull.
 		units = append(units, extensionsv1alpha1.Unit{
 			Name: containerdUnit, Enable: ptr.To(true), Command: ptr.To(extensionsv1alpha1.CommandRestart),
-			FilePaths: containerdFiles,
+			DropIns: []extensionsv1alpha1.DropIn{execDropIn}, FilePaths: containerdFiles,
 		})
 	}
 	return units, files, nil
+}
+
+// containerdExecDropIn is the drop-in making containerd read
+// ContainerdConfigPath, with the binary where the OS type installs it.
+func containerdExecDropIn(osType string) string {
+	binary := "/usr/bin/containerd"
+	if strings.HasPrefix(osType, "suse") {
+		binary = "/usr/sbin/containerd"
+	}
+	return "[Service]\nExecStart=\nExecStart=" + binary + " --config=" + ContainerdConfigPath + "\n"
 }
 
 func hostsTOMLPath(upstream string) string {
@@ -220,7 +247,7 @@ func tomlStrings(ss []string) string {
 // directory, the CNI plugin directory and the OSC's plugin patches. It sets
 // the same keys gardener-node-agent later patches into the file, so the two
 // agree.
-func containerdConfig(cri *extensionsv1alpha1.CRIConfig) (string, error) {
+func containerdConfig(cri extensionsv1alpha1.CRIConfig) (string, error) {
 	cfg := map[string]any{
 		"version": 2,
 		"imports": []string{path.Join(ContainerdImportsDir, "*.toml")},

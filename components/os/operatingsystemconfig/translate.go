@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
+	"strings"
 
 	v1beta1helper "github.com/gardener/gardener/pkg/api/core/v1beta1/helper"
 	gardencorev1beta1 "github.com/gardener/gardener/pkg/apis/core/v1beta1"
@@ -14,6 +16,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/metalkube/metalkube/components/os/apis/v1alpha1"
 	"github.com/metalkube/metalkube/components/os/render"
@@ -41,7 +44,14 @@ type Translator struct {
 	Formats map[string]v1alpha1.Format
 	// DefaultFormat is used for types missing from Formats.
 	DefaultFormat v1alpha1.Format
+	// MaxUserDataBytes is the most user data written; 0 means MaxSecretSize.
+	MaxUserDataBytes int
 }
+
+// MaxSecretSize is the most data a Secret holds (the API server's limit), and
+// so the most user data the extensions library can store in
+// osc-result-<name>.
+const MaxSecretSize = 1 << 20
 
 // Translate validates the OSC and translates it. Errors name the file or unit
 // they are about; on error nothing is returned.
@@ -62,7 +72,14 @@ func (t *Translator) Translate(ctx context.Context, osc *extensionsv1alpha1.Oper
 		format = t.DefaultFormat
 	}
 	if err := validateSpec(&osc.Spec); err != nil {
-		return nil, configurationProblem(fmt.Errorf("invalid OperatingSystemConfig: %w", err))
+		return nil, terminal(configurationProblem(fmt.Errorf("invalid OperatingSystemConfig: %w", err)))
+	}
+	if ipu := osc.Spec.InPlaceUpdates; ipu != nil {
+		// gardener-node-agent updates the OS in place only with the command
+		// an OS extension puts in status.inPlaceUpdates.osUpdate; bare-metal
+		// machines get a new OS by being provisioned again.
+		return nil, terminal(configurationProblem(fmt.Errorf("spec.inPlaceUpdates (operatingSystemVersion %q): metalkube has no in-place OS update command for type %q; use a worker pool whose update strategy is AutoRollingUpdate",
+			ipu.OperatingSystemVersion, osc.Spec.Type)))
 	}
 	units, files, err := extras(osc, pc)
 	if err != nil {
@@ -98,7 +115,48 @@ func (t *Translator) Translate(ctx context.Context, osc *extensionsv1alpha1.Oper
 	if err != nil {
 		return nil, err
 	}
+	if err := t.checkSize(plan, userData); err != nil {
+		return nil, err
+	}
 	return &Result{Format: format, UserData: userData}, nil
+}
+
+// checkSize refuses user data over the limit before the library writes it: the
+// API server would refuse the Secret with a bare "Too long", and retrying
+// cannot help. The error names the largest files, the limit and the size.
+func (t *Translator) checkSize(plan *render.Plan, userData []byte) error {
+	limit := t.MaxUserDataBytes
+	if limit <= 0 {
+		limit = MaxSecretSize
+	}
+	if len(userData) <= limit {
+		return nil
+	}
+	type sized struct {
+		name string
+		size int
+	}
+	var all []sized
+	for _, f := range plan.Files {
+		all = append(all, sized{"file " + strconv.Quote(f.Path), len(f.Data)})
+	}
+	for _, u := range plan.Units {
+		n := 0
+		if u.Content != nil {
+			n = len(*u.Content)
+		}
+		for _, d := range u.DropIns {
+			n += len(d.Content)
+		}
+		all = append(all, sized{"unit " + strconv.Quote(u.Name), n})
+	}
+	slices.SortStableFunc(all, func(a, b sized) int { return b.size - a.size })
+	var largest []string
+	for _, s := range all[:min(3, len(all))] {
+		largest = append(largest, fmt.Sprintf("%s (%d bytes)", s.name, s.size))
+	}
+	return terminal(configurationProblem(fmt.Errorf("user data is %d bytes, over the limit of %d bytes; the largest contents are %s",
+		len(userData), limit, strings.Join(largest, ", "))))
 }
 
 // plan resolves the provision OSC's files and units, with the extras, into a
@@ -196,12 +254,14 @@ func renderUnit(u *extensionsv1alpha1.Unit) render.Unit {
 	return ru
 }
 
-// resolve reads a file's content. Plain inline content and content sent
-// unencoded stay readable in the user data; base64 and Secret content stay
-// encoded.
+// resolve reads a file's content. Content sent unencoded
+// (transmitUnencoded) stays readable in the user data, for the placeholders
+// the machine-controller-manager replaces; the renderer encodes the rest as
+// makes the user data smallest. Files without permissions get
+// gardener-node-agent's default, 0600.
 func (t *Translator) resolve(ctx context.Context, namespace string, f *extensionsv1alpha1.File,
 	secrets map[string]*corev1.Secret, format v1alpha1.Format) (render.File, error) {
-	rf := render.File{Path: f.Path, Mode: ptr.Deref(f.Permissions, 0o644), Plain: ptr.Deref(f.Content.TransmitUnencoded, false)}
+	rf := render.File{Path: f.Path, Mode: ptr.Deref(f.Permissions, render.DefaultMode), Plain: ptr.Deref(f.Content.TransmitUnencoded, false)}
 	if format == v1alpha1.FormatIgnition && rf.Mode&0o7000 != 0 {
 		return rf, configurationProblem(fmt.Errorf("file %q: permissions %04o have setuid, setgid or sticky bits, which Ignition spec %s cannot set", f.Path, rf.Mode, render.IgnitionVersion))
 	}
@@ -210,7 +270,7 @@ func (t *Translator) resolve(ctx context.Context, namespace string, f *extension
 	case c.Inline != nil:
 		switch extensionsv1alpha1.FileCodecID(c.Inline.Encoding) {
 		case extensionsv1alpha1.PlainFileCodecID:
-			rf.Data, rf.Plain = []byte(c.Inline.Data), true
+			rf.Data = []byte(c.Inline.Data)
 		case extensionsv1alpha1.B64FileCodecID:
 			data, err := base64.StdEncoding.DecodeString(c.Inline.Data)
 			if err != nil {
@@ -251,3 +311,18 @@ func (t *Translator) resolve(ctx context.Context, namespace string, f *extension
 func configurationProblem(err error) error {
 	return v1beta1helper.NewErrorWithCodes(err, gardencorev1beta1.ErrorConfigurationProblem)
 }
+
+// terminal marks an error that only a change of the OSC can fix: the
+// controller does not retry it (the library still reports it in
+// status.lastError), and the OSC's next change reconciles it again.
+func terminal(err error) error { return notRetried{err} }
+
+// notRetried is controller-runtime's terminal error without the "terminal
+// error: " its message would start with in status.lastError.
+type notRetried struct{ error }
+
+func (e notRetried) Unwrap() error { return e.error }
+
+// Is makes errors.Is(err, reconcile.TerminalError(nil)) hold, which is how
+// controller-runtime decides not to requeue.
+func (e notRetried) Is(target error) bool { return errors.Is(reconcile.TerminalError(nil), target) }

@@ -10,11 +10,9 @@ import (
 	"strings"
 	"testing"
 
-	ignition "github.com/coreos/ignition/v2/config/v3_5"
 	v1beta1helper "github.com/gardener/gardener/pkg/api/core/v1beta1/helper"
 	gardencorev1beta1 "github.com/gardener/gardener/pkg/apis/core/v1beta1"
 	extensionsv1alpha1 "github.com/gardener/gardener/pkg/apis/extensions/v1alpha1"
-	"github.com/vincent-petithory/dataurl"
 	"go.yaml.in/yaml/v3"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -63,45 +61,37 @@ func minimal(osType string) *extensionsv1alpha1.OperatingSystemConfig {
 // that every file the plan should contain is in it with its exact bytes.
 func checkUserData(t *testing.T, format v1alpha1.Format, data []byte, wantFiles map[string][]byte) {
 	t.Helper()
-	got := map[string][]byte{}
+	got := decodeFiles(t, format, data)
+	for path, want := range wantFiles {
+		if !bytes.Equal(got[path].Data, want) {
+			t.Errorf("file %s: got %q, want %q", path, got[path].Data, want)
+		}
+	}
+}
+
+// decodeFiles validates user data with the real validators and decodes its
+// files as the machine would write them.
+func decodeFiles(t *testing.T, format v1alpha1.Format, data []byte) map[string]userdatatest.File {
+	t.Helper()
 	switch format {
 	case v1alpha1.FormatIgnition:
 		userdatatest.Ignition(t, data)
-		cfg, _, err := ignition.Parse(data)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, f := range cfg.Storage.Files {
-			du, err := dataurl.DecodeString(*f.Contents.Source)
-			if err != nil {
-				t.Fatalf("file %s: data URL: %v", f.Path, err)
-			}
-			got[f.Path] = du.Data
-		}
+		return userdatatest.IgnitionFiles(t, data)
 	case v1alpha1.FormatCloudInit:
 		userdatatest.CloudInit(t, data)
-		var doc struct {
-			WriteFiles []struct{ Path, Content, Encoding string } `yaml:"write_files"`
-		}
-		if err := yaml.Unmarshal(data, &doc); err != nil {
-			t.Fatal(err)
-		}
-		for _, f := range doc.WriteFiles {
-			b := []byte(f.Content)
-			if f.Encoding == "b64" {
-				var err error
-				if b, err = base64.StdEncoding.DecodeString(f.Content); err != nil {
-					t.Fatalf("file %s: %v", f.Path, err)
-				}
-			}
-			got[f.Path] = b
-		}
+		return userdatatest.CloudInitFiles(t, data)
 	}
-	for path, want := range wantFiles {
-		if !bytes.Equal(got[path], want) {
-			t.Errorf("file %s: got %q, want %q", path, got[path], want)
-		}
+	t.Fatalf("unknown format %q", format)
+	return nil
+}
+
+// unitStates reads what user data does with each unit at provisioning.
+func unitStates(t *testing.T, format v1alpha1.Format, data []byte) map[string]userdatatest.UnitState {
+	t.Helper()
+	if format == v1alpha1.FormatIgnition {
+		return userdatatest.IgnitionUnitStates(t, data)
 	}
+	return userdatatest.CloudInitUnitStates(t, data)
 }
 
 // oscFiles resolves the expected bytes of an OSC's files by hand.
@@ -194,7 +184,7 @@ func TestRealisticExtras(t *testing.T) {
 				t.Fatal(err)
 			}
 			checkUserData(t, format, res.UserData, map[string][]byte{
-				operatingsystemconfig.DNSConfigPath: []byte("[Resolve]\nDNS=10.250.0.10 2001:db8::53\n"),
+				operatingsystemconfig.DNSConfigPath: []byte("[Resolve]\nDNS=10.250.0.10 2001:db8::53\nDomains=~.\n"),
 				operatingsystemconfig.NTPConfigPath: []byte("[Time]\nNTP=ntp1.example.org 10.250.0.123\n"),
 				"/etc/containerd/certs.d/docker.io/hosts.toml": []byte(`# written by metalkube
 server = "https://registry-1.docker.io"
@@ -253,18 +243,12 @@ func TestContainerdConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	var doc struct {
-		WriteFiles []struct{ Path, Content string } `yaml:"write_files"`
-		RunCmd     [][]string                       `yaml:"runcmd"`
+		RunCmd [][]string `yaml:"runcmd"`
 	}
 	if err := yaml.Unmarshal(res.UserData, &doc); err != nil {
 		t.Fatal(err)
 	}
-	var config string
-	for _, f := range doc.WriteFiles {
-		if f.Path == operatingsystemconfig.ContainerdConfigPath {
-			config = f.Content
-		}
-	}
+	config := string(decodeFiles(t, v1alpha1.FormatCloudInit, res.UserData)[operatingsystemconfig.ContainerdConfigPath].Data)
 	// Parse it back as TOML and check the keys containerd and
 	// gardener-node-agent read.
 	var cfg map[string]any

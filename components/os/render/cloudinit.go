@@ -5,7 +5,6 @@ import (
 	"encoding/base64"
 	"fmt"
 	"strings"
-	"unicode/utf8"
 )
 
 // CloudConfigHeader starts every cloud-config document.
@@ -13,10 +12,16 @@ const CloudConfigHeader = "#cloud-config\n"
 
 // CloudInit renders the plan as a #cloud-config document.
 //
-// write_files carries the files, then the unit files and drop-ins (mode
-// 0644). runcmd reloads systemd, enables or disables each unit and runs its
-// command; start and restart do not block, so units ordered after
-// cloud-final.service cannot deadlock the boot.
+// write_files carries the files, then the unit files and drop-ins
+// (UnitFileMode), each file's content encoded as described at
+// cloudInitContent. runcmd reloads systemd, then treats each unit as
+// gardener-node-agent does (see Unit) and as Gardener's OS extensions do in
+// their user data: `systemctl enable` (or disable), then `systemctl restart`
+// — also for units without a command, which enabling alone would leave
+// stopped until a reboot because multi-user.target is already under way when
+// cloud-init runs — or `systemctl stop` for units that must not run. Restart
+// and stop do not block, so units ordered after cloud-final.service cannot
+// deadlock the boot.
 //
 // The YAML is written directly (see yaml.go): plain content as a literal
 // block where YAML allows one, double-quoted otherwise, and every scalar safe
@@ -32,31 +37,33 @@ func CloudInit(p *Plan) ([]byte, error) {
 	}
 	if len(p.Files) > 0 || hasUnitFiles(p.Units) {
 		b.WriteString("write_files:\n")
+		var z compressor
 		for _, f := range p.Files {
-			writeFile(&b, f.Path, mode(f.Mode), f.Data, f.Plain)
+			writeFile(&b, f.Path, mode(f.Mode), f.Data, f.Plain, &z)
 		}
 		for _, u := range p.Units {
+			// Unit files stay readable: they are small, and people read them.
 			if u.Content != nil {
-				writeFile(&b, UnitPath(u.Name), 0o644, []byte(*u.Content), true)
+				writeFile(&b, UnitPath(u.Name), UnitFileMode, []byte(*u.Content), true, &z)
 			}
 			for _, d := range u.DropIns {
-				writeFile(&b, DropInPath(u.Name, d.Name), 0o644, []byte(d.Content), true)
+				writeFile(&b, DropInPath(u.Name, d.Name), UnitFileMode, []byte(d.Content), true, &z)
 			}
 		}
 	}
 	if len(p.Units) > 0 {
 		b.WriteString("runcmd:\n")
 		command(&b, "systemctl", "daemon-reload")
-		for _, u := range p.Units {
-			if u.Enable && u.Command != CommandStop {
+		for i := range p.Units {
+			u := &p.Units[i]
+			if u.Enable {
 				command(&b, "systemctl", "enable", u.Name)
 			} else {
 				command(&b, "systemctl", "disable", u.Name)
 			}
-			switch u.Command {
-			case CommandStart, CommandRestart:
-				command(&b, "systemctl", string(u.Command), "--no-block", u.Name)
-			case CommandStop:
+			if u.Started() {
+				command(&b, "systemctl", "restart", "--no-block", u.Name)
+			} else {
 				command(&b, "systemctl", "stop", "--no-block", u.Name)
 			}
 		}
@@ -64,25 +71,11 @@ func CloudInit(p *Plan) ([]byte, error) {
 	return b.Bytes(), nil
 }
 
-func writeFile(b *bytes.Buffer, path string, mode uint32, data []byte, plain bool) {
+func writeFile(b *bytes.Buffer, path string, mode uint32, data []byte, plain bool, z *compressor) {
 	b.WriteString("  - path: ")
 	writeScalar(b, path)
 	fmt.Fprintf(b, "\n    permissions: \"0%03o\"\n", mode)
-	if plain && utf8.Valid(data) {
-		b.WriteString("    content: ")
-		if !writeLiteral(b, data, "      ") {
-			writeDoubleQuoted(b, string(data))
-		}
-		b.WriteByte('\n')
-		return
-	}
-	b.WriteString("    encoding: b64\n    content: \"")
-	n := base64.StdEncoding.EncodedLen(len(data))
-	b.Grow(n)
-	start := b.Len()
-	b.Write(make([]byte, n))
-	base64.StdEncoding.Encode(b.Bytes()[start:], data)
-	b.WriteString("\"\n")
+	cloudInitContent(b, data, plain, z)
 }
 
 func command(b *bytes.Buffer, args ...string) {

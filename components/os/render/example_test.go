@@ -29,8 +29,7 @@ func ExampleCloudInit() {
 	//       echo hello
 	//   - path: /etc/hello/token
 	//     permissions: "0600"
-	//     encoding: b64
-	//     content: "czNjcjN0"
+	//     content: "s3cr3t"
 	//   - path: /etc/systemd/system/hello.service
 	//     permissions: "0644"
 	//     content: |
@@ -41,7 +40,7 @@ func ExampleCloudInit() {
 	// runcmd:
 	//   - [systemctl, daemon-reload]
 	//   - [systemctl, enable, hello.service]
-	//   - [systemctl, start, --no-block, hello.service]
+	//   - [systemctl, restart, --no-block, hello.service]
 }
 
 func ExampleIgnition() {
@@ -54,5 +53,5 @@ func ExampleIgnition() {
 	}
 	fmt.Println(string(out))
 	// Output:
-	// {"ignition":{"config":{"replace":{"verification":{}}},"proxy":{},"security":{"tls":{}},"timeouts":{},"version":"3.5.0"},"kernelArguments":{},"passwd":{},"storage":{"files":[{"group":{},"overwrite":true,"path":"/etc/token","user":{},"contents":{"source":"data:,%3C%3CBOOTSTRAP_TOKEN%3E%3E","verification":{}},"mode":384}]},"systemd":{"units":[{"dropins":[{"contents":"[Service]\nEnvironment=A=b\n","name":"10-env.conf"}],"enabled":true,"name":"containerd.service"}]}}
+	// {"ignition":{"config":{"replace":{"verification":{}}},"proxy":{},"security":{"tls":{}},"timeouts":{},"version":"3.5.0"},"kernelArguments":{},"passwd":{},"storage":{"files":[{"group":{},"overwrite":true,"path":"/etc/token","user":{},"contents":{"source":"data:,%3C%3CBOOTSTRAP_TOKEN%3E%3E","verification":{}},"mode":384}]},"systemd":{"units":[{"dropins":[{"contents":"[Service]\nEnvironment=A=b\n","name":"10-env.conf"}],"enabled":true,"name":"containerd.service"},{"contents":"[Unit]\nDescription=Starts and stops the units of the OperatingSystemConfig at first boot (metalkube)\nConditionPathExists=!/var/lib/metalkube/units-started\n[Service]\nType=oneshot\nExecStart=-/usr/bin/systemctl start --no-block containerd.service\nExecStartPost=/usr/bin/mkdir -p /var/lib/metalkube\nExecStartPost=/usr/bin/touch /var/lib/metalkube/units-started\n[Install]\nWantedBy=multi-user.target\n","enabled":true,"name":"metalkube-start-units.service"}]}}
 }

@@ -15,16 +15,22 @@ type Plan struct {
 	Units []Unit
 }
 
+// DefaultMode is the mode of a file without one: gardener-node-agent's
+// default, so that a file keeps its mode when the agent takes it over.
+const DefaultMode = 0o600
+
 // File is a file with its content.
 type File struct {
 	// Path is absolute.
 	Path string
-	// Mode holds the permission bits (0644 if zero).
+	// Mode holds the permission bits (DefaultMode if zero).
 	Mode uint32
 	// Data is the file's content.
 	Data []byte
-	// Plain asks for the content to be readable in the user data rather than
-	// base64 (ignored for content that is not valid UTF-8).
+	// Plain asks for the content to stay readable in the user data (no
+	// base64, no compression), for placeholders such as <<BOOTSTRAP_TOKEN>>
+	// that the machine-controller-manager replaces in the user data. Other
+	// content gets whichever encoding makes the user data smallest.
 	Plain bool
 }
 
@@ -39,18 +45,26 @@ const (
 	CommandStop    Command = "stop"
 )
 
-// Unit is a systemd unit.
+// Unit is a systemd unit. What happens to it at provisioning follows
+// gardener-node-agent, which applies every later change of the same units:
+// the unit is enabled when Enable is set and disabled otherwise, then
+// stopped when it is disabled or its command is stop, and (re)started in
+// every other case — with or without a command. Start and restart are the
+// same at first boot.
 type Unit struct {
 	Name string
 	// Content is the unit file; nil keeps the one the image ships.
 	Content *string
 	// Enable enables the unit (false disables it).
 	Enable bool
-	// Command is run after the files are written (cloud-init). Ignition can
-	// only enable units; enabled units start with the boot.
+	// Command is the OSC's command: start, restart, stop or none.
 	Command Command
 	DropIns []DropIn
 }
+
+// Started reports whether the unit runs after provisioning: it is enabled
+// and its command is not stop (gardener-node-agent restarts such a unit).
+func (u *Unit) Started() bool { return u.Enable && u.Command != CommandStop }
 
 // DropIn is a unit drop-in file, written to <unit>.d/<name>.
 type DropIn struct {
@@ -77,7 +91,11 @@ func hasInstallSection(content string) bool {
 
 func mode(m uint32) uint32 {
 	if m == 0 {
-		return 0o644
+		return DefaultMode
 	}
 	return m
 }
+
+// UnitFileMode is the mode of unit files and drop-ins in both formats:
+// Ignition writes them 0644 and cannot be told otherwise.
+const UnitFileMode = 0o644

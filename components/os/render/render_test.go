@@ -80,7 +80,7 @@ func TestRoundTrip(t *testing.T) {
 				if !bytes.Equal(du.Data, tricky[f.Path]) {
 					t.Errorf("%s: got %q, want %q", f.Path, du.Data, tricky[f.Path])
 				}
-				if *f.Mode != 0o644 || !*f.Overwrite {
+				if *f.Mode != render.DefaultMode || !*f.Overwrite {
 					t.Errorf("%s: mode %o overwrite %v", f.Path, *f.Mode, *f.Overwrite)
 				}
 			}
@@ -108,7 +108,7 @@ func TestRoundTrip(t *testing.T) {
 				if !bytes.Equal(got, tricky[f.Path]) {
 					t.Errorf("%s: got %q, want %q", f.Path, got, tricky[f.Path])
 				}
-				if f.Permissions != "0644" {
+				if f.Permissions != "0600" {
 					t.Errorf("%s: permissions %q", f.Path, f.Permissions)
 				}
 			}
@@ -133,30 +133,40 @@ func TestRoundTrip(t *testing.T) {
 	}
 }
 
+// TestUnits checks that both formats treat units as gardener-node-agent does
+// (userdatatest.NodeAgentState): every unit not disabled and not stopped is
+// started, with or without a command and with or without an [Install]
+// section; stop with enable keeps the unit enabled.
 func TestUnits(t *testing.T) {
 	withInstall := "[Service]\nExecStart=/bin/true\n[Install]\nWantedBy=multi-user.target\n"
 	noInstall := "[Service]\nType=oneshot\nExecStart=/bin/true\n"
 	cases := []struct {
 		name        string
 		unit        render.Unit
-		wantEnabled *bool    // Ignition's enabled
-		wantStarter bool     // Ignition adds render.StartUnit to start it
-		wantCmds    []string // cloud-init runcmd after daemon-reload
+		wantEnabled *bool  // Ignition's enabled
+		wantStarter string // what Ignition's render.StartUnit does with it: "start", "stop" or ""
+		wantCmds    []string
 	}{
 		{"enabled with install section", render.Unit{Name: "a.service", Content: &withInstall, Enable: true, Command: render.CommandStart},
-			ptr(true), false, []string{"systemctl enable a.service", "systemctl start --no-block a.service"}},
-		{"enabled without install section is not enabled in ignition", render.Unit{Name: "a.service", Content: &noInstall, Enable: true},
-			nil, false, []string{"systemctl enable a.service"}},
+			ptr(true), "", []string{"systemctl enable a.service", "systemctl restart --no-block a.service"}},
+		{"enabled with install section, no command", render.Unit{Name: "a.service", Content: &withInstall, Enable: true},
+			ptr(true), "", []string{"systemctl enable a.service", "systemctl restart --no-block a.service"}},
+		{"enabled without install section, no command", render.Unit{Name: "a.service", Content: &noInstall, Enable: true},
+			nil, "start", []string{"systemctl enable a.service", "systemctl restart --no-block a.service"}},
 		{"started without install section", render.Unit{Name: "a.service", Content: &noInstall, Enable: true, Command: render.CommandStart},
-			nil, true, []string{"systemctl enable a.service", "systemctl start --no-block a.service"}},
+			nil, "start", []string{"systemctl enable a.service", "systemctl restart --no-block a.service"}},
 		{"image unit with drop-in", render.Unit{Name: "a.service", Enable: true, Command: render.CommandRestart, DropIns: []render.DropIn{{Name: "10-x.conf", Content: "[Service]\nNice=5\n"}}},
-			ptr(true), true, []string{"systemctl enable a.service", "systemctl restart --no-block a.service"}},
+			ptr(true), "start", []string{"systemctl enable a.service", "systemctl restart --no-block a.service"}},
+		{"image unit, no command", render.Unit{Name: "a.service", Enable: true},
+			ptr(true), "start", []string{"systemctl enable a.service", "systemctl restart --no-block a.service"}},
 		{"disabled", render.Unit{Name: "a.service", Content: &withInstall},
-			ptr(false), false, []string{"systemctl disable a.service"}},
-		{"disabled but started", render.Unit{Name: "a.service", Content: &noInstall, Command: render.CommandStart},
-			ptr(false), true, []string{"systemctl disable a.service", "systemctl start --no-block a.service"}},
-		{"stopped", render.Unit{Name: "a.service", Enable: true, Command: render.CommandStop},
-			ptr(false), false, []string{"systemctl disable a.service", "systemctl stop --no-block a.service"}},
+			ptr(false), "stop", []string{"systemctl disable a.service", "systemctl stop --no-block a.service"}},
+		{"disabled but asked to start is stopped", render.Unit{Name: "a.service", Content: &noInstall, Command: render.CommandStart},
+			ptr(false), "stop", []string{"systemctl disable a.service", "systemctl stop --no-block a.service"}},
+		{"stop with enable stays enabled", render.Unit{Name: "a.service", Enable: true, Command: render.CommandStop},
+			ptr(true), "stop", []string{"systemctl enable a.service", "systemctl stop --no-block a.service"}},
+		{"stop with enable and install section", render.Unit{Name: "a.service", Content: &withInstall, Enable: true, Command: render.CommandStop},
+			ptr(true), "stop", []string{"systemctl enable a.service", "systemctl stop --no-block a.service"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -181,8 +191,17 @@ func TestUnits(t *testing.T) {
 					starter = *u.Contents
 				}
 			}
-			if gotStarter := strings.Contains(starter, "ExecStart=/usr/bin/systemctl start --no-block a.service\n"); gotStarter != tc.wantStarter {
-				t.Errorf("ignition starts a.service with %s: %v, want %v\n%s", render.StartUnit, gotStarter, tc.wantStarter, starter)
+			gotStarter := ""
+			for _, verb := range []string{"start", "stop"} {
+				if strings.Contains(starter, "ExecStart=-/usr/bin/systemctl "+verb+" --no-block a.service\n") {
+					gotStarter = verb
+				}
+			}
+			if gotStarter != tc.wantStarter {
+				t.Errorf("%s does %q with a.service, want %q\n%s", render.StartUnit, gotStarter, tc.wantStarter, starter)
+			}
+			if starter != "" && !strings.Contains(starter, "ConditionPathExists=!"+render.StartedStamp+"\n") {
+				t.Errorf("%s runs at every boot, want first boot only:\n%s", render.StartUnit, starter)
 			}
 
 			ci, err := render.CloudInit(plan)
@@ -219,6 +238,15 @@ func TestUnits(t *testing.T) {
 			if strings.Join(paths, ",") != strings.Join(wantPaths, ",") {
 				t.Errorf("write_files %v, want %v", paths, wantPaths)
 			}
+
+			// Both formats end with the unit as gardener-node-agent leaves it.
+			wantState := userdatatest.NodeAgentState(&tc.unit.Enable, string(tc.unit.Command))
+			if got := userdatatest.CloudInitUnitStates(t, ci)["a.service"]; got != wantState {
+				t.Errorf("cloud-init leaves a.service %v, gardener-node-agent %v", got, wantState)
+			}
+			if got := userdatatest.IgnitionUnitStates(t, ign)["a.service"]; got.Run != wantState.Run || got.Enabled != "" && got.Enabled != wantState.Enabled {
+				t.Errorf("ignition leaves a.service %v, gardener-node-agent %v", got, wantState)
+			}
 		})
 	}
 }
@@ -239,7 +267,7 @@ func TestUnitNames(t *testing.T) {
 	userdatatest.Ignition(t, ign)
 	cfg, _, _ := ignition.Parse(ign)
 	starter := *cfg.Systemd.Units[len(cfg.Systemd.Units)-1].Contents
-	if want := `start --no-block var-lib\\x2dcontainerd.mount getty@tty1.service`; !strings.Contains(starter, want) {
+	if want := `-/usr/bin/systemctl start --no-block var-lib\\x2dcontainerd.mount getty@tty1.service`; !strings.Contains(starter, want) {
 		t.Errorf("%s does not escape backslashes for ExecStart (want %s):\n%s", render.StartUnit, want, starter)
 	}
 
@@ -289,7 +317,7 @@ func TestModes(t *testing.T) {
 		t.Fatal(err)
 	}
 	userdatatest.CloudInit(t, ci)
-	for _, want := range []string{`permissions: "0755"`, `permissions: "04755"`, `permissions: "0644"`} {
+	for _, want := range []string{`permissions: "0755"`, `permissions: "04755"`, `permissions: "0600"`} {
 		if !strings.Contains(string(ci), want) {
 			t.Errorf("cloud-config lacks %s:\n%s", want, ci)
 		}

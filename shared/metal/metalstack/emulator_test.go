@@ -214,6 +214,13 @@ func TestServiceTaggedIP(t *testing.T) {
 	if err != nil || len(found) != 1 || found[0].ID != ip.ID || found[0].Cluster != "c1" {
 		t.Fatalf("find by service tag = %+v, %v", found, err)
 	}
+	// A Service tag without its cluster as value gets the IP's.
+	if _, err := b.SetIPTags(ctx, ip.ID, map[string]string{svcTag: "c1", metal.ServiceTag("default", "api"): ""}); err != nil {
+		t.Fatal(err)
+	}
+	if raw := rawTags(t, e, ip.ID); !slices.Contains(raw, metalstack.TagService+"=c1/default/api") {
+		t.Errorf("tags on metal-api %v, want the second Service bound to c1", raw)
+	}
 	// Retagging keeps the cluster binding.
 	got, err := b.SetIPTags(ctx, ip.ID, map[string]string{"free": ""})
 	if err != nil || got.Cluster != "c1" || !slices.Equal([]string{"free"}, keys(got.Tags)) {

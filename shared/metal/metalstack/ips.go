@@ -64,7 +64,7 @@ func (b *Backend) AllocateIP(ctx context.Context, spec metal.IPSpec) (*metal.IP,
 	}
 	req := &models.V1IPAllocateRequest{Name: spec.Name, Description: "metalkube " + spec.Name + " of cluster " + spec.Cluster,
 		Networkid: new(spec.Network), Projectid: new(b.cfg.Project), Type: new(string(typ)),
-		Tags: tagList(spec.Tags, TagCluster+"="+spec.Cluster)}
+		Tags: tagList(spec.Tags, spec.Cluster, TagCluster+"="+spec.Cluster)}
 	var resp *models.V1IPResponse
 	if spec.Address.IsValid() {
 		ok, err := b.c.IP().AllocateSpecificIP(ip.NewAllocateSpecificIPParams().WithContext(ctx).WithIP(spec.Address.String()).WithBody(req), nil)
@@ -138,7 +138,7 @@ func (b *Backend) FreeIP(ctx context.Context, id string) error {
 // allocated are found too.
 func (b *Backend) FindIPs(ctx context.Context, q metal.IPQuery) ([]metal.IP, error) {
 	const op = "find ips"
-	req := &models.V1IPFindRequest{Projectid: b.cfg.Project, Networkid: q.Network, Tags: tagList(q.Tags)}
+	req := &models.V1IPFindRequest{Projectid: b.cfg.Project, Networkid: q.Network, Tags: tagList(q.Tags, q.Cluster)}
 	if q.Address.IsValid() {
 		req.Ipaddress = q.Address.String()
 	}
@@ -211,7 +211,7 @@ func (b *Backend) updateIPTags(ctx context.Context, op, id string, update func(t
 	}
 	resp, err := b.c.IP().UpdateIP(ip.NewUpdateIPParams().WithContext(ctx).WithBody(&models.V1IPUpdateRequest{
 		Ipaddress: cur.Ipaddress, Name: cur.Name, Description: cur.Description, Type: cur.Type,
-		Tags: tagList(tags, keep...)}), nil)
+		Tags: tagList(tags, b.toIP(cur).Cluster, keep...)}), nil)
 	if err != nil {
 		return nil, b.wrap(op, id, err)
 	}

@@ -233,7 +233,7 @@ func hostname(spec metal.MachineSpec) string {
 }
 
 func (b *Backend) machineTags(spec metal.MachineSpec) []string {
-	return tagList(spec.Tags, TagCluster+"="+spec.Cluster, TagMachineName+"="+spec.Name)
+	return tagList(spec.Tags, spec.Cluster, TagCluster+"="+spec.Cluster, TagMachineName+"="+spec.Name)
 }
 
 func (b *Backend) dnsServers() []*models.V1DNSServer {

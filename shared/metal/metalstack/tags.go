@@ -54,14 +54,18 @@ func ServiceTag(cluster, namespace, name string) (key, value string) {
 
 // tagList renders tags as metal-api "key=value" strings (a tag with an empty
 // value is just "key"), sorted, with the reserved pairs added. metalkube's
-// Service tags (metal.TagServicePrefix) are written in metal-ccm's form.
-func tagList(user map[string]string, extra ...string) []string {
+// Service tags (metal.TagServicePrefix) are written in metal-ccm's form;
+// one without a cluster as value (empty or "true") gets cluster.
+func tagList(user map[string]string, cluster string, extra ...string) []string {
 	out := make([]string, 0, len(user)+len(extra))
 	for k, v := range user {
 		if slices.Contains(reserved, k) || slices.Contains(system, k) {
 			continue
 		}
 		if svc, ok := strings.CutPrefix(k, metal.TagServicePrefix); ok {
+			if v == "" || v == "true" {
+				v = cluster
+			}
 			out = append(out, TagService+"="+v+"/"+svc)
 			continue
 		}

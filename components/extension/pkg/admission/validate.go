@@ -12,6 +12,7 @@ import (
 	"github.com/metalkube/metalkube/components/extension/pkg/apis/metal/v1alpha1"
 	"github.com/metalkube/metalkube/components/extension/pkg/apis/metal/validation"
 	"github.com/metalkube/metalkube/components/extension/pkg/provider"
+	"github.com/metalkube/metalkube/shared/kubeconfig"
 )
 
 // Validator validates metalkube's provider documents in garden objects.
@@ -136,6 +137,11 @@ func (v *Validator) Secret(s *corev1.Secret) field.ErrorList {
 	case hasKC:
 		if len(kc) == 0 {
 			errs = append(errs, field.Required(p.Key(SecretKubeconfig), "empty"))
+		} else if err := kubeconfig.Check(kc); err != nil {
+			// The kubeconfig is loaded inside the seed: nothing in it may run
+			// programs or read the seed's files (the same check runs where
+			// the components load it).
+			errs = append(errs, field.Forbidden(p.Key(SecretKubeconfig), err.Error()))
 		}
 	case hasURL:
 		if len(url) == 0 {

@@ -125,7 +125,6 @@ func Realistic(name, osType string) *extensionsv1alpha1.OperatingSystemConfig {
 				{
 					Name: "containerd.service",
 					DropIns: []extensionsv1alpha1.DropIn{
-						{Name: "10-exec-config.conf", Content: "[Service]\nExecStart=\nExecStart=/usr/bin/containerd --config=/etc/containerd/config.toml\n"},
 						{Name: "30-env-config.conf", Content: "[Service]\nEnvironment=\"PATH=/var/bin/containerruntimes:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\"\n"},
 					},
 				},

@@ -3,6 +3,7 @@ package v1alpha1
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -11,22 +12,40 @@ import (
 	"k8s.io/apimachinery/pkg/util/sets"
 	utilvalidation "k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apimachinery/pkg/util/validation/field"
+	kjson "sigs.k8s.io/json"
 )
 
 // Root is the field path of the provider spec in a MachineClass.
 var Root = field.NewPath("providerSpec")
 
-// Decode parses raw strictly: unknown and duplicate fields are errors, named by
-// their path.
+// Decode parses raw strictly: unknown fields, duplicate keys, keys that differ
+// from a field only in case, and data after the object are errors, named by
+// their path. (encoding/json accepts the last three.)
 func Decode(raw []byte) (*ProviderSpec, field.ErrorList) {
 	if len(bytes.TrimSpace(raw)) == 0 {
 		return nil, field.ErrorList{field.Required(Root, "the MachineClass has no providerSpec")}
 	}
 	spec := &ProviderSpec{}
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(spec); err != nil {
+	strict, err := kjson.UnmarshalStrict(raw, spec)
+	if err != nil {
 		return nil, field.ErrorList{decodeError(err)}
+	}
+	var errs field.ErrorList
+	for _, e := range strict {
+		var fe kjson.FieldError
+		if !errors.As(e, &fe) {
+			errs = append(errs, field.Invalid(Root, "<raw>", e.Error()))
+			continue
+		}
+		p := Root.Child(fe.FieldPath())
+		if strings.HasPrefix(e.Error(), "duplicate field") {
+			errs = append(errs, field.Duplicate(p, fe.FieldPath()))
+		} else {
+			errs = append(errs, field.NotSupported(p, nil, knownFields))
+		}
+	}
+	if len(errs) > 0 {
+		return nil, errs
 	}
 	return spec, nil
 }
@@ -34,24 +53,13 @@ func Decode(raw []byte) (*ProviderSpec, field.ErrorList) {
 // decodeError turns a JSON error into a field error with the best path known.
 func decodeError(err error) *field.Error {
 	var te *json.UnmarshalTypeError
-	if ok := asType(err, &te); ok && te.Field != "" {
+	if errors.As(err, &te) && te.Field != "" {
 		return field.Invalid(Root.Child(te.Field), te.Value, fmt.Sprintf("want %s", te.Type))
-	}
-	if name, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
-		return field.NotSupported(Root.Child(strings.Trim(name, `"`)), nil, knownFields)
 	}
 	return field.Invalid(Root, "<raw>", err.Error())
 }
 
 var knownFields = []string{"apiVersion", "kind", "image", "size", "partition", "serverLabels", "networks", "ipAddresses", "sshKeys", "tags", "cluster"}
-
-func asType(err error, target **json.UnmarshalTypeError) bool {
-	te, ok := err.(*json.UnmarshalTypeError)
-	if ok {
-		*target = te
-	}
-	return ok
-}
 
 // Default fills in the fields that may be left out. classNamespace is the
 // MachineClass's namespace, the default cluster.

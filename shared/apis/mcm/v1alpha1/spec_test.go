@@ -1,6 +1,8 @@
 package v1alpha1_test
 
 import (
+	"bytes"
+	"encoding/json"
 	"strings"
 	"testing"
 
@@ -40,6 +42,10 @@ func TestParse(t *testing.T) {
 		{name: "empty", raw: ``, wantErrs: []string{"providerSpec"}},
 		{name: "not JSON", raw: `image: x`, wantErrs: []string{"providerSpec"}},
 		{name: "unknown field", raw: `{"image":"x","imagee":"y"}`, wantErrs: []string{"providerSpec.imagee"}},
+		{name: "duplicate key", raw: `{"image":"x","image":"y"}`, wantErrs: []string{"providerSpec.image"}},
+		{name: "duplicate nested key", raw: `{"image":"x","ipAddresses":[{"network":"a","network":"b"}]}`, wantErrs: []string{"providerSpec.ipAddresses[0].network"}},
+		{name: "trailing data", raw: `{"image":"x"} {"image":"y"}`, wantErrs: []string{"providerSpec"}},
+		{name: "key in another case", raw: `{"Image":"x"}`, wantErrs: []string{"providerSpec.Image"}},
 		{name: "wrong type", raw: `{"image":"x","networks":"internal"}`, wantErrs: []string{"providerSpec.networks"}},
 		{name: "image missing", raw: `{"size":"c1"}`, wantErrs: []string{"providerSpec.image"}},
 		{name: "wrong apiVersion", raw: `{"apiVersion":"v1","image":"x"}`, wantErrs: []string{"providerSpec.apiVersion"}},
@@ -80,4 +86,36 @@ func TestParse(t *testing.T) {
 			}
 		})
 	}
+}
+
+// FuzzParse: Parse never panics; every error names a field under
+// providerSpec; an accepted spec survives a round trip through JSON
+// unchanged and valid.
+func FuzzParse(f *testing.F) {
+	f.Add([]byte(`{"image":"flatcar"}`))
+	f.Add([]byte(`{"apiVersion":"mcm.metalkube.io/v1alpha1","kind":"ProviderSpec","image":"flatcar","size":"c1-large","partition":"zone-a","serverLabels":{"rack":"r1"},"networks":["internal"],"ipAddresses":[{"network":"internet"}],"sshKeys":["` + key + `"],"tags":{"team":"infra"},"cluster":"other"}`))
+	f.Add([]byte(`{"image":"x","image":"y"}`))
+	f.Add([]byte(`{"image":"x"} trailing`))
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		spec, errs := v1alpha1.Parse(raw, "shoot--p--c")
+		if len(errs) > 0 {
+			for _, e := range errs {
+				if !strings.HasPrefix(e.Field, "providerSpec") {
+					t.Fatalf("error outside providerSpec: %v", e)
+				}
+			}
+			return
+		}
+		out, err := json.Marshal(spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		again, errs := v1alpha1.Parse(out, "other-namespace")
+		if len(errs) > 0 {
+			t.Fatalf("accepted %q, but not its own rendering %s: %v", raw, out, errs.ToAggregate())
+		}
+		if out2, _ := json.Marshal(again); !bytes.Equal(out, out2) {
+			t.Fatalf("round trip changed the spec:\n%s\n%s", out, out2)
+		}
+	})
 }

@@ -120,11 +120,17 @@ func Render(in *Input, userData map[string][]byte) (*Rendered, error) {
 		}) {
 			out.Images = append(out.Images, *img)
 		}
-		size, labels := helper.MachineType(in.CloudProfile, pool.MachineType)
-		if labels == nil && len(pc.ServerLabels) > 0 {
-			labels = map[string]string{}
+		size, typeLabels := helper.MachineType(in.CloudProfile, pool.MachineType)
+		// The machine type's labels are the operator's (CloudProfile) and
+		// win over the shoot's serverLabels: a tenant may narrow the choice of
+		// servers, never redirect a machine type to servers reserved for
+		// others. A new map, so the CloudProfile's is never written to.
+		var labels map[string]string
+		if len(typeLabels)+len(pc.ServerLabels) > 0 {
+			labels = make(map[string]string, len(typeLabels)+len(pc.ServerLabels))
+			maps.Copy(labels, pc.ServerLabels)
+			maps.Copy(labels, typeLabels)
 		}
-		maps.Copy(labels, pc.ServerLabels)
 
 		// The pool hash changes the class name when anything a machine is
 		// built from changes, which makes MCM roll the pool.

@@ -11,6 +11,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/metalkube/metalkube/components/extension/pkg/apis/metal/v1alpha1"
+	mcmv1alpha1 "github.com/metalkube/metalkube/shared/apis/mcm/v1alpha1"
 )
 
 func input(cpc *v1alpha1.CloudProfileConfig, status *v1alpha1.WorkerStatus) *Input {
@@ -66,5 +67,33 @@ func TestRender(t *testing.T) {
 				t.Error("machine class has no spec hash")
 			}
 		})
+	}
+}
+
+// TestMachineTypeLabelsWin: a shoot's serverLabels may add to the machine
+// type's labels but never replace them, so a tenant cannot steer its machines
+// onto servers the CloudProfile reserves for others.
+func TestMachineTypeLabelsWin(t *testing.T) {
+	cpc := &v1alpha1.CloudProfileConfig{
+		MachineImages: []v1alpha1.MachineImages{{Name: "gardenlinux", Versions: []v1alpha1.MachineImageVersion{{Version: "1.0", Image: "img:1"}}}},
+		MachineTypes:  []v1alpha1.MachineType{{Name: "m", ServerLabels: map[string]string{"pool": "shared"}}},
+	}
+	in := input(cpc, nil)
+	in.Pools["p"] = &v1alpha1.WorkerConfig{ServerLabels: map[string]string{"pool": "reserved-for-others", "rack": "r1"}}
+	r, err := Render(in, map[string][]byte{"p": []byte("ud")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range r.Classes {
+		spec, errs := mcmv1alpha1.Decode(c.ProviderSpec.Raw)
+		if len(errs) > 0 {
+			t.Fatal(errs.ToAggregate())
+		}
+		if spec.ServerLabels["pool"] != "shared" || spec.ServerLabels["rack"] != "r1" {
+			t.Errorf("class %s server labels = %v, want pool=shared (CloudProfile) and rack=r1 (shoot)", c.Name, spec.ServerLabels)
+		}
+	}
+	if cpc.MachineTypes[0].ServerLabels["rack"] != "" {
+		t.Error("the CloudProfile's labels were written to")
 	}
 }
