@@ -21,7 +21,7 @@ import (
 // them at this machine's files instead. Every other flag the ControlPlane
 // deployed is kept as it is.
 var podLocalFlags = []string{"--kubeconfig=", "--authentication-kubeconfig=", "--authorization-kubeconfig=",
-	"--metal-kubeconfig=", "--cloud-config=", "--secure-port=", "--leader-elect=", "--v="}
+	"--metal-kubeconfig=", "--cloud-config=", "--secure-port=", "--leader-elect=", "--log-level="}
 
 // startCCM runs `metalkube ccm` as the ControlPlane deployed it: the arguments
 // of the cloud-controller-manager Deployment and the cloud config ConfigMap

@@ -259,7 +259,7 @@ func (f *Flow) startComponents(context.Context) error {
 	}
 	log := []string{"--log-format=console"}
 	ext := append([]string{"extension", "--kubeconfig=" + f.kubeconfig, "--leader-elect=false", "--ignore-operation-annotation",
-		"--metrics-bind-address=0", "--health-bind-address=127.0.0.1:" + freePort(),
+		"--metrics-bind-address=0", "--health-probe-bind-address=127.0.0.1:" + freePort(),
 		"--controllers=infrastructure,worker,controlplane,operatingsystemconfig",
 		// The control-plane webhook mutates seed deployments (and needs the VPA
 		// CRD); there are none here: the flow runs the components itself.

@@ -265,6 +265,13 @@ func MatchTags(have, want map[string]string) bool {
 // and give it back in this one.
 const TagServicePrefix = "lb.metalkube.io/service/"
 
+// TagPurpose records what an IP is for; PurposeEgress marks a cluster's
+// egress (SNAT) IPs, which are never handed to a Service.
+const (
+	TagPurpose    = "metalkube.io/purpose"
+	PurposeEgress = "egress"
+)
+
 // ServiceTag returns the tag key marking an IP as used by the Service
 // namespace/name.
 func ServiceTag(namespace, name string) string { return TagServicePrefix + namespace + "/" + name }

@@ -77,9 +77,6 @@ type Backend struct {
 	// Server label keys (ironcore).
 	SizeLabel, PartitionLabel, RegionLabel string
 
-	// RestConfig, if set, is used instead of MetalKubeconfig (tests, demo).
-	RestConfig *rest.Config
-
 	// MetalAPIURL is metal-api's URL (metalstack); empty: $METAL_API_URL or
 	// $METALCTL_URL.
 	MetalAPIURL string
@@ -175,24 +172,19 @@ func (o *Backend) NewClient(ctx context.Context) (metal.Client, error) {
 	if o.Name == BackendMetalStack {
 		return o.newMetalStack(ctx)
 	}
-	cfg := o.RestConfig
-	if cfg == nil {
-		// A kubeconfig given as a file may come from a tenant (the shoot's
-		// cloudprovider Secret): it is held to the allow-list. Without one,
-		// the component's own environment (in-cluster, $KUBECONFIG) is used.
-		var c *rest.Config
-		var err error
-		if o.MetalKubeconfig != "" {
-			c, err = kubeconfig.RESTConfigFromFile(o.MetalKubeconfig)
-		} else {
-			c, err = clientcmd.NewNonInteractiveDeferredLoadingClientConfig(clientcmd.NewDefaultClientConfigLoadingRules(), nil).ClientConfig()
-		}
-		if err != nil {
-			return nil, fmt.Errorf("--%s=%q: %w", FlagMetalKubeconfig, o.MetalKubeconfig, err)
-		}
-		cfg = c
+	// A kubeconfig given as a file may come from a tenant (the shoot's
+	// cloudprovider Secret): it is held to the allow-list. Without one, the
+	// component's own environment (in-cluster, $KUBECONFIG) is used.
+	var cfg *rest.Config
+	var err error
+	if o.MetalKubeconfig != "" {
+		cfg, err = kubeconfig.RESTConfigFromFile(o.MetalKubeconfig)
+	} else {
+		cfg, err = clientcmd.NewNonInteractiveDeferredLoadingClientConfig(clientcmd.NewDefaultClientConfigLoadingRules(), nil).ClientConfig()
 	}
-	cfg = rest.CopyConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("--%s=%q: %w", FlagMetalKubeconfig, o.MetalKubeconfig, err)
+	}
 	cfg.Timeout = o.Timeout
 	c, err := client.New(cfg, client.Options{Scheme: scheme.New()})
 	if err != nil {

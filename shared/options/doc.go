@@ -1,7 +1,9 @@
-// Package options holds the flags every metalkube component shares: the
-// bare-metal backend selection and its connection settings (Backend) and
-// logging (Logging). Each struct binds its flags with AddFlags, checks them with
-// Validate and builds what it configures (Backend.NewClient, Logging.Logger).
+// Package options holds the bare-metal backend flags every metalkube
+// component that talks to the backend shares: the backend selection and its
+// connection settings (Backend). Backend binds its flags with AddFlags,
+// checks them with Validate and builds the client with NewClient; components
+// build it through shared/component's NewBackend, which adds the retry
+// policy. The runtime and logging flags are shared/component's.
 //
 // Backends: --backend=ironcore (metal-operator; --metal-kubeconfig,
 // --metal-namespace, --ip-pool) and --backend=metalstack (metal-api;

@@ -17,8 +17,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
+	"github.com/metalkube/metalkube/shared/component"
 	"github.com/metalkube/metalkube/shared/scheme"
 )
 
@@ -129,21 +129,22 @@ func (e *Env) Stop() error {
 	return errors.Join(err, os.RemoveAll(e.dir))
 }
 
-// ManagerOptions are the production manager options, adapted to a test: metrics
-// and probes on free loopback ports, leader election kept on with a short lease
-// in the given namespace, so the code paths are those of production.
+// Runtime is the production runtime configuration of a component named name
+// on the environment, adapted to a test: metrics and probes on free loopback
+// ports, leader election kept on, with the production lease durations (long
+// enough for a loaded machine; released when the manager stops), in the
+// default namespace. Tests build component Configs with it.
+func (e *Env) Runtime(name string) *component.Config {
+	m := component.NewManagerOptions("metalkube-test-" + name)
+	m.LeaderElectionNamespace = "default"
+	m.MetricsBindAddress, m.HealthProbeBindAddress = "127.0.0.1:0", "127.0.0.1:0"
+	return &component.Config{Name: name, REST: rest.CopyConfig(e.Config), Manager: m}
+}
+
+// ManagerOptions are the production manager options (see Runtime) with the
+// environment's scheme.
 func (e *Env) ManagerOptions() manager.Options {
-	return manager.Options{
-		Scheme:                  e.Scheme,
-		Metrics:                 metricsserver.Options{BindAddress: "127.0.0.1:0"},
-		HealthProbeBindAddress:  "127.0.0.1:0",
-		LeaderElection:          true,
-		LeaderElectionID:        "metalkube-test",
-		LeaderElectionNamespace: "default",
-		LeaseDuration:           ptr(4 * time.Second),
-		RenewDeadline:           ptr(3 * time.Second),
-		RetryPeriod:             ptr(500 * time.Millisecond),
-	}
+	return e.Runtime("test").ManagerOptions(e.Scheme)
 }
 
 // NewManager returns a manager on the environment with ManagerOptions, changed
@@ -210,5 +211,3 @@ func WriteKubeconfig(cfg *rest.Config, path string) error {
 	kc.CurrentContext = "metalkube"
 	return clientcmd.WriteToFile(*kc, path)
 }
-
-func ptr[T any](v T) *T { return &v }

@@ -11,9 +11,8 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
-	ctrl "sigs.k8s.io/controller-runtime"
 
-	"github.com/metalkube/metalkube/shared/options"
+	"github.com/metalkube/metalkube/shared/component"
 )
 
 // Build information, stamped with -ldflags "-X .../app.version=... -X .../app.commit=...".
@@ -26,20 +25,25 @@ var (
 const Name = "metalkube"
 
 // NewRootCommand returns the root command with every component's subcommand.
+// The root alone owns logging: before any subcommand runs it builds the one
+// logger from --log-level and --log-format, writing to the command's error
+// stream, hands it to controller-runtime and klog and puts it into the
+// subcommand's context.
 func NewRootCommand(ctx context.Context) *cobra.Command {
-	logging := &options.Logging{}
+	logging := &component.Logging{}
 	root := &cobra.Command{
 		Use:           Name,
 		Short:         "metalkube plugs bare-metal fleets into Kubernetes and Gardener",
 		Long:          "metalkube is one binary for every integration controller a bare-metal provider needs.\nRun a component with `metalkube <component>`, or through a link named metalkube-<component>.",
 		SilenceUsage:  true,
 		SilenceErrors: true,
-		PersistentPreRunE: func(*cobra.Command, []string) error {
-			log, err := logging.Logger()
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, log, err := logging.Setup(cmd.Context(), cmd.ErrOrStderr())
 			if err != nil {
 				return err
 			}
-			ctrl.SetLogger(log)
+			cmd.SetContext(ctx)
+			log.WithName(cmd.Name()).V(1).Info("Running", "command", cmd.CommandPath(), "flags", changedFlags(cmd))
 			return nil
 		},
 	}
@@ -49,6 +53,14 @@ func NewRootCommand(ctx context.Context) *cobra.Command {
 		root.AddCommand(c)
 	}
 	return root
+}
+
+// changedFlags lists the flags given on the command line, for the debug log.
+// Secrets never are flags (they come from files or the environment).
+func changedFlags(cmd *cobra.Command) []string {
+	var out []string
+	cmd.Flags().Visit(func(f *pflag.Flag) { out = append(out, "--"+f.Name+"="+f.Value.String()) })
+	return out
 }
 
 // Main runs the binary with args (args[0] is the name it was called under) and

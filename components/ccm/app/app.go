@@ -2,10 +2,12 @@ package app
 
 import (
 	"context"
+	"fmt"
 	"maps"
+	"strconv"
 	"sync"
-	"time"
 
+	"github.com/go-logr/logr"
 	"github.com/spf13/cobra"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
@@ -18,8 +20,6 @@ import (
 	genericapp "k8s.io/controller-manager/app"
 	"k8s.io/controller-manager/controller"
 	controllerhealthz "k8s.io/controller-manager/pkg/healthz"
-	"k8s.io/klog/v2"
-	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
@@ -27,6 +27,7 @@ import (
 	"github.com/metalkube/metalkube/components/ccm/controllers"
 	"github.com/metalkube/metalkube/components/lb/announce"
 	"github.com/metalkube/metalkube/components/lb/balancer"
+	"github.com/metalkube/metalkube/shared/component"
 	"github.com/metalkube/metalkube/shared/metal"
 )
 
@@ -38,34 +39,54 @@ const (
 	ControllerBackendHealth = "metalkube-backend-health"
 )
 
+// Name is the component's name: its command and logger.
+const Name = "ccm"
+
 // NewCommand returns `metalkube ccm`.
 func NewCommand(ctx context.Context) *cobra.Command {
-	return NewCommandWithOptions(ctx, &Options{})
+	return newCommand(ctx, nil)
 }
 
-// NewCommandWithOptions returns `metalkube ccm` on o; set o.Client to run it
-// against a given backend (tests, demo).
-func NewCommandWithOptions(ctx context.Context, o *Options) *cobra.Command {
+// NewCommandWithBackend returns `metalkube ccm` running against the given
+// backend instead of the one the backend flags describe (the tests run the
+// production command against an emulated fleet).
+func NewCommandWithBackend(ctx context.Context, c metal.Client) *cobra.Command {
+	return newCommand(ctx, c)
+}
+
+func newCommand(ctx context.Context, c metal.Client) *cobra.Command {
+	fail := func(err error) *cobra.Command {
+		return &cobra.Command{Use: Name, RunE: func(*cobra.Command, []string) error { return err }}
+	}
+	// Before upstream binds component-base's logging flags, which freezes
+	// the formats.
+	if err := component.RegisterKlogFormat(); err != nil {
+		return fail(fmt.Errorf("register log format %s: %w", component.KlogFormat, err))
+	}
 	s, err := ccmoptions.NewCloudControllerManagerOptions()
 	if err != nil {
-		return &cobra.Command{Use: "ccm", RunE: func(*cobra.Command, []string) error { return err }}
+		return fail(err)
 	}
 	s.KubeCloudShared.CloudProvider.Name = cloud.ProviderName
 	s.KubeCloudShared.ConfigureCloudRoutes = false
-	r := &runner{o: o}
+	o := &Options{}
+	r := &runner{o: o, client: c}
 	fss := cliflag.NamedFlagSets{}
 	o.AddFlags(fss.FlagSet("metalkube"))
 	cmd := cloudapp.NewCloudControllerManagerCommand(s, r.initCloud, r.constructors(), names.CCMControllerAliases(), fss, ctx.Done())
-	cmd.Use = "ccm"
+	cmd.Use = Name
 	cmd.Short = "Cloud-controller-manager for bare-metal clusters (nodes, zones, LoadBalancer IPs)"
 	cmd.PreRunE = func(cmd *cobra.Command, _ []string) error {
+		if err := bridgeLogging(cmd); err != nil {
+			return err
+		}
 		if err := ApplyConfigFile(cmd.Flags(), s.KubeCloudShared.CloudProvider.CloudConfigFile); err != nil {
 			return err
 		}
-		if err := o.Validate(); err != nil {
+		if err := o.Validate(r.client == nil); err != nil {
 			return err
 		}
-		return r.build(ctx)
+		return r.build(cmd.Context())
 	}
 	cmd.SetContext(ctx)
 	return cmd
@@ -77,47 +98,49 @@ type runner struct {
 	client metal.Client
 	cloud  *cloud.Cloud
 	ctx    context.Context
+	log    logr.Logger
 
 	once   sync.Once
 	mgr    manager.Manager
 	mgrErr error
 }
 
+// bridgeLogging makes the upstream controller manager log through the root
+// command's logger (in cmd's context): component-base's logging format is
+// set to the klog bridge and its verbosity to the root's --log-level, unless
+// the command line set them.
+func bridgeLogging(cmd *cobra.Command) error {
+	if _, err := logr.FromContext(cmd.Context()); err != nil {
+		return nil // run without the root command (a unit test): klog as upstream has it
+	}
+	fs := cmd.Flags()
+	for flag, value := range map[string]string{"logging-format": component.KlogFormat, "v": strconv.Itoa(component.KlogVerbosity())} {
+		if f := fs.Lookup(flag); f != nil && !f.Changed {
+			if err := f.Value.Set(value); err != nil {
+				return fmt.Errorf("--%s=%s: %w", flag, value, err)
+			}
+		}
+	}
+	return nil
+}
+
 func (r *runner) build(ctx context.Context) error {
 	r.ctx = ctx
-	r.client = r.o.Client
+	r.log = component.Logger(ctx, Name)
 	if r.client == nil {
-		c, err := newClientPatiently(ctx, r.o)
+		c, err := component.NewBackend(ctx, Name, &r.o.Backend)
 		if err != nil {
 			return err
 		}
 		r.client = c
 	}
-	b, err := balancer.New(balancer.Config{Cluster: r.o.Cluster, IPs: r.client, Network: r.o.LB.Network, Network6: r.o.LB.Network6})
+	b, err := balancer.New(balancer.Config{Cluster: r.o.Cluster, IPs: r.client, Network: r.o.LB.Network, Network6: r.o.LB.Network6, AdditionalNetworks: r.o.LB.AdditionalNetworks})
 	if err != nil {
 		return err
 	}
 	r.cloud, err = cloud.New(cloud.Config{Cluster: r.o.Cluster, Machines: r.client, CacheTTL: r.o.CacheTTL,
 		LabelPrefixes: r.o.LabelPrefixes, LoadBalancer: b})
 	return err
-}
-
-// newClientPatiently builds the backend client; while the backend does not
-// answer it waits and retries instead of exiting, so a backend outage at start
-// does not crash-loop the controller manager.
-func newClientPatiently(ctx context.Context, o *Options) (metal.Client, error) {
-	for delay := time.Second; ; delay = min(2*delay, 30*time.Second) {
-		c, err := o.Backend.NewClient(ctx)
-		if err == nil || !metal.IsUnavailable(err) {
-			return c, err
-		}
-		klog.ErrorS(err, "bare-metal backend unavailable at start; retrying", "in", delay)
-		select {
-		case <-ctx.Done():
-			return nil, err
-		case <-time.After(delay):
-		}
-	}
 }
 
 func (r *runner) initCloud(*cloudconfig.CompletedConfig) cloudprovider.Interface { return r.cloud }
@@ -165,8 +188,7 @@ func (r *runner) manager(ctx context.Context, cc genericapp.ControllerContext) (
 			r.mgrErr = err
 			return
 		}
-		log := klog.Background().WithName("metalkube")
-		ctrl.SetLogger(log)
+		log := r.log
 		cfg, err := cc.ClientBuilder.Config("metalkube-controllers")
 		if err != nil {
 			r.mgrErr = err
@@ -224,7 +246,7 @@ func (r *runner) startAnnounce(ctx context.Context, cc genericapp.ControllerCont
 }
 
 func (r *runner) startHealth(ctx context.Context, _ genericapp.ControllerContext) (controller.Interface, bool, error) {
-	h := &controllers.Health{Backend: r.client, Interval: r.o.HealthInterval, Log: klog.Background().WithName("backend-health")}
+	h := &controllers.Health{Backend: r.client, Interval: r.o.HealthInterval, Log: r.log.WithName("backend-health")}
 	go h.Run(ctx)
 	return named{name: ControllerBackendHealth, check: h}, true, nil
 }

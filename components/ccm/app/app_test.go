@@ -124,7 +124,7 @@ func startCCM(t testing.TB, extra ...string) {
 	t.Helper()
 	setup(t)
 	ctx, cancel := context.WithCancel(context.Background())
-	cmd := app.NewCommandWithOptions(ctx, &app.Options{Client: backend})
+	cmd := app.NewCommandWithBackend(ctx, backend)
 	args := []string{
 		"--kubeconfig=" + env.Kubeconfig, "--metal-cluster=" + cluster, "--leader-elect=false", "--secure-port=0",
 		"--node-monitor-period=1s", "--node-status-update-frequency=1s", "--concurrent-node-syncs=10",

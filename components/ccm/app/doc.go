@@ -13,4 +13,10 @@
 // --pod-cidr-node-network / --pod-cidr-cluster-cidr / --pod-cidr-mask-size-ipv4
 // / --pod-cidr-mask-size-ipv6, --backend-health-interval, and the load
 // balancer flags of components/lb/app.
+//
+// The upstream controller manager logs through klog; when run by the root
+// command, klog is bridged to the root's logger (component-base's
+// --logging-format is set to shared/component's KlogFormat and --v to the
+// root's --log-level), so --log-level and --log-format work here as in every
+// other component.
 package app

@@ -13,7 +13,6 @@ import (
 
 	"github.com/metalkube/metalkube/components/ccm/controllers"
 	lbapp "github.com/metalkube/metalkube/components/lb/app"
-	"github.com/metalkube/metalkube/shared/metal"
 	"github.com/metalkube/metalkube/shared/options"
 )
 
@@ -45,9 +44,6 @@ type Options struct {
 	PodMaskV4      int
 	PodMaskV6      int
 	HealthInterval time.Duration
-
-	// Client, if set, is used instead of building one from Backend (tests, demo).
-	Client metal.Client
 }
 
 // AddFlags binds the flags.
@@ -107,10 +103,11 @@ func ApplyConfigFile(fs *pflag.FlagSet, path string) error {
 	return errors.Join(errs...)
 }
 
-// Validate checks the options.
-func (o *Options) Validate() error {
+// Validate checks the options; the backend flags only when withBackend (a
+// command given a backend ignores them).
+func (o *Options) Validate(withBackend bool) error {
 	errs := []error{o.LB.Validate()}
-	if o.Client == nil {
+	if withBackend {
 		errs = append(errs, o.Backend.Validate())
 	}
 	if o.Cluster == "" {

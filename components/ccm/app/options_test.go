@@ -52,7 +52,7 @@ func TestValidate(t *testing.T) {
 			if err := fs.Parse(tc.args); err != nil {
 				t.Fatal(err)
 			}
-			if err := o.Validate(); err == nil || !strings.Contains(err.Error(), tc.want) {
+			if err := o.Validate(true); err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("Validate = %v, want %q", err, tc.want)
 			}
 		})

@@ -26,6 +26,9 @@ const (
 // leader election).
 const AdmissionName = "admission-metalkube"
 
+// AdmissionCommand is the admission component's command and logger name.
+const AdmissionCommand = "admission"
+
 // AdmissionSwitches returns the admission webhooks by name.
 func AdmissionSwitches() *extensionscmdwebhook.SwitchOptions {
 	return extensionscmdwebhook.NewSwitchOptions(
@@ -38,39 +41,34 @@ func AdmissionSwitches() *extensionscmdwebhook.SwitchOptions {
 }
 
 // NewAdmissionCommand returns `metalkube admission`.
-func NewAdmissionCommand(ctx context.Context) *cobra.Command {
+func NewAdmissionCommand(context.Context) *cobra.Command {
 	var (
-		mgrOpts  = &ManagerOptions{}
+		server   = NewServerOptions(AdmissionCommand, AdmissionName)
 		whServer = &extensionscmdwebhook.ServerOptions{}
 		whOpts   = extensionscmdwebhook.NewAddToManagerOptions(AdmissionName, "", nil, nil, whServer, AdmissionSwitches())
 	)
 	cmd := &cobra.Command{
-		Use:   "admission",
+		Use:   AdmissionCommand,
 		Short: "Gardener admission webhooks validating " + provider.Type + " Shoots, CloudProfiles and Secrets",
 		Long: "Runs next to a garden: validates the provider documents of Shoots and CloudProfiles of type " + provider.Type +
 			" and their cloudprovider Secrets (every error names the field path and value) and defaults Shoots' provider documents. Served over TLS.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := mgrOpts.Validate(); err != nil {
+			rc, err := server.Complete()
+			if err != nil {
 				return err
 			}
 			if err := whOpts.Complete(); err != nil {
 				return fmt.Errorf("webhooks: %w", err)
 			}
-			rc, err := restConfig(mgrOpts.Kubeconfig)
+			mgr, err := rc.NewManager(cmd.Context(), scheme.Garden(), server.WebhookServer)
 			if err != nil {
 				return err
 			}
-			mo := mgrOpts.ManagerOptions()
-			mo.Scheme = scheme.Garden()
-			mgr, err := manager.New(rc, mo)
-			if err != nil {
-				return fmt.Errorf("create manager: %w", err)
-			}
-			return serve(ctx, cmd.Context(), mgr, whOpts, mgrOpts.WebhookCertDir)
+			return serve(cmd.Context(), mgr, whOpts, server.WebhookCertDir)
 		},
 	}
-	mgrOpts.AddFlags(cmd.Flags(), AdmissionName+"-leader-election", 10250)
+	server.AddFlags(cmd.Flags())
 	whOpts.AddFlags(cmd.Flags())
 	return cmd
 }

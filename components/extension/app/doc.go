@@ -14,4 +14,10 @@
 // `metalkube admission` runs next to a garden: the validator (Shoots,
 // CloudProfiles), secrets-validator (cloudprovider Secrets) and mutator
 // (Shoot defaults) webhooks.
+//
+// Both take the runtime flags of shared/component (--kubeconfig, leader
+// election with the leases provider-metalkube-leader-election and
+// admission-metalkube-leader-election, --metrics-bind-address,
+// --health-probe-bind-address; ready once the webhook server serves) and the
+// webhook server's (--webhook-config-server-host, -port, -cert-dir).
 package app

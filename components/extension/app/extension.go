@@ -11,13 +11,9 @@ import (
 	extensionswebhook "github.com/gardener/gardener/extensions/pkg/webhook"
 	extensionscmdwebhook "github.com/gardener/gardener/extensions/pkg/webhook/cmd"
 	"github.com/spf13/cobra"
-	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/utils/clock"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
-	"sigs.k8s.io/controller-runtime/pkg/webhook"
 
 	"github.com/metalkube/metalkube/components/extension/pkg/controller/controlplane"
 	"github.com/metalkube/metalkube/components/extension/pkg/controller/healthcheck"
@@ -26,6 +22,7 @@ import (
 	"github.com/metalkube/metalkube/components/extension/pkg/provider"
 	"github.com/metalkube/metalkube/components/extension/pkg/scheme"
 	controlplanewebhook "github.com/metalkube/metalkube/components/extension/pkg/webhook/controlplane"
+	"github.com/metalkube/metalkube/shared/component"
 	"github.com/metalkube/metalkube/shared/metal"
 	"github.com/metalkube/metalkube/shared/options"
 )
@@ -39,31 +36,30 @@ const (
 	ControllerHeartbeat      = "heartbeat"
 )
 
+// Name is the extension component's name: its command and logger.
+const Name = "extension"
+
 // Webhook names (values of --disable-webhooks).
 const (
 	WebhookControlPlane = controlplanewebhook.WebhookName
 )
 
-// Config is the completed configuration of the extension's controllers.
+// Config is the completed configuration of the extension's controllers;
+// tests build it directly.
 type Config struct {
 	Controllers ControllerOptions
-	// Backend builds the bare-metal client for the Infrastructure controller.
-	Backend *options.Backend
-	// Metal, if set, is used instead of building a client from Backend
-	// (tests, demo).
-	Metal metal.Client
+	// Metal returns the bare-metal client of the Infrastructure controller;
+	// it is called only when that controller is switched on.
+	Metal func(context.Context) (metal.Client, error)
 	// LeaderElectionNamespace is the heartbeat's default namespace.
 	LeaderElectionNamespace string
 }
 
 func (c *Config) metalClient(ctx context.Context) (metal.Client, error) {
-	if c.Metal != nil {
-		return c.Metal, nil
-	}
-	if c.Backend == nil {
+	if c.Metal == nil {
 		return nil, errors.New("no bare-metal backend configured")
 	}
-	return c.Backend.NewClient(ctx)
+	return c.Metal(ctx)
 }
 
 // ControllerSwitches returns the extension's controllers by name; each adds
@@ -98,7 +94,7 @@ func ControllerSwitches(cfg *Config) *extensionscmdcontroller.SwitchOptions {
 				ns = cfg.LeaderElectionNamespace
 			}
 			if ns == "" {
-				return fmt.Errorf("%s controller: set --%s or --%s", ControllerHeartbeat, FlagHeartbeatNamespace, FlagLeaderElectionNamespace)
+				return fmt.Errorf("%s controller: set --%s or --%s", ControllerHeartbeat, FlagHeartbeatNamespace, component.FlagLeaderElectionNamespace)
 			}
 			return heartbeat.Add(mgr, heartbeat.AddArgs{ExtensionName: provider.Name, Namespace: ns,
 				RenewIntervalSeconds: int32(cfg.Controllers.HeartbeatRenewInterval / time.Second), Clock: clock.RealClock{}}) // #nosec G115 -- flag-sized
@@ -117,49 +113,24 @@ func WebhookSwitches(cfg *Config) *extensionscmdwebhook.SwitchOptions {
 	)
 }
 
-// ManagerOptions returns the production manager options of mo with the seed
-// scheme.
-func (o *ManagerOptions) ManagerOptions() manager.Options {
-	return manager.Options{
-		Scheme:                  scheme.Seed(),
-		LeaderElection:          o.LeaderElect,
-		LeaderElectionID:        o.LeaderElectionID,
-		LeaderElectionNamespace: o.LeaderElectionNamespace,
-		Metrics:                 metricsserver.Options{BindAddress: o.MetricsBindAddress},
-		HealthProbeBindAddress:  o.HealthBindAddress,
-		WebhookServer:           webhook.NewServer(webhook.Options{Host: o.WebhookHost, Port: o.WebhookPort, CertDir: o.WebhookCertDir}),
-	}
-}
-
-func restConfig(kubeconfig string) (*rest.Config, error) {
-	rules := clientcmd.NewDefaultClientConfigLoadingRules()
-	rules.ExplicitPath = kubeconfig
-	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, nil).ClientConfig()
-	if err != nil {
-		return nil, fmt.Errorf("--%s=%q: %w", FlagKubeconfig, kubeconfig, err)
-	}
-	cfg.QPS, cfg.Burst = 100, 130
-	return cfg, nil
-}
-
 // NewCommand returns `metalkube extension`.
-func NewCommand(ctx context.Context) *cobra.Command {
+func NewCommand(context.Context) *cobra.Command {
 	var (
-		mgrOpts    = &ManagerOptions{}
+		server     = NewServerOptions(Name, provider.Name)
 		backend    = &options.Backend{}
-		cfg        = &Config{Backend: backend}
+		cfg        = &Config{}
 		ctrlSwitch = ControllerSwitches(cfg)
 		whServer   = &extensionscmdwebhook.ServerOptions{}
 		whOpts     = extensionscmdwebhook.NewAddToManagerOptions(provider.Name, "", nil, nil, whServer, WebhookSwitches(cfg))
 	)
 	cmd := &cobra.Command{
-		Use:   "extension",
+		Use:   Name,
 		Short: "Gardener provider extension for bare metal (Infrastructure, Worker, ControlPlane, OperatingSystemConfig, webhooks)",
 		Long: "Runs on a Gardener seed: reconciles Infrastructure, Worker, ControlPlane and OperatingSystemConfig resources of type " +
 			provider.Type + ", runs health checks and the heartbeat, and serves the control plane webhook over TLS.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := errors.Join(mgrOpts.Validate(), cfg.Controllers.Validate()); err != nil {
+			if err := errors.Join(server.Validate(), cfg.Controllers.Validate(), backend.Validate()); err != nil {
 				return err
 			}
 			if err := ctrlSwitch.Complete(); err != nil {
@@ -168,23 +139,25 @@ func NewCommand(ctx context.Context) *cobra.Command {
 			if err := whOpts.Complete(); err != nil {
 				return fmt.Errorf("webhooks: %w", err)
 			}
-			cfg.LeaderElectionNamespace = mgrOpts.LeaderElectionNamespace
-			rc, err := restConfig(mgrOpts.Kubeconfig)
+			rc, err := server.Complete()
 			if err != nil {
 				return err
 			}
-			mgr, err := manager.New(rc, mgrOpts.ManagerOptions())
+			cfg.LeaderElectionNamespace = server.Runtime.Manager.LeaderElectionNamespace
+			cfg.Metal = func(ctx context.Context) (metal.Client, error) { return component.NewBackend(ctx, Name, backend) }
+			ctx := cmd.Context()
+			mgr, err := rc.NewManager(ctx, scheme.Seed(), server.WebhookServer)
 			if err != nil {
-				return fmt.Errorf("create manager: %w", err)
+				return err
 			}
 			if err := ctrlSwitch.Completed().AddToManager(ctx, mgr); err != nil {
 				return fmt.Errorf("add controllers: %w", err)
 			}
-			return serve(ctx, cmd.Context(), mgr, whOpts, mgrOpts.WebhookCertDir)
+			return serve(ctx, mgr, whOpts, server.WebhookCertDir)
 		},
 	}
 	fs := cmd.Flags()
-	mgrOpts.AddFlags(fs, provider.Name+"-leader-election", 10250)
+	server.AddFlags(fs)
 	cfg.Controllers.AddFlags(fs, provider.DefaultImage)
 	backend.AddFlags(fs)
 	ctrlSwitch.AddFlags(fs)

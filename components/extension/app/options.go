@@ -5,6 +5,10 @@ import (
 	"time"
 
 	"github.com/spf13/pflag"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+	"sigs.k8s.io/controller-runtime/pkg/webhook"
+
+	"github.com/metalkube/metalkube/shared/component"
 )
 
 // Flag names of `metalkube extension` and `metalkube admission`. Webhook
@@ -12,12 +16,6 @@ import (
 // -owner-namespace) and the webhook switch (disable-webhooks)
 // are gardener's (extensions/pkg/webhook/cmd).
 const (
-	FlagKubeconfig                = "kubeconfig"
-	FlagLeaderElect               = "leader-elect"
-	FlagLeaderElectionID          = "leader-election-id"
-	FlagLeaderElectionNamespace   = "leader-election-namespace"
-	FlagMetricsBindAddress        = "metrics-bind-address"
-	FlagHealthBindAddress         = "health-bind-address"
 	FlagWebhookHost               = "webhook-config-server-host"
 	FlagWebhookPort               = "webhook-config-server-port"
 	FlagWebhookCertDir            = "webhook-config-cert-dir"
@@ -32,41 +30,53 @@ const (
 	FlagHeartbeatRenewInterval    = "heartbeat-renew-interval"
 )
 
-// ManagerOptions configure the controller-runtime manager.
-type ManagerOptions struct {
-	Kubeconfig              string
-	LeaderElect             bool
-	LeaderElectionID        string
-	LeaderElectionNamespace string
-	MetricsBindAddress      string
-	HealthBindAddress       string
-	WebhookHost             string
-	WebhookPort             int
-	WebhookCertDir          string
+// ServerOptions are the runtime flags of shared/component (kubeconfig,
+// leader election, metrics, probes) and the webhook server's.
+type ServerOptions struct {
+	Runtime        *component.Options
+	WebhookHost    string
+	WebhookPort    int
+	WebhookCertDir string
 }
 
-// AddFlags binds the manager flags; id is the default leader election ID.
-func (o *ManagerOptions) AddFlags(fs *pflag.FlagSet, id string, webhookPort int) {
-	fs.StringVar(&o.Kubeconfig, FlagKubeconfig, "", "kubeconfig of the cluster to reconcile; empty: in-cluster or $KUBECONFIG")
-	fs.BoolVar(&o.LeaderElect, FlagLeaderElect, true, "elect a leader so that replicas can run")
-	fs.StringVar(&o.LeaderElectionID, FlagLeaderElectionID, id, "name of the leader election lease")
-	fs.StringVar(&o.LeaderElectionNamespace, FlagLeaderElectionNamespace, "", "namespace of the leader election lease; empty: the pod's")
-	fs.StringVar(&o.MetricsBindAddress, FlagMetricsBindAddress, ":8080", "address of the metrics endpoint; 0 disables it")
-	fs.StringVar(&o.HealthBindAddress, FlagHealthBindAddress, ":8081", "address of the healthz/readyz endpoints")
-	fs.StringVar(&o.WebhookHost, FlagWebhookHost, "", "address the webhook server binds to")
-	fs.IntVar(&o.WebhookPort, FlagWebhookPort, webhookPort, "port of the webhook server (TLS)")
-	fs.StringVar(&o.WebhookCertDir, FlagWebhookCertDir, "", "directory of the webhook server's tls.crt/tls.key; empty: generated")
+// NewServerOptions returns the defaults of the component named name (its
+// logger's name) with the lease <lease>-leader-election, as Gardener's
+// extensions name theirs.
+func NewServerOptions(name, lease string) *ServerOptions {
+	rt := component.NewOptions(name)
+	rt.Manager.LeaderElectionID = lease + "-leader-election"
+	rt.REST.QPS, rt.REST.Burst = 100, 130
+	return &ServerOptions{Runtime: rt, WebhookPort: 10250}
 }
 
-// Validate checks the manager flags.
-func (o *ManagerOptions) Validate() error {
+// AddFlags binds the runtime and webhook server flags.
+func (o *ServerOptions) AddFlags(fs *pflag.FlagSet) {
+	o.Runtime.AddFlags(fs)
+	fs.StringVar(&o.WebhookHost, FlagWebhookHost, o.WebhookHost, "address the webhook server binds to")
+	fs.IntVar(&o.WebhookPort, FlagWebhookPort, o.WebhookPort, "port of the webhook server (TLS)")
+	fs.StringVar(&o.WebhookCertDir, FlagWebhookCertDir, o.WebhookCertDir, "directory of the webhook server's tls.crt/tls.key; empty: generated")
+}
+
+// Validate checks the flags.
+func (o *ServerOptions) Validate() error {
 	if o.WebhookPort <= 0 || o.WebhookPort > 65535 {
 		return fmt.Errorf("--%s=%d: not a port", FlagWebhookPort, o.WebhookPort)
 	}
-	if o.LeaderElect && o.LeaderElectionID == "" {
-		return fmt.Errorf("--%s is empty", FlagLeaderElectionID)
+	return o.Runtime.Validate()
+}
+
+// Complete validates the flags and loads the REST config.
+func (o *ServerOptions) Complete() (*component.Config, error) {
+	if err := o.Validate(); err != nil {
+		return nil, err
 	}
-	return nil
+	return o.Runtime.Complete()
+}
+
+// WebhookServer sets the webhook server the flags describe on a manager's
+// options.
+func (o *ServerOptions) WebhookServer(mo *manager.Options) {
+	mo.WebhookServer = webhook.NewServer(webhook.Options{Host: o.WebhookHost, Port: o.WebhookPort, CertDir: o.WebhookCertDir})
 }
 
 // ControllerOptions configure the extension's controllers.

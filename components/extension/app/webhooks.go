@@ -8,8 +8,9 @@ import (
 	"strings"
 
 	extensionscmdwebhook "github.com/gardener/gardener/extensions/pkg/webhook/cmd"
-	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
+
+	"github.com/metalkube/metalkube/shared/component"
 )
 
 // providedCertificate reports whether the webhook certificate directory already
@@ -55,17 +56,17 @@ func addWebhooks(ctx context.Context, mgr manager.Manager, opts *extensionscmdwe
 	return nil
 }
 
-// serve adds the webhooks and the health checks (ready once the webhook server
-// serves) to mgr and runs it until runCtx is done.
-func serve(ctx, runCtx context.Context, mgr manager.Manager, opts *extensionscmdwebhook.AddToManagerOptions, certDir string) error {
+// ReadyzWebhookServer names the readiness check on the webhook server.
+const ReadyzWebhookServer = "webhook-server"
+
+// serve adds the webhooks and a readiness check (ready once the webhook
+// server serves) to mgr and runs it until ctx is done.
+func serve(ctx context.Context, mgr manager.Manager, opts *extensionscmdwebhook.AddToManagerOptions, certDir string) error {
 	if err := addWebhooks(ctx, mgr, opts, certDir); err != nil {
 		return fmt.Errorf("add webhooks: %w", err)
 	}
-	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
+	if err := mgr.AddReadyzCheck(ReadyzWebhookServer, mgr.GetWebhookServer().StartedChecker()); err != nil {
 		return err
 	}
-	if err := mgr.AddReadyzCheck("webhook-server", mgr.GetWebhookServer().StartedChecker()); err != nil {
-		return err
-	}
-	return mgr.Start(runCtx)
+	return component.Start(ctx, mgr)
 }

@@ -91,20 +91,7 @@ func TestAgent(t *testing.T) {
 	args := []string{"--kubeconfig=" + env.Kubeconfig, "--external-interfaces=ext0", "--internal-interfaces=int0",
 		"--node-cidrs=10.50.0.0/24", "--firewall-name=fw-e2e", "--metrics-bind-address=" + metricsAddr,
 		"--health-probe-bind-address=0", "--resync-interval=1s", "--netns=/var/run/netns/" + ns.Name}
-	agent := exec.Command(os.Args[0])
-	agent.Env = append(os.Environ(), agentArgsEnv+"="+strings.Join(args, "\n"))
-	var logs bytes.Buffer
-	agent.Stdout, agent.Stderr = &logs, &logs
-	must(t, agent.Start())
-	defer func() {
-		if agent.ProcessState == nil {
-			_ = agent.Process.Kill()
-			_ = agent.Wait()
-		}
-		if t.Failed() {
-			t.Logf("agent output:\n%s", logs.String())
-		}
-	}()
+	agent := startAgent(t, args)
 
 	eventually(t, "policy statuses", func() (bool, string) {
 		must(t, c.Get(ctx, client.ObjectKeyFromObject(good), good))
@@ -147,6 +134,28 @@ func TestAgent(t *testing.T) {
 	if after := ns.Exec(t, "nft", "list", "table", "inet", "metalkube"); after != ruleset && !strings.Contains(after, "0.0.0.0/0 . 443 . tcp") {
 		t.Errorf("ruleset after the agent stopped:\n%s", after)
 	}
+}
+
+// startAgent runs `metalkube firewall` with args as a process (the test
+// binary re-executed); it is killed when the test ends unless it has exited,
+// and its output is logged when the test failed.
+func startAgent(t *testing.T, args []string) *exec.Cmd {
+	t.Helper()
+	agent := exec.Command(os.Args[0])
+	agent.Env = append(os.Environ(), agentArgsEnv+"="+strings.Join(args, "\n"))
+	var logs bytes.Buffer
+	agent.Stdout, agent.Stderr = &logs, &logs
+	must(t, agent.Start())
+	t.Cleanup(func() {
+		if agent.ProcessState == nil {
+			_ = agent.Process.Kill()
+			_ = agent.Wait()
+		}
+		if t.Failed() {
+			t.Logf("agent output:\n%s", logs.String())
+		}
+	})
+	return agent
 }
 
 func get(url string) (string, error) {
@@ -206,18 +215,7 @@ current-context: c
 	args := []string{"--kubeconfig=" + kubeconfig, "--external-interfaces=ext0", "--internal-interfaces=int0",
 		"--node-cidrs=10.50.0.0/24", "--firewall-name=", "--metrics-bind-address=0", "--health-probe-bind-address=0",
 		"--dns-proxy-address=", "--netns=/var/run/netns/" + ns.Name}
-	agent := exec.Command(os.Args[0])
-	agent.Env = append(os.Environ(), agentArgsEnv+"="+strings.Join(args, "\n"))
-	var logs bytes.Buffer
-	agent.Stdout, agent.Stderr = &logs, &logs
-	must(t, agent.Start())
-	defer func() {
-		_ = agent.Process.Kill()
-		_ = agent.Wait()
-		if t.Failed() {
-			t.Logf("agent output:\n%s", logs.String())
-		}
-	}()
+	startAgent(t, args)
 	eventually(t, "the fail-closed table", func() (bool, string) {
 		out, err := exec.Command("ip", "netns", "exec", ns.Name, "nft", "list", "table", "inet", "metalkube").CombinedOutput()
 		return err == nil && strings.Contains(string(out), "policy drop;") && strings.Contains(string(out), "fail closed"), string(out)

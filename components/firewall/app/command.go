@@ -18,13 +18,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime/serializer"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
-	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/healthz"
-	"sigs.k8s.io/controller-runtime/pkg/log/zap"
-	"sigs.k8s.io/controller-runtime/pkg/manager"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/metalkube/metalkube/components/firewall/api/metalstackv1"
 	"github.com/metalkube/metalkube/components/firewall/api/v1alpha1"
@@ -34,6 +29,7 @@ import (
 	"github.com/metalkube/metalkube/components/firewall/ids"
 	"github.com/metalkube/metalkube/components/firewall/metrics"
 	"github.com/metalkube/metalkube/components/firewall/nft"
+	"github.com/metalkube/metalkube/shared/component"
 )
 
 // NewCommand returns `metalkube firewall`.
@@ -73,26 +69,18 @@ func Version() string {
 	return "unknown"
 }
 
-func logger(ctx context.Context) logr.Logger {
-	if l, err := logr.FromContext(ctx); err == nil {
-		return l
-	}
-	return zap.New()
-}
-
 // Run runs the agent until ctx ends.
 func Run(ctx context.Context, o *Options) error {
 	cfg, err := o.Config()
 	if err != nil {
 		return err
 	}
-	log := logger(ctx)
-	ctx = logr.NewContext(ctx, log)
-	rest, err := clientcmd.BuildConfigFromFlags("", o.Kubeconfig)
+	rc, err := o.Runtime.Complete()
 	if err != nil {
-		return fmt.Errorf("kubeconfig: %w", err)
+		return err
 	}
-	rest.QPS, rest.Burst = o.KubeAPIQPS, o.KubeAPIBurst
+	log := component.Logger(ctx, Name)
+	ctx = logr.NewContext(ctx, log)
 	var nsFD int
 	var connOpts []nftables.ConnOption
 	if o.NetNS != "" {
@@ -127,18 +115,8 @@ func Run(ctx context.Context, o *Options) error {
 		Config: cfg, Namespace: o.PolicyNamespace, MetalStackPolicies: o.MetalStackPolicies, FirewallName: o.FirewallName,
 		ResyncInterval: o.ResyncInterval, AgentVersion: Version(), Applier: applier, Collector: collector,
 	}
-	mo := manager.Options{
-		Scheme:                 controller.NewScheme(),
-		Logger:                 log,
-		Metrics:                metricsserver.Options{BindAddress: o.MetricsBindAddress},
-		HealthProbeBindAddress: o.HealthProbeBindAddress,
-	}
-	controller.ManagerOptions(add)(&mo)
-	mgr, err := manager.New(rest, mo)
+	mgr, err := rc.NewManager(ctx, controller.NewScheme(), controller.ManagerOptions(add))
 	if err != nil {
-		return fmt.Errorf("create manager: %w", err)
-	}
-	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
 		return err
 	}
 	if o.LogGroup != 0 {
@@ -160,7 +138,7 @@ func Run(ctx context.Context, o *Options) error {
 	if err := controller.AddToManager(ctx, mgr, add); err != nil {
 		return err
 	}
-	return mgr.Start(ctx)
+	return component.Start(ctx, mgr)
 }
 
 func register(r prometheus.Registerer, c prometheus.Collector) {
@@ -190,6 +168,7 @@ func DryRun(ctx context.Context, o *Options, out, errOut io.Writer) error {
 		return err
 	}
 	res := compile.Compile(cfg, in)
+	component.Logger(ctx, Name).V(1).Info("Compiled ruleset", "policies", len(in.Policies), "services", len(in.Services), "table", cfg.TableName)
 	names := make([]string, 0, len(res.Policies))
 	for n := range res.Policies {
 		names = append(names, n)
@@ -206,11 +185,11 @@ func DryRun(ctx context.Context, o *Options, out, errOut io.Writer) error {
 
 func readCluster(ctx context.Context, o *Options) (compile.Input, error) {
 	var in compile.Input
-	rest, err := clientcmd.BuildConfigFromFlags("", o.Kubeconfig)
+	rc, err := o.Runtime.REST.Complete()
 	if err != nil {
-		return in, fmt.Errorf("kubeconfig: %w", err)
+		return in, err
 	}
-	c, err := client.New(rest, client.Options{Scheme: controller.NewScheme()})
+	c, err := client.New(rc, client.Options{Scheme: controller.NewScheme()})
 	if err != nil {
 		return in, err
 	}

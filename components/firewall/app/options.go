@@ -14,11 +14,11 @@ import (
 	"github.com/metalkube/metalkube/components/firewall/api/v1alpha1"
 	"github.com/metalkube/metalkube/components/firewall/compile"
 	"github.com/metalkube/metalkube/components/firewall/fqdn"
+	"github.com/metalkube/metalkube/shared/component"
 )
 
 // Flag names.
 const (
-	FlagKubeconfig             = "kubeconfig"
 	FlagExternalInterfaces     = "external-interfaces"
 	FlagInternalInterfaces     = "internal-interfaces"
 	FlagNodeCIDRs              = "node-cidrs"
@@ -33,8 +33,6 @@ const (
 	FlagMetalStackPolicies     = "metal-stack-policies"
 	FlagFirewallName           = "firewall-name"
 	FlagResyncInterval         = "resync-interval"
-	FlagMetricsBindAddress     = "metrics-bind-address"
-	FlagHealthProbeBindAddress = "health-probe-bind-address"
 	FlagSuricataSocket         = "suricata-socket"
 	FlagDNSProxyAddress        = "dns-proxy-address"
 	FlagDNSUpstream            = "dns-upstream"
@@ -45,14 +43,17 @@ const (
 	FlagNetNS                  = "netns"
 	FlagDryRun                 = "dry-run"
 	FlagPolicyFile             = "policy-file"
-	FlagKubeAPIQPS             = "kube-api-qps"
-	FlagKubeAPIBurst           = "kube-api-burst"
 	FlagFailClosed             = "fail-closed"
 )
 
+// Name is the component's name: its command and logger.
+const Name = "firewall"
+
 // Options are the agent's flags.
 type Options struct {
-	Kubeconfig             string
+	// Runtime are the runtime flags; the agent runs once per firewall host,
+	// without leader election.
+	Runtime                *component.Options
 	ExternalInterfaces     []string
 	InternalInterfaces     []string
 	NodeCIDRs              []string
@@ -67,8 +68,6 @@ type Options struct {
 	MetalStackPolicies     bool
 	FirewallName           string
 	ResyncInterval         time.Duration
-	MetricsBindAddress     string
-	HealthProbeBindAddress string
 	SuricataSocket         string
 	DNSProxyAddress        string
 	DNSUpstream            string
@@ -79,40 +78,39 @@ type Options struct {
 	NetNS                  string
 	DryRun                 bool
 	PolicyFiles            []string
-	KubeAPIQPS             float32
-	KubeAPIBurst           int
 	FailClosed             bool
 }
 
 // NewOptions returns the defaults.
 func NewOptions() *Options {
 	host, _ := os.Hostname()
+	rt := component.NewOptions(Name)
+	rt.Manager.LeaderElect = false
+	rt.Manager.MetricsBindAddress = ":2112"
+	// Policy statuses are the agent's bulk writes: 10,000 policies at
+	// client-go's default 5 requests/s took half an hour. 50/s writes them in
+	// minutes, off the apply path, without letting one firewall flood the
+	// API server.
+	rt.REST.QPS, rt.REST.Burst = 50, 100
 	return &Options{
-		TableName:              "metalkube",
-		PolicyNamespace:        v1alpha1.DefaultNamespace,
-		FirewallName:           host,
-		ResyncInterval:         10 * time.Second,
-		MetricsBindAddress:     ":2112",
-		HealthProbeBindAddress: ":8081",
-		LogGroup:               100,
-		SuricataSocket:         "/run/suricata-command.socket",
-		FQDNStateFile:          "/var/lib/metalkube/firewall/fqdn-state.json",
-		FQDNMinTTL:             time.Minute,
-		FQDNMaxTTL:             fqdn.DefaultMaxTTL,
-		FQDNMaxEntries:         fqdn.DefaultMaxEntries,
-		// Policy statuses are the agent's bulk writes: 10,000 policies
-		// at client-go's default 5 requests/s took half an hour. 50/s
-		// writes them in minutes, off the apply path, without letting one
-		// firewall flood the API server.
-		KubeAPIQPS:   50,
-		KubeAPIBurst: 100,
-		FailClosed:   true,
+		Runtime:         rt,
+		TableName:       "metalkube",
+		PolicyNamespace: v1alpha1.DefaultNamespace,
+		FirewallName:    host,
+		ResyncInterval:  10 * time.Second,
+		LogGroup:        100,
+		SuricataSocket:  "/run/suricata-command.socket",
+		FQDNStateFile:   "/var/lib/metalkube/firewall/fqdn-state.json",
+		FQDNMinTTL:      time.Minute,
+		FQDNMaxTTL:      fqdn.DefaultMaxTTL,
+		FQDNMaxEntries:  fqdn.DefaultMaxEntries,
+		FailClosed:      true,
 	}
 }
 
 // AddFlags binds the options to fs.
 func (o *Options) AddFlags(fs *pflag.FlagSet) {
-	fs.StringVar(&o.Kubeconfig, FlagKubeconfig, o.Kubeconfig, "kubeconfig of the cluster the firewall protects (default: in-cluster or $KUBECONFIG)")
+	o.Runtime.AddFlags(fs)
 	fs.StringSliceVar(&o.ExternalInterfaces, FlagExternalInterfaces, o.ExternalInterfaces, "interfaces facing the outside (ingress enters here)")
 	fs.StringSliceVar(&o.InternalInterfaces, FlagInternalInterfaces, o.InternalInterfaces, "interfaces facing the cluster (egress enters here)")
 	fs.StringSliceVar(&o.NodeCIDRs, FlagNodeCIDRs, o.NodeCIDRs, "the cluster's node networks (IPv4 and IPv6)")
@@ -127,8 +125,6 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.BoolVar(&o.MetalStackPolicies, FlagMetalStackPolicies, o.MetalStackPolicies, "also read metal-stack.io/v1 ClusterwideNetworkPolicies, compiled with firewall-controller's semantics where those are stricter; NodePort Services then open nothing (see the README's compatibility table)")
 	fs.StringVar(&o.FirewallName, FlagFirewallName, o.FirewallName, "name of this firewall's FirewallStatus object (empty: none)")
 	fs.DurationVar(&o.ResyncInterval, FlagResyncInterval, o.ResyncInterval, "how often the kernel ruleset is checked for drift and repaired")
-	fs.StringVar(&o.MetricsBindAddress, FlagMetricsBindAddress, o.MetricsBindAddress, "Prometheus metrics address (0: off)")
-	fs.StringVar(&o.HealthProbeBindAddress, FlagHealthProbeBindAddress, o.HealthProbeBindAddress, "health probe address (0: off)")
 	fs.StringVar(&o.SuricataSocket, FlagSuricataSocket, o.SuricataSocket, "suricata's unix command socket; its statistics are exported when it exists")
 	fs.StringVar(&o.DNSProxyAddress, FlagDNSProxyAddress, o.DNSProxyAddress, "address the DNS proxy for toFQDNs egress rules serves on, e.g. the internal interface's address:53 (empty: no proxy, toFQDNs policies are ignored)")
 	fs.StringVar(&o.DNSUpstream, FlagDNSUpstream, o.DNSUpstream, "resolver the DNS proxy forwards to, host:port (default: the first nameserver of /etc/resolv.conf)")
@@ -138,17 +134,12 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.IntVar(&o.FQDNMaxEntries, FlagFQDNMaxEntries, o.FQDNMaxEntries, "most resolved addresses the DNS proxy keeps allowed at once")
 	fs.StringVar(&o.NetNS, FlagNetNS, o.NetNS, "network namespace (a path such as /var/run/netns/fw) whose nftables ruleset and nflog the agent manages, if not its own")
 	fs.BoolVar(&o.DryRun, FlagDryRun, o.DryRun, "print the ruleset that would be applied and exit")
-	fs.Float32Var(&o.KubeAPIQPS, FlagKubeAPIQPS, o.KubeAPIQPS, "requests per second the agent's API client may send (status writes are the bulk)")
-	fs.IntVar(&o.KubeAPIBurst, FlagKubeAPIBurst, o.KubeAPIBurst, "burst of requests above --"+FlagKubeAPIQPS)
 	fs.BoolVar(&o.FailClosed, FlagFailClosed, o.FailClosed, "at start, before the API server has answered, install a table that drops all forwarded traffic (a ruleset already in the kernel stays)")
 	fs.StringSliceVar(&o.PolicyFiles, FlagPolicyFile, o.PolicyFiles, "with --dry-run: read ClusterwideNetworkPolicies and Services from these YAML files instead of the cluster")
 }
 
 // Complete fills defaults that depend on other options.
 func (o *Options) Complete() error {
-	if o.Kubeconfig == "" {
-		o.Kubeconfig = os.Getenv("KUBECONFIG")
-	}
 	if o.DNSProxyAddress != "" && o.DNSUpstream == "" {
 		if b, err := os.ReadFile("/etc/resolv.conf"); err == nil {
 			for _, l := range strings.Split(string(b), "\n") {
@@ -164,6 +155,12 @@ func (o *Options) Complete() error {
 
 // Validate checks the options.
 func (o *Options) Validate() error {
+	if err := o.Runtime.Validate(); err != nil {
+		return err
+	}
+	if o.Runtime.Manager.LeaderElect {
+		return fmt.Errorf("--%s=true: every firewall host runs its own agent, there is no leader to elect", component.FlagLeaderElect)
+	}
 	if _, err := o.Config(); err != nil {
 		return err
 	}
@@ -217,8 +214,8 @@ func (o *Options) Config() (compile.Config, error) {
 		flag, addr string
 		protos     []uint8
 	}{
-		{FlagMetricsBindAddress, o.MetricsBindAddress, []uint8{6}},
-		{FlagHealthProbeBindAddress, o.HealthProbeBindAddress, []uint8{6}},
+		{component.FlagMetricsBindAddress, o.Runtime.Manager.MetricsBindAddress, []uint8{6}},
+		{component.FlagHealthProbeBindAddress, o.Runtime.Manager.HealthProbeBindAddress, []uint8{6}},
 		{FlagDNSProxyAddress, o.DNSProxyAddress, []uint8{6, 17}},
 	} {
 		if a.addr == "" || a.addr == "0" {

@@ -42,6 +42,7 @@ type Reconciler struct {
 	Log     logr.Logger
 
 	status     *statusWriter
+	lastDrift  time.Time
 	lastStatus time.Time // written by the status writer only
 }
 
@@ -72,7 +73,15 @@ func (r *Reconciler) Reconcile(ctx context.Context, _ reconcile.Request) (reconc
 	}
 	res := compile.Compile(opts.Config, in)
 
-	if drift, err := opts.Applier.Drift(); err != nil {
+	// Drift is checked once per resync interval, not on every event: reading
+	// the kernel's sets back costs as much as the change itself at 10,000
+	// policies, and a change must not wait for it.
+	drift, err := "", error(nil)
+	if time.Since(r.lastDrift) >= opts.ResyncInterval {
+		drift, err = opts.Applier.Drift()
+		r.lastDrift = time.Now()
+	}
+	if err != nil {
 		r.Log.Error(err, "checking the kernel ruleset for drift")
 	} else if drift != "" {
 		r.Log.Info("kernel ruleset drifted, replacing it", "drift", drift)

@@ -101,7 +101,7 @@ func (w *statusWriter) write(ctx context.Context, j *statusJob) {
 		go func() {
 			defer wg.Done()
 			for name := range work {
-				if err := w.r.updatePolicyStatus(ctx, name, j.objs[name], j.res.Policies[name]); err != nil {
+				if err := w.r.updatePolicyStatus(ctx, name, j.objs[name], j.res.Policies[name]); err != nil && ctx.Err() == nil {
 					w.r.Log.Error(err, "update policy status", "policy", name)
 				}
 			}
@@ -115,7 +115,7 @@ func (w *statusWriter) write(ctx context.Context, j *statusJob) {
 	}
 	close(work)
 	wg.Wait()
-	if !w.superseded() {
+	if !w.superseded() && ctx.Err() == nil {
 		w.r.updateFirewallStatus(ctx, j.res, j.applyErr, j.changed)
 	}
 }

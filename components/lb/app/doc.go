@@ -2,12 +2,13 @@
 // LoadBalancer IPs (package controller) and the announcement configuration
 // (package announce), in one controller-runtime manager with leader election.
 //
-// Flags: the backend flags of shared/options, logging, --kubeconfig, --metal-cluster (the
-// cluster's name in the backend), --lb-network / --lb-network-ipv6 (backend
-// networks of IPv4 / IPv6 addresses), --load-balancer-class, --announce
+// Flags: the runtime flags of shared/component (--kubeconfig, leader
+// election, metrics and probes), the backend flags of shared/options,
+// --metal-cluster (the cluster's name in the backend), --lb-network /
+// --lb-network-ipv6 (backend networks of IPv4 / IPv6 addresses), --load-balancer-class, --announce
 // (metallb|cilium|none) with --metallb-namespace, --bgp-asn-node-label,
-// --bgp-peer-address(-node-label), --bgp-peer-asn, --l2-advertisement,
-// --leader-elect, --metrics-bind-address, --health-probe-bind-address.
+// --bgp-peer-address(-node-label), --bgp-peer-asn, --l2-advertisement.
+// Logging is the root command's (--log-level, --log-format).
 //
 // LBOptions are also embedded by the ccm, which serves the same Services
 // through the upstream service controller.

@@ -15,6 +15,7 @@ import (
 const (
 	FlagNetwork          = "lb-network"
 	FlagNetwork6         = "lb-network-ipv6"
+	FlagExtraNetworks    = "lb-additional-network"
 	FlagAnnounce         = "announce"
 	FlagMetalLBNamespace = "metallb-namespace"
 	FlagASNLabel         = "bgp-asn-node-label"
@@ -28,14 +29,18 @@ const (
 // LBOptions configure load balancing (shared by `metalkube lb` and the ccm).
 type LBOptions struct {
 	Network, Network6 string
-	Announce          announce.Config
-	AnnounceResync    time.Duration
+	// AdditionalNetworks may be picked per Service with the
+	// lb.metalkube.io/network annotation; no other network may.
+	AdditionalNetworks []string
+	Announce           announce.Config
+	AnnounceResync     time.Duration
 }
 
 // AddFlags binds the flags.
 func (o *LBOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.Network, FlagNetwork, "internet", "backend network LoadBalancer IPv4 (and default) addresses come from")
 	fs.StringVar(&o.Network6, FlagNetwork6, "", "backend network of LoadBalancer IPv6 addresses; empty: --"+FlagNetwork)
+	fs.StringSliceVar(&o.AdditionalNetworks, FlagExtraNetworks, o.AdditionalNetworks, "further backend network a Service may pick with the lb.metalkube.io/network annotation (repeatable); no other network may be picked")
 	fs.StringVar(&o.Announce.Mode, FlagAnnounce, announce.ModeMetalLB, "how IPs are announced: metallb|cilium|none")
 	fs.StringVar(&o.Announce.Namespace, FlagMetalLBNamespace, "metallb-system", "namespace of MetalLB's objects")
 	fs.StringVar(&o.Announce.ASNLabel, FlagASNLabel, announce.DefaultASNLabel, "Node label with the node's BGP ASN; nodes without it do not peer")

@@ -22,8 +22,15 @@ const (
 	// AnnotationIPs asks for specific addresses (comma-separated); it wins
 	// over spec.loadBalancerIP.
 	AnnotationIPs = "lb.metalkube.io/ips"
-	// AnnotationNetwork picks the backend network of the Service's IPs.
+	// AnnotationNetwork picks the backend network of the Service's IPs: the
+	// configured network or one of Config.AdditionalNetworks, nothing else.
 	AnnotationNetwork = "lb.metalkube.io/network"
+	// AnnotationAllowSharedIP lets Services share a static IP, as MetalLB's
+	// metallb.universe.tf/allow-shared-ip does: every Service on the address
+	// must carry the same key. Without it an address in use is refused.
+	AnnotationAllowSharedIP = "lb.metalkube.io/allow-shared-ip"
+	// TagShareKey records on an IP the share key of the Services using it.
+	TagShareKey = "lb.metalkube.io/share-key"
 	// TagServicePrefix + "<namespace>/<name>" tags an IP with a Service using
 	// it; the value is the Service's cluster (metal.TagServicePrefix; the
 	// metal-stack backend stores it as metal-ccm's Service tag).
@@ -43,6 +50,9 @@ type Config struct {
 	Network string
 	// Network6 is the network of IPv6 addresses; empty means Network.
 	Network6 string
+	// AdditionalNetworks may be chosen per Service with AnnotationNetwork,
+	// besides Network and Network6.
+	AdditionalNetworks []string
 }
 
 // Balancer allocates and frees Service IPs. It is safe for concurrent use;
@@ -131,14 +141,28 @@ func IsInputError(err error) bool {
 	return errors.As(err, &ie)
 }
 
-func (b *Balancer) network(svc *corev1.Service, v6 bool) string {
+// network returns the backend network of the Service's addresses of a
+// family; a network the cluster is not configured for is an InputError.
+func (b *Balancer) network(svc *corev1.Service, v6 bool) (string, error) {
 	if n := svc.Annotations[AnnotationNetwork]; n != "" {
-		return n
+		if n != b.cfg.Network && n != b.cfg.Network6 && !slices.Contains(b.cfg.AdditionalNetworks, n) {
+			return "", invalid("annotation %s: network %q is not one this cluster may take IPs from (%s)", AnnotationNetwork, n, strings.Join(b.networks(), ", "))
+		}
+		return n, nil
 	}
 	if v6 {
-		return b.cfg.Network6
+		return b.cfg.Network6, nil
 	}
-	return b.cfg.Network
+	return b.cfg.Network, nil
+}
+
+// networks lists the networks Services may take IPs from.
+func (b *Balancer) networks() []string {
+	out := []string{b.cfg.Network}
+	if b.cfg.Network6 != b.cfg.Network {
+		out = append(out, b.cfg.Network6)
+	}
+	return append(out, b.cfg.AdditionalNetworks...)
 }
 
 // Current returns the IPs tagged with the Service.
@@ -233,12 +257,16 @@ func (b *Balancer) ensureEphemeral(ctx context.Context, svc *corev1.Service, fam
 	if v6 {
 		family = 6
 	}
+	network, err := b.network(svc, v6)
+	if err != nil {
+		return nil, err
+	}
 	ip, err := b.cfg.IPs.AllocateIP(ctx, metal.IPSpec{
-		Name: ephemeralName(svc, fam), Cluster: b.cfg.Cluster, Network: b.network(svc, v6), Type: metal.IPEphemeral, Family: family,
+		Name: ephemeralName(svc, fam), Cluster: b.cfg.Cluster, Network: network, Type: metal.IPEphemeral, Family: family,
 		Tags: map[string]string{TagManaged: tagTrue, ServiceTag(svc.Namespace, svc.Name): b.cfg.Cluster},
 	})
 	if err != nil {
-		return nil, b.explain(err, fmt.Sprintf("allocate an %s address in network %s", fam, b.network(svc, v6)))
+		return nil, b.explain(err, fmt.Sprintf("allocate an %s address in network %s", fam, network))
 	}
 	return ip, nil
 }
@@ -247,7 +275,9 @@ func (b *Balancer) ensureEphemeral(ctx context.Context, svc *corev1.Service, fam
 // holds the address is used as metal-ccm uses it (spec.loadBalancerIP),
 // whether it carries a cluster or not: it is tagged with the Service. An
 // IP of another cluster, or the ephemeral IP of another Service, is
-// refused. Otherwise a static IP is allocated for the address.
+// refused, and so is an egress IP. An IP another Service of the cluster uses
+// is shared only when both carry the same AnnotationAllowSharedIP key.
+// Otherwise a static IP is allocated for the address.
 func (b *Balancer) ensureStatic(ctx context.Context, svc *corev1.Service, a netip.Addr, current []metal.IP) (*metal.IP, error) {
 	for i := range current {
 		if current[i].Address == a {
@@ -268,43 +298,75 @@ func (b *Balancer) ensureStatic(ctx context.Context, svc *corev1.Service, a neti
 		if users := Services(&ip); ip.Type == metal.IPEphemeral && len(users) > 0 {
 			return nil, invalid("address %s is the ephemeral IP of service %s; only static IPs can be shared", a, strings.Join(users, ", "))
 		}
-		got, err := b.updateTags(ctx, ip, func(tags map[string]string) { tags[tag] = b.cfg.Cluster })
+		got, err := b.updateTags(ctx, ip, func(tags map[string]string) error { return b.join(svc, a, tags) })
 		if err != nil {
 			return nil, b.explain(err, fmt.Sprintf("tag IP %s with service %s/%s", a, svc.Namespace, svc.Name))
 		}
 		return got, nil
 	}
-	network := b.network(svc, a.Is6())
+	network, err := b.network(svc, a.Is6())
+	if err != nil {
+		return nil, err
+	}
+	tags := map[string]string{TagManaged: tagTrue, tag: b.cfg.Cluster}
+	if key := svc.Annotations[AnnotationAllowSharedIP]; key != "" {
+		tags[TagShareKey] = key
+	}
 	ip, err := b.cfg.IPs.AllocateIP(ctx, metal.IPSpec{
-		Name: staticName(a), Cluster: b.cfg.Cluster, Network: network, Type: metal.IPStatic, Address: a,
-		Tags: map[string]string{TagManaged: tagTrue, tag: b.cfg.Cluster},
+		Name: staticName(a), Cluster: b.cfg.Cluster, Network: network, Type: metal.IPStatic, Address: a, Tags: tags,
 	})
 	if err != nil {
 		return nil, b.explain(err, fmt.Sprintf("allocate address %s in network %s", a, network))
 	}
 	if _, ok := ip.Tags[tag]; !ok { // allocated before under the same name
-		if ip, err = b.updateTags(ctx, *ip, func(tags map[string]string) { tags[tag] = b.cfg.Cluster }); err != nil {
-			return nil, fmt.Errorf("tag IP %s with service %s/%s: %w", a, svc.Namespace, svc.Name, err)
+		if ip, err = b.updateTags(ctx, *ip, func(tags map[string]string) error { return b.join(svc, a, tags) }); err != nil {
+			return nil, b.explain(err, fmt.Sprintf("tag IP %s with service %s/%s", a, svc.Namespace, svc.Name))
 		}
 	}
 	return ip, nil
 }
 
+// join adds the Service to the tags of the IP holding address a, as read
+// under the IP's lock: never an egress IP, and an IP other Services use only
+// with their share key.
+func (b *Balancer) join(svc *corev1.Service, a netip.Addr, tags map[string]string) error {
+	if tags[metal.TagPurpose] == metal.PurposeEgress {
+		return invalid("address %s is an egress IP of the cluster; it is never handed to a Service", a)
+	}
+	self := svc.Namespace + "/" + svc.Name
+	others := slices.DeleteFunc(Services(&metal.IP{Tags: tags}), func(s string) bool { return s == self })
+	key := svc.Annotations[AnnotationAllowSharedIP]
+	switch {
+	case len(others) == 0 && key != "":
+		tags[TagShareKey] = key
+	case len(others) == 0:
+		delete(tags, TagShareKey)
+	case key == "" || tags[TagShareKey] != key:
+		return invalid("address %s is used by service %s; to share it, every Service on it needs the same annotation %s (this Service has %q, the address %q)",
+			a, strings.Join(others, ", "), AnnotationAllowSharedIP, key, tags[TagShareKey])
+	}
+	tags[ServiceTag(svc.Namespace, svc.Name)] = b.cfg.Cluster
+	return nil
+}
+
 // updateTags changes an IP's tags with change: atomically in the backend
 // where it offers metal.IPTagUpdater (re-read and written under its per-IP
 // lock), else from ip's tags as read.
-func (b *Balancer) updateTags(ctx context.Context, ip metal.IP, change func(tags map[string]string)) (*metal.IP, error) {
-	apply := func(tags map[string]string) map[string]string {
+func (b *Balancer) updateTags(ctx context.Context, ip metal.IP, change func(tags map[string]string) error) (*metal.IP, error) {
+	apply := func(tags map[string]string) (map[string]string, error) {
 		if tags == nil {
 			tags = map[string]string{}
 		}
-		change(tags)
-		return tags
+		return tags, change(tags)
 	}
 	if u, ok := b.cfg.IPs.(metal.IPTagUpdater); ok {
-		return u.UpdateIPTags(ctx, ip.ID, func(tags map[string]string) (map[string]string, error) { return apply(tags), nil })
+		return u.UpdateIPTags(ctx, ip.ID, apply)
 	}
-	return b.cfg.IPs.SetIPTags(ctx, ip.ID, apply(maps.Clone(ip.Tags)))
+	tags, err := apply(maps.Clone(ip.Tags))
+	if err != nil {
+		return nil, err
+	}
+	return b.cfg.IPs.SetIPTags(ctx, ip.ID, tags)
 }
 
 // explain turns a backend refusal into an InputError that says what to fix;
@@ -352,7 +414,13 @@ func (b *Balancer) untag(ctx context.Context, svc *corev1.Service, ip metal.IP) 
 	}
 	tag := ServiceTag(svc.Namespace, svc.Name)
 	if _, ok := fresh.Tags[tag]; ok {
-		if fresh, err = b.updateTags(ctx, *fresh, func(tags map[string]string) { delete(tags, tag) }); err != nil {
+		if fresh, err = b.updateTags(ctx, *fresh, func(tags map[string]string) error {
+			delete(tags, tag)
+			if len(Services(&metal.IP{Tags: tags})) == 0 {
+				delete(tags, TagShareKey)
+			}
+			return nil
+		}); err != nil {
 			return fmt.Errorf("untag IP %s from service %s/%s: %w", ip.Address, svc.Namespace, svc.Name, err)
 		}
 	}

@@ -114,11 +114,12 @@ func TestSwitchFromEphemeralToStatic(t *testing.T) {
 
 func TestConcurrentSharersKeepEveryTag(t *testing.T) {
 	b, mem := newBalancer(t)
+	shared := map[string]string{balancer.AnnotationAllowSharedIP: "web"}
 	ctx := context.Background()
 	var wg sync.WaitGroup
 	for i := range 20 {
 		wg.Go(func() {
-			if _, err := b.Ensure(ctx, svc(fmt.Sprintf("s%d", i), "203.0.113.77", nil)); err != nil {
+			if _, err := b.Ensure(ctx, svc(fmt.Sprintf("s%d", i), "203.0.113.77", shared)); err != nil {
 				t.Error(err)
 			}
 		})
@@ -129,14 +130,14 @@ func TestConcurrentSharersKeepEveryTag(t *testing.T) {
 		t.Fatalf("IPs %+v: want one IP tagged with 20 services", all)
 	}
 	for i := range 19 {
-		if err := b.Release(ctx, svc(fmt.Sprintf("s%d", i), "203.0.113.77", nil)); err != nil {
+		if err := b.Release(ctx, svc(fmt.Sprintf("s%d", i), "203.0.113.77", shared)); err != nil {
 			t.Fatal(err)
 		}
 	}
 	if all := ips(t, mem); len(all) != 1 {
 		t.Fatalf("shared IP freed while s19 uses it")
 	}
-	if err := b.Release(ctx, svc("s19", "203.0.113.77", nil)); err != nil {
+	if err := b.Release(ctx, svc("s19", "203.0.113.77", shared)); err != nil {
 		t.Fatal(err)
 	}
 	// A static IP stays reserved for its address, untagged.
@@ -191,5 +192,110 @@ func TestOutageFreesNothing(t *testing.T) {
 	mem.SetUnavailable(false)
 	if n := len(ips(t, mem)); n != 1 {
 		t.Fatalf("%d IPs after a failed release, want 1", n)
+	}
+}
+
+// TestSharingNeedsTheSameKey: a static IP in use is taken by another Service
+// only when both carry the same share key; the key goes with the last user.
+func TestSharingNeedsTheSameKey(t *testing.T) {
+	const addr = "203.0.113.80"
+	key := func(k string) map[string]string { return map[string]string{balancer.AnnotationAllowSharedIP: k} }
+	for _, tc := range []struct {
+		name         string
+		owner, other map[string]string
+		wantErr      string
+	}{
+		{name: "neither has a key", wantErr: "is used by service ns/owner"},
+		{name: "only the owner has one", owner: key("k"), wantErr: "is used by service ns/owner"},
+		{name: "only the newcomer has one", other: key("k"), wantErr: "is used by service ns/owner"},
+		{name: "different keys", owner: key("k"), other: key("j"), wantErr: `this Service has "j", the address "k"`},
+		{name: "the same key", owner: key("k"), other: key("k")},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b, mem := newBalancer(t)
+			ctx := context.Background()
+			if _, err := b.Ensure(ctx, svc("owner", addr, tc.owner)); err != nil {
+				t.Fatal(err)
+			}
+			_, err := b.Ensure(ctx, svc("other", addr, tc.other))
+			if tc.wantErr == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				if all := ips(t, mem); len(all) != 1 || len(balancer.Services(&all[0])) != 2 {
+					t.Fatalf("IPs %+v: want one IP with both services", all)
+				}
+				return
+			}
+			if !balancer.IsInputError(err) || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Fatalf("err = %v, want an input error with %q", err, tc.wantErr)
+			}
+			if all := ips(t, mem); len(all) != 1 || strings.Join(balancer.Services(&all[0]), ",") != "ns/owner" {
+				t.Fatalf("IPs %+v: the refused Service must not be on the IP", all)
+			}
+		})
+	}
+	// The key leaves with the last user: a new Service without a key may
+	// then take the address.
+	b, mem := newBalancer(t)
+	ctx := context.Background()
+	if _, err := b.Ensure(ctx, svc("owner", addr, key("k"))); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Release(ctx, svc("owner", addr, key("k"))); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Ensure(ctx, svc("next", addr, nil)); err != nil {
+		t.Fatalf("address free again, but: %v", err)
+	}
+	if all := ips(t, mem); all[0].Tags[balancer.TagShareKey] != "" {
+		t.Fatalf("share key %q left on the IP", all[0].Tags[balancer.TagShareKey])
+	}
+}
+
+// TestEgressIPIsNeverHandedOut: the cluster's egress IPs are refused to
+// Services, even unused.
+func TestEgressIPIsNeverHandedOut(t *testing.T) {
+	b, mem := newBalancer(t)
+	ctx := context.Background()
+	if _, err := mem.AllocateIP(ctx, metal.IPSpec{Name: "egress-internet-0", Cluster: "c", Network: "internet", Type: metal.IPStatic,
+		Address: netip.MustParseAddr("203.0.113.90"), Tags: map[string]string{metal.TagPurpose: metal.PurposeEgress}}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := b.Ensure(ctx, svc("thief", "203.0.113.90", nil))
+	if !balancer.IsInputError(err) || !strings.Contains(err.Error(), "egress IP") {
+		t.Fatalf("err = %v, want an input error saying it is an egress IP", err)
+	}
+	if all := ips(t, mem); len(balancer.Services(&all[0])) != 0 {
+		t.Fatalf("egress IP tagged with a Service: %+v", all[0].Tags)
+	}
+}
+
+// TestNetworkAnnotationAllowList: a Service may pick only the networks the
+// cluster is configured for.
+func TestNetworkAnnotationAllowList(t *testing.T) {
+	mem := memory.New(memory.Config{Pools: []memory.Pool{
+		{Network: "internet", Prefix: netip.MustParsePrefix("203.0.113.0/24")},
+		{Network: "storage", Prefix: netip.MustParsePrefix("198.51.100.0/24")},
+		{Network: "other-tenant", Prefix: netip.MustParsePrefix("192.0.2.0/24")},
+	}})
+	b, err := balancer.New(balancer.Config{Cluster: "c", IPs: mem, Network: "internet", AdditionalNetworks: []string{"storage"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	pick := func(n string) map[string]string { return map[string]string{balancer.AnnotationNetwork: n} }
+	got, err := b.Ensure(ctx, svc("st", "", pick("storage")))
+	if err != nil || !netip.MustParsePrefix("198.51.100.0/24").Contains(got[0]) {
+		t.Fatalf("additional network: %v, %v", got, err)
+	}
+	for _, s := range []*corev1.Service{svc("eph", "", pick("other-tenant")), svc("static", "192.0.2.7", pick("other-tenant"))} {
+		_, err := b.Ensure(ctx, s)
+		if !balancer.IsInputError(err) || !strings.Contains(err.Error(), `network "other-tenant" is not one this cluster may take IPs from (internet, storage)`) {
+			t.Errorf("%s: err = %v, want a refusal naming the allowed networks", s.Name, err)
+		}
+	}
+	if n := len(ips(t, mem)); n != 1 {
+		t.Fatalf("%d IPs, want only the storage one", n)
 	}
 }

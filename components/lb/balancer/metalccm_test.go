@@ -245,7 +245,7 @@ func TestTagUpdatesOfOneIPDoNotLoseEachOther(t *testing.T) {
 	var wg sync.WaitGroup
 	for i := range 16 {
 		wg.Go(func() {
-			if _, err := bs[i%2].Ensure(ctx, svc(fmt.Sprintf("s%02d", i), shared, nil)); err != nil {
+			if _, err := bs[i%2].Ensure(ctx, svc(fmt.Sprintf("s%02d", i), shared, map[string]string{balancer.AnnotationAllowSharedIP: "shared"})); err != nil {
 				t.Error(err)
 			}
 		})

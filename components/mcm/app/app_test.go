@@ -22,7 +22,6 @@ func TestCommandFlags(t *testing.T) {
 		{name: "unknown backend", args: []string{"--backend=nope"}, wantErr: []string{"--backend"}},
 		{name: "bad timeouts", args: []string{"--machine-initialize-timeout=0s", "--machine-release-timeout=-1s"},
 			wantErr: []string{"--machine-initialize-timeout", "--machine-release-timeout"}},
-		{name: "bad log level", args: []string{"--log-level=loud"}, wantErr: []string{"--log-level"}},
 		{name: "mcm option", args: []string{"--concurrent-syncs=0"}, wantErr: []string{"concurrent syncs"}},
 	}
 	for _, tc := range tests {

@@ -12,9 +12,10 @@
 // --control-kubeconfig, --target-kubeconfig, --concurrent-syncs,
 // --machine-creation-timeout, --leader-elect, ...), the backend flags of
 // shared/options (--backend, --metal-kubeconfig, --metal-namespace,
-// --ip-pool, --backend-timeout, --server-*-label), the logging flags
-// (--log-format, --log-level) and the driver's own: --machine-initialize-timeout,
-// --machine-release-timeout and --csi-driver.
+// --ip-pool, --backend-timeout, --server-*-label) and the driver's own:
+// --machine-initialize-timeout, --machine-release-timeout and --csi-driver.
+// Logging is the root command's (--log-format, --log-level), which
+// machine-controller-manager's klog output follows too.
 //
 // Unlike upstream's app.Run, Run stops when its context is cancelled: leader
 // election releases the lease, the controllers and informers stop and the

@@ -1,6 +1,7 @@
 package app
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"time"
@@ -9,6 +10,7 @@ import (
 	"github.com/spf13/pflag"
 	"k8s.io/client-go/rest"
 
+	"github.com/metalkube/metalkube/shared/component"
 	"github.com/metalkube/metalkube/shared/metal"
 	"github.com/metalkube/metalkube/shared/options"
 )
@@ -26,8 +28,6 @@ type Options struct {
 	MCM *mcmoptions.MCServer
 	// Backend selects the bare-metal backend.
 	Backend options.Backend
-	// Logging configures the log.
-	Logging options.Logging
 	// InitializeTimeout bounds one InitializeMachine call's wait for a server to run.
 	InitializeTimeout time.Duration
 	// ReleaseTimeout bounds one DeleteMachine call's wait for a server's release.
@@ -53,18 +53,42 @@ func NewOptions() *Options {
 func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	o.MCM.AddFlags(fs)
 	o.Backend.AddFlags(fs)
-	o.Logging.AddFlags(fs)
 	fs.DurationVar(&o.InitializeTimeout, FlagInitializeTimeout, o.InitializeTimeout, "how long one InitializeMachine call waits for a server to run before machine-controller-manager asks again")
 	fs.DurationVar(&o.ReleaseTimeout, FlagReleaseTimeout, o.ReleaseTimeout, "how long one DeleteMachine call waits for the backend to release a server before machine-controller-manager asks again")
 	fs.StringSliceVar(&o.CSIDrivers, FlagCSIDriver, o.CSIDrivers, "CSI driver whose volumes are waited for when draining a node (repeatable; default: all)")
 }
 
-// Complete fills in what follows from other options.
-func (o *Options) Complete() error {
-	if o.MCM.ControlKubeconfig == "" && o.ControlConfig == nil && o.TargetConfig != nil {
-		o.ControlConfig = o.TargetConfig
+// Config is what `metalkube mcm` runs with; tests build it directly.
+type Config struct {
+	// MCM are machine-controller-manager's provider app options; its
+	// kubeconfig flags are already resolved into Control and Target.
+	MCM *mcmoptions.MCServer
+	// Control is the cluster holding the Machines; Target is the cluster of
+	// their Nodes (nil: none).
+	Control, Target *rest.Config
+	// Metal is the bare-metal backend.
+	Metal metal.Client
+	// Driver settings; see the flags.
+	InitializeTimeout, ReleaseTimeout time.Duration
+	CSIDrivers                        []string
+}
+
+// Complete validates the options, loads the kubeconfigs and builds the
+// backend client (waiting while the backend is unavailable).
+func (o *Options) Complete(ctx context.Context) (*Config, error) {
+	if err := o.Validate(); err != nil {
+		return nil, err
 	}
-	return nil
+	control, target, err := o.restConfigs()
+	if err != nil {
+		return nil, err
+	}
+	c, err := component.NewBackend(ctx, Name, &o.Backend)
+	if err != nil {
+		return nil, err
+	}
+	return &Config{MCM: o.MCM, Control: control, Target: target, Metal: c,
+		InitializeTimeout: o.InitializeTimeout, ReleaseTimeout: o.ReleaseTimeout, CSIDrivers: o.CSIDrivers}, nil
 }
 
 // Validate checks the options; errors name the flags.
@@ -73,12 +97,7 @@ func (o *Options) Validate() error {
 	if err := o.MCM.Validate(); err != nil {
 		errs = append(errs, err)
 	}
-	if o.Client == nil {
-		if err := o.Backend.Validate(); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	if err := o.Logging.Validate(); err != nil {
+	if err := o.Backend.Validate(); err != nil {
 		errs = append(errs, err)
 	}
 	if o.InitializeTimeout <= 0 {

@@ -30,47 +30,37 @@ import (
 	"k8s.io/client-go/tools/leaderelection"
 	"k8s.io/client-go/tools/leaderelection/resourcelock"
 	"k8s.io/client-go/tools/record"
-	"k8s.io/klog/v2"
 
 	"github.com/metalkube/metalkube/components/mcm/driver"
+	"github.com/metalkube/metalkube/shared/component"
 )
 
 // LeaseName is the leader election lease, the one upstream providers use, so
 // that metalkube's provider and the one it replaces never run at once.
 const LeaseName = "machine-controller"
 
+// Name is the component's name: its command and logger.
+const Name = "mcm"
+
 // Run runs the provider controller until ctx is done. It returns nil then, or
 // the error that stopped it.
-func Run(ctx context.Context, o *Options) error {
-	if err := o.Complete(); err != nil {
-		return err
+func Run(ctx context.Context, cfg *Config) error {
+	log := component.Logger(ctx, Name)
+	control, target := cfg.Control, cfg.Target
+	if control == nil {
+		control = target
 	}
-	if err := o.Validate(); err != nil {
-		return err
+	if control == nil {
+		return errors.New("no control cluster: set --control-kubeconfig")
 	}
-	log, err := o.Logging.Logger()
+	drv, err := driver.New(driver.Config{Backend: cfg.Metal, InitializeTimeout: cfg.InitializeTimeout, DeleteTimeout: cfg.ReleaseTimeout,
+		CSIDrivers: cfg.CSIDrivers, Log: log.WithName("driver")})
 	if err != nil {
 		return err
 	}
-	log = log.WithName("mcm")
-	klog.SetLogger(log.WithName("machine-controller-manager"))
-
-	backend := o.Client
-	if backend == nil {
-		if backend, err = o.Backend.NewClient(ctx); err != nil {
-			return err
-		}
-	}
-	drv, err := driver.New(driver.Config{Backend: backend, InitializeTimeout: o.InitializeTimeout, DeleteTimeout: o.ReleaseTimeout,
-		CSIDrivers: o.CSIDrivers, Log: log.WithName("driver")})
-	if err != nil {
-		return err
-	}
-	control, target, err := o.restConfigs()
-	if err != nil {
-		return err
-	}
-	log.Info("starting machine-controller-manager provider", "backend", backend.Backend(), "namespace", o.MCM.Namespace, "targetCluster", target != nil)
+	o := cfg
+	log.V(1).Info("Driver configuration", "initializeTimeout", cfg.InitializeTimeout, "releaseTimeout", cfg.ReleaseTimeout, "csiDrivers", cfg.CSIDrivers)
+	log.Info("Starting machine-controller-manager provider", "backend", cfg.Metal.Backend(), "namespace", o.MCM.Namespace, "targetCluster", target != nil)
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -101,16 +91,12 @@ func Run(ctx context.Context, o *Options) error {
 func (o *Options) restConfigs() (control, target *rest.Config, err error) {
 	s := o.MCM
 	switch {
-	case o.TargetConfig != nil:
-		target = rest.CopyConfig(o.TargetConfig)
 	case s.TargetKubeconfig != constants.TargetKubeconfigDisabledValue:
 		if target, err = clientcmd.BuildConfigFromFlags("", s.TargetKubeconfig); err != nil {
 			return nil, nil, fmt.Errorf("--target-kubeconfig=%q: %w", s.TargetKubeconfig, err)
 		}
 	}
 	switch {
-	case o.ControlConfig != nil:
-		control = rest.CopyConfig(o.ControlConfig)
 	case s.ControlKubeconfig == "inClusterConfig":
 		if control, err = clientcmd.BuildConfigFromFlags("", ""); err != nil {
 			return nil, nil, fmt.Errorf("--control-kubeconfig=inClusterConfig: %w", err)
@@ -135,7 +121,7 @@ func (o *Options) restConfigs() (control, target *rest.Config, err error) {
 // runControllers runs upstream's StartControllers until ctx is done.
 // StartControllers never returns once the controllers run; they stop with
 // ctx, and the goroutine that called it stays parked.
-func runControllers(ctx context.Context, o *Options, control, target *rest.Config, drv mcmdriver.Driver) error {
+func runControllers(ctx context.Context, o *Config, control, target *rest.Config, drv mcmdriver.Driver) error {
 	kube, err := kubernetes.NewForConfig(rest.AddUserAgent(control, "machine-controller"))
 	if err != nil {
 		return err
@@ -186,7 +172,7 @@ func newRecorder(kube kubernetes.Interface, namespace string) (record.EventRecor
 	return b.NewRecorder(s, corev1.EventSource{Component: "machine-controller"}), b.Shutdown
 }
 
-func (o *Options) leaderElect(ctx context.Context, control *rest.Config, run func(context.Context)) error {
+func (o *Config) leaderElect(ctx context.Context, control *rest.Config, run func(context.Context)) error {
 	kube, err := kubernetes.NewForConfig(rest.AddUserAgent(control, "machine-leader-election"))
 	if err != nil {
 		return err
@@ -214,7 +200,7 @@ func (o *Options) leaderElect(ctx context.Context, control *rest.Config, run fun
 }
 
 // serveHTTP serves /healthz and /metrics on --address:--port until ctx is done.
-func (o *Options) serveHTTP(ctx context.Context, log logr.Logger) *http.Server {
+func (o *Config) serveHTTP(ctx context.Context, log logr.Logger) *http.Server {
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.Handler())
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok")) })

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	mcmv1alpha1 "github.com/gardener/machine-controller-manager/pkg/apis/machine/v1alpha1"
+	mcmoptions "github.com/gardener/machine-controller-manager/pkg/util/provider/app/options"
 	"github.com/go-logr/logr"
 	metalv1alpha1 "github.com/ironcore-dev/metal-operator/api/v1alpha1"
 	"github.com/prometheus/client_golang/prometheus"
@@ -30,8 +31,9 @@ import (
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/metalkube/metalkube/components/mcm/app"
+	"github.com/metalkube/metalkube/shared/component"
 	"github.com/metalkube/metalkube/shared/fleet"
-	"github.com/metalkube/metalkube/shared/options"
+	"github.com/metalkube/metalkube/shared/metal/ironcore"
 	"github.com/metalkube/metalkube/shared/scheme"
 	"github.com/metalkube/metalkube/shared/testenv"
 )
@@ -250,25 +252,37 @@ func startProvider(t testing.TB, f *fleetSetup, po providerOpts) *process {
 	if po.outage {
 		backendCfg = f.emu.WrapConfig(backendCfg)
 	}
-	o := app.NewOptions()
-	o.MCM.Namespace = f.ns
-	o.MCM.LeaderElection.LeaderElect = false
-	o.MCM.Port = freePort(t)
-	o.MCM.Address = "127.0.0.1"
-	o.MCM.KubeAPIQPS, o.MCM.KubeAPIBurst = 200, 400
-	o.MCM.SafetyOptions.MachineCreationTimeout.Duration = 2 * time.Minute
-	o.MCM.ResourceExhaustedRetry.Duration = 5 * time.Second
-	o.MCM.SafetyOptions.MachineDrainTimeout.Duration = 30 * time.Second
-	o.MCM.SafetyOptions.PvDetachTimeout.Duration = 5 * time.Second
-	o.ControlConfig, o.TargetConfig = p.wrap(env.Config, false), p.wrap(env.Config, false)
-	o.Backend = options.Backend{Name: options.BackendIronCore, MetalNamespace: f.ns, RestConfig: p.wrap(backendCfg, true),
-		IPPools: []string{"internet=" + testenv.IPPoolAPIGroup + "/" + f.pool.Kind() + "/" + f.pool.Name}, Timeout: 10 * time.Second}
-	o.Logging = options.Logging{Format: "console", Level: "error"}
-	if testing.Verbose() && os.Getenv("MCM_TEST_LOG") != "" {
-		o.Logging.Level = os.Getenv("MCM_TEST_LOG")
+	s := mcmoptions.NewMCServer()
+	s.Namespace = f.ns
+	s.LeaderElection.LeaderElect = false
+	s.Port = freePort(t)
+	s.Address = "127.0.0.1"
+	s.KubeAPIQPS, s.KubeAPIBurst = 200, 400
+	s.SafetyOptions.MachineCreationTimeout.Duration = 2 * time.Minute
+	s.ResourceExhaustedRetry.Duration = 5 * time.Second
+	s.SafetyOptions.MachineDrainTimeout.Duration = 30 * time.Second
+	s.SafetyOptions.PvDetachTimeout.Duration = 5 * time.Second
+	bc := p.wrap(backendCfg, true)
+	bc.Timeout = 10 * time.Second
+	c, err := client.New(bc, client.Options{Scheme: env.Scheme})
+	if err != nil {
+		t.Fatal(err)
 	}
-	o.InitializeTimeout, o.ReleaseTimeout = 5*time.Second, 5*time.Second
-	go func() { p.done <- app.Run(ctx, o) }()
+	be, err := ironcore.New(ironcore.Config{Client: c, Namespace: f.ns, Pools: map[string][]ironcore.PoolRef{"internet": {f.pool.Ref()}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := &app.Config{MCM: s, Control: p.wrap(env.Config, false), Target: p.wrap(env.Config, false), Metal: be,
+		InitializeTimeout: 5 * time.Second, ReleaseTimeout: 5 * time.Second}
+	logging := component.Logging{Format: component.LogFormatConsole, Level: "error"}
+	if testing.Verbose() && os.Getenv("MCM_TEST_LOG") != "" {
+		logging.Level = os.Getenv("MCM_TEST_LOG")
+	}
+	ctx, _, err = logging.Setup(ctx, os.Stderr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { p.done <- app.Run(ctx, cfg) }()
 	t.Cleanup(func() { p.cancel() })
 	return p
 }

@@ -4,12 +4,9 @@
 //
 // Flags (names are the Flag* constants):
 //
-//	--kubeconfig                   cluster holding the OSCs (a seed); empty: in-cluster or $KUBECONFIG
-//	--leader-elect                 elect a leader (default true)
-//	--leader-election-id           lease name (default metalkube-os)
-//	--leader-election-namespace    lease namespace; empty: the pod's namespace
-//	--metrics-bind-address         Prometheus metrics (default :8080; 0 disables)
-//	--health-probe-bind-address    /healthz and /readyz (default :8081)
+//	runtime flags of shared/component: --kubeconfig (the cluster holding the
+//	                               OSCs, a seed), leader election (lease metalkube-os),
+//	                               --metrics-bind-address, --health-probe-bind-address
 //	--types                        OSC types handled (default ubuntu,debian,flatcar,gardenlinux)
 //	--formats                      type=format pairs, over the defaults flatcar=ignition,gardenlinux=ignition
 //	--default-format               format of the other types (default cloud-init)

@@ -5,30 +5,21 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"time"
 
 	extensionsv1alpha1 "github.com/gardener/gardener/pkg/apis/extensions/v1alpha1"
 	"github.com/spf13/pflag"
-	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
-	"sigs.k8s.io/controller-runtime/pkg/client/config"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
-	"sigs.k8s.io/controller-runtime/pkg/manager"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/metalkube/metalkube/components/os/apis/v1alpha1"
 	"github.com/metalkube/metalkube/components/os/operatingsystemconfig"
-	"github.com/metalkube/metalkube/shared/scheme"
+	"github.com/metalkube/metalkube/shared/component"
 )
 
-// Flag names.
+// Name is the component's name: its command, logger and lease (metalkube-os).
+const Name = "os"
+
+// Flag names of the controller.
 const (
-	FlagKubeconfig                = "kubeconfig"
-	FlagLeaderElect               = "leader-elect"
-	FlagLeaderElectionID          = "leader-election-id"
-	FlagLeaderElectionNamespace   = "leader-election-namespace"
-	FlagMetricsBindAddress        = "metrics-bind-address"
-	FlagHealthProbeBindAddress    = "health-probe-bind-address"
 	FlagTypes                     = "types"
 	FlagFormats                   = "formats"
 	FlagDefaultFormat             = "default-format"
@@ -37,88 +28,49 @@ const (
 	FlagExtensionClasses          = "extension-classes"
 )
 
-// Options are the flags of `metalkube os`: the manager's and the
+// Options are the flags of `metalkube os`: the runtime's and the
 // controller's.
 type Options struct {
-	Kubeconfig              string
-	LeaderElect             bool
-	LeaderElectionID        string
-	LeaderElectionNamespace string
-	MetricsBindAddress      string
-	HealthProbeBindAddress  string
-	Controller              ControllerOptions
+	Runtime    *component.Options
+	Controller ControllerOptions
 }
 
 // NewOptions returns the defaults.
 func NewOptions() *Options {
-	return &Options{
-		LeaderElect:            true,
-		LeaderElectionID:       "metalkube-os",
-		MetricsBindAddress:     ":8080",
-		HealthProbeBindAddress: ":8081",
-		Controller:             *NewControllerOptions(),
-	}
+	return &Options{Runtime: component.NewOptions(Name), Controller: *NewControllerOptions()}
 }
 
 // AddFlags binds the flags.
 func (o *Options) AddFlags(fs *pflag.FlagSet) {
-	fs.StringVar(&o.Kubeconfig, FlagKubeconfig, o.Kubeconfig, "kubeconfig of the cluster holding the OperatingSystemConfigs; empty: in-cluster or $KUBECONFIG")
-	fs.BoolVar(&o.LeaderElect, FlagLeaderElect, o.LeaderElect, "elect a leader before reconciling, so that replicas can run")
-	fs.StringVar(&o.LeaderElectionID, FlagLeaderElectionID, o.LeaderElectionID, "name of the leader election lease")
-	fs.StringVar(&o.LeaderElectionNamespace, FlagLeaderElectionNamespace, o.LeaderElectionNamespace, "namespace of the leader election lease; empty: the pod's namespace")
-	fs.StringVar(&o.MetricsBindAddress, FlagMetricsBindAddress, o.MetricsBindAddress, "address of the Prometheus metrics endpoint; 0 disables it")
-	fs.StringVar(&o.HealthProbeBindAddress, FlagHealthProbeBindAddress, o.HealthProbeBindAddress, "address of the /healthz and /readyz endpoints; 0 disables them")
+	o.Runtime.AddFlags(fs)
 	o.Controller.AddFlags(fs)
 }
 
 // Validate checks the flags.
 func (o *Options) Validate() error {
-	var errs []error
-	if o.LeaderElect && o.LeaderElectionID == "" {
-		errs = append(errs, fmt.Errorf("--%s is empty", FlagLeaderElectionID))
-	}
-	return errors.Join(append(errs, o.Controller.Validate())...)
+	return errors.Join(o.Runtime.Validate(), o.Controller.Validate())
 }
 
-// Config is what the command runs with.
+// Config is what the command runs with; tests build it directly.
 type Config struct {
-	REST    *rest.Config
-	Manager manager.Options
+	Runtime *component.Config
 	Add     operatingsystemconfig.AddOptions
 }
 
-// Complete builds the configuration; call Validate first.
+// Complete validates the options and builds the configuration.
 func (o *Options) Complete() (*Config, error) {
-	var (
-		restConfig *rest.Config
-		err        error
-	)
-	if o.Kubeconfig != "" {
-		restConfig, err = clientcmd.BuildConfigFromFlags("", o.Kubeconfig)
-	} else {
-		restConfig, err = config.GetConfig()
+	if err := o.Validate(); err != nil {
+		return nil, err
 	}
+	rc, err := o.Runtime.Complete()
 	if err != nil {
-		return nil, fmt.Errorf("kubeconfig: %w", err)
+		return nil, err
 	}
 	add, err := o.Controller.Complete()
 	if err != nil {
 		return nil, err
 	}
-	return &Config{
-		REST: restConfig,
-		Manager: manager.Options{
-			Scheme:                        scheme.New(extensionsv1alpha1.AddToScheme),
-			LeaderElection:                o.LeaderElect,
-			LeaderElectionID:              o.LeaderElectionID,
-			LeaderElectionNamespace:       o.LeaderElectionNamespace,
-			LeaderElectionReleaseOnCancel: true,
-			Metrics:                       metricsserver.Options{BindAddress: o.MetricsBindAddress},
-			HealthProbeBindAddress:        o.HealthProbeBindAddress,
-			GracefulShutdownTimeout:       ptr(30 * time.Second),
-		},
-		Add: add,
-	}, nil
+	return &Config{Runtime: rc, Add: add}, nil
 }
 
 // ControllerOptions are the flags of the OperatingSystemConfig controller;
@@ -212,5 +164,3 @@ func (o *ControllerOptions) Complete() (operatingsystemconfig.AddOptions, error)
 	}
 	return add, nil
 }
-
-func ptr[T any](v T) *T { return &v }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/metalkube/metalkube/components/os/apis/v1alpha1"
 	"github.com/metalkube/metalkube/components/os/app"
+	"github.com/metalkube/metalkube/shared/component"
 )
 
 func parse(t *testing.T, args ...string) *app.Options {
@@ -37,8 +38,8 @@ func TestValidate(t *testing.T) {
 		{"no types", []string{"--" + app.FlagTypes + "="}, []string{"--types is empty"}},
 		{"no parallelism", []string{"--" + app.FlagMaxConcurrentReconciles + "=0"}, []string{"--max-concurrent-reconciles"}},
 		{"unknown class", []string{"--" + app.FlagExtensionClasses + "=shoot,planet"}, []string{`unknown class "planet"`}},
-		{"no lease name", []string{"--" + app.FlagLeaderElectionID + "="}, []string{"--leader-election-id"}},
-		{"no lease name without election", []string{"--" + app.FlagLeaderElectionID + "=", "--" + app.FlagLeaderElect + "=false"}, nil},
+		{"no lease name", []string{"--" + component.FlagLeaderElectionID + "="}, []string{"--leader-election-id"}},
+		{"no lease name without election", []string{"--" + component.FlagLeaderElectionID + "=", "--" + component.FlagLeaderElect + "=false"}, nil},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -72,20 +73,18 @@ current-context: c
 `), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	o := parse(t, "--"+app.FlagKubeconfig+"="+kubeconfig, "--"+app.FlagFormats+"=ubuntu=ignition", "--"+app.FlagLeaderElectionNamespace+"=garden",
-		"--"+app.FlagMetricsBindAddress+"=:9090", "--"+app.FlagIgnoreOperationAnnotation)
-	if err := o.Validate(); err != nil {
-		t.Fatal(err)
-	}
+	o := parse(t, "--"+component.FlagKubeconfig+"="+kubeconfig, "--"+app.FlagFormats+"=ubuntu=ignition", "--"+component.FlagLeaderElectionNamespace+"=garden",
+		"--"+component.FlagMetricsBindAddress+"=:9090", "--"+app.FlagIgnoreOperationAnnotation)
 	cfg, err := o.Complete()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.REST.Host != "https://127.0.0.1:6443" {
-		t.Errorf("REST host %q", cfg.REST.Host)
+	if cfg.Runtime.REST.Host != "https://127.0.0.1:6443" {
+		t.Errorf("REST host %q", cfg.Runtime.REST.Host)
 	}
-	m := cfg.Manager
-	if !m.LeaderElection || m.LeaderElectionID != "metalkube-os" || m.LeaderElectionNamespace != "garden" || m.Metrics.BindAddress != ":9090" || m.HealthProbeBindAddress != ":8081" {
+	m := cfg.Runtime.ManagerOptions(nil)
+	if !m.LeaderElection || m.LeaderElectionID != "metalkube-os" || m.LeaderElectionNamespace != "garden" || m.Metrics.BindAddress != ":9090" || m.HealthProbeBindAddress != ":8081" ||
+		!m.LeaderElectionReleaseOnCancel || *m.LeaseDuration != component.DefaultLeaseDuration {
 		t.Errorf("manager options %+v", m)
 	}
 	a := cfg.Add
@@ -107,7 +106,7 @@ func TestCommandHelp(t *testing.T) {
 	if err := cmd.Execute(); err != nil {
 		t.Fatal(err)
 	}
-	for _, f := range []string{app.FlagKubeconfig, app.FlagLeaderElect, app.FlagMetricsBindAddress, app.FlagHealthProbeBindAddress, app.FlagTypes, app.FlagFormats} {
+	for _, f := range []string{component.FlagKubeconfig, component.FlagLeaderElect, component.FlagMetricsBindAddress, component.FlagHealthProbeBindAddress, app.FlagTypes, app.FlagFormats} {
 		if !strings.Contains(out.String(), "--"+f) {
 			t.Errorf("help lacks --%s", f)
 		}

@@ -1,5 +1,7 @@
 package provider
 
+import "github.com/metalkube/metalkube/shared/metal"
+
 // Type is the provider type of Shoots, CloudProfiles and extension resources
 // (spec.type, spec.provider.type) that metalkube handles.
 const Type = "metalkube"
@@ -13,12 +15,12 @@ const FieldOwner = "metalkube-extension"
 // Tag keys set on backend objects the extension allocates.
 const (
 	TagCluster = "metalkube.io/cluster"
-	TagPurpose = "metalkube.io/purpose"
+	TagPurpose = metal.TagPurpose
 	TagPool    = "metalkube.io/pool"
 	TagZone    = "metalkube.io/zone"
 
 	PurposeNodes  = "nodes"
-	PurposeEgress = "egress"
+	PurposeEgress = metal.PurposeEgress // never handed to a Service (components/lb)
 )
 
 // NodeNetworkName is the name of the private network allocated for a cluster.

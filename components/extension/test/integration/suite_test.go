@@ -112,7 +112,7 @@ func start(t testing.TB) *backend {
 			startErr = err
 			return
 		}
-		cfg := &app.Config{Metal: metalBE, LeaderElectionNamespace: "default", Controllers: app.ControllerOptions{
+		cfg := &app.Config{Metal: func(context.Context) (metal.Client, error) { return metalBE, nil }, LeaderElectionNamespace: "default", Controllers: app.ControllerOptions{
 			MaxConcurrentReconciles: 5, CCMImage: "metalkube:test", MCMImage: "metalkube:test",
 			HealthCheckSyncPeriod: time.Minute, HeartbeatRenewInterval: 30 * time.Second,
 		}}

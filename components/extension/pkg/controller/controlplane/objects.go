@@ -114,7 +114,7 @@ func SeedObjects(v Values) ([]client.Object, error) {
 		fmt.Sprintf("--secure-port=%d", CCMPort),
 		"--backend=ironcore",
 		"--metal-kubeconfig=" + CloudProviderSecretMount + "/kubeconfig",
-		"--v=2",
+		"--log-level=2",
 	}
 	if v.BackendNamespace != "" {
 		args = append(args, "--metal-namespace="+v.BackendNamespace)

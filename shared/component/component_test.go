@@ -1,0 +1,126 @@
+package component
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/spf13/pflag"
+)
+
+func TestLoggingLevelAndFormat(t *testing.T) {
+	tests := []struct {
+		name, format, level string
+		wantJSON, wantDebug bool
+		wantErr             string
+	}{
+		{name: "json debug", format: "json", level: "debug", wantJSON: true, wantDebug: true},
+		{name: "json info", format: "json", level: "info", wantJSON: true},
+		{name: "console debug", format: "console", level: "debug", wantDebug: true},
+		{name: "verbosity number", format: "json", level: "2", wantJSON: true, wantDebug: true},
+		{name: "bad format", format: "xml", level: "info", wantErr: `--log-format="xml"`},
+		{name: "bad level", format: "json", level: "loud", wantErr: `--log-level="loud"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var buf bytes.Buffer
+			o := &Logging{Format: tt.format, Level: tt.level}
+			log, err := o.Logger(&buf)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			log.WithName("c").V(1).Info("debug line")
+			log.WithName("c").Info("info line")
+			out := buf.String()
+			if got := strings.Contains(out, "debug line"); got != tt.wantDebug {
+				t.Errorf("debug line written: %v, want %v:\n%s", got, tt.wantDebug, out)
+			}
+			for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+				if json.Valid([]byte(l)) != tt.wantJSON {
+					t.Errorf("line %q: JSON %v, want %v", l, !tt.wantJSON, tt.wantJSON)
+				}
+			}
+		})
+	}
+}
+
+func TestLoggingSetupReachesKlogAndContext(t *testing.T) {
+	var buf bytes.Buffer
+	ctx, _, err := (&Logging{Format: "json", Level: "debug"}).Setup(context.Background(), &buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if KlogVerbosity() != 1 {
+		t.Errorf("klog verbosity %d, want 1 for debug", KlogVerbosity())
+	}
+	Logger(ctx, "comp").Info("from context")
+	if !strings.Contains(buf.String(), `"logger":"comp"`) || !strings.Contains(buf.String(), "from context") {
+		t.Errorf("context logger output: %s", buf.String())
+	}
+}
+
+func TestManagerOptions(t *testing.T) {
+	parse := func(t *testing.T, args ...string) *Options {
+		t.Helper()
+		o := NewOptions("x")
+		fs := pflag.NewFlagSet("x", pflag.ContinueOnError)
+		o.AddFlags(fs)
+		if err := fs.Parse(args); err != nil {
+			t.Fatal(err)
+		}
+		return o
+	}
+	tests := []struct {
+		name    string
+		args    []string
+		wantErr []string
+	}{
+		{name: "defaults"},
+		{name: "no lease name", args: []string{"--leader-election-id="}, wantErr: []string{"--leader-election-id is empty"}},
+		{name: "no lease name without election", args: []string{"--leader-election-id=", "--leader-elect=false"}},
+		{name: "renew not below lease", args: []string{"--leader-elect-lease-duration=10s", "--leader-elect-renew-deadline=10s"},
+			wantErr: []string{"--leader-elect-renew-deadline=10s must be shorter than --leader-elect-lease-duration=10s"}},
+		{name: "retry not below renew", args: []string{"--leader-elect-retry-period=50s"}, wantErr: []string{"--leader-elect-retry-period=50s"}},
+		{name: "negative shutdown", args: []string{"--graceful-shutdown-timeout=-1s"}, wantErr: []string{"--graceful-shutdown-timeout=-1s"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := parse(t, tt.args...).Validate()
+			if len(tt.wantErr) == 0 {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			for _, w := range tt.wantErr {
+				if err == nil || !strings.Contains(err.Error(), w) {
+					t.Errorf("err = %v, want %q", err, w)
+				}
+			}
+		})
+	}
+
+	cfg := &Config{Name: "x", Manager: parse(t, "--leader-election-namespace=ns", "--metrics-bind-address=:9").Manager}
+	mo := cfg.ManagerOptions(nil)
+	if !mo.LeaderElection || mo.LeaderElectionID != "metalkube-x" || mo.LeaderElectionNamespace != "ns" || !mo.LeaderElectionReleaseOnCancel ||
+		*mo.LeaseDuration != 60*time.Second || *mo.RenewDeadline != 40*time.Second || *mo.RetryPeriod != 5*time.Second ||
+		mo.Metrics.BindAddress != ":9" || mo.HealthProbeBindAddress != ":8081" || *mo.GracefulShutdownTimeout != 30*time.Second {
+		t.Errorf("manager options %+v", mo)
+	}
+}
+
+func TestRESTOptionsNameTheFlag(t *testing.T) {
+	_, err := (&RESTOptions{Kubeconfig: "/nonexistent/kubeconfig"}).Complete()
+	if err == nil || !strings.Contains(err.Error(), `--kubeconfig="/nonexistent/kubeconfig"`) {
+		t.Fatalf("err = %v", err)
+	}
+}

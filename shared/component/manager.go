@@ -1,0 +1,98 @@
+package component
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"time"
+
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+)
+
+// Health check names every manager has.
+const (
+	HealthzPing     = "ping"
+	ReadyzCacheSync = "cache-sync"
+)
+
+// Config is the completed runtime configuration of a component. Tests build
+// it directly (with testenv's REST config) instead of parsing flags.
+type Config struct {
+	// Name names the component's logger.
+	Name    string
+	REST    *rest.Config
+	Manager ManagerOptions
+}
+
+// ManagerOptions are the manager options c describes, with scheme s.
+func (c *Config) ManagerOptions(s *runtime.Scheme) manager.Options {
+	m := c.Manager
+	mo := manager.Options{
+		Scheme:                        s,
+		LeaderElection:                m.LeaderElect,
+		LeaderElectionID:              m.LeaderElectionID,
+		LeaderElectionNamespace:       m.LeaderElectionNamespace,
+		LeaderElectionReleaseOnCancel: true,
+		Metrics:                       metricsserver.Options{BindAddress: m.MetricsBindAddress},
+		HealthProbeBindAddress:        m.HealthProbeBindAddress,
+		GracefulShutdownTimeout:       ptr(m.GracefulShutdownTimeout),
+	}
+	if m.LeaseDuration > 0 {
+		mo.LeaseDuration, mo.RenewDeadline, mo.RetryPeriod = ptr(m.LeaseDuration), ptr(m.RenewDeadline), ptr(m.RetryPeriod)
+	}
+	return mo
+}
+
+// NewManager builds the component's manager with scheme s, changed by the
+// given functions (a webhook server, cache options), with the logger of ctx.
+// It answers /healthz while the process runs and /readyz once the caches
+// have synced; add more checks with AddReadyzCheck.
+func (c *Config) NewManager(ctx context.Context, s *runtime.Scheme, mutate ...func(*manager.Options)) (manager.Manager, error) {
+	log := Logger(ctx, c.Name)
+	mo := c.ManagerOptions(s)
+	mo.Logger = log
+	for _, m := range mutate {
+		m(&mo)
+	}
+	log.V(1).Info("Creating manager", "host", c.REST.Host, "leaderElection", mo.LeaderElection, "leaderElectionID", mo.LeaderElectionID,
+		"leaderElectionNamespace", mo.LeaderElectionNamespace, "metrics", mo.Metrics.BindAddress, "probes", mo.HealthProbeBindAddress)
+	mgr, err := manager.New(c.REST, mo)
+	if err != nil {
+		return nil, fmt.Errorf("%s: create manager: %w", c.Name, err)
+	}
+	if err := mgr.AddHealthzCheck(HealthzPing, healthz.Ping); err != nil {
+		return nil, fmt.Errorf("%s: add health check: %w", c.Name, err)
+	}
+	if err := mgr.AddReadyzCheck(ReadyzCacheSync, CacheSynced(mgr)); err != nil {
+		return nil, fmt.Errorf("%s: add readiness check: %w", c.Name, err)
+	}
+	return mgr, nil
+}
+
+// CacheSynced is a readiness check that passes once mgr's caches have synced.
+func CacheSynced(mgr manager.Manager) healthz.Checker {
+	return func(req *http.Request) error {
+		ctx, cancel := context.WithTimeout(req.Context(), time.Second)
+		defer cancel()
+		if !mgr.GetCache().WaitForCacheSync(ctx) {
+			return fmt.Errorf("caches not synced")
+		}
+		return nil
+	}
+}
+
+// Start runs mgr until ctx ends; a leader that stops releases its lease.
+func Start(ctx context.Context, mgr manager.Manager) error {
+	mgr.GetLogger().Info("Starting")
+	if err := mgr.Start(ctx); err != nil {
+		return err
+	}
+	mgr.GetLogger().Info("Stopped")
+	return nil
+}
+
+func ptr[T any](v T) *T { return &v }
