@@ -157,7 +157,7 @@ func allocate(t testing.TB, name string, powerOff bool) *metal.Machine {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		_ = backend.FreeMachine(context.Background(), name)
+		_ = backend.FreeMachine(context.Background(), m.ID, metal.OwnerOf(m))
 		_ = client.IgnoreNotFound(env.Client.Delete(context.Background(), &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name}}))
 	})
 	return m

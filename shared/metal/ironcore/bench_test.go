@@ -96,7 +96,7 @@ func freeAll(b *testing.B, be *ironcore.Backend, cluster string) {
 		b.Fatal(err)
 	}
 	for _, m := range ms {
-		if err := be.FreeMachine(ctx, m.ID); err != nil {
+		if err := be.FreeMachine(ctx, m.ID, metal.OwnerOf(&m)); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -388,20 +388,50 @@ func ptrIP(ip *metalv1alpha1.IP) []metalv1alpha1.IP {
 }
 
 // FreeMachine implements metal.MachineAllocator: it deletes the user-data
-// Secret and the claim (metal-operator then releases the server). The Secret
-// goes first, so that a call interrupted between the two still finds the claim
-// on retry; both deletes ignore objects already gone, so freeing also cleans
-// up a Secret left by an allocation interrupted before its claim existed.
-func (b *Backend) FreeMachine(ctx context.Context, id string) error {
+// Secret and the claim (metal-operator then releases the server). Each is
+// read first and deleted only if its cluster label and name annotation name
+// owner, with the UID read as the delete's precondition, so an object
+// replaced in between is not deleted either. The Secret goes first, so that a
+// call interrupted between the two still finds the claim on retry; objects
+// already gone are skipped, so freeing also cleans up a Secret left by an
+// allocation interrupted before its claim existed.
+func (b *Backend) FreeMachine(ctx context.Context, id string, owner metal.Owner) error {
 	const op = "free machine"
-	meta := metav1.ObjectMeta{Namespace: b.cfg.Namespace, Name: id}
-	if err := b.c.Delete(ctx, &corev1.Secret{ObjectMeta: meta}); err != nil && !apierrors.IsNotFound(err) {
-		return classify(op, id, err)
+	if err := owner.Validate(op, id); err != nil {
+		return err
 	}
-	if err := b.c.Delete(ctx, &metalv1alpha1.ServerClaim{ObjectMeta: meta}); err != nil && !apierrors.IsNotFound(err) {
-		return classify(op, id, err)
+	// The Secret first, then the claim; both are checked before either is
+	// deleted.
+	var found []client.Object
+	for _, obj := range []client.Object{&corev1.Secret{}, &metalv1alpha1.ServerClaim{}} {
+		if err := b.c.Get(ctx, client.ObjectKey{Namespace: b.cfg.Namespace, Name: id}, obj); err != nil {
+			if apierrors.IsNotFound(err) {
+				continue
+			}
+			return classify(op, id, err)
+		}
+		if err := owner.Check(op, ownerOf(obj)); err != nil {
+			return err
+		}
+		found = append(found, obj)
+	}
+	for _, obj := range found {
+		uid := obj.GetUID()
+		if err := b.c.Delete(ctx, obj, client.Preconditions{UID: &uid}); err != nil && !apierrors.IsNotFound(err) {
+			return classify(op, id, err)
+		}
 	}
 	return nil
+}
+
+// ownerOf returns the machine identity a claim or its user-data Secret
+// carries (the name annotation, the claim's name when it has none).
+func ownerOf(obj client.Object) *metal.Machine {
+	m := &metal.Machine{ID: obj.GetName(), Name: obj.GetAnnotations()[AnnotationName], Cluster: obj.GetLabels()[LabelCluster]}
+	if m.Name == "" {
+		m.Name = obj.GetName()
+	}
+	return m
 }
 
 // GetMachine implements metal.MachineReader.

@@ -316,7 +316,7 @@ func TestFreeReturnsServerToAvailable(t *testing.T) {
 			t.Errorf("machine address %s is link-local or loopback", ip)
 		}
 	}
-	if err := b.FreeMachine(ctx, m.ID); err != nil {
+	if err := b.FreeMachine(ctx, m.ID, metal.OwnerOf(m)); err != nil {
 		t.Fatal(err)
 	}
 	srv = waitServer(t, m.Server, func(s *metalv1alpha1.Server) bool {
