@@ -86,6 +86,9 @@ func registerNode(ctx context.Context, nodes client.Client, cfg *Config, name st
 	node.Status.Allocatable = node.Status.Capacity
 	for _, nic := range srv.Status.NetworkInterfaces {
 		for _, ip := range nic.IPs {
+			if ip.IsLinkLocalUnicast() || ip.IsLoopback() { // not what a kubelet reports
+				continue
+			}
 			node.Status.Addresses = append(node.Status.Addresses, corev1.NodeAddress{Type: corev1.NodeInternalIP, Address: ip.String()})
 		}
 	}
