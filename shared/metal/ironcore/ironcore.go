@@ -250,7 +250,8 @@ func (b *Backend) AllocateMachine(ctx context.Context, spec metal.MachineSpec) (
 // all spoken for by unbound claims. A server whose claim is gone and that
 // metal-operator is still releasing (it drops the claim's finalizer before it
 // powers the server off and frees it) counts as free, unless its reclaim
-// policy keeps it (Retain).
+// policy keeps it (Retain); so does a Reserved server whose claim reference
+// metal-operator has just cleared (it moves to Available on its next pass).
 func (b *Backend) checkCapacity(ctx context.Context, op, name string, sel map[string]string) error {
 	servers := &metalv1alpha1.ServerList{}
 	if err := b.c.List(ctx, servers, client.MatchingLabels(sel)); err != nil {
@@ -282,7 +283,8 @@ func (b *Backend) checkCapacity(ctx context.Context, op, name string, sel map[st
 			if s.Status.State == metalv1alpha1.ServerStateReserved && s.Spec.ReclaimPolicy != metalv1alpha1.ServerReclaimPolicyRetain {
 				free[s.Name] = s.Labels // being released
 			}
-		case s.Status.State == metalv1alpha1.ServerStateAvailable:
+		case s.Status.State == metalv1alpha1.ServerStateAvailable,
+			s.Status.State == metalv1alpha1.ServerStateReserved: // released, not yet Available again
 			free[s.Name] = s.Labels
 		}
 	}
