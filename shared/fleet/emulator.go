@@ -3,7 +3,6 @@ package fleet
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -34,7 +33,7 @@ type Emulator struct {
 	cached client.Client // the manager's, for listing candidates
 	nodes  client.Client
 	mgr    manager.Manager
-	outage atomic.Bool
+	outage Outage
 	delay  atomic.Int64 // power-on delay, ns
 
 	mu        sync.Mutex
@@ -187,16 +186,10 @@ func (e *Emulator) createServer(ctx context.Context, i int) error {
 // WrapConfig returns a copy of cfg whose requests fail with 503 Service
 // Unavailable while an outage is switched on (SetOutage). Hand it to the
 // backend under test.
-func (e *Emulator) WrapConfig(cfg *rest.Config) *rest.Config { return wrapOutage(cfg, &e.outage) }
-
-func wrapOutage(cfg *rest.Config, down *atomic.Bool) *rest.Config {
-	c := rest.CopyConfig(cfg)
-	c.Wrap(func(rt http.RoundTripper) http.RoundTripper { return outageTripper{rt: rt, down: down} })
-	return c
-}
+func (e *Emulator) WrapConfig(cfg *rest.Config) *rest.Config { return e.outage.Wrap(cfg) }
 
 // SetOutage switches the API outage seen through WrapConfig on or off.
-func (e *Emulator) SetOutage(down bool) { e.outage.Store(down) }
+func (e *Emulator) SetOutage(down bool) { e.outage.Set(down) }
 
 // SetPowerOnDelay changes how long servers take to power on.
 func (e *Emulator) SetPowerOnDelay(d time.Duration) { e.delay.Store(int64(d)) }
@@ -231,20 +224,4 @@ func (e *Emulator) Nodes() map[string]string {
 		out[k] = v
 	}
 	return out
-}
-
-type outageTripper struct {
-	rt   http.RoundTripper
-	down *atomic.Bool
-}
-
-func (t outageTripper) RoundTrip(req *http.Request) (*http.Response, error) {
-	if !t.down.Load() {
-		return t.rt.RoundTrip(req)
-	}
-	body := `{"kind":"Status","apiVersion":"v1","status":"Failure","message":"fleet emulator: backend outage","reason":"ServiceUnavailable","code":503}`
-	return &http.Response{
-		StatusCode: http.StatusServiceUnavailable, Status: "503 Service Unavailable", Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
-		Header: http.Header{"Content-Type": []string{"application/json"}}, Body: readCloser(body), ContentLength: int64(len(body)), Request: req,
-	}, nil
 }

@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"os/exec"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -51,7 +50,7 @@ type Hardware struct {
 	mgr      manager.Manager
 	registry string
 	probe    string
-	outage   atomic.Bool
+	outage   Outage
 
 	mu      sync.Mutex
 	bmcs    []*mockbmc.MockServer
@@ -339,10 +338,10 @@ func (h *Hardware) stopProbe(server string) {
 
 // WrapConfig returns a copy of cfg whose requests fail with 503 Service
 // Unavailable while an outage is switched on (SetOutage).
-func (h *Hardware) WrapConfig(cfg *rest.Config) *rest.Config { return wrapOutage(cfg, &h.outage) }
+func (h *Hardware) WrapConfig(cfg *rest.Config) *rest.Config { return h.outage.Wrap(cfg) }
 
 // SetOutage switches the API outage seen through WrapConfig on or off.
-func (h *Hardware) SetOutage(down bool) { h.outage.Store(down) }
+func (h *Hardware) SetOutage(down bool) { h.outage.Set(down) }
 
 // SetBMCDown makes the i-th server's BMC answer 503 (or answer again).
 func (h *Hardware) SetBMCDown(i int, down bool) {

@@ -37,7 +37,7 @@ const (
 var (
 	update  = flag.Bool("update", false, "rewrite the golden files in testdata/")
 	env     *testenv.Env
-	emu     *fleet.Emulator
+	outage  fleet.Outage // between the backend and the API server
 	backend metal.Client
 
 	// The pools of the real in-cluster IPAM provider, one per network.
@@ -59,35 +59,34 @@ func TestMain(m *testing.M) {
 	}, &env))
 }
 
-// emuCtx bounds the emulator, which lives until TestMain stops it.
-var emuCtx, stopEmu = context.WithCancel(context.Background())
-
-// start runs the emulator (for its outage switch; IPs come from the real IPAM
-// provider) and `metalkube lb`'s controllers on a
-// manager with the production options, announcing through both MetalLB and
-// Cilium.
+// start runs `metalkube lb`'s controllers on a manager with the production
+// options, announcing through both MetalLB and Cilium, with IPs from the
+// real in-cluster IPAM provider.
 func start(t testing.TB, mutate ...func(*manager.Options)) {
 	t.Helper()
+	t.Cleanup(run(t, nil, mutate...))
+}
+
+// run is start with the backend's IP calls going through ips (nil: the
+// backend itself); it returns the function that stops the controllers.
+func run(t testing.TB, ips func(metal.Client) metal.Client, mutate ...func(*manager.Options)) (stop func()) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
+	defer func() {
+		if stop == nil {
+			cancel()
+		}
+	}()
 	for _, n := range []string{ns, "metallb-system", "default"} {
 		if err := env.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: n}}); err != nil && !apierrors.IsAlreadyExists(err) {
 			t.Fatal(err)
 		}
 	}
-	if emu == nil {
-		var err error
+	if backend == nil {
 		if err := env.CreateIPPools(ctx, pool4, pool6); err != nil {
 			t.Fatal(err)
 		}
-		if emu, err = fleet.New(env.Config, env.Config, fleet.Config{}); err != nil {
-			t.Fatal(err)
-		}
-		env.BeforeStop(stopEmu)
-		if err := emu.Start(emuCtx); err != nil {
-			t.Fatal(err)
-		}
-		c, err := client.New(emu.WrapConfig(env.Config), client.Options{Scheme: env.Scheme})
+		c, err := client.New(outage.Wrap(env.Config), client.Options{Scheme: env.Scheme})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -106,13 +105,17 @@ func start(t testing.TB, mutate ...func(*manager.Options)) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	o := &lbapp.Config{Metal: backend, Cluster: cluster, LB: lbapp.LBOptions{Network: "internet", Network6: "internet-v6", AnnounceResync: 2 * time.Second,
+	be := backend
+	if ips != nil {
+		be = ips(backend)
+	}
+	o := &lbapp.Config{Metal: be, Cluster: cluster, LB: lbapp.LBOptions{Network: "internet", Network6: "internet-v6", AnnounceResync: 2 * time.Second,
 		Announce: announce.Config{Mode: announce.ModeMetalLB, Namespace: "metallb-system", ASNLabel: announce.DefaultASNLabel,
 			PeerAddressLabel: announce.DefaultPeerAddressLabel, PeerAddress: announce.DefaultPeerAddress}}}
 	if err := lbapp.AddToManager(ctx, mgr, o); err != nil {
 		t.Fatal(err)
 	}
-	cilium := &announce.Reconciler{Client: mgr.GetClient(), IPs: backend, Cluster: cluster, ServiceTagPrefix: balancer.TagServicePrefix, Resync: 2 * time.Second,
+	cilium := &announce.Reconciler{Client: mgr.GetClient(), IPs: be, Cluster: cluster, ServiceTagPrefix: balancer.TagServicePrefix, Resync: 2 * time.Second,
 		Config: announce.Config{Mode: announce.ModeCilium, ASNLabel: announce.DefaultASNLabel, PeerAddress: announce.DefaultPeerAddress}}
 	if err := cilium.AddToManager(mgr); err != nil {
 		t.Fatal(err)
@@ -124,7 +127,7 @@ func start(t testing.TB, mutate ...func(*manager.Options)) {
 			t.Errorf("manager stopped: %v", err)
 		}
 	}()
-	t.Cleanup(func() { cancel(); <-done })
+	return func() { cancel(); <-done }
 }
 
 func service(name, ip string) *corev1.Service {
@@ -362,14 +365,14 @@ func TestOutageFreesNothing(t *testing.T) {
 	eventually(t, "announced", func() bool {
 		return strings.Contains(string(live(t, announce.Config{Mode: announce.ModeMetalLB, Namespace: "metallb-system"})), ip)
 	})
-	emu.SetOutage(true)
+	outage.Set(true)
 	if err := env.Client.Delete(context.Background(), svc); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(3 * time.Second) // announce resyncs and release retries see the outage
 	pools := string(live(t, announce.Config{Mode: announce.ModeMetalLB, Namespace: "metallb-system"}))
 	n := len(claims(t))
-	emu.SetOutage(false)
+	outage.Set(false)
 	if n != 1 {
 		t.Errorf("IP freed during the outage (%d claims)", n)
 	}
