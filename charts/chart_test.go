@@ -176,6 +176,22 @@ func TestEachComponentAlone(t *testing.T) {
 // component may touch only the backend objects it calls: the ccm reads
 // ServerClaims and writes none, the extension and lb never see them, only
 // the mcm driver creates them with their ignition Secrets.
+// TestCCMProbes: backend health is the ccm's readiness, never its liveness,
+// so a backend outage does not restart it.
+func TestCCMProbes(t *testing.T) {
+	ws := workloads(t, render(t, only("ccm", "")).objs)
+	if len(ws) != 1 {
+		t.Fatalf("ccm alone renders %d workloads", len(ws))
+	}
+	c := ws[0].pod.Containers[0]
+	if p := c.LivenessProbe; p == nil || p.HTTPGet == nil || p.HTTPGet.Path != "/healthz?exclude=metalkube-backend-health" {
+		t.Errorf("ccm liveness probe %+v, want /healthz without metalkube-backend-health", p)
+	}
+	if p := c.ReadinessProbe; p == nil || p.HTTPGet == nil || p.HTTPGet.Path != "/healthz" {
+		t.Errorf("ccm readiness probe %+v, want /healthz", p)
+	}
+}
+
 func TestBackendRBACPerComponent(t *testing.T) {
 	type want struct{ claimWrites, claimReads, secretWrites bool }
 	for c, w := range map[string]want{

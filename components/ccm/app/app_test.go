@@ -2,7 +2,10 @@ package app_test
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"net/netip"
 	"os"
@@ -348,4 +351,55 @@ func TestLoadBalancerThroughCCM(t *testing.T) {
 			t.Fatalf("IP not freed after the service was deleted: %d claims", len(claims.Items))
 		}
 	}
+}
+
+// TestLivenessLeavesBackendOut serves /healthz as the chart probes it: the
+// liveness path excludes the backend's check, so a backend outage turns
+// readiness red and leaves liveness green (no restart loop).
+func TestLivenessLeavesBackendOut(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	_ = l.Close()
+	startCCM(t, fmt.Sprintf("--secure-port=%d", port), "--bind-address=127.0.0.1", "--cert-dir="+t.TempDir())
+	hc := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}} //nolint:gosec // the ccm's self-signed serving certificate on loopback
+	probe := func(path string) (int, string) {
+		resp, err := hc.Get(fmt.Sprintf("https://127.0.0.1:%d%s", port, path))
+		if err != nil {
+			return 0, err.Error()
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(body)
+	}
+	waitFor := func(path string, want int) string {
+		t.Helper()
+		var code int
+		var body string
+		for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+			if code, body = probe(path); code == want {
+				return body
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("GET %s = %d %s, want %d", path, code, body, want)
+			}
+		}
+	}
+	body := waitFor("/healthz?verbose=1", http.StatusOK)
+	if !strings.Contains(body, app.ControllerBackendHealth) {
+		t.Fatalf("/healthz does not check %s:\n%s", app.ControllerBackendHealth, body)
+	}
+	emu.SetOutage(true)
+	defer emu.SetOutage(false)
+	body = waitFor("/healthz?verbose=1", http.StatusInternalServerError)
+	if !strings.Contains(body, "[-]"+app.ControllerBackendHealth) {
+		t.Errorf("readiness red without naming the backend check:\n%s", body)
+	}
+	if code, body := probe(app.LivenessPath + "&verbose"); code != http.StatusOK {
+		t.Errorf("liveness during a backend outage = %d:\n%s", code, body)
+	}
+	emu.SetOutage(false)
+	waitFor("/healthz?verbose=1", http.StatusOK)
 }
