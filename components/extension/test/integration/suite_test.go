@@ -160,7 +160,7 @@ const cloudProfileConfig = `{"apiVersion":"provider.metalkube.io/v1alpha1","kind
 "machineImages":[{"name":"gardenlinux","versions":[{"version":"1592.1.0","image":"ghcr.io/gardenlinux/gardenlinux:1592.1"},
   {"version":"1592.1.0","image":"ghcr.io/gardenlinux/gardenlinux:1592.1-arm64","architecture":"arm64"}]}],
 "machineTypes":[{"name":"c1-large","size":"c1-large-x86","serverLabels":{"metal.ironcore.dev/cpu":"epyc"}}],
-"regions":[{"name":"fra","namespace":"metal-fra","zones":[{"name":"fra-1","partition":"fra-rack-1"},{"name":"fra-2","partition":"fra-rack-2"},{"name":"fra-3","partition":"fra-rack-3"}]}]}`
+"regions":[{"name":"fra","namespace":"metal-fra","ipPools":[{"network":"internet","kind":"GlobalInClusterIPPool","name":"internet-v4"}],"zones":[{"name":"fra-1","partition":"fra-rack-1"},{"name":"fra-2","partition":"fra-rack-2"},{"name":"fra-3","partition":"fra-rack-3"}]}]}`
 
 // newShoot creates the namespace, the Cluster resource and the
 // cloudprovider Secret of a shoot and returns the namespace.
