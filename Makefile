@@ -36,8 +36,9 @@ deps: ## Install the Debian packages the tests use (nftables, iperf3, cloud-init
 	hack/deps.sh
 
 .PHONY: testbin
-testbin: ## Build the test control plane (kube-apiserver, etcd) and machine-controller-manager from their Go modules, once
+testbin: ## Build the test control plane (kube-apiserver, etcd), machine-controller-manager, metal-operator and the in-cluster IPAM provider from their Go modules, once
 	hack/controlplane.sh
+	hack/peers.sh
 	components/mcm/hack/mcm-binary.sh >/dev/null
 
 .PHONY: test

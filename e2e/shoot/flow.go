@@ -207,11 +207,13 @@ func (f *Flow) startFleet(ctx context.Context) error {
 			return err
 		}
 	}
+	if err := f.Env.CreateIPPools(ctx, testenv.IPPool{Name: LBNetwork, Prefix: LBPrefix}); err != nil {
+		return err
+	}
 	emu, err := fleet.New(f.Env.Config, f.Env.Config, fleet.Config{
 		Servers: f.Servers, Sizes: []string{"c1-large"}, Zones: Zones, Region: Region, NodeNetwork: NodePrefix,
 		RegisterNodes: true, ExternalCloudProvider: true, Heartbeat: 2 * time.Second,
 		PowerOnDelay: 200 * time.Millisecond, BootDelay: 300 * time.Millisecond,
-		Pools: []fleet.Pool{{APIGroup: "ipam.cluster.x-k8s.io", Kind: "GlobalInClusterIPPool", Name: LBNetwork, Prefixes: []netip.Prefix{LBPrefix}}},
 	})
 	if err != nil {
 		return err
