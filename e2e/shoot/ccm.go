@@ -63,6 +63,9 @@ func (f *Flow) applyManagedResources(ctx context.Context) error {
 		return err
 	}
 	for _, mr := range mrs.Items {
+		if f.applied[mr.Name] == mr.Generation {
+			continue
+		}
 		objs, err := managedresources.GetObjects(ctx, f.Env.Client, Namespace, mr.Name)
 		if err != nil {
 			return fmt.Errorf("objects of ManagedResource %s: %w", mr.Name, err)
@@ -72,6 +75,7 @@ func (f *Flow) applyManagedResources(ctx context.Context) error {
 				return fmt.Errorf("ManagedResource %s: create %T %s: %w", mr.Name, o, o.GetName(), err)
 			}
 		}
+		f.applied[mr.Name] = mr.Generation
 		f.detail("ManagedResource %s: %d objects applied", mr.Name, len(objs))
 	}
 	return nil
@@ -91,6 +95,9 @@ func (f *Flow) requestTokens(ctx context.Context) error {
 		return err
 	}
 	for _, s := range secrets.Items {
+		if len(s.Data[resourcesv1alpha1.DataKeyToken]) > 0 {
+			continue // already requested
+		}
 		name, ns := s.Annotations[resourcesv1alpha1.ServiceAccountName], s.Annotations[resourcesv1alpha1.ServiceAccountNamespace]
 		if name == "" || ns == "" {
 			return fmt.Errorf("shoot access secret %s names no service account", s.Name)
@@ -151,11 +158,15 @@ func (f *Flow) startCCM(ctx context.Context) error {
 
 // startPod runs a rendered pod spec through the pod runner.
 func (f *Flow) startPod(ctx context.Context, name string, spec corev1.PodSpec) error {
+	sa, err := f.serviceAccountKubeconfig(ctx, name, spec)
+	if err != nil {
+		return err
+	}
 	pod, err := framework.StartPod(ctx, framework.StartPodInput{
 		Name: name, Namespace: Namespace, Spec: spec, Client: f.Env.Client,
 		Root: filepath.Join(f.LogDir, "pods"), LogDir: f.LogDir,
 		Binaries:                 map[string]string{Image: f.metalkube, "./machine-controller-manager": f.mcm},
-		ServiceAccountKubeconfig: f.kubeconfig,
+		ServiceAccountKubeconfig: sa,
 	})
 	if err != nil {
 		return err
