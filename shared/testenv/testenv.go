@@ -1,10 +1,12 @@
 package testenv
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -34,6 +36,9 @@ type Options struct {
 	Scheme *runtime.Scheme
 	// Output attaches the control plane's output to the test's stdout/stderr.
 	Output bool
+	// IPAM installs the Cluster API IPAM CRDs and runs the real Cluster API
+	// in-cluster IPAM provider against the environment (see StartIPAM).
+	IPAM bool
 }
 
 // Env is a running test control plane.
@@ -55,7 +60,15 @@ func Start(opts Options) (*Env, error) {
 	if err != nil {
 		return nil, err
 	}
-	paths, err := CRDPaths(opts.CRDs...)
+	sets := opts.CRDs
+	if opts.IPAM {
+		for _, set := range []CRDSet{ClusterAPIIPAM, InClusterIPAM} {
+			if !slices.Contains(sets, set) {
+				sets = append(sets, set)
+			}
+		}
+	}
+	paths, err := CRDPaths(sets...)
 	if err != nil {
 		return nil, err
 	}
@@ -90,6 +103,12 @@ func Start(opts Options) (*Env, error) {
 	if err := WriteKubeconfig(cfg, env.Kubeconfig); err != nil {
 		_ = env.Stop()
 		return nil, err
+	}
+	if opts.IPAM {
+		if _, err := env.StartIPAM(context.Background()); err != nil {
+			_ = env.Stop()
+			return nil, err
+		}
 	}
 	return env, nil
 }

@@ -44,15 +44,15 @@ var (
 	backend *counting
 	httpReq atomic.Int64
 
-	pool4 = fleet.Pool{APIGroup: "ipam.cluster.x-k8s.io", Kind: "GlobalInClusterIPPool", Name: "ccm-public",
-		Prefixes: []netip.Prefix{netip.MustParsePrefix("203.0.113.0/26")}}
+	// The real in-cluster IPAM provider's pool.
+	pool4 = testenv.IPPool{Namespace: ns, Name: "ccm-public", Prefix: netip.MustParsePrefix("203.0.113.0/26")}
 )
 
 func TestMain(m *testing.M) {
 	// The upstream command applies its logging configuration on each run;
 	// tests run it more than once.
 	logsapi.ReapplyHandling = logsapi.ReapplyHandlingIgnoreUnchanged
-	os.Exit(testenv.Main(m, testenv.Options{CRDs: []testenv.CRDSet{testenv.MetalOperator, testenv.ClusterAPIIPAM}}, &env))
+	os.Exit(testenv.Main(m, testenv.Options{CRDs: []testenv.CRDSet{testenv.MetalOperator}, IPAM: true}, &env))
 }
 
 // emuCtx bounds the emulator, which lives until TestMain stops it.
@@ -70,11 +70,13 @@ func setup(t testing.TB) {
 	if err := env.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil && !apierrors.IsAlreadyExists(err) {
 		t.Fatal(err)
 	}
+	if err := env.CreateIPPools(ctx, pool4); err != nil {
+		t.Fatal(err)
+	}
 	var err error
 	emu, err = fleet.New(env.Config, env.Config, fleet.Config{
 		Servers: 8, Sizes: []string{size}, RegisterNodes: true, ExternalCloudProvider: true, Heartbeat: time.Second,
 		NodeNetwork6: netip.MustParsePrefix("fd00:10::/64"), ExtraLabels: map[string]string{"metal.metalkube.io/rack": "rack-1"},
-		Pools: []fleet.Pool{pool4},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -89,7 +91,7 @@ func setup(t testing.TB) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := ironcore.New(ironcore.Config{Client: c, Namespace: ns, Pools: map[string]ironcore.PoolRef{"internet": pool4.Ref()}, IPTimeout: 5 * time.Second})
+	b, err := ironcore.New(ironcore.Config{Client: c, Namespace: ns, Pools: map[string][]ironcore.PoolRef{"internet": {pool4.Ref()}}, IPTimeout: 5 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -298,8 +300,8 @@ func TestLoadBalancerThroughCCM(t *testing.T) {
 			t.Fatalf("service got no IP")
 		}
 	}
-	if !pool4.Prefixes[0].Contains(netip.MustParseAddr(ip)) {
-		t.Errorf("IP %s not from the pool %v", ip, pool4.Prefixes)
+	if !pool4.Prefix.Contains(netip.MustParseAddr(ip)) {
+		t.Errorf("IP %s not from the pool %v", ip, pool4.Prefix)
 	}
 	t.Run("bad input -> event, nothing allocated", func(t *testing.T) {
 		bad := &corev1.Service{

@@ -49,7 +49,8 @@ func TestMain(m *testing.M) {
 	_ = flag.Set("test.parallel", "16")
 	var err error
 	env, err = testenv.Start(testenv.Options{
-		CRDs:   []testenv.CRDSet{testenv.MetalOperator, testenv.ClusterAPIIPAM, testenv.MachineControllerManager},
+		CRDs:   []testenv.CRDSet{testenv.MetalOperator, testenv.MachineControllerManager},
+		IPAM:   true,
 		Scheme: scheme.New(mcmv1alpha1.AddToScheme),
 	})
 	if err != nil {
@@ -71,7 +72,7 @@ func TestMain(m *testing.M) {
 type fleetSetup struct {
 	ns, size string
 	emu      *fleet.Emulator
-	pool     fleet.Pool
+	pool     testenv.IPPool
 }
 
 // The package's tests run in parallel on one fleet emulator (emulators act on
@@ -90,8 +91,8 @@ var sizeSlots = func() []string {
 	return s
 }()
 
-var sharedPool = fleet.Pool{APIGroup: "ipam.cluster.x-k8s.io", Kind: "GlobalInClusterIPPool", Name: "public",
-	Prefixes: []netip.Prefix{netip.MustParsePrefix("203.0.112.0/23")}}
+// sharedPool is the real in-cluster IPAM provider's pool every test claims from.
+var sharedPool = testenv.IPPool{Name: "public", Prefix: netip.MustParsePrefix("203.0.112.0/23")}
 
 var shared = struct {
 	once   sync.Once
@@ -106,8 +107,11 @@ func init() { shared.ctx, shared.cancel = context.WithCancel(context.Background(
 func emulator(t testing.TB) *fleet.Emulator {
 	t.Helper()
 	shared.once.Do(func() {
+		if shared.err = env.CreateIPPools(shared.ctx, sharedPool); shared.err != nil {
+			return
+		}
 		shared.emu, shared.err = fleet.New(env.Config, env.Config, fleet.Config{Servers: serversPerSlot * len(sizeSlots), Prefix: "srv",
-			Sizes: sizeSlots, Pools: []fleet.Pool{sharedPool}, RegisterNodes: true, Heartbeat: 30 * time.Second})
+			Sizes: sizeSlots, RegisterNodes: true, Heartbeat: 30 * time.Second})
 		if shared.err == nil {
 			// It lives until TestMain stops it.
 			shared.err = shared.emu.Start(shared.ctx)
@@ -264,7 +268,7 @@ func startProvider(t testing.TB, f *fleetSetup, po providerOpts) *process {
 	if err != nil {
 		t.Fatal(err)
 	}
-	be, err := ironcore.New(ironcore.Config{Client: c, Namespace: f.ns, Pools: map[string]ironcore.PoolRef{"internet": f.pool.Ref()}})
+	be, err := ironcore.New(ironcore.Config{Client: c, Namespace: f.ns, Pools: map[string][]ironcore.PoolRef{"internet": {f.pool.Ref()}}})
 	if err != nil {
 		t.Fatal(err)
 	}

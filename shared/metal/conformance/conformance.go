@@ -36,6 +36,17 @@ type Backend struct {
 	Network string
 	InPool  netip.Addr
 	Outside netip.Addr
+	// Families are the IP families (4, 6) Network has pools for; each is asked
+	// for and must be the family got. Empty skips the family test.
+	Families []int
+	// Small is a network whose pool holds exactly SmallCapacity addresses, for
+	// the exhaustion test; empty skips it.
+	Small         string
+	SmallCapacity int
+	// Leftovers lists what the backend still holds for Cluster's IPs (claims,
+	// addresses, reservations) once the suite has freed them all; nil skips
+	// the leak checks.
+	Leftovers func(ctx context.Context, cluster string) ([]string, error)
 	// SetUnavailable switches a simulated outage; nil skips the outage test.
 	SetUnavailable func(down bool)
 	// Timeout bounds waiting for a machine to be bound; default 30s.
@@ -58,7 +69,93 @@ func Run(t *testing.T, b Backend) {
 	t.Run("FreeChecksTheOwner", s.freeChecksOwner)
 	t.Run("OutageIsTypedAndCreatesNothing", s.outage)
 	t.Run("IPs", s.ips)
+	t.Run("IPFamilies", s.ipFamilies)
+	t.Run("IPExhaustionIsNoCapacity", s.ipExhaustion)
 	t.Run("Networks", s.networks)
+}
+
+// checkLeftovers fails when the backend still holds something for the
+// suite's IPs.
+func (s *suite) checkLeftovers(t *testing.T) {
+	t.Helper()
+	if s.Leftovers == nil {
+		return
+	}
+	left, err := s.Leftovers(context.Background(), s.Cluster)
+	if err != nil {
+		t.Fatalf("leftovers: %v", err)
+	}
+	if len(left) > 0 {
+		t.Errorf("left behind after freeing every IP: %v", left)
+	}
+}
+
+func (s *suite) ipFamilies(t *testing.T) {
+	if len(s.Families) == 0 {
+		t.Skip("no IP families given")
+	}
+	ctx := context.Background()
+	for _, f := range s.Families {
+		t.Run(fmt.Sprintf("IPv%d", f), func(t *testing.T) {
+			ip, err := s.Client.AllocateIP(ctx, metal.IPSpec{Name: fmt.Sprintf("fam-%d", f), Cluster: s.Cluster, Network: s.Network, Family: f})
+			if err != nil {
+				t.Fatalf("allocate family %d: %v", f, err)
+			}
+			if got := map[bool]int{true: 4, false: 6}[ip.Address.Unmap().Is4()]; got != f {
+				t.Errorf("asked for family %d, got %s", f, ip.Address)
+			}
+			other := 10 - f
+			if _, err := s.Client.AllocateIP(ctx, metal.IPSpec{Name: fmt.Sprintf("fam-%d", f), Cluster: s.Cluster, Network: s.Network, Family: other}); !metal.IsConflict(err) {
+				t.Errorf("asking again for family %d: err = %v, want ErrConflict", other, err)
+			}
+			if err := s.Client.FreeIP(ctx, ip.ID); err != nil {
+				t.Fatalf("free: %v", err)
+			}
+		})
+	}
+	s.checkLeftovers(t)
+}
+
+func (s *suite) ipExhaustion(t *testing.T) {
+	if s.Small == "" {
+		t.Skip("no small network given")
+	}
+	ctx := context.Background()
+	var got []*metal.IP
+	for i := range s.SmallCapacity {
+		ip, err := s.Client.AllocateIP(ctx, metal.IPSpec{Name: fmt.Sprintf("small-%d", i), Cluster: s.Cluster, Network: s.Small})
+		if err != nil {
+			t.Fatalf("allocate %d of %d: %v", i+1, s.SmallCapacity, err)
+		}
+		got = append(got, ip)
+	}
+	_, err := s.Client.AllocateIP(ctx, metal.IPSpec{Name: "small-over", Cluster: s.Cluster, Network: s.Small})
+	if !metal.IsNoCapacity(err) {
+		t.Fatalf("allocate beyond the pool: err = %v, want ErrNoCapacity", err)
+	}
+	// The refused request holds nothing: a freed address goes to the next
+	// request, not to a claim left behind.
+	if err := s.Client.FreeIP(ctx, got[0].ID); err != nil {
+		t.Fatalf("free: %v", err)
+	}
+	var again *metal.IP
+	deadline := time.Now().Add(s.Timeout)
+	for {
+		again, err = s.Client.AllocateIP(ctx, metal.IPSpec{Name: "small-again", Cluster: s.Cluster, Network: s.Small})
+		if !metal.IsNoCapacity(err) || time.Now().After(deadline) {
+			break // the pool may take a moment to count the freed address
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err != nil {
+		t.Fatalf("allocate after freeing one: %v", err)
+	}
+	for _, ip := range append(got[1:], again) {
+		if err := s.Client.FreeIP(ctx, ip.ID); err != nil {
+			t.Fatalf("free %s: %v", ip.ID, err)
+		}
+	}
+	s.checkLeftovers(t)
 }
 
 type suite struct{ Backend }
@@ -397,6 +494,7 @@ func (s *suite) ips(t *testing.T) {
 	if left, _ := s.Client.FindIPs(ctx, metal.IPQuery{Cluster: s.Cluster}); len(left) != 0 {
 		t.Errorf("IPs left after freeing: %+v", left)
 	}
+	s.checkLeftovers(t)
 }
 
 func (s *suite) networks(t *testing.T) {
