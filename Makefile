@@ -62,7 +62,7 @@ bench: testbin ## Run the benchmarks (reported as ratios against the reference a
 	$(GO) test -run '^$$' -bench '$(BENCH)' -benchmem -timeout $(TEST_TIMEOUT) $(PKGS)
 
 .PHONY: demo
-demo: deps testbin build ## Start the local control plane, the fleet emulator and every component, and walk a shoot through its life
+demo: deps testbin build ## Start the local control plane, metal-operator, the IPAM provider, the fleet's BMCs and every component, and walk a shoot through its life
 	METALKUBE_BINARY=$(BIN)/metalkube $(GO) run ./e2e/cmd/demo
 
 .PHONY: lint

@@ -108,7 +108,7 @@ func registerNode(ctx context.Context, nodes client.Client, cfg *Config, name st
 
 func readyCondition(now metav1.Time) corev1.NodeCondition {
 	return corev1.NodeCondition{Type: corev1.NodeReady, Status: corev1.ConditionTrue, Reason: "KubeletReady",
-		Message: "kubelet is posting ready status (fleet emulator)", LastHeartbeatTime: now, LastTransitionTime: now}
+		Message: "kubelet is posting ready status (metalkube fleet)", LastHeartbeatTime: now, LastTransitionTime: now}
 }
 
 // kubelets refreshes the Ready condition of every running node.

@@ -1,5 +1,5 @@
-// Command demo runs metalkube's demo: the local control plane, the fleet
-// emulator and every metalkube component walking a shoot through its life,
+// Command demo runs metalkube's demo: the local control plane, metal-operator,
+// the IPAM provider, the fleet's hardware and every metalkube component walking a shoot through its life,
 // with progress on stdout. It holds the running shoot until Ctrl-C, then
 // deletes it and checks that nothing leaked (or does so at once with -hold=false).
 package main
@@ -22,13 +22,13 @@ func main() {
 	opts := demo.Options{Out: os.Stdout}
 	// Its own flag set: controller-runtime registers --kubeconfig on the global one.
 	fs := flag.NewFlagSet("demo", flag.ExitOnError)
-	fs.IntVar(&opts.Servers, "servers", 6, "servers in the emulated fleet")
+	fs.IntVar(&opts.Servers, "servers", 6, "servers in the fleet (one mock BMC each)")
 	fs.IntVar(&opts.Workers, "workers", 3, "machines in the shoot's worker pool")
 	fs.StringVar(&opts.Kubeconfig, "kubeconfig", "bin/demo.kubeconfig", "where to write the kubeconfig")
 	fs.StringVar(&opts.LogDir, "logs", "bin/demo-logs", "where the components' logs go")
 	fs.BoolVar(&opts.Hold, "hold", true, "keep the shoot running until Ctrl-C")
 	_ = fs.Parse(os.Args[1:])
-	ctrl.SetLogger(logr.Discard()) // the emulator's; the components log into -logs
+	ctrl.SetLogger(logr.Discard()) // the fleet's; the components log into -logs
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := demo.Run(ctx, opts); err != nil {
