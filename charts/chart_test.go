@@ -192,6 +192,34 @@ func TestCCMProbes(t *testing.T) {
 	}
 }
 
+// TestSecretsNotCached: os and the extension read Secrets one by one and
+// never cache them, so neither may watch Secrets (and os may not list them).
+func TestSecretsNotCached(t *testing.T) {
+	for c, forbidden := range map[string][]string{"os": {"list", "watch"}, "extension": {"watch"}} {
+		t.Run(c, func(t *testing.T) {
+			for _, o := range render(t, only(c, "")).objs {
+				var rules []rbacv1.PolicyRule
+				switch o.GetKind() {
+				case "Role":
+					rules = convert[rbacv1.Role](t, o).Rules
+				case "ClusterRole":
+					rules = convert[rbacv1.ClusterRole](t, o).Rules
+				}
+				for _, r := range rules {
+					if !slices.Contains(r.Resources, "secrets") {
+						continue
+					}
+					for _, v := range forbidden {
+						if slices.Contains(r.Verbs, v) || slices.Contains(r.Verbs, "*") {
+							t.Errorf("%s %s may %s Secrets: %v", o.GetKind(), o.GetName(), v, r.Verbs)
+						}
+					}
+				}
+			}
+		})
+	}
+}
+
 func TestBackendRBACPerComponent(t *testing.T) {
 	type want struct{ claimWrites, claimReads, secretWrites bool }
 	for c, w := range map[string]want{

@@ -5,8 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"net/netip"
 	"os"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -19,6 +22,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
@@ -57,6 +61,10 @@ func TestMain(m *testing.M) {
 	env = e
 	code := m.Run()
 	stopManager()
+	if lists := secretLists.get(); len(lists) > 0 {
+		fmt.Fprintf(os.Stderr, "the extension listed or watched Secrets (they must not be cached): %v\n", lists)
+		code = 1
+	}
 	if err := e.Stop(); err != nil {
 		fmt.Fprintf(os.Stderr, "testenv: stop: %v\n", err)
 	}
@@ -87,7 +95,37 @@ func (b *backend) disableNetworks(cluster string) {
 	b.noNetwork[cluster] = true
 }
 
+// secretList records lists of every Secret of the cluster and watches of
+// Secrets.
+type secretList struct {
+	mu  sync.Mutex
+	all []string
+}
+
+func (s *secretList) get() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.all)
+}
+
+type recording struct {
+	rt   http.RoundTripper
+	seen *secretList
+}
+
+func (r recording) RoundTrip(req *http.Request) (*http.Response, error) {
+	// Namespaced lists by label (the worker's MachineClass Secrets) are
+	// fine; the whole cluster's Secrets or a watch are not.
+	if req.Method == http.MethodGet && (req.URL.Path == "/api/v1/secrets" || strings.HasSuffix(req.URL.Path, "/secrets") && req.URL.Query().Get("watch") == "true") {
+		r.seen.mu.Lock()
+		r.seen.all = append(r.seen.all, req.URL.String())
+		r.seen.mu.Unlock()
+	}
+	return r.rt.RoundTrip(req)
+}
+
 var (
+	secretLists secretList
 	startOnce   sync.Once
 	metalBE     *backend
 	startErr    error
@@ -105,9 +143,14 @@ func start(t testing.TB) *backend {
 			}}),
 			noNetwork: map[string]bool{},
 		}
-		mgr, err := env.NewManager(func(o *manager.Options) {
-			o.LeaderElectionReleaseOnCancel = true
-		})
+		// The manager's requests are recorded: TestMain checks that it never
+		// listed or watched Secrets.
+		restCfg := rest.CopyConfig(env.Config)
+		restCfg.Wrap(func(rt http.RoundTripper) http.RoundTripper { return recording{rt, &secretLists} })
+		opts := env.ManagerOptions()
+		app.ManagerOptions(&opts)
+		opts.LeaderElectionReleaseOnCancel = true
+		mgr, err := manager.New(restCfg, opts)
 		if err != nil {
 			startErr = err
 			return
@@ -128,7 +171,7 @@ func start(t testing.TB) *backend {
 			close(done)
 			return
 		}
-		if startErr = mgr.Add(&fakeMCM{c: mgr.GetClient()}); startErr != nil {
+		if startErr = mgr.Add(&fakeMCM{c: env.Client}); startErr != nil {
 			close(done)
 			return
 		}
