@@ -32,6 +32,7 @@ import (
 	"github.com/metalkube/metalkube/shared/metal"
 	"github.com/metalkube/metalkube/shared/metal/memory"
 	"github.com/metalkube/metalkube/shared/testenv"
+	"github.com/metalkube/metalkube/shared/testkit"
 )
 
 var env *testenv.Env
@@ -42,25 +43,12 @@ var shootSeq atomic.Int32
 // called Backend, shadowing metal.Client's Backend method).
 type mem = memory.Backend
 
-// TestMain starts the control plane (testenv.Start rather than testenv.Main,
-// so that the manager stops before the API server does).
 func TestMain(m *testing.M) {
 	ctrllog.SetLogger(zap.New(zap.WriteTo(os.Stderr), zap.Level(zapcore.ErrorLevel), zap.StacktraceLevel(zapcore.PanicLevel)))
-	e, err := testenv.Start(testenv.Options{
+	os.Exit(testenv.Main(m, testenv.Options{
 		CRDs:   []testenv.CRDSet{testenv.GardenerExtensions, testenv.GardenerResources, testenv.MachineControllerManager},
 		Scheme: scheme.Seed(),
-	})
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "testenv: %v\n", err)
-		os.Exit(1)
-	}
-	env = e
-	code := m.Run()
-	stopManager()
-	if err := e.Stop(); err != nil {
-		fmt.Fprintf(os.Stderr, "testenv: stop: %v\n", err)
-	}
-	os.Exit(code)
+	}, &env))
 }
 
 // backend is the memory backend with networks switched off per cluster, to
@@ -88,10 +76,9 @@ func (b *backend) disableNetworks(cluster string) {
 }
 
 var (
-	startOnce   sync.Once
-	metalBE     *backend
-	startErr    error
-	stopManager = func() {}
+	startOnce sync.Once
+	metalBE   *backend
+	startErr  error
 )
 
 // start starts the extension's manager once for the package, with the
@@ -123,7 +110,8 @@ func start(t testing.TB) *backend {
 		}
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan struct{})
-		stopManager = func() { cancel(); <-done }
+		// The manager stops before the API server does.
+		env.BeforeStop(func() { cancel(); <-done })
 		if startErr = sw.Completed().AddToManager(ctx, mgr); startErr != nil {
 			close(done)
 			return
@@ -209,26 +197,12 @@ func newShoot(t testing.TB, name string, workers ...gardencorev1beta1.Worker) st
 	return ns
 }
 
-// eventually polls f until it returns nil or the timeout passes.
-func eventually(t testing.TB, timeout time.Duration, f func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	var err error
-	for time.Now().Before(deadline) {
-		if err = f(); err == nil {
-			return
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-	t.Fatalf("after %s: %v", timeout, err)
-}
-
 // waitSucceeded waits until obj's last operation is typ and succeeded
 // (Reconcile also accepts Create, the first reconcile) and the operation
 // annotation is gone, as gardenlet waits before it sets the next one.
 func waitSucceeded(t testing.TB, obj extensionsv1alpha1.Object, typ gardencorev1beta1.LastOperationType, timeout time.Duration) {
 	t.Helper()
-	eventually(t, timeout, func() error {
+	testkit.EventuallyWithin(t, timeout, fmt.Sprintf("%s %s succeeded", obj.GetName(), typ), func() error {
 		if err := env.Client.Get(context.Background(), client.ObjectKeyFromObject(obj), obj); err != nil {
 			return err
 		}
@@ -260,7 +234,7 @@ func waitSucceeded(t testing.TB, obj extensionsv1alpha1.Object, typ gardencorev1
 // waitGone waits until obj is deleted.
 func waitGone(t testing.TB, obj client.Object, timeout time.Duration) {
 	t.Helper()
-	eventually(t, timeout, func() error {
+	testkit.EventuallyWithin(t, timeout, obj.GetName()+" gone", func() error {
 		err := env.Client.Get(context.Background(), client.ObjectKeyFromObject(obj), obj)
 		if err == nil {
 			return fmt.Errorf("%s still there (finalizers %v)", obj.GetName(), obj.GetFinalizers())
