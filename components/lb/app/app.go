@@ -1,6 +1,8 @@
 package app
 
 import (
+	lboptions "github.com/metalkube/metalkube/components/lb/options"
+
 	"context"
 	"errors"
 	"fmt"
@@ -31,7 +33,7 @@ const (
 type Options struct {
 	Runtime *component.Options
 	Backend options.Backend
-	LB      LBOptions
+	LB      lboptions.Options
 	// Cluster is the cluster's name in the backend.
 	Cluster string
 	// Class is the spec.loadBalancerClass served; empty: Services without one.
@@ -64,7 +66,7 @@ type Config struct {
 	Runtime *component.Config
 	// Metal is the bare-metal backend.
 	Metal   metal.Client
-	LB      LBOptions
+	LB      lboptions.Options
 	Cluster string
 	Class   string
 }

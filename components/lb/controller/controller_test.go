@@ -1,6 +1,8 @@
 package controller_test
 
 import (
+	lboptions "github.com/metalkube/metalkube/components/lb/options"
+
 	"context"
 	"flag"
 	"fmt"
@@ -102,7 +104,7 @@ func start(t testing.TB, mutate ...func(*manager.Options)) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	o := &lbapp.Config{Metal: backend, Cluster: cluster, LB: lbapp.LBOptions{Network: "internet", Network6: "internet-v6", AnnounceResync: 2 * time.Second,
+	o := &lbapp.Config{Metal: backend, Cluster: cluster, LB: lboptions.Options{Network: "internet", Network6: "internet-v6", AnnounceResync: 2 * time.Second,
 		Announce: announce.Config{Mode: announce.ModeMetalLB, Namespace: "metallb-system", ASNLabel: announce.DefaultASNLabel,
 			PeerAddressLabel: announce.DefaultPeerAddressLabel, PeerAddress: announce.DefaultPeerAddress}}}
 	if err := lbapp.AddToManager(ctx, mgr, o); err != nil {
