@@ -1,8 +1,6 @@
 package app
 
 import (
-	lboptions "github.com/metalkube/metalkube/components/lb/options"
-
 	"context"
 	"errors"
 	"fmt"
@@ -14,6 +12,7 @@ import (
 	"github.com/metalkube/metalkube/components/lb/announce"
 	"github.com/metalkube/metalkube/components/lb/balancer"
 	"github.com/metalkube/metalkube/components/lb/controller"
+	lboptions "github.com/metalkube/metalkube/components/lb/options"
 	"github.com/metalkube/metalkube/shared/component"
 	"github.com/metalkube/metalkube/shared/metal"
 	"github.com/metalkube/metalkube/shared/options"

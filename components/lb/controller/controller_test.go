@@ -1,8 +1,6 @@
 package controller_test
 
 import (
-	lboptions "github.com/metalkube/metalkube/components/lb/options"
-
 	"context"
 	"flag"
 	"fmt"
@@ -25,6 +23,7 @@ import (
 	"github.com/metalkube/metalkube/components/lb/announce"
 	lbapp "github.com/metalkube/metalkube/components/lb/app"
 	"github.com/metalkube/metalkube/components/lb/balancer"
+	lboptions "github.com/metalkube/metalkube/components/lb/options"
 	"github.com/metalkube/metalkube/shared/fleet"
 	"github.com/metalkube/metalkube/shared/metal"
 	"github.com/metalkube/metalkube/shared/metal/ironcore"

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 
+	gardenerutils "github.com/gardener/gardener/pkg/utils/gardener"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -15,8 +16,6 @@ import (
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
-
-	gardenerutils "github.com/gardener/gardener/pkg/utils/gardener"
 
 	"github.com/metalkube/metalkube/components/extension/pkg/apis/metal/v1alpha1"
 	"github.com/metalkube/metalkube/components/extension/pkg/provider"
