@@ -35,8 +35,9 @@ deps: ## Install the Debian packages the tests use (nftables, iperf3, cloud-init
 	hack/deps.sh
 
 .PHONY: testbin
-testbin: ## Build the test control plane (kube-apiserver, etcd) and machine-controller-manager from their Go modules, once
+testbin: ## Build the test control plane (kube-apiserver, etcd), machine-controller-manager, metal-operator and the in-cluster IPAM provider from their Go modules, once
 	hack/controlplane.sh
+	hack/peers.sh
 	components/mcm/hack/mcm-binary.sh >/dev/null
 
 .PHONY: test
@@ -60,7 +61,7 @@ bench: testbin ## Run the benchmarks (reported as ratios against the reference a
 	$(GO) test -run '^$$' -bench '$(BENCH)' -benchmem -timeout $(TEST_TIMEOUT) $(PKGS)
 
 .PHONY: demo
-demo: deps testbin build ## Start the local control plane, the fleet emulator and every component, and walk a shoot through its life
+demo: deps testbin build ## Start the local control plane, metal-operator, the IPAM provider, the fleet's BMCs and every component, and walk a shoot through its life
 	METALKUBE_BINARY=$(BIN)/metalkube $(GO) run ./e2e/cmd/demo
 
 .PHONY: lint

@@ -174,6 +174,50 @@ func TestEachComponentAlone(t *testing.T) {
 // component may touch only the backend objects it calls: the ccm reads
 // ServerClaims and writes none, the extension and lb never see them, only
 // the mcm driver creates them with their ignition Secrets.
+// TestCCMProbes: backend health is the ccm's readiness, never its liveness,
+// so a backend outage does not restart it.
+func TestCCMProbes(t *testing.T) {
+	ws := workloads(t, render(t, only("ccm", "")).objs)
+	if len(ws) != 1 {
+		t.Fatalf("ccm alone renders %d workloads", len(ws))
+	}
+	c := ws[0].pod.Containers[0]
+	if p := c.LivenessProbe; p == nil || p.HTTPGet == nil || p.HTTPGet.Path != "/healthz?exclude=metalkube-backend-health" {
+		t.Errorf("ccm liveness probe %+v, want /healthz without metalkube-backend-health", p)
+	}
+	if p := c.ReadinessProbe; p == nil || p.HTTPGet == nil || p.HTTPGet.Path != "/healthz" {
+		t.Errorf("ccm readiness probe %+v, want /healthz", p)
+	}
+}
+
+// TestSecretsNotCached: os and the extension read Secrets one by one and
+// never cache them, so neither may watch Secrets (and os may not list them).
+func TestSecretsNotCached(t *testing.T) {
+	for c, forbidden := range map[string][]string{"os": {"list", "watch"}, "extension": {"watch"}} {
+		t.Run(c, func(t *testing.T) {
+			for _, o := range render(t, only(c, "")).objs {
+				var rules []rbacv1.PolicyRule
+				switch o.GetKind() {
+				case "Role":
+					rules = convert[rbacv1.Role](t, o).Rules
+				case "ClusterRole":
+					rules = convert[rbacv1.ClusterRole](t, o).Rules
+				}
+				for _, r := range rules {
+					if !slices.Contains(r.Resources, "secrets") {
+						continue
+					}
+					for _, v := range forbidden {
+						if slices.Contains(r.Verbs, v) || slices.Contains(r.Verbs, "*") {
+							t.Errorf("%s %s may %s Secrets: %v", o.GetKind(), o.GetName(), v, r.Verbs)
+						}
+					}
+				}
+			}
+		})
+	}
+}
+
 func TestBackendRBACPerComponent(t *testing.T) {
 	type want struct{ claimWrites, claimReads, secretWrites bool }
 	for c, w := range map[string]want{

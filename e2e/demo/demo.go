@@ -18,7 +18,7 @@ import (
 type Options struct {
 	// Out receives the progress.
 	Out io.Writer
-	// Servers in the emulated fleet; Workers in the shoot's pool.
+	// Servers in the fleet; Workers in the shoot's pool.
 	Servers, Workers int
 	// Kubeconfig is where the kubeconfig is written; empty: only the
 	// environment's temporary one.

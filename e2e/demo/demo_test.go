@@ -5,12 +5,16 @@ import (
 	"context"
 	"strings"
 	"testing"
+
+	"github.com/go-logr/logr"
+	ctrl "sigs.k8s.io/controller-runtime"
 )
 
 // TestDemo runs `make demo`'s walk without holding: the shoot comes up, gets
 // deleted, and nothing leaks. (The e2e suite runs the same flow with the
 // firewall step; the demo test leaves it out.)
 func TestDemo(t *testing.T) {
+	ctrl.SetLogger(logr.Discard()) // the fleet's, as in the demo command; the components log into LogDir
 	var out bytes.Buffer
 	err := Run(context.Background(), Options{Out: &out, Servers: 3, Workers: 2, LogDir: t.TempDir(), Firewall: FirewallOff})
 	if err != nil {

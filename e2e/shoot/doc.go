@@ -1,12 +1,15 @@
 // Package shoot is the shared end-to-end flow: a gardenlet-like driver walks
 // one shoot through its life on the test control plane, with every metalkube
 // component running as a process of the real binary and the real
-// machine-controller-manager, and the fleet emulator playing the servers.
+// machine-controller-manager, the real metal-operator and Cluster API in-cluster
+// IPAM provider, and shared/fleet playing the servers' hardware (mock BMCs,
+// probe agent, boot operator, kubelets).
 //
 //	Cluster, Infrastructure, OperatingSystemConfig, Worker, ControlPlane
 //	  -> metalkube extension reconciles them -> MachineClasses, MachineDeployments
 //	  -> machine-controller-manager + metalkube mcm -> ServerClaims
-//	  -> emulated servers boot with the rendered Ignition -> Nodes register
+//	  -> metal-operator binds and powers them -> the servers boot with the
+//	     rendered Ignition -> Nodes register
 //	  -> metalkube ccm initializes them -> a LoadBalancer Service gets an IP
 //	  -> metalkube firewall in a network namespace applies policy; real traffic
 //	     passes or is blocked

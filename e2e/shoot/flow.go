@@ -34,7 +34,7 @@ const (
 	MetalNamespace = "metal-e2e"
 	// Pool is the worker pool's name.
 	Pool = "pool-a"
-	// Region and zones of the emulated fleet.
+	// Region and zones of the fleet.
 	Region = "region-1"
 	// ProviderType is metalkube's Gardener provider type.
 	ProviderType = "metalkube"
@@ -42,14 +42,18 @@ const (
 	LBNetwork = "internet"
 )
 
-// Zones of the emulated fleet (the emulator's defaults).
+// Zones of the fleet (the fleet's defaults).
 var Zones = []string{"zone-a", "zone-b"}
 
-// LBPrefix is the emulated IPAM pool of LoadBalancer IPs.
+// LBPrefix is the in-cluster IPAM provider's pool of LoadBalancer IPs.
 var LBPrefix = netip.MustParsePrefix("192.0.2.0/26")
 
-// NodePrefix is the shoot's node network; emulated servers take their
-// addresses from it.
+// MetalOperatorNamespace is where metal-operator keeps its discovery boot
+// configurations.
+const MetalOperatorNamespace = "metal-operator-system"
+
+// NodePrefix is the shoot's declared node network. (The servers' addresses
+// are what metal-operator's probe agent reports: this machine's.)
 var NodePrefix = netip.MustParsePrefix("10.250.0.0/16")
 
 // Input configures a Flow.
@@ -69,7 +73,7 @@ type Input struct {
 type Flow struct {
 	Input
 	start      time.Time
-	emu        *fleet.Emulator
+	hw         *fleet.Hardware
 	stopFleet  context.CancelFunc
 	procs      []*framework.Process
 	metalkube  string
@@ -102,7 +106,7 @@ type Step struct {
 func (f *Flow) Steps() []Step {
 	steps := []Step{
 		{"build metalkube and machine-controller-manager", f.build},
-		{"start the fleet emulator", f.startFleet},
+		{"start metal-operator and the fleet's BMCs", f.startFleet},
 		{"start metalkube extension, metalkube mcm and machine-controller-manager", f.startComponents},
 		{"create the shoot: Cluster, Infrastructure, OperatingSystemConfig", f.createShoot},
 		{"wait for Infrastructure and OperatingSystemConfig", f.waitInfrastructureAndOSC},
@@ -145,7 +149,7 @@ func (f *Flow) RunSteps(ctx context.Context, steps []Step) error {
 	return nil
 }
 
-// Stop ends the processes and the emulator.
+// Stop ends the processes and the fleet's hardware.
 func (f *Flow) Stop() error {
 	for i := len(f.procs) - 1; i >= 0; i-- {
 		f.procs[i].Stop(10 * time.Second)
@@ -153,7 +157,7 @@ func (f *Flow) Stop() error {
 	f.procs = nil
 	if f.stopFleet != nil {
 		f.stopFleet()
-		<-f.emu.Done()
+		<-f.hw.Done()
 		f.stopFleet = nil
 	}
 	return nil
@@ -202,27 +206,40 @@ func (f *Flow) build(context.Context) error {
 
 func (f *Flow) startFleet(ctx context.Context) error {
 	c := f.Env.Client
-	for _, ns := range []string{MetalNamespace, Namespace, "metallb-system"} {
+	for _, ns := range []string{MetalNamespace, Namespace, "metallb-system", MetalOperatorNamespace} {
 		if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
 			return err
 		}
 	}
-	emu, err := fleet.New(f.Env.Config, f.Env.Config, fleet.Config{
-		Servers: f.Servers, Sizes: []string{"c1-large"}, Zones: Zones, Region: Region, NodeNetwork: NodePrefix,
-		RegisterNodes: true, ExternalCloudProvider: true, Heartbeat: 2 * time.Second,
-		PowerOnDelay: 200 * time.Millisecond, BootDelay: 300 * time.Millisecond,
-		Pools: []fleet.Pool{{APIGroup: "ipam.cluster.x-k8s.io", Kind: "GlobalInClusterIPPool", Name: LBNetwork, Prefixes: []netip.Prefix{LBPrefix}}},
-	})
-	if err != nil {
+	if err := f.Env.CreateIPPools(ctx, testenv.IPPool{Name: LBNetwork, Prefix: LBPrefix}); err != nil {
 		return err
 	}
 	fctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	if err := emu.Start(fctx); err != nil {
+	mo, err := f.Env.StartMetalOperator(fctx, MetalOperatorNamespace)
+	if err != nil {
 		cancel()
 		return err
 	}
-	f.emu, f.stopFleet = emu, cancel
-	f.detail("%d servers Available in %v, LoadBalancer pool %s", f.Servers, Zones, LBPrefix)
+	probe, err := testenv.PeerBinary(testenv.PeerMetalProbe)
+	if err != nil {
+		cancel()
+		return err
+	}
+	hw, err := fleet.NewHardware(f.Env.Config, f.Env.Config, fleet.HardwareConfig{
+		Config: fleet.Config{Servers: f.Servers, Sizes: []string{"c1-large"}, Zones: Zones, Region: Region,
+			RegisterNodes: true, ExternalCloudProvider: true, Heartbeat: 2 * time.Second},
+		RegistryURL: mo.RegistryURL, Probe: probe,
+	})
+	if err != nil {
+		cancel()
+		return err
+	}
+	if err := hw.Start(fctx, 3*time.Minute); err != nil {
+		cancel()
+		return fmt.Errorf("%w (metal-operator's output: %s)", err, mo.Log)
+	}
+	f.hw, f.stopFleet = hw, cancel
+	f.detail("metal-operator discovered %d servers through their Redfish BMCs, all Available in %v; LoadBalancer pool %s (in-cluster IPAM provider)", f.Servers, Zones, LBPrefix)
 	return nil
 }
 

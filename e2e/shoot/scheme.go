@@ -18,7 +18,8 @@ func Scheme() *runtime.Scheme {
 }
 
 // EnvOptions are the test control plane's options for the flow: every
-// upstream CRD set and the firewall's CRDs.
+// upstream CRD set and the firewall's CRDs, and the real Cluster API
+// in-cluster IPAM provider.
 func EnvOptions() (testenv.Options, error) {
 	root, err := framework.RepoRoot()
 	if err != nil {
@@ -31,7 +32,8 @@ func EnvOptions() (testenv.Options, error) {
 	}
 	return testenv.Options{
 		CRDs: []testenv.CRDSet{testenv.GardenerExtensions, testenv.GardenerResources, testenv.MachineControllerManager,
-			testenv.MetalOperator, testenv.ClusterAPIIPAM},
+			testenv.MetalOperator},
+		IPAM:     true,
 		CRDPaths: []string{root + "/components/firewall/config/crd", metallb + "/config/crd/bases"},
 		Scheme:   Scheme(),
 	}, nil

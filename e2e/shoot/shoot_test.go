@@ -24,7 +24,7 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	ctrl.SetLogger(logr.Discard()) // the emulator's logs; the components log to files
+	ctrl.SetLogger(logr.Discard()) // the fleet's logs; the components log to files
 	os.Exit(testenv.Main(m, opts, &env))
 }
 

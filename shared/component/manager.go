@@ -6,8 +6,10 @@ import (
 	"net/http"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
@@ -96,3 +98,14 @@ func Start(ctx context.Context, mgr manager.Manager) error {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// SecretsUncached is a manager option for components that read few of a
+// cluster's Secrets: the client reads Secrets from the API server and never
+// through the cache, so no informer lists or watches every Secret of the
+// cluster and none is held in memory.
+func SecretsUncached(o *manager.Options) {
+	if o.Client.Cache == nil {
+		o.Client.Cache = &client.CacheOptions{}
+	}
+	o.Client.Cache.DisableFor = append(o.Client.Cache.DisableFor, &corev1.Secret{})
+}

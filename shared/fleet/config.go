@@ -8,19 +8,6 @@ import (
 	"github.com/metalkube/metalkube/shared/metal/ironcore"
 )
 
-// Pool is an IP pool the emulator's IPAM provider serves.
-type Pool struct {
-	APIGroup string
-	Kind     string
-	Name     string
-	Prefixes []netip.Prefix
-}
-
-// Ref returns the pool's reference for the ironcore backend.
-func (p Pool) Ref() ironcore.PoolRef {
-	return ironcore.PoolRef{APIGroup: p.APIGroup, Kind: p.Kind, Name: p.Name}
-}
-
 // Config configures the emulator.
 type Config struct {
 	// Servers is how many Servers to create; their names are "<Prefix>-000"...
@@ -39,8 +26,6 @@ type Config struct {
 	NodeNetwork6 netip.Prefix
 	// ExtraLabels are put on every server.
 	ExtraLabels map[string]string
-	// Pools the IPAM provider serves.
-	Pools []Pool
 	// PowerOnDelay is how long a server takes to power on; BootDelay how long
 	// from power-on until its node registers.
 	PowerOnDelay, BootDelay time.Duration

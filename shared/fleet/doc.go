@@ -1,23 +1,29 @@
-// Package fleet is the fleet emulator: it plays the bare-metal side of
-// metalkube's tests, e2e suite and demo on a real kube-apiserver, using
-// metal-operator's own types and CRDs.
+// Package fleet plays the bare-metal side of metalkube's tests, e2e suite
+// and demo on a real kube-apiserver, using metal-operator's own types and
+// CRDs.
 //
-// It stands in for metal-operator (and for a Cluster API IPAM provider and the
-// servers' kubelets), which is what it emulates; it is not a mock of
-// metalkube. It:
+// Hardware is the fleet for the real metal-operator (testenv.StartMetalOperator)
+// and the real Cluster API in-cluster IPAM provider (testenv.StartIPAM): it is
+// only what cannot run here.
 //
-//   - creates Servers (sizes, zone/region labels, network interfaces with IPs)
-//     and moves them through Initial -> Discovery -> Available;
-//   - binds ServerClaims as metal-operator does (server ref or label selector,
-//     NoBind taints and tolerations, never two claims on one server, optimistic
-//     locking on the Server), powers bound servers on or off as claimed, and
-//     releases servers when their claim is deleted;
-//   - "boots" a powered-on claimed server: reads the claim's ignition Secret,
-//     takes the hostname from it (Ignition's /etc/hostname or cloud-init's
-//     hostname), and registers a Node with the server's system UUID, then keeps
-//     its Ready condition fresh like a kubelet;
-//   - answers IPAddressClaims for its pools like an in-cluster IPAM provider
-//     (with metalkube's requested-address annotation for static IPs);
-//   - injects faults: an API outage for clients built with WrapConfig, slow
-//     power-on, a lost server, a server powered off under its node.
+//   - one metal-operator Redfish mock BMC per server, each with a system UUID
+//     of its own, registered as a BMC object (metal-operator creates the
+//     Server from it and discovers it);
+//   - the inventory's labels on each Server (size, zone, region, extras);
+//   - metal-operator's probe agent, run while a server is in Discovery and
+//     powered on (it reports this machine's hardware to the registry);
+//   - the boot operator's part: every ServerBootConfiguration is marked
+//     Ready, and a claimed, powered-on server boots from the Ignition its
+//     boot configuration references into a Node (hostname from the
+//     Ignition, the server's system UUID) with kubelet heartbeats, which stop
+//     when it powers off;
+//   - fault knobs: an API outage for clients built with WrapConfig, a BMC that
+//     answers 503 (SetBMCDown), a lost server (LoseServer).
+//
+// Binding, power, phases and discovery are metal-operator's; IPs are the
+// IPAM provider's.
+//
+// Emulator is the older stand-in for metal-operator itself (binding, power
+// and phases written here). The ccm and mcm integration tests still run on
+// it; everything else runs on Hardware.
 package fleet

@@ -3,7 +3,6 @@ package fleet
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -12,7 +11,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
-	ipamv1 "sigs.k8s.io/cluster-api/api/ipam/v1beta2"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
@@ -24,12 +22,9 @@ import (
 	"github.com/metalkube/metalkube/shared/scheme"
 )
 
-// Finalizers the emulator puts on claims, as metal-operator and an IPAM
-// provider do.
-const (
-	ServerClaimFinalizer = "metal.ironcore.dev/serverclaim"
-	IPClaimFinalizer     = "ipam.metalkube.io/fleet-emulator"
-)
+// ServerClaimFinalizer is the finalizer the emulator puts on claims, as
+// metal-operator does.
+const ServerClaimFinalizer = "metal.ironcore.dev/serverclaim"
 
 // Emulator is a running fleet emulator.
 type Emulator struct {
@@ -38,7 +33,7 @@ type Emulator struct {
 	cached client.Client // the manager's, for listing candidates
 	nodes  client.Client
 	mgr    manager.Manager
-	outage atomic.Bool
+	outage Outage
 	delay  atomic.Int64 // power-on delay, ns
 
 	mu        sync.Mutex
@@ -83,10 +78,8 @@ func New(metalCfg, nodeCfg *rest.Config, cfg Config) (*Emulator, error) {
 func (e *Emulator) setup() error {
 	skipNameCheck := true
 	// Claims bind concurrently: every Server update carries its resourceVersion,
-	// so two workers racing for one server cannot both win. Addresses are
-	// chosen by one worker, as an IPAM provider serialises a pool.
+	// so two workers racing for one server cannot both win.
 	claimOpts := controller.Options{MaxConcurrentReconciles: 4, SkipNameValidation: &skipNameCheck}
-	opts := controller.Options{MaxConcurrentReconciles: 1, SkipNameValidation: &skipNameCheck}
 	claimsOfServer := handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []reconcile.Request {
 		s := o.(*metalv1alpha1.Server)
 		if ref := s.Spec.ServerClaimRef; ref != nil {
@@ -97,10 +90,6 @@ func (e *Emulator) setup() error {
 	if err := ctrl.NewControllerManagedBy(e.mgr).Named("fleet-serverclaim").For(&metalv1alpha1.ServerClaim{}).
 		Watches(&metalv1alpha1.Server{}, claimsOfServer).WithOptions(claimOpts).
 		Complete(reconcile.Func(e.reconcileClaim)); err != nil {
-		return err
-	}
-	if err := ctrl.NewControllerManagedBy(e.mgr).Named("fleet-ipaddressclaim").For(&ipamv1.IPAddressClaim{}).WithOptions(opts).
-		Complete(reconcile.Func(e.reconcileIPClaim)); err != nil {
 		return err
 	}
 	return e.mgr.Add(manager.RunnableFunc(e.kubelets))
@@ -197,14 +186,10 @@ func (e *Emulator) createServer(ctx context.Context, i int) error {
 // WrapConfig returns a copy of cfg whose requests fail with 503 Service
 // Unavailable while an outage is switched on (SetOutage). Hand it to the
 // backend under test.
-func (e *Emulator) WrapConfig(cfg *rest.Config) *rest.Config {
-	c := rest.CopyConfig(cfg)
-	c.Wrap(func(rt http.RoundTripper) http.RoundTripper { return outageTripper{rt: rt, down: &e.outage} })
-	return c
-}
+func (e *Emulator) WrapConfig(cfg *rest.Config) *rest.Config { return e.outage.Wrap(cfg) }
 
 // SetOutage switches the API outage seen through WrapConfig on or off.
-func (e *Emulator) SetOutage(down bool) { e.outage.Store(down) }
+func (e *Emulator) SetOutage(down bool) { e.outage.Set(down) }
 
 // SetPowerOnDelay changes how long servers take to power on.
 func (e *Emulator) SetPowerOnDelay(d time.Duration) { e.delay.Store(int64(d)) }
@@ -239,20 +224,4 @@ func (e *Emulator) Nodes() map[string]string {
 		out[k] = v
 	}
 	return out
-}
-
-type outageTripper struct {
-	rt   http.RoundTripper
-	down *atomic.Bool
-}
-
-func (t outageTripper) RoundTrip(req *http.Request) (*http.Response, error) {
-	if !t.down.Load() {
-		return t.rt.RoundTrip(req)
-	}
-	body := `{"kind":"Status","apiVersion":"v1","status":"Failure","message":"fleet emulator: backend outage","reason":"ServiceUnavailable","code":503}`
-	return &http.Response{
-		StatusCode: http.StatusServiceUnavailable, Status: "503 Service Unavailable", Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
-		Header: http.Header{"Content-Type": []string{"application/json"}}, Body: readCloser(body), ContentLength: int64(len(body)), Request: req,
-	}, nil
 }

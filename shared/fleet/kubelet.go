@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	metalv1alpha1 "github.com/ironcore-dev/metal-operator/api/v1alpha1"
@@ -56,7 +57,7 @@ func (e *Emulator) boot(ctx context.Context, claim *metalv1alpha1.ServerClaim, s
 			return reconcile.Result{}, err
 		}
 	}
-	if err := e.registerNode(ctx, hostname, srv); err != nil {
+	if err := registerNode(ctx, e.nodes, &e.cfg, hostname, srv); err != nil {
 		return reconcile.Result{}, err
 	}
 	e.mu.Lock()
@@ -67,11 +68,12 @@ func (e *Emulator) boot(ctx context.Context, claim *metalv1alpha1.ServerClaim, s
 	return reconcile.Result{}, nil
 }
 
-func (e *Emulator) registerNode(ctx context.Context, name string, srv *metalv1alpha1.Server) error {
+// registerNode registers the node of a booted server, as its kubelet would.
+func registerNode(ctx context.Context, nodes client.Client, cfg *Config, name string, srv *metalv1alpha1.Server) error {
 	node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{
 		corev1.LabelHostname: name, corev1.LabelOSStable: "linux", corev1.LabelArchStable: "amd64",
 	}}}
-	if e.cfg.ExternalCloudProvider {
+	if cfg.ExternalCloudProvider {
 		node.Spec.Taints = []corev1.Taint{{Key: TaintUninitialized, Value: "true", Effect: corev1.TaintEffectNoSchedule}}
 	}
 	node.Status = corev1.NodeStatus{
@@ -84,31 +86,50 @@ func (e *Emulator) registerNode(ctx context.Context, name string, srv *metalv1al
 	node.Status.Allocatable = node.Status.Capacity
 	for _, nic := range srv.Status.NetworkInterfaces {
 		for _, ip := range nic.IPs {
+			if ip.IsLinkLocalUnicast() || ip.IsLoopback() { // not what a kubelet reports
+				continue
+			}
 			node.Status.Addresses = append(node.Status.Addresses, corev1.NodeAddress{Type: corev1.NodeInternalIP, Address: ip.String()})
 		}
 	}
 	want := node.Status
-	if err := e.nodes.Create(ctx, node); err != nil {
+	if err := nodes.Create(ctx, node); err != nil {
 		if !apierrors.IsAlreadyExists(err) {
 			return err
 		}
-		if err := e.nodes.Get(ctx, client.ObjectKey{Name: name}, node); err != nil {
+		if err := nodes.Get(ctx, client.ObjectKey{Name: name}, node); err != nil {
 			return err
 		}
 	}
 	// Like a kubelet, write the status after registering (create may drop it).
 	node.Status = want
-	return e.nodes.Status().Update(ctx, node)
+	return nodes.Status().Update(ctx, node)
 }
 
 func readyCondition(now metav1.Time) corev1.NodeCondition {
 	return corev1.NodeCondition{Type: corev1.NodeReady, Status: corev1.ConditionTrue, Reason: "KubeletReady",
-		Message: "kubelet is posting ready status (fleet emulator)", LastHeartbeatTime: now, LastTransitionTime: now}
+		Message: "kubelet is posting ready status (metalkube fleet)", LastHeartbeatTime: now, LastTransitionTime: now}
 }
 
 // kubelets refreshes the Ready condition of every running node.
 func (e *Emulator) kubelets(ctx context.Context) error {
-	t := time.NewTicker(e.cfg.Heartbeat)
+	return heartbeats(ctx, e.nodes, e.cfg.Heartbeat, func() map[string]string {
+		running := e.Nodes()
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		for srv := range running {
+			if e.stopped[srv] {
+				delete(running, srv)
+			}
+		}
+		return running
+	})
+}
+
+// heartbeats refreshes, every interval, the Ready condition of the nodes
+// running returns (by server), as their kubelets would.
+func heartbeats(ctx context.Context, nodes client.Client, interval time.Duration, running func() map[string]string) error {
+	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
 		select {
@@ -116,15 +137,9 @@ func (e *Emulator) kubelets(ctx context.Context) error {
 			return nil
 		case <-t.C:
 		}
-		for srv, name := range e.Nodes() {
-			e.mu.Lock()
-			stopped := e.stopped[srv]
-			e.mu.Unlock()
-			if stopped {
-				continue
-			}
+		for _, name := range running() {
 			node := &corev1.Node{}
-			if err := e.nodes.Get(ctx, client.ObjectKey{Name: name}, node); err != nil {
+			if err := nodes.Get(ctx, client.ObjectKey{Name: name}, node); err != nil {
 				continue
 			}
 			patch := client.MergeFrom(node.DeepCopy())
@@ -142,7 +157,7 @@ func (e *Emulator) kubelets(ctx context.Context) error {
 			if !found {
 				node.Status.Conditions = append(node.Status.Conditions, readyCondition(now))
 			}
-			_ = e.nodes.Status().Patch(ctx, node, patch)
+			_ = nodes.Status().Patch(ctx, node, patch)
 		}
 	}
 }
@@ -221,4 +236,79 @@ func readCloser(s string) io.ReadCloser { return io.NopCloser(strings.NewReader(
 func ptrQuantity(s string) *resource.Quantity {
 	q := resource.MustParse(s)
 	return &q
+}
+
+// kubelets are the simulated kubelets of booted servers.
+type kubelets struct {
+	c   client.Client
+	cfg *Config
+
+	mu      sync.Mutex
+	booted  map[string]string // server -> node
+	stopped map[string]bool
+}
+
+func newKubelets(c client.Client, cfg *Config) *kubelets {
+	return &kubelets{c: c, cfg: cfg, booted: map[string]string{}, stopped: map[string]bool{}}
+}
+
+// boot registers the server's node (again, after a stop) and starts its
+// heartbeats.
+func (k *kubelets) boot(ctx context.Context, srv *metalv1alpha1.Server, hostname string) error {
+	if err := registerNode(ctx, k.c, k.cfg, hostname, srv); err != nil {
+		return err
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.booted[srv.Name] = hostname
+	delete(k.stopped, srv.Name)
+	ctrl.LoggerFrom(ctx).Info("server booted, node registered", "server", srv.Name, "node", hostname)
+	return nil
+}
+
+// running reports whether the server's node is booted and heart-beating.
+func (k *kubelets) running(server string) bool {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	_, ok := k.booted[server]
+	return ok && !k.stopped[server]
+}
+
+func (k *kubelets) stop(server string) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if _, ok := k.booted[server]; ok {
+		k.stopped[server] = true
+	}
+}
+
+func (k *kubelets) forget(server string) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	delete(k.booted, server)
+	delete(k.stopped, server)
+}
+
+func (k *kubelets) nodes() map[string]string {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	out := make(map[string]string, len(k.booted))
+	for s, n := range k.booted {
+		out[s] = n
+	}
+	return out
+}
+
+func (k *kubelets) run(ctx context.Context) error {
+	return heartbeats(ctx, k.c, k.cfg.Heartbeat, func() map[string]string {
+		k.mu.Lock()
+		defer k.mu.Unlock()
+		out := map[string]string{}
+		for s, n := range k.booted {
+			if !k.stopped[s] {
+				out[s] = n
+			}
+		}
+		return out
+	})
 }

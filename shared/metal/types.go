@@ -97,6 +97,37 @@ type Machine struct {
 	Tags map[string]string
 }
 
+// Owner is whom a machine belongs to: the cluster and the name it was
+// allocated for (MachineSpec.Cluster and Name). Both are required.
+type Owner struct {
+	Cluster string
+	Name    string
+}
+
+// OwnerOf returns the owner m was allocated for.
+func OwnerOf(m *Machine) Owner { return Owner{Cluster: m.Cluster, Name: m.Name} }
+
+// Validate returns ErrInvalid, naming the free's op and id, when o lacks a
+// field: a free must say whom it expects.
+func (o Owner) Validate(op, id string) error {
+	if o.Cluster == "" || o.Name == "" {
+		return Errorf(ErrInvalid, op, id, "owner needs a cluster and a name, got cluster %q, name %q", o.Cluster, o.Name)
+	}
+	return nil
+}
+
+// Check returns nil when m belongs to o, ErrInvalid when o lacks a field and
+// ErrConflict naming both owners when m belongs to another.
+func (o Owner) Check(op string, m *Machine) error {
+	if err := o.Validate(op, m.ID); err != nil {
+		return err
+	}
+	if m.Cluster != o.Cluster || m.Name != o.Name {
+		return Errorf(ErrConflict, op, m.ID, "machine belongs to cluster %q, name %q, not to cluster %q, name %q; nothing freed", m.Cluster, m.Name, o.Cluster, o.Name)
+	}
+	return nil
+}
+
 // IPType says whether an IP is freed with its last user (ephemeral) or kept
 // until freed explicitly (static).
 type IPType string
@@ -169,9 +200,12 @@ type MachineAllocator interface {
 	// a second call returns the machine of the first and never claims a second
 	// server. A machine may be returned Pending; GetMachine follows it.
 	AllocateMachine(ctx context.Context, spec MachineSpec) (*Machine, error)
-	// FreeMachine releases the machine and its server. Freeing a machine that
-	// does not exist is not an error.
-	FreeMachine(ctx context.Context, id string) error
+	// FreeMachine releases the machine and its server after checking that it
+	// belongs to owner: backend IDs are reused (metal-stack's are server
+	// UUIDs), so an ID alone may name another cluster's machine by now. A
+	// machine of another owner is ErrConflict and nothing is freed. Freeing a
+	// machine that does not exist is not an error.
+	FreeMachine(ctx context.Context, id string, owner Owner) error
 }
 
 // MachineReader reads machines.

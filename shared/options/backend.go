@@ -69,7 +69,8 @@ type Backend struct {
 	// MetalNamespace holds the backend's objects (ironcore).
 	MetalNamespace string
 	// IPPools maps network names to IPAM pools, "network=Kind/name" or
-	// "network=group/Kind/name" (ironcore).
+	// "network=group/Kind/name" (ironcore); repeat a network for a pool per
+	// IP family.
 	IPPools []string
 	// Timeout bounds each backend call.
 	Timeout time.Duration
@@ -100,7 +101,7 @@ func (o *Backend) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.Name, FlagBackend, BackendIronCore, "bare-metal backend: "+strings.Join(Backends, "|"))
 	fs.StringVar(&o.MetalKubeconfig, FlagMetalKubeconfig, o.MetalKubeconfig, "kubeconfig of the cluster running metal-operator (ironcore); empty: in-cluster or $KUBECONFIG")
 	fs.StringVar(&o.MetalNamespace, FlagMetalNamespace, "default", "namespace of the ServerClaims, Secrets and IPAddressClaims (ironcore)")
-	fs.StringSliceVar(&o.IPPools, FlagIPPools, o.IPPools, "IP pool of a network, network=Kind/name or network=apiGroup/Kind/name (ironcore; repeatable)")
+	fs.StringSliceVar(&o.IPPools, FlagIPPools, o.IPPools, "IP pool of a network, network=Kind/name or network=apiGroup/Kind/name (ironcore; repeatable, one pool per IP family)")
 	fs.DurationVar(&o.Timeout, FlagBackendTimeout, defaultBackendTimeout, "timeout of one backend call")
 	fs.StringVar(&o.SizeLabel, FlagSizeLabel, ironcore.DefaultSizeLabel, "Server label holding the machine size (ironcore)")
 	fs.StringVar(&o.PartitionLabel, FlagPartitionLabel, ironcore.DefaultPartitionLabel, "Server label holding the partition / zone (ironcore)")
@@ -145,8 +146,8 @@ func (o *Backend) Validate() error {
 	return errors.Join(errs...)
 }
 
-func (o *Backend) pools() (map[string]ironcore.PoolRef, error) {
-	out := map[string]ironcore.PoolRef{}
+func (o *Backend) pools() (map[string][]ironcore.PoolRef, error) {
+	out := map[string][]ironcore.PoolRef{}
 	for _, p := range o.IPPools {
 		network, ref, ok := strings.Cut(p, "=")
 		parts := strings.Split(ref, "/")
@@ -157,7 +158,7 @@ func (o *Backend) pools() (map[string]ironcore.PoolRef, error) {
 		if len(parts) == 3 {
 			pr.APIGroup = parts[0]
 		}
-		out[network] = pr
+		out[network] = append(out[network], pr)
 	}
 	return out, nil
 }

@@ -24,8 +24,12 @@ const (
 	GardenerResources CRDSet = "gardener-resources"
 	// MachineControllerManager: machine.sapcloud.io.
 	MachineControllerManager CRDSet = "machine-controller-manager"
-	// ClusterAPIIPAM: ipam.cluster.x-k8s.io (IPAddressClaim, IPAddress).
+	// ClusterAPIIPAM: ipam.cluster.x-k8s.io (IPAddressClaim, IPAddress) and
+	// Cluster API's Cluster, which an IPAM provider watches.
 	ClusterAPIIPAM CRDSet = "cluster-api-ipam"
+	// InClusterIPAM: the in-cluster IPAM provider's pools (InClusterIPPool,
+	// GlobalInClusterIPPool and the prefix pools).
+	InClusterIPAM CRDSet = "in-cluster-ipam"
 )
 
 // crdSource says where a set's CRDs are in which module. The version is the one
@@ -42,6 +46,10 @@ type crdSource struct {
 // it matches sigs.k8s.io/cluster-api/api in shared/go.mod.
 const clusterAPIVersion = "v1.14.2"
 
+// InClusterIPAMVersion pins the in-cluster IPAM provider release whose pool
+// CRDs are installed; hack/peers.sh builds the provider at the same version.
+const InClusterIPAMVersion = "v1.1.0"
+
 var crdSources = map[CRDSet]crdSource{
 	MetalOperator: {module: "github.com/ironcore-dev/metal-operator", dir: "config/crd/bases",
 		match: func(n string) bool { return strings.HasPrefix(n, "metal.ironcore.dev_") }},
@@ -52,6 +60,10 @@ var crdSources = map[CRDSet]crdSource{
 	MachineControllerManager: {module: "github.com/gardener/machine-controller-manager", dir: "kubernetes/crds",
 		match: func(n string) bool { return strings.HasPrefix(n, "machine.sapcloud.io_") }},
 	ClusterAPIIPAM: {module: "sigs.k8s.io/cluster-api", version: clusterAPIVersion, dir: "core/config/crd/bases",
+		match: func(n string) bool {
+			return strings.HasPrefix(n, "ipam.cluster.x-k8s.io_") || n == "cluster.x-k8s.io_clusters.yaml"
+		}},
+	InClusterIPAM: {module: "sigs.k8s.io/cluster-api-ipam-provider-in-cluster", version: InClusterIPAMVersion, dir: "config/crd/bases",
 		match: func(n string) bool { return strings.HasPrefix(n, "ipam.cluster.x-k8s.io_") }},
 }
 

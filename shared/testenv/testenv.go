@@ -1,11 +1,12 @@
 package testenv
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
-	"testing"
+	"slices"
 	"time"
 
 	"k8s.io/apimachinery/pkg/runtime"
@@ -34,6 +35,9 @@ type Options struct {
 	Scheme *runtime.Scheme
 	// Output attaches the control plane's output to the test's stdout/stderr.
 	Output bool
+	// IPAM installs the Cluster API IPAM CRDs and runs the real Cluster API
+	// in-cluster IPAM provider against the environment (see StartIPAM).
+	IPAM bool
 }
 
 // Env is a running test control plane.
@@ -55,7 +59,15 @@ func Start(opts Options) (*Env, error) {
 	if err != nil {
 		return nil, err
 	}
-	paths, err := CRDPaths(opts.CRDs...)
+	sets := opts.CRDs
+	if opts.IPAM {
+		for _, set := range []CRDSet{ClusterAPIIPAM, InClusterIPAM} {
+			if !slices.Contains(sets, set) {
+				sets = append(sets, set)
+			}
+		}
+	}
+	paths, err := CRDPaths(sets...)
 	if err != nil {
 		return nil, err
 	}
@@ -90,6 +102,12 @@ func Start(opts Options) (*Env, error) {
 	if err := WriteKubeconfig(cfg, env.Kubeconfig); err != nil {
 		_ = env.Stop()
 		return nil, err
+	}
+	if opts.IPAM {
+		if _, err := env.StartIPAM(context.Background()); err != nil {
+			_ = env.Stop()
+			return nil, err
+		}
 	}
 	return env, nil
 }
@@ -138,9 +156,14 @@ func (e *Env) NewManager(mutate ...func(*manager.Options)) (manager.Manager, err
 	return manager.New(e.Config, opts)
 }
 
-// Main starts an environment for a test binary, runs its tests and stops it.
-// It returns the exit code for os.Exit.
-func Main(m *testing.M, opts Options, env **Env) int {
+// Runner runs a test binary's tests and returns its exit code: *testing.M,
+// or a suite's wrapper that checks something after the tests ran (before
+// the environment stops).
+type Runner interface{ Run() int }
+
+// Main starts an environment for a test binary, runs its tests and stops it
+// (after its BeforeStop functions). It returns the exit code for os.Exit.
+func Main(m Runner, opts Options, env **Env) int {
 	e, err := Start(opts)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "testenv: %v\n", err)

@@ -193,6 +193,17 @@ rules:
     resources: [serverclaims]
     verbs: [list]
   {{- end }}
+  {{- if .ips }}
+  # A network's cluster-wide pools: read for family and free addresses,
+  # updated to set a static IP's address aside; the addresses of such a pool
+  # live in every namespace.
+  - apiGroups: [ipam.cluster.x-k8s.io]
+    resources: [globalinclusterippools]
+    verbs: [get, update]
+  - apiGroups: [ipam.cluster.x-k8s.io]
+    resources: [ipaddresses]
+    verbs: [list]
+  {{- end }}
 ---
 apiVersion: rbac.authorization.k8s.io/v1
 kind: ClusterRoleBinding
@@ -237,6 +248,10 @@ rules:
   - apiGroups: [ipam.cluster.x-k8s.io]
     resources: [ipaddresses]
     verbs: [get, list, watch]
+  # Namespaced pools, and the one-address pool of each static IP.
+  - apiGroups: [ipam.cluster.x-k8s.io]
+    resources: [inclusterippools]
+    verbs: [get, create, update, delete]
   {{- end }}
 ---
 apiVersion: rbac.authorization.k8s.io/v1

@@ -37,6 +37,11 @@ const (
 	ControllerPodCIDR       = "metalkube-pod-cidr"
 	ControllerLBAnnounce    = "metalkube-lb-announce"
 	ControllerBackendHealth = "metalkube-backend-health"
+
+	// LivenessPath is the liveness probe's path: /healthz without the
+	// backend's check, which belongs to readiness (/healthz): an outage
+	// must not restart the ccm. The chart and the extension probe it.
+	LivenessPath = "/healthz?exclude=" + ControllerBackendHealth
 )
 
 // Name is the component's name: its command and logger.
@@ -100,9 +105,10 @@ type runner struct {
 	ctx    context.Context
 	log    logr.Logger
 
-	once   sync.Once
-	mgr    manager.Manager
-	mgrErr error
+	once    sync.Once
+	mgr     manager.Manager
+	mgrErr  error
+	running controllers.Running
 }
 
 // bridgeLogging makes the upstream controller manager log through the root
@@ -199,11 +205,7 @@ func (r *runner) manager(ctx context.Context, cc genericapp.ControllerContext) (
 		if r.mgrErr != nil {
 			return
 		}
-		go func() {
-			if err := r.mgr.Start(ctx); err != nil {
-				log.Error(err, "metalkube controllers stopped")
-			}
-		}()
+		go r.running.Run(ctx, r.mgr.Start, log)
 	})
 	return r.mgr, r.mgrErr
 }
@@ -217,7 +219,7 @@ func (r *runner) startNodeLabels(ctx context.Context, cc genericapp.ControllerCo
 		return nil, false, err
 	}
 	c := &controllers.NodeLabels{Client: mgr.GetClient(), Machines: r.cloud.Machines(), Prefixes: r.o.LabelPrefixes, Resync: r.o.LabelResync}
-	return named{name: ControllerNodeLabels}, true, c.AddToManager(mgr)
+	return named{name: ControllerNodeLabels, check: &r.running}, true, c.AddToManager(mgr)
 }
 
 func (r *runner) startPodCIDR(ctx context.Context, cc genericapp.ControllerContext) (controller.Interface, bool, error) {
@@ -229,7 +231,7 @@ func (r *runner) startPodCIDR(ctx context.Context, cc genericapp.ControllerConte
 	if err != nil {
 		return nil, false, err
 	}
-	return named{name: ControllerPodCIDR}, true, (&controllers.PodCIDR{Client: mgr.GetClient(), Families: fams}).AddToManager(mgr)
+	return named{name: ControllerPodCIDR, check: &r.running}, true, (&controllers.PodCIDR{Client: mgr.GetClient(), Families: fams}).AddToManager(mgr)
 }
 
 func (r *runner) startAnnounce(ctx context.Context, cc genericapp.ControllerContext) (controller.Interface, bool, error) {
@@ -242,7 +244,7 @@ func (r *runner) startAnnounce(ctx context.Context, cc genericapp.ControllerCont
 	}
 	a := &announce.Reconciler{Client: mgr.GetClient(), IPs: r.client, Cluster: r.o.Cluster, Config: r.o.LB.Announce,
 		ServiceTagPrefix: balancer.TagServicePrefix, Resync: r.o.LB.AnnounceResync}
-	return named{name: ControllerLBAnnounce}, true, a.AddToManager(mgr)
+	return named{name: ControllerLBAnnounce, check: &r.running}, true, a.AddToManager(mgr)
 }
 
 func (r *runner) startHealth(ctx context.Context, _ genericapp.ControllerContext) (controller.Interface, bool, error) {

@@ -2,7 +2,10 @@ package app_test
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"net/netip"
 	"os"
@@ -41,15 +44,15 @@ var (
 	backend *counting
 	httpReq atomic.Int64
 
-	pool4 = fleet.Pool{APIGroup: "ipam.cluster.x-k8s.io", Kind: "GlobalInClusterIPPool", Name: "ccm-public",
-		Prefixes: []netip.Prefix{netip.MustParsePrefix("203.0.113.0/26")}}
+	// The real in-cluster IPAM provider's pool.
+	pool4 = testenv.IPPool{Namespace: ns, Name: "ccm-public", Prefix: netip.MustParsePrefix("203.0.113.0/26")}
 )
 
 func TestMain(m *testing.M) {
 	// The upstream command applies its logging configuration on each run;
 	// tests run it more than once.
 	logsapi.ReapplyHandling = logsapi.ReapplyHandlingIgnoreUnchanged
-	os.Exit(testenv.Main(m, testenv.Options{CRDs: []testenv.CRDSet{testenv.MetalOperator, testenv.ClusterAPIIPAM}}, &env))
+	os.Exit(testenv.Main(m, testenv.Options{CRDs: []testenv.CRDSet{testenv.MetalOperator}, IPAM: true}, &env))
 }
 
 // emuCtx bounds the emulator, which lives until TestMain stops it.
@@ -67,11 +70,13 @@ func setup(t testing.TB) {
 	if err := env.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil && !apierrors.IsAlreadyExists(err) {
 		t.Fatal(err)
 	}
+	if err := env.CreateIPPools(ctx, pool4); err != nil {
+		t.Fatal(err)
+	}
 	var err error
 	emu, err = fleet.New(env.Config, env.Config, fleet.Config{
 		Servers: 8, Sizes: []string{size}, RegisterNodes: true, ExternalCloudProvider: true, Heartbeat: time.Second,
 		NodeNetwork6: netip.MustParsePrefix("fd00:10::/64"), ExtraLabels: map[string]string{"metal.metalkube.io/rack": "rack-1"},
-		Pools: []fleet.Pool{pool4},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -86,7 +91,7 @@ func setup(t testing.TB) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := ironcore.New(ironcore.Config{Client: c, Namespace: ns, Pools: map[string]ironcore.PoolRef{"internet": pool4.Ref()}, IPTimeout: 5 * time.Second})
+	b, err := ironcore.New(ironcore.Config{Client: c, Namespace: ns, Pools: map[string][]ironcore.PoolRef{"internet": {pool4.Ref()}}, IPTimeout: 5 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -155,7 +160,7 @@ func allocate(t testing.TB, name string, powerOff bool) *metal.Machine {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		_ = backend.FreeMachine(context.Background(), name)
+		_ = backend.FreeMachine(context.Background(), m.ID, metal.OwnerOf(m))
 		_ = client.IgnoreNotFound(env.Client.Delete(context.Background(), &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name}}))
 	})
 	return m
@@ -295,8 +300,8 @@ func TestLoadBalancerThroughCCM(t *testing.T) {
 			t.Fatalf("service got no IP")
 		}
 	}
-	if !pool4.Prefixes[0].Contains(netip.MustParseAddr(ip)) {
-		t.Errorf("IP %s not from the pool %v", ip, pool4.Prefixes)
+	if !pool4.Prefix.Contains(netip.MustParseAddr(ip)) {
+		t.Errorf("IP %s not from the pool %v", ip, pool4.Prefix)
 	}
 	t.Run("bad input -> event, nothing allocated", func(t *testing.T) {
 		bad := &corev1.Service{
@@ -346,4 +351,55 @@ func TestLoadBalancerThroughCCM(t *testing.T) {
 			t.Fatalf("IP not freed after the service was deleted: %d claims", len(claims.Items))
 		}
 	}
+}
+
+// TestLivenessLeavesBackendOut serves /healthz as the chart probes it: the
+// liveness path excludes the backend's check, so a backend outage turns
+// readiness red and leaves liveness green (no restart loop).
+func TestLivenessLeavesBackendOut(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	_ = l.Close()
+	startCCM(t, fmt.Sprintf("--secure-port=%d", port), "--bind-address=127.0.0.1", "--cert-dir="+t.TempDir())
+	hc := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}} //nolint:gosec // the ccm's self-signed serving certificate on loopback
+	probe := func(path string) (int, string) {
+		resp, err := hc.Get(fmt.Sprintf("https://127.0.0.1:%d%s", port, path))
+		if err != nil {
+			return 0, err.Error()
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(body)
+	}
+	waitFor := func(path string, want int) string {
+		t.Helper()
+		var code int
+		var body string
+		for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+			if code, body = probe(path); code == want {
+				return body
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("GET %s = %d %s, want %d", path, code, body, want)
+			}
+		}
+	}
+	body := waitFor("/healthz?verbose=1", http.StatusOK)
+	if !strings.Contains(body, app.ControllerBackendHealth) {
+		t.Fatalf("/healthz does not check %s:\n%s", app.ControllerBackendHealth, body)
+	}
+	emu.SetOutage(true)
+	defer emu.SetOutage(false)
+	body = waitFor("/healthz?verbose=1", http.StatusInternalServerError)
+	if !strings.Contains(body, "[-]"+app.ControllerBackendHealth) {
+		t.Errorf("readiness red without naming the backend check:\n%s", body)
+	}
+	if code, body := probe(app.LivenessPath + "&verbose"); code != http.StatusOK {
+		t.Errorf("liveness during a backend outage = %d:\n%s", code, body)
+	}
+	emu.SetOutage(false)
+	waitFor("/healthz?verbose=1", http.StatusOK)
 }

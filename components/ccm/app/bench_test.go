@@ -100,7 +100,7 @@ func joinNodes(b *testing.B, cl string, n int) (time.Duration, int64, int64) {
 	b.Cleanup(func() {
 		for _, m := range ms {
 			_ = env.Client.Delete(ctx, &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: m.Name}})
-			_ = backend.FreeMachine(ctx, m.ID)
+			_ = backend.FreeMachine(ctx, m.ID, metal.OwnerOf(m))
 		}
 	})
 	return took, lists, reqs

@@ -9,8 +9,11 @@
 //     block of the cluster's pod network, so the mapping needs no allocator
 //     state and survives restarts.
 //   - backend-health (Health): polls the backend and reports it on the
-//     controller manager's /healthz, so an outage turns readiness red instead
-//     of crash-looping the process.
+//     controller manager's /healthz under its own name, so that liveness
+//     leaves it out (`/healthz?exclude=metalkube-backend-health`) and an
+//     outage turns readiness red instead of crash-looping the process.
+//   - Running: the health of the controllers above; their /healthz checks
+//     fail once the manager running them stopped.
 //
 // Backend calls: none of their own beyond the shared machine cache
 // (ListMachines) and Health.Healthy.

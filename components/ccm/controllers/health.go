@@ -2,6 +2,8 @@ package controllers
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"net/http"
 	"sync"
 	"time"
@@ -57,4 +59,36 @@ func (h *Health) Check(*http.Request) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return h.last
+}
+
+// Running runs metalkube's controller-runtime manager and answers health
+// checks for the controllers in it: once the manager has stopped while its
+// context was still live, every check fails, so liveness restarts the
+// process instead of a controller that only logged its stop.
+type Running struct {
+	mu      sync.Mutex
+	stopped error
+}
+
+// Run calls start (the manager's Start) and records why it returned. It
+// blocks; callers run it in a goroutine.
+func (r *Running) Run(ctx context.Context, start func(context.Context) error, log logr.Logger) {
+	err := start(ctx)
+	if ctx.Err() != nil {
+		return // shutting down
+	}
+	if err == nil {
+		err = errors.New("returned without an error")
+	}
+	log.Error(err, "metalkube controllers stopped")
+	r.mu.Lock()
+	r.stopped = fmt.Errorf("metalkube controllers stopped: %w", err)
+	r.mu.Unlock()
+}
+
+// Check implements the controller manager's UnnamedHealthChecker.
+func (r *Running) Check(*http.Request) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.stopped
 }

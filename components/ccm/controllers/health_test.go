@@ -2,6 +2,8 @@ package controllers_test
 
 import (
 	"context"
+	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -30,4 +32,33 @@ func TestHealthTurnsRedAndGreen(t *testing.T) {
 	wait(true)
 	mem.SetUnavailable(false)
 	wait(false)
+}
+
+func TestRunningFailsOnceTheManagerStops(t *testing.T) {
+	var r controllers.Running
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	stop := make(chan error)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		r.Run(ctx, func(context.Context) error { return <-stop }, logr.Discard())
+	}()
+	if err := r.Check(nil); err != nil {
+		t.Fatalf("check while running: %v", err)
+	}
+	stop <- errors.New("cache did not sync")
+	<-done
+	if err := r.Check(nil); err == nil || !strings.Contains(err.Error(), "cache did not sync") {
+		t.Fatalf("check after the manager stopped: %v, want the stop's reason", err)
+	}
+
+	// A stop because the process shuts down is not a failure.
+	var shut controllers.Running
+	sctx, scancel := context.WithCancel(context.Background())
+	scancel()
+	shut.Run(sctx, func(ctx context.Context) error { return ctx.Err() }, logr.Discard())
+	if err := shut.Check(nil); err != nil {
+		t.Fatalf("check after a shutdown: %v", err)
+	}
 }

@@ -61,7 +61,7 @@ func NewAdmissionCommand(context.Context) *cobra.Command {
 			if err := whOpts.Complete(); err != nil {
 				return fmt.Errorf("webhooks: %w", err)
 			}
-			mgr, err := rc.NewManager(cmd.Context(), scheme.Garden(), server.WebhookServer)
+			mgr, err := rc.NewManager(cmd.Context(), scheme.Garden(), server.WebhookServer, ManagerOptions)
 			if err != nil {
 				return err
 			}

@@ -146,7 +146,7 @@ func NewCommand(context.Context) *cobra.Command {
 			cfg.LeaderElectionNamespace = server.Runtime.Manager.LeaderElectionNamespace
 			cfg.Metal = func(ctx context.Context) (metal.Client, error) { return component.NewBackend(ctx, Name, backend) }
 			ctx := cmd.Context()
-			mgr, err := rc.NewManager(ctx, scheme.Seed(), server.WebhookServer)
+			mgr, err := rc.NewManager(ctx, scheme.Seed(), server.WebhookServer, ManagerOptions)
 			if err != nil {
 				return err
 			}
@@ -164,3 +164,9 @@ func NewCommand(context.Context) *cobra.Command {
 	whOpts.AddFlags(fs)
 	return cmd
 }
+
+// ManagerOptions are the manager options of the extension and the admission
+// controller: Secrets are read from the API server, never cached, so neither
+// lists or watches every Secret of the seed (or garden) nor holds them in
+// memory.
+func ManagerOptions(o *manager.Options) { component.SecretsUncached(o) }

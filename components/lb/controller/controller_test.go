@@ -38,13 +38,12 @@ const (
 
 var (
 	env     *testenv.Env
-	emu     *fleet.Emulator
+	outage  fleet.Outage // between the backend and the API server
 	backend metal.Client
 
-	pool4 = fleet.Pool{APIGroup: "ipam.cluster.x-k8s.io", Kind: "GlobalInClusterIPPool", Name: "lb-public",
-		Prefixes: []netip.Prefix{netip.MustParsePrefix("203.0.112.0/22")}}
-	pool6 = fleet.Pool{APIGroup: "ipam.cluster.x-k8s.io", Kind: "GlobalInClusterIPPool", Name: "lb-public-v6",
-		Prefixes: []netip.Prefix{netip.MustParsePrefix("2001:db8:1::/120")}}
+	// The pools of the real in-cluster IPAM provider, one per network.
+	pool4 = testenv.IPPool{Namespace: ns, Name: "lb-public", Prefix: netip.MustParsePrefix("203.0.112.0/22")}
+	pool6 = testenv.IPPool{Namespace: ns, Name: "lb-public-v6", Prefix: netip.MustParsePrefix("2001:db8:1::/120")}
 )
 
 func TestMain(m *testing.M) {
@@ -55,41 +54,45 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	os.Exit(testenv.Main(m, testenv.Options{
-		CRDs:     []testenv.CRDSet{testenv.MetalOperator, testenv.ClusterAPIIPAM},
+		CRDs:     []testenv.CRDSet{testenv.MetalOperator},
+		IPAM:     true,
 		CRDPaths: []string{filepath.Join(metallb, "config/crd/bases"), "../testdata/crds/cilium"},
 	}, &env))
 }
 
-// emuCtx bounds the emulator, which lives until TestMain stops it.
-var emuCtx, stopEmu = context.WithCancel(context.Background())
-
-// start runs the emulator (IPAM only) and `metalkube lb`'s controllers on a
-// manager with the production options, announcing through both MetalLB and
-// Cilium.
+// start runs `metalkube lb`'s controllers on a manager with the production
+// options, announcing through both MetalLB and Cilium, with IPs from the
+// real in-cluster IPAM provider.
 func start(t testing.TB, mutate ...func(*manager.Options)) {
 	t.Helper()
+	t.Cleanup(run(t, nil, mutate...))
+}
+
+// run is start with the backend's IP calls going through ips (nil: the
+// backend itself); it returns the function that stops the controllers.
+func run(t testing.TB, ips func(metal.Client) metal.Client, mutate ...func(*manager.Options)) (stop func()) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
+	defer func() {
+		if stop == nil {
+			cancel()
+		}
+	}()
 	for _, n := range []string{ns, "metallb-system", "default"} {
 		if err := env.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: n}}); err != nil && !apierrors.IsAlreadyExists(err) {
 			t.Fatal(err)
 		}
 	}
-	if emu == nil {
-		var err error
-		if emu, err = fleet.New(env.Config, env.Config, fleet.Config{Pools: []fleet.Pool{pool4, pool6}}); err != nil {
+	if backend == nil {
+		if err := env.CreateIPPools(ctx, pool4, pool6); err != nil {
 			t.Fatal(err)
 		}
-		env.BeforeStop(stopEmu)
-		if err := emu.Start(emuCtx); err != nil {
-			t.Fatal(err)
-		}
-		c, err := client.New(emu.WrapConfig(env.Config), client.Options{Scheme: env.Scheme})
+		c, err := client.New(outage.Wrap(env.Config), client.Options{Scheme: env.Scheme})
 		if err != nil {
 			t.Fatal(err)
 		}
 		if backend, err = ironcore.New(ironcore.Config{Client: c, Namespace: ns, IPTimeout: 5 * time.Second,
-			Pools: map[string]ironcore.PoolRef{"internet": pool4.Ref(), "internet-v6": pool6.Ref()}}); err != nil {
+			Pools: map[string][]ironcore.PoolRef{"internet": {pool4.Ref()}, "internet-v6": {pool6.Ref()}}}); err != nil {
 			t.Fatal(err)
 		}
 		for i, asn := range []string{"4200000001", "4200000002"} {
@@ -103,13 +106,17 @@ func start(t testing.TB, mutate ...func(*manager.Options)) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	o := &lbapp.Config{Metal: backend, Cluster: cluster, LB: lboptions.Options{Network: "internet", Network6: "internet-v6", AnnounceResync: 2 * time.Second,
+	be := backend
+	if ips != nil {
+		be = ips(backend)
+	}
+	o := &lbapp.Config{Metal: be, Cluster: cluster, LB: lboptions.Options{Network: "internet", Network6: "internet-v6", AnnounceResync: 2 * time.Second,
 		Announce: announce.Config{Mode: announce.ModeMetalLB, Namespace: "metallb-system", ASNLabel: announce.DefaultASNLabel,
 			PeerAddressLabel: announce.DefaultPeerAddressLabel, PeerAddress: announce.DefaultPeerAddress}}}
 	if err := lbapp.AddToManager(ctx, mgr, o); err != nil {
 		t.Fatal(err)
 	}
-	cilium := &announce.Reconciler{Client: mgr.GetClient(), IPs: backend, Cluster: cluster, ServiceTagPrefix: balancer.TagServicePrefix, Resync: 2 * time.Second,
+	cilium := &announce.Reconciler{Client: mgr.GetClient(), IPs: be, Cluster: cluster, ServiceTagPrefix: balancer.TagServicePrefix, Resync: 2 * time.Second,
 		Config: announce.Config{Mode: announce.ModeCilium, ASNLabel: announce.DefaultASNLabel, PeerAddress: announce.DefaultPeerAddress}}
 	if err := cilium.AddToManager(mgr); err != nil {
 		t.Fatal(err)
@@ -121,7 +128,7 @@ func start(t testing.TB, mutate ...func(*manager.Options)) {
 			t.Errorf("manager stopped: %v", err)
 		}
 	}()
-	t.Cleanup(func() { cancel(); <-done })
+	return func() { cancel(); <-done }
 }
 
 func service(name, ip string) *corev1.Service {
@@ -178,8 +185,8 @@ func TestEphemeralIPAndAnnouncement(t *testing.T) {
 	svc := service("web", "")
 	create(t, svc)
 	ip := waitIP(t, svc)
-	if !pool4.Prefixes[0].Contains(netip.MustParseAddr(ip)) {
-		t.Fatalf("IP %s not from pool %v", ip, pool4.Prefixes)
+	if !pool4.Prefix.Contains(netip.MustParseAddr(ip)) {
+		t.Fatalf("IP %s not from pool %v", ip, pool4.Prefix)
 	}
 	testkit.Eventually(t, "MetalLB annotation", func() bool {
 		_ = env.Client.Get(context.Background(), client.ObjectKeyFromObject(svc), svc)
@@ -305,7 +312,9 @@ func TestBadInput(t *testing.T) {
 				evs := &corev1.EventList{}
 				_ = env.Client.List(context.Background(), evs, client.InNamespace("default"))
 				for _, e := range evs.Items {
-					if e.InvolvedObject.Name == svc.Name && e.Type == corev1.EventTypeWarning {
+					// The API server's own warnings (a cluster IP repaired
+					// under load) are not the balancer's.
+					if e.InvolvedObject.Name == svc.Name && e.Type == corev1.EventTypeWarning && e.Source.Component != "ipallocator-repair-controller" && !strings.Contains(e.Message, "Cluster IP") {
 						msg = e.Message
 						return true
 					}
@@ -337,14 +346,14 @@ func TestOutageFreesNothing(t *testing.T) {
 	testkit.Eventually(t, "announced", func() bool {
 		return strings.Contains(string(live(t, announce.Config{Mode: announce.ModeMetalLB, Namespace: "metallb-system"})), ip)
 	})
-	emu.SetOutage(true)
+	outage.Set(true)
 	if err := env.Client.Delete(context.Background(), svc); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(3 * time.Second) // announce resyncs and release retries see the outage
 	pools := string(live(t, announce.Config{Mode: announce.ModeMetalLB, Namespace: "metallb-system"}))
 	n := len(claims(t))
-	emu.SetOutage(false)
+	outage.Set(false)
 	if n != 1 {
 		t.Errorf("IP freed during the outage (%d claims)", n)
 	}

@@ -122,7 +122,10 @@ const ipWait = 5 * time.Second
 // codes.DeadlineExceeded and machine-controller-manager calls again. A Machine
 // without a server is deleted. The machine is found by (cluster, Machine
 // name); when it is not found, the machine its provider ID names is freed
-// again, so that a free interrupted part way is completed.
+// again, so that a free interrupted part way is completed. Every free names
+// the owner (cluster, Machine name): the provider ID's ID may belong to
+// another cluster by now (metal-stack machine IDs are server UUIDs, handed
+// out again), and such a machine is left alone.
 func (d *Driver) DeleteMachine(ctx context.Context, req *mcmdriver.DeleteMachineRequest) (*mcmdriver.DeleteMachineResponse, error) {
 	s, err := requestSpec("delete machine", req.Machine, req.MachineClass)
 	if err != nil {
@@ -130,6 +133,7 @@ func (d *Driver) DeleteMachine(ctx context.Context, req *mcmdriver.DeleteMachine
 	}
 	name := req.Machine.Name
 	log := d.cfg.Log.WithValues("machine", name, "cluster", s.Cluster)
+	owner := metal.Owner{Cluster: s.Cluster, Name: name}
 	m, err := d.cfg.Backend.FindMachine(ctx, s.Cluster, name)
 	switch {
 	case metal.IsNotFound(err):
@@ -137,14 +141,19 @@ func (d *Driver) DeleteMachine(ctx context.Context, req *mcmdriver.DeleteMachine
 		// backend may free a machine in several requests): free it again by
 		// the ID its provider ID names, which is idempotent.
 		if id, perr := providerid.Parse(req.Machine.Spec.ProviderID); perr == nil {
-			if err := d.cfg.Backend.FreeMachine(ctx, id.Name); err != nil {
+			err := d.cfg.Backend.FreeMachine(ctx, id.Name, owner)
+			switch {
+			case metal.IsConflict(err):
+				// Reused by another owner: ours is gone.
+				log.Info("provider ID names a machine of another owner now; nothing freed", "providerID", req.Machine.Spec.ProviderID, "reason", err.Error())
+			case err != nil:
 				return nil, statusError(fmt.Errorf("delete machine %s: %w", name, err))
 			}
 		}
 	case err != nil:
 		return nil, statusError(fmt.Errorf("delete machine %s: %w", name, err))
 	default:
-		if err := d.cfg.Backend.FreeMachine(ctx, m.ID); err != nil {
+		if err := d.cfg.Backend.FreeMachine(ctx, m.ID, owner); err != nil {
 			return nil, statusError(fmt.Errorf("delete machine %s: %w", name, err))
 		}
 		gone, err := d.wait(ctx, d.cfg.DeleteTimeout, func() (bool, error) {

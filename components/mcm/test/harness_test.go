@@ -50,7 +50,8 @@ func TestMain(m *testing.M) {
 	// The crash runs are parallel subtests; their time is mostly waiting.
 	_ = flag.Set("test.parallel", "16")
 	os.Exit(testenv.Main(m, testenv.Options{
-		CRDs:   []testenv.CRDSet{testenv.MetalOperator, testenv.ClusterAPIIPAM, testenv.MachineControllerManager},
+		CRDs:   []testenv.CRDSet{testenv.MetalOperator, testenv.MachineControllerManager},
+		IPAM:   true,
 		Scheme: scheme.New(mcmv1alpha1.AddToScheme),
 	}, &env))
 }
@@ -61,7 +62,7 @@ func TestMain(m *testing.M) {
 type fleetSetup struct {
 	ns, size string
 	emu      *fleet.Emulator
-	pool     fleet.Pool
+	pool     testenv.IPPool
 }
 
 // The package's tests run in parallel on one fleet emulator (emulators act on
@@ -80,8 +81,8 @@ var sizeSlots = func() []string {
 	return s
 }()
 
-var sharedPool = fleet.Pool{APIGroup: "ipam.cluster.x-k8s.io", Kind: "GlobalInClusterIPPool", Name: "public",
-	Prefixes: []netip.Prefix{netip.MustParsePrefix("203.0.112.0/23")}}
+// sharedPool is the real in-cluster IPAM provider's pool every test claims from.
+var sharedPool = testenv.IPPool{Name: "public", Prefix: netip.MustParsePrefix("203.0.112.0/23")}
 
 var shared = struct {
 	once   sync.Once
@@ -99,8 +100,11 @@ func emulator(t testing.TB) *fleet.Emulator {
 		// The emulator stops first: its watches hold the API server's
 		// shutdown up.
 		env.BeforeStop(shared.cancel)
+		if shared.err = env.CreateIPPools(shared.ctx, sharedPool); shared.err != nil {
+			return
+		}
 		shared.emu, shared.err = fleet.New(env.Config, env.Config, fleet.Config{Servers: serversPerSlot * len(sizeSlots), Prefix: "srv",
-			Sizes: sizeSlots, Pools: []fleet.Pool{sharedPool}, RegisterNodes: true, Heartbeat: 30 * time.Second})
+			Sizes: sizeSlots, RegisterNodes: true, Heartbeat: 30 * time.Second})
 		if shared.err == nil {
 			// It lives until TestMain stops it.
 			shared.err = shared.emu.Start(shared.ctx)
@@ -271,7 +275,7 @@ func startProvider(t testing.TB, f *fleetSetup, po providerOpts) *process {
 	if err != nil {
 		t.Fatal(err)
 	}
-	be, err := ironcore.New(ironcore.Config{Client: c, Namespace: f.ns, Pools: map[string]ironcore.PoolRef{"internet": f.pool.Ref()}})
+	be, err := ironcore.New(ironcore.Config{Client: c, Namespace: f.ns, Pools: map[string][]ironcore.PoolRef{"internet": {f.pool.Ref()}}})
 	if err != nil {
 		t.Fatal(err)
 	}

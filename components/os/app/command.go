@@ -36,7 +36,7 @@ func NewCommand(context.Context) *cobra.Command {
 
 // Run starts a manager with the controller and blocks until ctx ends.
 func Run(ctx context.Context, cfg *Config) error {
-	mgr, err := cfg.Runtime.NewManager(ctx, scheme.New(extensionsv1alpha1.AddToScheme))
+	mgr, err := cfg.Runtime.NewManager(ctx, scheme.New(extensionsv1alpha1.AddToScheme), ManagerOptions)
 	if err != nil {
 		return err
 	}
@@ -46,6 +46,11 @@ func Run(ctx context.Context, cfg *Config) error {
 	mgr.GetLogger().Info("OperatingSystemConfig controller", "types", cfg.Add.Types, "formats", cfg.Add.Formats, "defaultFormat", cfg.Add.DefaultFormat)
 	return component.Start(ctx, mgr)
 }
+
+// ManagerOptions are the manager options the controller needs: Secrets
+// are read from the API server, never cached (a seed holds many Secrets;
+// the controller reads the few an OSC refers to and writes its results).
+func ManagerOptions(o *manager.Options) { component.SecretsUncached(o) }
 
 // AddToManager adds the controller to a manager.
 func AddToManager(ctx context.Context, mgr manager.Manager, add operatingsystemconfig.AddOptions) error {

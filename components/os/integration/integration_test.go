@@ -7,9 +7,11 @@ import (
 	"flag"
 	"fmt"
 	"math/rand/v2"
+	"net/http"
 	"os"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -22,6 +24,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
@@ -55,10 +58,17 @@ const timeout = 30 * time.Second
 
 // startController runs the controller as `metalkube os` does (app.AddToManager,
 // default flags) on a manager with the production options.
-func startController(t *testing.T) {
+func startController(t *testing.T) *requests {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	mgr, err := env.NewManager(func(o *manager.Options) { o.LeaderElectionReleaseOnCancel = true })
+	// The manager's requests are recorded, to check what it lists and watches.
+	reqs := &requests{}
+	cfg := rest.CopyConfig(env.Config)
+	cfg.Wrap(func(rt http.RoundTripper) http.RoundTripper { return recording{rt, reqs} })
+	opts := env.ManagerOptions()
+	app.ManagerOptions(&opts)
+	opts.LeaderElectionReleaseOnCancel = true
+	mgr, err := manager.New(cfg, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,6 +89,36 @@ func startController(t *testing.T) {
 			t.Errorf("manager: %v", err)
 		}
 	})
+	return reqs
+}
+
+// requests records the method, path and query of HTTP requests.
+type requests struct {
+	mu  sync.Mutex
+	all []string
+}
+
+func (r *requests) secretReads() (lists []string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, q := range r.all {
+		if strings.Contains(q, "/secrets") && strings.HasPrefix(q, "GET ") && !strings.Contains(strings.SplitN(q, "/secrets", 2)[1], "/") {
+			lists = append(lists, q) // a list or watch: no name after /secrets
+		}
+	}
+	return lists
+}
+
+type recording struct {
+	rt   http.RoundTripper
+	reqs *requests
+}
+
+func (r recording) RoundTrip(req *http.Request) (*http.Response, error) {
+	r.reqs.mu.Lock()
+	r.reqs.all = append(r.reqs.all, req.Method+" "+req.URL.Path+"?"+req.URL.RawQuery)
+	r.reqs.mu.Unlock()
+	return r.rt.RoundTrip(req)
 }
 
 // setupNamespace creates the shoot namespace, its Cluster and the Secrets
@@ -241,7 +281,7 @@ func TestProvisionLifecycle(t *testing.T) {
 func TestProvisionCloudInit(t *testing.T) {
 	ctx := context.Background()
 	setupNamespace(t, ctx)
-	startController(t)
+	reqs := startController(t)
 
 	osc := testosc.Realistic("cloud-init", "ubuntu")
 	requestReconcile(osc)
@@ -254,6 +294,12 @@ func TestProvisionCloudInit(t *testing.T) {
 		t.Fatal(err)
 	}
 	userdatatest.CloudInit(t, secret.Data[extensionsv1alpha1.OperatingSystemConfigSecretDataKey])
+	// The controller read the Secrets the OSC refers to and wrote its
+	// result, without listing or watching Secrets (no cache of the seed's
+	// Secrets).
+	if lists := reqs.secretReads(); len(lists) > 0 {
+		t.Errorf("the controller listed or watched Secrets: %v", lists)
+	}
 }
 
 func TestReconcilePurpose(t *testing.T) {

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"path"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/coreos/ignition/v2/config/shared/parse"
 	extensionsv1alpha1 "github.com/gardener/gardener/pkg/apis/extensions/v1alpha1"
@@ -37,6 +39,9 @@ func validateSpec(spec *extensionsv1alpha1.OperatingSystemConfigSpec) error {
 		if u.Name == render.StartUnit {
 			add("unit %q: the name is reserved for metalkube", u.Name)
 		}
+		if !printable(u.Name) {
+			add("unit %q: name must be valid UTF-8 without control characters", u.Name)
+		}
 		if strings.Contains(u.Name, "/") || !hasUnitType(u.Name) {
 			add("unit %q: name must be a systemd unit name ending in one of %s", u.Name, strings.Join(unitTypes, ", "))
 		}
@@ -46,6 +51,9 @@ func validateSpec(spec *extensionsv1alpha1.OperatingSystemConfigSpec) error {
 			default:
 				add("unit %q: unknown command %q (want start, restart or stop)", u.Name, *u.Command)
 			}
+		}
+		if u.Content != nil && !utf8.ValidString(*u.Content) {
+			add("unit %q: content is not valid UTF-8", u.Name)
 		}
 		if u.Content != nil {
 			if _, err := parse.ParseUnitContents(u.Content); err != nil {
@@ -62,10 +70,13 @@ func validateSpec(spec *extensionsv1alpha1.OperatingSystemConfigSpec) error {
 			case dropIns[d.Name]:
 				add("unit %q: drop-in %q is defined twice", u.Name, d.Name)
 				continue
-			case strings.Contains(d.Name, "/") || path.Ext(d.Name) != ".conf":
+			case strings.Contains(d.Name, "/") || path.Ext(d.Name) != ".conf" || !printable(d.Name):
 				add("unit %q: drop-in %q: name must be a file name ending in .conf", u.Name, d.Name)
 			}
 			dropIns[d.Name] = true
+			if !utf8.ValidString(d.Content) {
+				add("unit %q: drop-in %q: content is not valid UTF-8", u.Name, d.Name)
+			}
 			if _, err := parse.ParseUnitContents(&d.Content); err != nil {
 				add("unit %q: drop-in %q: content: %w", u.Name, d.Name, err)
 			}
@@ -94,8 +105,8 @@ func validateSpec(spec *extensionsv1alpha1.OperatingSystemConfigSpec) error {
 			continue
 		}
 		files[key] = true
-		if !path.IsAbs(f.Path) || path.Clean(f.Path) != f.Path || f.Path == "/" {
-			add("file %q: path must be an absolute, clean file path", f.Path)
+		if !path.IsAbs(f.Path) || path.Clean(f.Path) != f.Path || f.Path == "/" || !printable(f.Path) {
+			add("file %q: path must be an absolute, clean file path of valid UTF-8 without control characters", f.Path)
 		}
 		if owner, ok := unitFiles[f.Path]; ok {
 			add("file %q: path is also written by %s", f.Path, owner)
@@ -145,6 +156,13 @@ func validateContent(c *extensionsv1alpha1.FileContent) error {
 		}
 	}
 	return nil
+}
+
+// printable reports whether s is valid UTF-8 without control characters:
+// both formats carry names as JSON or YAML strings, which would replace
+// invalid bytes and write the file elsewhere.
+func printable(s string) bool {
+	return utf8.ValidString(s) && !strings.ContainsFunc(s, unicode.IsControl)
 }
 
 func hasUnitType(name string) bool {

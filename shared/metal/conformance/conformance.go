@@ -30,6 +30,17 @@ type Backend struct {
 	Network string
 	InPool  netip.Addr
 	Outside netip.Addr
+	// Families are the IP families (4, 6) Network has pools for; each is asked
+	// for and must be the family got. Empty skips the family test.
+	Families []int
+	// Small is a network whose pool holds exactly SmallCapacity addresses, for
+	// the exhaustion test; empty skips it.
+	Small         string
+	SmallCapacity int
+	// Leftovers lists what the backend still holds for Cluster's IPs (claims,
+	// addresses, reservations) once the suite has freed them all; nil skips
+	// the leak checks.
+	Leftovers func(ctx context.Context, cluster string) ([]string, error)
 	// SetUnavailable switches a simulated outage; nil skips the outage test.
 	SetUnavailable func(down bool)
 	// Timeout bounds waiting for a machine to be bound; default 30s.
@@ -49,9 +60,96 @@ func Run(t *testing.T, b Backend) {
 	t.Run("AllocateIsIdempotent", s.allocateIdempotent)
 	t.Run("ConcurrentAllocationsGetDistinctServers", s.concurrent)
 	t.Run("NoCapacityIsTyped", s.noCapacity)
+	t.Run("FreeChecksTheOwner", s.freeChecksOwner)
 	t.Run("OutageIsTypedAndCreatesNothing", s.outage)
 	t.Run("IPs", s.ips)
+	t.Run("IPFamilies", s.ipFamilies)
+	t.Run("IPExhaustionIsNoCapacity", s.ipExhaustion)
 	t.Run("Networks", s.networks)
+}
+
+// checkLeftovers fails when the backend still holds something for the
+// suite's IPs.
+func (s *suite) checkLeftovers(t *testing.T) {
+	t.Helper()
+	if s.Leftovers == nil {
+		return
+	}
+	left, err := s.Leftovers(context.Background(), s.Cluster)
+	if err != nil {
+		t.Fatalf("leftovers: %v", err)
+	}
+	if len(left) > 0 {
+		t.Errorf("left behind after freeing every IP: %v", left)
+	}
+}
+
+func (s *suite) ipFamilies(t *testing.T) {
+	if len(s.Families) == 0 {
+		t.Skip("no IP families given")
+	}
+	ctx := context.Background()
+	for _, f := range s.Families {
+		t.Run(fmt.Sprintf("IPv%d", f), func(t *testing.T) {
+			ip, err := s.Client.AllocateIP(ctx, metal.IPSpec{Name: fmt.Sprintf("fam-%d", f), Cluster: s.Cluster, Network: s.Network, Family: f})
+			if err != nil {
+				t.Fatalf("allocate family %d: %v", f, err)
+			}
+			if got := map[bool]int{true: 4, false: 6}[ip.Address.Unmap().Is4()]; got != f {
+				t.Errorf("asked for family %d, got %s", f, ip.Address)
+			}
+			other := 10 - f
+			if _, err := s.Client.AllocateIP(ctx, metal.IPSpec{Name: fmt.Sprintf("fam-%d", f), Cluster: s.Cluster, Network: s.Network, Family: other}); !metal.IsConflict(err) {
+				t.Errorf("asking again for family %d: err = %v, want ErrConflict", other, err)
+			}
+			if err := s.Client.FreeIP(ctx, ip.ID); err != nil {
+				t.Fatalf("free: %v", err)
+			}
+		})
+	}
+	s.checkLeftovers(t)
+}
+
+func (s *suite) ipExhaustion(t *testing.T) {
+	if s.Small == "" {
+		t.Skip("no small network given")
+	}
+	ctx := context.Background()
+	var got []*metal.IP
+	for i := range s.SmallCapacity {
+		ip, err := s.Client.AllocateIP(ctx, metal.IPSpec{Name: fmt.Sprintf("small-%d", i), Cluster: s.Cluster, Network: s.Small})
+		if err != nil {
+			t.Fatalf("allocate %d of %d: %v", i+1, s.SmallCapacity, err)
+		}
+		got = append(got, ip)
+	}
+	_, err := s.Client.AllocateIP(ctx, metal.IPSpec{Name: "small-over", Cluster: s.Cluster, Network: s.Small})
+	if !metal.IsNoCapacity(err) {
+		t.Fatalf("allocate beyond the pool: err = %v, want ErrNoCapacity", err)
+	}
+	// The refused request holds nothing: a freed address goes to the next
+	// request, not to a claim left behind.
+	if err := s.Client.FreeIP(ctx, got[0].ID); err != nil {
+		t.Fatalf("free: %v", err)
+	}
+	var again *metal.IP
+	deadline := time.Now().Add(s.Timeout)
+	for {
+		again, err = s.Client.AllocateIP(ctx, metal.IPSpec{Name: "small-again", Cluster: s.Cluster, Network: s.Small})
+		if !metal.IsNoCapacity(err) || time.Now().After(deadline) {
+			break // the pool may take a moment to count the freed address
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err != nil {
+		t.Fatalf("allocate after freeing one: %v", err)
+	}
+	for _, ip := range append(got[1:], again) {
+		if err := s.Client.FreeIP(ctx, ip.ID); err != nil {
+			t.Fatalf("free %s: %v", ip.ID, err)
+		}
+	}
+	s.checkLeftovers(t)
 }
 
 type suite struct{ Backend }
@@ -100,15 +198,15 @@ func (s *suite) waitGone(t *testing.T, id string) {
 	}
 }
 
-func (s *suite) free(t *testing.T, ids ...string) {
+func (s *suite) free(t *testing.T, ms ...*metal.Machine) {
 	t.Helper()
-	for _, id := range ids {
-		if err := s.Client.FreeMachine(context.Background(), id); err != nil {
-			t.Errorf("free machine %s: %v", id, err)
+	for _, m := range ms {
+		if err := s.Client.FreeMachine(context.Background(), m.ID, metal.OwnerOf(m)); err != nil {
+			t.Errorf("free machine %s: %v", m.ID, err)
 		}
 	}
-	for _, id := range ids {
-		s.waitGone(t, id)
+	for _, m := range ms {
+		s.waitGone(t, m.ID)
 	}
 }
 
@@ -143,8 +241,8 @@ func (s *suite) allocateGetListFree(t *testing.T) {
 	if _, err := s.Client.FindMachine(ctx, s.Cluster, "does-not-exist"); !metal.IsNotFound(err) {
 		t.Fatalf("find missing machine: err = %v, want ErrNotFound", err)
 	}
-	s.free(t, m.ID)
-	if err := s.Client.FreeMachine(ctx, m.ID); err != nil {
+	s.free(t, m)
+	if err := s.Client.FreeMachine(ctx, m.ID, metal.OwnerOf(m)); err != nil {
 		t.Fatalf("freeing a freed machine: %v, want nil", err)
 	}
 }
@@ -167,7 +265,62 @@ func (s *suite) allocateIdempotent(t *testing.T) {
 	if len(list) != 1 {
 		t.Fatalf("after two allocations of one name the cluster has %d machines: %v", len(list), ids(list))
 	}
-	s.free(t, a.ID)
+	s.free(t, a)
+}
+
+// freeChecksOwner frees with a wrong or missing owner (nothing freed), then
+// frees the machine, lets another cluster allocate the same name (so the
+// backend may hand out the same ID again, as metal-operator's claim names
+// and metal-api's machine UUIDs are) and frees the stale ID with the first
+// owner: the other cluster's machine stays.
+func (s *suite) freeChecksOwner(t *testing.T) {
+	ctx := context.Background()
+	m, err := s.Client.AllocateMachine(ctx, s.spec("own-1"))
+	if err != nil {
+		t.Fatalf("allocate: %v", err)
+	}
+	bound := s.waitBound(t, m.ID)
+	for _, tc := range []struct {
+		owner metal.Owner
+		want  func(error) bool
+	}{
+		{metal.Owner{Cluster: s.Cluster + "-other", Name: "own-1"}, metal.IsConflict},
+		{metal.Owner{Cluster: s.Cluster, Name: "own-2"}, metal.IsConflict},
+		{metal.Owner{Cluster: s.Cluster}, func(err error) bool { return errors.Is(err, metal.ErrInvalid) }},
+		{metal.Owner{}, func(err error) bool { return errors.Is(err, metal.ErrInvalid) }},
+	} {
+		err := s.Client.FreeMachine(ctx, m.ID, tc.owner)
+		if !tc.want(err) {
+			t.Errorf("free %s as %+v: err = %v, want a typed refusal", m.ID, tc.owner, err)
+		}
+		if tc.owner.Cluster != "" && err != nil && !strings.Contains(err.Error(), tc.owner.Cluster) {
+			t.Errorf("free %s as %+v: %q does not name the cluster", m.ID, tc.owner, err)
+		}
+		got, gerr := s.Client.GetMachine(ctx, m.ID)
+		if gerr != nil || got.Server != bound.Server {
+			t.Fatalf("after refused free as %+v: machine = %+v, %v; want it still on %s", tc.owner, got, gerr, bound.Server)
+		}
+	}
+	s.free(t, m)
+	other := s.spec("own-1")
+	other.Cluster = s.Cluster + "-b"
+	o, err := s.Client.AllocateMachine(ctx, other)
+	if err != nil {
+		t.Fatalf("allocate for another cluster: %v", err)
+	}
+	defer s.free(t, o)
+	ob := s.waitBound(t, o.ID)
+	t.Logf("first machine %s on %s, the other cluster's %s on %s (ID reused: %t)", m.ID, bound.Server, o.ID, ob.Server, o.ID == m.ID)
+	err = s.Client.FreeMachine(ctx, m.ID, metal.OwnerOf(m))
+	if o.ID == m.ID && !metal.IsConflict(err) {
+		t.Errorf("free of a reused ID with the old owner: err = %v, want ErrConflict", err)
+	}
+	if o.ID != m.ID && err != nil {
+		t.Errorf("second free of a freed machine: %v, want nil", err)
+	}
+	if got, err := s.Client.GetMachine(ctx, o.ID); err != nil || got.Server != ob.Server || got.Cluster != other.Cluster {
+		t.Fatalf("the other cluster's machine after a stale free = %+v, %v; want it kept on %s", got, err, ob.Server)
+	}
 }
 
 func (s *suite) concurrent(t *testing.T) {
@@ -184,20 +337,21 @@ func (s *suite) concurrent(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	var all []string
+	var all []*metal.Machine
 	for i, err := range errs {
 		if err != nil {
 			t.Errorf("allocate conc-%02d: %v", i, err)
 			continue
 		}
-		all = append(all, got[i].ID)
+		all = append(all, got[i])
 	}
 	defer s.free(t, all...)
 	if t.Failed() {
 		return
 	}
 	servers := map[string]string{}
-	for _, id := range all {
+	for _, a := range all {
+		id := a.ID
 		m := s.waitBound(t, id)
 		if prev, dup := servers[m.Server]; dup {
 			t.Errorf("server %s given to both %s and %s", m.Server, prev, id)
@@ -211,23 +365,23 @@ func (s *suite) concurrent(t *testing.T) {
 
 func (s *suite) noCapacity(t *testing.T) {
 	ctx := context.Background()
-	var all []string
+	var all []*metal.Machine
 	defer func() { s.free(t, all...) }()
 	for i := range s.Capacity {
 		m, err := s.Client.AllocateMachine(ctx, s.spec(fmt.Sprintf("fill-%02d", i)))
 		if err != nil {
 			t.Fatalf("allocate fill-%02d of %d: %v", i, s.Capacity, err)
 		}
-		all = append(all, m.ID)
+		all = append(all, m)
 	}
-	for _, id := range all {
-		s.waitBound(t, id)
+	for _, m := range all {
+		s.waitBound(t, m.ID)
 	}
 	_, err := s.Client.AllocateMachine(ctx, s.spec("one-too-many"))
 	if !metal.IsNoCapacity(err) {
 		if err == nil {
 			if m, ferr := s.Client.FindMachine(ctx, s.Cluster, "one-too-many"); ferr == nil {
-				all = append(all, m.ID)
+				all = append(all, m)
 			}
 		}
 		t.Fatalf("allocate beyond capacity: err = %v, want ErrNoCapacity", err)
@@ -334,6 +488,7 @@ func (s *suite) ips(t *testing.T) {
 	if left, _ := s.Client.FindIPs(ctx, metal.IPQuery{Cluster: s.Cluster}); len(left) != 0 {
 		t.Errorf("IPs left after freeing: %+v", left)
 	}
+	s.checkLeftovers(t)
 }
 
 func (s *suite) networks(t *testing.T) {

@@ -17,13 +17,22 @@ var benchBackend struct {
 	b    *ironcore.Backend
 }
 
-// BenchmarkAllocate100 allocates 100 machines through the ironcore backend and
-// the fleet emulator and waits until all are Running, then frees them (not
+// BenchmarkAllocate100 allocates 100 machines through the ironcore backend on
+// the real metal-operator (100 mock BMCs) and waits until all are Running, then frees them (not
 // timed). It reports the per-machine latency (p50, p99) and throughput, for
 // allocation one at a time (the reference) and 20 at a time.
 func BenchmarkAllocate100(b *testing.B) {
 	const n = 100
-	benchBackend.once.Do(func() { benchBackend.b, _, _ = setup(b, "bench", "bench-size", n) })
+	benchBackend.once.Do(func() {
+		sizes := make([]string, n)
+		for i := range sizes {
+			sizes[i] = "bench-size"
+		}
+		if _, err := startHardware(b, "bench", sizes); err != nil {
+			b.Fatal(err)
+		}
+		benchBackend.b, _, _ = setup(b, "bench", false)
+	})
 	be := benchBackend.b
 	if be == nil {
 		b.Fatal("setup failed")
@@ -87,7 +96,7 @@ func freeAll(b *testing.B, be *ironcore.Backend, cluster string) {
 		b.Fatal(err)
 	}
 	for _, m := range ms {
-		if err := be.FreeMachine(ctx, m.ID); err != nil {
+		if err := be.FreeMachine(ctx, m.ID, metal.OwnerOf(&m)); err != nil {
 			b.Fatal(err)
 		}
 	}

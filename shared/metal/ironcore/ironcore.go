@@ -31,20 +31,10 @@ const (
 	AnnotationName     = "metal.metalkube.io/name"
 	AnnotationHostname = "metal.metalkube.io/hostname"
 	AnnotationTags     = "metal.metalkube.io/tags"
-	AnnotationNetwork  = "metal.metalkube.io/network"
-	// AnnotationRequestedAddress asks the IPAM provider for a specific address.
-	AnnotationRequestedAddress = "ipam.metalkube.io/requested-address"
-	// AnnotationRequestedFamily asks the IPAM provider for an address of IP
-	// family 4 or 6 from a dual-stack pool.
-	AnnotationRequestedFamily = "ipam.metalkube.io/requested-family"
 	// IgnitionKey is the Secret key metal-operator reads the ignition from.
 	IgnitionKey = "ignition"
 	// SecretType marks the user-data Secrets.
 	SecretType corev1.SecretType = "metal.metalkube.io/ignition"
-	// Reasons an IPAM provider gives on a claim's Ready=False condition.
-	ReasonAddressInUse      = "AddressInUse"
-	ReasonAddressOutOfRange = "AddressOutOfRange"
-	ReasonPoolExhausted     = "PoolExhausted"
 )
 
 // Default server label keys.
@@ -54,7 +44,9 @@ const (
 	DefaultRegionLabel    = "topology.kubernetes.io/region"
 )
 
-// PoolRef names the IPAM pool a network's IPs are claimed from.
+// PoolRef names an IPAM pool a network's IPs are claimed from: an
+// InClusterIPPool (in the backend's namespace) or a GlobalInClusterIPPool of
+// the Cluster API in-cluster IPAM provider (APIGroup ipam.cluster.x-k8s.io).
 type PoolRef struct {
 	APIGroup string
 	Kind     string
@@ -68,8 +60,8 @@ type Config struct {
 	Client client.Client
 	// Namespace holds the claims, Secrets and IPAddressClaims.
 	Namespace string
-	// Pools maps a network name to its IPAM pool.
-	Pools map[string]PoolRef
+	// Pools maps a network name to its IPAM pools, one per IP family.
+	Pools map[string][]PoolRef
 	// SizeLabel, PartitionLabel and RegionLabel are the Server labels that carry
 	// a server's size, partition (zone) and region.
 	SizeLabel, PartitionLabel, RegionLabel string
@@ -255,48 +247,65 @@ func (b *Backend) AllocateMachine(ctx context.Context, spec metal.MachineSpec) (
 }
 
 // checkCapacity fails with ErrNoCapacity when the free servers matching sel are
-// all spoken for by unbound claims.
+// all spoken for by unbound claims. A server whose claim is gone and that
+// metal-operator is still releasing (it drops the claim's finalizer before it
+// powers the server off and frees it) counts as free, unless its reclaim
+// policy keeps it (Retain); so does a Reserved server whose claim reference
+// metal-operator has just cleared (it moves to Available on its next pass).
 func (b *Backend) checkCapacity(ctx context.Context, op, name string, sel map[string]string) error {
 	servers := &metalv1alpha1.ServerList{}
 	if err := b.c.List(ctx, servers, client.MatchingLabels(sel)); err != nil {
 		return classify(op, name, err)
+	}
+	claims := &metalv1alpha1.ServerClaimList{}
+	if err := b.c.List(ctx, claims); err != nil {
+		return classify(op, name, err)
+	}
+	live := make(map[string]bool, len(claims.Items))
+	for _, c := range claims.Items {
+		if c.DeletionTimestamp == nil {
+			live[c.Namespace+"/"+c.Name] = true
+		}
 	}
 	free := map[string]labels.Set{}
 	// Claims a server already points at are bound, even while metal-operator
 	// has not yet written the server onto the claim.
 	reserved := map[string]bool{}
 	for _, s := range servers.Items {
-		if ref := s.Spec.ServerClaimRef; ref != nil {
-			reserved[ref.Namespace+"/"+ref.Name] = true
+		if s.Spec.Unclaimable || s.DeletionTimestamp != nil {
+			continue
 		}
-		if s.Status.State == metalv1alpha1.ServerStateAvailable && s.Spec.ServerClaimRef == nil && !s.Spec.Unclaimable {
+		ref := s.Spec.ServerClaimRef
+		switch {
+		case ref != nil && live[ref.Namespace+"/"+ref.Name]:
+			reserved[ref.Namespace+"/"+ref.Name] = true
+		case ref != nil:
+			if s.Status.State == metalv1alpha1.ServerStateReserved && s.Spec.ReclaimPolicy != metalv1alpha1.ServerReclaimPolicyRetain {
+				free[s.Name] = s.Labels // being released
+			}
+		case s.Status.State == metalv1alpha1.ServerStateAvailable,
+			s.Status.State == metalv1alpha1.ServerStateReserved: // released, not yet Available again
 			free[s.Name] = s.Labels
 		}
 	}
-	if len(free) > 0 {
-		claims := &metalv1alpha1.ServerClaimList{}
-		if err := b.c.List(ctx, claims); err != nil {
-			return classify(op, name, err)
+	pending := 0
+	for _, c := range claims.Items {
+		if c.Spec.ServerRef != nil || c.DeletionTimestamp != nil || c.Spec.ServerSelector == nil || reserved[c.Namespace+"/"+c.Name] {
+			continue
 		}
-		pending := 0
-		for _, c := range claims.Items {
-			if c.Spec.ServerRef != nil || c.DeletionTimestamp != nil || c.Spec.ServerSelector == nil || reserved[c.Namespace+"/"+c.Name] {
-				continue
-			}
-			s, err := metav1.LabelSelectorAsSelector(c.Spec.ServerSelector)
-			if err != nil {
-				continue
-			}
-			for _, l := range free {
-				if s.Matches(l) {
-					pending++
-					break
-				}
+		s, err := metav1.LabelSelectorAsSelector(c.Spec.ServerSelector)
+		if err != nil {
+			continue
+		}
+		for _, l := range free {
+			if s.Matches(l) {
+				pending++
+				break
 			}
 		}
-		if len(free) > pending {
-			return nil
-		}
+	}
+	if len(free) > pending {
+		return nil
 	}
 	return metal.Errorf(metal.ErrNoCapacity, op, name, "no free server matches selector %s (%d free, all claimed)", labels.SelectorFromSet(sel), len(free))
 }
@@ -357,7 +366,9 @@ func (b *Backend) machineOf(claim *metalv1alpha1.ServerClaim, srv *metalv1alpha1
 	}
 	for _, nic := range srv.Status.NetworkInterfaces {
 		for _, ip := range append(slices.Clone(nic.IPs), ptrIP(nic.IP)...) {
-			if !ip.IsValid() {
+			// Link-local addresses (the probe reports fe80::) reach no one
+			// beyond the link: they are no node address.
+			if !ip.IsValid() || ip.IsLinkLocalUnicast() || ip.IsLoopback() {
 				continue
 			}
 			if a := ip.String(); !slices.ContainsFunc(m.Addresses, func(x metal.Address) bool { return x.Address == a }) {
@@ -379,20 +390,50 @@ func ptrIP(ip *metalv1alpha1.IP) []metalv1alpha1.IP {
 }
 
 // FreeMachine implements metal.MachineAllocator: it deletes the user-data
-// Secret and the claim (metal-operator then releases the server). The Secret
-// goes first, so that a call interrupted between the two still finds the claim
-// on retry; both deletes ignore objects already gone, so freeing also cleans
-// up a Secret left by an allocation interrupted before its claim existed.
-func (b *Backend) FreeMachine(ctx context.Context, id string) error {
+// Secret and the claim (metal-operator then releases the server). Each is
+// read first and deleted only if its cluster label and name annotation name
+// owner, with the UID read as the delete's precondition, so an object
+// replaced in between is not deleted either. The Secret goes first, so that a
+// call interrupted between the two still finds the claim on retry; objects
+// already gone are skipped, so freeing also cleans up a Secret left by an
+// allocation interrupted before its claim existed.
+func (b *Backend) FreeMachine(ctx context.Context, id string, owner metal.Owner) error {
 	const op = "free machine"
-	meta := metav1.ObjectMeta{Namespace: b.cfg.Namespace, Name: id}
-	if err := b.c.Delete(ctx, &corev1.Secret{ObjectMeta: meta}); err != nil && !apierrors.IsNotFound(err) {
-		return classify(op, id, err)
+	if err := owner.Validate(op, id); err != nil {
+		return err
 	}
-	if err := b.c.Delete(ctx, &metalv1alpha1.ServerClaim{ObjectMeta: meta}); err != nil && !apierrors.IsNotFound(err) {
-		return classify(op, id, err)
+	// The Secret first, then the claim; both are checked before either is
+	// deleted.
+	var found []client.Object
+	for _, obj := range []client.Object{&corev1.Secret{}, &metalv1alpha1.ServerClaim{}} {
+		if err := b.c.Get(ctx, client.ObjectKey{Namespace: b.cfg.Namespace, Name: id}, obj); err != nil {
+			if apierrors.IsNotFound(err) {
+				continue
+			}
+			return classify(op, id, err)
+		}
+		if err := owner.Check(op, ownerOf(obj)); err != nil {
+			return err
+		}
+		found = append(found, obj)
+	}
+	for _, obj := range found {
+		uid := obj.GetUID()
+		if err := b.c.Delete(ctx, obj, client.Preconditions{UID: &uid}); err != nil && !apierrors.IsNotFound(err) {
+			return classify(op, id, err)
+		}
 	}
 	return nil
+}
+
+// ownerOf returns the machine identity a claim or its user-data Secret
+// carries (the name annotation, the claim's name when it has none).
+func ownerOf(obj client.Object) *metal.Machine {
+	m := &metal.Machine{ID: obj.GetName(), Name: obj.GetAnnotations()[AnnotationName], Cluster: obj.GetLabels()[LabelCluster]}
+	if m.Name == "" {
+		m.Name = obj.GetName()
+	}
+	return m
 }
 
 // GetMachine implements metal.MachineReader.

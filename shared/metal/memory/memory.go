@@ -167,11 +167,22 @@ func (b *Backend) freeServer(spec metal.MachineSpec) *Server {
 }
 
 // FreeMachine implements metal.MachineAllocator.
-func (b *Backend) FreeMachine(_ context.Context, id string) error {
-	if err := b.enter("free machine", id); err != nil {
+func (b *Backend) FreeMachine(_ context.Context, id string, owner metal.Owner) error {
+	const op = "free machine"
+	if err := owner.Validate(op, id); err != nil {
+		return err
+	}
+	if err := b.enter(op, id); err != nil {
 		return err
 	}
 	defer b.mu.Unlock()
+	m, ok := b.machines[id]
+	if !ok {
+		return nil
+	}
+	if err := owner.Check(op, m); err != nil {
+		return err
+	}
 	delete(b.machines, id)
 	return nil
 }

@@ -195,7 +195,7 @@ func TestFreeWaitsForReleaseAndReclaim(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := b.FreeMachine(ctx, m.ID); err != nil {
+	if err := b.FreeMachine(ctx, m.ID, metal.OwnerOf(m)); err != nil {
 		t.Fatal(err)
 	}
 	for _, a := range e.IPs() {
@@ -332,7 +332,7 @@ func TestMachinesOfMCMProviderMetal(t *testing.T) {
 	if got := e.Allocated(); len(got) != 1 {
 		t.Fatalf("allocated %v: a second server was claimed", got)
 	}
-	if err := b.FreeMachine(ctx, id); err != nil {
+	if err := b.FreeMachine(ctx, id, metal.OwnerOf(m)); err != nil {
 		t.Fatal(err)
 	}
 	if got := e.Allocated(); len(got) != 0 {

@@ -80,7 +80,7 @@ func TestMachineOnThePrivateNetwork(t *testing.T) {
 	if err := b.FreeNetwork(ctx, n.ID); !metal.IsConflict(err) {
 		t.Errorf("free network in use: err = %v, want ErrConflict", err)
 	}
-	if err := b.FreeMachine(ctx, m.ID); err != nil {
+	if err := b.FreeMachine(ctx, m.ID, metal.OwnerOf(m)); err != nil {
 		t.Fatal(err)
 	}
 	if err := b.FreeNetwork(ctx, n.ID); err != nil {
@@ -185,7 +185,7 @@ func TestFirewalls(t *testing.T) {
 	if err != nil || len(ms) != 1 || ms[0].ID != m.ID {
 		t.Fatalf("list machines = %v, %v; want just the worker %s, not the firewall", ms, err, m.ID)
 	}
-	if err := fw.FreeFirewall(ctx, f.ID); err != nil {
+	if err := fw.FreeFirewall(ctx, f.ID, metal.OwnerOf(f)); err != nil {
 		t.Fatal(err)
 	}
 	if fws, _ := fw.FindFirewalls(ctx, "c1"); len(fws) != 0 {
@@ -252,7 +252,7 @@ func TestOtherProjectsAreNotTouched(t *testing.T) {
 	if _, err := other.GetMachine(context.Background(), m.ID); !metal.IsNotFound(err) && !errors.Is(err, metal.ErrInvalid) {
 		t.Errorf("other project's get: %v, want not found", err)
 	}
-	if err := other.FreeMachine(context.Background(), m.ID); err != nil {
+	if err := other.FreeMachine(context.Background(), m.ID, metal.OwnerOf(m)); err != nil {
 		t.Errorf("other project's free: %v", err)
 	}
 	if got := e.Allocated(); !slices.Contains(got, m.ID) {

@@ -23,8 +23,9 @@ type Firewalls interface {
 	AllocateFirewall(ctx context.Context, spec metal.MachineSpec) (*metal.Machine, error)
 	// FindFirewalls returns the firewalls of a cluster.
 	FindFirewalls(ctx context.Context, cluster string) ([]metal.Machine, error)
-	// FreeFirewall releases a firewall; a missing one is not an error.
-	FreeFirewall(ctx context.Context, id string) error
+	// FreeFirewall releases a firewall of owner; a missing one is not an
+	// error, one of another owner is metal.ErrConflict.
+	FreeFirewall(ctx context.Context, id string, owner metal.Owner) error
 }
 
 // AllocateFirewall implements Firewalls.
@@ -69,6 +70,6 @@ func (b *Backend) FindFirewalls(ctx context.Context, cluster string) ([]metal.Ma
 }
 
 // FreeFirewall implements Firewalls; firewalls are freed like machines.
-func (b *Backend) FreeFirewall(ctx context.Context, id string) error {
-	return b.FreeMachine(ctx, id)
+func (b *Backend) FreeFirewall(ctx context.Context, id string, owner metal.Owner) error {
+	return b.FreeMachine(ctx, id, owner)
 }

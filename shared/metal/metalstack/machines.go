@@ -389,18 +389,26 @@ func (b *Backend) ListMachines(ctx context.Context, cluster string) ([]metal.Mac
 }
 
 // FreeMachine implements metal.MachineAllocator. Only a machine allocated
-// in the project is freed. metal-api frees the allocation at once but
+// in the project to owner (cluster tag, machine-name tag or allocation
+// name) is freed. metal-api frees the allocation at once but
 // releases the machine's IPs asynchronously, and the machine is wiped
 // before it can be allocated again; FreeMachine waits (WaitTimeout) until
 // both are reported done, so that the network and the capacity are free
 // when it returns.
-func (b *Backend) FreeMachine(ctx context.Context, id string) error {
+func (b *Backend) FreeMachine(ctx context.Context, id string, owner metal.Owner) error {
 	const op = "free machine"
+	if err := owner.Validate(op, id); err != nil {
+		return err
+	}
 	m, err := b.GetMachine(ctx, id)
 	if err != nil {
 		if metal.IsNotFound(err) {
 			return nil
 		}
+		return err
+	}
+	// metal-api has no precondition on a free: the read above is the check.
+	if err := owner.Check(op, m); err != nil {
 		return err
 	}
 	if _, err := b.c.Machine().FreeMachine(machine.NewFreeMachineParams().WithContext(ctx).WithID(id), nil); err != nil {

@@ -215,7 +215,7 @@ func TestMachineReadsNeedTheProject(t *testing.T) {
 	}
 	// Freeing it must not call metal-api's free (the mock would fail on an
 	// unexpected call).
-	if err := b.FreeMachine(context.Background(), "m-1"); err != nil {
+	if err := b.FreeMachine(context.Background(), "m-1", metal.Owner{Cluster: "c1", Name: "x"}); err != nil {
 		t.Fatalf("free machine of another project: %v, want nil (nothing to do)", err)
 	}
 }

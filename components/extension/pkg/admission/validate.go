@@ -11,6 +11,7 @@ import (
 	"github.com/metalkube/metalkube/components/extension/pkg/apis/metal/codec"
 	"github.com/metalkube/metalkube/components/extension/pkg/apis/metal/v1alpha1"
 	"github.com/metalkube/metalkube/components/extension/pkg/apis/metal/validation"
+	"github.com/metalkube/metalkube/components/extension/pkg/cloudprovider"
 	"github.com/metalkube/metalkube/components/extension/pkg/provider"
 	"github.com/metalkube/metalkube/shared/kubeconfig"
 )
@@ -114,14 +115,11 @@ func (v *Validator) CloudProfile(cp *gardencorev1beta1.CloudProfile) field.Error
 
 // Keys of a metalkube cloudprovider Secret.
 const (
-	// SecretKubeconfig is the kubeconfig of the cluster running metal-operator (ironcore).
-	SecretKubeconfig = "kubeconfig"
-	// SecretNamespace optionally overrides the backend namespace (ironcore).
-	SecretNamespace = "namespace"
-	// SecretMetalAPIURL, SecretMetalAPIHMAC, SecretMetalAPIKey address metal-api (metal-stack).
-	SecretMetalAPIURL  = "metalAPIURL"
-	SecretMetalAPIHMAC = "metalAPIHMac"
-	SecretMetalAPIKey  = "metalAPIKey"
+	SecretKubeconfig   = cloudprovider.KeyKubeconfig
+	SecretNamespace    = cloudprovider.KeyNamespace
+	SecretMetalAPIURL  = cloudprovider.KeyMetalAPIURL
+	SecretMetalAPIHMAC = cloudprovider.KeyMetalAPIHMAC
+	SecretMetalAPIKey  = cloudprovider.KeyMetalAPIKey
 )
 
 // Secret validates a cloudprovider Secret: either a kubeconfig (ironcore) or

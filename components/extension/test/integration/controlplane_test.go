@@ -24,7 +24,7 @@ import (
 
 const controlPlaneConfig = `{"apiVersion":"provider.metalkube.io/v1alpha1","kind":"ControlPlaneConfig",
 "cloudControllerManager":{"featureGates":{"CloudControllerManagerWebhook":true}},
-"loadBalancer":{"mode":"cilium","defaultExternalNetwork":"internet"}}`
+"loadBalancer":{"mode":"cilium","defaultExternalNetwork":"internet","additionalNetworks":["dmz"]}}`
 
 // objectsOf returns the objects of a ManagedResource by kind/name.
 func objectsOf(t *testing.T, ns, name string) map[string]client.Object {
@@ -68,11 +68,27 @@ func TestControlPlane(t *testing.T) {
 		t.Fatalf("seed objects %v: no cloud-controller-manager Deployment", keys(seed))
 	}
 	c := dep.Spec.Template.Spec.Containers[0]
-	for _, want := range []string{"ccm", "--cloud-provider=metal", "--cluster-name=" + ns, "--metal-namespace=metal-fra",
+	// The backend is the one the cloudprovider Secret names (a kubeconfig:
+	// ironcore), its file mounted from that Secret.
+	for _, want := range []string{"ccm", "--cloud-provider=metal", "--cluster-name=" + ns, "--backend=ironcore",
+		"--metal-kubeconfig=/srv/cloudprovider/kubeconfig", "--metal-namespace=metal-fra",
 		"--feature-gates=CloudControllerManagerWebhook=true", "--cluster-cidr=100.96.0.0/11"} {
 		if !slices.Contains(c.Args, want) {
 			t.Errorf("ccm args %v lack %s", c.Args, want)
 		}
+	}
+	if !slices.ContainsFunc(dep.Spec.Template.Spec.Volumes, func(v corev1.Volume) bool {
+		return v.Name == "cloudprovider" && v.Secret != nil && v.Secret.SecretName == cp.Spec.SecretRef.Name
+	}) {
+		t.Errorf("ccm does not mount the cloudprovider Secret: %v", dep.Spec.Template.Spec.Volumes)
+	}
+	// Liveness leaves the backend's health out (readiness has it): an
+	// outage must not restart the ccm.
+	if c.LivenessProbe == nil || c.LivenessProbe.HTTPGet == nil || c.LivenessProbe.HTTPGet.Path != "/healthz?exclude=metalkube-backend-health" {
+		t.Errorf("ccm liveness probe %+v, want /healthz without metalkube-backend-health", c.LivenessProbe)
+	}
+	if c.ReadinessProbe == nil || c.ReadinessProbe.HTTPGet == nil || c.ReadinessProbe.HTTPGet.Path != "/healthz" {
+		t.Errorf("ccm readiness probe %+v, want /healthz", c.ReadinessProbe)
 	}
 	if c.Image != "metalkube:test" || *dep.Spec.Replicas != 1 {
 		t.Errorf("ccm image %s replicas %d", c.Image, *dep.Spec.Replicas)
@@ -88,7 +104,11 @@ func TestControlPlane(t *testing.T) {
 	if err := yaml.UnmarshalStrict([]byte(cm.Data[controlplane.CloudConfigKey]), &cc); err != nil {
 		t.Fatal(err)
 	}
-	if cc.Announce != "cilium" || cc.LBNetwork != "internet" || cc.Cluster != ns {
+	// LoadBalancer IPs come from the region's IPAM pool, and a Service may
+	// pick the additional network.
+	if cc.Announce != "cilium" || cc.LBNetwork != "internet" || cc.Cluster != ns ||
+		!slices.Equal(cc.LBAdditionalNetworks, []string{"dmz"}) ||
+		!slices.Equal(cc.IPPools, []string{"internet=ipam.cluster.x-k8s.io/GlobalInClusterIPPool/internet-v4"}) {
 		t.Errorf("cloud config = %+v", cc)
 	}
 	if _, ok := seed["Service/"+provider.CloudControllerManagerName]; !ok {

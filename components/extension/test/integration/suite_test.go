@@ -5,8 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"net/netip"
 	"os"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -20,6 +23,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
@@ -44,10 +48,25 @@ type mem = memory.Backend
 
 func TestMain(m *testing.M) {
 	ctrllog.SetLogger(zap.New(zap.WriteTo(os.Stderr), zap.Level(zapcore.ErrorLevel), zap.StacktraceLevel(zapcore.PanicLevel)))
-	os.Exit(testenv.Main(m, testenv.Options{
+	os.Exit(testenv.Main(checkSecrets{m}, testenv.Options{
 		CRDs:   []testenv.CRDSet{testenv.GardenerExtensions, testenv.GardenerResources, testenv.MachineControllerManager},
 		Scheme: scheme.Seed(),
 	}, &env))
+}
+
+// checkSecrets runs the tests, then stops the extension's manager (before the
+// API server stops) and fails the binary if the extension listed or watched
+// Secrets (they must not be cached).
+type checkSecrets struct{ m *testing.M }
+
+func (c checkSecrets) Run() int {
+	code := c.m.Run()
+	stopManager()
+	if lists := secretLists.get(); len(lists) > 0 {
+		fmt.Fprintf(os.Stderr, "the extension listed or watched Secrets (they must not be cached): %v\n", lists)
+		code = 1
+	}
+	return code
 }
 
 // backend is the memory backend with networks switched off per cluster, to
@@ -74,10 +93,41 @@ func (b *backend) disableNetworks(cluster string) {
 	b.noNetwork[cluster] = true
 }
 
+// secretList records lists of every Secret of the cluster and watches of
+// Secrets.
+type secretList struct {
+	mu  sync.Mutex
+	all []string
+}
+
+func (s *secretList) get() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.all)
+}
+
+type recording struct {
+	rt   http.RoundTripper
+	seen *secretList
+}
+
+func (r recording) RoundTrip(req *http.Request) (*http.Response, error) {
+	// Namespaced lists by label (the worker's MachineClass Secrets) are
+	// fine; the whole cluster's Secrets or a watch are not.
+	if req.Method == http.MethodGet && (req.URL.Path == "/api/v1/secrets" || strings.HasSuffix(req.URL.Path, "/secrets") && req.URL.Query().Get("watch") == "true") {
+		r.seen.mu.Lock()
+		r.seen.all = append(r.seen.all, req.URL.String())
+		r.seen.mu.Unlock()
+	}
+	return r.rt.RoundTrip(req)
+}
+
 var (
-	startOnce sync.Once
-	metalBE   *backend
-	startErr  error
+	secretLists secretList
+	startOnce   sync.Once
+	metalBE     *backend
+	startErr    error
+	stopManager = func() {}
 )
 
 // start starts the extension's manager once for the package, with the
@@ -91,9 +141,14 @@ func start(t testing.TB) *backend {
 			}}),
 			noNetwork: map[string]bool{},
 		}
-		mgr, err := env.NewManager(func(o *manager.Options) {
-			o.LeaderElectionReleaseOnCancel = true
-		})
+		// The manager's requests are recorded: TestMain checks that it never
+		// listed or watched Secrets.
+		restCfg := rest.CopyConfig(env.Config)
+		restCfg.Wrap(func(rt http.RoundTripper) http.RoundTripper { return recording{rt, &secretLists} })
+		opts := env.ManagerOptions()
+		app.ManagerOptions(&opts)
+		opts.LeaderElectionReleaseOnCancel = true
+		mgr, err := manager.New(restCfg, opts)
 		if err != nil {
 			startErr = err
 			return
@@ -109,13 +164,12 @@ func start(t testing.TB) *backend {
 		}
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan struct{})
-		// The manager stops before the API server does.
-		env.BeforeStop(func() { cancel(); <-done })
+		stopManager = func() { cancel(); <-done }
 		if startErr = sw.Completed().AddToManager(ctx, mgr); startErr != nil {
 			close(done)
 			return
 		}
-		if startErr = mgr.Add(&fakeMCM{c: mgr.GetClient()}); startErr != nil {
+		if startErr = mgr.Add(&fakeMCM{c: env.Client}); startErr != nil {
 			close(done)
 			return
 		}
@@ -147,7 +201,7 @@ const cloudProfileConfig = `{"apiVersion":"provider.metalkube.io/v1alpha1","kind
 "machineImages":[{"name":"gardenlinux","versions":[{"version":"1592.1.0","image":"ghcr.io/gardenlinux/gardenlinux:1592.1"},
   {"version":"1592.1.0","image":"ghcr.io/gardenlinux/gardenlinux:1592.1-arm64","architecture":"arm64"}]}],
 "machineTypes":[{"name":"c1-large","size":"c1-large-x86","serverLabels":{"metal.ironcore.dev/cpu":"epyc"}}],
-"regions":[{"name":"fra","namespace":"metal-fra","zones":[{"name":"fra-1","partition":"fra-rack-1"},{"name":"fra-2","partition":"fra-rack-2"},{"name":"fra-3","partition":"fra-rack-3"}]}]}`
+"regions":[{"name":"fra","namespace":"metal-fra","ipPools":[{"network":"internet","kind":"GlobalInClusterIPPool","name":"internet-v4"}],"zones":[{"name":"fra-1","partition":"fra-rack-1"},{"name":"fra-2","partition":"fra-rack-2"},{"name":"fra-3","partition":"fra-rack-3"}]}]}`
 
 // newShoot creates the namespace, the Cluster resource and the
 // cloudprovider Secret of a shoot and returns the namespace.

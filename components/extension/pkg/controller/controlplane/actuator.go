@@ -18,7 +18,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/metalkube/metalkube/components/extension/pkg/apis/metal/codec"
-	"github.com/metalkube/metalkube/components/extension/pkg/apis/metal/helper"
+	"github.com/metalkube/metalkube/components/extension/pkg/cloudprovider"
 	"github.com/metalkube/metalkube/components/extension/pkg/controller/infrastructure"
 	"github.com/metalkube/metalkube/components/extension/pkg/provider"
 )
@@ -50,8 +50,9 @@ var _ controlplane.Actuator = (*Actuator)(nil)
 // ShootAccessSecretName is the CCM's shoot access Secret.
 var ShootAccessSecretName = gardenerutils.SecretNamePrefixShootAccess + provider.CloudControllerManagerName
 
-// Values computes the object inputs of a ControlPlane.
-func (a *Actuator) Values(cp *extensionsv1alpha1.ControlPlane, cluster *extensionscontroller.Cluster) (Values, error) {
+// Values computes the object inputs of a ControlPlane; the backend flags
+// come from the shoot's cloudprovider Secret (cp.Spec.SecretRef).
+func (a *Actuator) Values(ctx context.Context, cp *extensionsv1alpha1.ControlPlane, cluster *extensionscontroller.Cluster) (Values, error) {
 	cfg, err := a.Codec.ControlPlaneConfig(cp.Spec.ProviderConfig)
 	if err != nil {
 		return Values{}, err
@@ -83,21 +84,19 @@ func (a *Actuator) Values(cp *extensionsv1alpha1.ControlPlane, cluster *extensio
 			v.PodCIDR = *n.Pods
 		}
 	}
-	if cluster != nil && cluster.CloudProfile != nil {
-		cpc, err := a.Codec.CloudProfileConfig(cluster.CloudProfile.Spec.ProviderConfig)
-		if err != nil {
-			return Values{}, fmt.Errorf("CloudProfile %s: %w", cluster.CloudProfile.Name, err)
-		}
-		if r := helper.Region(cpc, cp.Spec.Region); r != nil {
-			v.BackendNamespace = r.Namespace
-		}
+	ns := cp.Spec.SecretRef.Namespace
+	if ns == "" {
+		ns = cp.Namespace
+	}
+	if v.Backend, err = cloudprovider.ForShoot(ctx, a.Client, a.Codec, ns, cp.Spec.SecretRef.Name, cluster, infra.Partition); err != nil {
+		return Values{}, err
 	}
 	return v, nil
 }
 
 // Reconcile deploys the control plane objects.
 func (a *Actuator) Reconcile(ctx context.Context, log logr.Logger, cp *extensionsv1alpha1.ControlPlane, cluster *extensionscontroller.Cluster) (bool, error) {
-	v, err := a.Values(cp, cluster)
+	v, err := a.Values(ctx, cp, cluster)
 	if err != nil {
 		return false, err
 	}

@@ -18,16 +18,19 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/metalkube/metalkube/components/extension/pkg/apis/metal/v1alpha1"
+	"github.com/metalkube/metalkube/components/extension/pkg/cloudprovider"
 	"github.com/metalkube/metalkube/components/extension/pkg/provider"
 	"github.com/metalkube/metalkube/shared/providerid"
 )
 
 // Paths and ports inside the CCM pod.
 const (
-	CloudProviderSecretMount = "/srv/cloudprovider"
-	CloudConfigMount         = "/etc/metalkube/cloud-config"
-	CloudConfigKey           = "cloud-config.yaml"
-	CCMPort                  = 10258
+	CloudConfigMount = "/etc/metalkube/cloud-config"
+	CloudConfigKey   = "cloud-config.yaml"
+	CCMPort          = 10258
+	// CCMLivenessPath is `metalkube ccm`'s /healthz without its backend
+	// check (ccm app.LivenessPath; the backend's health is readiness).
+	CCMLivenessPath = "/healthz?exclude=metalkube-backend-health"
 )
 
 // Values are the inputs of the control plane objects.
@@ -46,8 +49,9 @@ type Values struct {
 	PodCIDR string
 	// Region and Partition the cluster runs in.
 	Region, Partition string
-	// BackendNamespace is the backend's namespace for the region (ironcore).
-	BackendNamespace string
+	// Backend are the flags reaching the backend, rendered from the
+	// cloudprovider Secret (package cloudprovider).
+	Backend *cloudprovider.Flags
 	// Network is the node network; ExternalNetworks may carry LB IPs.
 	Network          string
 	ExternalNetworks []string
@@ -73,6 +77,11 @@ type CloudConfig struct {
 	Announce string `json:"announce,omitempty"`
 	// LBNetwork is --lb-network: where LoadBalancer IPs come from.
 	LBNetwork string `json:"lb-network,omitempty"`
+	// LBAdditionalNetworks is --lb-additional-network: networks a Service
+	// may choose instead.
+	LBAdditionalNetworks []string `json:"lb-additional-network,omitempty"`
+	// IPPools is --ip-pool: the IPAM pool of each network (ironcore).
+	IPPools []string `json:"ip-pool,omitempty"`
 }
 
 func ccmLabels() map[string]string {
@@ -87,7 +96,12 @@ func SeedObjects(v Values) ([]client.Object, error) {
 			conf.Announce = c.Mode
 		}
 		conf.LBNetwork = c.DefaultExternalNetwork
+		conf.LBAdditionalNetworks = c.AdditionalNetworks
 	}
+	if v.Backend == nil {
+		return nil, fmt.Errorf("no backend flags for the ccm of %s", v.Namespace)
+	}
+	conf.IPPools = v.Backend.IPPools
 	if conf.LBNetwork == "" && len(v.ExternalNetworks) > 0 {
 		conf.LBNetwork = v.ExternalNetworks[0]
 	}
@@ -111,13 +125,9 @@ func SeedObjects(v Values) ([]client.Object, error) {
 		"--authorization-kubeconfig=" + genericKubeconfigPath,
 		"--leader-elect=true",
 		fmt.Sprintf("--secure-port=%d", CCMPort),
-		"--backend=ironcore",
-		"--metal-kubeconfig=" + CloudProviderSecretMount + "/kubeconfig",
 		"--log-level=2",
 	}
-	if v.BackendNamespace != "" {
-		args = append(args, "--metal-namespace="+v.BackendNamespace)
-	}
+	args = append(args, v.Backend.Args...)
 	if v.PodCIDR != "" {
 		args = append(args, "--cluster-cidr="+v.PodCIDR, "--allocate-node-cidrs=false")
 	}
@@ -158,11 +168,19 @@ func SeedObjects(v Values) ([]client.Object, error) {
 						ImagePullPolicy: corev1.PullIfNotPresent,
 						Args:            args,
 						Ports:           []corev1.ContainerPort{{Name: "metrics", ContainerPort: CCMPort, Protocol: corev1.ProtocolTCP}},
+						// Backend health is readiness only: an outage must not
+						// restart the ccm.
 						LivenessProbe: &corev1.Probe{
+							ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{
+								Path: CCMLivenessPath, Scheme: corev1.URISchemeHTTPS, Port: intstr.FromInt32(CCMPort),
+							}},
+							InitialDelaySeconds: 15, PeriodSeconds: 10, FailureThreshold: 3,
+						},
+						ReadinessProbe: &corev1.Probe{
 							ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{
 								Path: "/healthz", Scheme: corev1.URISchemeHTTPS, Port: intstr.FromInt32(CCMPort),
 							}},
-							InitialDelaySeconds: 15, PeriodSeconds: 10, FailureThreshold: 3,
+							PeriodSeconds: 10,
 						},
 						Resources: corev1.ResourceRequirements{Requests: corev1.ResourceList{
 							corev1.ResourceCPU: resource.MustParse("50m"), corev1.ResourceMemory: resource.MustParse("64Mi"),
@@ -170,13 +188,13 @@ func SeedObjects(v Values) ([]client.Object, error) {
 						SecurityContext: &corev1.SecurityContext{AllowPrivilegeEscalation: ptr.To(false), RunAsNonRoot: ptr.To(true), RunAsUser: ptr.To[int64](65532)},
 						VolumeMounts: []corev1.VolumeMount{
 							{Name: "cloud-provider-config", MountPath: CloudConfigMount, ReadOnly: true},
-							{Name: "cloudprovider", MountPath: CloudProviderSecretMount, ReadOnly: true},
+							cloudprovider.Mount(),
 						},
 					}},
 					Volumes: []corev1.Volume{
 						{Name: "cloud-provider-config", VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{
 							LocalObjectReference: corev1.LocalObjectReference{Name: provider.CloudProviderConfigName}}}},
-						{Name: "cloudprovider", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: v.CloudProviderSecret}}},
+						cloudprovider.Volume(v.CloudProviderSecret),
 					},
 				},
 			},

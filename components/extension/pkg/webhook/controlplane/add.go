@@ -13,6 +13,7 @@ import (
 	vpaautoscalingv1 "k8s.io/autoscaler/vertical-pod-autoscaler/pkg/apis/autoscaling.k8s.io/v1"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 
+	"github.com/metalkube/metalkube/components/extension/pkg/apis/metal/codec"
 	"github.com/metalkube/metalkube/components/extension/pkg/provider"
 )
 
@@ -41,7 +42,7 @@ func New(mgr manager.Manager, opts AddOptions) (*extensionswebhook.Webhook, erro
 			{Obj: &extensionsv1alpha1.OperatingSystemConfig{}},
 		},
 		ObjectSelector: &metav1.LabelSelector{MatchLabels: map[string]string{v1beta1constants.LabelExtensionProviderMutatedByControlplaneWebhook: "true"}},
-		Mutator: genericmutator.NewMutator(mgr, &Ensurer{MCMImage: opts.MCMImage}, oscutils.NewUnitSerializer(),
+		Mutator: genericmutator.NewMutator(mgr, &Ensurer{MCMImage: opts.MCMImage, Client: mgr.GetClient(), Codec: codec.New()}, oscutils.NewUnitSerializer(),
 			kubelet.NewConfigCodec(fci), fci, log),
 	})
 }

@@ -10,12 +10,16 @@ import (
 	extensionscontextwebhook "github.com/gardener/gardener/extensions/pkg/webhook/context"
 	"github.com/gardener/gardener/extensions/pkg/webhook/controlplane/genericmutator"
 	v1beta1constants "github.com/gardener/gardener/pkg/apis/core/v1beta1/constants"
+	extensionsv1alpha1 "github.com/gardener/gardener/pkg/apis/extensions/v1alpha1"
 	"github.com/gardener/gardener/pkg/component/nodemanagement/machinecontrollermanager"
 	appsv1 "k8s.io/api/apps/v1"
 	vpaautoscalingv1 "k8s.io/autoscaler/vertical-pod-autoscaler/pkg/apis/autoscaling.k8s.io/v1"
 	kubeletconfigv1beta1 "k8s.io/kubelet/config/v1beta1"
 	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/metalkube/metalkube/components/extension/pkg/apis/metal/codec"
+	"github.com/metalkube/metalkube/components/extension/pkg/cloudprovider"
 	"github.com/metalkube/metalkube/components/extension/pkg/provider"
 )
 
@@ -24,6 +28,10 @@ type Ensurer struct {
 	genericmutator.NoopEnsurer
 	// MCMImage runs the `metalkube mcm` sidecar.
 	MCMImage string
+	// Client reads the shoot's cloudprovider Secret and Infrastructure.
+	Client client.Reader
+	// Codec decodes provider documents.
+	Codec *codec.Codec
 }
 
 var _ genericmutator.Ensurer = (*Ensurer)(nil)
@@ -49,17 +57,51 @@ func (e *Ensurer) EnsureKubeControllerManagerDeployment(_ context.Context, _ ext
 	return nil
 }
 
-// EnsureMachineControllerManagerDeployment injects the `metalkube mcm` sidecar.
+// EnsureMachineControllerManagerDeployment injects the `metalkube mcm`
+// sidecar: Gardener's provider sidecar container with the backend flags of
+// the shoot's cloudprovider Secret (package cloudprovider) and that Secret
+// mounted for its credential files.
 func (e *Ensurer) EnsureMachineControllerManagerDeployment(ctx context.Context, gctx extensionscontextwebhook.GardenContext, dep, _ *appsv1.Deployment) error {
 	cluster, err := gctx.GetCluster(ctx)
 	if err != nil {
 		return fmt.Errorf("read Cluster of %s/%s: %w", dep.Namespace, dep.Name, err)
 	}
+	partition, err := e.partition(ctx, dep.Namespace)
+	if err != nil {
+		return err
+	}
+	backend, err := cloudprovider.ForShoot(ctx, e.Client, e.Codec, dep.Namespace, cloudprovider.SecretName, cluster, partition)
+	if err != nil {
+		return fmt.Errorf("backend of the machine-controller-manager in %s: %w", dep.Namespace, err)
+	}
 	c := machinecontrollermanager.ProviderSidecarContainer(cluster.Shoot, dep.Namespace, provider.Name, e.MCMImage)
 	// The image's entrypoint is the metalkube multicall binary.
-	c.Args = append([]string{"mcm"}, c.Args...)
-	dep.Spec.Template.Spec.Containers = extensionswebhook.EnsureContainerWithName(dep.Spec.Template.Spec.Containers, c)
+	c.Args = append(append([]string{"mcm"}, c.Args...), backend.All()...)
+	c.VolumeMounts = extensionswebhook.EnsureVolumeMountWithName(c.VolumeMounts, cloudprovider.Mount())
+	ps := &dep.Spec.Template.Spec
+	ps.Containers = extensionswebhook.EnsureContainerWithName(ps.Containers, c)
+	ps.Volumes = extensionswebhook.EnsureVolumeWithName(ps.Volumes, cloudprovider.Volume(cloudprovider.SecretName))
 	return nil
+}
+
+// partition is the cluster's partition from its Infrastructure's status,
+// empty while there is none yet.
+func (e *Ensurer) partition(ctx context.Context, namespace string) (string, error) {
+	infras := &extensionsv1alpha1.InfrastructureList{}
+	if err := e.Client.List(ctx, infras, client.InNamespace(namespace)); err != nil {
+		return "", fmt.Errorf("list Infrastructures in %s: %w", namespace, err)
+	}
+	for _, infra := range infras.Items {
+		if infra.Status.ProviderStatus == nil {
+			continue
+		}
+		st, err := e.Codec.InfrastructureStatus(infra.Status.ProviderStatus)
+		if err != nil {
+			return "", fmt.Errorf("status of Infrastructure %s/%s: %w", namespace, infra.Name, err)
+		}
+		return st.Partition, nil
+	}
+	return "", nil
 }
 
 // EnsureMachineControllerManagerVPA adds the sidecar's resource policy.

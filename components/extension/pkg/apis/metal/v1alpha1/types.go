@@ -62,17 +62,37 @@ type MachineType struct {
 type Region struct {
 	// Name is the region in the CloudProfile.
 	Name string `json:"name"`
-	// Endpoint is the backend's address for this region (metal-api URL, or the
-	// API server of the cluster running metal-operator); empty: the
-	// extension's default backend.
+	// Endpoint is refused by admission: the components reach the backend
+	// the shoot's cloudprovider Secret names (its kubeconfig's server, or
+	// its metalAPIURL), so a second address here would be ignored.
 	// +optional
 	Endpoint string `json:"endpoint,omitempty"`
-	// Namespace holds the backend objects of this region (ironcore).
+	// Namespace holds the backend objects of this region (ironcore); the
+	// cloudprovider Secret's namespace key overrides it.
 	// +optional
 	Namespace string `json:"namespace,omitempty"`
+	// IPPools name the Cluster API IPAM pools the region's networks take
+	// IPs from (ironcore, which has no IP API of its own): LoadBalancer IPs
+	// of the ccm and machine addresses of the mcm.
+	// +optional
+	IPPools []IPPool `json:"ipPools,omitempty"`
 	// Zones maps the region's zones to backend partitions.
 	// +optional
 	Zones []Zone `json:"zones,omitempty"`
+}
+
+// IPPool is the IPAM pool of one network (one per IP family).
+type IPPool struct {
+	// Network is the backend network name (an external network, or the
+	// network LoadBalancer IPs come from).
+	Network string `json:"network"`
+	// APIGroup of the pool; default ipam.cluster.x-k8s.io.
+	// +optional
+	APIGroup string `json:"apiGroup,omitempty"`
+	// Kind of the pool, e.g. GlobalInClusterIPPool.
+	Kind string `json:"kind"`
+	// Name of the pool.
+	Name string `json:"name"`
 }
 
 // Zone maps a zone to a backend partition.
@@ -95,7 +115,9 @@ type InfrastructureConfig struct {
 	// partition of the first zone of the first worker pool.
 	// +optional
 	Partition string `json:"partition,omitempty"`
-	// Project is the backend project owning the cluster's resources (metal-stack).
+	// Project is the backend project owning the cluster's resources
+	// (metal-stack): the ccm and mcm run with --metal-project set to it. It
+	// is required with metal-stack credentials and refused with ironcore's.
 	// +optional
 	Project string `json:"project,omitempty"`
 	// Networks configure the cluster's networks.
@@ -135,7 +157,8 @@ type EgressIPs struct {
 
 // Firewall configures the cluster's firewall (components/firewall).
 type Firewall struct {
-	// Enabled deploys the firewall agent's policies for the cluster.
+	// Enabled would deploy a firewall for the cluster; admission refuses
+	// true until the extension runs the firewall's lifecycle.
 	// +optional
 	Enabled bool `json:"enabled,omitempty"`
 	// Size is the backend size of a dedicated firewall machine (metal-stack).

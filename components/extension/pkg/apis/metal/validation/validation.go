@@ -128,8 +128,30 @@ func CloudProfileConfig(cfg *v1alpha1.CloudProfileConfig, spec *gardencorev1beta
 				errs = append(errs, field.Invalid(rp.Child("namespace"), r.Namespace, msg))
 			}
 		}
-		if r.Endpoint != "" && !strings.HasPrefix(r.Endpoint, "https://") && !strings.HasPrefix(r.Endpoint, "http://") {
-			errs = append(errs, field.Invalid(rp.Child("endpoint"), r.Endpoint, "must be an http(s) URL"))
+		if r.Endpoint != "" {
+			// Nothing would use it: the components reach the backend the
+			// shoot's cloudprovider Secret names.
+			errs = append(errs, field.Forbidden(rp.Child("endpoint"), fmt.Sprintf("%q: not supported; the backend's address is the cloudprovider Secret's kubeconfig (ironcore) or metalAPIURL (metal-stack)", r.Endpoint)))
+		}
+		pools := sets.New[string]()
+		for j, pool := range r.IPPools {
+			pp := rp.Child("ipPools").Index(j)
+			errs = append(errs, name(pool.Network, pp.Child("network"))...)
+			for _, f := range []struct{ name, v string }{{"kind", pool.Kind}, {"name", pool.Name}} {
+				if f.v == "" {
+					errs = append(errs, field.Required(pp.Child(f.name), ""))
+				} else if strings.ContainsAny(f.v, "=/,") {
+					errs = append(errs, field.Invalid(pp.Child(f.name), f.v, "must not contain '=', '/' or ','"))
+				}
+			}
+			if strings.ContainsAny(pool.APIGroup, "=/,") {
+				errs = append(errs, field.Invalid(pp.Child("apiGroup"), pool.APIGroup, "must not contain '=', '/' or ','"))
+			}
+			key := pool.Network + "=" + pool.APIGroup + "/" + pool.Kind + "/" + pool.Name
+			if pools.Has(key) {
+				errs = append(errs, field.Duplicate(pp, key))
+			}
+			pools.Insert(key)
 		}
 		zones := sets.New[string]()
 		for j, z := range r.Zones {
@@ -195,6 +217,11 @@ func InfrastructureConfig(cfg *v1alpha1.InfrastructureConfig, p *field.Path) fie
 	}
 	if fw := cfg.Firewall; fw != nil {
 		fp := p.Child("firewall")
+		if fw.Enabled {
+			// Refused rather than accepted and ignored: no firewall would
+			// be deployed for the cluster.
+			errs = append(errs, field.Invalid(fp.Child("enabled"), fw.Enabled, "not supported yet: this extension deploys no firewall for a cluster"))
+		}
 		if !fw.Enabled && (fw.Size != "" || fw.Image != "" || len(fw.Networks) > 0 || len(fw.RateLimits) > 0) {
 			errs = append(errs, field.Forbidden(fp, "settings of a disabled firewall; set enabled: true"))
 		}

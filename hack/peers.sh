@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Builds the real peers the ironcore backend is tested against, from their Go
+# modules on the module proxy, once per version:
+#   metal-operator          the metal-operator manager (ServerClaim binding, power,
+#                           discovery through its registry) at the version shared/
+#                           requires for its API types;
+#   metalprobe              metal-operator's probe agent, run by the fleet while
+#                           a server is in discovery;
+#   ipam-in-cluster         the Cluster API in-cluster IPAM provider.
+# Like hack/controlplane.sh, the binaries are kept in a per-user cache keyed by
+# version and linked into the repository's git-ignored bin/.
+#
+# The IPAM provider version is pinned once, in shared/testenv (whose pool CRDs
+# must match): v1.1.0 is the newest release the module proxy serves (v1.1.1
+# and v1.2.0 answer 403) and the first that speaks ipam.cluster.x-k8s.io/v1beta2,
+# the version shared/ uses.
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+cache=${METALKUBE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/metalkube}
+bin="$root/bin"
+mkdir -p "$cache" "$bin"
+
+ipam_module=sigs.k8s.io/cluster-api-ipam-provider-in-cluster
+ipam_version=$(sed -n 's/^const InClusterIPAMVersion = "\(.*\)"$/\1/p' "$root/shared/testenv/crds.go")
+[ -n "$ipam_version" ] || { echo "InClusterIPAMVersion not found in shared/testenv/crds.go" >&2; exit 1; }
+metal_module=github.com/ironcore-dev/metal-operator
+metal_version=$(cd "$root/shared" && go list -m -f '{{.Version}}' "$metal_module")
+
+# build name module version package: builds package (relative to the module
+# root) in a writable copy of the module, with the module's own go.mod.
+build() {
+	local name=$1 module=$2 version=$3 pkg=$4
+	local out="$cache/$name-$version/$name"
+	if [ ! -x "$out" ]; then
+		echo "building $name $version from $module (once; cached in $cache)" >&2
+		local src work
+		src=$(cd "$root/shared" && GOWORK=off GOFLAGS=-mod=mod go mod download -json "$module@$version" | sed -n 's/^\t"Dir": "\(.*\)",$/\1/p')
+		[ -d "$src" ] || { echo "module $module@$version: not in the module cache" >&2; exit 1; }
+		work=$(mktemp -d)
+		trap 'rm -rf "$work"' RETURN
+		cp -r "$src/." "$work/"
+		chmod -R u+w "$work"
+		mkdir -p "$(dirname "$out")"
+		(cd "$work" && GOWORK=off GOFLAGS=-mod=mod CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$out.tmp" "$pkg")
+		mv "$out.tmp" "$out"
+	fi
+	ln -sf "$out" "$bin/$name"
+}
+
+build ipam-in-cluster "$ipam_module" "$ipam_version" .
+build metal-operator "$metal_module" "$metal_version" ./cmd
+build metalprobe "$metal_module" "$metal_version" ./cmd/metalprobe

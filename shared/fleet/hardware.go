@@ -1,0 +1,365 @@
+package fleet
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os/exec"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/go-logr/logr"
+	metalv1alpha1 "github.com/ironcore-dev/metal-operator/api/v1alpha1"
+	mockbmc "github.com/ironcore-dev/metal-operator/bmc/mock/server"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	"github.com/metalkube/metalkube/shared/metal/ironcore"
+	"github.com/metalkube/metalkube/shared/scheme"
+)
+
+// mockSystem is the path of the one system metal-operator's Redfish mock BMC
+// serves.
+const mockSystem = "/redfish/v1/Systems/437XR1138R2"
+
+// Hardware is a fleet for the real metal-operator: the parts of a data
+// centre it cannot run itself. Per server it runs metal-operator's own
+// Redfish mock BMC (with a system UUID of its own) and registers it as a BMC
+// object, from which metal-operator creates the Server; it labels the Server
+// as an inventory would (size, zone, region); it runs metal-operator's probe
+// agent while the server is in discovery and powered on; and it plays the
+// boot operator: it marks ServerBootConfigurations Ready and boots a claimed,
+// powered-on server from the Ignition its boot configuration references into
+// a Node with kubelet heartbeats. Binding, power, phases and discovery are
+// metal-operator's.
+type Hardware struct {
+	cfg      Config
+	metal    client.Client
+	nodes    client.Client
+	mgr      manager.Manager
+	registry string
+	probe    string
+	outage   Outage
+
+	mu      sync.Mutex
+	bmcs    []*mockbmc.MockServer
+	probes  map[string]context.CancelFunc // server -> its running probe agent
+	kubelet *kubelets
+	done    chan struct{}
+}
+
+// HardwareConfig configures Hardware.
+type HardwareConfig struct {
+	Config
+	// RegistryURL is metal-operator's discovery registry.
+	RegistryURL string
+	// Probe is the path of metal-operator's probe agent binary.
+	Probe string
+}
+
+// NewHardware returns the hardware for the metal-operator API at metalCfg,
+// registering nodes through nodeCfg (which may be the same cluster).
+func NewHardware(metalCfg, nodeCfg *rest.Config, cfg HardwareConfig) (*Hardware, error) {
+	cfg.defaults()
+	s := scheme.New()
+	mc, err := client.New(metalCfg, client.Options{Scheme: s})
+	if err != nil {
+		return nil, err
+	}
+	nc, err := client.New(nodeCfg, client.Options{Scheme: s})
+	if err != nil {
+		return nil, err
+	}
+	mgr, err := manager.New(metalCfg, manager.Options{
+		Scheme:                 s,
+		Metrics:                metricsserver.Options{BindAddress: "0"},
+		HealthProbeBindAddress: "0",
+		Logger:                 ctrl.Log.WithName("fleet-hardware"),
+	})
+	if err != nil {
+		return nil, err
+	}
+	h := &Hardware{cfg: cfg.Config, metal: mc, nodes: nc, mgr: mgr, registry: cfg.RegistryURL, probe: cfg.Probe,
+		probes: map[string]context.CancelFunc{}, done: make(chan struct{})}
+	h.kubelet = newKubelets(nc, &h.cfg)
+	skip := true
+	opts := controller.Options{MaxConcurrentReconciles: 4, SkipNameValidation: &skip}
+	if err := ctrl.NewControllerManagedBy(mgr).Named("fleet-bootconfig").For(&metalv1alpha1.ServerBootConfiguration{}).
+		WithOptions(opts).Complete(reconcile.Func(h.reconcileBootConfig)); err != nil {
+		return nil, err
+	}
+	if err := ctrl.NewControllerManagedBy(mgr).Named("fleet-server").For(&metalv1alpha1.Server{}).
+		WithOptions(opts).Complete(reconcile.Func(h.reconcileServer)); err != nil {
+		return nil, err
+	}
+	if err := mgr.Add(manager.RunnableFunc(h.kubelet.run)); err != nil {
+		return nil, err
+	}
+	return h, nil
+}
+
+// ServerName is the name metal-operator gives the i-th server (its BMC's
+// first system).
+func (c *Config) ServerNameOnBMC(i int) string { return c.ServerName(i) + "-system-0" }
+
+// Start runs the BMCs and the boot operator in the background, registers the
+// BMCs, labels their Servers and waits until every server is Available
+// (discovered by metal-operator with the probe's help), up to timeout.
+func (h *Hardware) Start(ctx context.Context, timeout time.Duration) error {
+	go func() {
+		defer close(h.done)
+		if err := h.mgr.Start(ctx); err != nil {
+			ctrl.Log.WithName("fleet-hardware").Error(err, "stopped")
+		}
+	}()
+	for i := range h.cfg.Servers {
+		if err := h.addBMC(ctx, i); err != nil {
+			return err
+		}
+	}
+	deadline := time.Now().Add(timeout)
+	for {
+		ready, err := h.labelServers(ctx)
+		if err != nil {
+			return err
+		}
+		if ready == h.cfg.Servers {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("fleet: %d of %d servers Available after %s", ready, h.cfg.Servers, timeout)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// Done is closed when the hardware has stopped.
+func (h *Hardware) Done() <-chan struct{} { return h.done }
+
+// addBMC starts the i-th server's mock BMC and registers it.
+func (h *Hardware) addBMC(ctx context.Context, i int) error {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	addr := l.Addr().(*net.TCPAddr)
+	_ = l.Close()
+	bmc := mockbmc.NewMockServer(logr.Discard(), addr.String())
+	go func() { _ = bmc.Start(ctx) }()
+	h.mu.Lock()
+	h.bmcs = append(h.bmcs, bmc)
+	h.mu.Unlock()
+	// Each BMC's system gets a UUID of its own: the mock serves one fixed system.
+	body := fmt.Sprintf(`{"UUID":%q}`, h.cfg.SystemUUID(i))
+	for attempt := 0; ; attempt++ {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPatch, "http://"+addr.String()+mockSystem, bytes.NewBufferString(body))
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err == nil {
+			_ = resp.Body.Close()
+			if resp.StatusCode/100 == 2 {
+				break
+			}
+			err = fmt.Errorf("status %s", resp.Status)
+		}
+		if attempt > 50 {
+			return fmt.Errorf("set system UUID on mock BMC %s: %w", addr, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	name := h.cfg.ServerName(i)
+	secret := &metalv1alpha1.BMCSecret{ObjectMeta: metav1.ObjectMeta{Name: name},
+		Data: map[string][]byte{metalv1alpha1.BMCSecretUsernameKeyName: []byte("admin"), metalv1alpha1.BMCSecretPasswordKeyName: []byte("admin")}}
+	if err := h.metal.Create(ctx, secret); client.IgnoreAlreadyExists(err) != nil {
+		return fmt.Errorf("create BMC secret %s: %w", name, err)
+	}
+	obj := &metalv1alpha1.BMC{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: metalv1alpha1.BMCSpec{
+		Endpoint:     &metalv1alpha1.InlineEndpoint{IP: metalv1alpha1.MustParseIP(addr.IP.String()), MACAddress: fmt.Sprintf("02:bb:00:%02x:%02x:%02x", byte(i>>16), byte(i>>8), byte(i))},
+		Protocol:     metalv1alpha1.Protocol{Name: metalv1alpha1.ProtocolRedfishLocal, Port: int32(addr.Port), Scheme: metalv1alpha1.HTTPProtocolScheme},
+		BMCSecretRef: corev1.LocalObjectReference{Name: name},
+	}}
+	if err := h.metal.Create(ctx, obj); client.IgnoreAlreadyExists(err) != nil {
+		return fmt.Errorf("create BMC %s: %w", name, err)
+	}
+	return nil
+}
+
+// labelServers puts the inventory labels on the servers metal-operator has
+// created and returns how many are Available.
+func (h *Hardware) labelServers(ctx context.Context) (int, error) {
+	c := &h.cfg
+	ready := 0
+	for i := range c.Servers {
+		srv := &metalv1alpha1.Server{}
+		if err := h.metal.Get(ctx, client.ObjectKey{Name: c.ServerNameOnBMC(i)}, srv); err != nil {
+			if apierrors.IsNotFound(err) {
+				continue
+			}
+			return 0, err
+		}
+		size, zone := c.Sizes[i%len(c.Sizes)], c.Zones[i%len(c.Zones)]
+		want := map[string]string{c.SizeLabel: size, c.PartitionLabel: zone, c.RegionLabel: c.Region}
+		for k, v := range c.ExtraLabels {
+			want[k] = v
+		}
+		patch := client.MergeFrom(srv.DeepCopy())
+		changed := false
+		if srv.Labels == nil {
+			srv.Labels = map[string]string{}
+		}
+		for k, v := range want {
+			if srv.Labels[k] != v {
+				srv.Labels[k], changed = v, true
+			}
+		}
+		if changed {
+			if err := h.metal.Patch(ctx, srv, patch); err != nil && !apierrors.IsConflict(err) {
+				return 0, fmt.Errorf("label server %s: %w", srv.Name, err)
+			}
+			continue
+		}
+		if srv.Status.State == metalv1alpha1.ServerStateAvailable {
+			ready++
+		}
+	}
+	return ready, nil
+}
+
+// reconcileBootConfig plays the boot operator: every boot configuration is
+// Ready at once (there is no image to serve here).
+func (h *Hardware) reconcileBootConfig(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
+	cfg := &metalv1alpha1.ServerBootConfiguration{}
+	if err := h.metal.Get(ctx, req.NamespacedName, cfg); err != nil {
+		return reconcile.Result{}, client.IgnoreNotFound(err)
+	}
+	if cfg.Status.State == metalv1alpha1.ServerBootConfigurationStateReady || cfg.DeletionTimestamp != nil {
+		return reconcile.Result{}, nil
+	}
+	patch := client.MergeFrom(cfg.DeepCopy())
+	cfg.Status.State = metalv1alpha1.ServerBootConfigurationStateReady
+	return reconcile.Result{}, h.metal.Status().Patch(ctx, cfg, patch)
+}
+
+// reconcileServer runs the probe agent while a server is discovered, and
+// boots (or stops) a claimed server's node as its power goes.
+func (h *Hardware) reconcileServer(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
+	srv := &metalv1alpha1.Server{}
+	if err := h.metal.Get(ctx, req.NamespacedName, srv); err != nil {
+		if apierrors.IsNotFound(err) {
+			h.stopProbe(req.Name)
+			h.kubelet.stop(req.Name)
+			return reconcile.Result{}, nil
+		}
+		return reconcile.Result{}, err
+	}
+	on := srv.Status.PowerState == metalv1alpha1.ServerOnPowerState
+	if srv.Status.State == metalv1alpha1.ServerStateDiscovery && on {
+		h.startProbe(srv)
+	} else {
+		h.stopProbe(srv.Name)
+	}
+	if !on || srv.Status.State != metalv1alpha1.ServerStateReserved {
+		h.kubelet.stop(srv.Name)
+		if srv.Status.State != metalv1alpha1.ServerStateReserved {
+			h.kubelet.forget(srv.Name)
+		}
+		return reconcile.Result{}, nil
+	}
+	if !h.cfg.RegisterNodes || srv.Spec.BootConfigurationRef == nil {
+		return reconcile.Result{}, nil
+	}
+	return reconcile.Result{}, h.boot(ctx, srv)
+}
+
+// boot registers the node of a claimed server booted from its boot
+// configuration's Ignition.
+func (h *Hardware) boot(ctx context.Context, srv *metalv1alpha1.Server) error {
+	if h.kubelet.running(srv.Name) {
+		return nil
+	}
+	ref := srv.Spec.BootConfigurationRef
+	cfg := &metalv1alpha1.ServerBootConfiguration{}
+	if err := h.metal.Get(ctx, client.ObjectKey{Namespace: ref.Namespace, Name: ref.Name}, cfg); err != nil {
+		return client.IgnoreNotFound(err)
+	}
+	if cfg.Status.State != metalv1alpha1.ServerBootConfigurationStateReady {
+		return nil
+	}
+	hostname := cfg.Name
+	if sr := cfg.Spec.IgnitionSecretRef; sr != nil {
+		secret := &corev1.Secret{}
+		if err := h.metal.Get(ctx, client.ObjectKey{Namespace: cfg.Namespace, Name: sr.Name}, secret); err == nil {
+			if name := Hostname(secret.Data[ironcore.IgnitionKey]); name != "" {
+				hostname = name
+			}
+		} else if !apierrors.IsNotFound(err) {
+			return err
+		}
+	}
+	return h.kubelet.boot(ctx, srv, hostname)
+}
+
+func (h *Hardware) startProbe(srv *metalv1alpha1.Server) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if _, ok := h.probes[srv.Name]; ok || h.probe == "" || srv.Spec.SystemUUID == "" {
+		return
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	h.probes[srv.Name] = cancel
+	cmd := exec.CommandContext(ctx, h.probe, "--registry-url="+h.registry, "--server-uuid="+srv.Spec.SystemUUID, "--duration=500ms")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	go func() { _ = cmd.Run() }()
+}
+
+func (h *Hardware) stopProbe(server string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if cancel, ok := h.probes[server]; ok {
+		cancel()
+		delete(h.probes, server)
+	}
+}
+
+// WrapConfig returns a copy of cfg whose requests fail with 503 Service
+// Unavailable while an outage is switched on (SetOutage).
+func (h *Hardware) WrapConfig(cfg *rest.Config) *rest.Config { return h.outage.Wrap(cfg) }
+
+// SetOutage switches the API outage seen through WrapConfig on or off.
+func (h *Hardware) SetOutage(down bool) { h.outage.Set(down) }
+
+// SetBMCDown makes the i-th server's BMC answer 503 (or answer again).
+func (h *Hardware) SetBMCDown(i int, down bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.bmcs[i].SetUnavailable(down)
+}
+
+// LoseServer takes the i-th server out of the inventory: its BMC and Server
+// are deleted, its node stops heart-beating.
+func (h *Hardware) LoseServer(ctx context.Context, i int) error {
+	name := h.cfg.ServerNameOnBMC(i)
+	h.kubelet.stop(name)
+	if err := h.metal.Delete(ctx, &metalv1alpha1.BMC{ObjectMeta: metav1.ObjectMeta{Name: h.cfg.ServerName(i)}}); client.IgnoreNotFound(err) != nil {
+		return err
+	}
+	return client.IgnoreNotFound(h.metal.Delete(ctx, &metalv1alpha1.Server{ObjectMeta: metav1.ObjectMeta{Name: name}}))
+}
+
+// Nodes returns the node names registered so far, by server.
+func (h *Hardware) Nodes() map[string]string { return h.kubelet.nodes() }
