@@ -18,7 +18,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
-	"github.com/metalkube/metalkube/components/os/apis/v1alpha1"
+	"github.com/metalkube/metalkube/components/os/apis/os/v1alpha1"
 	"github.com/metalkube/metalkube/components/os/render"
 )
 

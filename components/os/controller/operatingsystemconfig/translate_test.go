@@ -21,10 +21,10 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 	sigsyaml "sigs.k8s.io/yaml"
 
-	"github.com/metalkube/metalkube/components/os/apis/v1alpha1"
+	"github.com/metalkube/metalkube/components/os/apis/os/v1alpha1"
+	"github.com/metalkube/metalkube/components/os/controller/operatingsystemconfig"
 	"github.com/metalkube/metalkube/components/os/internal/testosc"
 	"github.com/metalkube/metalkube/components/os/internal/userdatatest"
-	"github.com/metalkube/metalkube/components/os/operatingsystemconfig"
 )
 
 func newTranslator(objs ...client.Object) *operatingsystemconfig.Translator {

@@ -13,10 +13,10 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/utils/ptr"
 
-	"github.com/metalkube/metalkube/components/os/apis/v1alpha1"
+	"github.com/metalkube/metalkube/components/os/apis/os/v1alpha1"
+	"github.com/metalkube/metalkube/components/os/controller/operatingsystemconfig"
 	"github.com/metalkube/metalkube/components/os/internal/testosc"
 	"github.com/metalkube/metalkube/components/os/internal/userdatatest"
-	"github.com/metalkube/metalkube/components/os/operatingsystemconfig"
 	"github.com/metalkube/metalkube/components/os/render"
 )
 

@@ -12,7 +12,7 @@ import (
 	"github.com/pelletier/go-toml/v2"
 	"k8s.io/utils/ptr"
 
-	"github.com/metalkube/metalkube/components/os/apis/v1alpha1"
+	"github.com/metalkube/metalkube/components/os/apis/os/v1alpha1"
 )
 
 // Paths and units of the extras.

@@ -22,9 +22,9 @@ import (
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
-	"github.com/metalkube/metalkube/components/os/apis/v1alpha1"
+	"github.com/metalkube/metalkube/components/os/apis/os/v1alpha1"
+	"github.com/metalkube/metalkube/components/os/controller/operatingsystemconfig"
 	"github.com/metalkube/metalkube/components/os/internal/testosc"
-	"github.com/metalkube/metalkube/components/os/operatingsystemconfig"
 	"github.com/metalkube/metalkube/components/os/render"
 )
 

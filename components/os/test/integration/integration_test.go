@@ -32,9 +32,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 
 	"github.com/metalkube/metalkube/components/os/app"
+	"github.com/metalkube/metalkube/components/os/controller/operatingsystemconfig"
 	"github.com/metalkube/metalkube/components/os/internal/testosc"
 	"github.com/metalkube/metalkube/components/os/internal/userdatatest"
-	"github.com/metalkube/metalkube/components/os/operatingsystemconfig"
 	"github.com/metalkube/metalkube/shared/scheme"
 	"github.com/metalkube/metalkube/shared/testenv"
 )

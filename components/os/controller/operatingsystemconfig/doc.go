@@ -4,7 +4,7 @@
 //
 // For the provision purpose it renders the OSC's files and units, plus
 // metalkube's extras, into user data — Ignition or cloud-init, chosen per OSC
-// type (AddOptions.Formats) or by the OSC's providerConfig (apis/v1alpha1) —
+// type (AddOptions.Formats) or by the OSC's providerConfig (apis/os/v1alpha1) —
 // which the library stores in the Secret osc-result-<name> (key
 // cloud_config) and references from status.cloudConfig. For the reconcile
 // purpose it returns the extras as status.extensionUnits and

@@ -4,7 +4,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/metalkube/metalkube/components/os/apis/v1alpha1"
+	"github.com/metalkube/metalkube/components/os/apis/os/v1alpha1"
 )
 
 func TestDecode(t *testing.T) {

@@ -16,8 +16,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 
+	"github.com/metalkube/metalkube/components/os/controller/operatingsystemconfig"
 	"github.com/metalkube/metalkube/components/os/internal/testosc"
-	"github.com/metalkube/metalkube/components/os/operatingsystemconfig"
 )
 
 func TestActuator(t *testing.T) {

@@ -9,9 +9,9 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/metalkube/metalkube/components/os/apis/v1alpha1"
+	"github.com/metalkube/metalkube/components/os/apis/os/v1alpha1"
+	"github.com/metalkube/metalkube/components/os/controller/operatingsystemconfig"
 	"github.com/metalkube/metalkube/components/os/internal/testosc"
-	"github.com/metalkube/metalkube/components/os/operatingsystemconfig"
 )
 
 // BenchmarkTranslate measures translations per second of a large provision
