@@ -75,7 +75,7 @@ func (f *Flow) startCCM(ctx context.Context) error {
 			run = append(run, a)
 		}
 	}
-	run = append(run, "--kubeconfig="+f.kubeconfig, "--metal-kubeconfig="+f.kubeconfig, "--cloud-config="+path,
+	run = append(run, "--kubeconfig="+f.kubeconfig, "--metal-kubeconfig="+f.backendKubeconfig, "--cloud-config="+path,
 		"--secure-port=0", "--webhook-secure-port=0", "--leader-elect=false", "--authentication-skip-lookup",
 		"--node-monitor-period=1s", "--machine-cache-ttl=1s", "--ip-pool="+LBNetwork+"=GlobalInClusterIPPool/"+LBNetwork,
 		"--log-format=console")

@@ -2,6 +2,8 @@ package shoot
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -67,6 +69,9 @@ type Input struct {
 	Servers, Workers int
 	// Firewall runs the firewall step; it needs network namespaces.
 	Firewall bool
+	// Outage, if set, cuts the components off their backend for that long
+	// once the shoot runs, and checks that nothing was deleted or freed.
+	Outage time.Duration
 }
 
 // Flow is one run of the shoot's life.
@@ -80,6 +85,14 @@ type Flow struct {
 	mcm        string
 	kubeconfig string
 	lbIP       string
+	// secrets are what no process may log: credentials and user data.
+	secrets []framework.Secret
+	// marker is a random value in the OSC's files, so in the user data.
+	marker string
+	// proxy stands between the components and their backend;
+	// backendKubeconfig reaches the backend through it.
+	proxy             *framework.Proxy
+	backendKubeconfig string
 }
 
 // New returns a flow; Run runs it.
@@ -93,7 +106,9 @@ func New(in Input) *Flow {
 	if in.Workers == 0 {
 		in.Workers = 2
 	}
-	return &Flow{Input: in, kubeconfig: in.Env.Kubeconfig}
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	return &Flow{Input: in, kubeconfig: in.Env.Kubeconfig, marker: hex.EncodeToString(b)}
 }
 
 // Step is one phase of the flow.
@@ -115,12 +130,16 @@ func (f *Flow) Steps() []Step {
 		{"wait for machines, nodes and their initialization", f.waitNodes},
 		{"create a LoadBalancer Service", f.loadBalancer},
 	}
+	if f.Outage > 0 {
+		steps = append(steps, Step{"cut the backend off: no Node deleted, no machine freed, no component restarted", f.backendOutage})
+	}
 	if f.Firewall {
 		steps = append(steps, Step{"run the firewall agent in a network namespace and send traffic", f.firewall})
 	}
 	return append(steps,
 		Step{"delete the shoot", f.deleteShoot},
 		Step{"check that nothing leaked", f.checkLeaks},
+		Step{"scan every process log for credentials and user data", f.scanLogs},
 	)
 }
 
@@ -155,6 +174,10 @@ func (f *Flow) Stop() error {
 		f.procs[i].Stop(10 * time.Second)
 	}
 	f.procs = nil
+	if f.proxy != nil {
+		_ = f.proxy.Close()
+		f.proxy = nil
+	}
 	if f.stopFleet != nil {
 		f.stopFleet()
 		<-f.hw.Done()
@@ -239,13 +262,16 @@ func (f *Flow) startFleet(ctx context.Context) error {
 		return fmt.Errorf("%w (metal-operator's output: %s)", err, mo.Log)
 	}
 	f.hw, f.stopFleet = hw, cancel
+	if err := f.startBackendProxy(); err != nil {
+		return err
+	}
 	f.detail("metal-operator discovered %d servers through their Redfish BMCs, all Available in %v; LoadBalancer pool %s (in-cluster IPAM provider)", f.Servers, Zones, LBPrefix)
 	return nil
 }
 
 // backendFlags are the flags every component gets to reach the backend.
 func (f *Flow) backendFlags() []string {
-	return []string{"--backend=ironcore", "--metal-kubeconfig=" + f.kubeconfig, "--metal-namespace=" + MetalNamespace,
+	return []string{"--backend=ironcore", "--metal-kubeconfig=" + f.backendKubeconfig, "--metal-namespace=" + MetalNamespace,
 		"--ip-pool=" + LBNetwork + "=GlobalInClusterIPPool/" + LBNetwork}
 }
 
@@ -350,7 +376,7 @@ func (f *Flow) createShoot(ctx context.Context) error {
 				Region:      Region, SecretRef: corev1.SecretReference{Name: "cloudprovider", Namespace: Namespace},
 			},
 		},
-		osc(),
+		f.oscWithMarker(),
 	} {
 		if err := c.Create(ctx, obj); err != nil {
 			return fmt.Errorf("create %T: %w", obj, err)
@@ -378,6 +404,16 @@ func osc() *extensionsv1alpha1.OperatingSystemConfig {
 			}},
 		},
 	}
+}
+
+// oscWithMarker is osc() with a file holding the flow's random marker, which
+// the log scan looks for.
+func (f *Flow) oscWithMarker() *extensionsv1alpha1.OperatingSystemConfig {
+	o := osc()
+	o.Spec.Files = append(o.Spec.Files, extensionsv1alpha1.File{Path: "/etc/metalkube-e2e/marker", Permissions: ptr(uint32(0o600)),
+		Content: extensionsv1alpha1.FileContent{Inline: &extensionsv1alpha1.FileContentInline{Data: f.marker + "\n"}}})
+	f.secrets = append(f.secrets, framework.Secret{Name: "the user data's marker file", Value: []byte(f.marker)})
+	return o
 }
 
 func ptr[T any](v T) *T { return &v }
