@@ -3,82 +3,177 @@ package shoot
 import (
 	"context"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
+	v1beta1constants "github.com/gardener/gardener/pkg/apis/core/v1beta1/constants"
 	extensionsv1alpha1 "github.com/gardener/gardener/pkg/apis/extensions/v1alpha1"
 	resourcesv1alpha1 "github.com/gardener/gardener/pkg/apis/resources/v1alpha1"
 	"github.com/gardener/gardener/pkg/utils/managedresources"
 	appsv1 "k8s.io/api/apps/v1"
+	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/metalkube/metalkube/e2e/framework"
 )
 
-// The ccm's flags that name files or ports inside its pod; the flow points
-// them at this machine's files instead. Every other flag the ControlPlane
-// deployed is kept as it is.
-var podLocalFlags = []string{"--kubeconfig=", "--authentication-kubeconfig=", "--authorization-kubeconfig=",
-	"--metal-kubeconfig=", "--cloud-config=", "--secure-port=", "--leader-elect=", "--log-level="}
+// Image is the image the extension renders for `metalkube ccm` and the
+// `metalkube mcm` sidecar; the pod runner plays it with the built binary.
+const Image = "metalkube:e2e"
 
-// startCCM runs `metalkube ccm` as the ControlPlane deployed it: the arguments
-// of the cloud-controller-manager Deployment and the cloud config ConfigMap
-// from the seed ManagedResource, with the pod's file paths and ports swapped
-// for this machine's.
-func (f *Flow) startCCM(ctx context.Context) error {
-	cp := &extensionsv1alpha1.ControlPlane{ObjectMeta: metav1.ObjectMeta{Name: "dev", Namespace: Namespace}}
-	if err := f.succeeded(ctx, cp, 2*time.Minute); err != nil {
+// CCMDeployment is the ccm's Deployment in the seed namespace.
+const CCMDeployment = "cloud-controller-manager"
+
+// genericKubeconfigTokenPath is where gardenlet's generic token kubeconfig
+// reads the shoot access token: the mount of the generic kubeconfig volume.
+const genericKubeconfigTokenPath = "/var/run/secrets/gardener.cloud/shoot/generic-kubeconfig/" + resourcesv1alpha1.DataKeyToken
+
+// createGenericKubeconfig writes the generic token kubeconfig Secret gardenlet
+// keeps in every shoot namespace: the shoot's API server, authenticating
+// with the token file of the pod's shoot access Secret.
+func (f *Flow) createGenericKubeconfig(ctx context.Context) error {
+	kc := clientcmdapi.NewConfig()
+	kc.Clusters["shoot"] = &clientcmdapi.Cluster{Server: f.Env.Config.Host, CertificateAuthorityData: f.Env.Config.CAData}
+	kc.AuthInfos["shoot"] = &clientcmdapi.AuthInfo{TokenFile: genericKubeconfigTokenPath}
+	kc.Contexts["shoot"] = &clientcmdapi.Context{Cluster: "shoot", AuthInfo: "shoot"}
+	kc.CurrentContext = "shoot"
+	b, err := clientcmd.Write(*kc)
+	if err != nil {
 		return err
 	}
-	var args []string
-	var cloudConfig string
+	return f.Env.Client.Create(ctx, &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Name: v1beta1constants.SecretNameGenericTokenKubeconfig, Namespace: Namespace},
+		Data:       map[string][]byte{"kubeconfig": b},
+	})
+}
+
+// applyManagedResources creates the objects of every ManagedResource in the
+// shoot namespace, seed and shoot classes alike (seed and shoot are one API
+// server here), the part of gardener-resource-manager the flow needs.
+func (f *Flow) applyManagedResources(ctx context.Context) error {
 	mrs := &resourcesv1alpha1.ManagedResourceList{}
 	if err := f.Env.Client.List(ctx, mrs, client.InNamespace(Namespace)); err != nil {
 		return err
 	}
 	for _, mr := range mrs.Items {
+		if f.applied[mr.Name] == mr.Generation {
+			continue
+		}
 		objs, err := managedresources.GetObjects(ctx, f.Env.Client, Namespace, mr.Name)
 		if err != nil {
 			return fmt.Errorf("objects of ManagedResource %s: %w", mr.Name, err)
 		}
 		for _, o := range objs {
-			switch o := o.(type) {
-			case *appsv1.Deployment:
-				for _, c := range o.Spec.Template.Spec.Containers {
-					if len(c.Args) > 0 && c.Args[0] == "ccm" {
-						args = c.Args
-					}
-				}
-			case *corev1.ConfigMap:
-				for _, v := range o.Data {
-					cloudConfig = v
-				}
+			if err := f.Env.Client.Create(ctx, o); err != nil && !apierrors.IsAlreadyExists(err) {
+				return fmt.Errorf("ManagedResource %s: create %T %s: %w", mr.Name, o, o.GetName(), err)
+			}
+		}
+		f.applied[mr.Name] = mr.Generation
+		f.detail("ManagedResource %s: %d objects applied", mr.Name, len(objs))
+	}
+	return nil
+}
+
+// requestTokens fills every shoot access Secret of the namespace with a token
+// of its service account, created in the shoot, as gardener-resource-manager's
+// token requestor does.
+func (f *Flow) requestTokens(ctx context.Context) error {
+	secrets := &corev1.SecretList{}
+	if err := f.Env.Client.List(ctx, secrets, client.InNamespace(Namespace),
+		client.MatchingLabels{resourcesv1alpha1.ResourceManagerPurpose: resourcesv1alpha1.LabelPurposeTokenRequest}); err != nil {
+		return err
+	}
+	cs, err := kubernetes.NewForConfig(f.Env.Config)
+	if err != nil {
+		return err
+	}
+	for _, s := range secrets.Items {
+		if len(s.Data[resourcesv1alpha1.DataKeyToken]) > 0 {
+			continue // already requested
+		}
+		name, ns := s.Annotations[resourcesv1alpha1.ServiceAccountName], s.Annotations[resourcesv1alpha1.ServiceAccountNamespace]
+		if name == "" || ns == "" {
+			return fmt.Errorf("shoot access secret %s names no service account", s.Name)
+		}
+		sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns}}
+		if err := f.Env.Client.Create(ctx, sa); err != nil && !apierrors.IsAlreadyExists(err) {
+			return err
+		}
+		tr, err := cs.CoreV1().ServiceAccounts(ns).CreateToken(ctx, name, &authenticationv1.TokenRequest{
+			Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: ptr(int64((2 * time.Hour).Seconds()))}}, metav1.CreateOptions{})
+		if err != nil {
+			return fmt.Errorf("token of service account %s/%s: %w", ns, name, err)
+		}
+		patch := client.MergeFrom(s.DeepCopy())
+		if s.Data == nil {
+			s.Data = map[string][]byte{}
+		}
+		s.Data[resourcesv1alpha1.DataKeyToken] = []byte(tr.Status.Token)
+		if err := f.Env.Client.Patch(ctx, &s, patch); err != nil {
+			return err
+		}
+		f.detail("shoot access secret %s: token of %s/%s", s.Name, ns, name)
+	}
+	return nil
+}
+
+// startCCM runs `metalkube ccm` as the ControlPlane deployed it: the
+// cloud-controller-manager Deployment's pod, through the pod runner, with its
+// cloud config, cloudprovider Secret and generic kubeconfig as files.
+func (f *Flow) startCCM(ctx context.Context) error {
+	cp := &extensionsv1alpha1.ControlPlane{ObjectMeta: metav1.ObjectMeta{Name: "dev", Namespace: Namespace}}
+	if err := f.succeeded(ctx, cp, 2*time.Minute); err != nil {
+		return err
+	}
+	if err := f.applyManagedResources(ctx); err != nil {
+		return err
+	}
+	if err := f.requestTokens(ctx); err != nil {
+		return err
+	}
+	dep := &appsv1.Deployment{}
+	if err := f.Env.Client.Get(ctx, client.ObjectKey{Namespace: Namespace, Name: CCMDeployment}, dep); err != nil {
+		return fmt.Errorf("the ControlPlane's ccm Deployment: %w", err)
+	}
+	cm := &corev1.ConfigMap{}
+	for _, v := range dep.Spec.Template.Spec.Volumes {
+		if v.ConfigMap != nil {
+			if err := f.Env.Client.Get(ctx, client.ObjectKey{Namespace: Namespace, Name: v.ConfigMap.Name}, cm); err != nil {
+				return err
+			}
+			for _, c := range cm.Data {
+				f.detail("cloud config from the ControlPlane: %s", strings.ReplaceAll(strings.TrimSpace(c), "\n", ", "))
 			}
 		}
 	}
-	if args == nil || cloudConfig == "" {
-		return fmt.Errorf("the ControlPlane's ManagedResources hold no ccm Deployment with its cloud config")
-	}
-	path := filepath.Join(f.LogDir, "cloud-config.yaml")
-	if err := os.WriteFile(path, []byte(cloudConfig), 0o600); err != nil {
+	return f.startPod(ctx, "ccm", dep.Spec.Template.Spec)
+}
+
+// startPod runs a rendered pod spec through the pod runner.
+func (f *Flow) startPod(ctx context.Context, name string, spec corev1.PodSpec) error {
+	sa, err := f.serviceAccountKubeconfig(ctx, name, spec)
+	if err != nil {
 		return err
 	}
-	run := []string{"ccm"}
-	for _, a := range args[1:] {
-		local := false
-		for _, p := range podLocalFlags {
-			local = local || strings.HasPrefix(a, p)
-		}
-		if !local {
-			run = append(run, a)
-		}
+	pod, err := framework.StartPod(ctx, framework.StartPodInput{
+		Name: name, Namespace: Namespace, Spec: spec, Client: f.Env.Client,
+		Root: filepath.Join(f.LogDir, "pods"), LogDir: f.LogDir,
+		Binaries:                 map[string]string{Image: f.metalkube, "./machine-controller-manager": f.mcm},
+		ServiceAccountKubeconfig: sa,
+	})
+	if err != nil {
+		return err
 	}
-	run = append(run, "--kubeconfig="+f.kubeconfig, "--metal-kubeconfig="+f.backendKubeconfig, "--cloud-config="+path,
-		"--secure-port=0", "--webhook-secure-port=0", "--leader-elect=false", "--authentication-skip-lookup",
-		"--node-monitor-period=1s", "--machine-cache-ttl=1s", "--ip-pool="+LBNetwork+"=GlobalInClusterIPPool/"+LBNetwork,
-		"--log-format=console")
-	f.detail("cloud config from the ControlPlane: %s", strings.ReplaceAll(strings.TrimSpace(cloudConfig), "\n", ", "))
-	return f.startProcess("metalkube-ccm", f.metalkube, run...)
+	for _, c := range pod.Containers {
+		f.procs = append(f.procs, c.Process)
+		f.detail("%s: %s", c.Process.Name, strings.Join(c.Rendered, " "))
+	}
+	return nil
 }

@@ -5,6 +5,16 @@
 // IPAM provider, and shared/fleet playing the servers' hardware (mock BMCs,
 // probe agent, boot operator, kubelets).
 //
+// The shoot's components run as they are deployed: machine-controller-manager's
+// Deployment is rendered by Gardener's own component and mutated by the
+// extension's control-plane webhook (which injects `metalkube mcm`), the ccm's
+// Deployment comes from the ControlPlane's ManagedResources, and both pods run
+// through framework.StartPod, which only rewrites mount paths, pod-local ports
+// and inClusterConfig. The flow builds none of their flags; their backend comes
+// from the shoot's cloudprovider Secret and CloudProfile. It plays gardenlet
+// (the generic token kubeconfig) and the parts of gardener-resource-manager it
+// needs (applying ManagedResources, requesting shoot access tokens).
+//
 //	Cluster, Infrastructure, OperatingSystemConfig, Worker, ControlPlane
 //	  -> metalkube extension reconciles them -> MachineClasses, MachineDeployments
 //	  -> machine-controller-manager + metalkube mcm -> ServerClaims

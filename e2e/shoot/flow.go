@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -93,6 +92,8 @@ type Flow struct {
 	// backendKubeconfig reaches the backend through it.
 	proxy             *framework.Proxy
 	backendKubeconfig string
+	// applied are the ManagedResources applied, by name, at their generation.
+	applied map[string]int64
 }
 
 // New returns a flow; Run runs it.
@@ -108,7 +109,7 @@ func New(in Input) *Flow {
 	}
 	b := make([]byte, 16)
 	_, _ = rand.Read(b)
-	return &Flow{Input: in, kubeconfig: in.Env.Kubeconfig, marker: hex.EncodeToString(b)}
+	return &Flow{Input: in, kubeconfig: in.Env.Kubeconfig, applied: map[string]int64{}, marker: hex.EncodeToString(b)}
 }
 
 // Step is one phase of the flow.
@@ -122,8 +123,9 @@ func (f *Flow) Steps() []Step {
 	steps := []Step{
 		{"build metalkube and machine-controller-manager", f.build},
 		{"start metal-operator and the fleet's BMCs", f.startFleet},
-		{"start metalkube extension, metalkube mcm and machine-controller-manager", f.startComponents},
+		{"start metalkube extension", f.startComponents},
 		{"create the shoot: Cluster, Infrastructure, OperatingSystemConfig", f.createShoot},
+		{"deploy machine-controller-manager the way gardenlet does, through the control-plane webhook", f.deployMCM},
 		{"wait for Infrastructure and OperatingSystemConfig", f.waitInfrastructureAndOSC},
 		{"create Worker and ControlPlane", f.createWorkerAndControlPlane},
 		{"start metalkube ccm as the ControlPlane deployed it", f.startCCM},
@@ -230,7 +232,13 @@ func (f *Flow) build(context.Context) error {
 func (f *Flow) startFleet(ctx context.Context) error {
 	c := f.Env.Client
 	for _, ns := range []string{MetalNamespace, Namespace, "metallb-system", MetalOperatorNamespace} {
-		if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
+		n := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}
+		if ns == Namespace {
+			// gardenlet labels a shoot's namespace with its provider; the
+			// extension's control-plane webhook selects namespaces by it.
+			n.Labels = map[string]string{"shoot.gardener.cloud/provider": ProviderType}
+		}
+		if err := c.Create(ctx, n); err != nil {
 			return err
 		}
 	}
@@ -269,19 +277,21 @@ func (f *Flow) startFleet(ctx context.Context) error {
 	return nil
 }
 
-// backendFlags are the flags every component gets to reach the backend.
-func (f *Flow) backendFlags() []string {
-	return []string{"--backend=ironcore", "--metal-kubeconfig=" + f.backendKubeconfig, "--metal-namespace=" + MetalNamespace,
+// extensionBackendFlags are the extension's own backend settings (an
+// operator's, from its chart): its Infrastructure controller allocates
+// networks and egress IPs. The shoot's components get theirs from the
+// shoot's cloudprovider Secret through the extension.
+func (f *Flow) extensionBackendFlags() []string {
+	return []string{"--backend=ironcore", "--metal-kubeconfig=" + f.kubeconfig, "--metal-namespace=" + MetalNamespace,
 		"--ip-pool=" + LBNetwork + "=GlobalInClusterIPPool/" + LBNetwork}
 }
 
 func freePort() string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	p, err := framework.FreePort()
 	if err != nil {
 		return "0"
 	}
-	defer l.Close()
-	return strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
+	return strconv.Itoa(p)
 }
 
 func (f *Flow) startProcess(name, path string, args ...string) error {
@@ -299,27 +309,14 @@ func (f *Flow) startComponents(context.Context) error {
 		return err
 	}
 	log := []string{"--log-format=console"}
+	webhookPort := freePort()
 	ext := append([]string{"extension", "--kubeconfig=" + f.kubeconfig, "--leader-elect=false", "--ignore-operation-annotation",
 		"--metrics-bind-address=0", "--health-probe-bind-address=127.0.0.1:" + freePort(),
 		"--controllers=infrastructure,worker,controlplane,operatingsystemconfig",
-		// The control-plane webhook mutates seed deployments (and needs the VPA
-		// CRD); there are none here: the flow runs the components itself.
-		"--disable-webhooks=controlplane",
-		"--webhook-config-server-host=127.0.0.1", "--webhook-config-server-port=" + freePort(),
-		"--webhook-config-mode=url", "--webhook-config-url=127.0.0.1", "--webhook-config-cert-dir=" + filepath.Join(f.LogDir, "webhook-certs")}, f.backendFlags()...)
-	if err := f.startProcess("metalkube-extension", f.metalkube, append(ext, log...)...); err != nil {
-		return err
-	}
-	mcmFlags := []string{"--control-kubeconfig=" + f.kubeconfig, "--target-kubeconfig=" + f.kubeconfig, "--namespace=" + Namespace, "--leader-elect=false"}
-	provider := append(append([]string{"mcm"}, mcmFlags...), append([]string{"--port=" + freePort()}, f.backendFlags()...)...)
-	if err := f.startProcess("metalkube-mcm", f.metalkube, append(provider, log...)...); err != nil {
-		return err
-	}
-	if err := f.startProcess("machine-controller-manager", f.mcm, append(mcmFlags, "--port="+freePort(), "--address=127.0.0.1",
-		"--safety-up=2", "--safety-down=1", "--v=2")...); err != nil {
-		return err
-	}
-	return nil
+		"--ccm-image=" + Image, "--mcm-image=" + Image,
+		"--webhook-config-server-host=127.0.0.1", "--webhook-config-server-port=" + webhookPort,
+		"--webhook-config-mode=url", "--webhook-config-url=127.0.0.1:" + webhookPort, "--webhook-config-cert-dir=" + filepath.Join(f.LogDir, "webhook-certs")}, f.extensionBackendFlags()...)
+	return f.startProcess("metalkube-extension", f.metalkube, append(ext, log...)...)
 }
 
 func rawJSON(v any) *runtime.RawExtension {
@@ -337,12 +334,24 @@ func cloudProfileConfig() map[string]any {
 		"apiVersion": "provider.metalkube.io/v1alpha1", "kind": "CloudProfileConfig",
 		"machineImages": []map[string]any{{"name": "gardenlinux", "versions": []map[string]any{{"version": "1877.0.0", "image": "gardenlinux-1877"}}}},
 		"machineTypes":  []map[string]any{{"name": "c1-large", "size": "c1-large"}},
-		"regions":       []map[string]any{{"name": Region, "namespace": MetalNamespace, "zones": zones}},
+		"regions": []map[string]any{{"name": Region, "namespace": MetalNamespace, "zones": zones,
+			// ironcore has no IP API: LoadBalancer IPs come from this pool.
+			"ipPools": []map[string]any{{"network": LBNetwork, "kind": "GlobalInClusterIPPool", "name": LBNetwork}}}},
 	}
 }
 
 func (f *Flow) createShoot(ctx context.Context) error {
 	c := f.Env.Client
+	// The shoot's credentials: a kubeconfig of the cluster running
+	// metal-operator (ironcore), here the test control plane behind the
+	// proxy the outage step cuts.
+	metalKubeconfig, err := os.ReadFile(f.backendKubeconfig)
+	if err != nil {
+		return err
+	}
+	if err := f.createGenericKubeconfig(ctx); err != nil {
+		return err
+	}
 	workers := []gardencorev1beta1.Worker{{
 		Name: Pool, Minimum: int32(f.Workers), Maximum: int32(f.Workers),
 		Machine: gardencorev1beta1.Machine{Type: "c1-large", Image: &gardencorev1beta1.ShootMachineImage{Name: "gardenlinux", Version: ptr("1877.0.0")}},
@@ -368,7 +377,7 @@ func (f *Flow) createShoot(ctx context.Context) error {
 	for _, obj := range []clientObject{
 		&extensionsv1alpha1.Cluster{ObjectMeta: metav1.ObjectMeta{Name: Namespace},
 			Spec: extensionsv1alpha1.ClusterSpec{Shoot: *rawJSON(shoot), CloudProfile: *rawJSON(cp), Seed: rawJSON(seed)}},
-		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "cloudprovider", Namespace: Namespace}, Data: map[string][]byte{"kubeconfig": []byte("unused: the backend flags say where metal-operator is")}},
+		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "cloudprovider", Namespace: Namespace}, Data: map[string][]byte{"kubeconfig": metalKubeconfig}},
 		&extensionsv1alpha1.Infrastructure{
 			ObjectMeta: metav1.ObjectMeta{Name: "dev", Namespace: Namespace},
 			Spec: extensionsv1alpha1.InfrastructureSpec{
