@@ -6,7 +6,6 @@ import (
 	"encoding/base64"
 	"encoding/pem"
 	"flag"
-	"math/big"
 	"os"
 	"path/filepath"
 	"slices"
@@ -26,9 +25,8 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/metalkube/metalkube/shared/testenv"
+	"github.com/metalkube/metalkube/shared/testkit"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 
 var env *testenv.Env
 
@@ -146,7 +144,7 @@ func TestRender(t *testing.T) {
 			if len(workloads(t, r.objs)) == 0 {
 				t.Fatal("no Deployment or DaemonSet rendered")
 			}
-			golden(t, filepath.Join("testdata", tc.name+".yaml"), r.text)
+			testkit.Golden(t, filepath.Join("testdata", tc.name+".yaml"), []byte(r.text))
 			checkRBAC(t, r.objs)
 			checkPods(t, r.objs)
 			checkServices(t, r.objs)
@@ -256,42 +254,6 @@ func TestBackendRBACPerComponent(t *testing.T) {
 		})
 	}
 }
-
-func golden(t *testing.T, path, got string) {
-	t.Helper()
-	if *update {
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update)", err)
-	}
-	if string(want) != got {
-		t.Errorf("rendering differs from %s (run go test -update and review the diff):\n%s", path, firstDiff(string(want), got))
-	}
-}
-
-func firstDiff(a, b string) string {
-	al, bl := strings.Split(a, "\n"), strings.Split(b, "\n")
-	for i := 0; i < max(len(al), len(bl)); i++ {
-		var x, y string
-		if i < len(al) {
-			x = al[i]
-		}
-		if i < len(bl) {
-			y = bl[i]
-		}
-		if x != y {
-			return "line " + itoa(i+1) + ":\n- " + x + "\n+ " + y
-		}
-	}
-	return ""
-}
-
-func itoa(i int) string { return big.NewInt(int64(i)).String() }
 
 func convert[T any](t *testing.T, u *unstructured.Unstructured) *T {
 	t.Helper()

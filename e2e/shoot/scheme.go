@@ -26,31 +26,11 @@ func Scheme() *runtime.Scheme {
 func EnvOptions() (testenv.Options, error) {
 	root, err := framework.RepoRoot()
 	if err != nil {
-		// What Gardener's machine-controller-manager component deploys besides
-		// its Deployment: a VPA and monitoring objects, from Gardener's seed CRDs.
-		gardener, err := testenv.ModuleDir("github.com/gardener/gardener", "")
-		if err != nil {
-			return testenv.Options{}, err
-		}
-		var seedCRDs []string
-		for _, n := range []string{"autoscaling.k8s.io_verticalpodautoscalers", "monitoring.coreos.com_servicemonitors", "monitoring.coreos.com_prometheusrules"} {
-			seedCRDs = append(seedCRDs, gardener+"/example/seed-crds/10-crd-"+n+".yaml")
-		}
 		return testenv.Options{}, err
 	}
 	// MetalLB's CRDs, from the module the lb component renders them with.
 	metallb, err := testenv.ModuleDir("go.universe.tf/metallb", "")
 	if err != nil {
-		// What Gardener's machine-controller-manager component deploys besides
-		// its Deployment: a VPA and monitoring objects, from Gardener's seed CRDs.
-		gardener, err := testenv.ModuleDir("github.com/gardener/gardener", "")
-		if err != nil {
-			return testenv.Options{}, err
-		}
-		var seedCRDs []string
-		for _, n := range []string{"autoscaling.k8s.io_verticalpodautoscalers", "monitoring.coreos.com_servicemonitors", "monitoring.coreos.com_prometheusrules"} {
-			seedCRDs = append(seedCRDs, gardener+"/example/seed-crds/10-crd-"+n+".yaml")
-		}
 		return testenv.Options{}, err
 	}
 	// What Gardener's machine-controller-manager component deploys besides

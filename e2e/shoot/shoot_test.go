@@ -11,9 +11,9 @@ import (
 	"github.com/go-logr/logr"
 	ctrl "sigs.k8s.io/controller-runtime"
 
-	"github.com/metalkube/metalkube/e2e/framework"
 	"github.com/metalkube/metalkube/e2e/shoot"
 	"github.com/metalkube/metalkube/shared/testenv"
+	"github.com/metalkube/metalkube/shared/testkit/netns"
 )
 
 var env *testenv.Env
@@ -31,7 +31,7 @@ func TestMain(m *testing.M) {
 // TestShootLifecycle runs the whole flow; with network namespaces it includes
 // real traffic through the firewall agent.
 func TestShootLifecycle(t *testing.T) {
-	firewall, why := framework.CanCreateNetns()
+	firewall, why := netns.Available()
 	if !firewall {
 		t.Logf("firewall step skipped: %s", why)
 	}

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 
+	gardenerutils "github.com/gardener/gardener/pkg/utils/gardener"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -16,8 +17,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
-	gardenerutils "github.com/gardener/gardener/pkg/utils/gardener"
-
 	"github.com/metalkube/metalkube/components/extension/pkg/apis/metal/v1alpha1"
 	"github.com/metalkube/metalkube/components/extension/pkg/cloudprovider"
 	"github.com/metalkube/metalkube/components/extension/pkg/provider"
@@ -26,9 +25,9 @@ import (
 
 // Paths and ports inside the CCM pod.
 const (
-	CloudConfigMount         = "/etc/metalkube/cloud-config"
-	CloudConfigKey           = "cloud-config.yaml"
-	CCMPort                  = 10258
+	CloudConfigMount = "/etc/metalkube/cloud-config"
+	CloudConfigKey   = "cloud-config.yaml"
+	CCMPort          = 10258
 	// CCMLivenessPath is `metalkube ccm`'s /healthz without its backend
 	// check (ccm app.LivenessPath; the backend's health is readiness).
 	CCMLivenessPath = "/healthz?exclude=metalkube-backend-health"

@@ -178,6 +178,5 @@ func apply(ctx context.Context, c client.Client, obj client.Object, have map[str
 			return nil
 		}
 	}
-	//lint:ignore SA1019 server-side apply of typed objects; client.Client.Apply takes apply configurations, which MCM's API does not generate
-	return c.Patch(ctx, obj, client.Apply, client.FieldOwner(machines.FieldOwner), client.ForceOwnership)
+	return c.Patch(ctx, obj, client.Apply, client.FieldOwner(machines.FieldOwner), client.ForceOwnership) //nolint:staticcheck // SA1019: server-side apply of typed objects; client.Client.Apply takes apply configurations, which MCM's API does not generate
 }

@@ -101,7 +101,9 @@ func TestEnsurer(t *testing.T) {
 				t.Errorf("sidecar args %v: want %s once", s.Args, want)
 			}
 		}
-		if !slices.ContainsFunc(s.VolumeMounts, func(m corev1.VolumeMount) bool { return m.Name == "cloudprovider" && m.MountPath == "/srv/cloudprovider" && m.ReadOnly }) {
+		if !slices.ContainsFunc(s.VolumeMounts, func(m corev1.VolumeMount) bool {
+			return m.Name == "cloudprovider" && m.MountPath == "/srv/cloudprovider" && m.ReadOnly
+		}) {
 			t.Errorf("sidecar mounts %v: no cloudprovider Secret", s.VolumeMounts)
 		}
 		vols := d.Spec.Template.Spec.Volumes

@@ -1,4 +1,4 @@
-package framework
+package netns
 
 import (
 	"context"
@@ -12,9 +12,7 @@ import (
 // TestForward reaches a loopback echo server of this namespace from inside a
 // fresh namespace through Forward.
 func TestForward(t *testing.T) {
-	if ok, why := CanCreateNetns(); !ok {
-		t.Skip(why)
-	}
+	Require(t)
 	echo, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -29,11 +27,7 @@ func TestForward(t *testing.T) {
 			go func() { defer c.Close(); _, _ = io.Copy(c, c) }()
 		}
 	}()
-	ns, err := CreateNetns("mk-fwd-test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ns.Delete()
+	ns := New(t, "fwd-test")
 	// Without the forward the namespace's own loopback has nothing there.
 	port := echo.Addr().(*net.TCPAddr).Port
 	probe := fmt.Sprintf("exec 3<>/dev/tcp/127.0.0.1/%d && echo ping >&3 && head -c4 <&3", port)

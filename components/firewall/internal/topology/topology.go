@@ -1,6 +1,10 @@
-package netns
+package topology
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/metalkube/metalkube/shared/testkit/netns"
+)
 
 // Topology is three namespaces: Ext (a host outside) -- FW (the firewall,
 // forwarding between its interfaces ext0 and int0) -- Int (a cluster node).
@@ -9,16 +13,16 @@ import "testing"
 //	FW  ext0 203.0.113.1/24, 2001:db8::1/64, 2001:db9::1/64, 2001:db8:1::1/64; int0 10.50.0.1/24, fd00:50::1/64
 //	Int eth0 10.50.0.2/24, fd00:50::2/64; lo 10.50.1.10/32 (a LoadBalancer IP)
 type Topology struct {
-	Ext, FW, Int *NS
+	Ext, FW, Int *netns.NS
 }
 
-// NewTopology builds the three namespaces and their links.
-func NewTopology(t testing.TB) *Topology {
+// New builds the three namespaces and their links.
+func New(t testing.TB) *Topology {
 	t.Helper()
-	Require(t)
-	top := &Topology{Ext: New(t, "ext"), FW: New(t, "fw"), Int: New(t, "int")}
-	Run(t, "ip", "link", "add", "ext0", "netns", top.FW.Name, "type", "veth", "peer", "name", "eth0", "netns", top.Ext.Name)
-	Run(t, "ip", "link", "add", "int0", "netns", top.FW.Name, "type", "veth", "peer", "name", "eth0", "netns", top.Int.Name)
+	netns.Require(t)
+	top := &Topology{Ext: netns.New(t, "fwext"), FW: netns.New(t, "fwfw"), Int: netns.New(t, "fwint")}
+	netns.Run(t, "ip", "link", "add", "ext0", "netns", top.FW.Name, "type", "veth", "peer", "name", "eth0", "netns", top.Ext.Name)
+	netns.Run(t, "ip", "link", "add", "int0", "netns", top.FW.Name, "type", "veth", "peer", "name", "eth0", "netns", top.Int.Name)
 	for _, c := range [][]string{
 		{"sysctl", "-qw", "net.ipv4.ip_forward=1"},
 		{"sysctl", "-qw", "net.ipv6.conf.all.forwarding=1"},

@@ -1,4 +1,4 @@
-package app
+package options
 
 import (
 	"errors"
@@ -26,8 +26,8 @@ const (
 	FlagAnnounceResync   = "announce-resync-period"
 )
 
-// LBOptions configure load balancing (shared by `metalkube lb` and the ccm).
-type LBOptions struct {
+// Options configure load balancing.
+type Options struct {
 	Network, Network6 string
 	// AdditionalNetworks may be picked per Service with the
 	// lb.metalkube.io/network annotation; no other network may.
@@ -37,7 +37,7 @@ type LBOptions struct {
 }
 
 // AddFlags binds the flags.
-func (o *LBOptions) AddFlags(fs *pflag.FlagSet) {
+func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.Network, FlagNetwork, "internet", "backend network LoadBalancer IPv4 (and default) addresses come from")
 	fs.StringVar(&o.Network6, FlagNetwork6, "", "backend network of LoadBalancer IPv6 addresses; empty: --"+FlagNetwork)
 	fs.StringSliceVar(&o.AdditionalNetworks, FlagExtraNetworks, o.AdditionalNetworks, "further backend network a Service may pick with the lb.metalkube.io/network annotation (repeatable); no other network may be picked")
@@ -52,7 +52,7 @@ func (o *LBOptions) AddFlags(fs *pflag.FlagSet) {
 }
 
 // Validate checks the flags.
-func (o *LBOptions) Validate() error {
+func (o *Options) Validate() error {
 	var errs []error
 	if o.Network == "" {
 		errs = append(errs, fmt.Errorf("--%s is empty", FlagNetwork))
