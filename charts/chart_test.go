@@ -190,20 +190,24 @@ func TestCCMProbes(t *testing.T) {
 	}
 }
 
+// rbacRules returns the rules of a Role or ClusterRole, none for other kinds.
+func rbacRules(t *testing.T, o *unstructured.Unstructured) []rbacv1.PolicyRule {
+	switch o.GetKind() {
+	case "Role":
+		return convert[rbacv1.Role](t, o).Rules
+	case "ClusterRole":
+		return convert[rbacv1.ClusterRole](t, o).Rules
+	}
+	return nil
+}
+
 // TestSecretsNotCached: os and the extension read Secrets one by one and
 // never cache them, so neither may watch Secrets (and os may not list them).
 func TestSecretsNotCached(t *testing.T) {
 	for c, forbidden := range map[string][]string{"os": {"list", "watch"}, "extension": {"watch"}} {
 		t.Run(c, func(t *testing.T) {
 			for _, o := range render(t, only(c, "")).objs {
-				var rules []rbacv1.PolicyRule
-				switch o.GetKind() {
-				case "Role":
-					rules = convert[rbacv1.Role](t, o).Rules
-				case "ClusterRole":
-					rules = convert[rbacv1.ClusterRole](t, o).Rules
-				}
-				for _, r := range rules {
+				for _, r := range rbacRules(t, o) {
 					if !slices.Contains(r.Resources, "secrets") {
 						continue
 					}
@@ -230,14 +234,7 @@ func TestBackendRBACPerComponent(t *testing.T) {
 			r := render(t, only(c, "global:\n  backend:\n    namespace: metal\n"))
 			var got want
 			for _, o := range r.objs {
-				var rules []rbacv1.PolicyRule
-				switch o.GetKind() {
-				case "Role":
-					rules = convert[rbacv1.Role](t, o).Rules
-				case "ClusterRole":
-					rules = convert[rbacv1.ClusterRole](t, o).Rules
-				}
-				for _, rule := range rules {
+				for _, rule := range rbacRules(t, o) {
 					writes := slices.ContainsFunc(rule.Verbs, func(v string) bool { return v == "create" || v == "update" || v == "patch" || v == "delete" })
 					if slices.Contains(rule.Resources, "serverclaims") {
 						got.claimReads = got.claimReads || slices.Contains(rule.Verbs, "get")
@@ -268,15 +265,10 @@ func convert[T any](t *testing.T, u *unstructured.Unstructured) *T {
 // hand out more rights than the role holds.
 func checkRBAC(t *testing.T, objs []*unstructured.Unstructured) {
 	for _, o := range objs {
-		var rules []rbacv1.PolicyRule
-		switch o.GetKind() {
-		case "Role":
-			rules = convert[rbacv1.Role](t, o).Rules
-		case "ClusterRole":
-			rules = convert[rbacv1.ClusterRole](t, o).Rules
-		default:
+		if k := o.GetKind(); k != "Role" && k != "ClusterRole" {
 			continue
 		}
+		rules := rbacRules(t, o)
 		if len(rules) == 0 {
 			t.Errorf("%s: no rules", key(o))
 		}

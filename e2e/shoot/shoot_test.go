@@ -36,7 +36,8 @@ func TestShootLifecycle(t *testing.T) {
 		t.Logf("firewall step skipped: %s", why)
 	}
 	var out bytes.Buffer
-	flow := shoot.New(shoot.Input{Env: env, Out: &out, LogDir: t.TempDir(), Servers: 4, Workers: 2, Firewall: firewall})
+	flow := shoot.New(shoot.Input{Env: env, Out: &out, LogDir: t.TempDir(), Servers: 4, Workers: 2, Firewall: firewall,
+		Outage: time.Minute})
 	ctx, cancel := context.WithTimeout(context.Background(), 12*time.Minute)
 	defer cancel()
 	start := time.Now()
