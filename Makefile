@@ -13,7 +13,6 @@ MODULES      := $(shell $(GO) work edit -json | sed -n 's/.*"DiskPath": "\.\/\(.
 PKGS         := $(addprefix ./,$(addsuffix /...,$(MODULES)))
 TEST_TIMEOUT ?= 30m
 BENCH        ?= .
-STATICCHECK  := honnef.co/go/tools/cmd/staticcheck@v0.7.0
 
 export METALKUBE_TESTBIN := $(BIN)
 
@@ -66,26 +65,25 @@ demo: deps testbin build ## Start the local control plane, metal-operator, the I
 	METALKUBE_BINARY=$(BIN)/metalkube $(GO) run ./e2e/cmd/demo
 
 .PHONY: lint
-lint: ## gofmt, go vet and staticcheck (built from the Go module proxy)
-	@out=$$(gofmt -l $(MODULES)); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
-	$(GO) vet $(PKGS)
-	$(GO) run $(STATICCHECK) $(PKGS)
+lint: ## golangci-lint (.golangci.yml: gofmt, gci, go vet, staticcheck, revive, depguard), installed once from the Go module proxy
+	"$$(hack/tool.sh golangci-lint)" run --allow-serial-runners $(PKGS)
 
 .PHONY: generate
-generate: ## Regenerate deepcopy code and CRDs (controller-gen), and the chart's copies of the CRDs
-	components/firewall/generate.sh
-	charts/hack/sync-crds.sh
+generate: ## Regenerate the deepcopy code of every API package, the CRDs and the chart's copies of them (pinned controller-gen)
+	hack/generate.sh
 
 .PHONY: update-golden
 update-golden: testbin ## Rewrite the golden files under testdata/ from the current output
-	@pkgs=$$(grep -rlE --include='*_test.go' '"update"|userdatatest\.' $(MODULES) | xargs -n1 dirname | sort -u | sed 's|^|./|'); \
+	@pkgs=$$(grep -rlE --include='*_test.go' 'testkit\.Golden|userdatatest\.' $(MODULES) | xargs -n1 dirname | sort -u | sed 's|^|./|'); \
 	echo "$$pkgs"; $(GO) test -count=1 $$pkgs -args -update
 
 .PHONY: verify
-verify: lint ## lint, and check that generated code and go.mod files are current
+verify: lint ## lint, a doc.go in every package, and generated code and go.mod files current (fails on any change to the tree)
+	hack/verify-docs.sh
 	$(MAKE) generate
-	@for m in $(MODULES); do (cd $$m && $(GO) mod tidy); done
-	git diff --exit-code
+	@for m in $(MODULES); do (cd $$m && GOWORK=off $(GO) mod tidy); done
+	@git diff --exit-code
+	@out=$$(git status --porcelain); if [ -n "$$out" ]; then echo "untracked files after generate:"; echo "$$out"; exit 1; fi
 
 .PHONY: clean
 clean: ## Remove bin/ (the per-user control plane cache in ~/.cache/metalkube stays)

@@ -6,7 +6,6 @@ import (
 	"encoding/base64"
 	"encoding/pem"
 	"flag"
-	"math/big"
 	"os"
 	"path/filepath"
 	"slices"
@@ -26,9 +25,8 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/metalkube/metalkube/shared/testenv"
+	"github.com/metalkube/metalkube/shared/testkit"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 
 var env *testenv.Env
 
@@ -146,7 +144,7 @@ func TestRender(t *testing.T) {
 			if len(workloads(t, r.objs)) == 0 {
 				t.Fatal("no Deployment or DaemonSet rendered")
 			}
-			golden(t, filepath.Join("testdata", tc.name+".yaml"), r.text)
+			testkit.Golden(t, filepath.Join("testdata", tc.name+".yaml"), []byte(r.text))
 			checkRBAC(t, r.objs)
 			checkPods(t, r.objs)
 			checkServices(t, r.objs)
@@ -192,20 +190,24 @@ func TestCCMProbes(t *testing.T) {
 	}
 }
 
+// rbacRules returns the rules of a Role or ClusterRole, none for other kinds.
+func rbacRules(t *testing.T, o *unstructured.Unstructured) []rbacv1.PolicyRule {
+	switch o.GetKind() {
+	case "Role":
+		return convert[rbacv1.Role](t, o).Rules
+	case "ClusterRole":
+		return convert[rbacv1.ClusterRole](t, o).Rules
+	}
+	return nil
+}
+
 // TestSecretsNotCached: os and the extension read Secrets one by one and
 // never cache them, so neither may watch Secrets (and os may not list them).
 func TestSecretsNotCached(t *testing.T) {
 	for c, forbidden := range map[string][]string{"os": {"list", "watch"}, "extension": {"watch"}} {
 		t.Run(c, func(t *testing.T) {
 			for _, o := range render(t, only(c, "")).objs {
-				var rules []rbacv1.PolicyRule
-				switch o.GetKind() {
-				case "Role":
-					rules = convert[rbacv1.Role](t, o).Rules
-				case "ClusterRole":
-					rules = convert[rbacv1.ClusterRole](t, o).Rules
-				}
-				for _, r := range rules {
+				for _, r := range rbacRules(t, o) {
 					if !slices.Contains(r.Resources, "secrets") {
 						continue
 					}
@@ -232,14 +234,7 @@ func TestBackendRBACPerComponent(t *testing.T) {
 			r := render(t, only(c, "global:\n  backend:\n    namespace: metal\n"))
 			var got want
 			for _, o := range r.objs {
-				var rules []rbacv1.PolicyRule
-				switch o.GetKind() {
-				case "Role":
-					rules = convert[rbacv1.Role](t, o).Rules
-				case "ClusterRole":
-					rules = convert[rbacv1.ClusterRole](t, o).Rules
-				}
-				for _, rule := range rules {
+				for _, rule := range rbacRules(t, o) {
 					writes := slices.ContainsFunc(rule.Verbs, func(v string) bool { return v == "create" || v == "update" || v == "patch" || v == "delete" })
 					if slices.Contains(rule.Resources, "serverclaims") {
 						got.claimReads = got.claimReads || slices.Contains(rule.Verbs, "get")
@@ -257,42 +252,6 @@ func TestBackendRBACPerComponent(t *testing.T) {
 	}
 }
 
-func golden(t *testing.T, path, got string) {
-	t.Helper()
-	if *update {
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update)", err)
-	}
-	if string(want) != got {
-		t.Errorf("rendering differs from %s (run go test -update and review the diff):\n%s", path, firstDiff(string(want), got))
-	}
-}
-
-func firstDiff(a, b string) string {
-	al, bl := strings.Split(a, "\n"), strings.Split(b, "\n")
-	for i := 0; i < max(len(al), len(bl)); i++ {
-		var x, y string
-		if i < len(al) {
-			x = al[i]
-		}
-		if i < len(bl) {
-			y = bl[i]
-		}
-		if x != y {
-			return "line " + itoa(i+1) + ":\n- " + x + "\n+ " + y
-		}
-	}
-	return ""
-}
-
-func itoa(i int) string { return big.NewInt(int64(i)).String() }
-
 func convert[T any](t *testing.T, u *unstructured.Unstructured) *T {
 	t.Helper()
 	var out T
@@ -306,15 +265,10 @@ func convert[T any](t *testing.T, u *unstructured.Unstructured) *T {
 // hand out more rights than the role holds.
 func checkRBAC(t *testing.T, objs []*unstructured.Unstructured) {
 	for _, o := range objs {
-		var rules []rbacv1.PolicyRule
-		switch o.GetKind() {
-		case "Role":
-			rules = convert[rbacv1.Role](t, o).Rules
-		case "ClusterRole":
-			rules = convert[rbacv1.ClusterRole](t, o).Rules
-		default:
+		if k := o.GetKind(); k != "Role" && k != "ClusterRole" {
 			continue
 		}
+		rules := rbacRules(t, o)
 		if len(rules) == 0 {
 			t.Errorf("%s: no rules", key(o))
 		}

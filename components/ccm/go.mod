@@ -146,7 +146,7 @@ require (
 	k8s.io/cloud-provider v0.36.6
 	k8s.io/component-base v0.36.6
 	k8s.io/controller-manager v0.36.6
-	k8s.io/klog/v2 v2.140.0
+	k8s.io/klog/v2 v2.140.0 // indirect
 	k8s.io/kube-openapi v0.0.0-20260317180543-43fb72c5454a // indirect
 	k8s.io/utils v0.0.0-20260210185600-b8788abfbbc2 // indirect
 	sigs.k8s.io/controller-runtime v0.24.1

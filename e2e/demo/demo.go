@@ -9,9 +9,9 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/metalkube/metalkube/e2e/framework"
 	"github.com/metalkube/metalkube/e2e/shoot"
 	"github.com/metalkube/metalkube/shared/testenv"
+	"github.com/metalkube/metalkube/shared/testkit/netns"
 )
 
 // Options configure a demo run.
@@ -79,7 +79,7 @@ func Run(ctx context.Context, opts Options) (err error) {
 	firewall := opts.Firewall == FirewallOn
 	if opts.Firewall == FirewallAuto {
 		var why string
-		if firewall, why = framework.CanCreateNetns(); !firewall {
+		if firewall, why = netns.Available(); !firewall {
 			fmt.Fprintf(opts.Out, "           (firewall step skipped: %s)\n", why)
 		}
 	}

@@ -17,6 +17,7 @@ import (
 
 	fwv1alpha1 "github.com/metalkube/metalkube/components/firewall/api/v1alpha1"
 	"github.com/metalkube/metalkube/e2e/framework"
+	"github.com/metalkube/metalkube/shared/testkit/netns"
 )
 
 // The firewall step's network, all inside namespaces the flow creates:
@@ -34,24 +35,24 @@ const (
 )
 
 func (f *Flow) firewall(ctx context.Context) error {
-	if ok, why := framework.CanCreateNetns(); !ok {
+	if ok, why := netns.Available(); !ok {
 		return fmt.Errorf("firewall step needs network namespaces: %s", why)
 	}
 	ext, fw, in, err := topology()
 	if err != nil {
 		return err
 	}
-	defer func() { ext.Delete(); fw.Delete(); in.Delete() }()
-	if err := in.Exec("ip", "addr", "add", f.lbIP+"/32", "dev", "lo"); err != nil {
+	defer func() { _, _, _ = ext.Close(), fw.Close(), in.Close() }()
+	if _, err := in.Output("ip", "addr", "add", f.lbIP+"/32", "dev", "lo"); err != nil {
 		return err
 	}
-	if err := fw.Exec("ip", "route", "add", f.lbIP+"/32", "via", intAddr); err != nil {
+	if _, err := fw.Output("ip", "route", "add", f.lbIP+"/32", "via", intAddr); err != nil {
 		return err
 	}
 	// Servers: the Service behind its LoadBalancer IP in the node, and two
 	// ports outside, one the egress policy allows.
 	for _, l := range []struct {
-		ns   *framework.Netns
+		ns   *netns.NS
 		addr string
 	}{{in, net.JoinHostPort(f.lbIP, "80")}, {in, net.JoinHostPort(f.lbIP, "81")}, {ext, net.JoinHostPort(extAddr, egressOK)}, {ext, net.JoinHostPort(extAddr, egressNotOK)}} {
 		ln, err := l.ns.Listen(l.addr)
@@ -115,7 +116,7 @@ func (f *Flow) firewall(ctx context.Context) error {
 	}
 	f.detail("policy %s deployed", policy.Name)
 	checks := []struct {
-		from *framework.Netns
+		from *netns.NS
 		to   string
 		pass bool
 		why  string
@@ -144,7 +145,7 @@ func (f *Flow) firewall(ctx context.Context) error {
 }
 
 // expect dials to from ns and checks that it connects (pass) or not.
-func expect(ns *framework.Netns, to string, pass bool) error {
+func expect(ns *netns.NS, to string, pass bool) error {
 	c, err := ns.Dial(to, 700*time.Millisecond)
 	if err == nil {
 		defer c.Close()
@@ -178,27 +179,27 @@ func serve(l net.Listener) {
 	}
 }
 
-func topology() (ext, fw, in *framework.Netns, err error) {
+func topology() (ext, fw, in *netns.NS, err error) {
 	pid := os.Getpid()
-	if ext, err = framework.CreateNetns(fmt.Sprintf("mk-ext-%d", pid)); err != nil {
+	if ext, err = netns.Create(fmt.Sprintf("mk-ext-%d", pid)); err != nil {
 		return
 	}
-	if fw, err = framework.CreateNetns(fmt.Sprintf("mk-fw-%d", pid)); err != nil {
+	if fw, err = netns.Create(fmt.Sprintf("mk-fw-%d", pid)); err != nil {
 		return
 	}
-	if in, err = framework.CreateNetns(fmt.Sprintf("mk-int-%d", pid)); err != nil {
+	if in, err = netns.Create(fmt.Sprintf("mk-int-%d", pid)); err != nil {
 		return
 	}
 	for _, args := range [][]string{
 		{"link", "add", "ext0", "netns", fw.Name, "type", "veth", "peer", "name", "eth0", "netns", ext.Name},
 		{"link", "add", "int0", "netns", fw.Name, "type", "veth", "peer", "name", "eth0", "netns", in.Name},
 	} {
-		if err = framework.IP(args...); err != nil {
+		if err = netns.IP(args...); err != nil {
 			return
 		}
 	}
 	for _, c := range []struct {
-		ns   *framework.Netns
+		ns   *netns.NS
 		args []string
 	}{
 		{fw, []string{"sysctl", "-qw", "net.ipv4.ip_forward=1"}},
@@ -213,7 +214,7 @@ func topology() (ext, fw, in *framework.Netns, err error) {
 		{in, []string{"ip", "link", "set", "eth0", "up"}},
 		{in, []string{"ip", "route", "add", "default", "via", "10.250.255.1"}},
 	} {
-		if err = c.ns.Exec(c.args...); err != nil {
+		if _, err = c.ns.Output(c.args...); err != nil {
 			return
 		}
 	}

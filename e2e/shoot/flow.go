@@ -2,6 +2,8 @@ package shoot
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -74,6 +76,9 @@ type Input struct {
 	// IPAM provider and the fleet's BMCs) or BackendMetalStack (the
 	// metal-api emulator).
 	Backend string
+	// Outage, if set, cuts the components off their backend for that long
+	// once the shoot runs, and checks that nothing was deleted or freed.
+	Outage time.Duration
 }
 
 // Backends the flow runs on.
@@ -93,6 +98,14 @@ type Flow struct {
 	mcm        string
 	kubeconfig string
 	lbIP       string
+	// secrets are what no process may log: credentials and user data.
+	secrets []framework.Secret
+	// marker is a random value in the OSC's files, so in the user data.
+	marker string
+	// proxy stands between the components and their backend;
+	// backendKubeconfig reaches the backend through it.
+	proxy             *framework.Proxy
+	backendKubeconfig string
 	// applied are the ManagedResources applied, by name, at their generation.
 	applied map[string]int64
 	// ns is the shoot's namespace.
@@ -115,7 +128,9 @@ func New(in Input) *Flow {
 	if in.Backend == "" {
 		in.Backend = BackendIronCore
 	}
-	f := &Flow{Input: in, kubeconfig: in.Env.Kubeconfig, applied: map[string]int64{}, ns: Namespace}
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	f := &Flow{Input: in, kubeconfig: in.Env.Kubeconfig, applied: map[string]int64{}, ns: Namespace, marker: hex.EncodeToString(b)}
 	if in.Backend == BackendMetalStack {
 		f.ns = MetalStackNamespace
 	}
@@ -158,12 +173,16 @@ func (f *Flow) Steps() []Step {
 		{"wait for machines, nodes and their initialization", f.waitNodes},
 		{"create a LoadBalancer Service", f.loadBalancer},
 	}
+	if f.Outage > 0 {
+		steps = append(steps, Step{"cut the backend off: no Node deleted, no machine freed, no component restarted", f.backendOutage})
+	}
 	if f.Firewall {
 		steps = append(steps, Step{"run the firewall agent in a network namespace and send traffic", f.firewall})
 	}
 	return append(steps,
 		Step{"delete the shoot", f.deleteShoot},
 		Step{"check that nothing leaked", f.checkLeaks},
+		Step{"scan every process log for credentials and user data", f.scanLogs},
 	)
 }
 
@@ -198,6 +217,10 @@ func (f *Flow) Stop() error {
 		f.procs[i].Stop(10 * time.Second)
 	}
 	// procs stay: their logs are read after a failed run (Stop is idempotent).
+	if f.proxy != nil {
+		_ = f.proxy.Close()
+		f.proxy = nil
+	}
 	if f.stopFleet != nil {
 		f.stopFleet()
 		if f.hw != nil {
@@ -300,6 +323,9 @@ func (f *Flow) startFleet(ctx context.Context) error {
 		return fmt.Errorf("%w (metal-operator's output: %s)", err, mo.Log)
 	}
 	f.hw, f.stopFleet = hw, cancel
+	if err := f.startBackendProxy(); err != nil {
+		return err
+	}
 	f.detail("metal-operator discovered %d servers through their Redfish BMCs, all Available in %v; LoadBalancer pool %s (in-cluster IPAM provider)", f.Servers, Zones, LBPrefix)
 	return nil
 }
@@ -390,7 +416,8 @@ func (f *Flow) credentials() (map[string][]byte, map[string]any, error) {
 		infra["project"] = MetalStackProject
 		return map[string][]byte{"metalAPIURL": []byte(f.ms.api.URL()), "metalAPIHMac": []byte(f.ms.hmac)}, infra, nil
 	}
-	kc, err := os.ReadFile(f.kubeconfig)
+	// The test control plane behind the proxy the outage step cuts.
+	kc, err := os.ReadFile(f.backendKubeconfig)
 	return map[string][]byte{"kubeconfig": kc}, infra, err
 }
 
@@ -436,7 +463,7 @@ func (f *Flow) createShoot(ctx context.Context) error {
 				Region:      Region, SecretRef: corev1.SecretReference{Name: "cloudprovider", Namespace: f.ns},
 			},
 		},
-		f.osc(),
+		f.oscWithMarker(),
 	} {
 		if err := c.Create(ctx, obj); err != nil {
 			return fmt.Errorf("create %T: %w", obj, err)
@@ -464,6 +491,16 @@ func (f *Flow) osc() *extensionsv1alpha1.OperatingSystemConfig {
 			}},
 		},
 	}
+}
+
+// oscWithMarker is osc() with a file holding the flow's random marker, which
+// the log scan looks for.
+func (f *Flow) oscWithMarker() *extensionsv1alpha1.OperatingSystemConfig {
+	o := f.osc()
+	o.Spec.Files = append(o.Spec.Files, extensionsv1alpha1.File{Path: "/etc/metalkube-e2e/marker", Permissions: ptr(uint32(0o600)),
+		Content: extensionsv1alpha1.FileContent{Inline: &extensionsv1alpha1.FileContentInline{Data: f.marker + "\n"}}})
+	f.secrets = append(f.secrets, framework.Secret{Name: "the user data's marker file", Value: []byte(f.marker)})
+	return o
 }
 
 func ptr[T any](v T) *T { return &v }

@@ -11,9 +11,9 @@ import (
 	"github.com/go-logr/logr"
 	ctrl "sigs.k8s.io/controller-runtime"
 
-	"github.com/metalkube/metalkube/e2e/framework"
 	"github.com/metalkube/metalkube/e2e/shoot"
 	"github.com/metalkube/metalkube/shared/testenv"
+	"github.com/metalkube/metalkube/shared/testkit/netns"
 )
 
 var env *testenv.Env
@@ -32,11 +32,11 @@ func TestMain(m *testing.M) {
 // in-cluster IPAM provider); with network namespaces it includes real traffic
 // through the firewall agent.
 func TestShootLifecycle(t *testing.T) {
-	firewall, why := framework.CanCreateNetns()
+	firewall, why := netns.Available()
 	if !firewall {
 		t.Logf("firewall step skipped: %s", why)
 	}
-	runFlow(t, shoot.Input{Servers: 4, Workers: 2, Firewall: firewall})
+	runFlow(t, shoot.Input{Servers: 4, Workers: 2, Firewall: firewall, Outage: time.Minute})
 }
 
 // TestShootLifecycleMetalStack runs the same flow on the metal-stack backend:

@@ -16,6 +16,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/client-go/tools/clientcmd"
 	ipamv1 "sigs.k8s.io/cluster-api/api/ipam/v1beta2"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -63,6 +64,7 @@ func (f *Flow) waitInfrastructureAndOSC(ctx context.Context) error {
 		return err
 	}
 	f.detail("OperatingSystemConfig rendered: Secret %s (%d bytes of user data)", s.Name, len(s.Data[extensionsv1alpha1.OperatingSystemConfigSecretDataKey]))
+	f.secrets = append(f.secrets, framework.Secret{Name: "user data", Value: s.Data[extensionsv1alpha1.OperatingSystemConfigSecretDataKey]})
 	return nil
 }
 
@@ -302,5 +304,36 @@ func (f *Flow) checkLeaks(ctx context.Context) error {
 		return fmt.Errorf("%w: left behind: %s", err, strings.Join(leaks, ", "))
 	}
 	f.detail("all %d servers Available; no ServerClaim, IP claim, Secret or Machine left", f.Servers)
+	return nil
+}
+
+// scanLogs fails if any process's log holds the admin credentials, the
+// shoot's cloudprovider credentials or the user data the flow used.
+func (f *Flow) scanLogs(ctx context.Context) error {
+	secrets := slices.Clone(f.secrets)
+	kc, err := clientcmd.LoadFromFile(f.kubeconfig)
+	if err != nil {
+		return err
+	}
+	for name, a := range kc.AuthInfos {
+		secrets = append(secrets, framework.Secret{Name: "client key of " + name, Value: a.ClientKeyData}, framework.Secret{Name: "token of " + name, Value: []byte(a.Token)})
+	}
+	cp := &corev1.Secret{}
+	if err := f.Env.Client.Get(ctx, client.ObjectKey{Namespace: f.ns, Name: "cloudprovider"}, cp); err == nil {
+		for k, v := range cp.Data {
+			if k == "metalAPIURL" {
+				continue // an address, logged like any endpoint; no credential
+			}
+			secrets = append(secrets, framework.Secret{Name: "cloudprovider " + k, Value: v})
+		}
+	}
+	var files []string
+	for _, p := range f.procs {
+		files = append(files, p.Log)
+	}
+	if err := framework.ScanLogs(files, secrets); err != nil {
+		return err
+	}
+	f.detail("%d logs hold none of %d secrets (credentials, user data)", len(files), len(secrets))
 	return nil
 }

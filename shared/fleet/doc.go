@@ -18,7 +18,9 @@
 //     Ignition, the server's system UUID) with kubelet heartbeats, which stop
 //     when it powers off;
 //   - fault knobs: an API outage for clients built with WrapConfig, a BMC that
-//     answers 503 (SetBMCDown), a lost server (LoseServer).
+//     answers 503 (SetBMCDown), slow power (SetPowerDelay: the BMC holds
+//     power actions back), a power cut (CutPower: the BMC reports the server
+//     off behind metal-operator's back), a lost server (LoseServer).
 //
 // Binding, power, phases and discovery are metal-operator's; IPs are the
 // IPAM provider's.

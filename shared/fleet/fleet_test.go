@@ -14,6 +14,7 @@ import (
 	"github.com/metalkube/metalkube/shared/fleet"
 	"github.com/metalkube/metalkube/shared/metal/ironcore"
 	"github.com/metalkube/metalkube/shared/testenv"
+	"github.com/metalkube/metalkube/shared/testkit"
 )
 
 var env *testenv.Env
@@ -73,15 +74,6 @@ func claim(t *testing.T, ns, name string, mutate func(*metalv1alpha1.ServerClaim
 	}
 }
 
-func eventually(t *testing.T, what string, ok func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(20 * time.Second); !ok(); time.Sleep(50 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-	}
-}
-
 func TestBindsByRefAndRespectsTaints(t *testing.T) {
 	start(t, fleet.Config{Servers: 2, Prefix: "taint", Sizes: []string{"taint-size"}})
 	ctx := context.Background()
@@ -101,7 +93,7 @@ func TestBindsByRefAndRespectsTaints(t *testing.T) {
 		c.Spec.ServerRef = &corev1.LocalObjectReference{Name: "taint-001"}
 		c.Spec.Tolerations = []metalv1alpha1.Toleration{{Key: "dedicated", Operator: metalv1alpha1.TolerationOperatorEqual, Value: "gpu", Effect: metalv1alpha1.TaintEffectNoBind}}
 	})
-	eventually(t, "tolerating claim bound to taint-001", func() bool {
+	testkit.Eventually(t, "tolerating claim bound to taint-001", func() bool {
 		return env.Client.Get(ctx, client.ObjectKey{Name: "taint-001"}, srv) == nil && srv.Spec.ServerClaimRef != nil && srv.Spec.ServerClaimRef.Name == "by-ref-tolerated"
 	})
 	c := &metalv1alpha1.ServerClaim{}
@@ -121,14 +113,14 @@ func TestBootRegistersNodeAndHeartbeats(t *testing.T) {
 		c.Spec.ServerSelector = &metav1.LabelSelector{MatchLabels: map[string]string{ironcore.DefaultSizeLabel: "boot-size"}}
 	})
 	node := &corev1.Node{}
-	eventually(t, "node boot-node registered with its status", func() bool {
+	testkit.Eventually(t, "node boot-node registered with its status", func() bool {
 		return env.Client.Get(ctx, client.ObjectKey{Name: "boot-node"}, node) == nil && node.Status.NodeInfo.SystemUUID != ""
 	})
 	if node.Status.NodeInfo.SystemUUID != "5e1f0000-0004-4000-8000-000000000000" || !hasTaint(node, fleet.TaintUninitialized) {
 		t.Fatalf("node = uuid %q taints %v; want a system UUID and the uninitialized taint", node.Status.NodeInfo.SystemUUID, node.Spec.Taints)
 	}
 	first := readyHeartbeat(node)
-	eventually(t, "a fresher heartbeat", func() bool {
+	testkit.Eventually(t, "a fresher heartbeat", func() bool {
 		return env.Client.Get(ctx, client.ObjectKey{Name: "boot-node"}, node) == nil && readyHeartbeat(node).After(first)
 	})
 	// A power cut stops the heartbeats.

@@ -6,8 +6,12 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/httputil"
+	"net/url"
 	"os/exec"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -53,7 +57,7 @@ type Hardware struct {
 	outage   Outage
 
 	mu      sync.Mutex
-	bmcs    []*mockbmc.MockServer
+	bmcs    []*bmc
 	probes  map[string]context.CancelFunc // server -> its running probe agent
 	kubelet *kubelets
 	done    chan struct{}
@@ -151,23 +155,62 @@ func (h *Hardware) Start(ctx context.Context, timeout time.Duration) error {
 // Done is closed when the hardware has stopped.
 func (h *Hardware) Done() <-chan struct{} { return h.done }
 
-// addBMC starts the i-th server's mock BMC and registers it.
+// bmc is one server's BMC: metal-operator's Redfish mock, reached through a
+// proxy that can hold power actions back (slow power) and counts them.
+type bmc struct {
+	mock   *mockbmc.MockServer
+	addr   string // the mock's own address
+	delay  atomic.Int64
+	held   atomic.Int64 // power actions being held back now
+	resets atomic.Int64 // power actions passed on
+}
+
+// resetPath is where Redfish power actions are posted.
+const resetPath = "/Actions/ComputerSystem.Reset"
+
+// proxy passes requests on to the mock, power actions after the delay.
+func (b *bmc) proxy() http.Handler {
+	target := &url.URL{Scheme: "http", Host: b.addr}
+	rp := httputil.NewSingleHostReverseProxy(target)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, resetPath) {
+			if d := time.Duration(b.delay.Load()); d > 0 {
+				b.held.Add(1)
+				select {
+				case <-time.After(d):
+				case <-r.Context().Done():
+				}
+				b.held.Add(-1)
+			}
+			b.resets.Add(1)
+		}
+		rp.ServeHTTP(w, r)
+	})
+}
+
+// addBMC starts the i-th server's mock BMC and its proxy and registers it.
 func (h *Hardware) addBMC(ctx context.Context, i int) error {
+	mockAddr, err := freeAddr()
+	if err != nil {
+		return err
+	}
+	b := &bmc{mock: mockbmc.NewMockServer(logr.Discard(), mockAddr), addr: mockAddr}
+	go func() { _ = b.mock.Start(ctx) }()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return err
 	}
+	srv := &http.Server{Handler: b.proxy(), ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(l) }()
+	go func() { <-ctx.Done(); _ = srv.Close() }()
 	addr := l.Addr().(*net.TCPAddr)
-	_ = l.Close()
-	bmc := mockbmc.NewMockServer(logr.Discard(), addr.String())
-	go func() { _ = bmc.Start(ctx) }()
 	h.mu.Lock()
-	h.bmcs = append(h.bmcs, bmc)
+	h.bmcs = append(h.bmcs, b)
 	h.mu.Unlock()
 	// Each BMC's system gets a UUID of its own: the mock serves one fixed system.
 	body := fmt.Sprintf(`{"UUID":%q}`, h.cfg.SystemUUID(i))
 	for attempt := 0; ; attempt++ {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodPatch, "http://"+addr.String()+mockSystem, bytes.NewBufferString(body))
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPatch, "http://"+mockAddr+mockSystem, bytes.NewBufferString(body))
 		req.Header.Set("Content-Type", "application/json")
 		resp, err := http.DefaultClient.Do(req)
 		if err == nil {
@@ -178,7 +221,7 @@ func (h *Hardware) addBMC(ctx context.Context, i int) error {
 			err = fmt.Errorf("status %s", resp.Status)
 		}
 		if attempt > 50 {
-			return fmt.Errorf("set system UUID on mock BMC %s: %w", addr, err)
+			return fmt.Errorf("set system UUID on mock BMC %s: %w", mockAddr, err)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -344,10 +387,50 @@ func (h *Hardware) WrapConfig(cfg *rest.Config) *rest.Config { return h.outage.W
 func (h *Hardware) SetOutage(down bool) { h.outage.Set(down) }
 
 // SetBMCDown makes the i-th server's BMC answer 503 (or answer again).
-func (h *Hardware) SetBMCDown(i int, down bool) {
+func (h *Hardware) SetBMCDown(i int, down bool) { h.bmc(i).mock.SetUnavailable(down) }
+
+// SetPowerDelay makes the i-th server's BMC hold every power action back for
+// d before carrying it out (slow power); 0 switches it off.
+func (h *Hardware) SetPowerDelay(i int, d time.Duration) { h.bmc(i).delay.Store(int64(d)) }
+
+// PowerActions returns how many power actions the i-th server's BMC has
+// carried out and how many it is holding back now.
+func (h *Hardware) PowerActions(i int) (done, held int) {
+	b := h.bmc(i)
+	return int(b.resets.Load()), int(b.held.Load())
+}
+
+// CutPower switches the i-th server off behind metal-operator's back (a power
+// cut): its BMC reports it off, its node stops heart-beating, and what
+// happens next is metal-operator's.
+func (h *Hardware) CutPower(ctx context.Context, i int) error {
+	h.kubelet.stop(h.cfg.ServerNameOnBMC(i))
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPatch, "http://"+h.bmc(i).addr+mockSystem, strings.NewReader(`{"PowerState":"Off"}`))
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("cut power of server %d: %w", i, err)
+	}
+	_ = resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		return fmt.Errorf("cut power of server %d: BMC answered %s", i, resp.Status)
+	}
+	return nil
+}
+
+func (h *Hardware) bmc(i int) *bmc {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	h.bmcs[i].SetUnavailable(down)
+	return h.bmcs[i]
+}
+
+func freeAddr() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer l.Close()
+	return l.Addr().String(), nil
 }
 
 // LoseServer takes the i-th server out of the inventory: its BMC and Server

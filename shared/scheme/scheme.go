@@ -1,4 +1,3 @@
-// Package scheme builds the runtime schemes metalkube's clients use.
 package scheme
 
 import (

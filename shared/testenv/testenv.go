@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"testing"
 	"time"
 
 	"k8s.io/apimachinery/pkg/runtime"
@@ -157,9 +156,14 @@ func (e *Env) NewManager(mutate ...func(*manager.Options)) (manager.Manager, err
 	return manager.New(e.Config, opts)
 }
 
-// Main starts an environment for a test binary, runs its tests and stops it.
-// It returns the exit code for os.Exit.
-func Main(m *testing.M, opts Options, env **Env) int {
+// Runner runs a test binary's tests and returns its exit code: *testing.M,
+// or a suite's wrapper that checks something after the tests ran (before
+// the environment stops).
+type Runner interface{ Run() int }
+
+// Main starts an environment for a test binary, runs its tests and stops it
+// (after its BeforeStop functions). It returns the exit code for os.Exit.
+func Main(m Runner, opts Options, env **Env) int {
 	e, err := Start(opts)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "testenv: %v\n", err)

@@ -12,7 +12,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/metalkube/metalkube/components/ccm/controllers"
-	lbapp "github.com/metalkube/metalkube/components/lb/app"
+	lboptions "github.com/metalkube/metalkube/components/lb/options"
 	"github.com/metalkube/metalkube/shared/options"
 )
 
@@ -33,7 +33,7 @@ const (
 // k8s.io/cloud-provider/options).
 type Options struct {
 	Backend options.Backend
-	LB      lbapp.LBOptions
+	LB      lboptions.Options
 	// Cluster is the cluster's name in the backend.
 	Cluster        string
 	CacheTTL       time.Duration

@@ -23,8 +23,9 @@ import (
 	"github.com/metalkube/metalkube/components/firewall/app"
 	"github.com/metalkube/metalkube/components/firewall/controller"
 	"github.com/metalkube/metalkube/components/firewall/internal/fixture"
-	"github.com/metalkube/metalkube/components/firewall/internal/netns"
 	"github.com/metalkube/metalkube/shared/testenv"
+	"github.com/metalkube/metalkube/shared/testkit"
+	"github.com/metalkube/metalkube/shared/testkit/netns"
 )
 
 // agentArgsEnv makes the test binary run `metalkube firewall` with these
@@ -93,7 +94,7 @@ func TestAgent(t *testing.T) {
 		"--health-probe-bind-address=0", "--resync-interval=1s", "--netns=/var/run/netns/" + ns.Name}
 	agent := startAgent(t, args)
 
-	eventually(t, "policy statuses", func() (bool, string) {
+	testkit.Eventually(t, "policy statuses", func() (bool, string) {
 		must(t, c.Get(ctx, client.ObjectKeyFromObject(good), good))
 		must(t, c.Get(ctx, client.ObjectKeyFromObject(bad), bad))
 		return good.Status.State == v1alpha1.PolicyDeployed && bad.Status.State == v1alpha1.PolicyIgnored,
@@ -106,7 +107,7 @@ func TestAgent(t *testing.T) {
 	if !strings.Contains(ruleset, "0.0.0.0/0 . 443 . tcp counter packets") {
 		t.Fatalf("ruleset in the agent's namespace:\n%s", ruleset)
 	}
-	eventually(t, "metrics", func() (bool, string) {
+	testkit.Eventually(t, "metrics", func() (bool, string) {
 		body, err := get("http://" + metricsAddr + "/metrics")
 		if err != nil {
 			return false, err.Error()
@@ -114,7 +115,7 @@ func TestAgent(t *testing.T) {
 		return strings.Contains(body, `metalkube_firewall_rule_packets_total{direction="ingress",kind="policy",rule="cwnp.firewall.https.ingress-0",source="firewall/https"} 0`) &&
 			strings.Contains(body, `metalkube_firewall_policies{state="ignored"} 1`), "metrics not there yet"
 	})
-	eventually(t, "firewall status", func() (bool, string) {
+	testkit.Eventually(t, "firewall status", func() (bool, string) {
 		var fs v1alpha1.FirewallStatus
 		if err := c.Get(ctx, client.ObjectKey{Namespace: "firewall", Name: "fw-e2e"}, &fs); err != nil {
 			return false, err.Error()
@@ -168,21 +169,6 @@ func get(url string) (string, error) {
 	return string(b), err
 }
 
-func eventually(t *testing.T, what string, f func() (bool, string)) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	var last string
-	for time.Now().Before(deadline) {
-		ok, msg := f()
-		if ok {
-			return
-		}
-		last = msg
-		time.Sleep(200 * time.Millisecond)
-	}
-	t.Fatalf("timed out waiting for %s: %s", what, last)
-}
-
 func must(t *testing.T, err error) {
 	t.Helper()
 	if err != nil {
@@ -216,7 +202,7 @@ current-context: c
 		"--node-cidrs=10.50.0.0/24", "--firewall-name=", "--metrics-bind-address=0", "--health-probe-bind-address=0",
 		"--dns-proxy-address=", "--netns=/var/run/netns/" + ns.Name}
 	startAgent(t, args)
-	eventually(t, "the fail-closed table", func() (bool, string) {
+	testkit.Eventually(t, "the fail-closed table", func() (bool, string) {
 		out, err := exec.Command("ip", "netns", "exec", ns.Name, "nft", "list", "table", "inet", "metalkube").CombinedOutput()
 		return err == nil && strings.Contains(string(out), "policy drop;") && strings.Contains(string(out), "fail closed"), string(out)
 	})

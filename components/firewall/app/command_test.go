@@ -3,16 +3,13 @@ package app_test
 import (
 	"bytes"
 	"context"
-	"flag"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/metalkube/metalkube/components/firewall/app"
+	"github.com/metalkube/metalkube/shared/testkit"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files in testdata/")
 
 func TestDryRun(t *testing.T) {
 	cmd := app.NewCommand(context.Background())
@@ -30,18 +27,7 @@ func TestDryRun(t *testing.T) {
 		t.Errorf("ignored policy not reported: %q", errOut.String())
 	}
 	path := filepath.Join("testdata", "dry-run.nft")
-	if *update {
-		if err := os.WriteFile(path, out.Bytes(), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run with -update)", err)
-	}
-	if out.String() != string(want) {
-		t.Errorf("dry run output differs from %s (run with -update):\n%s", path, out.String())
-	}
+	testkit.Golden(t, path, out.Bytes())
 }
 
 func TestValidate(t *testing.T) {

@@ -1,10 +1,8 @@
 package compile_test
 
 import (
-	"flag"
 	"fmt"
 	"net/netip"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -18,13 +16,12 @@ import (
 	"github.com/metalkube/metalkube/components/firewall/api/v1alpha1"
 	. "github.com/metalkube/metalkube/components/firewall/compile"
 	"github.com/metalkube/metalkube/components/firewall/internal/fixture"
+	"github.com/metalkube/metalkube/shared/testkit"
 )
 
 func tcp(port int32, end ...int32) networkingv1.NetworkPolicyPort { return fixture.TCP(port, end...) }
 func block(cidr string, except ...string) networkingv1.IPBlock    { return fixture.Block(cidr, except...) }
 func ptr[T any](v T) *T                                           { return &v }
-
-var update = flag.Bool("update", false, "rewrite golden files in testdata/")
 
 func TestGolden(t *testing.T) {
 	full := fixture.Config()
@@ -54,18 +51,7 @@ func TestGolden(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			got := Compile(tt.cfg, tt.in).Table.Render(false)
 			path := filepath.Join("testdata", tt.name+".nft")
-			if *update {
-				if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatalf("%v (run with -update to create)", err)
-			}
-			if got != string(want) {
-				t.Errorf("ruleset differs from %s (run with -update to accept):\n%s", path, got)
-			}
+			testkit.Golden(t, path, []byte(got))
 			// deterministic: the same input compiles to the same text
 			if again := Compile(tt.cfg, tt.in).Table.Render(false); again != got {
 				t.Error("two compilations of the same input differ")

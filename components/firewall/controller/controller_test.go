@@ -19,9 +19,10 @@ import (
 	"github.com/metalkube/metalkube/components/firewall/api/v1alpha1"
 	"github.com/metalkube/metalkube/components/firewall/controller"
 	"github.com/metalkube/metalkube/components/firewall/internal/fixture"
-	"github.com/metalkube/metalkube/components/firewall/internal/netns"
 	"github.com/metalkube/metalkube/components/firewall/nft"
 	"github.com/metalkube/metalkube/shared/testenv"
+	"github.com/metalkube/metalkube/shared/testkit"
+	"github.com/metalkube/metalkube/shared/testkit/netns"
 )
 
 var env *testenv.Env
@@ -31,21 +32,6 @@ func TestMain(m *testing.M) {
 		CRDPaths: []string{"../config/crd", "../config/crd-metalstack"},
 		Scheme:   controller.NewScheme(),
 	}, &env))
-}
-
-func eventually(t *testing.T, what string, f func() (bool, string)) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	var last string
-	for time.Now().Before(deadline) {
-		ok, msg := f()
-		if ok {
-			return
-		}
-		last = msg
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Fatalf("timed out waiting for %s: %s", what, last)
 }
 
 func TestController(t *testing.T) {
@@ -97,7 +83,7 @@ func TestController(t *testing.T) {
 	good := &v1alpha1.ClusterwideNetworkPolicy{ObjectMeta: metav1.ObjectMeta{Namespace: "firewall", Name: "https"},
 		Spec: v1alpha1.PolicySpec{Ingress: []v1alpha1.IngressRule{{Ports: []networkingv1.NetworkPolicyPort{fixture.TCP(443)}}}}}
 	must(t, c.Create(ctx, good))
-	eventually(t, "policy deployed", state(good, &good.Status, v1alpha1.PolicyDeployed, ""))
+	testkit.Eventually(t, "policy deployed", state(good, &good.Status, v1alpha1.PolicyDeployed, ""))
 	if _, ok := counters()["cwnp.firewall.https.ingress-0"]; !ok {
 		t.Fatalf("counter of the deployed policy missing from the kernel: %v", counters())
 	}
@@ -120,7 +106,7 @@ func TestController(t *testing.T) {
 	} {
 		p := &v1alpha1.ClusterwideNetworkPolicy{ObjectMeta: metav1.ObjectMeta{Namespace: "firewall", Name: bad.name}, Spec: bad.spec}
 		must(t, c.Create(ctx, p))
-		eventually(t, bad.name+" ignored", state(p, &p.Status, v1alpha1.PolicyIgnored, bad.msg))
+		testkit.Eventually(t, bad.name+" ignored", state(p, &p.Status, v1alpha1.PolicyIgnored, bad.msg))
 	}
 	time.Sleep(time.Second) // two resyncs
 	if after := fw.Exec(t, "nft", "list", "table", "inet", "metalkube"); after != before {
@@ -131,7 +117,7 @@ func TestController(t *testing.T) {
 	ms := &metalstackv1.ClusterwideNetworkPolicy{ObjectMeta: metav1.ObjectMeta{Namespace: "firewall", Name: "legacy"},
 		Spec: v1alpha1.PolicySpec{Egress: []v1alpha1.EgressRule{{To: []networkingv1.IPBlock{fixture.Block("0.0.0.0/0")}, Ports: []networkingv1.NetworkPolicyPort{fixture.UDP(53)}}}}}
 	must(t, c.Create(ctx, ms))
-	eventually(t, "metal-stack policy deployed", state(ms, &ms.Status, v1alpha1.PolicyDeployed, ""))
+	testkit.Eventually(t, "metal-stack policy deployed", state(ms, &ms.Status, v1alpha1.PolicyDeployed, ""))
 	if _, ok := counters()["cwnp.metal-stack.io.firewall.legacy.egress-0"]; !ok {
 		t.Errorf("counter of the metal-stack policy missing: %v", counters())
 	}
@@ -142,7 +128,7 @@ func TestController(t *testing.T) {
 	must(t, c.Create(ctx, svc))
 	svc.Status.LoadBalancer.Ingress = []corev1.LoadBalancerIngress{{IP: "10.50.1.10"}}
 	must(t, c.Status().Update(ctx, svc))
-	eventually(t, "service rule", func() (bool, string) {
+	testkit.Eventually(t, "service rule", func() (bool, string) {
 		_, ok := counters()["svc.default.web"]
 		return ok, "no counter svc.default.web"
 	})
@@ -150,14 +136,14 @@ func TestController(t *testing.T) {
 	// drift is repaired by the periodic resync
 	want := fw.Exec(t, "nft", "list", "table", "inet", "metalkube")
 	fw.Exec(t, "nft", "flush", "chain", "inet", "metalkube", "forward")
-	eventually(t, "drift repaired", func() (bool, string) {
+	testkit.Eventually(t, "drift repaired", func() (bool, string) {
 		got := fw.Exec(t, "nft", "list", "chain", "inet", "metalkube", "forward")
 		return strings.Contains(got, "ct state established,related"), got
 	})
 	_ = want
 
 	// the firewall's status object
-	eventually(t, "firewall status", func() (bool, string) {
+	testkit.Eventually(t, "firewall status", func() (bool, string) {
 		var fs v1alpha1.FirewallStatus
 		if err := c.Get(ctx, client.ObjectKey{Namespace: "firewall", Name: "fw-1"}, &fs); err != nil {
 			return false, err.Error()
@@ -169,7 +155,7 @@ func TestController(t *testing.T) {
 
 	// deleting the policy removes its rule
 	must(t, c.Delete(ctx, good))
-	eventually(t, "rule removed", func() (bool, string) {
+	testkit.Eventually(t, "rule removed", func() (bool, string) {
 		_, ok := counters()["cwnp.firewall.https.ingress-0"]
 		return !ok, "counter still present"
 	})

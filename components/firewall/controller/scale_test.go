@@ -20,8 +20,9 @@ import (
 	"github.com/metalkube/metalkube/components/firewall/compile"
 	"github.com/metalkube/metalkube/components/firewall/controller"
 	"github.com/metalkube/metalkube/components/firewall/internal/fixture"
-	"github.com/metalkube/metalkube/components/firewall/internal/netns"
+	"github.com/metalkube/metalkube/components/firewall/internal/topology"
 	"github.com/metalkube/metalkube/components/firewall/nft"
+	"github.com/metalkube/metalkube/shared/testkit/netns"
 )
 
 // scalePolicies is how many policies of the shape TestScale creates.
@@ -42,7 +43,7 @@ func TestScale(t *testing.T) {
 	netns.Require(t)
 	ctx, cancel := context.WithCancel(logrContext(t))
 	defer cancel()
-	top := netns.NewTopology(t)
+	top := topology.New(t)
 	var ln net.Listener
 	must(t, top.Int.Do(func() (err error) { ln, err = net.Listen("tcp", ":443"); return err }))
 	defer ln.Close()

@@ -12,8 +12,8 @@ import (
 	"github.com/metalkube/metalkube/components/firewall/api/v1alpha1"
 	"github.com/metalkube/metalkube/components/firewall/compile"
 	"github.com/metalkube/metalkube/components/firewall/internal/fixture"
-	"github.com/metalkube/metalkube/components/firewall/internal/netns"
 	"github.com/metalkube/metalkube/components/firewall/nft"
+	"github.com/metalkube/metalkube/shared/testkit/netns"
 )
 
 // benchSource is policy i's source address: 100.64.0.0 onwards.

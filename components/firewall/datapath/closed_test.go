@@ -5,14 +5,14 @@ import (
 
 	"github.com/metalkube/metalkube/components/firewall/compile"
 	"github.com/metalkube/metalkube/components/firewall/internal/fixture"
-	"github.com/metalkube/metalkube/components/firewall/internal/netns"
+	"github.com/metalkube/metalkube/components/firewall/internal/topology"
 )
 
 // TestFailClosed: the table an agent installs before it has reached the API
 // server drops forwarded traffic that an empty kernel forwards; a restarted
 // agent keeps whatever table is there; the first ruleset replaces it.
 func TestFailClosed(t *testing.T) {
-	top := netns.NewTopology(t)
+	top := topology.New(t)
 	serve(t, top.Int, 443)
 	cfg := fixture.Config()
 	open := flow{name: "no table: forwarded", from: top.Ext, proto: "tcp", src: "203.0.113.2", dst: "10.50.0.2", port: 443, allowed: true}
@@ -38,7 +38,7 @@ func TestFailClosed(t *testing.T) {
 // TestInputChain: the agent's ports (metrics, health, DNS proxy) answer on
 // the internal side only; the host's other ports are left alone.
 func TestInputChain(t *testing.T) {
-	top := netns.NewTopology(t)
+	top := topology.New(t)
 	serve(t, top.FW, 2112, 53, 2222)
 	cfg := fixture.Config()
 	cfg.AgentPorts = []compile.AgentPort{{Proto: 6, Port: 2112}, {Proto: 6, Port: 53}, {Proto: 17, Port: 53}}

@@ -15,7 +15,8 @@ import (
 	"github.com/metalkube/metalkube/components/firewall/compile"
 	"github.com/metalkube/metalkube/components/firewall/fqdn"
 	"github.com/metalkube/metalkube/components/firewall/internal/fixture"
-	"github.com/metalkube/metalkube/components/firewall/internal/netns"
+	"github.com/metalkube/metalkube/components/firewall/internal/topology"
+	"github.com/metalkube/metalkube/shared/testkit/netns"
 )
 
 // upstreamDNS answers A queries from a fixed zone, on loopback of the test's
@@ -55,7 +56,7 @@ func resolve(t *testing.T, ns *netns.NS, name string) {
 // TestFQDNEgress: egress to DNS names is allowed once the proxy resolved the
 // name, stops when the TTL runs out, and survives an agent restart.
 func TestFQDNEgress(t *testing.T) {
-	top := netns.NewTopology(t)
+	top := topology.New(t)
 	serve(t, top.Ext, 22)
 	upstream := upstreamDNS(t, map[string]string{
 		"registry.example.com.": "203.0.113.2", "short.example.com.": "203.0.113.2",

@@ -11,16 +11,15 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 
 	"github.com/metalkube/metalkube/components/firewall/api/v1alpha1"
-
 	"github.com/metalkube/metalkube/components/firewall/compile"
 	"github.com/metalkube/metalkube/components/firewall/internal/fixture"
-	"github.com/metalkube/metalkube/components/firewall/internal/netns"
+	"github.com/metalkube/metalkube/components/firewall/internal/topology"
 )
 
 // TestAllowedNetworks: with allowed ingress networks set, a source outside
 // them is dropped even where a policy allows the port.
 func TestAllowedNetworks(t *testing.T) {
-	top := netns.NewTopology(t)
+	top := topology.New(t)
 	serve(t, top.Int, 443)
 	cfg := fixture.Config()
 	cfg.AllowedIngressNetworks = []netip.Prefix{netip.MustParsePrefix("203.0.113.3/32"), netip.MustParsePrefix("2001:db8::/64")}
@@ -38,7 +37,7 @@ func TestAllowedNetworks(t *testing.T) {
 
 // TestRateLimit: traffic entering the limited interface stays near the limit.
 func TestRateLimit(t *testing.T) {
-	top := netns.NewTopology(t)
+	top := topology.New(t)
 	const limit = 1_250_000 // bytes per second (10 Mbit/s)
 	cfg := fixture.Config()
 	cfg.RateLimits = []compile.RateLimit{{Interface: "ext0", BytesPerSecond: limit}}
@@ -91,7 +90,7 @@ func TestRateLimit(t *testing.T) {
 // counter are kernel objects named after the rule), and its traffic passes
 // and is counted under the policy's name.
 func TestLongPolicyName(t *testing.T) {
-	top := netns.NewTopology(t)
+	top := topology.New(t)
 	serve(t, top.Int, 9443)
 	cfg := fixture.Config()
 	cfg.FQDN = true

@@ -12,14 +12,14 @@ import (
 	"github.com/metalkube/metalkube/components/firewall/compile"
 	"github.com/metalkube/metalkube/components/firewall/droplog"
 	"github.com/metalkube/metalkube/components/firewall/internal/fixture"
-	"github.com/metalkube/metalkube/components/firewall/internal/netns"
+	"github.com/metalkube/metalkube/components/firewall/internal/topology"
 	"github.com/metalkube/metalkube/components/firewall/metrics"
 )
 
 // TestObservability: dropped packets arrive as log records through nflog,
 // and the Prometheus collector reports the per-rule counters of real traffic.
 func TestObservability(t *testing.T) {
-	top := netns.NewTopology(t)
+	top := topology.New(t)
 	serve(t, top.Int, 22, 443)
 	a := newApplier(t, top.FW)
 	res := compile.Compile(fixture.Config(), fixture.Input())

@@ -9,11 +9,11 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 
 	"github.com/metalkube/metalkube/components/firewall/api/v1alpha1"
-
 	"github.com/metalkube/metalkube/components/firewall/compile"
 	"github.com/metalkube/metalkube/components/firewall/internal/fixture"
-	"github.com/metalkube/metalkube/components/firewall/internal/netns"
+	"github.com/metalkube/metalkube/components/firewall/internal/topology"
 	"github.com/metalkube/metalkube/components/firewall/nft"
+	"github.com/metalkube/metalkube/shared/testkit/netns"
 )
 
 func newApplier(t testing.TB, ns *netns.NS) *nft.Applier {
@@ -29,7 +29,7 @@ func newApplier(t testing.TB, ns *netns.NS) *nft.Applier {
 // TestPackets applies the representative policies to the firewall namespace
 // and sends real traffic through it.
 func TestPackets(t *testing.T) {
-	top := netns.NewTopology(t)
+	top := topology.New(t)
 	serve(t, top.Int, 22, 443, 8000, 8050, 8080, 8100, 8101, 5353, 30053)
 	serve(t, top.Ext, 22, 80, 443)
 

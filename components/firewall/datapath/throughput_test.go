@@ -13,7 +13,7 @@ import (
 	"github.com/metalkube/metalkube/components/firewall/api/v1alpha1"
 	"github.com/metalkube/metalkube/components/firewall/compile"
 	"github.com/metalkube/metalkube/components/firewall/internal/fixture"
-	"github.com/metalkube/metalkube/components/firewall/internal/netns"
+	"github.com/metalkube/metalkube/components/firewall/internal/topology"
 )
 
 // benchFlow allows the benchmark traffic: TCP 5201-5202 from the Ext namespace.
@@ -37,22 +37,22 @@ func linearRuleset(n int) string {
 
 type dataPath struct {
 	name  string
-	setup func(b *testing.B, top *netns.Topology)
+	setup func(b *testing.B, top *topology.Topology)
 }
 
 func dataPaths() []dataPath {
-	vmap := func(n int) func(*testing.B, *netns.Topology) {
-		return func(b *testing.B, top *netns.Topology) {
+	vmap := func(n int) func(*testing.B, *topology.Topology) {
+		return func(b *testing.B, top *topology.Topology) {
 			if _, err := newApplier(b, top.FW).Apply(compile.Compile(fixture.Config(), benchInput(n, benchFlow)).Table); err != nil {
 				b.Fatal(err)
 			}
 		}
 	}
-	linear := func(n int) func(*testing.B, *netns.Topology) {
-		return func(b *testing.B, top *netns.Topology) { nftLoad(b, top.FW, linearRuleset(n)) }
+	linear := func(n int) func(*testing.B, *topology.Topology) {
+		return func(b *testing.B, top *topology.Topology) { nftLoad(b, top.FW, linearRuleset(n)) }
 	}
 	return []dataPath{
-		{"no-firewall", func(*testing.B, *netns.Topology) {}},
+		{"no-firewall", func(*testing.B, *topology.Topology) {}},
 		{"vmap/rules=0", vmap(0)},
 		{"vmap/rules=10000", vmap(10000)},
 		{"linear-reference/rules=10000", linear(10000)},
@@ -68,7 +68,7 @@ func BenchmarkThroughput(b *testing.B) {
 	}
 	for _, dp := range dataPaths() {
 		b.Run(dp.name, func(b *testing.B) {
-			top := netns.NewTopology(b)
+			top := topology.New(b)
 			dp.setup(b, top)
 			srv := exec.Command("ip", "netns", "exec", top.Int.Name, "iperf3", "-s", "-p", "5201")
 			if err := srv.Start(); err != nil {
@@ -114,9 +114,9 @@ func BenchmarkNewConnections(b *testing.B) {
 		name string
 		n    int // policies; -1: no firewall
 	}{{"no-firewall", -1}, {"policies=0", 0}, {"policies=10000", 10000}}
-	tops := make([]*netns.Topology, len(paths))
+	tops := make([]*topology.Topology, len(paths))
 	for i, p := range paths {
-		tops[i] = netns.NewTopology(b)
+		tops[i] = topology.New(b)
 		if p.n >= 0 {
 			if _, err := newApplier(b, tops[i].FW).Apply(compile.Compile(fixture.Config(), benchInput(p.n, benchFlow)).Table); err != nil {
 				b.Fatal(err)

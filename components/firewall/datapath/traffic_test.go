@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/metalkube/metalkube/components/firewall/internal/netns"
+	"github.com/metalkube/metalkube/shared/testkit/netns"
 )
 
 // deniedTimeout is how long a connection attempt may take before it counts as

@@ -7,7 +7,7 @@ import (
 
 	"github.com/metalkube/metalkube/components/firewall/compile"
 	"github.com/metalkube/metalkube/components/firewall/internal/fixture"
-	"github.com/metalkube/metalkube/components/firewall/internal/netns"
+	"github.com/metalkube/metalkube/components/firewall/internal/topology"
 	"github.com/metalkube/metalkube/components/firewall/nft"
 )
 
@@ -15,7 +15,7 @@ import (
 // the agent does after a restart or a repair — while connections run: allowed
 // connections never fail and denied ones never pass.
 func TestNoWindowDuringReplace(t *testing.T) {
-	top := netns.NewTopology(t)
+	top := topology.New(t)
 	serve(t, top.Int, 22, 443)
 	tbl := compile.Compile(fixture.Config(), benchInput(2000, fixture.Input().Policies...)).Table
 	if _, err := newApplier(t, top.FW).Apply(tbl); err != nil {

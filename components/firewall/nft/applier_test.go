@@ -11,8 +11,8 @@ import (
 	"github.com/metalkube/metalkube/components/firewall/api/v1alpha1"
 	"github.com/metalkube/metalkube/components/firewall/compile"
 	"github.com/metalkube/metalkube/components/firewall/internal/fixture"
-	"github.com/metalkube/metalkube/components/firewall/internal/netns"
 	"github.com/metalkube/metalkube/components/firewall/nft"
+	"github.com/metalkube/metalkube/shared/testkit/netns"
 )
 
 func applier(t *testing.T, ns *netns.NS) *nft.Applier {

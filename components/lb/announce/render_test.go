@@ -1,9 +1,7 @@
 package announce_test
 
 import (
-	"flag"
 	"net/netip"
-	"os"
 	"path/filepath"
 	"testing"
 
@@ -12,9 +10,8 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/metalkube/metalkube/components/lb/announce"
+	"github.com/metalkube/metalkube/shared/testkit"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 
 func input(t *testing.T, cfg announce.Config) announce.Input {
 	t.Helper()
@@ -62,18 +59,7 @@ func TestRenderGolden(t *testing.T) {
 				out = append(append(out, "---\n"...), b...)
 			}
 			path := filepath.Join("testdata", tc.name+".yaml")
-			if *update {
-				if err := os.WriteFile(path, out, 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatalf("%v (run with -update to create it)", err)
-			}
-			if string(want) != string(out) {
-				t.Errorf("%s differs from the rendering (run with -update to accept):\n%s", path, out)
-			}
+			testkit.Golden(t, path, out)
 		})
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/metalkube/metalkube/components/lb/announce"
 	"github.com/metalkube/metalkube/components/lb/balancer"
 	"github.com/metalkube/metalkube/components/lb/controller"
+	lboptions "github.com/metalkube/metalkube/components/lb/options"
 	"github.com/metalkube/metalkube/shared/component"
 	"github.com/metalkube/metalkube/shared/metal"
 	"github.com/metalkube/metalkube/shared/options"
@@ -31,7 +32,7 @@ const (
 type Options struct {
 	Runtime *component.Options
 	Backend options.Backend
-	LB      LBOptions
+	LB      lboptions.Options
 	// Cluster is the cluster's name in the backend.
 	Cluster string
 	// Class is the spec.loadBalancerClass served; empty: Services without one.
@@ -64,7 +65,7 @@ type Config struct {
 	Runtime *component.Config
 	// Metal is the bare-metal backend.
 	Metal   metal.Client
-	LB      LBOptions
+	LB      lboptions.Options
 	Cluster string
 	Class   string
 }

@@ -7,9 +7,7 @@
 // --metal-cluster (the cluster's name in the backend), --lb-network /
 // --lb-network-ipv6 (backend networks of IPv4 / IPv6 addresses), --load-balancer-class, --announce
 // (metallb|cilium|none) with --metallb-namespace, --bgp-asn-node-label,
-// --bgp-peer-address(-node-label), --bgp-peer-asn, --l2-advertisement.
+// --bgp-peer-address(-node-label), --bgp-peer-asn, --l2-advertisement
+// (package options, which the ccm binds too).
 // Logging is the root command's (--log-level, --log-format).
-//
-// LBOptions are also embedded by the ccm, which serves the same Services
-// through the upstream service controller.
 package app

@@ -10,12 +10,11 @@ import (
 	"testing"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
-
 	metalgo "github.com/metal-stack/metal-go"
 	metalip "github.com/metal-stack/metal-go/api/client/ip"
 	"github.com/metal-stack/metal-go/api/models"
 	"github.com/metal-stack/metal-lib/pkg/tag"
+	corev1 "k8s.io/api/core/v1"
 
 	"github.com/metalkube/metalkube/components/lb/balancer"
 	"github.com/metalkube/metalkube/shared/metal"

@@ -49,8 +49,7 @@ type Reconciler struct {
 // AddToManager registers the reconciler with mgr.
 func (r *Reconciler) AddToManager(mgr manager.Manager) error {
 	if r.Recorder == nil {
-		//lint:ignore SA1019 core/v1 Events, as the upstream service controller writes them
-		r.Recorder = mgr.GetEventRecorderFor("metalkube-lb")
+		r.Recorder = mgr.GetEventRecorderFor("metalkube-lb") //nolint:staticcheck // SA1019: core/v1 Events, as the upstream service controller writes them
 	}
 	if r.Workers == 0 {
 		r.Workers = 10

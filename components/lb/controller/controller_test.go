@@ -23,10 +23,12 @@ import (
 	"github.com/metalkube/metalkube/components/lb/announce"
 	lbapp "github.com/metalkube/metalkube/components/lb/app"
 	"github.com/metalkube/metalkube/components/lb/balancer"
+	lboptions "github.com/metalkube/metalkube/components/lb/options"
 	"github.com/metalkube/metalkube/shared/fleet"
 	"github.com/metalkube/metalkube/shared/metal"
 	"github.com/metalkube/metalkube/shared/metal/ironcore"
 	"github.com/metalkube/metalkube/shared/testenv"
+	"github.com/metalkube/metalkube/shared/testkit"
 )
 
 const (
@@ -35,7 +37,6 @@ const (
 )
 
 var (
-	update  = flag.Bool("update", false, "rewrite the golden files in testdata/")
 	env     *testenv.Env
 	outage  fleet.Outage // between the backend and the API server
 	backend metal.Client
@@ -109,7 +110,7 @@ func run(t testing.TB, ips func(metal.Client) metal.Client, mutate ...func(*mana
 	if ips != nil {
 		be = ips(backend)
 	}
-	o := &lbapp.Config{Metal: be, Cluster: cluster, LB: lbapp.LBOptions{Network: "internet", Network6: "internet-v6", AnnounceResync: 2 * time.Second,
+	o := &lbapp.Config{Metal: be, Cluster: cluster, LB: lboptions.Options{Network: "internet", Network6: "internet-v6", AnnounceResync: 2 * time.Second,
 		Announce: announce.Config{Mode: announce.ModeMetalLB, Namespace: "metallb-system", ASNLabel: announce.DefaultASNLabel,
 			PeerAddressLabel: announce.DefaultPeerAddressLabel, PeerAddress: announce.DefaultPeerAddress}}}
 	if err := lbapp.AddToManager(ctx, mgr, o); err != nil {
@@ -174,18 +175,9 @@ func deleteAndWaitGone(t testing.TB, svc *corev1.Service) {
 	if err := env.Client.Delete(context.Background(), svc); client.IgnoreNotFound(err) != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "service "+svc.Name+" gone", func() bool {
+	testkit.Eventually(t, "service "+svc.Name+" gone", func() bool {
 		return apierrors.IsNotFound(env.Client.Get(context.Background(), client.ObjectKeyFromObject(svc), &corev1.Service{}))
 	})
-}
-
-func eventually(t testing.TB, what string, ok func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(30 * time.Second); !ok(); time.Sleep(50 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not reached", what)
-		}
-	}
 }
 
 func TestEphemeralIPAndAnnouncement(t *testing.T) {
@@ -196,37 +188,26 @@ func TestEphemeralIPAndAnnouncement(t *testing.T) {
 	if !pool4.Prefix.Contains(netip.MustParseAddr(ip)) {
 		t.Fatalf("IP %s not from pool %v", ip, pool4.Prefix)
 	}
-	eventually(t, "MetalLB annotation", func() bool {
+	testkit.Eventually(t, "MetalLB annotation", func() bool {
 		_ = env.Client.Get(context.Background(), client.ObjectKeyFromObject(svc), svc)
 		return svc.Annotations["metallb.io/loadBalancerIPs"] == ip
 	})
 	golden := func(name string, mode announce.Config) {
 		t.Helper()
 		var out []byte
-		eventually(t, name+" rendered", func() bool {
+		testkit.Eventually(t, name+" rendered", func() bool {
 			out = live(t, mode)
 			return strings.Contains(string(out), ip)
 		})
 		path := filepath.Join("testdata", name)
-		if *update {
-			if err := os.WriteFile(path, out, 0o644); err != nil {
-				t.Fatal(err)
-			}
-		}
-		want, err := os.ReadFile(path)
-		if err != nil {
-			t.Fatalf("%v (run with -update)", err)
-		}
-		if string(want) != string(out) {
-			t.Errorf("%s differs (run with -update to accept):\n%s", path, out)
-		}
+		testkit.Golden(t, path, out)
 	}
 	golden("metallb.yaml", announce.Config{Mode: announce.ModeMetalLB, Namespace: "metallb-system"})
 	golden("cilium.yaml", announce.Config{Mode: announce.ModeCilium})
 
 	deleteAndWaitGone(t, svc)
-	eventually(t, "IP freed", func() bool { return len(claims(t)) == 0 })
-	eventually(t, "stale pool removed", func() bool {
+	testkit.Eventually(t, "IP freed", func() bool { return len(claims(t)) == 0 })
+	testkit.Eventually(t, "stale pool removed", func() bool {
 		return !strings.Contains(string(live(t, announce.Config{Mode: announce.ModeMetalLB, Namespace: "metallb-system"})), ip)
 	})
 }
@@ -287,14 +268,14 @@ func keptStatic(t *testing.T, addr string) {
 	if err != nil || len(ips) != 1 || ips[0].Type != metal.IPStatic {
 		t.Fatalf("IPs holding %s after the last service = %+v, %v; want the static IP kept", addr, ips, err)
 	}
-	eventually(t, "static IP untagged", func() bool {
+	testkit.Eventually(t, "static IP untagged", func() bool {
 		ip, err := backend.GetIP(ctx, ips[0].ID)
 		return err == nil && len(balancer.Services(ip)) == 0
 	})
 	if err := backend.FreeIP(ctx, ips[0].ID); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "static IP freed by its owner", func() bool { return len(claims(t)) == 0 })
+	testkit.Eventually(t, "static IP freed by its owner", func() bool { return len(claims(t)) == 0 })
 }
 
 func TestStaticIPv6(t *testing.T) {
@@ -327,7 +308,7 @@ func TestBadInput(t *testing.T) {
 			svc.Annotations = map[string]string{balancer.AnnotationIPs: tc.ip}
 			create(t, svc)
 			var msg string
-			eventually(t, "warning event", func() bool {
+			testkit.Eventually(t, "warning event", func() bool {
 				evs := &corev1.EventList{}
 				_ = env.Client.List(context.Background(), evs, client.InNamespace("default"))
 				for _, e := range evs.Items {
@@ -347,7 +328,7 @@ func TestBadInput(t *testing.T) {
 			// deleted by the backend, but a reconcile still in flight (the
 			// Service's own update triggers one) may hold one for a moment:
 			// wait for nothing to be left behind.
-			eventually(t, "only the other cluster's IP claim", func() bool { return len(claims(t)) == 1 })
+			testkit.Eventually(t, "only the other cluster's IP claim", func() bool { return len(claims(t)) == 1 })
 			_ = env.Client.Get(context.Background(), client.ObjectKeyFromObject(svc), svc)
 			if len(svc.Status.LoadBalancer.Ingress) != 0 {
 				t.Errorf("refused service has status %v", svc.Status.LoadBalancer.Ingress)
@@ -362,7 +343,7 @@ func TestOutageFreesNothing(t *testing.T) {
 	svc := service("outage", "")
 	create(t, svc)
 	ip := waitIP(t, svc)
-	eventually(t, "announced", func() bool {
+	testkit.Eventually(t, "announced", func() bool {
 		return strings.Contains(string(live(t, announce.Config{Mode: announce.ModeMetalLB, Namespace: "metallb-system"})), ip)
 	})
 	outage.Set(true)
@@ -379,8 +360,8 @@ func TestOutageFreesNothing(t *testing.T) {
 	if !strings.Contains(pools, ip) {
 		t.Errorf("announcement of %s withdrawn during the outage", ip)
 	}
-	eventually(t, "service released after recovery", func() bool {
+	testkit.Eventually(t, "service released after recovery", func() bool {
 		return apierrors.IsNotFound(env.Client.Get(context.Background(), client.ObjectKeyFromObject(svc), &corev1.Service{}))
 	})
-	eventually(t, "IP freed after recovery", func() bool { return len(claims(t)) == 0 })
+	testkit.Eventually(t, "IP freed after recovery", func() bool { return len(claims(t)) == 0 })
 }

@@ -19,6 +19,8 @@
 //
 // Unlike upstream's app.Run, Run stops when its context is cancelled: leader
 // election releases the lease, the controllers and informers stop and the
-// health server shuts down. The backend calls are the driver's (see package
-// driver).
+// health server shuts down. On --address:--port it serves /metrics, /healthz
+// (fails when a leader has not renewed its lease in time) and /readyz (fails
+// while the backend does not answer). The backend calls are the driver's (see
+// package driver).
 package app

@@ -34,14 +34,6 @@ type Options struct {
 	ReleaseTimeout time.Duration
 	// CSIDrivers whose volumes are reported to drain; empty: all.
 	CSIDrivers []string
-
-	// Set by tests and the demo instead of flags.
-
-	// ControlConfig and TargetConfig, if set, are used instead of
-	// --control-kubeconfig and --target-kubeconfig.
-	ControlConfig, TargetConfig *rest.Config
-	// Client, if set, is the backend instead of the one the flags describe.
-	Client metal.Client
 }
 
 // NewOptions returns the defaults.

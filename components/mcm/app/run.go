@@ -30,6 +30,7 @@ import (
 	"k8s.io/client-go/tools/leaderelection"
 	"k8s.io/client-go/tools/leaderelection/resourcelock"
 	"k8s.io/client-go/tools/record"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
 
 	"github.com/metalkube/metalkube/components/mcm/driver"
 	"github.com/metalkube/metalkube/shared/component"
@@ -41,6 +42,14 @@ const LeaseName = "machine-controller"
 
 // Name is the component's name: its command and logger.
 const Name = "mcm"
+
+// HealthzLeaderElection names the liveness check that fails when the leader
+// has not renewed its lease for leaderHealthTimeout past its duration.
+const HealthzLeaderElection = "leader-election"
+
+// leaderHealthTimeout is how long past the lease duration a leader that
+// could not renew still counts as alive (the kubelet's restart is the cure).
+const leaderHealthTimeout = 20 * time.Second
 
 // Run runs the provider controller until ctx is done. It returns nil then, or
 // the error that stopped it.
@@ -64,13 +73,16 @@ func Run(ctx context.Context, cfg *Config) error {
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	srv := o.serveHTTP(ctx, log)
+	// A leader that stops renewing its lease fails /healthz, so that the
+	// kubelet restarts it instead of leaving two leaders.
+	watchdog := leaderelection.NewLeaderHealthzAdaptor(leaderHealthTimeout)
+	srv := o.serveHTTP(ctx, log, watchdog)
 
 	runErr := make(chan error, 1)
 	run := func(ctx context.Context) { runErr <- runControllers(ctx, o, control, target, drv) }
 	if !o.MCM.LeaderElection.LeaderElect {
 		run(ctx)
-	} else if err := o.leaderElect(ctx, control, run); err != nil {
+	} else if err := o.leaderElect(ctx, control, watchdog, run); err != nil {
 		return err
 	}
 	_ = srv.Shutdown(context.WithoutCancel(ctx))
@@ -172,7 +184,7 @@ func newRecorder(kube kubernetes.Interface, namespace string) (record.EventRecor
 	return b.NewRecorder(s, corev1.EventSource{Component: "machine-controller"}), b.Shutdown
 }
 
-func (o *Config) leaderElect(ctx context.Context, control *rest.Config, run func(context.Context)) error {
+func (o *Config) leaderElect(ctx context.Context, control *rest.Config, watchdog *leaderelection.HealthzAdaptor, run func(context.Context)) error {
 	kube, err := kubernetes.NewForConfig(rest.AddUserAgent(control, "machine-leader-election"))
 	if err != nil {
 		return err
@@ -190,6 +202,7 @@ func (o *Config) leaderElect(ctx context.Context, control *rest.Config, run func
 	elector, err := leaderelection.NewLeaderElector(leaderelection.LeaderElectionConfig{
 		Lock: lock, LeaseDuration: le.LeaseDuration.Duration, RenewDeadline: le.RenewDeadline.Duration, RetryPeriod: le.RetryPeriod.Duration,
 		ReleaseOnCancel: true,
+		WatchDog:        watchdog,
 		Callbacks:       leaderelection.LeaderCallbacks{OnStartedLeading: run, OnStoppedLeading: func() {}},
 	})
 	if err != nil {
@@ -199,11 +212,21 @@ func (o *Config) leaderElect(ctx context.Context, control *rest.Config, run func
 	return nil
 }
 
-// serveHTTP serves /healthz and /metrics on --address:--port until ctx is done.
-func (o *Config) serveHTTP(ctx context.Context, log logr.Logger) *http.Server {
+// serveHTTP serves /metrics, /healthz (the process runs; a leader still
+// holds its lease) and /readyz (the backend answers) on --address:--port
+// until ctx is done.
+func (o *Config) serveHTTP(ctx context.Context, log logr.Logger, watchdog *leaderelection.HealthzAdaptor) *http.Server {
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.Handler())
-	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok")) })
+	for path, checks := range map[string]map[string]healthz.Checker{
+		"/healthz": {component.HealthzPing: healthz.Ping, HealthzLeaderElection: watchdog.Check},
+		"/readyz":  {component.ReadyzBackend: component.BackendReady(o.Metal)},
+	} {
+		// /readyz answers for all checks, /readyz/backend for one.
+		h := http.StripPrefix(path, &healthz.Handler{Checks: checks})
+		mux.Handle(path, h)
+		mux.Handle(path+"/", h)
+	}
 	srv := &http.Server{Addr: net.JoinHostPort(o.MCM.Address, strconv.Itoa(int(o.MCM.Port))), Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {

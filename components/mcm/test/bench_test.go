@@ -9,6 +9,8 @@ import (
 
 	mcmv1alpha1 "github.com/gardener/machine-controller-manager/pkg/apis/machine/v1alpha1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/metalkube/metalkube/shared/testkit"
 )
 
 // BenchmarkScaleUp50 scales a MachineDeployment from 0 to 50 with the real
@@ -38,7 +40,7 @@ func benchScaleUp(b *testing.B, name string, withIP bool) {
 		if err := env.Client.Create(context.Background(), newDeployment(f.ns, 0)); err != nil {
 			b.Fatal(err)
 		}
-		eventually(b, 30*time.Second, "provider started", func() error {
+		testkit.EventuallyWithin(b, 30*time.Second, "provider started", func() error {
 			if p.calls.Load() == 0 {
 				return fmt.Errorf("no backend request yet")
 			}
@@ -50,7 +52,7 @@ func benchScaleUp(b *testing.B, name string, withIP bool) {
 		start := time.Now()
 		scale(b, f.ns, machines)
 		running := map[string]time.Duration{}
-		eventually(b, 5*time.Minute, "50 machines running", func() error {
+		testkit.EventuallyWithin(b, 5*time.Minute, "50 machines running", func() error {
 			ms := &mcmv1alpha1.MachineList{}
 			if err := env.Client.List(context.Background(), ms, client.InNamespace(f.ns)); err != nil {
 				return err

@@ -4,14 +4,17 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"net/http"
 	"os"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
+	mcmv1alpha1 "github.com/gardener/machine-controller-manager/pkg/apis/machine/v1alpha1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	mcmv1alpha1 "github.com/gardener/machine-controller-manager/pkg/apis/machine/v1alpha1"
+	"github.com/metalkube/metalkube/shared/testkit"
 )
 
 func createMachines(t testing.TB, ns string, n int) {
@@ -66,7 +69,7 @@ func TestCrashDuringScaleUp(t *testing.T) {
 
 				b := startProvider(t, g, providerOpts{})
 				defer b.stop(t)
-				eventually(t, 3*time.Minute, "all machines running after restart", settled(t, g.ns, machines, false))
+				testkit.EventuallyWithin(t, 3*time.Minute, "all machines running after restart", settled(t, g.ns, machines, false))
 				checkOneServerPerMachine(t, observe(t, g.ns))
 			})
 		}
@@ -124,20 +127,41 @@ func TestBackendOutage(t *testing.T) {
 	createMachines(t, f.ns, machines)
 	// Let the provider start (its backend health check must pass) and reach
 	// the backend for the first Machines, then flap.
-	eventually(t, 30*time.Second, "provider started", func() error {
+	testkit.EventuallyWithin(t, 30*time.Second, "provider started", func() error {
 		if n := p.calls.Load(); n < 4 {
 			return fmt.Errorf("%d backend requests", n)
 		}
 		return nil
 	})
+	// While the backend is down the provider stays alive (/healthz) but is
+	// not ready (/readyz names the backend check); it is ready again once the
+	// backend answers.
+	probe := func(path string, want int, wantBody string) func() error {
+		return func() error {
+			code, body, err := p.probe(path)
+			if err != nil {
+				return err
+			}
+			if code != want || !strings.Contains(body, wantBody) {
+				return fmt.Errorf("GET %s: %d %q, want %d with %q", path, code, body, want, wantBody)
+			}
+			return nil
+		}
+	}
+	testkit.Eventually(t, "ready with the backend up", probe("/readyz", http.StatusOK, "[+]backend ok"))
+	f.emu.SetOutage(true)
+	testkit.Eventually(t, "not ready during the outage", probe("/readyz", http.StatusInternalServerError, "[-]backend failed"))
+	testkit.Eventually(t, "alive during the outage", probe("/healthz", http.StatusOK, "[+]ping ok"))
+	f.emu.SetOutage(false)
+	testkit.Eventually(t, "ready again", probe("/readyz", http.StatusOK, "[+]backend ok"))
 	stop := flap()
 	// Running needs the backend; the flapping lets it through now and then.
-	eventually(t, 2*time.Minute, "machines running through the outage", func() error {
+	testkit.EventuallyWithin(t, 2*time.Minute, "machines running through the outage", func() error {
 		checkOneServerPerMachine(t, observe(t, f.ns))
 		return machinesRunning(f.ns, machines)()
 	})
 	stop()
-	eventually(t, 30*time.Second, "settled", settled(t, f.ns, machines, true))
+	testkit.EventuallyWithin(t, 30*time.Second, "settled", settled(t, f.ns, machines, true))
 	if n := p.refused.Load(); n == 0 {
 		t.Errorf("the outage refused no backend request")
 	} else {
@@ -149,7 +173,7 @@ func TestBackendOutage(t *testing.T) {
 	if err := env.Client.DeleteAllOf(ctx, &mcmv1alpha1.Machine{}, client.InNamespace(f.ns)); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 2*time.Minute, "machines deleted through the outage", machinesGone(f.ns))
+	testkit.EventuallyWithin(t, 2*time.Minute, "machines deleted through the outage", machinesGone(f.ns))
 	stop()
 	t.Logf("%d backend requests refused during deletion", p.refused.Load()-refused)
 	checkEmpty(t, f.ns)

@@ -5,11 +5,13 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/netip"
 	"os"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -47,23 +49,11 @@ func TestMain(m *testing.M) {
 	prometheus.DefaultRegisterer = lastWins{prometheus.DefaultRegisterer}
 	// The crash runs are parallel subtests; their time is mostly waiting.
 	_ = flag.Set("test.parallel", "16")
-	var err error
-	env, err = testenv.Start(testenv.Options{
+	os.Exit(testenv.Main(m, testenv.Options{
 		CRDs:   []testenv.CRDSet{testenv.MetalOperator, testenv.MachineControllerManager},
 		IPAM:   true,
 		Scheme: scheme.New(mcmv1alpha1.AddToScheme),
-	})
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "testenv: %v\n", err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	// Stop the emulator first: its watches hold the API server's shutdown up.
-	shared.cancel()
-	if err := env.Stop(); err != nil {
-		fmt.Fprintf(os.Stderr, "testenv: stop: %v\n", err)
-	}
-	os.Exit(code)
+	}, &env))
 }
 
 // fleetSetup is one test's slice of the world: a namespace (Machines, claims
@@ -107,6 +97,9 @@ func init() { shared.ctx, shared.cancel = context.WithCancel(context.Background(
 func emulator(t testing.TB) *fleet.Emulator {
 	t.Helper()
 	shared.once.Do(func() {
+		// The emulator stops first: its watches hold the API server's
+		// shutdown up.
+		env.BeforeStop(shared.cancel)
 		if shared.err = env.CreateIPPools(shared.ctx, sharedPool); shared.err != nil {
 			return
 		}
@@ -172,6 +165,19 @@ type process struct {
 	killAt   int64        // kill when the backend request with this number was sent; 0: never
 	killed   chan struct{}
 	killOnce sync.Once
+	// addr is the address of its health and metrics server.
+	addr string
+}
+
+// probe answers GET http://addr/path: the status code and the body.
+func (p *process) probe(path string) (int, string, error) {
+	resp, err := http.Get("http://" + p.addr + path + "?verbose")
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b), err
 }
 
 var errKilled = errors.New("process killed")
@@ -257,6 +263,7 @@ func startProvider(t testing.TB, f *fleetSetup, po providerOpts) *process {
 	s.LeaderElection.LeaderElect = false
 	s.Port = freePort(t)
 	s.Address = "127.0.0.1"
+	p.addr = net.JoinHostPort(s.Address, strconv.Itoa(int(s.Port)))
 	s.KubeAPIQPS, s.KubeAPIBurst = 200, 400
 	s.SafetyOptions.MachineCreationTimeout.Duration = 2 * time.Minute
 	s.ResourceExhaustedRetry.Duration = 5 * time.Second
@@ -295,21 +302,6 @@ func freePort(t testing.TB) int32 {
 	}
 	defer l.Close()
 	return int32(l.Addr().(*net.TCPAddr).Port)
-}
-
-// eventually polls check until it returns nil, failing the test with its last
-// error after timeout.
-func eventually(t testing.TB, timeout time.Duration, what string, check func() error) {
-	t.Helper()
-	var err error
-	for deadline := time.Now().Add(timeout); ; time.Sleep(100 * time.Millisecond) {
-		if err = check(); err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not reached after %s: %v", what, timeout, err)
-		}
-	}
 }
 
 func newMachine(ns, name string) *mcmv1alpha1.Machine {

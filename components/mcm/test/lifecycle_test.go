@@ -13,6 +13,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/metalkube/metalkube/shared/testkit"
 )
 
 // TestMachineLifecycle: a MachineClass and a Machine make a claimed server, a
@@ -29,7 +31,7 @@ func TestMachineLifecycle(t *testing.T) {
 	if err := env.Client.Create(ctx, newMachine(f.ns, "life-m1")); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, time.Minute, "machine running", machinesRunning(f.ns, 1))
+	testkit.EventuallyWithin(t, time.Minute, "machine running", machinesRunning(f.ns, 1))
 	t.Logf("machine running after %s", time.Since(start).Round(time.Millisecond))
 
 	w := observe(t, f.ns)
@@ -53,7 +55,7 @@ func TestMachineLifecycle(t *testing.T) {
 		t.Fatal(err)
 	}
 	start = time.Now()
-	eventually(t, 2*time.Minute, "machine deleted", func() error {
+	testkit.EventuallyWithin(t, 2*time.Minute, "machine deleted", func() error {
 		err := env.Client.Get(ctx, client.ObjectKeyFromObject(&m), &mcmv1alpha1.Machine{})
 		if err == nil {
 			return fmt.Errorf("machine still there")
@@ -62,7 +64,7 @@ func TestMachineLifecycle(t *testing.T) {
 	})
 	t.Logf("machine deleted after %s", time.Since(start).Round(time.Millisecond))
 	srv := &metalv1alpha1.Server{}
-	eventually(t, 10*time.Second, "server available", func() error {
+	testkit.EventuallyWithin(t, 10*time.Second, "server available", func() error {
 		if err := env.Client.Get(ctx, client.ObjectKey{Name: claim.Spec.ServerRef.Name}, srv); err != nil {
 			return err
 		}
@@ -91,7 +93,7 @@ func TestInvalidProviderSpec(t *testing.T) {
 	}
 	p := startProvider(t, f, providerOpts{})
 	defer p.stop(t)
-	eventually(t, 30*time.Second, "creation failure reported", func() error {
+	testkit.EventuallyWithin(t, 30*time.Second, "creation failure reported", func() error {
 		m := &mcmv1alpha1.Machine{}
 		if err := env.Client.Get(ctx, client.ObjectKey{Namespace: f.ns, Name: "invalid-m1"}, m); err != nil {
 			return err

@@ -16,6 +16,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/metalkube/metalkube/shared/testenv"
+	"github.com/metalkube/metalkube/shared/testkit"
 )
 
 // startMCM runs the real machine-controller-manager core controller (built by
@@ -120,7 +121,7 @@ func TestScaleMachineDeployment(t *testing.T) {
 	for _, n := range []int{10, 3, 0} {
 		start := time.Now()
 		scale(t, f.ns, int32(n))
-		eventually(t, 2*time.Minute, fmt.Sprintf("scaled to %d", n), settled(t, f.ns, n, true))
+		testkit.EventuallyWithin(t, 2*time.Minute, fmt.Sprintf("scaled to %d", n), settled(t, f.ns, n, true))
 		checkOneServerPerMachine(t, observe(t, f.ns))
 		t.Logf("scaled to %d in %s", n, time.Since(start).Round(time.Millisecond))
 	}

@@ -3,13 +3,19 @@ package ironcore_test
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"sort"
 	"sync"
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
 	"github.com/metalkube/metalkube/shared/metal"
 	"github.com/metalkube/metalkube/shared/metal/ironcore"
+	"github.com/metalkube/metalkube/shared/testenv"
 )
 
 var benchBackend struct {
@@ -108,4 +114,81 @@ func freeAll(b *testing.B, be *ironcore.Backend, cluster string) {
 			b.Fatal("machines not freed within a minute")
 		}
 	}
+}
+
+// BenchmarkFindIPByTag500 looks up one Service's IP by its tag among 500
+// tagged IPs of one cluster, allocated once from the real in-cluster IPAM
+// provider. Each iteration times the reference, the lookup as the backend made
+// it before tags were indexed by label (every IP of the cluster read, tags
+// matched in Go), and today's label-selected lookup, and reports both and
+// their ratio.
+func BenchmarkFindIPByTag500(b *testing.B) {
+	const n = 500
+	ctx := context.Background()
+	ns := "ic-findbench"
+	if err := env.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); client.IgnoreAlreadyExists(err) != nil {
+		b.Fatal(err)
+	}
+	pool := testenv.IPPool{Namespace: ns, Name: "lb", Prefix: netip.MustParsePrefix("10.96.0.0/22")}
+	if err := env.CreateIPPools(ctx, pool); err != nil {
+		b.Fatal(err)
+	}
+	c, err := client.New(env.Config, client.Options{Scheme: env.Scheme})
+	if err != nil {
+		b.Fatal(err)
+	}
+	be, err := ironcore.New(ironcore.Config{Client: c, Namespace: ns, IPTimeout: time.Minute, Pools: map[string][]ironcore.PoolRef{"lb": {pool.Ref()}}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	tag := func(i int) map[string]string {
+		return map[string]string{"service/default/svc-" + fmt.Sprint(i): "bench"}
+	}
+	sem := make(chan struct{}, 20)
+	var wg sync.WaitGroup
+	for i := range n {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			if _, err := be.AllocateIP(ctx, metal.IPSpec{Name: fmt.Sprintf("svc-%03d", i), Cluster: "bench", Network: "lb", Tags: tag(i)}); err != nil {
+				b.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	if b.Failed() {
+		return
+	}
+	find := func(q metal.IPQuery, reference bool) time.Duration {
+		start := time.Now()
+		var got []metal.IP
+		if reference { // every IP of the cluster, matched here
+			all, err := be.FindIPs(ctx, metal.IPQuery{Cluster: q.Cluster})
+			if err != nil {
+				b.Fatal(err)
+			}
+			for _, ip := range all {
+				if metal.MatchTags(ip.Tags, q.Tags) {
+					got = append(got, ip)
+				}
+			}
+		} else if got, err = be.FindIPs(ctx, q); err != nil {
+			b.Fatal(err)
+		}
+		took := time.Since(start)
+		if len(got) != 1 {
+			b.Fatalf("find %v (reference %v): %d IPs, want 1", q.Tags, reference, len(got))
+		}
+		return took
+	}
+	var ref, idx time.Duration
+	b.ResetTimer()
+	for i := range b.N {
+		q := metal.IPQuery{Cluster: "bench", Tags: tag(i % n)}
+		ref += find(q, true)
+		idx += find(q, false)
+	}
+	b.ReportMetric(float64(ref.Microseconds())/float64(b.N), "µs/reference-lookup")
+	b.ReportMetric(float64(idx.Microseconds())/float64(b.N), "µs/indexed-lookup")
+	b.ReportMetric(ref.Seconds()/idx.Seconds(), "x-faster")
 }

@@ -50,11 +50,11 @@ const smallCapacity = 2
 // every claim of the API server) and its hardware, with servers of a size of
 // each test's own. sizeSlots lists each server's size, in server order.
 var sizeSlots = func() []string {
-	s := make([]string, 0, 26)
+	s := make([]string, 0, 28)
 	for range 20 {
 		s = append(s, "conf-size")
 	}
-	return append(s, "free-size", "nocap-size", "outage-size", "outage-size", "lost-size", "power-size")
+	return append(s, "free-size", "nocap-size", "outage-size", "outage-size", "lost-size", "power-size", "cut-size", "slow-size")
 }()
 
 var operator struct {
@@ -395,6 +395,64 @@ func TestPowerOff(t *testing.T) {
 	got := waitMachine(t, b, m.ID, metal.MachineAllocated)
 	if got.PoweredOn {
 		t.Errorf("machine still powered on: %+v", got)
+	}
+}
+
+// TestPowerCut cuts a running machine's power at its BMC: the real
+// metal-operator notices and powers it on again (a power action at the BMC),
+// and the machine is Running again.
+func TestPowerCut(t *testing.T) {
+	b, hw, _ := setup(t, "cut", true)
+	ctx := context.Background()
+	i := slices.Index(sizeSlots, "cut-size")
+	m, err := b.AllocateMachine(ctx, metal.MachineSpec{Name: "m1", Cluster: "c", Image: "img", Size: "cut-size"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitMachine(t, b, m.ID, metal.MachineRunning)
+	before, _ := hw.PowerActions(i)
+	if err := hw.CutPower(ctx, i); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(100 * time.Millisecond) {
+		if done, _ := hw.PowerActions(i); done > before {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("metal-operator sent no power action to the BMC after the power cut")
+		}
+	}
+	if got := waitMachine(t, b, m.ID, metal.MachineRunning); !got.PoweredOn {
+		t.Errorf("machine after the power cut: %+v, want powered on", got)
+	}
+}
+
+// TestSlowPower holds the BMC's power actions back: while the power-on is
+// held, the machine is not powered on; once carried out, it is Running.
+func TestSlowPower(t *testing.T) {
+	b, hw, _ := setup(t, "slow", true)
+	ctx := context.Background()
+	i := slices.Index(sizeSlots, "slow-size")
+	hw.SetPowerDelay(i, 5*time.Second)
+	defer hw.SetPowerDelay(i, 0)
+	m, err := b.AllocateMachine(ctx, metal.MachineSpec{Name: "m1", Cluster: "c", Image: "img", Size: "slow-size"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(20 * time.Millisecond) {
+		if _, held := hw.PowerActions(i); held > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no power action reached the BMC")
+		}
+	}
+	if got, err := b.GetMachine(ctx, m.ID); err != nil || got.PoweredOn || got.State == metal.MachineRunning {
+		t.Errorf("machine while its BMC holds the power-on: %+v, %v; want not powered on", got, err)
+	}
+	hw.SetPowerDelay(i, 0)
+	if got := waitMachine(t, b, m.ID, metal.MachineRunning); !got.PoweredOn {
+		t.Errorf("machine after the power-on: %+v, want powered on", got)
 	}
 }
 

@@ -9,14 +9,15 @@ import (
 	coordinationv1 "k8s.io/api/coordination/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/metalkube/metalkube/components/extension/pkg/provider"
+	"github.com/metalkube/metalkube/components/extension/provider"
+	"github.com/metalkube/metalkube/shared/testkit"
 )
 
 // TestHeartbeat: the extension renews gardener's heartbeat Lease, holding
 // its name.
 func TestHeartbeat(t *testing.T) {
 	start(t)
-	eventually(t, 20*time.Second, func() error {
+	testkit.EventuallyWithin(t, 20*time.Second, "heartbeat lease", func() error {
 		lease := &coordinationv1.Lease{}
 		if err := env.Client.Get(context.Background(), client.ObjectKey{Namespace: "default", Name: extensions.HeartBeatResourceName}, lease); err != nil {
 			return err

@@ -18,6 +18,7 @@ import (
 	gardencorev1beta1 "github.com/gardener/gardener/pkg/apis/core/v1beta1"
 	v1beta1constants "github.com/gardener/gardener/pkg/apis/core/v1beta1/constants"
 	extensionsv1alpha1 "github.com/gardener/gardener/pkg/apis/extensions/v1alpha1"
+	"go.uber.org/zap/zapcore"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -25,17 +26,16 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/manager"
-
-	"go.uber.org/zap/zapcore"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
 
 	"github.com/metalkube/metalkube/components/extension/app"
-	"github.com/metalkube/metalkube/components/extension/pkg/scheme"
+	"github.com/metalkube/metalkube/components/extension/scheme"
 	"github.com/metalkube/metalkube/shared/metal"
 	"github.com/metalkube/metalkube/shared/metal/memory"
 	"github.com/metalkube/metalkube/shared/testenv"
+	"github.com/metalkube/metalkube/shared/testkit"
 )
 
 var env *testenv.Env
@@ -46,29 +46,27 @@ var shootSeq atomic.Int32
 // called Backend, shadowing metal.Client's Backend method).
 type mem = memory.Backend
 
-// TestMain starts the control plane (testenv.Start rather than testenv.Main,
-// so that the manager stops before the API server does).
 func TestMain(m *testing.M) {
 	ctrllog.SetLogger(zap.New(zap.WriteTo(os.Stderr), zap.Level(zapcore.ErrorLevel), zap.StacktraceLevel(zapcore.PanicLevel)))
-	e, err := testenv.Start(testenv.Options{
+	os.Exit(testenv.Main(checkSecrets{m}, testenv.Options{
 		CRDs:   []testenv.CRDSet{testenv.GardenerExtensions, testenv.GardenerResources, testenv.MachineControllerManager},
 		Scheme: scheme.Seed(),
-	})
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "testenv: %v\n", err)
-		os.Exit(1)
-	}
-	env = e
-	code := m.Run()
+	}, &env))
+}
+
+// checkSecrets runs the tests, then stops the extension's manager (before the
+// API server stops) and fails the binary if the extension listed or watched
+// Secrets (they must not be cached).
+type checkSecrets struct{ m *testing.M }
+
+func (c checkSecrets) Run() int {
+	code := c.m.Run()
 	stopManager()
 	if lists := secretLists.get(); len(lists) > 0 {
 		fmt.Fprintf(os.Stderr, "the extension listed or watched Secrets (they must not be cached): %v\n", lists)
 		code = 1
 	}
-	if err := e.Stop(); err != nil {
-		fmt.Fprintf(os.Stderr, "testenv: stop: %v\n", err)
-	}
-	os.Exit(code)
+	return code
 }
 
 // backend is the memory backend with networks switched off per cluster, to
@@ -252,26 +250,12 @@ func newShoot(t testing.TB, name string, workers ...gardencorev1beta1.Worker) st
 	return ns
 }
 
-// eventually polls f until it returns nil or the timeout passes.
-func eventually(t testing.TB, timeout time.Duration, f func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	var err error
-	for time.Now().Before(deadline) {
-		if err = f(); err == nil {
-			return
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-	t.Fatalf("after %s: %v", timeout, err)
-}
-
 // waitSucceeded waits until obj's last operation is typ and succeeded
 // (Reconcile also accepts Create, the first reconcile) and the operation
 // annotation is gone, as gardenlet waits before it sets the next one.
 func waitSucceeded(t testing.TB, obj extensionsv1alpha1.Object, typ gardencorev1beta1.LastOperationType, timeout time.Duration) {
 	t.Helper()
-	eventually(t, timeout, func() error {
+	testkit.EventuallyWithin(t, timeout, fmt.Sprintf("%s %s succeeded", obj.GetName(), typ), func() error {
 		if err := env.Client.Get(context.Background(), client.ObjectKeyFromObject(obj), obj); err != nil {
 			return err
 		}
@@ -303,7 +287,7 @@ func waitSucceeded(t testing.TB, obj extensionsv1alpha1.Object, typ gardencorev1
 // waitGone waits until obj is deleted.
 func waitGone(t testing.TB, obj client.Object, timeout time.Duration) {
 	t.Helper()
-	eventually(t, timeout, func() error {
+	testkit.EventuallyWithin(t, timeout, obj.GetName()+" gone", func() error {
 		err := env.Client.Get(context.Background(), client.ObjectKeyFromObject(obj), obj)
 		if err == nil {
 			return fmt.Errorf("%s still there (finalizers %v)", obj.GetName(), obj.GetFinalizers())

@@ -3,8 +3,6 @@ package integration
 import (
 	"bytes"
 	"context"
-	"flag"
-	"os"
 	"path/filepath"
 	"sort"
 	"testing"
@@ -20,12 +18,11 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
-	"github.com/metalkube/metalkube/components/extension/pkg/apis/metal/codec"
-	"github.com/metalkube/metalkube/components/extension/pkg/controller/worker/machines"
+	"github.com/metalkube/metalkube/components/extension/apis/metal/codec"
+	"github.com/metalkube/metalkube/components/extension/controller/worker/machines"
 	mcmv1alpha1 "github.com/metalkube/metalkube/shared/apis/mcm/v1alpha1"
+	"github.com/metalkube/metalkube/shared/testkit"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files in testdata/")
 
 const infraStatus = `{"apiVersion":"provider.metalkube.io/v1alpha1","kind":"InfrastructureStatus",
 "partition":"fra-rack-1","network":{"id":"net-1","name":"nodes","prefixes":["10.128.0.0/24"],"managed":true},"externalNetworks":["internet"]}`
@@ -150,19 +147,7 @@ func golden(t *testing.T, name string, got any) {
 		t.Fatal(err)
 	}
 	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, b, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run with -update to create it)", err)
-	}
-	if !bytes.Equal(b, want) {
-		t.Errorf("%s differs from the golden file (run with -update after checking):\n--- got\n%s", path, b)
-	}
+	testkit.Golden(t, path, b)
 }
 
 // TestWorker: a Worker becomes MachineClasses for the metalkube mcm driver

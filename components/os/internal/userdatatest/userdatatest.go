@@ -5,7 +5,6 @@ import (
 	"compress/gzip"
 	"encoding/base64"
 	"encoding/json"
-	"flag"
 	"io"
 	"os"
 	"os/exec"
@@ -19,9 +18,8 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/metalkube/metalkube/components/os/render"
+	"github.com/metalkube/metalkube/shared/testkit"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files under testdata/")
 
 // Ignition parses data with Ignition's spec 3.5 parser and fails the test on
 // any error, warning or other report entry.
@@ -67,54 +65,7 @@ func CloudInit(t testing.TB, data []byte) {
 // Golden compares got with testdata/<name>, or writes it with -update.
 func Golden(t testing.TB, name string, got []byte) {
 	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("read golden file (run with -update to create it): %v", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs from the golden file (run with -update to accept):\n%s", path, diff(want, got))
-	}
-}
-
-// diff shows the first differing line.
-func diff(want, got []byte) string {
-	wl, gl := bytes.Split(want, []byte("\n")), bytes.Split(got, []byte("\n"))
-	for i := 0; i < len(wl) || i < len(gl); i++ {
-		var w, g []byte
-		if i < len(wl) {
-			w = wl[i]
-		}
-		if i < len(gl) {
-			g = gl[i]
-		}
-		if !bytes.Equal(w, g) {
-			return "line " + itoa(i+1) + ":\n- " + string(w) + "\n+ " + string(g)
-		}
-	}
-	return "(no line differs)"
-}
-
-func itoa(i int) string {
-	var b [20]byte
-	n := len(b)
-	for {
-		n--
-		b[n] = byte('0' + i%10)
-		i /= 10
-		if i == 0 {
-			return string(b[n:])
-		}
-	}
+	testkit.Golden(t, filepath.Join("testdata", name), got)
 }
 
 // pyYAMLScript prints the write_files of a cloud-config read by PyYAML — the

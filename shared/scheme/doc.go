@@ -1,0 +1,2 @@
+// Package scheme builds the runtime schemes metalkube's clients use.
+package scheme
