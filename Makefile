@@ -66,7 +66,7 @@ demo: deps testbin build ## Start the local control plane, metal-operator, the I
 
 .PHONY: lint
 lint: ## golangci-lint (.golangci.yml: gofmt, gci, go vet, staticcheck, revive, depguard), installed once from the Go module proxy
-	"$$(hack/tool.sh golangci-lint)" run $(PKGS)
+	"$$(hack/tool.sh golangci-lint)" run --allow-serial-runners $(PKGS)
 
 .PHONY: generate
 generate: ## Regenerate the deepcopy code of every API package, the CRDs and the chart's copies of them (pinned controller-gen)

@@ -7,7 +7,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 
-	"github.com/metalkube/metalkube/components/os/operatingsystemconfig"
+	"github.com/metalkube/metalkube/components/os/controller/operatingsystemconfig"
 )
 
 // ControllerOperatingSystemConfig is the name of the OperatingSystemConfig

@@ -10,8 +10,8 @@ import (
 	"github.com/spf13/pflag"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 
-	"github.com/metalkube/metalkube/components/os/apis/v1alpha1"
-	"github.com/metalkube/metalkube/components/os/operatingsystemconfig"
+	"github.com/metalkube/metalkube/components/os/apis/os/v1alpha1"
+	"github.com/metalkube/metalkube/components/os/controller/operatingsystemconfig"
 	"github.com/metalkube/metalkube/shared/component"
 )
 

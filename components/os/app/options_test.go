@@ -9,7 +9,7 @@ import (
 
 	"github.com/spf13/pflag"
 
-	"github.com/metalkube/metalkube/components/os/apis/v1alpha1"
+	"github.com/metalkube/metalkube/components/os/apis/os/v1alpha1"
 	"github.com/metalkube/metalkube/components/os/app"
 	"github.com/metalkube/metalkube/shared/component"
 )

@@ -141,7 +141,9 @@ func BenchmarkFindIPByTag500(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	tag := func(i int) map[string]string { return map[string]string{"service/default/svc-" + fmt.Sprint(i): "bench"} }
+	tag := func(i int) map[string]string {
+		return map[string]string{"service/default/svc-" + fmt.Sprint(i): "bench"}
+	}
 	sem := make(chan struct{}, 20)
 	var wg sync.WaitGroup
 	for i := range n {
