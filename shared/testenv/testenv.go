@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 
 	"k8s.io/apimachinery/pkg/runtime"
@@ -38,6 +39,11 @@ type Options struct {
 	// IPAM installs the Cluster API IPAM CRDs and runs the real Cluster API
 	// in-cluster IPAM provider against the environment (see StartIPAM).
 	IPAM bool
+	// APIAudiences, if set, are the kube-apiserver's --api-audiences: the
+	// audiences of service account tokens it accepts (Gardener runs a shoot's
+	// with "kubernetes" and "gardener", the audience of the shoot access
+	// tokens gardener-resource-manager requests).
+	APIAudiences []string
 }
 
 // Env is a running test control plane.
@@ -82,6 +88,9 @@ func Start(opts Options) (*Env, error) {
 		AttachControlPlaneOutput: opts.Output,
 		ControlPlaneStartTimeout: 2 * time.Minute,
 		ControlPlaneStopTimeout:  time.Minute,
+	}
+	if len(opts.APIAudiences) > 0 {
+		e.ControlPlane.GetAPIServer().Configure().Set("api-audiences", strings.Join(opts.APIAudiences, ","))
 	}
 	cfg, err := e.Start()
 	if err != nil {
