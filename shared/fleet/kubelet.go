@@ -34,18 +34,6 @@ func (e *Emulator) boot(ctx context.Context, claim *metalv1alpha1.ServerClaim, s
 	if done {
 		return reconcile.Result{}, nil
 	}
-	if d := e.cfg.BootDelay; d > 0 {
-		e.mu.Lock()
-		on, ok := e.poweredAt[srv.Name]
-		if !ok {
-			on = time.Now() // powered on before this emulator started
-			e.poweredAt[srv.Name] = on
-		}
-		e.mu.Unlock()
-		if wait := d - time.Since(on); wait > 0 {
-			return reconcile.Result{RequeueAfter: wait}, nil
-		}
-	}
 	hostname := claim.Name
 	if ref := claim.Spec.IgnitionSecretRef; ref != nil {
 		secret := &corev1.Secret{}
