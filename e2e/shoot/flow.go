@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"time"
 
@@ -22,6 +23,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 
 	"github.com/metalkube/metalkube/e2e/framework"
+	"github.com/metalkube/metalkube/shared/component"
 	"github.com/metalkube/metalkube/shared/fleet"
 	"github.com/metalkube/metalkube/shared/testenv"
 )
@@ -68,6 +70,10 @@ type Input struct {
 	Servers, Workers int
 	// Firewall runs the firewall step; it needs network namespaces.
 	Firewall bool
+	// LogFormat is the log format of every metalkube process (json or
+	// console; empty: console): given as --log-format to the processes the
+	// flow starts and as $METALKUBE_LOG_FORMAT to the pods it runs as rendered.
+	LogFormat string
 	// Outage, if set, cuts the components off their backend for that long
 	// once the shoot runs, and checks that nothing was deleted or freed.
 	Outage time.Duration
@@ -107,10 +113,17 @@ func New(in Input) *Flow {
 	if in.Workers == 0 {
 		in.Workers = 2
 	}
+	if in.LogFormat == "" {
+		in.LogFormat = component.LogFormatConsole
+	}
 	b := make([]byte, 16)
 	_, _ = rand.Read(b)
 	return &Flow{Input: in, kubeconfig: in.Env.Kubeconfig, applied: map[string]int64{}, marker: hex.EncodeToString(b)}
 }
+
+// StepDeleteShoot is the name of the first step of the teardown: the steps
+// from it on delete the shoot and check what it left.
+const StepDeleteShoot = "delete the shoot"
 
 // Step is one phase of the flow.
 type Step struct {
@@ -139,7 +152,7 @@ func (f *Flow) Steps() []Step {
 		steps = append(steps, Step{"run the firewall agent in a network namespace and send traffic", f.firewall})
 	}
 	return append(steps,
-		Step{"delete the shoot", f.deleteShoot},
+		Step{StepDeleteShoot, f.deleteShoot},
 		Step{"check that nothing leaked", f.checkLeaks},
 		Step{"scan every process log for credentials and user data", f.scanLogs},
 	)
@@ -206,6 +219,9 @@ func (f *Flow) deadProcesses() string {
 	}
 	return s
 }
+
+// Processes returns the processes the flow runs, in the order started.
+func (f *Flow) Processes() []*framework.Process { return slices.Clone(f.procs) }
 
 // Logs returns the tail of every process's log, for a failed test.
 func (f *Flow) Logs(n int) string {
@@ -308,7 +324,7 @@ func (f *Flow) startComponents(context.Context) error {
 	if err := os.MkdirAll(f.LogDir, 0o755); err != nil {
 		return err
 	}
-	log := []string{"--log-format=console"}
+	log := []string{"--log-format=" + f.LogFormat}
 	webhookPort := freePort()
 	ext := append([]string{"extension", "--kubeconfig=" + f.kubeconfig, "--leader-elect=false", "--ignore-operation-annotation",
 		"--metrics-bind-address=0", "--health-probe-bind-address=127.0.0.1:" + freePort(),
