@@ -5,24 +5,24 @@
 //
 // A tour:
 //
-//   - pkg/apis/metal/v1alpha1: the provider API (provider.metalkube.io):
+//   - apis/metal/v1alpha1: the provider API (provider.metalkube.io):
 //     CloudProfileConfig, InfrastructureConfig/Status, ControlPlaneConfig,
 //     WorkerConfig/Status. (The MachineClass provider spec that `metalkube mcm`
-//     reads is shared/apis/mcm/v1alpha1.) Decoded strictly by pkg/apis/metal/codec,
-//     validated with field paths by pkg/apis/metal/validation.
-//   - pkg/controller/infrastructure: node network and egress IPs through the
+//     reads is shared/apis/mcm/v1alpha1.) Decoded strictly by apis/metal/codec,
+//     validated with field paths by apis/metal/validation.
+//   - controller/infrastructure: node network and egress IPs through the
 //     backend; status.networking; Migrate/Restore through status.state.
-//   - pkg/controller/worker: gardener's generic worker actuator with a
+//   - controller/worker: gardener's generic worker actuator with a
 //     delegate rendering MachineClasses and MachineDeployments
-//     (pkg/controller/worker/machines).
-//   - pkg/controller/controlplane: `metalkube ccm` and its RBAC through seed
+//     (controller/worker/machines).
+//   - controller/controlplane: `metalkube ccm` and its RBAC through seed
 //     and shoot ManagedResources.
-//   - pkg/controller/healthcheck: ControlPlaneHealthy, SystemComponentsHealthy,
+//   - controller/healthcheck: ControlPlaneHealthy, SystemComponentsHealthy,
 //     EveryNodeReady.
-//   - pkg/webhook/controlplane: external cloud provider for kube-apiserver,
+//   - webhook/controlplane: external cloud provider for kube-apiserver,
 //     kube-controller-manager and kubelet; the `metalkube mcm` sidecar of
 //     machine-controller-manager.
-//   - pkg/admission: `metalkube admission`'s Shoot/CloudProfile/Secret
+//   - admission: `metalkube admission`'s Shoot/CloudProfile/Secret
 //     validation and Shoot defaulting.
 //   - app: the `metalkube extension` and `metalkube admission` commands; every
 //     controller and webhook is switched by name. The OperatingSystemConfig

@@ -374,12 +374,14 @@ func TestLivenessLeavesBackendOut(t *testing.T) {
 		body, _ := io.ReadAll(resp.Body)
 		return resp.StatusCode, string(body)
 	}
+	// The server answers before every controller has registered its check:
+	// wait for the backend check to be listed too.
 	waitFor := func(path string, want int) string {
 		t.Helper()
 		var code int
 		var body string
 		for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(200 * time.Millisecond) {
-			if code, body = probe(path); code == want {
+			if code, body = probe(path); code == want && strings.Contains(body, app.ControllerBackendHealth) {
 				return body
 			}
 			if time.Now().After(deadline) {

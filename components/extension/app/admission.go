@@ -9,9 +9,9 @@ import (
 	"github.com/spf13/cobra"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 
-	"github.com/metalkube/metalkube/components/extension/pkg/admission"
-	"github.com/metalkube/metalkube/components/extension/pkg/provider"
-	"github.com/metalkube/metalkube/components/extension/pkg/scheme"
+	"github.com/metalkube/metalkube/components/extension/admission"
+	"github.com/metalkube/metalkube/components/extension/provider"
+	"github.com/metalkube/metalkube/components/extension/scheme"
 )
 
 // Admission webhook names (values of --disable-webhooks of

@@ -12,8 +12,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 
-	"github.com/metalkube/metalkube/components/extension/pkg/apis/metal/codec"
-	"github.com/metalkube/metalkube/components/extension/pkg/controller/worker"
+	"github.com/metalkube/metalkube/components/extension/apis/metal/codec"
+	"github.com/metalkube/metalkube/components/extension/controller/worker"
 )
 
 // BenchmarkWorkerReconcile measures the provider's share of a Worker

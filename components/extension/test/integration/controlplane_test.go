@@ -18,8 +18,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
-	"github.com/metalkube/metalkube/components/extension/pkg/controller/controlplane"
-	"github.com/metalkube/metalkube/components/extension/pkg/provider"
+	"github.com/metalkube/metalkube/components/extension/controller/controlplane"
+	"github.com/metalkube/metalkube/components/extension/provider"
 )
 
 const controlPlaneConfig = `{"apiVersion":"provider.metalkube.io/v1alpha1","kind":"ControlPlaneConfig",

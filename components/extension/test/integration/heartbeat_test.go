@@ -9,7 +9,7 @@ import (
 	coordinationv1 "k8s.io/api/coordination/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/metalkube/metalkube/components/extension/pkg/provider"
+	"github.com/metalkube/metalkube/components/extension/provider"
 	"github.com/metalkube/metalkube/shared/testkit"
 )
 

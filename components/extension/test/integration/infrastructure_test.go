@@ -10,8 +10,8 @@ import (
 	extensionsv1alpha1 "github.com/gardener/gardener/pkg/apis/extensions/v1alpha1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/metalkube/metalkube/components/extension/pkg/apis/metal/codec"
-	"github.com/metalkube/metalkube/components/extension/pkg/apis/metal/v1alpha1"
+	"github.com/metalkube/metalkube/components/extension/apis/metal/codec"
+	"github.com/metalkube/metalkube/components/extension/apis/metal/v1alpha1"
 	"github.com/metalkube/metalkube/shared/metal"
 )
 

@@ -31,7 +31,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 
 	"github.com/metalkube/metalkube/components/extension/app"
-	"github.com/metalkube/metalkube/components/extension/pkg/scheme"
+	"github.com/metalkube/metalkube/components/extension/scheme"
 	"github.com/metalkube/metalkube/shared/metal"
 	"github.com/metalkube/metalkube/shared/metal/memory"
 	"github.com/metalkube/metalkube/shared/testenv"

@@ -18,8 +18,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
-	"github.com/metalkube/metalkube/components/extension/pkg/apis/metal/codec"
-	"github.com/metalkube/metalkube/components/extension/pkg/controller/worker/machines"
+	"github.com/metalkube/metalkube/components/extension/apis/metal/codec"
+	"github.com/metalkube/metalkube/components/extension/controller/worker/machines"
 	mcmv1alpha1 "github.com/metalkube/metalkube/shared/apis/mcm/v1alpha1"
 	"github.com/metalkube/metalkube/shared/testkit"
 )

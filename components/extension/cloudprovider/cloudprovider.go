@@ -1,0 +1,194 @@
+package cloudprovider
+
+import (
+	"context"
+	"fmt"
+	"path"
+	"strings"
+
+	extensionscontroller "github.com/gardener/gardener/extensions/pkg/controller"
+	v1beta1constants "github.com/gardener/gardener/pkg/apis/core/v1beta1/constants"
+	corev1 "k8s.io/api/core/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/metalkube/metalkube/components/extension/apis/metal/codec"
+	"github.com/metalkube/metalkube/components/extension/apis/metal/helper"
+	"github.com/metalkube/metalkube/components/extension/apis/metal/v1alpha1"
+	"github.com/metalkube/metalkube/shared/options"
+)
+
+// Keys of a metalkube cloudprovider Secret.
+const (
+	// KeyKubeconfig is the kubeconfig of the cluster running metal-operator (ironcore).
+	KeyKubeconfig = "kubeconfig"
+	// KeyNamespace optionally overrides the region's backend namespace (ironcore).
+	KeyNamespace = "namespace"
+	// KeyMetalAPIURL, KeyMetalAPIHMAC and KeyMetalAPIKey address metal-api (metal-stack).
+	KeyMetalAPIURL  = "metalAPIURL"
+	KeyMetalAPIHMAC = "metalAPIHMac"
+	KeyMetalAPIKey  = "metalAPIKey"
+)
+
+// SecretName is the shoot's cloudprovider Secret in its seed namespace.
+const SecretName = v1beta1constants.SecretNameCloudProvider
+
+// VolumeName and MountPath are where the cloudprovider Secret is mounted in
+// the ccm and mcm containers.
+const (
+	VolumeName = "cloudprovider"
+	MountPath  = "/srv/cloudprovider"
+)
+
+// DefaultIPPoolAPIGroup is the API group of an IPPool without one (Cluster
+// API IPAM).
+const DefaultIPPoolAPIGroup = "ipam.cluster.x-k8s.io"
+
+// BackendOf returns the backend a cloudprovider Secret addresses.
+func BackendOf(s *corev1.Secret) (string, error) {
+	_, kc := s.Data[KeyKubeconfig]
+	_, url := s.Data[KeyMetalAPIURL]
+	switch {
+	case kc && url:
+		return "", fmt.Errorf("secret %s/%s: keys %s (ironcore) and %s (metal-stack) both set: give one", s.Namespace, s.Name, KeyKubeconfig, KeyMetalAPIURL)
+	case kc:
+		return options.BackendIronCore, nil
+	case url:
+		return options.BackendMetalStack, nil
+	}
+	return "", fmt.Errorf("secret %s/%s: neither key %s (ironcore) nor %s (metal-stack)", s.Namespace, s.Name, KeyKubeconfig, KeyMetalAPIURL)
+}
+
+// Input is what Render reads.
+type Input struct {
+	// Secret is the shoot's cloudprovider Secret.
+	Secret *corev1.Secret
+	// Region is the CloudProfileConfig's entry of the shoot's region; nil:
+	// none.
+	Region *v1alpha1.Region
+	// Project is the InfrastructureConfig's project (metal-stack).
+	Project string
+	// Partition is the cluster's partition (metal-stack's default partition).
+	Partition string
+}
+
+// Flags are a component's backend flags.
+type Flags struct {
+	// Backend is options.BackendIronCore or options.BackendMetalStack.
+	Backend string
+	// Args connect to the backend; credential files are under MountPath.
+	Args []string
+	// IPPools are the values of --ip-pool (ironcore).
+	IPPools []string
+}
+
+// All returns Args and one --ip-pool per pool.
+func (f *Flags) All() []string {
+	out := append([]string(nil), f.Args...)
+	for _, p := range f.IPPools {
+		out = append(out, flag(options.FlagIPPools, p))
+	}
+	return out
+}
+
+func flag(name, value string) string { return "--" + name + "=" + value }
+
+// File is the path of a Secret key inside the container.
+func File(key string) string { return path.Join(MountPath, key) }
+
+// Render returns the backend flags of a shoot's components. Settings that do
+// not apply to the Secret's backend are errors naming the setting and its
+// value, so that nothing configured is silently dropped.
+func Render(in Input) (*Flags, error) {
+	b, err := BackendOf(in.Secret)
+	if err != nil {
+		return nil, err
+	}
+	f := &Flags{Backend: b, Args: []string{flag(options.FlagBackend, b)}}
+	switch b {
+	case options.BackendIronCore:
+		if in.Project != "" {
+			return nil, fmt.Errorf("infrastructureConfig.project=%q: the ironcore backend (Secret %s has a %s) has no projects", in.Project, in.Secret.Name, KeyKubeconfig)
+		}
+		ns := string(in.Secret.Data[KeyNamespace])
+		if ns == "" && in.Region != nil {
+			ns = in.Region.Namespace
+		}
+		if ns == "" {
+			return nil, fmt.Errorf("no backend namespace: set the CloudProfileConfig region's namespace or the Secret %s's key %s", in.Secret.Name, KeyNamespace)
+		}
+		f.Args = append(f.Args, flag(options.FlagMetalKubeconfig, File(KeyKubeconfig)), flag(options.FlagMetalNamespace, ns))
+		if in.Region != nil {
+			for i, p := range in.Region.IPPools {
+				if p.Network == "" || p.Kind == "" || p.Name == "" || strings.ContainsAny(p.Network+p.Kind+p.Name+p.APIGroup, "=/,") {
+					return nil, fmt.Errorf("cloudProfileConfig region %s ipPools[%d] = %+v: want network, kind and name without '=', '/' or ','", in.Region.Name, i, p)
+				}
+				group := p.APIGroup
+				if group == "" {
+					group = DefaultIPPoolAPIGroup
+				}
+				f.IPPools = append(f.IPPools, p.Network+"="+group+"/"+p.Kind+"/"+p.Name)
+			}
+		}
+	case options.BackendMetalStack:
+		if in.Project == "" {
+			return nil, fmt.Errorf("infrastructureConfig.project is empty: the metal-stack backend (Secret %s has a %s) allocates in a project", in.Secret.Name, KeyMetalAPIURL)
+		}
+		if in.Region != nil && len(in.Region.IPPools) > 0 {
+			return nil, fmt.Errorf("cloudProfileConfig region %s ipPools: the metal-stack backend (Secret %s has a %s) has its own IP API, not IPAM pools", in.Region.Name, in.Secret.Name, KeyMetalAPIURL)
+		}
+		if ns, ok := in.Secret.Data[KeyNamespace]; ok {
+			return nil, fmt.Errorf("secret %s key %s=%q: only for the ironcore backend", in.Secret.Name, KeyNamespace, ns)
+		}
+		// The URL is no secret; the key is read from its file.
+		f.Args = append(f.Args, flag(options.FlagMetalAPIURL, strings.TrimSpace(string(in.Secret.Data[KeyMetalAPIURL]))))
+		switch {
+		case len(in.Secret.Data[KeyMetalAPIHMAC]) > 0:
+			f.Args = append(f.Args, flag(options.FlagMetalAPIHMACFile, File(KeyMetalAPIHMAC)))
+		case len(in.Secret.Data[KeyMetalAPIKey]) > 0:
+			f.Args = append(f.Args, flag(options.FlagMetalAPITokenFile, File(KeyMetalAPIKey)))
+		default:
+			return nil, fmt.Errorf("secret %s: metal-api needs key %s or %s", in.Secret.Name, KeyMetalAPIHMAC, KeyMetalAPIKey)
+		}
+		f.Args = append(f.Args, flag(options.FlagMetalProject, in.Project))
+		if in.Partition != "" {
+			f.Args = append(f.Args, flag(options.FlagMetalPartition, in.Partition))
+		}
+	}
+	return f, nil
+}
+
+// Volume is the cloudprovider Secret as a volume.
+func Volume(secretName string) corev1.Volume {
+	return corev1.Volume{Name: VolumeName, VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: secretName}}}
+}
+
+// Mount mounts Volume at MountPath, read-only.
+func Mount() corev1.VolumeMount {
+	return corev1.VolumeMount{Name: VolumeName, MountPath: MountPath, ReadOnly: true}
+}
+
+// ForShoot reads a shoot's cloudprovider Secret from its seed namespace and
+// renders its components' backend flags with the region of its CloudProfile
+// and the project of its InfrastructureConfig (both from the Cluster).
+func ForShoot(ctx context.Context, c client.Reader, cdc *codec.Codec, namespace, secretName string, cluster *extensionscontroller.Cluster, partition string) (*Flags, error) {
+	s := &corev1.Secret{}
+	if err := c.Get(ctx, client.ObjectKey{Namespace: namespace, Name: secretName}, s); err != nil {
+		return nil, fmt.Errorf("cloudprovider secret %s/%s: %w", namespace, secretName, err)
+	}
+	in := Input{Secret: s, Partition: partition}
+	if cluster != nil && cluster.CloudProfile != nil && cluster.Shoot != nil {
+		cpc, err := cdc.CloudProfileConfig(cluster.CloudProfile.Spec.ProviderConfig)
+		if err != nil {
+			return nil, fmt.Errorf("CloudProfile %s: %w", cluster.CloudProfile.Name, err)
+		}
+		in.Region = helper.Region(cpc, cluster.Shoot.Spec.Region)
+	}
+	if cluster != nil && cluster.Shoot != nil && cluster.Shoot.Spec.Provider.InfrastructureConfig != nil {
+		ic, err := cdc.InfrastructureConfig(cluster.Shoot.Spec.Provider.InfrastructureConfig)
+		if err != nil {
+			return nil, fmt.Errorf("shoot infrastructureConfig: %w", err)
+		}
+		in.Project = ic.Project
+	}
+	return Render(in)
+}

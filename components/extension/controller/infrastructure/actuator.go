@@ -1,0 +1,285 @@
+package infrastructure
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"slices"
+
+	extensionscontroller "github.com/gardener/gardener/extensions/pkg/controller"
+	"github.com/gardener/gardener/extensions/pkg/controller/infrastructure"
+	extensionsv1alpha1 "github.com/gardener/gardener/pkg/apis/extensions/v1alpha1"
+	"github.com/go-logr/logr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/metalkube/metalkube/components/extension/apis/metal/codec"
+	"github.com/metalkube/metalkube/components/extension/apis/metal/helper"
+	"github.com/metalkube/metalkube/components/extension/apis/metal/v1alpha1"
+	"github.com/metalkube/metalkube/components/extension/provider"
+	"github.com/metalkube/metalkube/shared/metal"
+)
+
+// Backend is what the actuator needs from the bare-metal client.
+type Backend interface {
+	metal.Networks
+	metal.IPs
+}
+
+// Actuator reconciles Infrastructures. Its contract (gardener's
+// infrastructure.Actuator):
+//   - Reconcile is idempotent: allocation is keyed by (cluster, name), so a
+//     repeated reconcile returns the same network and IPs; egress IPs no
+//     longer configured are freed.
+//   - Delete frees what the extension allocated (the managed network and all
+//     egress IPs tagged with the cluster) and returns only once they are gone.
+//   - Migrate keeps everything in the backend; status.state holds the
+//     InfrastructureStatus so that Restore on the new seed adopts the same
+//     network and IPs instead of allocating new ones.
+type Actuator struct {
+	// Client writes the Infrastructure's status.
+	Client client.Client
+	// Metal is the bare-metal backend.
+	Metal Backend
+	// Codec decodes provider documents.
+	Codec *codec.Codec
+}
+
+var _ infrastructure.Actuator = (*Actuator)(nil)
+
+// ClusterName is the backend cluster name of a shoot: its technical ID (the
+// seed namespace).
+func ClusterName(infra *extensionsv1alpha1.Infrastructure, cluster *extensionscontroller.Cluster) string {
+	if cluster != nil && cluster.Shoot != nil && cluster.Shoot.Status.TechnicalID != "" {
+		return cluster.Shoot.Status.TechnicalID
+	}
+	return infra.Namespace
+}
+
+// Reconcile allocates the network and egress IPs and writes the status.
+func (a *Actuator) Reconcile(ctx context.Context, log logr.Logger, infra *extensionsv1alpha1.Infrastructure, cluster *extensionscontroller.Cluster) error {
+	cfg, err := a.Codec.InfrastructureConfig(infra.Spec.ProviderConfig)
+	if err != nil {
+		return err
+	}
+	prev, err := a.previousStatus(infra)
+	if err != nil {
+		return err
+	}
+	name := ClusterName(infra, cluster)
+	st := &v1alpha1.InfrastructureStatus{Partition: a.partition(cfg, infra, cluster)}
+	if cfg.Networks != nil {
+		st.ExternalNetworks = slices.Clone(cfg.Networks.External)
+	}
+
+	if err := a.reconcileNetwork(ctx, log, cfg, name, prev, st); err != nil {
+		return err
+	}
+	if err := a.reconcileEgress(ctx, log, cfg, name, st); err != nil {
+		return err
+	}
+	return a.writeStatus(ctx, infra, cluster, st)
+}
+
+func (a *Actuator) previousStatus(infra *extensionsv1alpha1.Infrastructure) (*v1alpha1.InfrastructureStatus, error) {
+	raw := infra.Status.ProviderStatus
+	if raw == nil {
+		raw = infra.Status.State
+	}
+	if raw == nil {
+		return &v1alpha1.InfrastructureStatus{}, nil
+	}
+	st, err := a.Codec.InfrastructureStatus(raw)
+	if err != nil {
+		return nil, fmt.Errorf("previous status of infrastructure %s/%s: %w", infra.Namespace, infra.Name, err)
+	}
+	return st, nil
+}
+
+func (a *Actuator) partition(cfg *v1alpha1.InfrastructureConfig, infra *extensionsv1alpha1.Infrastructure, cluster *extensionscontroller.Cluster) string {
+	if cfg.Partition != "" {
+		return cfg.Partition
+	}
+	if cluster == nil || cluster.Shoot == nil {
+		return infra.Spec.Region
+	}
+	var cpc *v1alpha1.CloudProfileConfig
+	if cluster.CloudProfile != nil {
+		cpc, _ = a.Codec.CloudProfileConfig(cluster.CloudProfile.Spec.ProviderConfig)
+	}
+	for _, w := range cluster.Shoot.Spec.Provider.Workers {
+		if len(w.Zones) > 0 {
+			return helper.Partition(cpc, infra.Spec.Region, w.Zones[0])
+		}
+	}
+	return infra.Spec.Region
+}
+
+func (a *Actuator) reconcileNetwork(ctx context.Context, log logr.Logger, cfg *v1alpha1.InfrastructureConfig, cluster string, prev, st *v1alpha1.InfrastructureStatus) error {
+	if cfg.Networks != nil && cfg.Networks.Node != "" {
+		st.Network = &v1alpha1.NetworkStatus{ID: cfg.Networks.Node, Name: cfg.Networks.Node}
+		return nil
+	}
+	spec := metal.NetworkSpec{
+		Name:      provider.NodeNetworkName,
+		Cluster:   cluster,
+		Partition: st.Partition,
+		Tags:      map[string]string{provider.TagCluster: cluster, provider.TagPurpose: provider.PurposeNodes},
+	}
+	if cfg.Networks != nil && cfg.Networks.PrefixLength != nil {
+		spec.PrefixLength = int(*cfg.Networks.PrefixLength)
+	}
+	n, err := a.Metal.AllocateNetwork(ctx, spec)
+	if errors.Is(err, metal.ErrUnsupported) {
+		log.V(1).Info("Backend has no network API; using its default network")
+		st.NetworksUnsupported = true
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("allocate node network of cluster %s: %w", cluster, err)
+	}
+	if prev.Network != nil && prev.Network.Managed && prev.Network.ID != n.ID {
+		// The backend handed out a different network than the one recorded:
+		// it must not leak, so free the old one.
+		log.Info("Freeing superseded node network", "network", prev.Network.ID)
+		if err := a.Metal.FreeNetwork(ctx, prev.Network.ID); err != nil && !metal.IsNotFound(err) {
+			return fmt.Errorf("free superseded network %s: %w", prev.Network.ID, err)
+		}
+	}
+	st.Network = &v1alpha1.NetworkStatus{ID: n.ID, Name: n.Name, Managed: true}
+	for _, p := range n.Prefixes {
+		st.Network.Prefixes = append(st.Network.Prefixes, p.String())
+	}
+	return nil
+}
+
+func egressName(network string, i int32) string { return fmt.Sprintf("egress-%s-%d", network, i) }
+
+func (a *Actuator) reconcileEgress(ctx context.Context, log logr.Logger, cfg *v1alpha1.InfrastructureConfig, cluster string, st *v1alpha1.InfrastructureStatus) error {
+	want := map[string]bool{}
+	for _, e := range cfg.EgressIPs {
+		n := v1alpha1.DefaultEgressIPCount
+		if e.Count != nil {
+			n = *e.Count
+		}
+		for i := range n {
+			ip, err := a.Metal.AllocateIP(ctx, metal.IPSpec{
+				Name: egressName(e.Network, i), Cluster: cluster, Network: e.Network, Type: metal.IPStatic,
+				Tags: map[string]string{provider.TagCluster: cluster, provider.TagPurpose: provider.PurposeEgress},
+			})
+			if err != nil {
+				return fmt.Errorf("allocate egress IP %d of network %s: %w", i, e.Network, err)
+			}
+			want[ip.ID] = true
+			st.EgressIPs = append(st.EgressIPs, v1alpha1.IPStatus{ID: ip.ID, Network: ip.Network, Address: ip.Address.String()})
+		}
+	}
+	return a.freeEgress(ctx, log, cluster, want)
+}
+
+// freeEgress frees the cluster's egress IPs that are not in keep.
+func (a *Actuator) freeEgress(ctx context.Context, log logr.Logger, cluster string, keep map[string]bool) error {
+	ips, err := a.Metal.FindIPs(ctx, metal.IPQuery{Cluster: cluster, Tags: map[string]string{provider.TagPurpose: provider.PurposeEgress}})
+	if errors.Is(err, metal.ErrUnsupported) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("list egress IPs of cluster %s: %w", cluster, err)
+	}
+	for _, ip := range ips {
+		if keep[ip.ID] {
+			continue
+		}
+		log.Info("Freeing egress IP", "ip", ip.Address.String(), "network", ip.Network)
+		if err := a.Metal.FreeIP(ctx, ip.ID); err != nil && !metal.IsNotFound(err) {
+			return fmt.Errorf("free egress IP %s: %w", ip.ID, err)
+		}
+	}
+	return nil
+}
+
+func (a *Actuator) writeStatus(ctx context.Context, infra *extensionsv1alpha1.Infrastructure, cluster *extensionscontroller.Cluster, st *v1alpha1.InfrastructureStatus) error {
+	raw, err := codec.Encode(st, v1alpha1.KindInfrastructureStatus)
+	if err != nil {
+		return err
+	}
+	networking := &extensionsv1alpha1.InfrastructureStatusNetworking{}
+	var nodesCIDR *string
+	if st.Network != nil && len(st.Network.Prefixes) > 0 {
+		networking.Nodes = slices.Clone(st.Network.Prefixes)
+		nodesCIDR = &networking.Nodes[0]
+	}
+	if cluster != nil && cluster.Shoot != nil && cluster.Shoot.Spec.Networking != nil {
+		nw := cluster.Shoot.Spec.Networking
+		if len(networking.Nodes) == 0 && nw.Nodes != nil {
+			networking.Nodes = []string{*nw.Nodes}
+		}
+		if nw.Pods != nil {
+			networking.Pods = []string{*nw.Pods}
+		}
+		if nw.Services != nil {
+			networking.Services = []string{*nw.Services}
+		}
+	}
+	var egress []string
+	for _, ip := range st.EgressIPs {
+		if addr, err := netip.ParseAddr(ip.Address); err == nil {
+			egress = append(egress, netip.PrefixFrom(addr, addr.BitLen()).String())
+		}
+	}
+	patch := client.MergeFrom(infra.DeepCopy())
+	infra.Status.ProviderStatus = raw
+	infra.Status.State = raw.DeepCopy()
+	infra.Status.Networking = networking
+	infra.Status.NodesCIDR = nodesCIDR
+	infra.Status.EgressCIDRs = egress
+	if err := a.Client.Status().Patch(ctx, infra, patch); err != nil {
+		return fmt.Errorf("write status of infrastructure %s/%s: %w", infra.Namespace, infra.Name, err)
+	}
+	return nil
+}
+
+// Delete frees the egress IPs and the managed node network.
+func (a *Actuator) Delete(ctx context.Context, log logr.Logger, infra *extensionsv1alpha1.Infrastructure, cluster *extensionscontroller.Cluster) error {
+	name := ClusterName(infra, cluster)
+	if err := a.freeEgress(ctx, log, name, nil); err != nil {
+		return err
+	}
+	nets, err := a.Metal.FindNetworks(ctx, name)
+	if errors.Is(err, metal.ErrUnsupported) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("list networks of cluster %s: %w", name, err)
+	}
+	for _, n := range nets {
+		if n.Tags[provider.TagPurpose] != provider.PurposeNodes && n.Name != provider.NodeNetworkName {
+			continue // not ours
+		}
+		log.Info("Freeing node network", "network", n.ID)
+		if err := a.Metal.FreeNetwork(ctx, n.ID); err != nil && !metal.IsNotFound(err) {
+			return fmt.Errorf("free network %s of cluster %s: %w", n.ID, name, err)
+		}
+	}
+	return nil
+}
+
+// ForceDelete is Delete: freeing is already best effort per object and a
+// backend that is gone must not block the shoot's deletion forever, so
+// errors are logged, not returned.
+func (a *Actuator) ForceDelete(ctx context.Context, log logr.Logger, infra *extensionsv1alpha1.Infrastructure, cluster *extensionscontroller.Cluster) error {
+	if err := a.Delete(ctx, log, infra, cluster); err != nil {
+		log.Error(err, "Force delete: leaving backend objects behind")
+	}
+	return nil
+}
+
+// Migrate keeps the backend objects; status.state already holds them.
+func (a *Actuator) Migrate(context.Context, logr.Logger, *extensionsv1alpha1.Infrastructure, *extensionscontroller.Cluster) error {
+	return nil
+}
+
+// Restore adopts the objects recorded in status.state and reconciles.
+func (a *Actuator) Restore(ctx context.Context, log logr.Logger, infra *extensionsv1alpha1.Infrastructure, cluster *extensionscontroller.Cluster) error {
+	return a.Reconcile(ctx, log, infra, cluster)
+}
