@@ -1,4 +1,4 @@
-package controller_test
+package service_test
 
 import (
 	"context"
@@ -56,7 +56,7 @@ func TestMain(m *testing.M) {
 	os.Exit(testenv.Main(m, testenv.Options{
 		CRDs:     []testenv.CRDSet{testenv.MetalOperator},
 		IPAM:     true,
-		CRDPaths: []string{filepath.Join(metallb, "config/crd/bases"), "../testdata/crds/cilium"},
+		CRDPaths: []string{filepath.Join(metallb, "config/crd/bases"), "../../testdata/crds/cilium"},
 	}, &env))
 }
 
