@@ -30,6 +30,7 @@ import (
 	"github.com/metalkube/metalkube/shared/metal"
 	"github.com/metalkube/metalkube/shared/metal/ironcore"
 	"github.com/metalkube/metalkube/shared/testenv"
+	"github.com/metalkube/metalkube/shared/testkit"
 )
 
 const (
@@ -374,32 +375,24 @@ func TestLivenessLeavesBackendOut(t *testing.T) {
 		body, _ := io.ReadAll(resp.Body)
 		return resp.StatusCode, string(body)
 	}
-	waitFor := func(path string, want int) string {
+	// waitFor waits until GET path answers want with a body containing
+	// wantBody; the checks register as the controllers start, so a first
+	// 200 may not list them yet.
+	waitFor := func(path string, want int, wantBody string) {
 		t.Helper()
-		var code int
-		var body string
-		for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(200 * time.Millisecond) {
-			if code, body = probe(path); code == want {
-				return body
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("GET %s = %d %s, want %d", path, code, body, want)
-			}
-		}
+		testkit.EventuallyWithin(t, 60*time.Second, "GET "+path, func() (bool, string) {
+			code, body := probe(path)
+			return code == want && strings.Contains(body, wantBody), fmt.Sprintf("%d %s, want %d with %q", code, body, want, wantBody)
+		})
 	}
-	body := waitFor("/healthz?verbose=1", http.StatusOK)
-	if !strings.Contains(body, app.ControllerBackendHealth) {
-		t.Fatalf("/healthz does not check %s:\n%s", app.ControllerBackendHealth, body)
-	}
+	waitFor("/healthz?verbose=1", http.StatusOK, "[+]"+app.ControllerBackendHealth)
 	emu.SetOutage(true)
 	defer emu.SetOutage(false)
-	body = waitFor("/healthz?verbose=1", http.StatusInternalServerError)
-	if !strings.Contains(body, "[-]"+app.ControllerBackendHealth) {
-		t.Errorf("readiness red without naming the backend check:\n%s", body)
-	}
+	// Readiness turns red naming the backend check.
+	waitFor("/healthz?verbose=1", http.StatusInternalServerError, "[-]"+app.ControllerBackendHealth)
 	if code, body := probe(app.LivenessPath + "&verbose"); code != http.StatusOK {
 		t.Errorf("liveness during a backend outage = %d:\n%s", code, body)
 	}
 	emu.SetOutage(false)
-	waitFor("/healthz?verbose=1", http.StatusOK)
+	waitFor("/healthz?verbose=1", http.StatusOK, "[+]"+app.ControllerBackendHealth)
 }
