@@ -31,14 +31,15 @@ image: ## Build the container image (needs a Docker engine)
 	docker build -t $(IMAGE) .
 
 .PHONY: deps
-deps: ## Install the Debian packages the tests use (nftables, iperf3, cloud-init), if missing
+deps: ## Install the Debian packages the tests use (nftables, iperf3, cloud-init, lvm2, xfsprogs), if missing
 	hack/deps.sh
 
 .PHONY: testbin
-testbin: ## Build the test control plane (kube-apiserver, etcd), machine-controller-manager, metal-operator and the in-cluster IPAM provider from their Go modules, once
+testbin: ## Build the test control plane (kube-apiserver, etcd), machine-controller-manager, metal-operator, the in-cluster IPAM provider and csi-sanity from their Go modules, once
 	hack/controlplane.sh
 	hack/peers.sh
 	components/mcm/hack/mcm-binary.sh >/dev/null
+	components/csi/hack/csi-sanity.sh >/dev/null
 
 .PHONY: test
 test: deps testbin build ## Set up what is missing, then vet and run every test of every module (the e2e suite runs bin/metalkube)

@@ -49,7 +49,7 @@ func (f *Flow) createGenericKubeconfig(ctx context.Context) error {
 		return err
 	}
 	return f.Env.Client.Create(ctx, &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{Name: v1beta1constants.SecretNameGenericTokenKubeconfig, Namespace: Namespace},
+		ObjectMeta: metav1.ObjectMeta{Name: v1beta1constants.SecretNameGenericTokenKubeconfig, Namespace: f.ns},
 		Data:       map[string][]byte{"kubeconfig": b},
 	})
 }
@@ -59,14 +59,14 @@ func (f *Flow) createGenericKubeconfig(ctx context.Context) error {
 // server here), the part of gardener-resource-manager the flow needs.
 func (f *Flow) applyManagedResources(ctx context.Context) error {
 	mrs := &resourcesv1alpha1.ManagedResourceList{}
-	if err := f.Env.Client.List(ctx, mrs, client.InNamespace(Namespace)); err != nil {
+	if err := f.Env.Client.List(ctx, mrs, client.InNamespace(f.ns)); err != nil {
 		return err
 	}
 	for _, mr := range mrs.Items {
 		if f.applied[mr.Name] == mr.Generation {
 			continue
 		}
-		objs, err := managedresources.GetObjects(ctx, f.Env.Client, Namespace, mr.Name)
+		objs, err := managedresources.GetObjects(ctx, f.Env.Client, f.ns, mr.Name)
 		if err != nil {
 			return fmt.Errorf("objects of ManagedResource %s: %w", mr.Name, err)
 		}
@@ -86,7 +86,7 @@ func (f *Flow) applyManagedResources(ctx context.Context) error {
 // token requestor does.
 func (f *Flow) requestTokens(ctx context.Context) error {
 	secrets := &corev1.SecretList{}
-	if err := f.Env.Client.List(ctx, secrets, client.InNamespace(Namespace),
+	if err := f.Env.Client.List(ctx, secrets, client.InNamespace(f.ns),
 		client.MatchingLabels{resourcesv1alpha1.ResourceManagerPurpose: resourcesv1alpha1.LabelPurposeTokenRequest}); err != nil {
 		return err
 	}
@@ -128,7 +128,7 @@ func (f *Flow) requestTokens(ctx context.Context) error {
 // cloud-controller-manager Deployment's pod, through the pod runner, with its
 // cloud config, cloudprovider Secret and generic kubeconfig as files.
 func (f *Flow) startCCM(ctx context.Context) error {
-	cp := &extensionsv1alpha1.ControlPlane{ObjectMeta: metav1.ObjectMeta{Name: "dev", Namespace: Namespace}}
+	cp := &extensionsv1alpha1.ControlPlane{ObjectMeta: metav1.ObjectMeta{Name: "dev", Namespace: f.ns}}
 	if err := f.succeeded(ctx, cp, 2*time.Minute); err != nil {
 		return err
 	}
@@ -139,13 +139,13 @@ func (f *Flow) startCCM(ctx context.Context) error {
 		return err
 	}
 	dep := &appsv1.Deployment{}
-	if err := f.Env.Client.Get(ctx, client.ObjectKey{Namespace: Namespace, Name: CCMDeployment}, dep); err != nil {
+	if err := f.Env.Client.Get(ctx, client.ObjectKey{Namespace: f.ns, Name: CCMDeployment}, dep); err != nil {
 		return fmt.Errorf("the ControlPlane's ccm Deployment: %w", err)
 	}
 	cm := &corev1.ConfigMap{}
 	for _, v := range dep.Spec.Template.Spec.Volumes {
 		if v.ConfigMap != nil {
-			if err := f.Env.Client.Get(ctx, client.ObjectKey{Namespace: Namespace, Name: v.ConfigMap.Name}, cm); err != nil {
+			if err := f.Env.Client.Get(ctx, client.ObjectKey{Namespace: f.ns, Name: v.ConfigMap.Name}, cm); err != nil {
 				return err
 			}
 			for _, c := range cm.Data {
@@ -163,7 +163,7 @@ func (f *Flow) startPod(ctx context.Context, name string, spec corev1.PodSpec) e
 		return err
 	}
 	pod, err := framework.StartPod(ctx, framework.StartPodInput{
-		Name: name, Namespace: Namespace, Spec: spec, Client: f.Env.Client,
+		Name: name, Namespace: f.ns, Spec: spec, Client: f.Env.Client,
 		Root: filepath.Join(f.LogDir, "pods"), LogDir: f.LogDir,
 		Binaries:                 map[string]string{Image: f.metalkube, "./machine-controller-manager": f.mcm},
 		ServiceAccountKubeconfig: sa,

@@ -20,6 +20,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/metalkube/metalkube/e2e/framework"
 	"github.com/metalkube/metalkube/shared/fleet"
@@ -29,8 +30,11 @@ import (
 // Names the flow uses.
 const (
 	// Namespace is the shoot's control-plane namespace in the seed, also its
-	// technical ID and the cluster name in the backend.
+	// technical ID and the cluster name in the backend (on ironcore; on
+	// metal-stack it is MetalStackNamespace).
 	Namespace = "shoot--e2e--dev"
+	// MetalStackNamespace is the shoot's namespace on metal-stack.
+	MetalStackNamespace = "shoot--e2e--ms"
 	// MetalNamespace holds the backend's ServerClaims, Secrets and IP claims.
 	MetalNamespace = "metal-e2e"
 	// Pool is the worker pool's name.
@@ -68,10 +72,20 @@ type Input struct {
 	Servers, Workers int
 	// Firewall runs the firewall step; it needs network namespaces.
 	Firewall bool
+	// Backend is BackendIronCore (default: metal-operator, the in-cluster
+	// IPAM provider and the fleet's BMCs) or BackendMetalStack (the
+	// metal-api emulator).
+	Backend string
 	// Outage, if set, cuts the components off their backend for that long
 	// once the shoot runs, and checks that nothing was deleted or freed.
 	Outage time.Duration
 }
+
+// Backends the flow runs on.
+const (
+	BackendIronCore   = "ironcore"
+	BackendMetalStack = "metalstack"
+)
 
 // Flow is one run of the shoot's life.
 type Flow struct {
@@ -94,6 +108,10 @@ type Flow struct {
 	backendKubeconfig string
 	// applied are the ManagedResources applied, by name, at their generation.
 	applied map[string]int64
+	// ns is the shoot's namespace.
+	ns string
+	// ms is the metal-stack side (BackendMetalStack).
+	ms *metalStack
 }
 
 // New returns a flow; Run runs it.
@@ -107,9 +125,32 @@ func New(in Input) *Flow {
 	if in.Workers == 0 {
 		in.Workers = 2
 	}
+	if in.Backend == "" {
+		in.Backend = BackendIronCore
+	}
 	b := make([]byte, 16)
 	_, _ = rand.Read(b)
-	return &Flow{Input: in, kubeconfig: in.Env.Kubeconfig, applied: map[string]int64{}, marker: hex.EncodeToString(b)}
+	f := &Flow{Input: in, kubeconfig: in.Env.Kubeconfig, applied: map[string]int64{}, ns: Namespace, marker: hex.EncodeToString(b)}
+	if in.Backend == BackendMetalStack {
+		f.ns = MetalStackNamespace
+	}
+	return f
+}
+
+func (f *Flow) fleetStep() string {
+	if f.Backend == BackendMetalStack {
+		return "start the metal-api emulator and its machines' kubelets"
+	}
+	return "start metal-operator and the fleet's BMCs"
+}
+
+// zones are the zones of the shoot's workers. On metal-stack a cluster's
+// private network lives in one partition, so its machines do too.
+func (f *Flow) zones() []string {
+	if f.Backend == BackendMetalStack {
+		return Zones[:1]
+	}
+	return Zones
 }
 
 // Step is one phase of the flow.
@@ -122,7 +163,7 @@ type Step struct {
 func (f *Flow) Steps() []Step {
 	steps := []Step{
 		{"build metalkube and machine-controller-manager", f.build},
-		{"start metal-operator and the fleet's BMCs", f.startFleet},
+		{f.fleetStep(), f.startFleet},
 		{"start metalkube extension", f.startComponents},
 		{"create the shoot: Cluster, Infrastructure, OperatingSystemConfig", f.createShoot},
 		{"deploy machine-controller-manager the way gardenlet does, through the control-plane webhook", f.deployMCM},
@@ -175,15 +216,20 @@ func (f *Flow) Stop() error {
 	for i := len(f.procs) - 1; i >= 0; i-- {
 		f.procs[i].Stop(10 * time.Second)
 	}
-	f.procs = nil
+	// procs stay: their logs are read after a failed run (Stop is idempotent).
 	if f.proxy != nil {
 		_ = f.proxy.Close()
 		f.proxy = nil
 	}
 	if f.stopFleet != nil {
 		f.stopFleet()
-		<-f.hw.Done()
+		if f.hw != nil {
+			<-f.hw.Done()
+		}
 		f.stopFleet = nil
+	}
+	if f.ms != nil {
+		f.ms.stop()
 	}
 	return nil
 }
@@ -229,18 +275,25 @@ func (f *Flow) build(context.Context) error {
 	return nil
 }
 
+// startFleet starts the backend: metal-operator and the fleet's hardware
+// (ironcore), or the metal-api emulator and its machines' kubelets
+// (metal-stack).
 func (f *Flow) startFleet(ctx context.Context) error {
 	c := f.Env.Client
-	for _, ns := range []string{MetalNamespace, Namespace, "metallb-system", MetalOperatorNamespace} {
+	for _, ns := range []string{MetalNamespace, f.ns, "metallb-system", MetalOperatorNamespace} {
 		n := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}
-		if ns == Namespace {
+		if ns == f.ns {
 			// gardenlet labels a shoot's namespace with its provider; the
 			// extension's control-plane webhook selects namespaces by it.
 			n.Labels = map[string]string{"shoot.gardener.cloud/provider": ProviderType}
 		}
-		if err := c.Create(ctx, n); err != nil {
+		// Another flow in the same control plane may have made the shared ones.
+		if err := c.Create(ctx, n); client.IgnoreAlreadyExists(err) != nil {
 			return err
 		}
+	}
+	if f.Backend == BackendMetalStack {
+		return f.startMetalStack(ctx)
 	}
 	if err := f.Env.CreateIPPools(ctx, testenv.IPPool{Name: LBNetwork, Prefix: LBPrefix}); err != nil {
 		return err
@@ -282,6 +335,9 @@ func (f *Flow) startFleet(ctx context.Context) error {
 // networks and egress IPs. The shoot's components get theirs from the
 // shoot's cloudprovider Secret through the extension.
 func (f *Flow) extensionBackendFlags() []string {
+	if f.Backend == BackendMetalStack {
+		return f.ms.extensionFlags()
+	}
 	return []string{"--backend=ironcore", "--metal-kubeconfig=" + f.kubeconfig, "--metal-namespace=" + MetalNamespace,
 		"--ip-pool=" + LBNetwork + "=GlobalInClusterIPPool/" + LBNetwork}
 }
@@ -325,27 +381,49 @@ func rawJSON(v any) *runtime.RawExtension {
 }
 
 // Provider configs, as a Gardener operator writes them.
-func cloudProfileConfig() map[string]any {
+func (f *Flow) cloudProfileConfig() map[string]any {
 	zones := []map[string]any{}
-	for _, z := range Zones {
+	for _, z := range f.zones() {
 		zones = append(zones, map[string]any{"name": z, "partition": z})
+	}
+	region := map[string]any{"name": Region, "zones": zones}
+	// An OCI reference on ironcore; a metal-api image (name-version,
+	// resolved to its newest build) on metal-stack.
+	image := "gardenlinux-1877"
+	if f.Backend == BackendMetalStack {
+		image = metalStackImage
+	}
+	if f.Backend == BackendIronCore {
+		region["namespace"] = MetalNamespace
+		// ironcore has no IP API: LoadBalancer IPs come from this pool.
+		region["ipPools"] = []map[string]any{{"network": LBNetwork, "kind": "GlobalInClusterIPPool", "name": LBNetwork}}
 	}
 	return map[string]any{
 		"apiVersion": "provider.metalkube.io/v1alpha1", "kind": "CloudProfileConfig",
-		"machineImages": []map[string]any{{"name": "gardenlinux", "versions": []map[string]any{{"version": "1877.0.0", "image": "gardenlinux-1877"}}}},
+		"machineImages": []map[string]any{{"name": "gardenlinux", "versions": []map[string]any{{"version": "1877.0.0", "image": image}}}},
 		"machineTypes":  []map[string]any{{"name": "c1-large", "size": "c1-large"}},
-		"regions": []map[string]any{{"name": Region, "namespace": MetalNamespace, "zones": zones,
-			// ironcore has no IP API: LoadBalancer IPs come from this pool.
-			"ipPools": []map[string]any{{"network": LBNetwork, "kind": "GlobalInClusterIPPool", "name": LBNetwork}}}},
+		"regions":       []map[string]any{region},
 	}
+}
+
+// credentials are the shoot's cloudprovider Secret's data and its
+// InfrastructureConfig: on ironcore a kubeconfig of the cluster running
+// metal-operator (here the test control plane), on metal-stack metal-api's
+// URL and an HMAC key, and the project.
+func (f *Flow) credentials() (map[string][]byte, map[string]any, error) {
+	infra := map[string]any{"apiVersion": "provider.metalkube.io/v1alpha1", "kind": "InfrastructureConfig"}
+	if f.Backend == BackendMetalStack {
+		infra["project"] = MetalStackProject
+		return map[string][]byte{"metalAPIURL": []byte(f.ms.api.URL()), "metalAPIHMac": []byte(f.ms.hmac)}, infra, nil
+	}
+	// The test control plane behind the proxy the outage step cuts.
+	kc, err := os.ReadFile(f.backendKubeconfig)
+	return map[string][]byte{"kubeconfig": kc}, infra, err
 }
 
 func (f *Flow) createShoot(ctx context.Context) error {
 	c := f.Env.Client
-	// The shoot's credentials: a kubeconfig of the cluster running
-	// metal-operator (ironcore), here the test control plane behind the
-	// proxy the outage step cuts.
-	metalKubeconfig, err := os.ReadFile(f.backendKubeconfig)
+	creds, infraConfig, err := f.credentials()
 	if err != nil {
 		return err
 	}
@@ -355,7 +433,7 @@ func (f *Flow) createShoot(ctx context.Context) error {
 	workers := []gardencorev1beta1.Worker{{
 		Name: Pool, Minimum: int32(f.Workers), Maximum: int32(f.Workers),
 		Machine: gardencorev1beta1.Machine{Type: "c1-large", Image: &gardencorev1beta1.ShootMachineImage{Name: "gardenlinux", Version: ptr("1877.0.0")}},
-		Zones:   Zones,
+		Zones:   f.zones(),
 	}}
 	shoot := &gardencorev1beta1.Shoot{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "core.gardener.cloud/v1beta1", Kind: "Shoot"},
@@ -363,26 +441,26 @@ func (f *Flow) createShoot(ctx context.Context) error {
 		Spec: gardencorev1beta1.ShootSpec{
 			Region: Region, Kubernetes: gardencorev1beta1.Kubernetes{Version: "1.36.4"},
 			Networking: &gardencorev1beta1.Networking{Type: ptr("calico"), Nodes: ptr(NodePrefix.String()), Pods: ptr("100.96.0.0/11"), Services: ptr("100.64.0.0/13")},
-			Provider:   gardencorev1beta1.Provider{Type: ProviderType, Workers: workers},
+			Provider:   gardencorev1beta1.Provider{Type: ProviderType, Workers: workers, InfrastructureConfig: rawJSON(infraConfig)},
 		},
-		Status: gardencorev1beta1.ShootStatus{TechnicalID: Namespace},
+		Status: gardencorev1beta1.ShootStatus{TechnicalID: f.ns},
 	}
 	cp := &gardencorev1beta1.CloudProfile{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "core.gardener.cloud/v1beta1", Kind: "CloudProfile"},
 		ObjectMeta: metav1.ObjectMeta{Name: ProviderType},
-		Spec: gardencorev1beta1.CloudProfileSpec{Type: ProviderType, ProviderConfig: rawJSON(cloudProfileConfig()),
+		Spec: gardencorev1beta1.CloudProfileSpec{Type: ProviderType, ProviderConfig: rawJSON(f.cloudProfileConfig()),
 			MachineTypes: []gardencorev1beta1.MachineType{{Name: "c1-large", CPU: resource.MustParse("64"), GPU: resource.MustParse("0"), Memory: resource.MustParse("256Gi")}}},
 	}
 	seed := &gardencorev1beta1.Seed{TypeMeta: metav1.TypeMeta{APIVersion: "core.gardener.cloud/v1beta1", Kind: "Seed"}, ObjectMeta: metav1.ObjectMeta{Name: "seed"}}
 	for _, obj := range []clientObject{
-		&extensionsv1alpha1.Cluster{ObjectMeta: metav1.ObjectMeta{Name: Namespace},
+		&extensionsv1alpha1.Cluster{ObjectMeta: metav1.ObjectMeta{Name: f.ns},
 			Spec: extensionsv1alpha1.ClusterSpec{Shoot: *rawJSON(shoot), CloudProfile: *rawJSON(cp), Seed: rawJSON(seed)}},
-		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "cloudprovider", Namespace: Namespace}, Data: map[string][]byte{"kubeconfig": metalKubeconfig}},
+		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "cloudprovider", Namespace: f.ns}, Data: creds},
 		&extensionsv1alpha1.Infrastructure{
-			ObjectMeta: metav1.ObjectMeta{Name: "dev", Namespace: Namespace},
+			ObjectMeta: metav1.ObjectMeta{Name: "dev", Namespace: f.ns},
 			Spec: extensionsv1alpha1.InfrastructureSpec{
-				DefaultSpec: extensionsv1alpha1.DefaultSpec{Type: ProviderType, ProviderConfig: rawJSON(map[string]any{"apiVersion": "provider.metalkube.io/v1alpha1", "kind": "InfrastructureConfig"})},
-				Region:      Region, SecretRef: corev1.SecretReference{Name: "cloudprovider", Namespace: Namespace},
+				DefaultSpec: extensionsv1alpha1.DefaultSpec{Type: ProviderType, ProviderConfig: rawJSON(infraConfig)},
+				Region:      Region, SecretRef: corev1.SecretReference{Name: "cloudprovider", Namespace: f.ns},
 			},
 		},
 		f.oscWithMarker(),
@@ -391,15 +469,15 @@ func (f *Flow) createShoot(ctx context.Context) error {
 			return fmt.Errorf("create %T: %w", obj, err)
 		}
 	}
-	f.detail("namespace %s: Cluster, Infrastructure, OperatingSystemConfig (gardenlinux, provision)", Namespace)
+	f.detail("namespace %s: Cluster, Infrastructure, OperatingSystemConfig (gardenlinux, provision)", f.ns)
 	return nil
 }
 
 // osc is the provision OperatingSystemConfig of the pool: a kubelet unit with
 // a drop-in and the files a node needs, as gardenlet would send.
-func osc() *extensionsv1alpha1.OperatingSystemConfig {
+func (f *Flow) osc() *extensionsv1alpha1.OperatingSystemConfig {
 	return &extensionsv1alpha1.OperatingSystemConfig{
-		ObjectMeta: metav1.ObjectMeta{Name: "osc-" + Pool, Namespace: Namespace},
+		ObjectMeta: metav1.ObjectMeta{Name: "osc-" + Pool, Namespace: f.ns},
 		Spec: extensionsv1alpha1.OperatingSystemConfigSpec{
 			DefaultSpec: extensionsv1alpha1.DefaultSpec{Type: "gardenlinux"},
 			Purpose:     extensionsv1alpha1.OperatingSystemConfigPurposeProvision,
@@ -418,7 +496,7 @@ func osc() *extensionsv1alpha1.OperatingSystemConfig {
 // oscWithMarker is osc() with a file holding the flow's random marker, which
 // the log scan looks for.
 func (f *Flow) oscWithMarker() *extensionsv1alpha1.OperatingSystemConfig {
-	o := osc()
+	o := f.osc()
 	o.Spec.Files = append(o.Spec.Files, extensionsv1alpha1.File{Path: "/etc/metalkube-e2e/marker", Permissions: ptr(uint32(0o600)),
 		Content: extensionsv1alpha1.FileContent{Inline: &extensionsv1alpha1.FileContentInline{Data: f.marker + "\n"}}})
 	f.secrets = append(f.secrets, framework.Secret{Name: "the user data's marker file", Value: []byte(f.marker)})

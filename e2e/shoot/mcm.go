@@ -38,7 +38,7 @@ const MCMSidecar = "machine-controller-manager-provider-metalkube"
 // (the code gardenlet runs), which the extension's control-plane webhook
 // mutates on its way into the API server, and runs the mutated pod.
 func (f *Flow) deployMCM(ctx context.Context) error {
-	mcm := machinecontrollermanager.New(f.Env.Client, Namespace, fakesecretsmanager.New(f.Env.Client, Namespace),
+	mcm := machinecontrollermanager.New(f.Env.Client, f.ns, fakesecretsmanager.New(f.Env.Client, f.ns),
 		machinecontrollermanager.Values{Image: MCMImage, Replicas: 1})
 	// The extension registers its webhooks as it starts: until the
 	// control-plane webhook answers, Deploy fails or goes unmutated, and a
@@ -50,7 +50,7 @@ func (f *Flow) deployMCM(ctx context.Context) error {
 			return false, last
 		}
 		dep := &appsv1.Deployment{}
-		if err := f.Env.Client.Get(ctx, client.ObjectKey{Namespace: Namespace, Name: MCMDeployment}, dep); err != nil {
+		if err := f.Env.Client.Get(ctx, client.ObjectKey{Namespace: f.ns, Name: MCMDeployment}, dep); err != nil {
 			return false, err
 		}
 		spec = dep.Spec.Template.Spec
@@ -80,15 +80,15 @@ func (f *Flow) serviceAccountKubeconfig(ctx context.Context, name string, spec c
 	if err != nil {
 		return "", err
 	}
-	tr, err := cs.CoreV1().ServiceAccounts(Namespace).CreateToken(ctx, spec.ServiceAccountName, &authenticationv1.TokenRequest{
+	tr, err := cs.CoreV1().ServiceAccounts(f.ns).CreateToken(ctx, spec.ServiceAccountName, &authenticationv1.TokenRequest{
 		Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: ptr(int64((2 * time.Hour).Seconds()))}}, metav1.CreateOptions{})
 	if err != nil {
-		return "", fmt.Errorf("token of service account %s/%s: %w", Namespace, spec.ServiceAccountName, err)
+		return "", fmt.Errorf("token of service account %s/%s: %w", f.ns, spec.ServiceAccountName, err)
 	}
 	kc := clientcmdapi.NewConfig()
 	kc.Clusters["in-cluster"] = &clientcmdapi.Cluster{Server: f.Env.Config.Host, CertificateAuthorityData: f.Env.Config.CAData}
 	kc.AuthInfos["sa"] = &clientcmdapi.AuthInfo{Token: tr.Status.Token}
-	kc.Contexts["in-cluster"] = &clientcmdapi.Context{Cluster: "in-cluster", AuthInfo: "sa", Namespace: Namespace}
+	kc.Contexts["in-cluster"] = &clientcmdapi.Context{Cluster: "in-cluster", AuthInfo: "sa", Namespace: f.ns}
 	kc.CurrentContext = "in-cluster"
 	dir := filepath.Join(f.LogDir, "pods", name)
 	if err := os.MkdirAll(dir, 0o700); err != nil {

@@ -60,7 +60,7 @@ func (f *Flow) snapshot(ctx context.Context) (snapshot, error) {
 	if err := c.List(ctx, claims, client.InNamespace(MetalNamespace)); err != nil {
 		return snapshot{}, err
 	}
-	if err := c.List(ctx, machines, client.InNamespace(Namespace)); err != nil {
+	if err := c.List(ctx, machines, client.InNamespace(f.ns)); err != nil {
 		return snapshot{}, err
 	}
 	s := snapshot{nodes: map[string]types.UID{}, claims: map[string]types.UID{}, machines: map[string]types.UID{}}

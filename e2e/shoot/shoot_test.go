@@ -28,22 +28,34 @@ func TestMain(m *testing.M) {
 	os.Exit(testenv.Main(m, opts, &env))
 }
 
-// TestShootLifecycle runs the whole flow; with network namespaces it includes
-// real traffic through the firewall agent.
+// TestShootLifecycle runs the whole flow on ironcore (metal-operator and the
+// in-cluster IPAM provider); with network namespaces it includes real traffic
+// through the firewall agent.
 func TestShootLifecycle(t *testing.T) {
 	firewall, why := netns.Available()
 	if !firewall {
 		t.Logf("firewall step skipped: %s", why)
 	}
+	runFlow(t, shoot.Input{Servers: 4, Workers: 2, Firewall: firewall, Outage: time.Minute})
+}
+
+// TestShootLifecycleMetalStack runs the same flow on the metal-stack backend:
+// the shoot's cloudprovider Secret holds metal-api's URL and an HMAC key, and
+// the extension renders every component onto metal-api (here its emulator).
+func TestShootLifecycleMetalStack(t *testing.T) {
+	runFlow(t, shoot.Input{Servers: 3, Workers: 2, Backend: shoot.BackendMetalStack})
+}
+
+func runFlow(t *testing.T, in shoot.Input) {
 	var out bytes.Buffer
-	flow := shoot.New(shoot.Input{Env: env, Out: &out, LogDir: t.TempDir(), Servers: 4, Workers: 2, Firewall: firewall,
-		Outage: time.Minute})
+	in.Env, in.Out, in.LogDir = env, &out, t.TempDir()
+	flow := shoot.New(in)
 	ctx, cancel := context.WithTimeout(context.Background(), 12*time.Minute)
 	defer cancel()
 	start := time.Now()
 	err := flow.Run(ctx)
 	t.Logf("flow (%s):\n%s", time.Since(start).Round(time.Second), out.String())
 	if err != nil {
-		t.Fatalf("%v", err)
+		t.Fatalf("%v\nlogs:%s", err, flow.Logs(3000))
 	}
 }

@@ -47,12 +47,12 @@ func (f *Flow) succeeded(ctx context.Context, obj extensionsv1alpha1.Object, tim
 }
 
 func (f *Flow) waitInfrastructureAndOSC(ctx context.Context) error {
-	infra := &extensionsv1alpha1.Infrastructure{ObjectMeta: metav1.ObjectMeta{Name: "dev", Namespace: Namespace}}
+	infra := &extensionsv1alpha1.Infrastructure{ObjectMeta: metav1.ObjectMeta{Name: "dev", Namespace: f.ns}}
 	if err := f.succeeded(ctx, infra, 2*time.Minute); err != nil {
 		return err
 	}
 	f.detail("Infrastructure succeeded")
-	o := osc()
+	o := f.osc()
 	if err := f.succeeded(ctx, o, 2*time.Minute); err != nil {
 		return err
 	}
@@ -71,16 +71,16 @@ func (f *Flow) waitInfrastructureAndOSC(ctx context.Context) error {
 func (f *Flow) createWorkerAndControlPlane(ctx context.Context) error {
 	c := f.Env.Client
 	infra := &extensionsv1alpha1.Infrastructure{}
-	if err := c.Get(ctx, client.ObjectKey{Namespace: Namespace, Name: "dev"}, infra); err != nil {
+	if err := c.Get(ctx, client.ObjectKey{Namespace: f.ns, Name: "dev"}, infra); err != nil {
 		return err
 	}
-	o := osc()
+	o := f.osc()
 	if err := c.Get(ctx, client.ObjectKeyFromObject(o), o); err != nil {
 		return err
 	}
-	secretRef := corev1.SecretReference{Name: "cloudprovider", Namespace: Namespace}
+	secretRef := corev1.SecretReference{Name: "cloudprovider", Namespace: f.ns}
 	worker := &extensionsv1alpha1.Worker{
-		ObjectMeta: metav1.ObjectMeta{Name: "dev", Namespace: Namespace},
+		ObjectMeta: metav1.ObjectMeta{Name: "dev", Namespace: f.ns},
 		Spec: extensionsv1alpha1.WorkerSpec{
 			DefaultSpec: extensionsv1alpha1.DefaultSpec{Type: ProviderType},
 			Region:      Region, SecretRef: secretRef,
@@ -91,7 +91,7 @@ func (f *Flow) createWorkerAndControlPlane(ctx context.Context) error {
 				MachineType:  "c1-large",
 				MachineImage: extensionsv1alpha1.MachineImage{Name: "gardenlinux", Version: "1877.0.0"},
 				Architecture: ptr("amd64"),
-				Zones:        Zones,
+				Zones:        f.zones(),
 				UserDataSecretRef: corev1.SecretKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: o.Status.CloudConfig.SecretRef.Name},
 					Key: extensionsv1alpha1.OperatingSystemConfigSecretDataKey},
 				NodeAgentSecretName: ptr("gardener-node-agent-" + Pool),
@@ -100,7 +100,7 @@ func (f *Flow) createWorkerAndControlPlane(ctx context.Context) error {
 		},
 	}
 	cp := &extensionsv1alpha1.ControlPlane{
-		ObjectMeta: metav1.ObjectMeta{Name: "dev", Namespace: Namespace},
+		ObjectMeta: metav1.ObjectMeta{Name: "dev", Namespace: f.ns},
 		Spec: extensionsv1alpha1.ControlPlaneSpec{
 			DefaultSpec: extensionsv1alpha1.DefaultSpec{Type: ProviderType, ProviderConfig: rawJSON(map[string]any{
 				"apiVersion": "provider.metalkube.io/v1alpha1", "kind": "ControlPlaneConfig",
@@ -113,7 +113,7 @@ func (f *Flow) createWorkerAndControlPlane(ctx context.Context) error {
 			return fmt.Errorf("create %T: %w", obj, err)
 		}
 	}
-	f.detail("Worker (pool %s, %d machines of c1-large over %v) and ControlPlane (metallb)", Pool, f.Workers, Zones)
+	f.detail("Worker (pool %s, %d machines of c1-large over %v) and ControlPlane (metallb)", Pool, f.Workers, f.zones())
 	return nil
 }
 
@@ -122,7 +122,7 @@ func (f *Flow) waitNodes(ctx context.Context) error {
 	seen := map[string]string{}
 	err := framework.Eventually(ctx, fmt.Sprintf("%d initialized nodes", f.Workers), 4*time.Minute, interval, func(ctx context.Context) (bool, error) {
 		machines := &machinev1alpha1.MachineList{}
-		if err := c.List(ctx, machines, client.InNamespace(Namespace)); err != nil {
+		if err := c.List(ctx, machines, client.InNamespace(f.ns)); err != nil {
 			return false, err
 		}
 		for _, m := range machines.Items {
@@ -138,6 +138,9 @@ func (f *Flow) waitNodes(ctx context.Context) error {
 		}
 		ready := 0
 		for _, n := range nodes.Items {
+			if !strings.HasPrefix(n.Name, f.ns+"-") {
+				continue // another flow's
+			}
 			initialized := n.Spec.ProviderID != "" && !slices.ContainsFunc(n.Spec.Taints, func(t corev1.Taint) bool { return t.Key == fleet.TaintUninitialized })
 			state := "registered"
 			if initialized {
@@ -154,12 +157,12 @@ func (f *Flow) waitNodes(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	worker := &extensionsv1alpha1.Worker{ObjectMeta: metav1.ObjectMeta{Name: "dev", Namespace: Namespace}}
+	worker := &extensionsv1alpha1.Worker{ObjectMeta: metav1.ObjectMeta{Name: "dev", Namespace: f.ns}}
 	if err := f.succeeded(ctx, worker, 3*time.Minute); err != nil {
 		return err
 	}
 	f.detail("Worker succeeded")
-	cp := &extensionsv1alpha1.ControlPlane{ObjectMeta: metav1.ObjectMeta{Name: "dev", Namespace: Namespace}}
+	cp := &extensionsv1alpha1.ControlPlane{ObjectMeta: metav1.ObjectMeta{Name: "dev", Namespace: f.ns}}
 	if err := f.succeeded(ctx, cp, 2*time.Minute); err != nil {
 		return err
 	}
@@ -232,10 +235,10 @@ func (f *Flow) deleteShoot(ctx context.Context) error {
 	// gardenlet's order: workers first, then the control plane, the OSC and
 	// the infrastructure.
 	for _, obj := range []client.Object{
-		&extensionsv1alpha1.Worker{ObjectMeta: metav1.ObjectMeta{Name: "dev", Namespace: Namespace}},
-		&extensionsv1alpha1.ControlPlane{ObjectMeta: metav1.ObjectMeta{Name: "dev", Namespace: Namespace}},
-		osc(),
-		&extensionsv1alpha1.Infrastructure{ObjectMeta: metav1.ObjectMeta{Name: "dev", Namespace: Namespace}},
+		&extensionsv1alpha1.Worker{ObjectMeta: metav1.ObjectMeta{Name: "dev", Namespace: f.ns}},
+		&extensionsv1alpha1.ControlPlane{ObjectMeta: metav1.ObjectMeta{Name: "dev", Namespace: f.ns}},
+		f.osc(),
+		&extensionsv1alpha1.Infrastructure{ObjectMeta: metav1.ObjectMeta{Name: "dev", Namespace: f.ns}},
 	} {
 		if err := c.Delete(ctx, obj); client.IgnoreNotFound(err) != nil {
 			return err
@@ -245,12 +248,15 @@ func (f *Flow) deleteShoot(ctx context.Context) error {
 		}
 		f.detail("%s deleted", strings.TrimPrefix(fmt.Sprintf("%T", obj), "*v1alpha1."))
 	}
-	return c.Delete(ctx, &extensionsv1alpha1.Cluster{ObjectMeta: metav1.ObjectMeta{Name: Namespace}})
+	return c.Delete(ctx, &extensionsv1alpha1.Cluster{ObjectMeta: metav1.ObjectMeta{Name: f.ns}})
 }
 
 // checkLeaks fails on any server claim, IP claim, user-data Secret or machine
 // left behind, or a server not back to Available.
 func (f *Flow) checkLeaks(ctx context.Context) error {
+	if f.Backend == BackendMetalStack {
+		return f.checkMetalStackLeaks(ctx)
+	}
 	c := f.Env.Client
 	var leaks []string
 	err := framework.Eventually(ctx, "every server, claim and IP to be free", 2*time.Minute, interval, func(ctx context.Context) (bool, error) {
@@ -266,7 +272,7 @@ func (f *Flow) checkLeaks(ctx context.Context) error {
 				return false, err
 			}
 		}
-		if err := c.List(ctx, machines, client.InNamespace(Namespace)); err != nil {
+		if err := c.List(ctx, machines, client.InNamespace(f.ns)); err != nil {
 			return false, err
 		}
 		if err := c.List(ctx, servers); err != nil {
@@ -313,8 +319,11 @@ func (f *Flow) scanLogs(ctx context.Context) error {
 		secrets = append(secrets, framework.Secret{Name: "client key of " + name, Value: a.ClientKeyData}, framework.Secret{Name: "token of " + name, Value: []byte(a.Token)})
 	}
 	cp := &corev1.Secret{}
-	if err := f.Env.Client.Get(ctx, client.ObjectKey{Namespace: Namespace, Name: "cloudprovider"}, cp); err == nil {
+	if err := f.Env.Client.Get(ctx, client.ObjectKey{Namespace: f.ns, Name: "cloudprovider"}, cp); err == nil {
 		for k, v := range cp.Data {
+			if k == "metalAPIURL" {
+				continue // an address, logged like any endpoint; no credential
+			}
 			secrets = append(secrets, framework.Secret{Name: "cloudprovider " + k, Value: v})
 		}
 	}

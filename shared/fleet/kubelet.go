@@ -34,18 +34,6 @@ func (e *Emulator) boot(ctx context.Context, claim *metalv1alpha1.ServerClaim, s
 	if done {
 		return reconcile.Result{}, nil
 	}
-	if d := e.cfg.BootDelay; d > 0 {
-		e.mu.Lock()
-		on, ok := e.poweredAt[srv.Name]
-		if !ok {
-			on = time.Now() // powered on before this emulator started
-			e.poweredAt[srv.Name] = on
-		}
-		e.mu.Unlock()
-		if wait := d - time.Since(on); wait > 0 {
-			return reconcile.Result{RequeueAfter: wait}, nil
-		}
-	}
 	hostname := claim.Name
 	if ref := claim.Spec.IgnitionSecretRef; ref != nil {
 		secret := &corev1.Secret{}
@@ -70,27 +58,51 @@ func (e *Emulator) boot(ctx context.Context, claim *metalv1alpha1.ServerClaim, s
 
 // registerNode registers the node of a booted server, as its kubelet would.
 func registerNode(ctx context.Context, nodes client.Client, cfg *Config, name string, srv *metalv1alpha1.Server) error {
-	node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{
-		corev1.LabelHostname: name, corev1.LabelOSStable: "linux", corev1.LabelArchStable: "amd64",
-	}}}
-	if cfg.ExternalCloudProvider {
-		node.Spec.Taints = []corev1.Taint{{Key: TaintUninitialized, Value: "true", Effect: corev1.TaintEffectNoSchedule}}
-	}
-	node.Status = corev1.NodeStatus{
-		Capacity: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("64"), corev1.ResourceMemory: resource.MustParse("256Gi"), corev1.ResourcePods: resource.MustParse("110")},
-		NodeInfo: corev1.NodeSystemInfo{SystemUUID: srv.Spec.SystemUUID, MachineID: strings.ReplaceAll(srv.Spec.SystemUUID, "-", ""),
-			KubeletVersion: "v1.36.4", OperatingSystem: "linux", Architecture: "amd64", ContainerRuntimeVersion: "containerd://2.1.0"},
-		Conditions: []corev1.NodeCondition{readyCondition(metav1.Now())},
-		Addresses:  []corev1.NodeAddress{{Type: corev1.NodeHostName, Address: name}},
-	}
-	node.Status.Allocatable = node.Status.Capacity
+	var ips []string
 	for _, nic := range srv.Status.NetworkInterfaces {
 		for _, ip := range nic.IPs {
 			if ip.IsLinkLocalUnicast() || ip.IsLoopback() { // not what a kubelet reports
 				continue
 			}
-			node.Status.Addresses = append(node.Status.Addresses, corev1.NodeAddress{Type: corev1.NodeInternalIP, Address: ip.String()})
+			ips = append(ips, ip.String())
 		}
+	}
+	return RegisterNode(ctx, nodes, NodeSpec{Name: name, SystemUUID: srv.Spec.SystemUUID, InternalIPs: ips, ExternalCloudProvider: cfg.ExternalCloudProvider})
+}
+
+// NodeSpec is what a booted machine's kubelet registers.
+type NodeSpec struct {
+	// Name of the Node (the machine's hostname).
+	Name string
+	// SystemUUID is the machine's (the ccm matches machines by it).
+	SystemUUID string
+	// InternalIPs the kubelet reports.
+	InternalIPs []string
+	// ExternalCloudProvider registers the node with the uninitialized taint
+	// a cloud-controller-manager removes.
+	ExternalCloudProvider bool
+}
+
+// RegisterNode registers a Node the way a starting kubelet does: created,
+// then its status written, Ready.
+func RegisterNode(ctx context.Context, nodes client.Client, spec NodeSpec) error {
+	name := spec.Name
+	node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{
+		corev1.LabelHostname: name, corev1.LabelOSStable: "linux", corev1.LabelArchStable: "amd64",
+	}}}
+	if spec.ExternalCloudProvider {
+		node.Spec.Taints = []corev1.Taint{{Key: TaintUninitialized, Value: "true", Effect: corev1.TaintEffectNoSchedule}}
+	}
+	node.Status = corev1.NodeStatus{
+		Capacity: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("64"), corev1.ResourceMemory: resource.MustParse("256Gi"), corev1.ResourcePods: resource.MustParse("110")},
+		NodeInfo: corev1.NodeSystemInfo{SystemUUID: spec.SystemUUID, MachineID: strings.ReplaceAll(spec.SystemUUID, "-", ""),
+			KubeletVersion: "v1.36.4", OperatingSystem: "linux", Architecture: "amd64", ContainerRuntimeVersion: "containerd://2.1.0"},
+		Conditions: []corev1.NodeCondition{readyCondition(metav1.Now())},
+		Addresses:  []corev1.NodeAddress{{Type: corev1.NodeHostName, Address: name}},
+	}
+	node.Status.Allocatable = node.Status.Capacity
+	for _, ip := range spec.InternalIPs {
+		node.Status.Addresses = append(node.Status.Addresses, corev1.NodeAddress{Type: corev1.NodeInternalIP, Address: ip})
 	}
 	want := node.Status
 	if err := nodes.Create(ctx, node); err != nil {

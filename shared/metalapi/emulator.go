@@ -355,6 +355,20 @@ func (e *Emulator) Allocated() []string {
 	return out
 }
 
+// Networks returns the IDs of the networks allocated through the API (not
+// those of Config).
+func (e *Emulator) Networks() []string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var out []string
+	for _, id := range e.netOrder {
+		if !slices.ContainsFunc(e.cfg.Networks, func(n Network) bool { return n.ID == id }) {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
 // UserData returns the (base64) user data of an allocated machine.
 func (e *Emulator) UserData(id string) string {
 	e.mu.Lock()

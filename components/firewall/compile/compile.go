@@ -737,7 +737,14 @@ func build(cfg Config, cluster []netip.Prefix, ingress, egress []rule) *nft.Tabl
 			}
 			for _, m := range verdictMaps(dir.chain, fam, disjoint(boxes), dir.rules) {
 				t.Sets = append(t.Sets, m.set)
-				c.Rules = append(c.Rules, nft.Rule{Stmts: []nft.Stmt{nft.VMap{Fields: m.fields, Map: m.set.Name}}})
+				var stmts []nft.Stmt
+				if m.ports != nil {
+					if t.Set(m.ports.Name) == nil {
+						t.Sets = append(t.Sets, m.ports)
+					}
+					stmts = append(stmts, nft.Lookup{Fields: []nft.Field{nft.L4Proto, nft.THDport}, Set: m.ports.Name})
+				}
+				c.Rules = append(c.Rules, nft.Rule{Stmts: append(stmts, nft.VMap{Fields: m.fields, Map: m.set.Name})})
 			}
 		}
 		c.Rules = append(c.Rules, dropRule(cfg, dir.counter, "metalkube-drop "+dir.chain+": "))

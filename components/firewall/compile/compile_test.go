@@ -36,6 +36,7 @@ func TestGolden(t *testing.T) {
 	}{
 		{"empty", fixture.Config(), Input{}},
 		{"representative", fixture.Config(), fixture.Input()},
+		{"port-groups", fixture.Config(), fixture.PortGroups()},
 		{"all-features", full, fixture.Input()},
 		{"fqdn", fqdnConfig(), Input{Now: fqdnNow, FQDN: map[string][]FQDNEntry{
 			KernelName("fqdn", "cwnp.firewall.registry.egress-0") + "-4": {{IP: netip.MustParseAddr("192.0.2.10"), Expires: fqdnNow.Add(90 * time.Second)}, {IP: netip.MustParseAddr("192.0.2.11"), Expires: fqdnNow.Add(-time.Second)}},

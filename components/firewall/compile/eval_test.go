@@ -1,6 +1,7 @@
 package compile_test
 
 import (
+	"fmt"
 	"net/netip"
 	"strings"
 	"testing"
@@ -93,6 +94,39 @@ func TestEvaluateOverlap(t *testing.T) {
 		{name: "only the second matches", iif: "ext0", proto: tcp6, src: "192.0.2.1", dst: "10.50.0.2", port: 22, wantVerdict: "accept", wantOwner: "cwnp.b.narrow.ingress-0"},
 		{name: "wide allows any port", iif: "ext0", proto: udp17, src: "198.51.100.1", dst: "10.50.0.2", port: 9, wantVerdict: "accept", wantOwner: "cwnp.a.wide.ingress-0"},
 		{name: "narrow only port 22", iif: "ext0", proto: tcp6, src: "192.0.2.1", dst: "10.50.0.2", port: 23, wantVerdict: "drop"},
+	})
+}
+
+// TestEvaluatePortGroups: where many sources share a port set, the port
+// set and the sources become maps of their own (port groups); the policy
+// semantics and the owner of each accepted packet stay those of the rules.
+func TestEvaluatePortGroups(t *testing.T) {
+	tbl := Compile(fixture.Config(), fixture.PortGroups()).Table
+	groups := 0
+	for _, s := range tbl.Sets {
+		if strings.Contains(s.Name, "-pt-") {
+			groups++
+		}
+	}
+	if groups != 5 { // ingress: two port sets per family; egress: one
+		t.Errorf("%d port sets, want 5", groups)
+	}
+	first, in := "cwnp.a.https-first16.ingress-0", func(i int) string { return fmt.Sprintf("cwnp.grp.in%02d.ingress-0", i) }
+	tracePackets(t, tbl, []packet{
+		{name: "grouped source, 80", iif: "ext0", proto: tcp6, src: "100.64.0.20", dst: "10.50.0.2", port: 80, wantVerdict: "accept", wantOwner: in(20)},
+		{name: "grouped source, 443", iif: "ext0", proto: tcp6, src: "100.64.0.39", dst: "10.50.0.2", port: 443, wantVerdict: "accept", wantOwner: in(39)},
+		{name: "grouped source, range end", iif: "ext0", proto: tcp6, src: "100.64.0.16", dst: "10.50.0.2", port: 8080, wantVerdict: "accept", wantOwner: in(16)},
+		{name: "grouped source, past range end", iif: "ext0", proto: tcp6, src: "100.64.0.16", dst: "10.50.0.2", port: 8081, wantVerdict: "drop"},
+		{name: "grouped source, udp", iif: "ext0", proto: udp17, src: "100.64.0.16", dst: "10.50.0.2", port: 80, wantVerdict: "drop"},
+		{name: "ungrouped source", iif: "ext0", proto: tcp6, src: "100.64.0.40", dst: "10.50.0.2", port: 80, wantVerdict: "drop"},
+		{name: "overlapped on 443: the first rule owns it", iif: "ext0", proto: tcp6, src: "100.64.0.3", dst: "10.50.0.2", port: 443, wantVerdict: "accept", wantOwner: first},
+		{name: "overlapped, other ports stay with the policy", iif: "ext0", proto: tcp6, src: "100.64.0.3", dst: "10.50.0.2", port: 8000, wantVerdict: "accept", wantOwner: in(3)},
+		{name: "ipv6 grouped source", iif: "ext0", proto: tcp6, src: "2001:db8:64::1f", dst: "fd00:50::2", port: 443, wantVerdict: "accept", wantOwner: in(31)},
+		{name: "ipv6 overlapped on 443", iif: "ext0", proto: tcp6, src: "2001:db8:64::f", dst: "fd00:50::2", port: 443, wantVerdict: "accept", wantOwner: first},
+		{name: "ipv6 ungrouped source", iif: "ext0", proto: tcp6, src: "2001:db8:64::40", dst: "fd00:50::2", port: 443, wantVerdict: "drop"},
+		{name: "egress grouped", iif: "int0", proto: tcp6, src: "10.244.1.1", dst: "198.18.0.15", port: 443, wantVerdict: "accept", wantOwner: "cwnp.grp.eg15.egress-0"},
+		{name: "egress grouped, other port", iif: "int0", proto: tcp6, src: "10.50.0.2", dst: "198.18.0.15", port: 8080, wantVerdict: "drop"},
+		{name: "egress grouped, source outside the cluster", iif: "int0", proto: tcp6, src: "10.99.0.2", dst: "198.18.0.15", port: 443, wantVerdict: "drop"},
 	})
 }
 

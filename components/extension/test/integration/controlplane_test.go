@@ -2,6 +2,7 @@ package integration
 
 import (
 	"context"
+	"encoding/json"
 	"slices"
 	"strings"
 	"testing"
@@ -206,5 +207,73 @@ func TestControlPlaneMigrateRestore(t *testing.T) {
 	waitSucceeded(t, restored, gardencorev1beta1.LastOperationTypeRestore, 30*time.Second)
 	if _, ok := objectsOf(t, ns, provider.ControlPlaneSeedResource)["Deployment/"+provider.CloudControllerManagerName]; !ok {
 		t.Error("restore did not deploy the ccm again")
+	}
+}
+
+// TestControlPlaneMetalStack: with metal-stack credentials in the
+// cloudprovider Secret, the ccm runs the metalstack backend: metal-api's URL,
+// the HMAC key as a file of the mounted Secret (never on the command line),
+// the InfrastructureConfig's project and the cluster's partition.
+func TestControlPlaneMetalStack(t *testing.T) {
+	start(t)
+	ctx := context.Background()
+	ns := newShoot(t, "cpms", workerPool("pool-a", "fra-1"))
+
+	cluster := &extensionsv1alpha1.Cluster{}
+	if err := env.Client.Get(ctx, client.ObjectKey{Name: ns}, cluster); err != nil {
+		t.Fatal(err)
+	}
+	shoot := &gardencorev1beta1.Shoot{}
+	profile := &gardencorev1beta1.CloudProfile{}
+	if err := json.Unmarshal(cluster.Spec.Shoot.Raw, shoot); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(cluster.Spec.CloudProfile.Raw, profile); err != nil {
+		t.Fatal(err)
+	}
+	shoot.Spec.Provider.InfrastructureConfig = rawString(`{"apiVersion":"provider.metalkube.io/v1alpha1","kind":"InfrastructureConfig","project":"p-1"}`)
+	// metal-stack has its own IP API: no IPAM pools in its regions.
+	profile.Spec.ProviderConfig = rawString(strings.Replace(cloudProfileConfig, `"ipPools":[{"network":"internet","kind":"GlobalInClusterIPPool","name":"internet-v4"}],`, "", 1))
+	cluster.Spec.Shoot, cluster.Spec.CloudProfile = *raw(t, shoot), *raw(t, profile)
+	if err := env.Client.Update(ctx, cluster); err != nil {
+		t.Fatal(err)
+	}
+	secret := &corev1.Secret{}
+	if err := env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: corev1SecretRef(ns).Name}, secret); err != nil {
+		t.Fatal(err)
+	}
+	secret.Data = map[string][]byte{"metalAPIURL": []byte("https://metal-api.example"), "metalAPIHMac": []byte("s3cret-hmac")}
+	if err := env.Client.Update(ctx, secret); err != nil {
+		t.Fatal(err)
+	}
+
+	cp := &extensionsv1alpha1.ControlPlane{
+		ObjectMeta: metav1.ObjectMeta{Name: "cp", Namespace: ns, Annotations: opAnnotation("reconcile")},
+		Spec: extensionsv1alpha1.ControlPlaneSpec{
+			DefaultSpec: extensionsv1alpha1.DefaultSpec{Type: "metalkube", ProviderConfig: rawString(controlPlaneConfig)},
+			Region:      "fra", SecretRef: corev1SecretRef(ns), InfrastructureProviderStatus: rawString(infraStatus),
+		},
+	}
+	if err := env.Client.Create(ctx, cp); err != nil {
+		t.Fatal(err)
+	}
+	waitSucceeded(t, cp, gardencorev1beta1.LastOperationTypeReconcile, 30*time.Second)
+	seed := objectsOf(t, ns, provider.ControlPlaneSeedResource)
+	dep := seed["Deployment/"+provider.CloudControllerManagerName].(*appsv1.Deployment)
+	args := dep.Spec.Template.Spec.Containers[0].Args
+	for _, want := range []string{"--backend=metalstack", "--metal-api-url=https://metal-api.example",
+		"--metal-api-hmac-file=/srv/cloudprovider/metalAPIHMac", "--metal-project=p-1", "--metal-partition=fra-rack-1"} {
+		if !slices.Contains(args, want) {
+			t.Errorf("ccm args %v lack %s", args, want)
+		}
+	}
+	for _, a := range args {
+		if strings.Contains(a, "s3cret-hmac") || strings.HasPrefix(a, "--metal-kubeconfig") || strings.HasPrefix(a, "--metal-namespace") {
+			t.Errorf("ccm arg %q: a secret or an ironcore flag", a)
+		}
+	}
+	cm := seed["ConfigMap/"+provider.CloudProviderConfigName].(*corev1.ConfigMap)
+	if strings.Contains(cm.Data[controlplane.CloudConfigKey], "ip-pool") {
+		t.Errorf("cloud config of a metal-stack shoot names IPAM pools:\n%s", cm.Data[controlplane.CloudConfigKey])
 	}
 }
