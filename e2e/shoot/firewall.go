@@ -96,7 +96,7 @@ func (f *Flow) firewall(ctx context.Context) error {
 	p, err := framework.StartProcess(framework.StartProcessInput{Name: "metalkube-firewall", Path: f.metalkube, Netns: fw.Name, LogDir: f.LogDir,
 		Args: []string{"firewall", "--kubeconfig=" + f.kubeconfig, "--external-interfaces=ext0", "--internal-interfaces=int0",
 			"--node-cidrs=" + NodePrefix.String(), "--firewall-name=e2e", "--metrics-bind-address=0", "--health-probe-bind-address=0",
-			"--fqdn-state-file=" + filepath.Join(stateDir, "fqdn.json"), "--log-group=0", "--log-format=console"}})
+			"--fqdn-state-file=" + filepath.Join(stateDir, "fqdn.json"), "--log-group=0", "--log-format=" + f.LogFormat}})
 	if err != nil {
 		return err
 	}
