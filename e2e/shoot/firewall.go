@@ -15,7 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	fwv1alpha1 "github.com/metalkube/metalkube/components/firewall/api/v1alpha1"
+	fwv1alpha1 "github.com/metalkube/metalkube/components/firewall/apis/firewall/v1alpha1"
 	"github.com/metalkube/metalkube/e2e/framework"
 	"github.com/metalkube/metalkube/shared/testkit/netns"
 )

@@ -1,4 +1,4 @@
-package controllers
+package health
 
 import (
 	"context"
@@ -13,9 +13,9 @@ import (
 	"github.com/metalkube/metalkube/shared/metal"
 )
 
-// Health polls the backend and answers health checks from the last result:
+// Poller polls the backend and answers health checks from the last result:
 // the process stays up during an outage, its /healthz turns red.
-type Health struct {
+type Poller struct {
 	Backend  metal.Health
 	Interval time.Duration
 	Log      logr.Logger
@@ -26,7 +26,7 @@ type Health struct {
 }
 
 // Run polls until ctx is done.
-func (h *Health) Run(ctx context.Context) {
+func (h *Poller) Run(ctx context.Context) {
 	if h.Interval == 0 {
 		h.Interval = 10 * time.Second
 	}
@@ -55,7 +55,7 @@ func (h *Health) Run(ctx context.Context) {
 }
 
 // Check implements the controller manager's UnnamedHealthChecker.
-func (h *Health) Check(*http.Request) error {
+func (h *Poller) Check(*http.Request) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return h.last

@@ -1,4 +1,4 @@
-// Package controller is the standalone Service controller behind
+// Package service is the standalone Service controller behind
 // `metalkube lb`: for clusters that keep another cloud-controller-manager, it
 // does what the ccm's service controller does with package balancer. For
 // each Service of type LoadBalancer (of its load-balancer class, or without
@@ -11,4 +11,4 @@
 // outage is retried with backoff and frees nothing.
 //
 // Backend calls: those of package balancer.
-package controller
+package service

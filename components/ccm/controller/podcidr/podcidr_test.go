@@ -1,18 +1,18 @@
-package controllers_test
+package podcidr_test
 
 import (
 	"net/netip"
 	"testing"
 
-	"github.com/metalkube/metalkube/components/ccm/controllers"
+	"github.com/metalkube/metalkube/components/ccm/controller/podcidr"
 )
 
 func TestPodCIDRFor(t *testing.T) {
-	v4 := controllers.PodCIDRFamily{NodeNetwork: netip.MustParsePrefix("10.0.0.0/16"), ClusterCIDR: netip.MustParsePrefix("10.244.0.0/14"), MaskSize: 24}
-	v6 := controllers.PodCIDRFamily{NodeNetwork: netip.MustParsePrefix("fd00:10::/64"), ClusterCIDR: netip.MustParsePrefix("fd00:244::/56"), MaskSize: 80}
+	v4 := podcidr.Family{NodeNetwork: netip.MustParsePrefix("10.0.0.0/16"), ClusterCIDR: netip.MustParsePrefix("10.244.0.0/14"), MaskSize: 24}
+	v6 := podcidr.Family{NodeNetwork: netip.MustParsePrefix("fd00:10::/64"), ClusterCIDR: netip.MustParsePrefix("fd00:244::/56"), MaskSize: 80}
 	for _, tc := range []struct {
 		name string
-		f    controllers.PodCIDRFamily
+		f    podcidr.Family
 		ip   string
 		want string
 	}{

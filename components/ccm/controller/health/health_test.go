@@ -1,4 +1,4 @@
-package controllers_test
+package health_test
 
 import (
 	"context"
@@ -9,13 +9,13 @@ import (
 
 	"github.com/go-logr/logr"
 
-	"github.com/metalkube/metalkube/components/ccm/controllers"
+	"github.com/metalkube/metalkube/components/ccm/controller/health"
 	"github.com/metalkube/metalkube/shared/metal/memory"
 )
 
 func TestHealthTurnsRedAndGreen(t *testing.T) {
 	mem := memory.New(memory.Config{})
-	h := &controllers.Health{Backend: mem, Interval: 10 * time.Millisecond, Log: logr.Discard()}
+	h := &health.Poller{Backend: mem, Interval: 10 * time.Millisecond, Log: logr.Discard()}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go h.Run(ctx)
@@ -35,7 +35,7 @@ func TestHealthTurnsRedAndGreen(t *testing.T) {
 }
 
 func TestRunningFailsOnceTheManagerStops(t *testing.T) {
-	var r controllers.Running
+	var r health.Running
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	stop := make(chan error)
@@ -54,7 +54,7 @@ func TestRunningFailsOnceTheManagerStops(t *testing.T) {
 	}
 
 	// A stop because the process shuts down is not a failure.
-	var shut controllers.Running
+	var shut health.Running
 	sctx, scancel := context.WithCancel(context.Background())
 	scancel()
 	shut.Run(sctx, func(ctx context.Context) error { return ctx.Err() }, logr.Discard())

@@ -1,4 +1,4 @@
-package controllers
+package podcidr
 
 import (
 	"context"
@@ -9,13 +9,11 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/controller"
-	"sigs.k8s.io/controller-runtime/pkg/manager"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 )
 
-// PodCIDRFamily maps one IP family's node network onto its pod network.
-type PodCIDRFamily struct {
+// Family maps one IP family's node network onto its pod network.
+type Family struct {
 	// NodeNetwork holds the nodes' InternalIPs.
 	NodeNetwork netip.Prefix
 	// ClusterCIDR is the cluster's pod network.
@@ -26,7 +24,7 @@ type PodCIDRFamily struct {
 
 // PodCIDRFor returns the pod CIDR of a node IP: the node's offset in the node
 // network selects the block with the same index in the cluster CIDR.
-func (f PodCIDRFamily) PodCIDRFor(ip netip.Addr) (netip.Prefix, error) {
+func (f Family) PodCIDRFor(ip netip.Addr) (netip.Prefix, error) {
 	if !f.NodeNetwork.Contains(ip) {
 		return netip.Prefix{}, fmt.Errorf("node IP %s is outside the node network %s", ip, f.NodeNetwork)
 	}
@@ -57,21 +55,14 @@ func fromInt(i *big.Int, v4 bool) netip.Addr {
 	return a
 }
 
-// PodCIDR sets the pod CIDRs of Nodes that have none.
-type PodCIDR struct {
+// Reconciler sets the pod CIDRs of Nodes that have none.
+type Reconciler struct {
 	Client   client.Client
-	Families []PodCIDRFamily
-}
-
-// AddToManager registers the controller.
-func (r *PodCIDR) AddToManager(mgr manager.Manager) error {
-	skip := true
-	return ctrl.NewControllerManagedBy(mgr).Named("pod-cidr").For(&corev1.Node{}).
-		WithOptions(controller.Options{MaxConcurrentReconciles: 4, SkipNameValidation: &skip}).Complete(r)
+	Families []Family
 }
 
 // Reconcile implements reconcile.Reconciler.
-func (r *PodCIDR) Reconcile(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
+func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
 	node := &corev1.Node{}
 	if err := r.Client.Get(ctx, req.NamespacedName, node); err != nil {
 		return reconcile.Result{}, client.IgnoreNotFound(err)

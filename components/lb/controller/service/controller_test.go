@@ -1,4 +1,4 @@
-package controller_test
+package service_test
 
 import (
 	"context"
@@ -56,7 +56,7 @@ func TestMain(m *testing.M) {
 	os.Exit(testenv.Main(m, testenv.Options{
 		CRDs:     []testenv.CRDSet{testenv.MetalOperator},
 		IPAM:     true,
-		CRDPaths: []string{filepath.Join(metallb, "config/crd/bases"), "../testdata/crds/cilium"},
+		CRDPaths: []string{filepath.Join(metallb, "config/crd/bases"), "../../testdata/crds/cilium"},
 	}, &env))
 }
 
@@ -148,17 +148,18 @@ func create(t testing.TB, svc *corev1.Service) {
 
 func waitIP(t testing.TB, svc *corev1.Service) string {
 	t.Helper()
-	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+	var ip string
+	testkit.Eventually(t, "service "+svc.Name+" has an IP", func() error {
 		if err := env.Client.Get(context.Background(), client.ObjectKeyFromObject(svc), svc); err != nil {
-			t.Fatal(err)
+			return err
 		}
 		if in := svc.Status.LoadBalancer.Ingress; len(in) > 0 {
-			return in[0].IP
+			ip = in[0].IP
+			return nil
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("service %s got no IP", svc.Name)
-		}
-	}
+		return fmt.Errorf("status %+v", svc.Status.LoadBalancer)
+	})
+	return ip
 }
 
 func claims(t testing.TB) []ipamv1.IPAddressClaim {

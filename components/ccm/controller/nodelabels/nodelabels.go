@@ -1,4 +1,4 @@
-package controllers
+package nodelabels
 
 import (
 	"context"
@@ -7,10 +7,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/controller"
-	"sigs.k8s.io/controller-runtime/pkg/manager"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/metalkube/metalkube/components/ccm/cloud"
@@ -25,8 +22,8 @@ type MachineFinder interface {
 	Find(ctx context.Context, node *corev1.Node) (*metal.Machine, error)
 }
 
-// NodeLabels keeps backend labels on Nodes.
-type NodeLabels struct {
+// Reconciler keeps backend labels on Nodes.
+type Reconciler struct {
 	Client   client.Client
 	Machines MachineFinder
 	// Prefixes select the backend labels copied (cloud.Config.LabelPrefixes).
@@ -35,18 +32,8 @@ type NodeLabels struct {
 	Resync time.Duration
 }
 
-// AddToManager registers the controller.
-func (r *NodeLabels) AddToManager(mgr manager.Manager) error {
-	if r.Resync == 0 {
-		r.Resync = time.Minute
-	}
-	skip := true
-	return ctrl.NewControllerManagedBy(mgr).Named("node-labels").For(&corev1.Node{}).
-		WithOptions(controller.Options{MaxConcurrentReconciles: 4, SkipNameValidation: &skip}).Complete(r)
-}
-
 // Reconcile implements reconcile.Reconciler.
-func (r *NodeLabels) Reconcile(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
+func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
 	node := &corev1.Node{}
 	if err := r.Client.Get(ctx, req.NamespacedName, node); err != nil {
 		return reconcile.Result{}, client.IgnoreNotFound(err)

@@ -1,4 +1,4 @@
-// Package test holds the integration tests of components/mcm: the provider app
+// Package integration holds the integration tests of components/mcm: the provider app
 // (package app) with its driver on the ironcore backend, against a real
 // kube-apiserver with the machine-controller-manager, metal-operator and
 // Cluster API IPAM CRDs, and the fleet emulator playing the servers. The
@@ -9,4 +9,4 @@
 // size of its own, on one shared emulator. A provider runs in-process as a
 // "process" whose every request (API server and backend) goes through a kill
 // switch, so a test can kill it like SIGKILL at a chosen backend request.
-package test
+package integration
