@@ -13,6 +13,7 @@ MODULES      := $(shell $(GO) work edit -json | sed -n 's/.*"DiskPath": "\.\/\(.
 PKGS         := $(addprefix ./,$(addsuffix /...,$(MODULES)))
 TEST_TIMEOUT ?= 30m
 BENCH        ?= .
+DEMO_FLAGS   ?=
 
 export METALKUBE_TESTBIN := $(BIN)
 
@@ -62,8 +63,9 @@ bench: testbin ## Run the benchmarks (reported as ratios against the reference a
 	$(GO) test -run '^$$' -bench '$(BENCH)' -benchmem -timeout $(TEST_TIMEOUT) $(PKGS)
 
 .PHONY: demo
-demo: deps testbin build ## Start the local control plane, metal-operator, the IPAM provider, the fleet's BMCs and every component, and walk a shoot through its life
-	METALKUBE_BINARY=$(BIN)/metalkube $(GO) run ./e2e/cmd/demo
+demo: deps testbin build ## Start the local control plane, metal-operator, the IPAM provider, the fleet's BMCs and every component, and walk a shoot through its life (DEMO_FLAGS: e.g. --log-format=json)
+	$(GO) build -o $(BIN)/demo ./e2e/cmd/demo
+	METALKUBE_BINARY=$(BIN)/metalkube exec $(BIN)/demo $(DEMO_FLAGS)
 
 .PHONY: lint
 lint: ## golangci-lint (.golangci.yml: gofmt, gci, go vet, staticcheck, revive, depguard), installed once from the Go module proxy

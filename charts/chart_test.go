@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/pem"
 	"flag"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -56,13 +57,55 @@ var testCA = func() string {
 	return string(b)
 }()
 
+// requiredValues are what the chart refuses to install without, for every
+// component: the cluster's name in the backend (ccm, lb), the firewall's
+// interfaces and node network, and the webhooks' CA bundle (their
+// failurePolicy is Fail).
+func requiredValues() map[string]any {
+	return map[string]any{
+		"ccm":       map[string]any{"cluster": "shoot-a"},
+		"lb":        map[string]any{"cluster": "shoot-a"},
+		"firewall":  map[string]any{"externalInterfaces": []any{"eth0"}, "internalInterfaces": []any{"eth1"}, "nodeCIDRs": []any{"10.0.0.0/16"}},
+		"extension": map[string]any{"webhook": map[string]any{"caBundle": testCA}},
+		"admission": map[string]any{"webhook": map[string]any{"caBundle": testCA}},
+	}
+}
+
+// merge merges src into dst, maps deeply, src winning.
+func merge(dst, src map[string]any) map[string]any {
+	for k, v := range src {
+		if sm, ok := v.(map[string]any); ok {
+			if dm, ok := dst[k].(map[string]any); ok {
+				dst[k] = merge(dm, sm)
+				continue
+			}
+		}
+		dst[k] = v
+	}
+	return dst
+}
+
+// withRequired returns values (YAML) with requiredValues under extra (YAML).
+func withRequired(extra string) string {
+	vals := map[string]any{}
+	if err := yaml.Unmarshal([]byte(extra), &vals); err != nil {
+		panic(err)
+	}
+	out, err := yaml.Marshal(merge(requiredValues(), vals))
+	if err != nil {
+		panic(err)
+	}
+	return string(out)
+}
+
 // only returns values (YAML) with one component enabled and the others
-// off, merged with extra (YAML).
+// off, merged with requiredValues and extra (YAML).
 func only(c string, extra string) string {
 	vals := map[string]any{}
 	if err := yaml.Unmarshal([]byte(extra), &vals); err != nil {
 		panic(err)
 	}
+	vals = merge(requiredValues(), vals)
 	for _, x := range components {
 		sub, _ := vals[x].(map[string]any)
 		if sub == nil {
@@ -140,7 +183,7 @@ func indent(s string, n int) string {
 func TestRender(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			r := render(t, tc.values)
+			r := render(t, withRequired(tc.values))
 			if len(workloads(t, r.objs)) == 0 {
 				t.Fatal("no Deployment or DaemonSet rendered")
 			}
@@ -148,7 +191,7 @@ func TestRender(t *testing.T) {
 			checkRBAC(t, r.objs)
 			checkPods(t, r.objs)
 			checkServices(t, r.objs)
-			checkWebhooks(t, r.objs, strings.Contains(tc.values, "caBundle"))
+			checkWebhooks(t, r.objs)
 		})
 	}
 }
@@ -507,7 +550,7 @@ func checkServices(t *testing.T, objs []*unstructured.Unstructured) {
 
 // checkWebhooks: webhook configurations call a rendered Service and carry
 // the CA bundle from the values (wantCA: the values set one).
-func checkWebhooks(t *testing.T, objs []*unstructured.Unstructured, wantCA bool) {
+func checkWebhooks(t *testing.T, objs []*unstructured.Unstructured) {
 	services := map[string]bool{}
 	for _, o := range objs {
 		if o.GetKind() == "Service" {
@@ -530,9 +573,6 @@ func checkWebhooks(t *testing.T, objs []*unstructured.Unstructured, wantCA bool)
 				t.Errorf("%s webhook %s: Service %s/%s is not rendered", key(o), hm["name"], ns, name)
 			}
 			ca, _, _ := unstructured.NestedString(hm, "clientConfig", "caBundle")
-			if ca == "" && !wantCA {
-				continue
-			}
 			raw, err := base64.StdEncoding.DecodeString(ca)
 			if err != nil || !bytes.Equal(bytes.TrimSpace(raw), bytes.TrimSpace([]byte(testCA))) {
 				t.Errorf("%s webhook %s: caBundle is not the one from the values", key(o), hm["name"])
@@ -559,7 +599,7 @@ func TestDryRun(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			for _, o := range render(t, tc.values).objs {
+			for _, o := range render(t, withRequired(tc.values)).objs {
 				gk := o.GroupVersionKind().GroupKind().String()
 				err := env.Client.Create(ctx, o.DeepCopy(), client.DryRunAll)
 				if _, skip := notServed[gk]; skip {
@@ -600,4 +640,105 @@ func TestCRDsInSync(t *testing.T) {
 	if len(chartCRDs(t)) == 0 {
 		t.Error("the chart ships no CRDs")
 	}
+}
+
+// TestValuesRefused: what `helm install` must refuse, and the message that
+// names the value: the values schema (types, enums, unknown keys) and the
+// templates' required and fail checks for what a component cannot start
+// without. Each case starts from values that install (requiredValues).
+func TestValuesRefused(t *testing.T) {
+	metalstack := "global:\n  backend:\n    name: metalstack\n    metalstack:\n      url: https://api.metal-stack.example\n      tokenSecret: {name: metal-api, key: token}\n"
+	tests := []struct {
+		name, values string
+		// wantErr are substrings of the error; none: the values install.
+		wantErr []string
+	}{
+		{name: "schema: --set ccm.replicas=two", values: "ccm:\n  replicas: two\n", wantErr: []string{"ccm", "replicas", "integer"}},
+		{name: "schema: unknown backend metastack", values: "global:\n  backend:\n    name: metastack\n", wantErr: []string{"name", "ironcore", "metalstack"}},
+		{name: "schema: typo ccm.replicaz", values: "ccm:\n  replicaz: 3\n", wantErr: []string{"replicaz"}},
+		{name: "schema: typo at the top", values: "ccmm:\n  enabled: true\n", wantErr: []string{"ccmm"}},
+		{name: "schema: log format", values: "global:\n  logging:\n    format: text\n", wantErr: []string{"format", "json", "console"}},
+		{name: "schema: port out of range", values: "extension:\n  probePort: 70000\n", wantErr: []string{"probePort"}},
+		{name: "schema: announce", values: "lb:\n  announce: bgp\n", wantErr: []string{"announce"}},
+		{name: "schema: a list where a list belongs", values: "firewall:\n  nodeCIDRs: 10.0.0.0/8\n", wantErr: []string{"nodeCIDRs", "array"}},
+		{name: "required: ccm.cluster", values: "ccm:\n  cluster: \"\"\n", wantErr: []string{"ccm.cluster is required", "--metal-cluster"}},
+		{name: "required: lb.cluster", values: "lb:\n  enabled: true\n  cluster: \"\"\n", wantErr: []string{"lb.cluster is required"}},
+		{name: "required: firewall.externalInterfaces", values: "firewall:\n  enabled: true\n  externalInterfaces: []\n", wantErr: []string{"firewall.externalInterfaces is required"}},
+		{name: "required: firewall.internalInterfaces", values: "firewall:\n  enabled: true\n  internalInterfaces: []\n", wantErr: []string{"firewall.internalInterfaces is required"}},
+		{name: "required: firewall.nodeCIDRs", values: "firewall:\n  enabled: true\n  nodeCIDRs: []\n", wantErr: []string{"firewall.nodeCIDRs is required"}},
+		{name: "required: metal-stack URL", values: "global:\n  backend:\n    name: metalstack\n    metalstack:\n      tokenSecret: {name: metal-api}\n", wantErr: []string{"global.backend.metalstack.url is required"}},
+		{name: "required: metal-stack credentials", values: "global:\n  backend:\n    name: metalstack\n    metalstack:\n      url: https://api.metal-stack.example\n", wantErr: []string{"hmacSecret.name", "tokenSecret.name"}},
+		{name: "metal-stack with a token installs", values: metalstack},
+		{name: "fail: extension webhook without CA and Fail", values: "extension:\n  webhook:\n    caBundle: \"\"\n", wantErr: []string{"extension.webhook.caBundle is empty", "failurePolicy is Fail"}},
+		{name: "fail: admission webhook without CA and Fail", values: "admission:\n  webhook:\n    caBundle: \"\"\n", wantErr: []string{"admission.webhook.caBundle is empty"}},
+		{name: "webhook without CA and Ignore installs", values: "admission:\n  webhook:\n    caBundle: \"\"\n    failurePolicy: Ignore\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := renderValues(t, withRequired(tt.values))
+			if len(tt.wantErr) == 0 {
+				if err != nil {
+					t.Fatalf("refused: %v", err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("installed, want an error naming %q", tt.wantErr)
+			}
+			t.Logf("refused: %v", err)
+			for _, w := range tt.wantErr {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error lacks %q:\n%v", w, err)
+				}
+			}
+		})
+	}
+}
+
+// TestDefaultValuesRefused: the chart's own defaults do not install: the
+// ccm, on by default, cannot start without the cluster's name, nor the
+// webhooks be called without a CA bundle (Helm stops at the first template
+// that fails).
+func TestDefaultValuesRefused(t *testing.T) {
+	_, err := renderValues(t, "")
+	if err == nil || !(strings.Contains(err.Error(), "ccm.cluster is required") || strings.Contains(err.Error(), "webhook.caBundle is empty")) {
+		t.Fatalf("defaults: %v, want ccm.cluster is required or a webhook's caBundle is empty", err)
+	}
+}
+
+// TestPresets: each cluster role's preset (presets/<role>.yaml) switches on
+// exactly that role's components.
+func TestPresets(t *testing.T) {
+	tests := []struct {
+		preset string
+		want   []string
+	}{
+		{preset: "garden", want: []string{"admission"}},
+		{preset: "seed", want: []string{"extension"}},
+		{preset: "shoot-control-plane", want: []string{"ccm", "mcm"}},
+		{preset: "firewall-host", want: []string{"firewall"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.preset, func(t *testing.T) {
+			b, err := os.ReadFile(filepath.Join(chartDir, "presets", tt.preset+".yaml"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := map[string]bool{}
+			for _, w := range workloads(t, render(t, withRequired(string(b))).objs) {
+				got[w.labels["app.kubernetes.io/component"]] = true
+			}
+			if !maps.Equal(got, setOf(tt.want)) {
+				t.Errorf("components %v, want %v", slices.Sorted(maps.Keys(got)), tt.want)
+			}
+		})
+	}
+}
+
+func setOf(s []string) map[string]bool {
+	m := map[string]bool{}
+	for _, x := range s {
+		m[x] = true
+	}
+	return m
 }

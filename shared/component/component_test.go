@@ -124,3 +124,38 @@ func TestRESTOptionsNameTheFlag(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+func TestLogFormatDefaultFromEnvironment(t *testing.T) {
+	tests := []struct {
+		name, env string
+		args      []string
+		want      string
+		wantErr   string
+	}{
+		{name: "unset: json", want: "json"},
+		{name: "environment chooses", env: "console", want: "console"},
+		{name: "flag wins over environment", env: "console", args: []string{"--log-format=json"}, want: "json"},
+		{name: "bad environment names the variable", env: "xml", want: "xml", wantErr: `--log-format="xml" (from $METALKUBE_LOG_FORMAT)`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Setenv(EnvLogFormat, tt.env)
+			o := &Logging{}
+			fs := pflag.NewFlagSet("t", pflag.ContinueOnError)
+			o.AddFlags(fs)
+			if err := fs.Parse(tt.args); err != nil {
+				t.Fatal(err)
+			}
+			if o.Format != tt.want {
+				t.Errorf("format = %q, want %q", o.Format, tt.want)
+			}
+			err := o.Validate()
+			if tt.wantErr == "" && err != nil {
+				t.Errorf("Validate: %v", err)
+			}
+			if tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)) {
+				t.Errorf("Validate = %v, want %q", err, tt.wantErr)
+			}
+		})
+	}
+}

@@ -3,6 +3,7 @@ package fleet
 import (
 	"context"
 	"fmt"
+	"maps"
 	"sync"
 	"time"
 
@@ -44,21 +45,7 @@ type Emulator struct {
 // nodes through nodeCfg (which may be the same cluster).
 func New(metalCfg, nodeCfg *rest.Config, cfg Config) (*Emulator, error) {
 	cfg.defaults()
-	s := scheme.New()
-	mc, err := client.New(metalCfg, client.Options{Scheme: s})
-	if err != nil {
-		return nil, err
-	}
-	nc, err := client.New(nodeCfg, client.Options{Scheme: s})
-	if err != nil {
-		return nil, err
-	}
-	mgr, err := manager.New(metalCfg, manager.Options{
-		Scheme:                 s,
-		Metrics:                metricsserver.Options{BindAddress: "0"},
-		HealthProbeBindAddress: "0",
-		Logger:                 ctrl.Log.WithName("fleet-emulator"),
-	})
+	mc, nc, mgr, err := clients(metalCfg, nodeCfg, "fleet-emulator")
 	if err != nil {
 		return nil, err
 	}
@@ -210,9 +197,25 @@ func (e *Emulator) PowerOffServer(ctx context.Context, name string) error {
 func (e *Emulator) Nodes() map[string]string {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	out := make(map[string]string, len(e.booted))
-	for k, v := range e.booted {
-		out[k] = v
+	return maps.Clone(e.booted)
+}
+
+// clients returns the uncached clients for the metal-operator API and the
+// nodes' cluster, and a manager on the metal-operator API (no metrics, no
+// probes) for the fleet's own controllers, logging as name.
+func clients(metalCfg, nodeCfg *rest.Config, name string) (metal, nodes client.Client, mgr manager.Manager, err error) {
+	s := scheme.New()
+	if metal, err = client.New(metalCfg, client.Options{Scheme: s}); err != nil {
+		return nil, nil, nil, err
 	}
-	return out
+	if nodes, err = client.New(nodeCfg, client.Options{Scheme: s}); err != nil {
+		return nil, nil, nil, err
+	}
+	mgr, err = manager.New(metalCfg, manager.Options{
+		Scheme:                 s,
+		Metrics:                metricsserver.Options{BindAddress: "0"},
+		HealthProbeBindAddress: "0",
+		Logger:                 ctrl.Log.WithName(name),
+	})
+	return metal, nodes, mgr, err
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"io"
+	"maps"
 	"net/url"
 	"strings"
 	"sync"
@@ -304,11 +305,7 @@ func (k *kubelets) forget(server string) {
 func (k *kubelets) nodes() map[string]string {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	out := make(map[string]string, len(k.booted))
-	for s, n := range k.booted {
-		out[s] = n
-	}
-	return out
+	return maps.Clone(k.booted)
 }
 
 func (k *kubelets) run(ctx context.Context) error {

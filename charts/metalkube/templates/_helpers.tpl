@@ -85,6 +85,12 @@ files, and the flags name the files.
 {{- define "metalkube.backendArgs" -}}
 {{- $b := .Values.global.backend -}}
 {{- $ms := $b.metalstack -}}
+{{- if eq $b.name "metalstack" }}
+{{- $_ := required "global.backend.metalstack.url is required with global.backend.name=metalstack (--metal-api-url)" $ms.url -}}
+{{- if not (or $ms.hmacSecret.name $ms.tokenSecret.name) }}
+{{- fail "global.backend.name=metalstack needs credentials: set global.backend.metalstack.hmacSecret.name or global.backend.metalstack.tokenSecret.name (a Secret mounted as --metal-api-hmac-file / --metal-api-token-file)" }}
+{{- end }}
+{{- end }}
 {{- $dir := include "metalkube.backendDir" . -}}
 {{- $kubeconfig := "" -}}
 {{- if $b.kubeconfigSecret.name }}{{ $kubeconfig = printf "%s/kubeconfig/%s" $dir $b.kubeconfigSecret.key }}{{ end -}}
@@ -475,5 +481,9 @@ clientConfig:
     port: 443
   {{- with $.Values.webhook.caBundle }}
   caBundle: {{ b64enc . }}
+  {{- else }}
+  {{- if eq $.Values.webhook.failurePolicy "Fail" }}
+  {{- fail (printf "%s.webhook.caBundle is empty while %s.webhook.failurePolicy is Fail: the API server could not call the webhook and would reject every request it covers; set %s.webhook.caBundle to the PEM CA that signed the certificate in Secret %s, or failurePolicy Ignore" $.Chart.Name $.Chart.Name $.Chart.Name $.Values.webhook.tlsSecret) }}
+  {{- end }}
   {{- end }}
 {{- end -}}
