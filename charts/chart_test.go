@@ -157,6 +157,17 @@ lb:
   cluster: shoot-a
   loadBalancerClass: metalkube.io/lb
 `},
+	{name: "webhooks-cert-manager", values: `extension:
+  webhook:
+    caBundle: ""
+    certManager: {enabled: true}
+admission:
+  webhook:
+    caBundle: ""
+    certManager:
+      enabled: true
+      issuerRef: {name: garden-ca, kind: ClusterIssuer, group: cert-manager.io}
+`},
 	{name: "ironcore-remote", values: `global:
   backend:
     namespace: metal
@@ -551,10 +562,13 @@ func checkServices(t *testing.T, objs []*unstructured.Unstructured) {
 // checkWebhooks: webhook configurations call a rendered Service and carry
 // the CA bundle from the values (wantCA: the values set one).
 func checkWebhooks(t *testing.T, objs []*unstructured.Unstructured) {
-	services := map[string]bool{}
+	services, certificates := map[string]bool{}, map[string]bool{}
 	for _, o := range objs {
-		if o.GetKind() == "Service" {
+		switch o.GetKind() {
+		case "Service":
 			services[o.GetNamespace()+"/"+o.GetName()] = true
+		case "Certificate":
+			certificates[o.GetNamespace()+"/"+o.GetName()] = true
 		}
 	}
 	for _, o := range objs {
@@ -573,6 +587,17 @@ func checkWebhooks(t *testing.T, objs []*unstructured.Unstructured) {
 				t.Errorf("%s webhook %s: Service %s/%s is not rendered", key(o), hm["name"], ns, name)
 			}
 			ca, _, _ := unstructured.NestedString(hm, "clientConfig", "caBundle")
+			if from := o.GetAnnotations()[injectCAFrom]; from != "" {
+				// cert-manager's CA injector fills it from this Certificate.
+				if ca != "" {
+					t.Errorf("%s webhook %s: caBundle set although cert-manager injects it", key(o), hm["name"])
+				}
+				ns, cert, _ := strings.Cut(from, "/")
+				if !certificates[ns+"/"+cert] {
+					t.Errorf("%s: %s names Certificate %s, which is not rendered", key(o), injectCAFrom, from)
+				}
+				continue
+			}
 			raw, err := base64.StdEncoding.DecodeString(ca)
 			if err != nil || !bytes.Equal(bytes.TrimSpace(raw), bytes.TrimSpace([]byte(testCA))) {
 				t.Errorf("%s webhook %s: caBundle is not the one from the values", key(o), hm["name"])
@@ -582,10 +607,16 @@ func checkWebhooks(t *testing.T, objs []*unstructured.Unstructured) {
 }
 
 // notServed lists the kinds the chart may render whose CRDs the test API
-// server does not have, with the reason; the dry run skips them. Empty: the
-// chart renders no custom resources (its own CRDs are installed from the
-// chart's crds/ directories).
-var notServed = map[string]string{}
+// server does not have, with the reason; the dry run skips them (the chart's
+// own CRDs are installed from the chart's crds/ directories).
+var notServed = map[string]string{
+	"Certificate.cert-manager.io": "cert-manager's CRDs are not installed in the test API server",
+	"Issuer.cert-manager.io":      "cert-manager's CRDs are not installed in the test API server",
+}
+
+// injectCAFrom is cert-manager's annotation naming the Certificate whose CA
+// its injector puts into a webhook configuration.
+const injectCAFrom = "cert-manager.io/inject-ca-from"
 
 // TestDryRun creates every rendered object with a server-side dry run on the
 // real kube-apiserver: schema, defaulting and validation must all accept it.
@@ -671,6 +702,8 @@ func TestValuesRefused(t *testing.T) {
 		{name: "metal-stack with a token installs", values: metalstack},
 		{name: "fail: extension webhook without CA and Fail", values: "extension:\n  webhook:\n    caBundle: \"\"\n", wantErr: []string{"extension.webhook.caBundle is empty", "failurePolicy is Fail"}},
 		{name: "fail: admission webhook without CA and Fail", values: "admission:\n  webhook:\n    caBundle: \"\"\n", wantErr: []string{"admission.webhook.caBundle is empty"}},
+		{name: "schema: issuer kind", values: "admission:\n  webhook:\n    certManager:\n      issuerRef: {kind: Vault}\n", wantErr: []string{"kind", "ClusterIssuer"}},
+		{name: "webhook without CA but with cert-manager installs", values: "admission:\n  webhook:\n    caBundle: \"\"\n    certManager: {enabled: true}\n"},
 		{name: "webhook without CA and Ignore installs", values: "admission:\n  webhook:\n    caBundle: \"\"\n    failurePolicy: Ignore\n"},
 	}
 	for _, tt := range tests {

@@ -482,8 +482,71 @@ clientConfig:
   {{- with $.Values.webhook.caBundle }}
   caBundle: {{ b64enc . }}
   {{- else }}
-  {{- if eq $.Values.webhook.failurePolicy "Fail" }}
-  {{- fail (printf "%s.webhook.caBundle is empty while %s.webhook.failurePolicy is Fail: the API server could not call the webhook and would reject every request it covers; set %s.webhook.caBundle to the PEM CA that signed the certificate in Secret %s, or failurePolicy Ignore" $.Chart.Name $.Chart.Name $.Chart.Name $.Values.webhook.tlsSecret) }}
+  {{- if and (eq $.Values.webhook.failurePolicy "Fail") (not $.Values.webhook.certManager.enabled) }}
+  {{- fail (printf "%s.webhook.caBundle is empty while %s.webhook.failurePolicy is Fail: the API server could not call the webhook and would reject every request it covers; set %s.webhook.caBundle to the PEM CA that signed the certificate in Secret %s, set %s.webhook.certManager.enabled (cert-manager issues the certificate and injects its CA), or failurePolicy Ignore" $.Chart.Name $.Chart.Name $.Chart.Name $.Values.webhook.tlsSecret $.Chart.Name) }}
   {{- end }}
   {{- end }}
+{{- end -}}
+
+{{/*
+metalkube.webhookAnnotations: with webhook.certManager.enabled, cert-manager's
+CA injector fills the webhook configuration's caBundle from the Certificate.
+*/}}
+{{- define "metalkube.webhookAnnotations" -}}
+{{- if .Values.webhook.certManager.enabled }}
+  annotations:
+    cert-manager.io/inject-ca-from: {{ .Release.Namespace }}/{{ include "metalkube.fullname" . }}-webhook
+{{- end }}
+{{- end -}}
+
+{{/*
+metalkube.webhookCertificate: with webhook.certManager.enabled, the serving
+certificate of the webhook Service, issued by webhook.certManager.issuerRef
+or, when that names no issuer, by a self-signed Issuer of the release; its
+Secret is webhook.tlsSecret, which the pod mounts. cert-manager renews it.
+*/}}
+{{- define "metalkube.webhookCertificate" -}}
+{{- $c := .Values.webhook.certManager -}}
+{{- if $c.enabled }}
+{{- $name := printf "%s-webhook" (include "metalkube.fullname" .) }}
+{{- if not $c.issuerRef.name }}
+---
+apiVersion: cert-manager.io/v1
+kind: Issuer
+metadata:
+  name: {{ $name }}-selfsigned
+  namespace: {{ .Release.Namespace }}
+  labels:
+    {{- include "metalkube.labels" . | nindent 4 }}
+spec:
+  selfSigned: {}
+{{- end }}
+---
+apiVersion: cert-manager.io/v1
+kind: Certificate
+metadata:
+  name: {{ $name }}
+  namespace: {{ .Release.Namespace }}
+  labels:
+    {{- include "metalkube.labels" . | nindent 4 }}
+spec:
+  secretName: {{ .Values.webhook.tlsSecret }}
+  dnsNames:
+    - {{ $name }}.{{ .Release.Namespace }}.svc
+    - {{ $name }}.{{ .Release.Namespace }}.svc.cluster.local
+  issuerRef:
+    {{- if $c.issuerRef.name }}
+    name: {{ $c.issuerRef.name }}
+    kind: {{ $c.issuerRef.kind }}
+    group: {{ $c.issuerRef.group }}
+    {{- else }}
+    name: {{ $name }}-selfsigned
+    kind: Issuer
+    group: cert-manager.io
+    {{- end }}
+  privateKey:
+    algorithm: ECDSA
+    size: 256
+    rotationPolicy: Always
+{{- end }}
 {{- end -}}
