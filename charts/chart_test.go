@@ -168,6 +168,7 @@ admission:
       enabled: true
       issuerRef: {name: garden-ca, kind: ClusterIssuer, group: cert-manager.io}
 `},
+	{name: "operations", values: operationsValues()},
 	{name: "ironcore-remote", values: `global:
   backend:
     namespace: metal
@@ -353,6 +354,8 @@ type workload struct {
 	daemon   bool
 	labels   map[string]string
 	pod      corev1.PodSpec
+	// annotations of the pod template.
+	annotations map[string]string
 }
 
 func workloads(t *testing.T, objs []*unstructured.Unstructured) []workload {
@@ -361,10 +364,10 @@ func workloads(t *testing.T, objs []*unstructured.Unstructured) []workload {
 		switch o.GetKind() {
 		case "Deployment":
 			d := convert[appsv1.Deployment](t, o)
-			out = append(out, workload{key: key(o), replicas: *d.Spec.Replicas, labels: d.Spec.Template.Labels, pod: d.Spec.Template.Spec})
+			out = append(out, workload{key: key(o), replicas: *d.Spec.Replicas, labels: d.Spec.Template.Labels, pod: d.Spec.Template.Spec, annotations: d.Spec.Template.Annotations})
 		case "DaemonSet":
 			d := convert[appsv1.DaemonSet](t, o)
-			out = append(out, workload{key: key(o), daemon: true, labels: d.Spec.Template.Labels, pod: d.Spec.Template.Spec})
+			out = append(out, workload{key: key(o), daemon: true, labels: d.Spec.Template.Labels, pod: d.Spec.Template.Spec, annotations: d.Spec.Template.Annotations})
 		}
 	}
 	return out
@@ -610,8 +613,9 @@ func checkWebhooks(t *testing.T, objs []*unstructured.Unstructured) {
 // server does not have, with the reason; the dry run skips them (the chart's
 // own CRDs are installed from the chart's crds/ directories).
 var notServed = map[string]string{
-	"Certificate.cert-manager.io": "cert-manager's CRDs are not installed in the test API server",
-	"Issuer.cert-manager.io":      "cert-manager's CRDs are not installed in the test API server",
+	"Certificate.cert-manager.io":          "cert-manager's CRDs are not installed in the test API server",
+	"Issuer.cert-manager.io":               "cert-manager's CRDs are not installed in the test API server",
+	"ServiceMonitor.monitoring.coreos.com": "the Prometheus Operator's CRDs are not installed in the test API server",
 }
 
 // injectCAFrom is cert-manager's annotation naming the Certificate whose CA
@@ -704,6 +708,9 @@ func TestValuesRefused(t *testing.T) {
 		{name: "fail: admission webhook without CA and Fail", values: "admission:\n  webhook:\n    caBundle: \"\"\n", wantErr: []string{"admission.webhook.caBundle is empty"}},
 		{name: "schema: issuer kind", values: "admission:\n  webhook:\n    certManager:\n      issuerRef: {kind: Vault}\n", wantErr: []string{"kind", "ClusterIssuer"}},
 		{name: "webhook without CA but with cert-manager installs", values: "admission:\n  webhook:\n    caBundle: \"\"\n    certManager: {enabled: true}\n"},
+		{name: "schema: extraEnv without a name", values: "ccm:\n  extraEnv: [{value: x}]\n", wantErr: []string{"extraEnv", "name"}},
+		{name: "schema: topology spread", values: "ccm:\n  topologySpreadConstraints: [{maxSkew: 1, topologyKey: zone, whenUnsatisfiable: Never}]\n", wantErr: []string{"whenUnsatisfiable"}},
+		{name: "schema: ServiceMonitor interval", values: "global:\n  serviceMonitor: {interval: often}\n", wantErr: []string{"interval"}},
 		{name: "webhook without CA and Ignore installs", values: "admission:\n  webhook:\n    caBundle: \"\"\n    failurePolicy: Ignore\n"},
 	}
 	for _, tt := range tests {
@@ -774,4 +781,79 @@ func setOf(s []string) map[string]bool {
 		m[x] = true
 	}
 	return m
+}
+
+// operationsValues turns on, for every component, what an operator adds:
+// a ServiceMonitor, topology spread, pod annotations and an extra variable.
+func operationsValues() string {
+	vals := map[string]any{"global": map[string]any{"serviceMonitor": map[string]any{"enabled": true, "interval": "30s", "labels": map[string]any{"release": "prometheus"}}}}
+	for _, c := range components {
+		vals[c] = map[string]any{
+			"enabled":                   true,
+			"topologySpreadConstraints": []any{map[string]any{"maxSkew": 1, "topologyKey": "topology.kubernetes.io/zone", "whenUnsatisfiable": "ScheduleAnyway"}},
+			"podAnnotations":            map[string]any{"example.com/team": "metal"},
+			// The Go runtime's soft memory limit from the container's limit.
+			"extraEnv": []any{map[string]any{"name": "GOMEMLIMIT", "valueFrom": map[string]any{"resourceFieldRef": map[string]any{"resource": "limits.memory"}}}},
+		}
+	}
+	out, err := yaml.Marshal(vals)
+	if err != nil {
+		panic(err)
+	}
+	return string(out)
+}
+
+// TestOperations: the operator's additions reach every component's pods,
+// and every metrics Service gets a ServiceMonitor that scrapes it.
+func TestOperations(t *testing.T) {
+	r := render(t, withRequired(operationsValues()))
+	ws := workloads(t, r.objs)
+	if len(ws) != len(components) {
+		t.Fatalf("%d workloads, want %d", len(ws), len(components))
+	}
+	for _, w := range ws {
+		if w.annotations["example.com/team"] != "metal" {
+			t.Errorf("%s: pod annotations %v", w.key, w.annotations)
+		}
+		tsc := w.pod.TopologySpreadConstraints
+		if len(tsc) != 1 || tsc[0].LabelSelector == nil || !labels.SelectorFromSet(tsc[0].LabelSelector.MatchLabels).Matches(labels.Set(w.labels)) {
+			t.Errorf("%s: topology spread %+v does not select its own pods", w.key, tsc)
+		}
+		c := w.pod.Containers[0]
+		if !slices.ContainsFunc(c.Env, func(e corev1.EnvVar) bool {
+			return e.Name == "GOMEMLIMIT" && e.ValueFrom != nil && e.ValueFrom.ResourceFieldRef != nil && e.ValueFrom.ResourceFieldRef.Resource == "limits.memory"
+		}) {
+			t.Errorf("%s: env %v lacks GOMEMLIMIT", w.key, c.Env)
+		}
+	}
+	monitors := map[string]*unstructured.Unstructured{}
+	for _, o := range r.objs {
+		if o.GetKind() == "ServiceMonitor" {
+			monitors[o.GetLabels()["app.kubernetes.io/component"]] = o
+		}
+	}
+	for _, o := range r.objs {
+		if o.GetKind() != "Service" || !strings.HasSuffix(o.GetName(), "-metrics") {
+			continue
+		}
+		comp := o.GetLabels()["app.kubernetes.io/component"]
+		sm := monitors[comp]
+		if sm == nil {
+			t.Errorf("%s: no ServiceMonitor", key(o))
+			continue
+		}
+		sel, _, _ := unstructured.NestedStringMap(sm.Object, "spec", "selector", "matchLabels")
+		svcLabels := o.GetLabels()
+		if !labels.SelectorFromSet(sel).Matches(labels.Set(svcLabels)) {
+			t.Errorf("%s: selector %v does not select %s", key(sm), sel, key(o))
+		}
+		eps, _, _ := unstructured.NestedSlice(sm.Object, "spec", "endpoints")
+		scheme := o.GetAnnotations()["prometheus.io/scheme"]
+		if len(eps) != 1 || eps[0].(map[string]any)["port"] != "metrics" || eps[0].(map[string]any)["scheme"] != scheme {
+			t.Errorf("%s: endpoints %v, want port metrics with scheme %s", key(sm), eps, scheme)
+		}
+		if sm.GetLabels()["release"] != "prometheus" {
+			t.Errorf("%s: labels %v lack global.serviceMonitor.labels", key(sm), sm.GetLabels())
+		}
+	}
 }

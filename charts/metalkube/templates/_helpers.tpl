@@ -390,6 +390,12 @@ nodeSelector:
 tolerations:
   {{- toYaml . | nindent 2 }}
 {{- end }}
+{{- with .Values.topologySpreadConstraints }}
+topologySpreadConstraints:
+  {{- range . }}
+  - {{ toYaml (merge (dict) . (dict "labelSelector" (dict "matchLabels" (include "metalkube.selectorLabels" $ | fromYaml)))) | nindent 4 | trim }}
+  {{- end }}
+{{- end }}
 {{- if .Values.affinity }}
 affinity:
   {{- toYaml .Values.affinity | nindent 2 }}
@@ -548,5 +554,67 @@ spec:
     algorithm: ECDSA
     size: 256
     rotationPolicy: Always
+{{- end }}
+{{- end -}}
+
+{{/*
+metalkube.podAnnotations: the pod template's annotations (podAnnotations),
+rendered with their own indentation under the template's metadata.
+*/}}
+{{- define "metalkube.podAnnotations" -}}
+{{- with .Values.podAnnotations }}
+      annotations:
+        {{- toYaml . | nindent 8 }}
+{{- end }}
+{{- end -}}
+
+{{/*
+metalkube.extraEnv: environment variables added to the component's container
+(extraEnv, a list of EnvVar), rendered with their own indentation. Never put
+credentials here as literal values: use valueFrom.secretKeyRef.
+*/}}
+{{- define "metalkube.extraEnv" -}}
+{{- with .Values.extraEnv }}
+          env:
+            {{- toYaml . | nindent 12 }}
+{{- end }}
+{{- end -}}
+
+{{/*
+metalkube.serviceMonitor: with global.serviceMonitor.enabled, a Prometheus
+Operator ServiceMonitor for the component's metrics Service: dict "ctx" .
+"scheme" SCHEME (https: the ccm's secure port, scraped with the
+ServiceAccount token of Prometheus).
+*/}}
+{{- define "metalkube.serviceMonitor" -}}
+{{- $ := .ctx -}}
+{{- $sm := $.Values.global.serviceMonitor -}}
+{{- if $sm.enabled }}
+---
+apiVersion: monitoring.coreos.com/v1
+kind: ServiceMonitor
+metadata:
+  name: {{ include "metalkube.fullname" $ }}
+  namespace: {{ $.Release.Namespace }}
+  labels:
+    {{- include "metalkube.labels" $ | nindent 4 }}
+    {{- with $sm.labels }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
+spec:
+  selector:
+    matchLabels:
+      {{- include "metalkube.selectorLabels" $ | nindent 6 }}
+  endpoints:
+    - port: metrics
+      scheme: {{ default "http" (index . "scheme") }}
+      {{- with $sm.interval }}
+      interval: {{ . }}
+      {{- end }}
+      {{- if eq (index . "scheme") "https" }}
+      bearerTokenFile: /var/run/secrets/kubernetes.io/serviceaccount/token
+      tlsConfig:
+        insecureSkipVerify: true
+      {{- end }}
 {{- end }}
 {{- end -}}
