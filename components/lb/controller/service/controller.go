@@ -54,9 +54,8 @@ func (r *Reconciler) AddToManager(mgr manager.Manager) error {
 	if r.Workers == 0 {
 		r.Workers = 10
 	}
-	skip := true
 	return ctrl.NewControllerManagedBy(mgr).Named(ControllerName).For(&corev1.Service{}, builder.WithPredicates(relevant)).
-		WithOptions(controller.Options{MaxConcurrentReconciles: r.Workers, SkipNameValidation: &skip}).
+		WithOptions(controller.Options{MaxConcurrentReconciles: r.Workers}).
 		Complete(r)
 }
 

@@ -15,6 +15,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/utils/ptr"
 	ipamv1 "sigs.k8s.io/cluster-api/api/ipam/v1beta2"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
@@ -102,7 +103,11 @@ func run(t testing.TB, ips func(metal.Client) metal.Client, mutate ...func(*mana
 			}
 		}
 	}
-	mgr, err := env.NewManager(append([]func(*manager.Options){func(o *manager.Options) { o.LeaderElectionID = fmt.Sprintf("lb-%d", time.Now().UnixNano()) }}, mutate...)...)
+	mgr, err := env.NewManager(append([]func(*manager.Options){func(o *manager.Options) {
+		o.LeaderElectionID = fmt.Sprintf("lb-%d", time.Now().UnixNano())
+		// Every test starts the controllers anew in this one process.
+		o.Controller.SkipNameValidation = ptr.To(true)
+	}}, mutate...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
