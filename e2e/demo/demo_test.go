@@ -143,6 +143,15 @@ func TestDemoCtrlCThroughPipe(t *testing.T) {
 		summary, _, _ = strings.Cut(summary, "the shoot is up")
 		t.Logf("components:%s", summary)
 	}
+	for _, l := range strings.Split(out.String(), "\n") {
+		if f := strings.Fields(l); len(f) > 1 && f[0] == "metalkube-extension" && f[1] == "RSS" {
+			for _, want := range []string{"/healthz (200)", "/readyz (200)", "/metrics (200)"} {
+				if !strings.Contains(l, want) {
+					t.Errorf("the extension's summary lacks %s: %s", want, l)
+				}
+			}
+		}
+	}
 	if strings.Contains(out.String(), NotLoopback) {
 		t.Errorf("a component listens beyond loopback:\n%s", out.String())
 	}
