@@ -105,6 +105,7 @@ func (o *Options) Complete(ctx context.Context) (*Config, error) {
 	if o.Activation == ActivationAuto {
 		act = ""
 	}
+	component.Logger(ctx, Name).V(1).Info("Opening volume group", "volumeGroup", o.VolumeGroup, "devices", o.Devices, "activation", o.Activation, "node", node)
 	vg, err := lvm.Open(ctx, lvm.Config{VG: o.VolumeGroup, Devices: o.Devices, Activation: act})
 	if err != nil {
 		return nil, fmt.Errorf("--%s=%s --%s=%v: %w", FlagVolumeGroup, o.VolumeGroup, FlagDevices, o.Devices, err)

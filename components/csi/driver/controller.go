@@ -8,9 +8,9 @@ import (
 	"strconv"
 
 	"github.com/container-storage-interface/spec/lib/go/csi"
-	"google.golang.org/protobuf/types/known/wrapperspb"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/metalkube/metalkube/components/csi/lvm"
 )
@@ -277,14 +277,15 @@ func (d *Driver) GetCapacity(ctx context.Context, req *csi.GetCapacityRequest) (
 	return &csi.GetCapacityResponse{AvailableCapacity: info.Free, MaximumVolumeSize: wrapperspb.Int64(info.Free)}, nil
 }
 
-// ListVolumes lists the volumes this driver made, sorted by ID; the token is
+// ListVolumes lists the volumes this driver made (not those still being
+// created), sorted by ID; the token is
 // the index of the next entry.
 func (d *Driver) ListVolumes(ctx context.Context, req *csi.ListVolumesRequest) (*csi.ListVolumesResponse, error) {
 	lvs, err := d.vg.List(ctx)
 	if err != nil {
 		return nil, status.Errorf(codes.Unavailable, "list volumes of %s on node %s: %v", d.vg.Name(), d.node, err)
 	}
-	lvs = slices.DeleteFunc(lvs, func(lv lvm.LV) bool { return !managed(lv) })
+	lvs = slices.DeleteFunc(lvs, func(lv lvm.LV) bool { return !managed(lv) || lv.Pending() })
 	start := 0
 	if tok := req.GetStartingToken(); tok != "" {
 		start, err = strconv.Atoi(tok)

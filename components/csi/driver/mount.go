@@ -121,8 +121,11 @@ func (mounter) resize(ctx context.Context, m mountInfo) error {
 		if err != nil || fsSize >= devSize {
 			return err
 		}
-		// Online growth of ext4 needs CAP_SYS_RESOURCE besides root.
 		if err := run(ctx, "resize2fs", m.Source); err != nil {
+			if strings.Contains(err.Error(), "Permission denied") {
+				// The kernel's online ext4 resize checks CAP_SYS_RESOURCE.
+				err = fmt.Errorf("online ext4 growth needs CAP_SYS_RESOURCE (the file system grows when the volume is staged next): %w", err)
+			}
 			return fmt.Errorf("grow %d bytes of ext4 to %d: %w", fsSize, devSize, err)
 		}
 		return nil
@@ -160,4 +163,26 @@ func ext4Size(ctx context.Context, dev string) (int64, int64, error) {
 		return 0, 0, err
 	}
 	return blocks * size, devSize / size * size, nil
+}
+
+// growOffline grows an unmounted ext file system on dev that is smaller than
+// dev (the volume grew while it was not staged, or while online growth was
+// refused). xfs grows only mounted; NodeExpandVolume does that.
+func (mounter) growOffline(ctx context.Context, fs, dev string) (bool, error) {
+	if fs != "ext4" {
+		return false, nil
+	}
+	fsSize, devSize, err := ext4Size(ctx, dev)
+	if err != nil || fsSize >= devSize {
+		return false, err
+	}
+	// resize2fs wants a freshly checked file system; -p repairs only what
+	// is safe without a person, and exit codes 1 and 2 mean it did.
+	if err := run(ctx, "e2fsck", "-f", "-p", dev); err != nil {
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() > 2 {
+			return false, err
+		}
+	}
+	return true, run(ctx, "resize2fs", dev)
 }

@@ -55,6 +55,13 @@ func (d *Driver) NodeStageVolume(ctx context.Context, req *csi.NodeStageVolumeRe
 		}
 		d.log.Info("Formatted volume", "volume", id, "fsType", fs)
 	case fs:
+		grown, err := d.mounter.growOffline(ctx, fs, dev)
+		if err != nil {
+			return nil, status.Errorf(codes.Internal, "grow the file system of volume %s: %v", id, err)
+		}
+		if grown {
+			d.log.Info("Grew file system before mounting", "volume", id, "fsType", fs)
+		}
 	default:
 		return nil, status.Errorf(codes.FailedPrecondition, "volume %s holds a %s file system, volume_capability asks %s", id, has, fs)
 	}

@@ -23,34 +23,44 @@ type loopDevice struct {
 	AutoClear json.RawMessage `json:"autoclear"`
 }
 
-// extent returns where a loop-activated volume lies on its physical volume:
+// extent returns where a loop-activated volume lies on its physical volume
+// (callers hold g.mu):
 // the device, the byte offset and the length.
 func (g *VG) extent(ctx context.Context, lv LV) (string, int64, int64, error) {
 	if len(lv.Segments) != 1 {
 		return "", 0, 0, fmt.Errorf("%s/%s has %d segments: loop activation needs one contiguous segment", g.name, lv.Name, len(lv.Segments))
 	}
 	seg := lv.Segments[0]
-	info, err := g.Info(ctx)
-	if err != nil {
-		return "", 0, 0, err
+	if g.extentSize == 0 {
+		info, err := g.Info(ctx)
+		if err != nil {
+			return "", 0, 0, err
+		}
+		g.extentSize = info.ExtentSize
 	}
-	out, err := g.run(ctx, "pvs", "--reportformat", "json", "--units", "b", "--nosuffix", "-o", "pv_name,pe_start", seg.PV)
-	if err != nil {
-		return "", 0, 0, err
+	peStart, ok := g.peStart[seg.PV]
+	if !ok {
+		out, err := g.run(ctx, "pvs", "--reportformat", "json", "--units", "b", "--nosuffix", "-o", "pv_name,pe_start", seg.PV)
+		if err != nil {
+			return "", 0, 0, err
+		}
+		var rep struct {
+			Report []struct {
+				PV []map[string]string `json:"pv"`
+			} `json:"report"`
+		}
+		if err := json.Unmarshal(out, &rep); err != nil || len(rep.Report) == 0 || len(rep.Report[0].PV) == 0 {
+			return "", 0, 0, fmt.Errorf("pvs %s: no report (%v)", seg.PV, err)
+		}
+		if peStart, err = strconv.ParseInt(rep.Report[0].PV[0]["pe_start"], 10, 64); err != nil {
+			return "", 0, 0, fmt.Errorf("pvs %s pe_start: %w", seg.PV, err)
+		}
+		if g.peStart == nil {
+			g.peStart = map[string]int64{}
+		}
+		g.peStart[seg.PV] = peStart
 	}
-	var rep struct {
-		Report []struct {
-			PV []map[string]string `json:"pv"`
-		} `json:"report"`
-	}
-	if err := json.Unmarshal(out, &rep); err != nil || len(rep.Report) == 0 || len(rep.Report[0].PV) == 0 {
-		return "", 0, 0, fmt.Errorf("pvs %s: no report (%v)", seg.PV, err)
-	}
-	peStart, err := strconv.ParseInt(rep.Report[0].PV[0]["pe_start"], 10, 64)
-	if err != nil {
-		return "", 0, 0, fmt.Errorf("pvs %s pe_start: %w", seg.PV, err)
-	}
-	return seg.PV, peStart + seg.Start*info.ExtentSize, (seg.End - seg.Start + 1) * info.ExtentSize, nil
+	return seg.PV, peStart + seg.Start*g.extentSize, (seg.End - seg.Start + 1) * g.extentSize, nil
 }
 
 // findLoop returns the loop devices attached to pv at offset.

@@ -65,8 +65,12 @@ type VG struct {
 	command    string
 	udev       bool
 	// mu serialises lvm2 changes of this process, so that check-then-act
-	// sequences (free space, existence) hold.
+	// sequences (free space, existence) hold; it guards the caches below.
 	mu sync.Mutex
+	// extentSize and peStart (per physical volume) never change once the
+	// volume group exists: loop activation reads them once.
+	extentSize int64
+	peStart    map[string]int64
 }
 
 // Info is the state of a volume group.
@@ -260,7 +264,11 @@ func (g *VG) Get(ctx context.Context, name string) (LV, error) {
 	if !ValidName(name) {
 		return LV{}, fmt.Errorf("%s/%s: %w", g.name, name, ErrNotFound)
 	}
-	lvs, err := g.list(ctx, g.name)
+	lvs, err := g.list(ctx, g.name+"/"+name)
+	var ce *CommandError
+	if errors.As(err, &ce) && strings.Contains(ce.Stderr, "Failed to find logical volume") {
+		return LV{}, fmt.Errorf("%s/%s: %w", g.name, name, ErrNotFound)
+	}
 	if err != nil {
 		return LV{}, err
 	}

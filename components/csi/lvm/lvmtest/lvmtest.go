@@ -87,3 +87,20 @@ func detach(t testing.TB, dev string) {
 		t.Logf("losetup --detach %s: %v: %s", dev, err, out)
 	}
 }
+
+// LVM runs an lvm2 command on vg's devices the way the lvm package does, for
+// tests that set up a state the driver must cope with (a crash mid-create).
+func LVM(t testing.TB, vg *lvm.VG, args ...string) string {
+	t.Helper()
+	full := []string{args[0], "--devices", strings.Join(vg.Devices(), ",")}
+	if vg.Activation() == lvm.ActivationLoop {
+		full = append(full, "--driverloaded", "n")
+	}
+	cmd := exec.Command("lvm", append(full, args[1:]...)...)
+	cmd.Env = append(os.Environ(), "LVM_SUPPRESS_FD_WARNINGS=1")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("lvm %v: %v: %s", args, err, out)
+	}
+	return string(out)
+}

@@ -17,9 +17,9 @@ import (
 
 // serve starts the driver on vg at a unix socket in a fresh directory and
 // returns the socket's path; it stops when the test ends.
-func serve(t *testing.T, vg *lvm.VG, node string) string {
+func serve(t testing.TB, vg *lvm.VG, node string) string {
 	t.Helper()
-	d, err := driver.New(driver.Config{NodeID: node, Volumes: vg, Version: "test", Log: testr.New(t)})
+	d, err := driver.New(driver.Config{NodeID: node, Volumes: vg, Version: "test", Log: testr.NewWithInterface(t, testr.Options{})})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -45,7 +45,7 @@ func TestSanity(t *testing.T) {
 	}
 	sanity := filepath.Join(bin, "csi-sanity")
 	if _, err := os.Stat(sanity); err != nil {
-		t.Fatalf("csi-sanity is not built: %v (make testbin builds it with components/csi/hack/csi-sanity.sh)", err)
+		t.Fatalf("csi-sanity is not built: %v (make testbin builds it with components/csi/hack/peers.sh)", err)
 	}
 	vg := lvmtest.VG(t, "sanity", 2, 1<<30)
 	sock := serve(t, vg, "node-a")
