@@ -13,6 +13,7 @@ MODULES      := $(shell $(GO) work edit -json | sed -n 's/.*"DiskPath": "\.\/\(.
 PKGS         := $(addprefix ./,$(addsuffix /...,$(MODULES)))
 TEST_TIMEOUT ?= 30m
 BENCH        ?= .
+DEMO_FLAGS   ?=
 
 export METALKUBE_TESTBIN := $(BIN)
 
@@ -31,14 +32,15 @@ image: ## Build the container image (needs a Docker engine)
 	docker build -t $(IMAGE) .
 
 .PHONY: deps
-deps: ## Install the Debian packages the tests use (nftables, iperf3, cloud-init), if missing
+deps: ## Install the Debian packages the tests use (nftables, iperf3, cloud-init, lvm2, xfsprogs), if missing
 	hack/deps.sh
 
 .PHONY: testbin
-testbin: ## Build the test control plane (kube-apiserver, etcd), machine-controller-manager, metal-operator and the in-cluster IPAM provider from their Go modules, once
+testbin: ## Build the test control plane (kube-apiserver, etcd), machine-controller-manager, metal-operator, the in-cluster IPAM provider, csi-sanity, the external-provisioner and external-resizer from their Go modules, once
 	hack/controlplane.sh
 	hack/peers.sh
 	components/mcm/hack/mcm-binary.sh >/dev/null
+	components/csi/hack/peers.sh
 
 .PHONY: test
 test: deps testbin build ## Set up what is missing, then vet and run every test of every module (the e2e suite runs bin/metalkube)
@@ -61,8 +63,9 @@ bench: testbin ## Run the benchmarks (reported as ratios against the reference a
 	$(GO) test -run '^$$' -bench '$(BENCH)' -benchmem -timeout $(TEST_TIMEOUT) $(PKGS)
 
 .PHONY: demo
-demo: deps testbin build ## Start the local control plane, metal-operator, the IPAM provider, the fleet's BMCs and every component, and walk a shoot through its life
-	METALKUBE_BINARY=$(BIN)/metalkube $(GO) run ./e2e/cmd/demo
+demo: deps testbin build ## Start the local control plane, metal-operator, the IPAM provider, the fleet's BMCs and every component, and walk a shoot through its life (DEMO_FLAGS: e.g. --log-format=json)
+	$(GO) build -o $(BIN)/demo ./e2e/cmd/demo
+	METALKUBE_BINARY=$(BIN)/metalkube exec $(BIN)/demo $(DEMO_FLAGS)
 
 .PHONY: lint
 lint: ## golangci-lint (.golangci.yml: gofmt, gci, go vet, staticcheck, revive, depguard), installed once from the Go module proxy

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/pem"
 	"flag"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -56,13 +57,55 @@ var testCA = func() string {
 	return string(b)
 }()
 
+// requiredValues are what the chart refuses to install without, for every
+// component: the cluster's name in the backend (ccm, lb), the firewall's
+// interfaces and node network, and the webhooks' CA bundle (their
+// failurePolicy is Fail).
+func requiredValues() map[string]any {
+	return map[string]any{
+		"ccm":       map[string]any{"cluster": "shoot-a"},
+		"lb":        map[string]any{"cluster": "shoot-a"},
+		"firewall":  map[string]any{"externalInterfaces": []any{"eth0"}, "internalInterfaces": []any{"eth1"}, "nodeCIDRs": []any{"10.0.0.0/16"}},
+		"extension": map[string]any{"webhook": map[string]any{"caBundle": testCA}},
+		"admission": map[string]any{"webhook": map[string]any{"caBundle": testCA}},
+	}
+}
+
+// merge merges src into dst, maps deeply, src winning.
+func merge(dst, src map[string]any) map[string]any {
+	for k, v := range src {
+		if sm, ok := v.(map[string]any); ok {
+			if dm, ok := dst[k].(map[string]any); ok {
+				dst[k] = merge(dm, sm)
+				continue
+			}
+		}
+		dst[k] = v
+	}
+	return dst
+}
+
+// withRequired returns values (YAML) with requiredValues under extra (YAML).
+func withRequired(extra string) string {
+	vals := map[string]any{}
+	if err := yaml.Unmarshal([]byte(extra), &vals); err != nil {
+		panic(err)
+	}
+	out, err := yaml.Marshal(merge(requiredValues(), vals))
+	if err != nil {
+		panic(err)
+	}
+	return string(out)
+}
+
 // only returns values (YAML) with one component enabled and the others
-// off, merged with extra (YAML).
+// off, merged with requiredValues and extra (YAML).
 func only(c string, extra string) string {
 	vals := map[string]any{}
 	if err := yaml.Unmarshal([]byte(extra), &vals); err != nil {
 		panic(err)
 	}
+	vals = merge(requiredValues(), vals)
 	for _, x := range components {
 		sub, _ := vals[x].(map[string]any)
 		if sub == nil {
@@ -114,6 +157,18 @@ lb:
   cluster: shoot-a
   loadBalancerClass: metalkube.io/lb
 `},
+	{name: "webhooks-cert-manager", values: `extension:
+  webhook:
+    caBundle: ""
+    certManager: {enabled: true}
+admission:
+  webhook:
+    caBundle: ""
+    certManager:
+      enabled: true
+      issuerRef: {name: garden-ca, kind: ClusterIssuer, group: cert-manager.io}
+`},
+	{name: "operations", values: operationsValues()},
 	{name: "ironcore-remote", values: `global:
   backend:
     namespace: metal
@@ -140,7 +195,7 @@ func indent(s string, n int) string {
 func TestRender(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			r := render(t, tc.values)
+			r := render(t, withRequired(tc.values))
 			if len(workloads(t, r.objs)) == 0 {
 				t.Fatal("no Deployment or DaemonSet rendered")
 			}
@@ -148,7 +203,7 @@ func TestRender(t *testing.T) {
 			checkRBAC(t, r.objs)
 			checkPods(t, r.objs)
 			checkServices(t, r.objs)
-			checkWebhooks(t, r.objs, strings.Contains(tc.values, "caBundle"))
+			checkWebhooks(t, r.objs)
 		})
 	}
 }
@@ -299,6 +354,8 @@ type workload struct {
 	daemon   bool
 	labels   map[string]string
 	pod      corev1.PodSpec
+	// annotations of the pod template.
+	annotations map[string]string
 }
 
 func workloads(t *testing.T, objs []*unstructured.Unstructured) []workload {
@@ -307,10 +364,10 @@ func workloads(t *testing.T, objs []*unstructured.Unstructured) []workload {
 		switch o.GetKind() {
 		case "Deployment":
 			d := convert[appsv1.Deployment](t, o)
-			out = append(out, workload{key: key(o), replicas: *d.Spec.Replicas, labels: d.Spec.Template.Labels, pod: d.Spec.Template.Spec})
+			out = append(out, workload{key: key(o), replicas: *d.Spec.Replicas, labels: d.Spec.Template.Labels, pod: d.Spec.Template.Spec, annotations: d.Spec.Template.Annotations})
 		case "DaemonSet":
 			d := convert[appsv1.DaemonSet](t, o)
-			out = append(out, workload{key: key(o), daemon: true, labels: d.Spec.Template.Labels, pod: d.Spec.Template.Spec})
+			out = append(out, workload{key: key(o), daemon: true, labels: d.Spec.Template.Labels, pod: d.Spec.Template.Spec, annotations: d.Spec.Template.Annotations})
 		}
 	}
 	return out
@@ -507,11 +564,14 @@ func checkServices(t *testing.T, objs []*unstructured.Unstructured) {
 
 // checkWebhooks: webhook configurations call a rendered Service and carry
 // the CA bundle from the values (wantCA: the values set one).
-func checkWebhooks(t *testing.T, objs []*unstructured.Unstructured, wantCA bool) {
-	services := map[string]bool{}
+func checkWebhooks(t *testing.T, objs []*unstructured.Unstructured) {
+	services, certificates := map[string]bool{}, map[string]bool{}
 	for _, o := range objs {
-		if o.GetKind() == "Service" {
+		switch o.GetKind() {
+		case "Service":
 			services[o.GetNamespace()+"/"+o.GetName()] = true
+		case "Certificate":
+			certificates[o.GetNamespace()+"/"+o.GetName()] = true
 		}
 	}
 	for _, o := range objs {
@@ -530,7 +590,15 @@ func checkWebhooks(t *testing.T, objs []*unstructured.Unstructured, wantCA bool)
 				t.Errorf("%s webhook %s: Service %s/%s is not rendered", key(o), hm["name"], ns, name)
 			}
 			ca, _, _ := unstructured.NestedString(hm, "clientConfig", "caBundle")
-			if ca == "" && !wantCA {
+			if from := o.GetAnnotations()[injectCAFrom]; from != "" {
+				// cert-manager's CA injector fills it from this Certificate.
+				if ca != "" {
+					t.Errorf("%s webhook %s: caBundle set although cert-manager injects it", key(o), hm["name"])
+				}
+				ns, cert, _ := strings.Cut(from, "/")
+				if !certificates[ns+"/"+cert] {
+					t.Errorf("%s: %s names Certificate %s, which is not rendered", key(o), injectCAFrom, from)
+				}
 				continue
 			}
 			raw, err := base64.StdEncoding.DecodeString(ca)
@@ -542,10 +610,17 @@ func checkWebhooks(t *testing.T, objs []*unstructured.Unstructured, wantCA bool)
 }
 
 // notServed lists the kinds the chart may render whose CRDs the test API
-// server does not have, with the reason; the dry run skips them. Empty: the
-// chart renders no custom resources (its own CRDs are installed from the
-// chart's crds/ directories).
-var notServed = map[string]string{}
+// server does not have, with the reason; the dry run skips them (the chart's
+// own CRDs are installed from the chart's crds/ directories).
+var notServed = map[string]string{
+	"Certificate.cert-manager.io":          "cert-manager's CRDs are not installed in the test API server",
+	"Issuer.cert-manager.io":               "cert-manager's CRDs are not installed in the test API server",
+	"ServiceMonitor.monitoring.coreos.com": "the Prometheus Operator's CRDs are not installed in the test API server",
+}
+
+// injectCAFrom is cert-manager's annotation naming the Certificate whose CA
+// its injector puts into a webhook configuration.
+const injectCAFrom = "cert-manager.io/inject-ca-from"
 
 // TestDryRun creates every rendered object with a server-side dry run on the
 // real kube-apiserver: schema, defaulting and validation must all accept it.
@@ -559,7 +634,7 @@ func TestDryRun(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			for _, o := range render(t, tc.values).objs {
+			for _, o := range render(t, withRequired(tc.values)).objs {
 				gk := o.GroupVersionKind().GroupKind().String()
 				err := env.Client.Create(ctx, o.DeepCopy(), client.DryRunAll)
 				if _, skip := notServed[gk]; skip {
@@ -599,5 +674,186 @@ func TestCRDsInSync(t *testing.T) {
 	}
 	if len(chartCRDs(t)) == 0 {
 		t.Error("the chart ships no CRDs")
+	}
+}
+
+// TestValuesRefused: what `helm install` must refuse, and the message that
+// names the value: the values schema (types, enums, unknown keys) and the
+// templates' required and fail checks for what a component cannot start
+// without. Each case starts from values that install (requiredValues).
+func TestValuesRefused(t *testing.T) {
+	metalstack := "global:\n  backend:\n    name: metalstack\n    metalstack:\n      url: https://api.metal-stack.example\n      tokenSecret: {name: metal-api, key: token}\n"
+	tests := []struct {
+		name, values string
+		// wantErr are substrings of the error; none: the values install.
+		wantErr []string
+	}{
+		{name: "schema: --set ccm.replicas=two", values: "ccm:\n  replicas: two\n", wantErr: []string{"ccm", "replicas", "integer"}},
+		{name: "schema: unknown backend metastack", values: "global:\n  backend:\n    name: metastack\n", wantErr: []string{"name", "ironcore", "metalstack"}},
+		{name: "schema: typo ccm.replicaz", values: "ccm:\n  replicaz: 3\n", wantErr: []string{"replicaz"}},
+		{name: "schema: typo at the top", values: "ccmm:\n  enabled: true\n", wantErr: []string{"ccmm"}},
+		{name: "schema: log format", values: "global:\n  logging:\n    format: text\n", wantErr: []string{"format", "json", "console"}},
+		{name: "schema: port out of range", values: "extension:\n  probePort: 70000\n", wantErr: []string{"probePort"}},
+		{name: "schema: announce", values: "lb:\n  announce: bgp\n", wantErr: []string{"announce"}},
+		{name: "schema: a list where a list belongs", values: "firewall:\n  nodeCIDRs: 10.0.0.0/8\n", wantErr: []string{"nodeCIDRs", "array"}},
+		{name: "required: ccm.cluster", values: "ccm:\n  cluster: \"\"\n", wantErr: []string{"ccm.cluster is required", "--metal-cluster"}},
+		{name: "required: lb.cluster", values: "lb:\n  enabled: true\n  cluster: \"\"\n", wantErr: []string{"lb.cluster is required"}},
+		{name: "required: firewall.externalInterfaces", values: "firewall:\n  enabled: true\n  externalInterfaces: []\n", wantErr: []string{"firewall.externalInterfaces is required"}},
+		{name: "required: firewall.internalInterfaces", values: "firewall:\n  enabled: true\n  internalInterfaces: []\n", wantErr: []string{"firewall.internalInterfaces is required"}},
+		{name: "required: firewall.nodeCIDRs", values: "firewall:\n  enabled: true\n  nodeCIDRs: []\n", wantErr: []string{"firewall.nodeCIDRs is required"}},
+		{name: "required: metal-stack URL", values: "global:\n  backend:\n    name: metalstack\n    metalstack:\n      tokenSecret: {name: metal-api}\n", wantErr: []string{"global.backend.metalstack.url is required"}},
+		{name: "required: metal-stack credentials", values: "global:\n  backend:\n    name: metalstack\n    metalstack:\n      url: https://api.metal-stack.example\n", wantErr: []string{"hmacSecret.name", "tokenSecret.name"}},
+		{name: "metal-stack with a token installs", values: metalstack},
+		{name: "fail: extension webhook without CA and Fail", values: "extension:\n  webhook:\n    caBundle: \"\"\n", wantErr: []string{"extension.webhook.caBundle is empty", "failurePolicy is Fail"}},
+		{name: "fail: admission webhook without CA and Fail", values: "admission:\n  webhook:\n    caBundle: \"\"\n", wantErr: []string{"admission.webhook.caBundle is empty"}},
+		{name: "schema: issuer kind", values: "admission:\n  webhook:\n    certManager:\n      issuerRef: {kind: Vault}\n", wantErr: []string{"kind", "ClusterIssuer"}},
+		{name: "webhook without CA but with cert-manager installs", values: "admission:\n  webhook:\n    caBundle: \"\"\n    certManager: {enabled: true}\n"},
+		{name: "schema: extraEnv without a name", values: "ccm:\n  extraEnv: [{value: x}]\n", wantErr: []string{"extraEnv", "name"}},
+		{name: "schema: topology spread", values: "ccm:\n  topologySpreadConstraints: [{maxSkew: 1, topologyKey: zone, whenUnsatisfiable: Never}]\n", wantErr: []string{"whenUnsatisfiable"}},
+		{name: "schema: ServiceMonitor interval", values: "global:\n  serviceMonitor: {interval: often}\n", wantErr: []string{"interval"}},
+		{name: "webhook without CA and Ignore installs", values: "admission:\n  webhook:\n    caBundle: \"\"\n    failurePolicy: Ignore\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := renderValues(t, withRequired(tt.values))
+			if len(tt.wantErr) == 0 {
+				if err != nil {
+					t.Fatalf("refused: %v", err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("installed, want an error naming %q", tt.wantErr)
+			}
+			t.Logf("refused: %v", err)
+			for _, w := range tt.wantErr {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error lacks %q:\n%v", w, err)
+				}
+			}
+		})
+	}
+}
+
+// TestDefaultValuesRefused: the chart's own defaults do not install: the
+// ccm, on by default, cannot start without the cluster's name, nor the
+// webhooks be called without a CA bundle (Helm stops at the first template
+// that fails).
+func TestDefaultValuesRefused(t *testing.T) {
+	_, err := renderValues(t, "")
+	if err == nil || !(strings.Contains(err.Error(), "ccm.cluster is required") || strings.Contains(err.Error(), "webhook.caBundle is empty")) {
+		t.Fatalf("defaults: %v, want ccm.cluster is required or a webhook's caBundle is empty", err)
+	}
+}
+
+// TestPresets: each cluster role's preset (presets/<role>.yaml) switches on
+// exactly that role's components.
+func TestPresets(t *testing.T) {
+	tests := []struct {
+		preset string
+		want   []string
+	}{
+		{preset: "garden", want: []string{"admission"}},
+		{preset: "seed", want: []string{"extension"}},
+		{preset: "shoot-control-plane", want: []string{"ccm", "mcm"}},
+		{preset: "firewall-host", want: []string{"firewall"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.preset, func(t *testing.T) {
+			b, err := os.ReadFile(filepath.Join(chartDir, "presets", tt.preset+".yaml"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := map[string]bool{}
+			for _, w := range workloads(t, render(t, withRequired(string(b))).objs) {
+				got[w.labels["app.kubernetes.io/component"]] = true
+			}
+			if !maps.Equal(got, setOf(tt.want)) {
+				t.Errorf("components %v, want %v", slices.Sorted(maps.Keys(got)), tt.want)
+			}
+		})
+	}
+}
+
+func setOf(s []string) map[string]bool {
+	m := map[string]bool{}
+	for _, x := range s {
+		m[x] = true
+	}
+	return m
+}
+
+// operationsValues turns on, for every component, what an operator adds:
+// a ServiceMonitor, topology spread, pod annotations and an extra variable.
+func operationsValues() string {
+	vals := map[string]any{"global": map[string]any{"serviceMonitor": map[string]any{"enabled": true, "interval": "30s", "labels": map[string]any{"release": "prometheus"}}}}
+	for _, c := range components {
+		vals[c] = map[string]any{
+			"enabled":                   true,
+			"topologySpreadConstraints": []any{map[string]any{"maxSkew": 1, "topologyKey": "topology.kubernetes.io/zone", "whenUnsatisfiable": "ScheduleAnyway"}},
+			"podAnnotations":            map[string]any{"example.com/team": "metal"},
+			// The Go runtime's soft memory limit from the container's limit.
+			"extraEnv": []any{map[string]any{"name": "GOMEMLIMIT", "valueFrom": map[string]any{"resourceFieldRef": map[string]any{"resource": "limits.memory"}}}},
+		}
+	}
+	out, err := yaml.Marshal(vals)
+	if err != nil {
+		panic(err)
+	}
+	return string(out)
+}
+
+// TestOperations: the operator's additions reach every component's pods,
+// and every metrics Service gets a ServiceMonitor that scrapes it.
+func TestOperations(t *testing.T) {
+	r := render(t, withRequired(operationsValues()))
+	ws := workloads(t, r.objs)
+	if len(ws) != len(components) {
+		t.Fatalf("%d workloads, want %d", len(ws), len(components))
+	}
+	for _, w := range ws {
+		if w.annotations["example.com/team"] != "metal" {
+			t.Errorf("%s: pod annotations %v", w.key, w.annotations)
+		}
+		tsc := w.pod.TopologySpreadConstraints
+		if len(tsc) != 1 || tsc[0].LabelSelector == nil || !labels.SelectorFromSet(tsc[0].LabelSelector.MatchLabels).Matches(labels.Set(w.labels)) {
+			t.Errorf("%s: topology spread %+v does not select its own pods", w.key, tsc)
+		}
+		c := w.pod.Containers[0]
+		if !slices.ContainsFunc(c.Env, func(e corev1.EnvVar) bool {
+			return e.Name == "GOMEMLIMIT" && e.ValueFrom != nil && e.ValueFrom.ResourceFieldRef != nil && e.ValueFrom.ResourceFieldRef.Resource == "limits.memory"
+		}) {
+			t.Errorf("%s: env %v lacks GOMEMLIMIT", w.key, c.Env)
+		}
+	}
+	monitors := map[string]*unstructured.Unstructured{}
+	for _, o := range r.objs {
+		if o.GetKind() == "ServiceMonitor" {
+			monitors[o.GetLabels()["app.kubernetes.io/component"]] = o
+		}
+	}
+	for _, o := range r.objs {
+		if o.GetKind() != "Service" || !strings.HasSuffix(o.GetName(), "-metrics") {
+			continue
+		}
+		comp := o.GetLabels()["app.kubernetes.io/component"]
+		sm := monitors[comp]
+		if sm == nil {
+			t.Errorf("%s: no ServiceMonitor", key(o))
+			continue
+		}
+		sel, _, _ := unstructured.NestedStringMap(sm.Object, "spec", "selector", "matchLabels")
+		svcLabels := o.GetLabels()
+		if !labels.SelectorFromSet(sel).Matches(labels.Set(svcLabels)) {
+			t.Errorf("%s: selector %v does not select %s", key(sm), sel, key(o))
+		}
+		eps, _, _ := unstructured.NestedSlice(sm.Object, "spec", "endpoints")
+		scheme := o.GetAnnotations()["prometheus.io/scheme"]
+		if len(eps) != 1 || eps[0].(map[string]any)["port"] != "metrics" || eps[0].(map[string]any)["scheme"] != scheme {
+			t.Errorf("%s: endpoints %v, want port metrics with scheme %s", key(sm), eps, scheme)
+		}
+		if sm.GetLabels()["release"] != "prometheus" {
+			t.Errorf("%s: labels %v lack global.serviceMonitor.labels", key(sm), sm.GetLabels())
+		}
 	}
 }

@@ -34,6 +34,17 @@ type rendered struct {
 // does: dependency conditions, then the templates, then install order.
 func render(t *testing.T, values string) rendered {
 	t.Helper()
+	r, err := renderValues(t, values)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// renderValues is render that returns what `helm install` would refuse the
+// values with: the values schema's verdict or a template's required/fail.
+func renderValues(t *testing.T, values string) (rendered, error) {
+	t.Helper()
 	ch, err := loader.Load(chartDir)
 	if err != nil {
 		t.Fatalf("load chart: %v", err)
@@ -50,11 +61,11 @@ func render(t *testing.T, values string) rendered {
 		Name: releaseName, Namespace: releaseNamespace, Revision: 1, IsInstall: true,
 	}, caps)
 	if err != nil {
-		t.Fatalf("render values: %v", err)
+		return rendered{}, fmt.Errorf("render values: %w", err)
 	}
 	files, err := engine.Engine{Strict: true}.Render(ch, rv)
 	if err != nil {
-		t.Fatalf("render: %v", err)
+		return rendered{}, fmt.Errorf("render: %w", err)
 	}
 	for name := range files {
 		if strings.HasSuffix(name, "NOTES.txt") {
@@ -79,7 +90,7 @@ func render(t *testing.T, values string) rendered {
 		out.objs = append(out.objs, u)
 	}
 	out.text = buf.String()
-	return out
+	return out, nil
 }
 
 // chartCRDs are the CRD files every subchart ships (its crds/ directory).

@@ -3,12 +3,14 @@
 #   nftables, iproute2  the firewall's packet tests (real kernel, network namespaces)
 #   iperf3              the firewall's data-path benchmark
 #   cloud-init          `cloud-init schema`, which validates rendered cloud-config
+#   lvm2, xfsprogs,     the csi driver (lvcreate, vgcreate, mkfs.xfs, mkfs.ext4, resize2fs)
+#   e2fsprogs           on loop devices its tests create
 # Needs root (or sudo) and apt-get; elsewhere it says what is missing and goes on,
 # and the tests that need a tool skip with a message naming it.
 set -euo pipefail
 
-packages=(nftables iproute2 iperf3 cloud-init)
-declare -A probe=([nftables]=nft [iproute2]=ip [iperf3]=iperf3 [cloud-init]=cloud-init)
+packages=(nftables iproute2 iperf3 cloud-init lvm2 xfsprogs e2fsprogs)
+declare -A probe=([nftables]=nft [iproute2]=ip [iperf3]=iperf3 [cloud-init]=cloud-init [lvm2]=lvcreate [xfsprogs]=mkfs.xfs [e2fsprogs]=mkfs.ext4)
 
 missing=()
 for p in "${packages[@]}"; do

@@ -4,6 +4,7 @@ go 1.26.5
 
 require (
 	github.com/metalkube/metalkube/components/ccm v0.0.0
+	github.com/metalkube/metalkube/components/csi v0.0.0
 	github.com/metalkube/metalkube/components/extension v0.0.0
 	github.com/metalkube/metalkube/components/firewall v0.0.0
 	github.com/metalkube/metalkube/components/lb v0.0.0
@@ -56,6 +57,7 @@ require (
 	github.com/cenkalti/backoff/v5 v5.0.3 // indirect
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect
 	github.com/coder/quartz v0.3.1 // indirect
+	github.com/container-storage-interface/spec v1.13.0 // indirect
 	github.com/coreos/go-json v0.0.0-20230131223807-18775e0fb4fb // indirect
 	github.com/coreos/go-oidc/v3 v3.14.1 // indirect
 	github.com/coreos/go-semver v0.3.1 // indirect
@@ -282,6 +284,7 @@ require (
 
 replace (
 	github.com/metalkube/metalkube/components/ccm => ../../components/ccm
+	github.com/metalkube/metalkube/components/csi => ../../components/csi
 	github.com/metalkube/metalkube/components/extension => ../../components/extension
 	github.com/metalkube/metalkube/components/firewall => ../../components/firewall
 	github.com/metalkube/metalkube/components/lb => ../../components/lb

@@ -9,6 +9,6 @@
 set -eu
 cd "$(dirname "$0")"
 CONTROLLER_GEN="${CONTROLLER_GEN:-$(../../hack/tool.sh controller-gen)}"
-$CONTROLLER_GEN crd paths=./api/v1alpha1/... output:crd:artifacts:config=config/crd
-$CONTROLLER_GEN crd paths=./api/metalstackv1/... output:crd:artifacts:config=config/crd-metalstack
+$CONTROLLER_GEN crd paths=./apis/firewall/v1alpha1/... output:crd:artifacts:config=config/crd
+$CONTROLLER_GEN crd paths=./apis/metalstack/v1/... output:crd:artifacts:config=config/crd-metalstack
 $CONTROLLER_GEN rbac:roleName=metalkube-firewall paths=./controller/... output:rbac:artifacts:config=config/rbac

@@ -7,8 +7,11 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"time"
 
+	"github.com/metalkube/metalkube/e2e/framework"
 	"github.com/metalkube/metalkube/e2e/shoot"
 	"github.com/metalkube/metalkube/shared/testenv"
 	"github.com/metalkube/metalkube/shared/testkit/netns"
@@ -28,6 +31,9 @@ type Options struct {
 	// Hold keeps the shoot running after it is up until ctx is done, then
 	// deletes it.
 	Hold bool
+	// LogFormat is every metalkube process's log format: json or console
+	// (empty: console).
+	LogFormat string
 	// Firewall runs the firewall step (needs network namespaces); Auto decides
 	// by whether this process can create them.
 	Firewall FirewallMode
@@ -50,6 +56,20 @@ func Run(ctx context.Context, opts Options) (err error) {
 	if opts.Out == nil {
 		opts.Out = io.Discard
 	}
+	if opts.LogDir == "" {
+		if opts.LogDir, err = os.MkdirTemp("", "metalkube-demo-"); err != nil {
+			return err
+		}
+	}
+	if err := os.MkdirAll(opts.LogDir, 0o755); err != nil {
+		return err
+	}
+	progress, err := os.Create(filepath.Join(opts.LogDir, ProgressLog))
+	if err != nil {
+		return err
+	}
+	defer progress.Close()
+	opts.Out = &progressWriter{out: opts.Out, file: progress}
 	start := time.Now()
 	fmt.Fprintf(opts.Out, "[%6.1fs] start the control plane (kube-apiserver + etcd, CRDs of metal-operator, Gardener, MCM, CAPI IPAM, metalkube)\n", 0.0)
 	envOpts, err := shoot.EnvOptions()
@@ -71,11 +91,6 @@ func Run(ctx context.Context, opts Options) (err error) {
 		}
 		kubeconfig = opts.Kubeconfig
 	}
-	if opts.LogDir == "" {
-		if opts.LogDir, err = os.MkdirTemp("", "metalkube-demo-"); err != nil {
-			return err
-		}
-	}
 	firewall := opts.Firewall == FirewallOn
 	if opts.Firewall == FirewallAuto {
 		var why string
@@ -84,13 +99,18 @@ func Run(ctx context.Context, opts Options) (err error) {
 		}
 	}
 	fmt.Fprintf(opts.Out, "           API server %s (%.1fs)\n", env.Config.Host, time.Since(start).Seconds())
-	flow := shoot.New(shoot.Input{Env: env, Out: opts.Out, LogDir: opts.LogDir, Servers: opts.Servers, Workers: opts.Workers, Firewall: firewall})
+	flow := shoot.New(shoot.Input{Env: env, Out: opts.Out, LogDir: opts.LogDir, Servers: opts.Servers, Workers: opts.Workers, Firewall: firewall, LogFormat: opts.LogFormat})
 	defer func() { err = errors.Join(err, flow.Stop()) }()
 	steps := flow.Steps()
-	up, down := steps[:len(steps)-2], steps[len(steps)-2:] // delete + leak check
+	i := slices.IndexFunc(steps, func(s shoot.Step) bool { return s.Name == shoot.StepDeleteShoot })
+	if i < 0 {
+		return fmt.Errorf("the flow has no step %q", shoot.StepDeleteShoot)
+	}
+	up, down := steps[:i], steps[i:] // delete, leak check, log scan
 	if err := flow.RunSteps(ctx, up); err != nil {
 		return err
 	}
+	printEndpoints(ctx, opts.Out, flow.Processes())
 	fmt.Fprintf(opts.Out, "\n  the shoot is up. kubeconfig: %s\n  try: kubectl --kubeconfig %s get servers,serverclaims,machines,nodes,svc -A\n  component logs: %s\n\n", kubeconfig, kubeconfig, opts.LogDir)
 	if opts.Hold {
 		fmt.Fprintln(opts.Out, "  press Ctrl-C to delete the shoot and stop")
@@ -103,3 +123,61 @@ func Run(ctx context.Context, opts Options) (err error) {
 	fmt.Fprintf(opts.Out, "[%6.1fs] done\n", time.Since(start).Seconds())
 	return nil
 }
+
+// ProgressLog is the file in the log directory that keeps a copy of the
+// progress.
+const ProgressLog = "demo.log"
+
+// progressWriter writes the progress to the terminal and to a file, and
+// never fails: a terminal or pipe that went away (`make demo | tee` after
+// Ctrl-C) must not stop the cleanup, and the file keeps what it missed.
+type progressWriter struct {
+	out  io.Writer
+	file io.Writer
+}
+
+func (w *progressWriter) Write(p []byte) (int, error) {
+	_, _ = w.file.Write(p)
+	_, _ = w.out.Write(p)
+	return len(p), nil
+}
+
+// printEndpoints lists, for every process of the flow, the HTTP health and
+// metrics endpoints it serves (found from the sockets it listens on, asked
+// for /healthz, /readyz and /metrics) and says so loudly of any socket not
+// bound to loopback.
+func printEndpoints(ctx context.Context, out io.Writer, procs []*framework.Process) {
+	fmt.Fprintf(out, "\n  memory and the health and metrics endpoints of every component (its listening sockets, asked for %s):\n", "/healthz, /readyz, /metrics")
+	for _, p := range procs {
+		if done, _ := p.Exited(); done {
+			fmt.Fprintf(out, "    %-50s exited (log %s)\n", p.Name, p.Log)
+			continue
+		}
+		addrs, err := framework.Listeners(p.Pid())
+		if err != nil {
+			fmt.Fprintf(out, "    %-50s %v\n", p.Name, err)
+			continue
+		}
+		var urls []string
+		for _, e := range framework.ProbeEndpoints(ctx, addrs) {
+			urls = append(urls, fmt.Sprintf("%s (%d)", e.URL, e.Status))
+		}
+		if len(urls) == 0 {
+			urls = []string{"none"}
+		}
+		rss := "?"
+		if b, err := framework.RSS(p.Pid()); err == nil {
+			rss = fmt.Sprintf("%d MB", b>>20)
+		}
+		fmt.Fprintf(out, "    %-50s RSS %-7s %s\n", p.Name, rss, strings.Join(urls, " "))
+		for _, a := range addrs {
+			if !a.Addr().IsLoopback() {
+				fmt.Fprintf(out, "    %-50s %s %s\n", p.Name, NotLoopback, a)
+			}
+		}
+	}
+}
+
+// NotLoopback marks a listening socket not bound to loopback in the
+// endpoint summary.
+const NotLoopback = "LISTENS BEYOND LOOPBACK:"

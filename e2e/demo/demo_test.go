@@ -1,28 +1,196 @@
 package demo
 
 import (
+	"bufio"
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
-	"github.com/go-logr/logr"
-	ctrl "sigs.k8s.io/controller-runtime"
+	"github.com/metalkube/metalkube/e2e/framework"
 )
 
-// TestDemo runs `make demo`'s walk without holding: the shoot comes up, gets
-// deleted, and nothing leaks. (The e2e suite runs the same flow with the
-// firewall step; the demo test leaves it out.)
-func TestDemo(t *testing.T) {
-	ctrl.SetLogger(logr.Discard()) // the fleet's, as in the demo command; the components log into LogDir
-	var out bytes.Buffer
-	err := Run(context.Background(), Options{Out: &out, Servers: 3, Workers: 2, LogDir: t.TempDir(), Firewall: FirewallOff})
+// markerEnv is set, with a random value, in the environment of the demo
+// under test; every process it starts inherits it, so a scan of /proc finds
+// what is left of one run and nothing else.
+const markerEnv = "METALKUBE_DEMO_TEST_RUN"
+
+// startDemo builds the demo command and starts it the way `make demo | tee`
+// does: its output into a pipe the test reads. It returns the command, the
+// read end of the pipe and the run's marker.
+func startDemo(t *testing.T, logDir string) (*exec.Cmd, *os.File, string) {
+	t.Helper()
+	root, err := framework.RepoRoot()
 	if err != nil {
-		t.Fatalf("demo: %v\n%s", err, out.String())
+		t.Fatal(err)
 	}
-	for _, want := range []string{"initialized by ccm", "LoadBalancer IP 192.0.2.", "the shoot is up. kubeconfig: ", "no ServerClaim, IP claim, Secret or Machine left"} {
+	bin := filepath.Join(t.TempDir(), "demo")
+	build := exec.Command("go", "build", "-o", bin, "./e2e/cmd/demo")
+	build.Dir = root
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build the demo: %v\n%s", err, out)
+	}
+	b := make([]byte, 8)
+	_, _ = rand.Read(b)
+	marker := hex.EncodeToString(b)
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "--servers=3", "--workers=2", "--firewall=off", "--log-format=json",
+		"--logs="+logDir, "--kubeconfig="+filepath.Join(logDir, "kubeconfig"))
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), markerEnv+"="+marker)
+	cmd.Stdout, cmd.Stderr = w, w
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	_ = w.Close() // the demo holds the only write end
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = r.Close()
+	})
+	return cmd, r, marker
+}
+
+// readUntil reads lines from r into out until one contains want, and fails
+// the test if the output ends first.
+func readUntil(t *testing.T, r *bufio.Reader, out *bytes.Buffer, want string) {
+	t.Helper()
+	for {
+		line, err := r.ReadString('\n')
+		out.WriteString(line)
+		if strings.Contains(line, want) {
+			return
+		}
+		if err != nil {
+			t.Fatalf("demo output ended (%v) before %q:\n%s", err, want, out.String())
+		}
+	}
+}
+
+// leftProcesses returns the processes whose environment holds the run's
+// marker: the demo's descendants, wherever they were reparented.
+func leftProcesses(marker string) []string {
+	entries, _ := os.ReadDir("/proc")
+	var left []string
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		env, err := os.ReadFile(filepath.Join("/proc", e.Name(), "environ"))
+		if err != nil || !bytes.Contains(env, []byte(markerEnv+"="+marker)) {
+			continue
+		}
+		if stat, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat")); err == nil && strings.Contains(string(stat), ") Z ") {
+			continue // a zombie: dead, waiting for its parent to reap it
+		}
+		cmdline, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		left = append(left, strconv.Itoa(pid)+" "+strings.ReplaceAll(string(cmdline), "\x00", " "))
+	}
+	return left
+}
+
+// requireNoProcessLeft fails the test if any process of the run is still
+// alive after the grace a killed process needs to be reaped.
+func requireNoProcessLeft(t *testing.T, marker string) {
+	t.Helper()
+	var left []string
+	err := framework.Eventually(context.Background(), "every process of the demo gone", time.Minute, 200*time.Millisecond,
+		func(context.Context) (bool, error) {
+			left = leftProcesses(marker)
+			return len(left) == 0, nil
+		})
+	if err != nil {
+		t.Fatalf("%v; left:\n%s", err, strings.Join(left, "\n"))
+	}
+}
+
+// TestDemoCtrlCThroughPipe is `make demo | tee demo.log` and a Ctrl-C once
+// the shoot is up: the same SIGINT ends the reader of the pipe and reaches
+// the demo, which must delete the shoot, find nothing leaked (no ServerClaim,
+// IP claim, Secret or Machine), stop every process it started and exit 0,
+// with its progress kept in the log directory although nobody reads its
+// output any more. While the shoot is up, every component's health and
+// metrics endpoints are listed, all on loopback.
+func TestDemoCtrlCThroughPipe(t *testing.T) {
+	logDir := t.TempDir()
+	cmd, r, marker := startDemo(t, logDir)
+	var out bytes.Buffer
+	br := bufio.NewReader(r)
+	readUntil(t, br, &out, "press Ctrl-C")
+	if before := leftProcesses(marker); len(before) < 5 {
+		t.Errorf("the running demo has %d processes, want the control plane, peers and components:\n%s", len(before), strings.Join(before, "\n"))
+	}
+	for _, want := range []string{"initialized by ccm", "LoadBalancer IP 192.0.2.", "the shoot is up. kubeconfig: ",
+		"metalkube-extension", "RSS ", "/healthz (200)", "/metrics (200)"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("demo output lacks %q:\n%s", want, out.String())
 		}
 	}
+	if _, summary, ok := strings.Cut(out.String(), "memory and the health and metrics endpoints"); ok {
+		summary, _, _ = strings.Cut(summary, "the shoot is up")
+		t.Logf("components:%s", summary)
+	}
+	for _, l := range strings.Split(out.String(), "\n") {
+		if f := strings.Fields(l); len(f) > 1 && f[0] == "metalkube-extension" && f[1] == "RSS" {
+			for _, want := range []string{"/healthz (200)", "/readyz (200)", "/metrics (200)"} {
+				if !strings.Contains(l, want) {
+					t.Errorf("the extension's summary lacks %s: %s", want, l)
+				}
+			}
+		}
+	}
+	if strings.Contains(out.String(), NotLoopback) {
+		t.Errorf("a component listens beyond loopback:\n%s", out.String())
+	}
+	// tee is gone: nobody reads the pipe any more.
+	_ = r.Close()
+	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	err := cmd.Wait()
+	progress, _ := os.ReadFile(filepath.Join(logDir, ProgressLog))
+	var exit *exec.ExitError
+	switch {
+	case errors.As(err, &exit):
+		t.Fatalf("demo after Ctrl-C: %v (exit code %d), want exit code 0; progress:\n%s", err, exit.ExitCode(), progress)
+	case err != nil:
+		t.Fatal(err)
+	}
+	for _, want := range []string{"delete the shoot", "no ServerClaim, IP claim, Secret or Machine left", "done"} {
+		if !bytes.Contains(progress, []byte(want)) {
+			t.Errorf("progress in %s lacks %q:\n%s", ProgressLog, want, progress)
+		}
+	}
+	requireNoProcessLeft(t, marker)
+}
+
+// TestDemoKilled kills the demo with SIGKILL (no cleanup can run) once the
+// control plane, the peers and the extension run: every one of them must die
+// with it.
+func TestDemoKilled(t *testing.T) {
+	cmd, r, marker := startDemo(t, t.TempDir())
+	var out bytes.Buffer
+	readUntil(t, bufio.NewReader(r), &out, "metalkube-extension started")
+	if before := leftProcesses(marker); len(before) < 4 {
+		t.Fatalf("the running demo has %d processes, want etcd, kube-apiserver, the peers and the extension:\n%s", len(before), strings.Join(before, "\n"))
+	}
+	if err := cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	_ = cmd.Wait()
+	_, _ = io.Copy(io.Discard, r)
+	requireNoProcessLeft(t, marker)
 }

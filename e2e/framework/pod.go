@@ -43,6 +43,15 @@ type StartPodInput struct {
 	// account: it replaces the value inClusterConfig, which in a pod means the
 	// service account token mounted at a fixed path.
 	ServiceAccountKubeconfig string
+	// Env is added to every container's environment before the container's
+	// own: the host's settings, such as a log format for every process.
+	Env []string
+	// LoopbackFlags maps a container's name to its flag for the address it
+	// serves on (--bind-address, --address): the one thing added to a
+	// command line. In a pod, listening on all interfaces means the pod's
+	// own network namespace; on this host it would mean every interface of
+	// the machine, so such a container is told to listen on 127.0.0.1.
+	LoopbackFlags map[string]string
 }
 
 // Container is how one container is run.
@@ -86,7 +95,8 @@ func (p *Pod) Stop() {
 // environment and the mounted files only the containers' mount paths (to
 // the volumes' directories), their declared ports (to free ports on this
 // machine) and inClusterConfig (to ServiceAccountKubeconfig) are rewritten.
-// Nothing is added to or dropped from a command line.
+// Nothing is dropped from a command line, and nothing added but the
+// loopback address of LoopbackFlags.
 func StartPod(ctx context.Context, in StartPodInput) (*Pod, error) {
 	vols := map[string]string{} // volume name -> directory
 	for _, v := range in.Spec.Volumes {
@@ -110,6 +120,9 @@ func StartPod(ctx context.Context, in StartPodInput) (*Pod, error) {
 		for i, a := range rendered {
 			run[i] = rw.arg(a)
 		}
+		if flag := in.LoopbackFlags[c.Name]; flag != "" {
+			run = append(run, "--"+flag+"=127.0.0.1")
+		}
 		var bin string
 		var args []string
 		if len(c.Command) > 0 {
@@ -120,7 +133,7 @@ func StartPod(ctx context.Context, in StartPodInput) (*Pod, error) {
 		if bin == "" {
 			return nil, fmt.Errorf("pod %s: container %s: no local program for image %q / command %q", in.Name, c.Name, c.Image, c.Command)
 		}
-		var env []string
+		env := slices.Clone(in.Env)
 		for _, e := range c.Env {
 			if e.ValueFrom != nil {
 				return nil, fmt.Errorf("pod %s: container %s: env %s from a reference is not supported by the pod runner", in.Name, c.Name, e.Name)

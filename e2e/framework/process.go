@@ -67,6 +67,9 @@ func StartProcess(in StartProcessInput) (*Process, error) {
 	return p, nil
 }
 
+// Pid returns the process's ID.
+func (p *Process) Pid() int { return p.cmd.Process.Pid }
+
 // Exited reports whether the process has ended, and how.
 func (p *Process) Exited() (bool, error) {
 	select {

@@ -18,6 +18,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/metalkube/metalkube/e2e/framework"
+	"github.com/metalkube/metalkube/shared/component"
 )
 
 // Image is the image the extension renders for `metalkube ccm` and the
@@ -79,6 +80,17 @@ func (f *Flow) startCCM(ctx context.Context) error {
 	return f.startPod(ctx, "ccm", dep.Spec.Template.Spec)
 }
 
+// loopbackFlags name, per container of the pods the flow runs, the flag for
+// the address it serves health and metrics on: on this machine they listen
+// on loopback, as in a pod they listen in the pod's network namespace.
+func loopbackFlags() map[string]string {
+	return map[string]string{
+		CCMDeployment: "bind-address", // its container is named as the Deployment
+		MCMDeployment: "address",
+		MCMSidecar:    "address",
+	}
+}
+
 // startPod runs a rendered pod spec through the pod runner.
 func (f *Flow) startPod(ctx context.Context, name string, spec corev1.PodSpec) error {
 	sa, err := f.serviceAccountKubeconfig(ctx, name, spec)
@@ -90,6 +102,8 @@ func (f *Flow) startPod(ctx context.Context, name string, spec corev1.PodSpec) e
 		Root: filepath.Join(f.LogDir, "pods"), LogDir: f.LogDir,
 		Binaries:                 map[string]string{Image: f.metalkube, "./machine-controller-manager": f.mcm},
 		ServiceAccountKubeconfig: sa,
+		Env:                      []string{component.EnvLogFormat + "=" + f.LogFormat},
+		LoopbackFlags:            loopbackFlags(),
 	})
 	if err != nil {
 		return err

@@ -15,7 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	fwv1alpha1 "github.com/metalkube/metalkube/components/firewall/api/v1alpha1"
+	fwv1alpha1 "github.com/metalkube/metalkube/components/firewall/apis/firewall/v1alpha1"
 	"github.com/metalkube/metalkube/e2e/framework"
 	"github.com/metalkube/metalkube/shared/testkit/netns"
 )
@@ -96,7 +96,7 @@ func (f *Flow) firewall(ctx context.Context) error {
 	p, err := framework.StartProcess(framework.StartProcessInput{Name: "metalkube-firewall", Path: f.metalkube, Netns: fw.Name, LogDir: f.LogDir,
 		Args: []string{"firewall", "--kubeconfig=" + f.kubeconfig, "--external-interfaces=ext0", "--internal-interfaces=int0",
 			"--node-cidrs=" + NodePrefix.String(), "--firewall-name=e2e", "--metrics-bind-address=0", "--health-probe-bind-address=0",
-			"--fqdn-state-file=" + filepath.Join(stateDir, "fqdn.json"), "--log-group=0", "--log-format=console"}})
+			"--fqdn-state-file=" + filepath.Join(stateDir, "fqdn.json"), "--log-group=0", "--log-format=" + f.LogFormat}})
 	if err != nil {
 		return err
 	}

@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"time"
 
@@ -23,6 +24,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/metalkube/metalkube/e2e/framework"
+	"github.com/metalkube/metalkube/shared/component"
 	"github.com/metalkube/metalkube/shared/fleet"
 	"github.com/metalkube/metalkube/shared/testenv"
 )
@@ -72,6 +74,10 @@ type Input struct {
 	Servers, Workers int
 	// Firewall runs the firewall step; it needs network namespaces.
 	Firewall bool
+	// LogFormat is the log format of every metalkube process (json or
+	// console; empty: console): given as --log-format to the processes the
+	// flow starts and as $METALKUBE_LOG_FORMAT to the pods it runs as rendered.
+	LogFormat string
 	// Backend is BackendIronCore (default: metal-operator, the in-cluster
 	// IPAM provider and the fleet's BMCs) or BackendMetalStack (the
 	// metal-api emulator).
@@ -127,6 +133,9 @@ func New(in Input) *Flow {
 	if in.Workers == 0 {
 		in.Workers = 2
 	}
+	if in.LogFormat == "" {
+		in.LogFormat = component.LogFormatConsole
+	}
 	if in.Backend == "" {
 		in.Backend = BackendIronCore
 	}
@@ -155,6 +164,10 @@ func (f *Flow) zones() []string {
 	return Zones
 }
 
+// StepDeleteShoot is the name of the first step of the teardown: the steps
+// from it on delete the shoot and check what it left.
+const StepDeleteShoot = "delete the shoot"
+
 // Step is one phase of the flow.
 type Step struct {
 	Name string
@@ -182,7 +195,7 @@ func (f *Flow) Steps() []Step {
 		steps = append(steps, Step{"run the firewall agent in a network namespace and send traffic", f.firewall})
 	}
 	return append(steps,
-		Step{"delete the shoot", f.deleteShoot},
+		Step{StepDeleteShoot, f.deleteShoot},
 		Step{"check that nothing leaked", f.checkLeaks},
 		Step{"scan every process log for credentials and user data", f.scanLogs},
 	)
@@ -258,6 +271,9 @@ func (f *Flow) deadProcesses() string {
 	}
 	return s
 }
+
+// Processes returns the processes the flow runs, in the order started.
+func (f *Flow) Processes() []*framework.Process { return slices.Clone(f.procs) }
 
 // Logs returns the tail of every process's log, for a failed test.
 func (f *Flow) Logs(n int) string {
@@ -370,10 +386,10 @@ func (f *Flow) startComponents(ctx context.Context) error {
 	if err := os.MkdirAll(f.LogDir, 0o755); err != nil {
 		return err
 	}
-	log := []string{"--log-format=console"}
+	log := []string{"--log-format=" + f.LogFormat}
 	webhookPort := freePort()
 	ext := append([]string{"extension", "--kubeconfig=" + f.kubeconfig, "--leader-elect=false", "--ignore-operation-annotation",
-		"--metrics-bind-address=0", "--health-probe-bind-address=127.0.0.1:" + freePort(),
+		"--metrics-bind-address=127.0.0.1:" + freePort(), "--health-probe-bind-address=127.0.0.1:" + freePort(),
 		"--controllers=infrastructure,worker,controlplane,operatingsystemconfig",
 		"--ccm-image=" + Image, "--mcm-image=" + Image,
 		"--webhook-config-server-host=127.0.0.1", "--webhook-config-server-port=" + webhookPort,

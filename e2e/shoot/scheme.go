@@ -8,7 +8,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	vpaautoscalingv1 "k8s.io/autoscaler/vertical-pod-autoscaler/pkg/apis/autoscaling.k8s.io/v1"
 
-	fwv1alpha1 "github.com/metalkube/metalkube/components/firewall/api/v1alpha1"
+	fwv1alpha1 "github.com/metalkube/metalkube/components/firewall/apis/firewall/v1alpha1"
 	"github.com/metalkube/metalkube/e2e/framework"
 	"github.com/metalkube/metalkube/shared/scheme"
 	"github.com/metalkube/metalkube/shared/testenv"

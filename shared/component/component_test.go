@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/spf13/pflag"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/rest"
 )
 
 func TestLoggingLevelAndFormat(t *testing.T) {
@@ -123,4 +125,61 @@ func TestRESTOptionsNameTheFlag(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), `--kubeconfig="/nonexistent/kubeconfig"`) {
 		t.Fatalf("err = %v", err)
 	}
+}
+
+func TestLogFormatDefaultFromEnvironment(t *testing.T) {
+	tests := []struct {
+		name, env string
+		args      []string
+		want      string
+		wantErr   string
+	}{
+		{name: "unset: json", want: "json"},
+		{name: "environment chooses", env: "console", want: "console"},
+		{name: "flag wins over environment", env: "console", args: []string{"--log-format=json"}, want: "json"},
+		{name: "bad environment names the variable", env: "xml", want: "xml", wantErr: `--log-format="xml" (from $METALKUBE_LOG_FORMAT)`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Setenv(EnvLogFormat, tt.env)
+			o := &Logging{}
+			fs := pflag.NewFlagSet("t", pflag.ContinueOnError)
+			o.AddFlags(fs)
+			if err := fs.Parse(tt.args); err != nil {
+				t.Fatal(err)
+			}
+			if o.Format != tt.want {
+				t.Errorf("format = %q, want %q", o.Format, tt.want)
+			}
+			err := o.Validate()
+			if tt.wantErr == "" && err != nil {
+				t.Errorf("Validate: %v", err)
+			}
+			if tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)) {
+				t.Errorf("Validate = %v, want %q", err, tt.wantErr)
+			}
+		})
+	}
+}
+
+// TestStartupMessagesNameTheFlag: the two start failures an operator meets
+// first outside a cluster name the flag to set, not client-go's
+// KUBERNETES_MASTER or controller-runtime's Go field name.
+func TestStartupMessagesNameTheFlag(t *testing.T) {
+	t.Run("no kubeconfig", func(t *testing.T) {
+		t.Setenv("KUBECONFIG", "")
+		t.Setenv("HOME", t.TempDir())
+		t.Setenv("KUBERNETES_SERVICE_HOST", "")
+		_, err := (&RESTOptions{}).Complete()
+		if err == nil || !strings.Contains(err.Error(), "--kubeconfig") || !strings.Contains(err.Error(), "$KUBECONFIG") || strings.Contains(err.Error(), "KUBERNETES_MASTER") {
+			t.Fatalf("err = %v, want one naming --kubeconfig and $KUBECONFIG", err)
+		}
+	})
+	t.Run("leader election outside a pod without a namespace", func(t *testing.T) {
+		c := &Config{Name: "x", REST: &rest.Config{Host: "https://127.0.0.1:1"}, Manager: NewManagerOptions("metalkube-x")}
+		_, err := c.NewManager(context.Background(), runtime.NewScheme())
+		if err == nil || !strings.Contains(err.Error(), "--leader-election-namespace") || strings.Contains(err.Error(), "LeaderElectionNamespace") {
+			t.Fatalf("err = %v, want one naming --leader-election-namespace", err)
+		}
+	})
 }

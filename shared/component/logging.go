@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"strconv"
 	"sync"
 
@@ -22,6 +23,12 @@ const (
 	FlagLogFormat = "log-format"
 	FlagLogLevel  = "log-level"
 )
+
+// EnvLogFormat, when set, is the default of --log-format: a host that runs
+// many metalkube processes (the demo, a test bed) chooses one format for all
+// of them, including those whose command lines it does not write (pods
+// rendered by the extension). The flag, when given, wins.
+const EnvLogFormat = "METALKUBE_LOG_FORMAT"
 
 // Log formats.
 const (
@@ -45,7 +52,11 @@ type Logging struct {
 
 // AddFlags binds the logging flags; the root command calls it, no component.
 func (o *Logging) AddFlags(fs *pflag.FlagSet) {
-	fs.StringVar(&o.Format, FlagLogFormat, LogFormatJSON, "log format of every component: json|console")
+	format := LogFormatJSON
+	if v := os.Getenv(EnvLogFormat); v != "" {
+		format = v
+	}
+	fs.StringVar(&o.Format, FlagLogFormat, format, "log format of every component: json|console (default from $"+EnvLogFormat+", else json)")
 	fs.StringVar(&o.Level, FlagLogLevel, "info", "log level of every component: debug|info|error or a verbosity number")
 }
 
@@ -68,7 +79,11 @@ func (o *Logging) level() (zapcore.Level, error) {
 // Validate checks the flags.
 func (o *Logging) Validate() error {
 	if o.Format != LogFormatJSON && o.Format != LogFormatConsole {
-		return fmt.Errorf("--%s=%q: want json or console", FlagLogFormat, o.Format)
+		from := ""
+		if os.Getenv(EnvLogFormat) == o.Format {
+			from = " (from $" + EnvLogFormat + ")"
+		}
+		return fmt.Errorf("--%s=%q%s: want json or console", FlagLogFormat, o.Format, from)
 	}
 	_, err := o.level()
 	return err

@@ -173,40 +173,23 @@ func (e *Emulator) reserve(ctx context.Context, srv *metalv1alpha1.Server, claim
 	return srv, nil
 }
 
-// power drives the server's observed power state toward the claim's, with the
-// power-on delay, and boots it once on. (Server.spec.power is deprecated in
-// metal-operator; the claim is the desired state, status.powerState the truth.)
+// power drives the server's observed power state toward the claim's and
+// boots it once on. (Server.spec.power is deprecated in metal-operator; the
+// claim is the desired state, status.powerState the truth.) A server that
+// lost power under a claim that wants it on is powered on again and boots
+// anew, as metal-operator does.
 func (e *Emulator) power(ctx context.Context, claim *metalv1alpha1.ServerClaim, srv *metalv1alpha1.Server) (reconcile.Result, error) {
-	e.mu.Lock()
-	if claim.Spec.Power == metalv1alpha1.PowerOff {
-		delete(e.cut, srv.Name)
-	}
-	cut := e.cut[srv.Name]
-	e.mu.Unlock()
 	switch {
-	case cut:
-		return reconcile.Result{}, nil
 	case claim.Spec.Power == metalv1alpha1.PowerOff && srv.Status.PowerState != metalv1alpha1.ServerOffPowerState:
 		e.stopKubelet(srv.Name)
+		e.forget(srv.Name)
 		srv.Status.PowerState = metalv1alpha1.ServerOffPowerState
 		return reconcile.Result{}, e.metal.Status().Update(ctx, srv)
 	case claim.Spec.Power == metalv1alpha1.PowerOn && srv.Status.PowerState != metalv1alpha1.ServerOnPowerState:
-		if srv.Status.PowerState != metalv1alpha1.ServerPoweringOnPowerState {
-			srv.Status.PowerState = metalv1alpha1.ServerPoweringOnPowerState
-			if err := e.metal.Status().Update(ctx, srv); err != nil {
-				return reconcile.Result{}, err
-			}
-			if d := time.Duration(e.delay.Load()); d > 0 {
-				return reconcile.Result{RequeueAfter: d}, nil
-			}
-		}
 		srv.Status.PowerState = metalv1alpha1.ServerOnPowerState
 		if err := e.metal.Status().Update(ctx, srv); err != nil {
 			return reconcile.Result{}, err
 		}
-		e.mu.Lock()
-		e.poweredAt[srv.Name] = time.Now()
-		e.mu.Unlock()
 	}
 	if claim.Spec.Power == metalv1alpha1.PowerOn && e.cfg.RegisterNodes {
 		return e.boot(ctx, claim, srv)
@@ -230,9 +213,6 @@ func (e *Emulator) release(ctx context.Context, claim *metalv1alpha1.ServerClaim
 		}
 		e.stopKubelet(srv.Name)
 		e.forget(srv.Name)
-		e.mu.Lock()
-		delete(e.cut, srv.Name)
-		e.mu.Unlock()
 		srv.Spec.ServerClaimRef = nil
 		if err := e.metal.Update(ctx, srv); err != nil {
 			return fmt.Errorf("release server %s: %w", srv.Name, err)

@@ -26,9 +26,6 @@ type Config struct {
 	NodeNetwork6 netip.Prefix
 	// ExtraLabels are put on every server.
 	ExtraLabels map[string]string
-	// PowerOnDelay is how long a server takes to power on; BootDelay how long
-	// from power-on until its node registers.
-	PowerOnDelay, BootDelay time.Duration
 	// RegisterNodes makes booted servers register Nodes (in the cluster of the
 	// node client given to New).
 	RegisterNodes bool

@@ -27,5 +27,10 @@
 //
 // Emulator is the older stand-in for metal-operator itself (binding, power
 // and phases written here). The ccm and mcm integration tests still run on
-// it; everything else runs on Hardware.
+// it; everything else runs on Hardware. This package's tests run each
+// behaviour (binding by reference, NoBind taints and tolerations, boot into a
+// heart-beating Node, a power cut followed by power-on and a new boot,
+// release to Available and off) against both the Emulator and the real
+// metal-operator on Hardware, so the emulator is checked against the peer it
+// stands in for.
 package fleet

@@ -3,8 +3,8 @@ package fleet
 import (
 	"context"
 	"fmt"
+	"maps"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	metalv1alpha1 "github.com/ironcore-dev/metal-operator/api/v1alpha1"
@@ -34,40 +34,22 @@ type Emulator struct {
 	nodes  client.Client
 	mgr    manager.Manager
 	outage Outage
-	delay  atomic.Int64 // power-on delay, ns
 
-	mu        sync.Mutex
-	booted    map[string]string    // server -> node name
-	poweredAt map[string]time.Time // server -> when it powered on
-	stopped   map[string]bool      // nodes whose kubelet is stopped
-	cut       map[string]bool      // servers powered off behind their claim's back
-	done      chan struct{}
+	mu      sync.Mutex
+	booted  map[string]string // server -> node name
+	stopped map[string]bool   // nodes whose kubelet is stopped
+	done    chan struct{}
 }
 
 // New returns an emulator for the metal-operator API at metalCfg, registering
 // nodes through nodeCfg (which may be the same cluster).
 func New(metalCfg, nodeCfg *rest.Config, cfg Config) (*Emulator, error) {
 	cfg.defaults()
-	s := scheme.New()
-	mc, err := client.New(metalCfg, client.Options{Scheme: s})
+	mc, nc, mgr, err := clients(metalCfg, nodeCfg, "fleet-emulator")
 	if err != nil {
 		return nil, err
 	}
-	nc, err := client.New(nodeCfg, client.Options{Scheme: s})
-	if err != nil {
-		return nil, err
-	}
-	mgr, err := manager.New(metalCfg, manager.Options{
-		Scheme:                 s,
-		Metrics:                metricsserver.Options{BindAddress: "0"},
-		HealthProbeBindAddress: "0",
-		Logger:                 ctrl.Log.WithName("fleet-emulator"),
-	})
-	if err != nil {
-		return nil, err
-	}
-	e := &Emulator{done: make(chan struct{}), cfg: cfg, metal: mc, nodes: nc, mgr: mgr, booted: map[string]string{}, poweredAt: map[string]time.Time{}, stopped: map[string]bool{}, cut: map[string]bool{}}
-	e.delay.Store(int64(cfg.PowerOnDelay))
+	e := &Emulator{done: make(chan struct{}), cfg: cfg, metal: mc, nodes: nc, mgr: mgr, booted: map[string]string{}, stopped: map[string]bool{}}
 	e.cached = mgr.GetClient()
 	if err := e.setup(); err != nil {
 		return nil, err
@@ -191,9 +173,6 @@ func (e *Emulator) WrapConfig(cfg *rest.Config) *rest.Config { return e.outage.W
 // SetOutage switches the API outage seen through WrapConfig on or off.
 func (e *Emulator) SetOutage(down bool) { e.outage.Set(down) }
 
-// SetPowerOnDelay changes how long servers take to power on.
-func (e *Emulator) SetPowerOnDelay(d time.Duration) { e.delay.Store(int64(d)) }
-
 // LoseServer deletes a server, as if it had vanished from the inventory.
 func (e *Emulator) LoseServer(ctx context.Context, name string) error {
 	e.stopKubelet(name)
@@ -201,16 +180,15 @@ func (e *Emulator) LoseServer(ctx context.Context, name string) error {
 }
 
 // PowerOffServer powers a server off behind its claim's back (a power cut):
-// its node stops heart-beating.
+// its node stops heart-beating, and a claim that wants it on has it powered
+// on and booted again, as metal-operator does.
 func (e *Emulator) PowerOffServer(ctx context.Context, name string) error {
 	srv := &metalv1alpha1.Server{}
 	if err := e.metal.Get(ctx, client.ObjectKey{Name: name}, srv); err != nil {
 		return err
 	}
 	e.stopKubelet(name)
-	e.mu.Lock()
-	e.cut[name] = true // stays off until its claim asks for off and on again, or is released
-	e.mu.Unlock()
+	e.forget(name)
 	srv.Status.PowerState = metalv1alpha1.ServerOffPowerState
 	return e.metal.Status().Update(ctx, srv)
 }
@@ -219,9 +197,25 @@ func (e *Emulator) PowerOffServer(ctx context.Context, name string) error {
 func (e *Emulator) Nodes() map[string]string {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	out := make(map[string]string, len(e.booted))
-	for k, v := range e.booted {
-		out[k] = v
+	return maps.Clone(e.booted)
+}
+
+// clients returns the uncached clients for the metal-operator API and the
+// nodes' cluster, and a manager on the metal-operator API (no metrics, no
+// probes) for the fleet's own controllers, logging as name.
+func clients(metalCfg, nodeCfg *rest.Config, name string) (metal, nodes client.Client, mgr manager.Manager, err error) {
+	s := scheme.New()
+	if metal, err = client.New(metalCfg, client.Options{Scheme: s}); err != nil {
+		return nil, nil, nil, err
 	}
-	return out
+	if nodes, err = client.New(nodeCfg, client.Options{Scheme: s}); err != nil {
+		return nil, nil, nil, err
+	}
+	mgr, err = manager.New(metalCfg, manager.Options{
+		Scheme:                 s,
+		Metrics:                metricsserver.Options{BindAddress: "0"},
+		HealthProbeBindAddress: "0",
+		Logger:                 ctrl.Log.WithName(name),
+	})
+	return metal, nodes, mgr, err
 }

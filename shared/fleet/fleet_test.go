@@ -2,13 +2,17 @@ package fleet_test
 
 import (
 	"context"
+	"fmt"
 	"os"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr"
 	metalv1alpha1 "github.com/ironcore-dev/metal-operator/api/v1alpha1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/metalkube/metalkube/shared/fleet"
@@ -20,7 +24,8 @@ import (
 var env *testenv.Env
 
 func TestMain(m *testing.M) {
-	os.Exit(testenv.Main(m, testenv.Options{CRDs: []testenv.CRDSet{testenv.MetalOperator, testenv.ClusterAPIIPAM}}, &env))
+	ctrl.SetLogger(logr.Discard()) // the fleet's own logs
+	os.Exit(testenv.Main(stopReal{m}, testenv.Options{CRDs: []testenv.CRDSet{testenv.MetalOperator, testenv.ClusterAPIIPAM}}, &env))
 }
 
 func TestHostname(t *testing.T) {
@@ -43,104 +48,192 @@ func TestHostname(t *testing.T) {
 	}
 }
 
-func start(t *testing.T, cfg fleet.Config) *fleet.Emulator {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	emu, err := fleet.New(env.Config, env.Config, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := emu.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cancel(); <-emu.Done() })
-	return emu
+// A peer binds, powers and releases ServerClaims: the Emulator (which the ccm
+// and mcm integration tests still run on), or the real metal-operator with
+// Hardware playing the servers. Every behaviour test below runs against both,
+// each on an API server of its own (both act on every claim), so the
+// emulator is checked against the real peer.
+type peer struct {
+	name string
+	c    client.Client
+	// start runs a fleet of cfg; server names its i-th server; cut cuts the
+	// i-th server's power behind the claim's back.
+	start func(t *testing.T, cfg fleet.Config) (server func(int) string, cut func(context.Context, int) error)
 }
 
-func claim(t *testing.T, ns, name string, mutate func(*metalv1alpha1.ServerClaim)) {
+// real is the second API server, with metal-operator, started on first use.
+var real struct {
+	once sync.Once
+	env  *testenv.Env
+	mo   *testenv.MetalOperatorPeer
+	err  error
+}
+
+func peers(t *testing.T) []peer {
+	t.Helper()
+	emulator := peer{name: "emulator", c: env.Client, start: func(t *testing.T, cfg fleet.Config) (func(int) string, func(context.Context, int) error) {
+		ctx, cancel := context.WithCancel(context.Background())
+		emu, err := fleet.New(env.Config, env.Config, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := emu.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { cancel(); <-emu.Done() })
+		return cfg.ServerName, func(ctx context.Context, i int) error { return emu.PowerOffServer(ctx, cfg.ServerName(i)) }
+	}}
+	real.once.Do(func() {
+		if real.env, real.err = testenv.Start(testenv.Options{CRDs: []testenv.CRDSet{testenv.MetalOperator}}); real.err != nil {
+			return
+		}
+		ctx := context.Background()
+		if real.err = real.env.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "metal-operator-system"}}); real.err != nil {
+			return
+		}
+		real.mo, real.err = real.env.StartMetalOperator(ctx, "metal-operator-system")
+	})
+	if real.err != nil {
+		t.Fatalf("metal-operator: %v", real.err)
+	}
+	operator := peer{name: "metal-operator", c: real.env.Client, start: func(t *testing.T, cfg fleet.Config) (func(int) string, func(context.Context, int) error) {
+		probe, err := testenv.PeerBinary(testenv.PeerMetalProbe)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		hw, err := fleet.NewHardware(real.env.Config, real.env.Config, fleet.HardwareConfig{Config: cfg, RegistryURL: real.mo.RegistryURL, Probe: probe})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { cancel(); <-hw.Done() })
+		if err := hw.Start(ctx, 3*time.Minute); err != nil {
+			t.Fatalf("%v (metal-operator's output: %s)", err, real.mo.Log)
+		}
+		return cfg.ServerNameOnBMC, hw.CutPower
+	}}
+	return []peer{emulator, operator}
+}
+
+// stopReal stops the second API server after the tests.
+type stopReal struct{ m *testing.M }
+
+func (r stopReal) Run() int {
+	code := r.m.Run()
+	if real.env != nil {
+		if err := real.env.Stop(); err != nil {
+			fmt.Fprintf(os.Stderr, "testenv: stop: %v\n", err)
+		}
+	}
+	return code
+}
+
+func claim(t *testing.T, c client.Client, ns, name string, mutate func(*metalv1alpha1.ServerClaim)) {
 	t.Helper()
 	ctx := context.Background()
-	_ = env.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})
+	_ = c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})
 	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
 		Data: map[string][]byte{ironcore.IgnitionKey: []byte("#cloud-config\nhostname: " + name + "\n")}}
-	if err := env.Client.Create(ctx, secret); err != nil {
+	if err := c.Create(ctx, secret); err != nil {
 		t.Fatal(err)
 	}
-	c := &metalv1alpha1.ServerClaim{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+	cl := &metalv1alpha1.ServerClaim{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
 		Spec: metalv1alpha1.ServerClaimSpec{Power: metalv1alpha1.PowerOn, Image: "img", IgnitionSecretRef: &corev1.LocalObjectReference{Name: name}}}
-	mutate(c)
-	if err := env.Client.Create(ctx, c); err != nil {
+	mutate(cl)
+	if err := c.Create(ctx, cl); err != nil {
 		t.Fatal(err)
 	}
 }
 
 func TestBindsByRefAndRespectsTaints(t *testing.T) {
-	start(t, fleet.Config{Servers: 2, Prefix: "taint", Sizes: []string{"taint-size"}})
-	ctx := context.Background()
-	// Taint server taint-001 NoBind; a claim without toleration must not get it.
-	srv := &metalv1alpha1.Server{}
-	if err := env.Client.Get(ctx, client.ObjectKey{Name: "taint-001"}, srv); err != nil {
-		t.Fatal(err)
-	}
-	srv.Spec.Taints = []metalv1alpha1.Taint{{Key: "dedicated", Value: "gpu", Effect: metalv1alpha1.TaintEffectNoBind}}
-	if err := env.Client.Update(ctx, srv); err != nil {
-		t.Fatal(err)
-	}
-	claim(t, "fleet-taint", "by-ref-untolerated", func(c *metalv1alpha1.ServerClaim) {
-		c.Spec.ServerRef = &corev1.LocalObjectReference{Name: "taint-001"}
-	})
-	claim(t, "fleet-taint", "by-ref-tolerated", func(c *metalv1alpha1.ServerClaim) {
-		c.Spec.ServerRef = &corev1.LocalObjectReference{Name: "taint-001"}
-		c.Spec.Tolerations = []metalv1alpha1.Toleration{{Key: "dedicated", Operator: metalv1alpha1.TolerationOperatorEqual, Value: "gpu", Effect: metalv1alpha1.TaintEffectNoBind}}
-	})
-	testkit.Eventually(t, "tolerating claim bound to taint-001", func() bool {
-		return env.Client.Get(ctx, client.ObjectKey{Name: "taint-001"}, srv) == nil && srv.Spec.ServerClaimRef != nil && srv.Spec.ServerClaimRef.Name == "by-ref-tolerated"
-	})
-	c := &metalv1alpha1.ServerClaim{}
-	if err := env.Client.Get(ctx, client.ObjectKey{Namespace: "fleet-taint", Name: "by-ref-untolerated"}, c); err != nil {
-		t.Fatal(err)
-	}
-	if c.Status.Phase == metalv1alpha1.PhaseBound {
-		t.Fatalf("claim without toleration bound: %+v", c.Status)
+	for _, p := range peers(t) {
+		t.Run(p.name, func(t *testing.T) {
+			server, _ := p.start(t, fleet.Config{Servers: 2, Prefix: "taint", Sizes: []string{"taint-size"}})
+			ctx := context.Background()
+			// Taint the second server NoBind; a claim without toleration must not get it.
+			name := server(1)
+			srv := &metalv1alpha1.Server{}
+			if err := p.c.Get(ctx, client.ObjectKey{Name: name}, srv); err != nil {
+				t.Fatal(err)
+			}
+			srv.Spec.Taints = []metalv1alpha1.Taint{{Key: "dedicated", Value: "gpu", Effect: metalv1alpha1.TaintEffectNoBind}}
+			if err := p.c.Update(ctx, srv); err != nil {
+				t.Fatal(err)
+			}
+			claim(t, p.c, "fleet-taint", "by-ref-untolerated", func(c *metalv1alpha1.ServerClaim) {
+				c.Spec.ServerRef = &corev1.LocalObjectReference{Name: name}
+			})
+			claim(t, p.c, "fleet-taint", "by-ref-tolerated", func(c *metalv1alpha1.ServerClaim) {
+				c.Spec.ServerRef = &corev1.LocalObjectReference{Name: name}
+				c.Spec.Tolerations = []metalv1alpha1.Toleration{{Key: "dedicated", Operator: metalv1alpha1.TolerationOperatorEqual, Value: "gpu", Effect: metalv1alpha1.TaintEffectNoBind}}
+			})
+			testkit.EventuallyWithin(t, 2*time.Minute, "tolerating claim bound to "+name, func() (bool, string) {
+				if err := p.c.Get(ctx, client.ObjectKey{Name: name}, srv); err != nil {
+					return false, err.Error()
+				}
+				return srv.Spec.ServerClaimRef != nil && srv.Spec.ServerClaimRef.Name == "by-ref-tolerated", fmt.Sprintf("claim ref %+v", srv.Spec.ServerClaimRef)
+			})
+			c := &metalv1alpha1.ServerClaim{}
+			if err := p.c.Get(ctx, client.ObjectKey{Namespace: "fleet-taint", Name: "by-ref-untolerated"}, c); err != nil {
+				t.Fatal(err)
+			}
+			if c.Status.Phase == metalv1alpha1.PhaseBound {
+				t.Fatalf("claim without toleration bound: %+v", c.Status)
+			}
+		})
 	}
 }
 
-func TestBootRegistersNodeAndHeartbeats(t *testing.T) {
-	emu := start(t, fleet.Config{Servers: 1, Prefix: "boot", Sizes: []string{"boot-size"}, RegisterNodes: true,
-		ExternalCloudProvider: true, Heartbeat: 200 * time.Millisecond, PowerOnDelay: 100 * time.Millisecond})
-	ctx := context.Background()
-	claim(t, "fleet-boot", "boot-node", func(c *metalv1alpha1.ServerClaim) {
-		c.Spec.ServerSelector = &metav1.LabelSelector{MatchLabels: map[string]string{ironcore.DefaultSizeLabel: "boot-size"}}
-	})
-	node := &corev1.Node{}
-	testkit.Eventually(t, "node boot-node registered with its status", func() bool {
-		return env.Client.Get(ctx, client.ObjectKey{Name: "boot-node"}, node) == nil && node.Status.NodeInfo.SystemUUID != ""
-	})
-	if node.Status.NodeInfo.SystemUUID != "5e1f0000-0004-4000-8000-000000000000" || !hasTaint(node, fleet.TaintUninitialized) {
-		t.Fatalf("node = uuid %q taints %v; want a system UUID and the uninitialized taint", node.Status.NodeInfo.SystemUUID, node.Spec.Taints)
-	}
-	first := readyHeartbeat(node)
-	testkit.Eventually(t, "a fresher heartbeat", func() bool {
-		return env.Client.Get(ctx, client.ObjectKey{Name: "boot-node"}, node) == nil && readyHeartbeat(node).After(first)
-	})
-	// A power cut stops the heartbeats.
-	if err := emu.PowerOffServer(ctx, "boot-000"); err != nil {
-		t.Fatal(err)
-	}
-	time.Sleep(300 * time.Millisecond)
-	_ = env.Client.Get(ctx, client.ObjectKey{Name: "boot-node"}, node)
-	last := readyHeartbeat(node)
-	time.Sleep(1500 * time.Millisecond) // heartbeats are second-granular
-	_ = env.Client.Get(ctx, client.ObjectKey{Name: "boot-node"}, node)
-	if readyHeartbeat(node).After(last) {
-		t.Errorf("node still heart-beating after its server lost power")
-	}
-	srv := &metalv1alpha1.Server{}
-	if err := env.Client.Get(ctx, client.ObjectKey{Name: "boot-000"}, srv); err != nil {
-		t.Fatal(err)
-	}
-	if srv.Status.PowerState != metalv1alpha1.ServerOffPowerState {
-		t.Errorf("server powered off behind its claim's back is %s again", srv.Status.PowerState)
+// TestBootPowerCutRelease: a claimed server boots into a Node that
+// heart-beats; after a power cut it is powered on and boots again; once the
+// claim is gone, the server is Available, off and unclaimed.
+func TestBootPowerCutRelease(t *testing.T) {
+	for _, p := range peers(t) {
+		t.Run(p.name, func(t *testing.T) {
+			server, cut := p.start(t, fleet.Config{Servers: 1, Prefix: "boot", Sizes: []string{"boot-size"}, RegisterNodes: true,
+				ExternalCloudProvider: true, Heartbeat: 200 * time.Millisecond})
+			ctx := context.Background()
+			claim(t, p.c, "fleet-boot", "boot-node", func(c *metalv1alpha1.ServerClaim) {
+				c.Spec.ServerSelector = &metav1.LabelSelector{MatchLabels: map[string]string{ironcore.DefaultSizeLabel: "boot-size"}}
+			})
+			node := &corev1.Node{}
+			testkit.EventuallyWithin(t, 2*time.Minute, "node boot-node registered with its status", func() bool {
+				return p.c.Get(ctx, client.ObjectKey{Name: "boot-node"}, node) == nil && node.Status.NodeInfo.SystemUUID != ""
+			})
+			if node.Status.NodeInfo.SystemUUID != "5e1f0000-0004-4000-8000-000000000000" || !hasTaint(node, fleet.TaintUninitialized) {
+				t.Fatalf("node = uuid %q taints %v; want the server's system UUID and the uninitialized taint", node.Status.NodeInfo.SystemUUID, node.Spec.Taints)
+			}
+			first := readyHeartbeat(node)
+			testkit.Eventually(t, "a fresher heartbeat", func() bool {
+				return p.c.Get(ctx, client.ObjectKey{Name: "boot-node"}, node) == nil && readyHeartbeat(node).After(first)
+			})
+			srv := &metalv1alpha1.Server{}
+			if err := cut(ctx, 0); err != nil {
+				t.Fatal(err)
+			}
+			cutAt := time.Now()
+			testkit.EventuallyWithin(t, 2*time.Minute, "the server on again and its node heart-beating after the power cut", func() (bool, string) {
+				if err := p.c.Get(ctx, client.ObjectKey{Name: server(0)}, srv); err != nil {
+					return false, err.Error()
+				}
+				if err := p.c.Get(ctx, client.ObjectKey{Name: "boot-node"}, node); err != nil {
+					return false, err.Error()
+				}
+				hb := readyHeartbeat(node)
+				return srv.Status.PowerState == metalv1alpha1.ServerOnPowerState && hb.After(cutAt.Add(time.Second)),
+					fmt.Sprintf("power %s, last heartbeat %s (cut at %s)", srv.Status.PowerState, hb.Format(time.RFC3339), cutAt.Format(time.RFC3339))
+			})
+			if err := p.c.Delete(ctx, &metalv1alpha1.ServerClaim{ObjectMeta: metav1.ObjectMeta{Namespace: "fleet-boot", Name: "boot-node"}}); err != nil {
+				t.Fatal(err)
+			}
+			testkit.EventuallyWithin(t, 2*time.Minute, "the server released", func() (bool, string) {
+				if err := p.c.Get(ctx, client.ObjectKey{Name: server(0)}, srv); err != nil {
+					return false, err.Error()
+				}
+				return srv.Status.State == metalv1alpha1.ServerStateAvailable && srv.Status.PowerState == metalv1alpha1.ServerOffPowerState && srv.Spec.ServerClaimRef == nil,
+					fmt.Sprintf("state %s, power %s, claim ref %+v", srv.Status.State, srv.Status.PowerState, srv.Spec.ServerClaimRef)
+			})
+		})
 	}
 }
 

@@ -26,11 +26,10 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/metalkube/metalkube/shared/metal/ironcore"
-	"github.com/metalkube/metalkube/shared/scheme"
+	"github.com/metalkube/metalkube/shared/testenv"
 )
 
 // mockSystem is the path of the one system metal-operator's Redfish mock BMC
@@ -76,21 +75,7 @@ type HardwareConfig struct {
 // registering nodes through nodeCfg (which may be the same cluster).
 func NewHardware(metalCfg, nodeCfg *rest.Config, cfg HardwareConfig) (*Hardware, error) {
 	cfg.defaults()
-	s := scheme.New()
-	mc, err := client.New(metalCfg, client.Options{Scheme: s})
-	if err != nil {
-		return nil, err
-	}
-	nc, err := client.New(nodeCfg, client.Options{Scheme: s})
-	if err != nil {
-		return nil, err
-	}
-	mgr, err := manager.New(metalCfg, manager.Options{
-		Scheme:                 s,
-		Metrics:                metricsserver.Options{BindAddress: "0"},
-		HealthProbeBindAddress: "0",
-		Logger:                 ctrl.Log.WithName("fleet-hardware"),
-	})
+	mc, nc, mgr, err := clients(metalCfg, nodeCfg, "fleet-hardware")
 	if err != nil {
 		return nil, err
 	}
@@ -190,7 +175,7 @@ func (b *bmc) proxy() http.Handler {
 
 // addBMC starts the i-th server's mock BMC and its proxy and registers it.
 func (h *Hardware) addBMC(ctx context.Context, i int) error {
-	mockAddr, err := freeAddr()
+	mockAddr, err := testenv.FreeAddr()
 	if err != nil {
 		return err
 	}
@@ -422,15 +407,6 @@ func (h *Hardware) bmc(i int) *bmc {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return h.bmcs[i]
-}
-
-func freeAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer l.Close()
-	return l.Addr().String(), nil
 }
 
 // LoseServer takes the i-th server out of the inventory: its BMC and Server

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"io"
+	"maps"
 	"net/url"
 	"strings"
 	"sync"
@@ -33,18 +34,6 @@ func (e *Emulator) boot(ctx context.Context, claim *metalv1alpha1.ServerClaim, s
 	e.mu.Unlock()
 	if done {
 		return reconcile.Result{}, nil
-	}
-	if d := e.cfg.BootDelay; d > 0 {
-		e.mu.Lock()
-		on, ok := e.poweredAt[srv.Name]
-		if !ok {
-			on = time.Now() // powered on before this emulator started
-			e.poweredAt[srv.Name] = on
-		}
-		e.mu.Unlock()
-		if wait := d - time.Since(on); wait > 0 {
-			return reconcile.Result{RequeueAfter: wait}, nil
-		}
 	}
 	hostname := claim.Name
 	if ref := claim.Spec.IgnitionSecretRef; ref != nil {
@@ -316,11 +305,7 @@ func (k *kubelets) forget(server string) {
 func (k *kubelets) nodes() map[string]string {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	out := make(map[string]string, len(k.booted))
-	for s, n := range k.booted {
-		out[s] = n
-	}
-	return out
+	return maps.Clone(k.booted)
 }
 
 func (k *kubelets) run(ctx context.Context) error {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -82,6 +83,10 @@ func Start(opts Options) (*Env, error) {
 	if s == nil {
 		s = scheme.New()
 	}
+	dir, err := os.MkdirTemp("", "metalkube-testenv-")
+	if err != nil {
+		return nil, err
+	}
 	e := &envtest.Environment{
 		BinaryAssetsDirectory:    bin,
 		CRDInstallOptions:        envtest.CRDInstallOptions{Paths: paths, ErrorIfPathMissing: true, Scheme: s},
@@ -89,22 +94,24 @@ func Start(opts Options) (*Env, error) {
 		ControlPlaneStartTimeout: 2 * time.Minute,
 		ControlPlaneStopTimeout:  time.Minute,
 	}
+	if err := dieWithParent(e, bin, dir); err != nil {
+		_ = os.RemoveAll(dir)
+		return nil, err
+	}
+	// After dieWithParent, which replaces the API server.
 	if len(opts.APIAudiences) > 0 {
 		e.ControlPlane.GetAPIServer().Configure().Set("api-audiences", strings.Join(opts.APIAudiences, ","))
 	}
 	cfg, err := e.Start()
 	if err != nil {
+		_ = os.RemoveAll(dir)
 		return nil, fmt.Errorf("start test control plane from %s: %w", bin, err)
 	}
 	cfg.QPS, cfg.Burst = 1000, 2000
 	c, err := client.New(cfg, client.Options{Scheme: s})
 	if err != nil {
 		_ = e.Stop()
-		return nil, err
-	}
-	dir, err := os.MkdirTemp("", "metalkube-testenv-")
-	if err != nil {
-		_ = e.Stop()
+		_ = os.RemoveAll(dir)
 		return nil, err
 	}
 	env := &Env{Config: cfg, Client: c, Scheme: s, env: e, dir: dir, Kubeconfig: filepath.Join(dir, "kubeconfig")}
@@ -119,6 +126,41 @@ func Start(opts Options) (*Env, error) {
 		}
 	}
 	return env, nil
+}
+
+// dieWithParent makes etcd and kube-apiserver die with the process that
+// starts them, as every other process the harness starts does (Pdeathsig):
+// envtest starts them in their own process group without a parent-death
+// signal, so a test binary or demo killed with SIGKILL, or dying of a signal
+// it did not handle, would leave them running. Each is started through a
+// small script in dir that asks the kernel for SIGKILL on the parent's death
+// (util-linux's setpriv, part of every Debian) and then executes the binary,
+// so envtest still signals and waits for the binary itself. Without setpriv
+// the binaries are started directly.
+func dieWithParent(e *envtest.Environment, bin, dir string) error {
+	setpriv, err := exec.LookPath("setpriv")
+	if err != nil {
+		return nil
+	}
+	wrap := func(name string) (string, error) {
+		p := filepath.Join(dir, name)
+		script := fmt.Sprintf("#!/bin/sh\nexec %q --pdeathsig KILL -- %q \"$@\"\n", setpriv, filepath.Join(bin, name))
+		if err := os.WriteFile(p, []byte(script), 0o700); err != nil {
+			return "", fmt.Errorf("write %s: %w", p, err)
+		}
+		return p, nil
+	}
+	apiserver, err := wrap("kube-apiserver")
+	if err != nil {
+		return err
+	}
+	etcd, err := wrap("etcd")
+	if err != nil {
+		return err
+	}
+	e.ControlPlane.APIServer = &envtest.APIServer{Path: apiserver}
+	e.ControlPlane.Etcd = &envtest.Etcd{Path: etcd}
+	return nil
 }
 
 // BeforeStop registers f to run when Stop is called, before the control plane

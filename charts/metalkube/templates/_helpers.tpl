@@ -85,6 +85,12 @@ files, and the flags name the files.
 {{- define "metalkube.backendArgs" -}}
 {{- $b := .Values.global.backend -}}
 {{- $ms := $b.metalstack -}}
+{{- if eq $b.name "metalstack" }}
+{{- $_ := required "global.backend.metalstack.url is required with global.backend.name=metalstack (--metal-api-url)" $ms.url -}}
+{{- if not (or $ms.hmacSecret.name $ms.tokenSecret.name) }}
+{{- fail "global.backend.name=metalstack needs credentials: set global.backend.metalstack.hmacSecret.name or global.backend.metalstack.tokenSecret.name (a Secret mounted as --metal-api-hmac-file / --metal-api-token-file)" }}
+{{- end }}
+{{- end }}
 {{- $dir := include "metalkube.backendDir" . -}}
 {{- $kubeconfig := "" -}}
 {{- if $b.kubeconfigSecret.name }}{{ $kubeconfig = printf "%s/kubeconfig/%s" $dir $b.kubeconfigSecret.key }}{{ end -}}
@@ -384,6 +390,12 @@ nodeSelector:
 tolerations:
   {{- toYaml . | nindent 2 }}
 {{- end }}
+{{- with .Values.topologySpreadConstraints }}
+topologySpreadConstraints:
+  {{- range . }}
+  - {{ toYaml (merge (dict) . (dict "labelSelector" (dict "matchLabels" (include "metalkube.selectorLabels" $ | fromYaml)))) | nindent 4 | trim }}
+  {{- end }}
+{{- end }}
 {{- if .Values.affinity }}
 affinity:
   {{- toYaml .Values.affinity | nindent 2 }}
@@ -475,5 +487,134 @@ clientConfig:
     port: 443
   {{- with $.Values.webhook.caBundle }}
   caBundle: {{ b64enc . }}
+  {{- else }}
+  {{- if and (eq $.Values.webhook.failurePolicy "Fail") (not $.Values.webhook.certManager.enabled) }}
+  {{- fail (printf "%s.webhook.caBundle is empty while %s.webhook.failurePolicy is Fail: the API server could not call the webhook and would reject every request it covers; set %s.webhook.caBundle to the PEM CA that signed the certificate in Secret %s, set %s.webhook.certManager.enabled (cert-manager issues the certificate and injects its CA), or failurePolicy Ignore" $.Chart.Name $.Chart.Name $.Chart.Name $.Values.webhook.tlsSecret $.Chart.Name) }}
   {{- end }}
+  {{- end }}
+{{- end -}}
+
+{{/*
+metalkube.webhookAnnotations: with webhook.certManager.enabled, cert-manager's
+CA injector fills the webhook configuration's caBundle from the Certificate.
+*/}}
+{{- define "metalkube.webhookAnnotations" -}}
+{{- if .Values.webhook.certManager.enabled }}
+  annotations:
+    cert-manager.io/inject-ca-from: {{ .Release.Namespace }}/{{ include "metalkube.fullname" . }}-webhook
+{{- end }}
+{{- end -}}
+
+{{/*
+metalkube.webhookCertificate: with webhook.certManager.enabled, the serving
+certificate of the webhook Service, issued by webhook.certManager.issuerRef
+or, when that names no issuer, by a self-signed Issuer of the release; its
+Secret is webhook.tlsSecret, which the pod mounts. cert-manager renews it.
+*/}}
+{{- define "metalkube.webhookCertificate" -}}
+{{- $c := .Values.webhook.certManager -}}
+{{- if $c.enabled }}
+{{- $name := printf "%s-webhook" (include "metalkube.fullname" .) }}
+{{- if not $c.issuerRef.name }}
+---
+apiVersion: cert-manager.io/v1
+kind: Issuer
+metadata:
+  name: {{ $name }}-selfsigned
+  namespace: {{ .Release.Namespace }}
+  labels:
+    {{- include "metalkube.labels" . | nindent 4 }}
+spec:
+  selfSigned: {}
+{{- end }}
+---
+apiVersion: cert-manager.io/v1
+kind: Certificate
+metadata:
+  name: {{ $name }}
+  namespace: {{ .Release.Namespace }}
+  labels:
+    {{- include "metalkube.labels" . | nindent 4 }}
+spec:
+  secretName: {{ .Values.webhook.tlsSecret }}
+  dnsNames:
+    - {{ $name }}.{{ .Release.Namespace }}.svc
+    - {{ $name }}.{{ .Release.Namespace }}.svc.cluster.local
+  issuerRef:
+    {{- if $c.issuerRef.name }}
+    name: {{ $c.issuerRef.name }}
+    kind: {{ $c.issuerRef.kind }}
+    group: {{ $c.issuerRef.group }}
+    {{- else }}
+    name: {{ $name }}-selfsigned
+    kind: Issuer
+    group: cert-manager.io
+    {{- end }}
+  privateKey:
+    algorithm: ECDSA
+    size: 256
+    rotationPolicy: Always
+{{- end }}
+{{- end -}}
+
+{{/*
+metalkube.podAnnotations: the pod template's annotations (podAnnotations),
+rendered with their own indentation under the template's metadata.
+*/}}
+{{- define "metalkube.podAnnotations" -}}
+{{- with .Values.podAnnotations }}
+      annotations:
+        {{- toYaml . | nindent 8 }}
+{{- end }}
+{{- end -}}
+
+{{/*
+metalkube.extraEnv: environment variables added to the component's container
+(extraEnv, a list of EnvVar), rendered with their own indentation. Never put
+credentials here as literal values: use valueFrom.secretKeyRef.
+*/}}
+{{- define "metalkube.extraEnv" -}}
+{{- with .Values.extraEnv }}
+          env:
+            {{- toYaml . | nindent 12 }}
+{{- end }}
+{{- end -}}
+
+{{/*
+metalkube.serviceMonitor: with global.serviceMonitor.enabled, a Prometheus
+Operator ServiceMonitor for the component's metrics Service: dict "ctx" .
+"scheme" SCHEME (https: the ccm's secure port, scraped with the
+ServiceAccount token of Prometheus).
+*/}}
+{{- define "metalkube.serviceMonitor" -}}
+{{- $ := .ctx -}}
+{{- $sm := $.Values.global.serviceMonitor -}}
+{{- if $sm.enabled }}
+---
+apiVersion: monitoring.coreos.com/v1
+kind: ServiceMonitor
+metadata:
+  name: {{ include "metalkube.fullname" $ }}
+  namespace: {{ $.Release.Namespace }}
+  labels:
+    {{- include "metalkube.labels" $ | nindent 4 }}
+    {{- with $sm.labels }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
+spec:
+  selector:
+    matchLabels:
+      {{- include "metalkube.selectorLabels" $ | nindent 6 }}
+  endpoints:
+    - port: metrics
+      scheme: {{ default "http" (index . "scheme") }}
+      {{- with $sm.interval }}
+      interval: {{ . }}
+      {{- end }}
+      {{- if eq (index . "scheme") "https" }}
+      bearerTokenFile: /var/run/secrets/kubernetes.io/serviceaccount/token
+      tlsConfig:
+        insecureSkipVerify: true
+      {{- end }}
+{{- end }}
 {{- end -}}

@@ -6,6 +6,7 @@ import (
 	"github.com/spf13/cobra"
 
 	ccm "github.com/metalkube/metalkube/components/ccm/app"
+	csi "github.com/metalkube/metalkube/components/csi/app"
 	extension "github.com/metalkube/metalkube/components/extension/app"
 	firewall "github.com/metalkube/metalkube/components/firewall/app"
 	lb "github.com/metalkube/metalkube/components/lb/app"
@@ -24,5 +25,6 @@ func components(ctx context.Context) []*cobra.Command {
 		firewall.NewCommand(ctx),
 		extension.NewCommand(ctx),
 		extension.NewAdmissionCommand(ctx),
+		csi.NewCommand(ctx),
 	}
 }

@@ -110,6 +110,10 @@ spec:
 		{component: "mcm", args: cat(backend, []string{"--control-kubeconfig=" + kubeconfig, "--target-kubeconfig=" + kubeconfig,
 			"--leader-elect=false", "--address=127.0.0.1", "--port=" + freePort(t), "--namespace=default"}),
 			debug: "Driver configuration", info: "Starting machine-controller-manager provider"},
+		// The csi driver opens its volume group first; without one (or
+		// without LVM) it exits with the error.
+		{component: "csi", args: []string{"--volume-group=mk-logging-test-vg", "--devices=" + filepath.Join(dir, "no-such-device"), "--csi-endpoint=" + filepath.Join(dir, "csi.sock"), "--node-id=n1"},
+			debug: "Opening volume group"},
 		{component: "ccm", args: cat(backend, []string{"--kubeconfig=" + kubeconfig, "--metal-cluster=c", "--leader-elect=false",
 			"--secure-port=0", "--authentication-skip-lookup", "--announce=none"}),
 			debug: "FLAG: --metal-cluster", info: "Version"},

@@ -30,6 +30,7 @@ import (
 	"github.com/metalkube/metalkube/shared/metal"
 	"github.com/metalkube/metalkube/shared/metal/ironcore"
 	"github.com/metalkube/metalkube/shared/testenv"
+	"github.com/metalkube/metalkube/shared/testkit"
 )
 
 const (
@@ -169,14 +170,11 @@ func allocate(t testing.TB, name string, powerOff bool) *metal.Machine {
 func waitNode(t testing.TB, name string, what string, ok func(*corev1.Node) bool) *corev1.Node {
 	t.Helper()
 	node := &corev1.Node{}
-	var err error
-	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
-		if err = env.Client.Get(context.Background(), client.ObjectKey{Name: name}, node); err == nil && ok(node) {
-			return node
-		}
-	}
-	t.Fatalf("node %s: %s: not reached (err %v): labels %v taints %v providerID %q", name, what, err, node.Labels, node.Spec.Taints, node.Spec.ProviderID)
-	return nil
+	testkit.Eventually(t, "node "+name+": "+what, func() (bool, string) {
+		err := env.Client.Get(context.Background(), client.ObjectKey{Name: name}, node)
+		return err == nil && ok(node), fmt.Sprintf("err %v: labels %v taints %v providerID %q", err, node.Labels, node.Spec.Taints, node.Spec.ProviderID)
+	})
+	return node
 }
 
 func hasTaint(n *corev1.Node, key string) bool {
@@ -266,15 +264,10 @@ func TestNodeLifecycle(t *testing.T) {
 		}
 	})
 	t.Run("lost server -> node deleted after recovery", func(t *testing.T) {
-		for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		testkit.Eventually(t, "node of a lost server deleted", func() (bool, string) {
 			err := env.Client.Get(context.Background(), client.ObjectKey{Name: "node-a"}, &corev1.Node{})
-			if apierrors.IsNotFound(err) {
-				return
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("node of a lost server not deleted: %v", err)
-			}
-		}
+			return apierrors.IsNotFound(err), fmt.Sprintf("get: %v", err)
+		})
 	})
 }
 
@@ -289,17 +282,16 @@ func TestLoadBalancerThroughCCM(t *testing.T) {
 		t.Fatal(err)
 	}
 	var ip string
-	for deadline := time.Now().Add(30 * time.Second); ip == ""; time.Sleep(100 * time.Millisecond) {
+	testkit.Eventually(t, "service has an IP", func() error {
 		if err := env.Client.Get(ctx, client.ObjectKeyFromObject(svc), svc); err != nil {
-			t.Fatal(err)
+			return err
 		}
 		if in := svc.Status.LoadBalancer.Ingress; len(in) > 0 {
 			ip = in[0].IP
+			return nil
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("service got no IP")
-		}
-	}
+		return fmt.Errorf("status %+v", svc.Status.LoadBalancer)
+	})
 	if !pool4.Prefix.Contains(netip.MustParseAddr(ip)) {
 		t.Errorf("IP %s not from the pool %v", ip, pool4.Prefix)
 	}
@@ -313,7 +305,7 @@ func TestLoadBalancerThroughCCM(t *testing.T) {
 		}
 		defer func() { _ = env.Client.Delete(ctx, bad) }()
 		var msg string
-		for deadline := time.Now().Add(30 * time.Second); msg == ""; time.Sleep(100 * time.Millisecond) {
+		testkit.Eventually(t, "a warning event for a bad address", func() bool {
 			evs := &corev1.EventList{}
 			_ = env.Client.List(ctx, evs, client.InNamespace("default"))
 			for _, e := range evs.Items {
@@ -321,10 +313,8 @@ func TestLoadBalancerThroughCCM(t *testing.T) {
 					msg = e.Message
 				}
 			}
-			if time.Now().After(deadline) {
-				t.Fatal("no warning event for a bad address")
-			}
-		}
+			return msg != ""
+		})
 		if !strings.Contains(msg, "198.51.100.7") || !strings.Contains(msg, "not in the network's IP pools") {
 			t.Errorf("event %q does not explain the bad address", msg)
 		}
@@ -339,18 +329,16 @@ func TestLoadBalancerThroughCCM(t *testing.T) {
 	if err := env.Client.Delete(ctx, svc); err != nil {
 		t.Fatal(err)
 	}
-	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+	testkit.Eventually(t, "IP freed after the service was deleted", func() error {
 		claims := &ipamv1.IPAddressClaimList{}
 		if err := env.Client.List(ctx, claims, client.InNamespace(ns)); err != nil {
-			t.Fatal(err)
+			return err
 		}
-		if len(claims.Items) == 0 {
-			break
+		if len(claims.Items) != 0 {
+			return fmt.Errorf("%d claims", len(claims.Items))
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("IP not freed after the service was deleted: %d claims", len(claims.Items))
-		}
-	}
+		return nil
+	})
 }
 
 // TestLivenessLeavesBackendOut serves /healthz as the chart probes it: the
@@ -374,34 +362,24 @@ func TestLivenessLeavesBackendOut(t *testing.T) {
 		body, _ := io.ReadAll(resp.Body)
 		return resp.StatusCode, string(body)
 	}
-	// The server answers before every controller has registered its check:
-	// wait for the backend check to be listed too.
-	waitFor := func(path string, want int) string {
+	// waitFor waits until GET path answers want with a body containing
+	// wantBody; the checks register as the controllers start, so a first
+	// 200 may not list them yet.
+	waitFor := func(path string, want int, wantBody string) {
 		t.Helper()
-		var code int
-		var body string
-		for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(200 * time.Millisecond) {
-			if code, body = probe(path); code == want && strings.Contains(body, app.ControllerBackendHealth) {
-				return body
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("GET %s = %d %s, want %d", path, code, body, want)
-			}
-		}
+		testkit.EventuallyWithin(t, 60*time.Second, "GET "+path, func() (bool, string) {
+			code, body := probe(path)
+			return code == want && strings.Contains(body, wantBody), fmt.Sprintf("%d %s, want %d with %q", code, body, want, wantBody)
+		})
 	}
-	body := waitFor("/healthz?verbose=1", http.StatusOK)
-	if !strings.Contains(body, app.ControllerBackendHealth) {
-		t.Fatalf("/healthz does not check %s:\n%s", app.ControllerBackendHealth, body)
-	}
+	waitFor("/healthz?verbose=1", http.StatusOK, "[+]"+app.ControllerBackendHealth)
 	emu.SetOutage(true)
 	defer emu.SetOutage(false)
-	body = waitFor("/healthz?verbose=1", http.StatusInternalServerError)
-	if !strings.Contains(body, "[-]"+app.ControllerBackendHealth) {
-		t.Errorf("readiness red without naming the backend check:\n%s", body)
-	}
+	// Readiness turns red naming the backend check.
+	waitFor("/healthz?verbose=1", http.StatusInternalServerError, "[-]"+app.ControllerBackendHealth)
 	if code, body := probe(app.LivenessPath + "&verbose"); code != http.StatusOK {
 		t.Errorf("liveness during a backend outage = %d:\n%s", code, body)
 	}
 	emu.SetOutage(false)
-	waitFor("/healthz?verbose=1", http.StatusOK)
+	waitFor("/healthz?verbose=1", http.StatusOK, "[+]"+app.ControllerBackendHealth)
 }

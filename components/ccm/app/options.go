@@ -11,7 +11,7 @@ import (
 	"github.com/spf13/pflag"
 	"sigs.k8s.io/yaml"
 
-	"github.com/metalkube/metalkube/components/ccm/controllers"
+	"github.com/metalkube/metalkube/components/ccm/controller/podcidr"
 	lboptions "github.com/metalkube/metalkube/components/lb/options"
 	"github.com/metalkube/metalkube/shared/options"
 )
@@ -123,11 +123,11 @@ func (o *Options) Validate(withBackend bool) error {
 }
 
 // PodCIDRFamilies parses the pod CIDR flags.
-func (o *Options) PodCIDRFamilies() ([]controllers.PodCIDRFamily, error) {
+func (o *Options) PodCIDRFamilies() ([]podcidr.Family, error) {
 	if len(o.PodNodeNetwork) != len(o.PodClusterCIDR) {
 		return nil, fmt.Errorf("--%s and --%s must be given the same number of times", FlagPodNodeNetwork, FlagPodClusterCIDR)
 	}
-	var out []controllers.PodCIDRFamily
+	var out []podcidr.Family
 	for i := range o.PodNodeNetwork {
 		nn, err := netip.ParsePrefix(o.PodNodeNetwork[i])
 		if err != nil {
@@ -147,7 +147,7 @@ func (o *Options) PodCIDRFamilies() ([]controllers.PodCIDRFamily, error) {
 		if mask < cc.Bits() || mask > cc.Addr().BitLen() {
 			return nil, fmt.Errorf("pod CIDR mask /%d does not fit --%s=%s", mask, FlagPodClusterCIDR, cc)
 		}
-		out = append(out, controllers.PodCIDRFamily{NodeNetwork: nn, ClusterCIDR: cc, MaskSize: mask})
+		out = append(out, podcidr.Family{NodeNetwork: nn, ClusterCIDR: cc, MaskSize: mask})
 	}
 	return out, nil
 }

@@ -15,7 +15,7 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 
-	"github.com/metalkube/metalkube/components/firewall/api/v1alpha1"
+	"github.com/metalkube/metalkube/components/firewall/apis/firewall/v1alpha1"
 	"github.com/metalkube/metalkube/components/firewall/nft"
 )
 

@@ -13,7 +13,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 
-	"github.com/metalkube/metalkube/components/firewall/api/v1alpha1"
+	"github.com/metalkube/metalkube/components/firewall/apis/firewall/v1alpha1"
 	. "github.com/metalkube/metalkube/components/firewall/compile"
 	"github.com/metalkube/metalkube/components/firewall/internal/fixture"
 	"github.com/metalkube/metalkube/shared/testkit"

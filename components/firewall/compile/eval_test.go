@@ -9,7 +9,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 
-	"github.com/metalkube/metalkube/components/firewall/api/v1alpha1"
+	"github.com/metalkube/metalkube/components/firewall/apis/firewall/v1alpha1"
 	. "github.com/metalkube/metalkube/components/firewall/compile"
 	"github.com/metalkube/metalkube/components/firewall/internal/fixture"
 	"github.com/metalkube/metalkube/components/firewall/nft"

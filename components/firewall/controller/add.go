@@ -19,8 +19,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
-	"github.com/metalkube/metalkube/components/firewall/api/metalstackv1"
-	"github.com/metalkube/metalkube/components/firewall/api/v1alpha1"
+	"github.com/metalkube/metalkube/components/firewall/apis/firewall/v1alpha1"
+	metalstackv1 "github.com/metalkube/metalkube/components/firewall/apis/metalstack/v1"
 	"github.com/metalkube/metalkube/components/firewall/compile"
 	"github.com/metalkube/metalkube/components/firewall/metrics"
 	"github.com/metalkube/metalkube/components/firewall/nft"

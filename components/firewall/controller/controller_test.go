@@ -15,8 +15,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 
-	"github.com/metalkube/metalkube/components/firewall/api/metalstackv1"
-	"github.com/metalkube/metalkube/components/firewall/api/v1alpha1"
+	"github.com/metalkube/metalkube/components/firewall/apis/firewall/v1alpha1"
+	metalstackv1 "github.com/metalkube/metalkube/components/firewall/apis/metalstack/v1"
 	"github.com/metalkube/metalkube/components/firewall/controller"
 	"github.com/metalkube/metalkube/components/firewall/internal/fixture"
 	"github.com/metalkube/metalkube/components/firewall/nft"

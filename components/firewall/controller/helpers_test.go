@@ -8,7 +8,7 @@ import (
 	"github.com/go-logr/logr"
 	"github.com/go-logr/logr/testr"
 
-	"github.com/metalkube/metalkube/components/firewall/api/v1alpha1"
+	"github.com/metalkube/metalkube/components/firewall/apis/firewall/v1alpha1"
 )
 
 func logrContext(t *testing.T) context.Context {

@@ -16,7 +16,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 
-	"github.com/metalkube/metalkube/components/firewall/api/v1alpha1"
+	"github.com/metalkube/metalkube/components/firewall/apis/firewall/v1alpha1"
 	"github.com/metalkube/metalkube/components/firewall/compile"
 	"github.com/metalkube/metalkube/components/firewall/controller"
 	"github.com/metalkube/metalkube/components/firewall/internal/fixture"

@@ -10,7 +10,7 @@ import (
 
 	networkingv1 "k8s.io/api/networking/v1"
 
-	"github.com/metalkube/metalkube/components/firewall/api/v1alpha1"
+	"github.com/metalkube/metalkube/components/firewall/apis/firewall/v1alpha1"
 	"github.com/metalkube/metalkube/components/firewall/compile"
 	"github.com/metalkube/metalkube/components/firewall/internal/fixture"
 	"github.com/metalkube/metalkube/components/firewall/internal/topology"

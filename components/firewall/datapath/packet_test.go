@@ -10,7 +10,7 @@ import (
 	"github.com/google/nftables"
 	networkingv1 "k8s.io/api/networking/v1"
 
-	"github.com/metalkube/metalkube/components/firewall/api/v1alpha1"
+	"github.com/metalkube/metalkube/components/firewall/apis/firewall/v1alpha1"
 	"github.com/metalkube/metalkube/components/firewall/compile"
 	"github.com/metalkube/metalkube/components/firewall/internal/fixture"
 	"github.com/metalkube/metalkube/components/firewall/internal/topology"
@@ -118,6 +118,19 @@ func TestPortGroupPackets(t *testing.T) {
 	}
 	if got := counters["cwnp.grp.in00.ingress-0"].Packets; got != 0 {
 		t.Errorf("counter of a rule no traffic matched: %d packets, want 0", got)
+	}
+	// A restarted agent replaces the whole table; elements that stay (all
+	// of them here) are neither deleted nor re-added, so they keep counting.
+	restarted := newApplier(t, top.FW)
+	if r, err := restarted.Apply(res.Table); err != nil || !r.Full {
+		t.Fatalf("apply after restart: %+v %v", r, err)
+	}
+	after, err := restarted.Counters(res.Table.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, before := after["cwnp.grp.ext.ingress-0"].Packets, counters["cwnp.grp.ext.ingress-0"].Packets; got < before {
+		t.Errorf("counter of the grouped rule after a restart: %d packets, %d before", got, before)
 	}
 }
 

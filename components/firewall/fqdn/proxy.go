@@ -18,7 +18,7 @@ import (
 	"github.com/go-logr/logr"
 	"github.com/miekg/dns"
 
-	"github.com/metalkube/metalkube/components/firewall/api/v1alpha1"
+	"github.com/metalkube/metalkube/components/firewall/apis/firewall/v1alpha1"
 	"github.com/metalkube/metalkube/components/firewall/compile"
 )
 

@@ -12,7 +12,7 @@ import (
 	"github.com/go-logr/logr/testr"
 	"github.com/miekg/dns"
 
-	"github.com/metalkube/metalkube/components/firewall/api/v1alpha1"
+	"github.com/metalkube/metalkube/components/firewall/apis/firewall/v1alpha1"
 	"github.com/metalkube/metalkube/components/firewall/compile"
 )
 

@@ -11,7 +11,7 @@ import (
 
 	"github.com/metalkube/metalkube/components/lb/announce"
 	"github.com/metalkube/metalkube/components/lb/balancer"
-	"github.com/metalkube/metalkube/components/lb/controller"
+	"github.com/metalkube/metalkube/components/lb/controller/service"
 	lboptions "github.com/metalkube/metalkube/components/lb/options"
 	"github.com/metalkube/metalkube/shared/component"
 	"github.com/metalkube/metalkube/shared/metal"
@@ -125,7 +125,7 @@ func AddToManager(_ context.Context, mgr manager.Manager, cfg *Config) error {
 	if err != nil {
 		return err
 	}
-	if err := (&controller.Reconciler{Client: mgr.GetClient(), Balancer: b, Class: cfg.Class}).AddToManager(mgr); err != nil {
+	if err := (&service.Reconciler{Client: mgr.GetClient(), Balancer: b, Class: cfg.Class}).AddToManager(mgr); err != nil {
 		return err
 	}
 	if cfg.LB.Announce.Mode != announce.ModeNone {

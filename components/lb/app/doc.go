@@ -1,5 +1,5 @@
 // Package app builds `metalkube lb`: the standalone Service controller for
-// LoadBalancer IPs (package controller) and the announcement configuration
+// LoadBalancer IPs (package controller/service) and the announcement configuration
 // (package announce), in one controller-runtime manager with leader election.
 //
 // Flags: the runtime flags of shared/component (--kubeconfig, leader

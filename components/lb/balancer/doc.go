@@ -21,7 +21,7 @@
 // allocate nothing; a backend outage fails with an error and frees nothing.
 //
 // Balancer has the method set of k8s.io/cloud-provider's LoadBalancer, so the
-// ccm embeds it as is; components/lb/controller runs it as a standalone
+// ccm embeds it as is; components/lb/controller/service runs it as a standalone
 // Service controller.
 //
 // Backend calls: FindIPs, AllocateIP, SetIPTags, FreeIP, GetIP.

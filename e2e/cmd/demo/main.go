@@ -12,23 +12,61 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 
 	"github.com/metalkube/metalkube/e2e/demo"
+	"github.com/metalkube/metalkube/shared/component"
 )
 
-func main() {
+// Flag names.
+const (
+	flagServers    = "servers"
+	flagWorkers    = "workers"
+	flagKubeconfig = "kubeconfig"
+	flagLogs       = "logs"
+	flagHold       = "hold"
+	flagLogFormat  = "log-format"
+	flagFirewall   = "firewall"
+)
+
+func main() { os.Exit(run()) }
+
+func run() int {
 	opts := demo.Options{Out: os.Stdout}
 	// Its own flag set: controller-runtime registers --kubeconfig on the global one.
 	fs := flag.NewFlagSet("demo", flag.ExitOnError)
-	fs.IntVar(&opts.Servers, "servers", 6, "servers in the fleet (one mock BMC each)")
-	fs.IntVar(&opts.Workers, "workers", 3, "machines in the shoot's worker pool")
-	fs.StringVar(&opts.Kubeconfig, "kubeconfig", "bin/demo.kubeconfig", "where to write the kubeconfig")
-	fs.StringVar(&opts.LogDir, "logs", "bin/demo-logs", "where the components' logs go")
-	fs.BoolVar(&opts.Hold, "hold", true, "keep the shoot running until Ctrl-C")
+	fs.IntVar(&opts.Servers, flagServers, 6, "servers in the fleet (one mock BMC each)")
+	fs.IntVar(&opts.Workers, flagWorkers, 3, "machines in the shoot's worker pool")
+	fs.StringVar(&opts.Kubeconfig, flagKubeconfig, "bin/demo.kubeconfig", "where to write the kubeconfig")
+	fs.StringVar(&opts.LogDir, flagLogs, "bin/demo-logs", "where the components' logs and a copy of the progress ("+demo.ProgressLog+") go")
+	fs.BoolVar(&opts.Hold, flagHold, true, "keep the shoot running until Ctrl-C")
+	fs.StringVar(&opts.LogFormat, flagLogFormat, component.LogFormatConsole, "log format of every metalkube process: console|json")
+	firewall := fs.String(flagFirewall, "auto", "run the firewall step (needs network namespaces): auto|on|off")
 	_ = fs.Parse(os.Args[1:])
+	mode, ok := map[string]demo.FirewallMode{"auto": demo.FirewallAuto, "on": demo.FirewallOn, "off": demo.FirewallOff}[*firewall]
+	if !ok {
+		fmt.Fprintf(os.Stderr, "demo: --%s=%q: want auto, on or off\n", flagFirewall, *firewall)
+		return 2
+	}
+	opts.Firewall = mode
+	if opts.LogFormat != component.LogFormatConsole && opts.LogFormat != component.LogFormatJSON {
+		fmt.Fprintf(os.Stderr, "demo: --%s=%q: want console or json\n", flagLogFormat, opts.LogFormat)
+		return 2
+	}
+	// A reader that went away (`make demo | tee demo.log`, Ctrl-C ends tee
+	// too) must not kill the demo before it cleaned up: writes to it fail
+	// instead, and the progress goes on into the log directory.
+	signal.Ignore(syscall.SIGPIPE)
 	ctrl.SetLogger(logr.Discard()) // the fleet's; the components log into -logs
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// Ctrl-C, a closed terminal or a kill: delete the shoot, stop every
+	// process and exit 0 if all of it went well. A second signal ends the
+	// demo at once; its processes die with it (parent-death signal).
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	defer stop()
+	go func() {
+		<-ctx.Done()
+		stop()
+	}()
 	if err := demo.Run(ctx, opts); err != nil {
 		fmt.Fprintf(os.Stderr, "demo: %v\n", err)
-		os.Exit(1)
+		return 1
 	}
+	return 0
 }

@@ -37,6 +37,7 @@ import (
 	"github.com/metalkube/metalkube/components/os/internal/userdatatest"
 	"github.com/metalkube/metalkube/shared/scheme"
 	"github.com/metalkube/metalkube/shared/testenv"
+	"github.com/metalkube/metalkube/shared/testkit"
 )
 
 var env *testenv.Env
@@ -160,17 +161,11 @@ func requestReconcile(osc *extensionsv1alpha1.OperatingSystemConfig) {
 func waitFor(t *testing.T, ctx context.Context, name string, what string, cond func(*extensionsv1alpha1.OperatingSystemConfig) bool) *extensionsv1alpha1.OperatingSystemConfig {
 	t.Helper()
 	osc := &extensionsv1alpha1.OperatingSystemConfig{}
-	deadline := time.Now().Add(timeout)
-	for {
+	testkit.EventuallyWithin(t, timeout, "OSC "+name+": "+what, func() (bool, string) {
 		err := env.Client.Get(ctx, client.ObjectKey{Namespace: testosc.Namespace, Name: name}, osc)
-		if err == nil && cond(osc) {
-			return osc
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("OSC %s: timed out waiting for %s (get: %v); status: %+v", name, what, err, osc.Status)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return err == nil && cond(osc), fmt.Sprintf("get: %v; status: %+v", err, osc.Status)
+	})
+	return osc
 }
 
 func succeeded(gen int64) func(*extensionsv1alpha1.OperatingSystemConfig) bool {

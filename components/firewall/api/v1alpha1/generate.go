@@ -1,3 +1,0 @@
-package v1alpha1
-
-//go:generate ../../generate.sh
