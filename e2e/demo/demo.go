@@ -147,15 +147,15 @@ func (w *progressWriter) Write(p []byte) (int, error) {
 // for /healthz, /readyz and /metrics) and says so loudly of any socket not
 // bound to loopback.
 func printEndpoints(ctx context.Context, out io.Writer, procs []*framework.Process) {
-	fmt.Fprintf(out, "\n  health and metrics endpoints (every listening socket of every component, asked for %s):\n", "/healthz, /readyz, /metrics")
+	fmt.Fprintf(out, "\n  memory and the health and metrics endpoints of every component (its listening sockets, asked for %s):\n", "/healthz, /readyz, /metrics")
 	for _, p := range procs {
 		if done, _ := p.Exited(); done {
-			fmt.Fprintf(out, "    %-44s exited (log %s)\n", p.Name, p.Log)
+			fmt.Fprintf(out, "    %-50s exited (log %s)\n", p.Name, p.Log)
 			continue
 		}
 		addrs, err := framework.Listeners(p.Pid())
 		if err != nil {
-			fmt.Fprintf(out, "    %-44s %v\n", p.Name, err)
+			fmt.Fprintf(out, "    %-50s %v\n", p.Name, err)
 			continue
 		}
 		var urls []string
@@ -165,10 +165,14 @@ func printEndpoints(ctx context.Context, out io.Writer, procs []*framework.Proce
 		if len(urls) == 0 {
 			urls = []string{"none"}
 		}
-		fmt.Fprintf(out, "    %-44s %s\n", p.Name, strings.Join(urls, " "))
+		rss := "?"
+		if b, err := framework.RSS(p.Pid()); err == nil {
+			rss = fmt.Sprintf("%d MB", b>>20)
+		}
+		fmt.Fprintf(out, "    %-50s RSS %-7s %s\n", p.Name, rss, strings.Join(urls, " "))
 		for _, a := range addrs {
 			if !a.Addr().IsLoopback() {
-				fmt.Fprintf(out, "    %-44s %s %s\n", p.Name, NotLoopback, a)
+				fmt.Fprintf(out, "    %-50s %s %s\n", p.Name, NotLoopback, a)
 			}
 		}
 	}

@@ -134,9 +134,22 @@ func TestDemoCtrlCThroughPipe(t *testing.T) {
 		t.Errorf("the running demo has %d processes, want the control plane, peers and components:\n%s", len(before), strings.Join(before, "\n"))
 	}
 	for _, want := range []string{"initialized by ccm", "LoadBalancer IP 192.0.2.", "the shoot is up. kubeconfig: ",
-		"metalkube-extension", "/healthz (200)", "/metrics (200)"} {
+		"metalkube-extension", "RSS ", "/healthz (200)", "/metrics (200)"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("demo output lacks %q:\n%s", want, out.String())
+		}
+	}
+	if _, summary, ok := strings.Cut(out.String(), "memory and the health and metrics endpoints"); ok {
+		summary, _, _ = strings.Cut(summary, "the shoot is up")
+		t.Logf("components:%s", summary)
+	}
+	for _, l := range strings.Split(out.String(), "\n") {
+		if f := strings.Fields(l); len(f) > 1 && f[0] == "metalkube-extension" && f[1] == "RSS" {
+			for _, want := range []string{"/healthz (200)", "/readyz (200)", "/metrics (200)"} {
+				if !strings.Contains(l, want) {
+					t.Errorf("the extension's summary lacks %s: %s", want, l)
+				}
+			}
 		}
 	}
 	if strings.Contains(out.String(), NotLoopback) {

@@ -152,3 +152,22 @@ func ProbeEndpoints(ctx context.Context, addrs []netip.AddrPort) []Endpoint {
 	}
 	return out
 }
+
+// RSS returns the resident set size of process pid, in bytes (VmRSS of
+// /proc/<pid>/status).
+func RSS(pid int) (int64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "VmRSS:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			if err != nil {
+				return 0, fmt.Errorf("pid %d: VmRSS %q: %w", pid, v, err)
+			}
+			return kb * 1024, nil
+		}
+	}
+	return 0, fmt.Errorf("pid %d: no VmRSS", pid)
+}

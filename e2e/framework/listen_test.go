@@ -61,3 +61,14 @@ func TestListenersAndEndpoints(t *testing.T) {
 		t.Errorf("endpoints = %+v, want only /healthz with 200", eps)
 	}
 }
+
+func TestRSS(t *testing.T) {
+	rss, err := RSS(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A Go test binary holds at least a megabyte and far less than a terabyte.
+	if rss < 1<<20 || rss > 1<<40 {
+		t.Errorf("RSS of this process = %d bytes", rss)
+	}
+}

@@ -383,7 +383,7 @@ func (f *Flow) startComponents(context.Context) error {
 	log := []string{"--log-format=" + f.LogFormat}
 	webhookPort := freePort()
 	ext := append([]string{"extension", "--kubeconfig=" + f.kubeconfig, "--leader-elect=false", "--ignore-operation-annotation",
-		"--metrics-bind-address=0", "--health-probe-bind-address=127.0.0.1:" + freePort(),
+		"--metrics-bind-address=127.0.0.1:" + freePort(), "--health-probe-bind-address=127.0.0.1:" + freePort(),
 		"--controllers=infrastructure,worker,controlplane,operatingsystemconfig",
 		"--ccm-image=" + Image, "--mcm-image=" + Image,
 		"--webhook-config-server-host=127.0.0.1", "--webhook-config-server-port=" + webhookPort,

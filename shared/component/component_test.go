@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/spf13/pflag"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/rest"
 )
 
 func TestLoggingLevelAndFormat(t *testing.T) {
@@ -158,4 +160,26 @@ func TestLogFormatDefaultFromEnvironment(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestStartupMessagesNameTheFlag: the two start failures an operator meets
+// first outside a cluster name the flag to set, not client-go's
+// KUBERNETES_MASTER or controller-runtime's Go field name.
+func TestStartupMessagesNameTheFlag(t *testing.T) {
+	t.Run("no kubeconfig", func(t *testing.T) {
+		t.Setenv("KUBECONFIG", "")
+		t.Setenv("HOME", t.TempDir())
+		t.Setenv("KUBERNETES_SERVICE_HOST", "")
+		_, err := (&RESTOptions{}).Complete()
+		if err == nil || !strings.Contains(err.Error(), "--kubeconfig") || !strings.Contains(err.Error(), "$KUBECONFIG") || strings.Contains(err.Error(), "KUBERNETES_MASTER") {
+			t.Fatalf("err = %v, want one naming --kubeconfig and $KUBECONFIG", err)
+		}
+	})
+	t.Run("leader election outside a pod without a namespace", func(t *testing.T) {
+		c := &Config{Name: "x", REST: &rest.Config{Host: "https://127.0.0.1:1"}, Manager: NewManagerOptions("metalkube-x")}
+		_, err := c.NewManager(context.Background(), runtime.NewScheme())
+		if err == nil || !strings.Contains(err.Error(), "--leader-election-namespace") || strings.Contains(err.Error(), "LeaderElectionNamespace") {
+			t.Fatalf("err = %v, want one naming --leader-election-namespace", err)
+		}
+	})
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"os"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -20,6 +21,10 @@ const (
 	HealthzPing     = "ping"
 	ReadyzCacheSync = "cache-sync"
 )
+
+// inClusterNamespaceFile is where a pod finds its namespace, which leader
+// election uses when no namespace is given.
+const inClusterNamespaceFile = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
 
 // Config is the completed runtime configuration of a component. Tests build
 // it directly (with testenv's REST config) instead of parsing flags.
@@ -59,6 +64,13 @@ func (c *Config) NewManager(ctx context.Context, s *runtime.Scheme, mutate ...fu
 	mo.Logger = log
 	for _, m := range mutate {
 		m(&mo)
+	}
+	if mo.LeaderElection && mo.LeaderElectionNamespace == "" {
+		// controller-runtime would ask to "specify LeaderElectionNamespace",
+		// a Go field name: name the flag instead.
+		if _, err := os.Stat(inClusterNamespaceFile); err != nil {
+			return nil, fmt.Errorf("%s: leader election needs a namespace for its lease outside a pod: set --%s (or --%s=false)", c.Name, FlagLeaderElectionNamespace, FlagLeaderElect)
+		}
 	}
 	log.V(1).Info("Creating manager", "host", c.REST.Host, "leaderElection", mo.LeaderElection, "leaderElectionID", mo.LeaderElectionID,
 		"leaderElectionNamespace", mo.LeaderElectionNamespace, "metrics", mo.Metrics.BindAddress, "probes", mo.HealthProbeBindAddress)

@@ -69,6 +69,11 @@ func (o *RESTOptions) Complete() (*rest.Config, error) {
 	rules := clientcmd.NewDefaultClientConfigLoadingRules()
 	rules.ExplicitPath = o.Kubeconfig
 	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, nil).ClientConfig()
+	if clientcmd.IsEmptyConfig(err) {
+		// client-go's own message suggests KUBERNETES_MASTER, which nothing
+		// here reads.
+		return nil, fmt.Errorf("no cluster to talk to: set --%s or $%s, or run in a pod (its service account)", FlagKubeconfig, clientcmd.RecommendedConfigPathEnvVar)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("--%s=%q: %w", FlagKubeconfig, o.Kubeconfig, err)
 	}

@@ -119,6 +119,19 @@ func TestPortGroupPackets(t *testing.T) {
 	if got := counters["cwnp.grp.in00.ingress-0"].Packets; got != 0 {
 		t.Errorf("counter of a rule no traffic matched: %d packets, want 0", got)
 	}
+	// A restarted agent replaces the whole table; elements that stay (all
+	// of them here) are neither deleted nor re-added, so they keep counting.
+	restarted := newApplier(t, top.FW)
+	if r, err := restarted.Apply(res.Table); err != nil || !r.Full {
+		t.Fatalf("apply after restart: %+v %v", r, err)
+	}
+	after, err := restarted.Counters(res.Table.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, before := after["cwnp.grp.ext.ingress-0"].Packets, counters["cwnp.grp.ext.ingress-0"].Packets; got < before {
+		t.Errorf("counter of the grouped rule after a restart: %d packets, %d before", got, before)
+	}
 }
 
 // TestPortGroupChanges: port groups forming and dissolving (elements

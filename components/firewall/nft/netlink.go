@@ -1,6 +1,7 @@
 package nft
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -412,6 +413,7 @@ func elementID(e nftables.SetElement) string {
 		id += fmt.Sprintf("%d|%s", uint32(e.VerdictData.Kind), e.VerdictData.Chain)
 	case len(e.Val) > 0: // a verdict as the kernel lists it
 		if ad, err := netlink.NewAttributeDecoder(e.Val); err == nil {
+			ad.ByteOrder = binary.BigEndian // the kernel's verdict code is big-endian
 			var code uint32
 			var chain string
 			for ad.Next() {
