@@ -18,6 +18,7 @@ import (
 	policyv1 "k8s.io/api/policy/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
@@ -854,6 +855,28 @@ func TestOperations(t *testing.T) {
 		}
 		if sm.GetLabels()["release"] != "prometheus" {
 			t.Errorf("%s: labels %v lack global.serviceMonitor.labels", key(sm), sm.GetLabels())
+		}
+	}
+}
+
+// measuredIdleRSS is the largest idle resident memory measured for a
+// component (the demo's summary: extension 129 MB); every component runs the
+// same binary, whose pages alone take 115 MB.
+const measuredIdleRSS = "130M"
+
+// TestMemoryRequestsCoverIdleUse: no component requests less memory than a
+// component uses idle, nor more than its limit.
+func TestMemoryRequestsCoverIdleUse(t *testing.T) {
+	idle := resource.MustParse(measuredIdleRSS)
+	for _, w := range workloads(t, render(t, withRequired(operationsValues())).objs) {
+		for _, c := range w.pod.Containers {
+			req, limit := c.Resources.Requests.Memory(), c.Resources.Limits.Memory()
+			if req.Cmp(idle) < 0 {
+				t.Errorf("%s container %s: memory request %s below the measured idle use %s", w.key, c.Name, req, measuredIdleRSS)
+			}
+			if !limit.IsZero() && req.Cmp(*limit) > 0 {
+				t.Errorf("%s container %s: memory request %s above its limit %s", w.key, c.Name, req, limit)
+			}
 		}
 	}
 }
