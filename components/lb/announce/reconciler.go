@@ -65,12 +65,11 @@ func (r *Reconciler) AddToManager(mgr manager.Manager) error {
 	one := handler.EnqueueRequestsFromMapFunc(func(context.Context, client.Object) []reconcile.Request {
 		return []reconcile.Request{{NamespacedName: types.NamespacedName{Name: "announce"}}}
 	})
-	skip := true
 	return ctrl.NewControllerManagedBy(mgr).Named(ControllerName).
 		WatchesRawSource(sourceKick(mgr, one)).
 		Watches(&corev1.Node{}, one, builder.WithPredicates(predicate.Or(predicate.LabelChangedPredicate{}, predicate.GenerationChangedPredicate{}))).
 		Watches(&corev1.Service{}, one).
-		WithOptions(controller.Options{MaxConcurrentReconciles: 1, SkipNameValidation: &skip}).
+		WithOptions(controller.Options{MaxConcurrentReconciles: 1}).
 		Complete(r)
 }
 

@@ -15,7 +15,6 @@ func (r *Reconciler) AddToManager(mgr manager.Manager) error {
 	if r.Resync == 0 {
 		r.Resync = time.Minute
 	}
-	skip := true
 	return ctrl.NewControllerManagedBy(mgr).Named("node-labels").For(&corev1.Node{}).
-		WithOptions(controller.Options{MaxConcurrentReconciles: 4, SkipNameValidation: &skip}).Complete(r)
+		WithOptions(controller.Options{MaxConcurrentReconciles: 4}).Complete(r)
 }

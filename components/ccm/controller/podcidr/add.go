@@ -9,7 +9,6 @@ import (
 
 // AddToManager registers the controller.
 func (r *Reconciler) AddToManager(mgr manager.Manager) error {
-	skip := true
 	return ctrl.NewControllerManagedBy(mgr).Named("pod-cidr").For(&corev1.Node{}).
-		WithOptions(controller.Options{MaxConcurrentReconciles: 4, SkipNameValidation: &skip}).Complete(r)
+		WithOptions(controller.Options{MaxConcurrentReconciles: 4}).Complete(r)
 }

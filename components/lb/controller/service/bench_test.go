@@ -24,7 +24,9 @@ import (
 // made them before IPs were indexed by label (every IP of the cluster read and
 // its tags matched here, for each Service), then today's indexed lookups; it
 // reports both and their ratio. Nothing may leak: after each run no claim and
-// no address is left.
+// no address is left. The provider alone (n IPAddressClaims created
+// directly, no metalkube) is reported as the floor: it reconciles one claim
+// at a time.
 func BenchmarkServices500(b *testing.B) {
 	const n = 500
 	ctx := context.Background()
@@ -37,8 +39,10 @@ func BenchmarkServices500(b *testing.B) {
 	for range b.N {
 		ref := servicesUntilIPs(b, n, func(c metal.Client) metal.Client { return listAll{c} })
 		idx := servicesUntilIPs(b, n, nil)
+		floor := claimsUntilBound(b, n)
 		b.ReportMetric(ref.Seconds(), "s-reference")
 		b.ReportMetric(idx.Seconds(), "s-indexed")
+		b.ReportMetric(floor.Seconds(), "s-provider-alone")
 		b.ReportMetric(ref.Seconds()/idx.Seconds(), "x-faster")
 	}
 }
@@ -124,4 +128,61 @@ func (l listAll) FindIPs(ctx context.Context, q metal.IPQuery) ([]metal.IP, erro
 		}
 	}
 	return out, nil
+}
+
+// claimsUntilBound creates n IPAddressClaims on the LoadBalancer pool
+// directly, 20 at a time, and returns the time until the IPAM provider has
+// bound them all; then it deletes them and waits until they are gone.
+func claimsUntilBound(b *testing.B, n int) time.Duration {
+	ctx := context.Background()
+	ref := ipamv1.IPPoolReference{APIGroup: pool4.Ref().APIGroup, Kind: pool4.Ref().Kind, Name: pool4.Ref().Name}
+	t0 := time.Now()
+	sem := make(chan struct{}, 20)
+	var wg sync.WaitGroup
+	for i := range n {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			c := &ipamv1.IPAddressClaim{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: fmt.Sprintf("floor-%03d", i)}, Spec: ipamv1.IPAddressClaimSpec{PoolRef: ref}}
+			if err := env.Client.Create(ctx, c); err != nil {
+				b.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	for deadline := time.Now().Add(10 * time.Minute); ; time.Sleep(200 * time.Millisecond) {
+		claims := &ipamv1.IPAddressClaimList{}
+		if err := env.Client.List(ctx, claims, client.InNamespace(ns)); err != nil {
+			b.Fatal(err)
+		}
+		bound := 0
+		for _, c := range claims.Items {
+			if c.Status.AddressRef.Name != "" {
+				bound++
+			}
+		}
+		if bound >= n {
+			break
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("%d of %d claims bound", bound, n)
+		}
+	}
+	took := time.Since(t0)
+	if err := env.Client.DeleteAllOf(ctx, &ipamv1.IPAddressClaim{}, client.InNamespace(ns)); err != nil {
+		b.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Minute); ; time.Sleep(500 * time.Millisecond) {
+		claims := &ipamv1.IPAddressClaimList{}
+		if err := env.Client.List(ctx, claims, client.InNamespace(ns)); err != nil {
+			b.Fatal(err)
+		}
+		if len(claims.Items) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("%d claims left", len(claims.Items))
+		}
+	}
+	return took
 }

@@ -42,7 +42,9 @@ type Reconciler struct {
 	// Class is the spec.loadBalancerClass served; empty serves Services
 	// without a class.
 	Class string
-	// Workers is the number of concurrent reconciles; default 10.
+	// Workers is the number of concurrent reconciles; default 32 (an
+	// allocation mostly waits for the IPAM provider, which binds one claim
+	// at a time: more in flight keep it busy).
 	Workers int
 }
 
@@ -52,11 +54,10 @@ func (r *Reconciler) AddToManager(mgr manager.Manager) error {
 		r.Recorder = mgr.GetEventRecorderFor("metalkube-lb") //nolint:staticcheck // SA1019: core/v1 Events, as the upstream service controller writes them
 	}
 	if r.Workers == 0 {
-		r.Workers = 10
+		r.Workers = 32
 	}
-	skip := true
 	return ctrl.NewControllerManagedBy(mgr).Named(ControllerName).For(&corev1.Service{}, builder.WithPredicates(relevant)).
-		WithOptions(controller.Options{MaxConcurrentReconciles: r.Workers, SkipNameValidation: &skip}).
+		WithOptions(controller.Options{MaxConcurrentReconciles: r.Workers}).
 		Complete(r)
 }
 

@@ -11,11 +11,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/utils/ptr"
 	ipamv1 "sigs.k8s.io/cluster-api/api/ipam/v1beta2"
+	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	"sigs.k8s.io/yaml"
@@ -48,6 +51,7 @@ var (
 
 func TestMain(m *testing.M) {
 	flag.Parse()
+	ctrl.SetLogger(logr.Discard()) // the controllers' logs; tests assert on Events and status
 	metallb, err := testenv.ModuleDir("go.universe.tf/metallb", "")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -102,7 +106,11 @@ func run(t testing.TB, ips func(metal.Client) metal.Client, mutate ...func(*mana
 			}
 		}
 	}
-	mgr, err := env.NewManager(append([]func(*manager.Options){func(o *manager.Options) { o.LeaderElectionID = fmt.Sprintf("lb-%d", time.Now().UnixNano()) }}, mutate...)...)
+	mgr, err := env.NewManager(append([]func(*manager.Options){func(o *manager.Options) {
+		o.LeaderElectionID = fmt.Sprintf("lb-%d", time.Now().UnixNano())
+		// Every test starts the controllers anew in this one process.
+		o.Controller.SkipNameValidation = ptr.To(true)
+	}}, mutate...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
