@@ -27,7 +27,9 @@ import (
 // controllers against the test API server and the driver: a PVC of the
 // csi-lvm StorageClass, written the way metal-stack users write it, becomes a
 // bound PV with a logical volume behind it on the node, is expanded, and is
-// deleted with nothing left in the volume group. The node's CSINode object,
+// deleted with nothing left in the volume group; all along the provisioner's
+// CSIStorageCapacity for the node follows the volume group's free space. The
+// node's CSINode object,
 // which kubelet and node-driver-registrar make on a real node, is created by
 // the test.
 func TestProvisionerFlow(t *testing.T) {
@@ -71,8 +73,19 @@ func TestProvisionerFlow(t *testing.T) {
 	dir := t.TempDir()
 	start(t, dir, filepath.Join(bin, "kube-controller-manager"), "--kubeconfig="+env.Kubeconfig, "--leader-elect=false", "--secure-port=0",
 		"--controllers=persistentvolume-binder-controller,persistentvolume-expander-controller,persistentvolume-protection-controller,persistentvolumeclaim-protection-controller")
-	start(t, dir, filepath.Join(bin, "csi-provisioner"), "--csi-address="+sock, "--kubeconfig="+env.Kubeconfig, "--leader-election=false", "--timeout=2m", "--v=3")
+	// Capacity tracking: the provisioner turns GetCapacity into
+	// CSIStorageCapacity objects (no owner: it runs outside a pod here).
+	t.Setenv("NAMESPACE", "default")
+	start(t, dir, filepath.Join(bin, "csi-provisioner"), "--csi-address="+sock, "--kubeconfig="+env.Kubeconfig, "--leader-election=false", "--timeout=2m", "--v=3",
+		"--enable-capacity", "--capacity-ownerref-level=-1", "--capacity-for-immediate-binding", "--capacity-poll-interval=2s")
 	start(t, dir, filepath.Join(bin, "csi-resizer"), "--csi-address="+sock, "--kubeconfig="+env.Kubeconfig, "--leader-election=false", "--timeout=2m", "--v=3")
+
+	info, err := vg.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	free := info.Free
+	waitCapacity(ctx, t, dir, c, free)
 
 	// The PVC as metal-stack's csi-lvm users write it.
 	sc := "csi-lvm"
@@ -97,6 +110,7 @@ func TestProvisionerFlow(t *testing.T) {
 	if err != nil || lv.Size != 64*mib {
 		t.Fatalf("logical volume %s behind PV %s: %+v, %v; want 64 MiB", id, pv.Name, lv, err)
 	}
+	waitCapacity(ctx, t, dir, c, free-64*mib)
 	var terms []corev1.NodeSelectorTerm
 	if a := pv.Spec.NodeAffinity; a != nil && a.Required != nil {
 		terms = a.Required.NodeSelectorTerms
@@ -138,6 +152,28 @@ func TestProvisionerFlow(t *testing.T) {
 		return apierrors.IsNotFound(err), client.IgnoreNotFound(err)
 	})
 	assertEmpty(t, vg)
+	waitCapacity(ctx, t, dir, c, free)
+}
+
+// waitCapacity waits until the CSIStorageCapacity of csi-lvm on node-a says
+// want bytes.
+func waitCapacity(ctx context.Context, t *testing.T, dir string, c client.Client, want int64) {
+	t.Helper()
+	waitFor(ctx, t, dir, fmt.Sprintf("a CSIStorageCapacity of %d bytes for csi-lvm on node-a", want), func() (bool, error) {
+		var list storagev1.CSIStorageCapacityList
+		if err := c.List(ctx, &list, client.InNamespace("default")); err != nil {
+			return false, err
+		}
+		for _, sc := range list.Items {
+			if sc.StorageClassName != "csi-lvm" || sc.Capacity == nil || sc.NodeTopology == nil || sc.NodeTopology.MatchLabels[driver.TopologyKey] != "node-a" {
+				continue
+			}
+			if sc.Capacity.Value() == want {
+				return true, nil
+			}
+		}
+		return false, nil
+	})
 }
 
 func must(t *testing.T, err error) {
