@@ -29,7 +29,7 @@ IMAGE ?= ghcr.io/metalkube/metalkube:$(VERSION)
 
 .PHONY: image
 image: ## Build the container image (needs a Docker engine)
-	docker build -t $(IMAGE) .
+	docker build --build-arg VERSION=$(VERSION) --build-arg COMMIT=$(COMMIT) -t $(IMAGE) .
 
 .PHONY: deps
 deps: ## Install the Debian packages the tests use (nftables, iperf3, cloud-init, lvm2, xfsprogs), if missing

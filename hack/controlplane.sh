@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Builds the test control plane (a real kube-apiserver and etcd) from their upstream
-# Go modules, once per version. The binaries are kept in a per-user cache keyed by
+# Builds the test control plane (a real kube-apiserver and etcd, and the
+# kube-controller-manager whose volume controllers the csi driver's
+# provisioning test runs) from their upstream Go modules, once per version. The binaries are kept in a per-user cache keyed by
 # version, so a fresh clone on the same machine does not rebuild them, and linked
 # into the repository's git-ignored bin/.
 set -euo pipefail
@@ -28,5 +29,7 @@ build() { # name version module-dir package ldflags
 minor=${kube_version#v1.}; minor=${minor%%.*}
 vpkg=k8s.io/component-base/version
 build kube-apiserver "$kube_version" "$root/hack/tools/kube-apiserver" k8s.io/kubernetes/cmd/kube-apiserver \
+	"-s -w -X $vpkg.gitVersion=$kube_version -X $vpkg.gitMajor=1 -X $vpkg.gitMinor=$minor -X $vpkg.gitTreeState=clean"
+build kube-controller-manager "$kube_version" "$root/hack/tools/kube-apiserver" k8s.io/kubernetes/cmd/kube-controller-manager \
 	"-s -w -X $vpkg.gitVersion=$kube_version -X $vpkg.gitMajor=1 -X $vpkg.gitMinor=$minor -X $vpkg.gitTreeState=clean"
 build etcd "$etcd_version" "$root/hack/tools/etcd" . "-s -w"

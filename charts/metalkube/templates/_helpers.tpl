@@ -618,3 +618,47 @@ spec:
       {{- end }}
 {{- end }}
 {{- end -}}
+
+{{/*
+metalkube.networkPolicy: with global.networkPolicy.enabled, a NetworkPolicy
+that admits traffic to the component's pods only on their declared ports:
+probes and webhook from anywhere (the kubelet and the API server), metrics
+from global.networkPolicy.metricsFrom (empty: anywhere). dict "ctx" .
+"metricsServesProbes" BOOL (ccm and mcm answer their probes on the metrics
+port, which then stays open to all). Egress is not restricted. Not for
+host-network pods (the firewall), which NetworkPolicies do not cover.
+*/}}
+{{- define "metalkube.networkPolicy" -}}
+{{- $ := .ctx -}}
+{{- $np := $.Values.global.networkPolicy -}}
+{{- if $np.enabled }}
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata:
+  name: {{ include "metalkube.fullname" $ }}
+  namespace: {{ $.Release.Namespace }}
+  labels:
+    {{- include "metalkube.labels" $ | nindent 4 }}
+spec:
+  podSelector:
+    matchLabels:
+      {{- include "metalkube.selectorLabels" $ | nindent 6 }}
+  policyTypes: [Ingress]
+  ingress:
+    - ports:
+        - {port: probes, protocol: TCP}
+        - {port: webhook, protocol: TCP}
+        {{- if .metricsServesProbes }}
+        - {port: metrics, protocol: TCP}
+        {{- end }}
+    {{- if not .metricsServesProbes }}
+    - ports:
+        - {port: metrics, protocol: TCP}
+      {{- with $np.metricsFrom }}
+      from:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
+    {{- end }}
+{{- end }}
+{{- end -}}

@@ -21,7 +21,7 @@ import (
 
 	"github.com/metalkube/metalkube/components/firewall/apis/firewall/v1alpha1"
 	"github.com/metalkube/metalkube/components/firewall/app"
-	"github.com/metalkube/metalkube/components/firewall/controller"
+	"github.com/metalkube/metalkube/components/firewall/controller/ruleset"
 	"github.com/metalkube/metalkube/components/firewall/internal/fixture"
 	"github.com/metalkube/metalkube/shared/testenv"
 	"github.com/metalkube/metalkube/shared/testkit"
@@ -51,7 +51,7 @@ func TestMain(m *testing.M) {
 		}
 		os.Exit(0)
 	}
-	os.Exit(testenv.Main(m, testenv.Options{CRDPaths: []string{"../config/crd"}, Scheme: controller.NewScheme()}, &env))
+	os.Exit(testenv.Main(m, testenv.Options{CRDPaths: []string{"../config/crd"}, Scheme: ruleset.NewScheme()}, &env))
 }
 
 // TestAgent runs `metalkube firewall` as a process against the real API

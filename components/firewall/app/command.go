@@ -24,7 +24,7 @@ import (
 	"github.com/metalkube/metalkube/components/firewall/apis/firewall/v1alpha1"
 	metalstackv1 "github.com/metalkube/metalkube/components/firewall/apis/metalstack/v1"
 	"github.com/metalkube/metalkube/components/firewall/compile"
-	"github.com/metalkube/metalkube/components/firewall/controller"
+	"github.com/metalkube/metalkube/components/firewall/controller/ruleset"
 	"github.com/metalkube/metalkube/components/firewall/fqdn"
 	"github.com/metalkube/metalkube/components/firewall/ids"
 	"github.com/metalkube/metalkube/components/firewall/metrics"
@@ -111,11 +111,11 @@ func Run(ctx context.Context, o *Options) error {
 		register(ctrlmetrics.Registry, ids.NewCollector(o.SuricataSocket))
 		log.Info("exporting suricata statistics", "socket", o.SuricataSocket)
 	}
-	add := controller.AddOptions{
+	add := ruleset.AddOptions{
 		Config: cfg, Namespace: o.PolicyNamespace, MetalStackPolicies: o.MetalStackPolicies, FirewallName: o.FirewallName,
 		ResyncInterval: o.ResyncInterval, AgentVersion: Version(), Applier: applier, Collector: collector,
 	}
-	mgr, err := rc.NewManager(ctx, controller.NewScheme(), controller.ManagerOptions(add))
+	mgr, err := rc.NewManager(ctx, ruleset.NewScheme(), ruleset.ManagerOptions(add))
 	if err != nil {
 		return err
 	}
@@ -135,7 +135,7 @@ func Run(ctx context.Context, o *Options) error {
 			return err
 		}
 	}
-	if err := controller.AddToManager(ctx, mgr, add); err != nil {
+	if err := ruleset.AddToManager(ctx, mgr, add); err != nil {
 		return err
 	}
 	return component.Start(ctx, mgr)
@@ -189,7 +189,7 @@ func readCluster(ctx context.Context, o *Options) (compile.Input, error) {
 	if err != nil {
 		return in, err
 	}
-	c, err := client.New(rc, client.Options{Scheme: controller.NewScheme()})
+	c, err := client.New(rc, client.Options{Scheme: ruleset.NewScheme()})
 	if err != nil {
 		return in, err
 	}
@@ -221,7 +221,7 @@ func readCluster(ctx context.Context, o *Options) (compile.Input, error) {
 // Services from multi-document YAML files.
 func readFiles(paths []string) (compile.Input, error) {
 	var in compile.Input
-	decoder := serializer.NewCodecFactory(controller.NewScheme()).UniversalDeserializer()
+	decoder := serializer.NewCodecFactory(ruleset.NewScheme()).UniversalDeserializer()
 	for _, path := range paths {
 		f, err := os.Open(path)
 		if err != nil {

@@ -46,7 +46,7 @@ func tracePackets(t *testing.T, tbl *nft.Table, packets []packet) {
 
 const tcp6, udp17 = 6, 17
 
-// TestEvaluate traces the packets of the kernel packet test (datapath's
+// TestEvaluate traces the packets of the kernel packet test (test/integration's
 // TestPackets) through the compiled representative ruleset in plain Go: the
 // policy semantics hold without root, and each accepted packet is counted
 // for the rule the kernel counts it for.

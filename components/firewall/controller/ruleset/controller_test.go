@@ -1,4 +1,4 @@
-package controller_test
+package ruleset_test
 
 import (
 	"context"
@@ -17,7 +17,7 @@ import (
 
 	"github.com/metalkube/metalkube/components/firewall/apis/firewall/v1alpha1"
 	metalstackv1 "github.com/metalkube/metalkube/components/firewall/apis/metalstack/v1"
-	"github.com/metalkube/metalkube/components/firewall/controller"
+	"github.com/metalkube/metalkube/components/firewall/controller/ruleset"
 	"github.com/metalkube/metalkube/components/firewall/internal/fixture"
 	"github.com/metalkube/metalkube/components/firewall/nft"
 	"github.com/metalkube/metalkube/shared/testenv"
@@ -29,8 +29,8 @@ var env *testenv.Env
 
 func TestMain(m *testing.M) {
 	os.Exit(testenv.Main(m, testenv.Options{
-		CRDPaths: []string{"../config/crd", "../config/crd-metalstack"},
-		Scheme:   controller.NewScheme(),
+		CRDPaths: []string{"../../config/crd", "../../config/crd-metalstack"},
+		Scheme:   ruleset.NewScheme(),
 	}, &env))
 }
 
@@ -47,15 +47,15 @@ func TestController(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer applier.Close()
-	opts := controller.AddOptions{
+	opts := ruleset.AddOptions{
 		Config: fixture.Config(), Namespace: "firewall", MetalStackPolicies: true, FirewallName: "fw-1",
 		ResyncInterval: 500 * time.Millisecond, AgentVersion: "test", Applier: applier,
 	}
-	mgr, err := env.NewManager(controller.ManagerOptions(opts), func(o *manager.Options) { o.HealthProbeBindAddress = "0" })
+	mgr, err := env.NewManager(ruleset.ManagerOptions(opts), func(o *manager.Options) { o.HealthProbeBindAddress = "0" })
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := controller.AddToManager(ctx, mgr, opts); err != nil {
+	if err := ruleset.AddToManager(ctx, mgr, opts); err != nil {
 		t.Fatal(err)
 	}
 	go func() {

@@ -1,4 +1,4 @@
-package controller_test
+package ruleset_test
 
 import (
 	"context"
@@ -18,7 +18,7 @@ import (
 
 	"github.com/metalkube/metalkube/components/firewall/apis/firewall/v1alpha1"
 	"github.com/metalkube/metalkube/components/firewall/compile"
-	"github.com/metalkube/metalkube/components/firewall/controller"
+	"github.com/metalkube/metalkube/components/firewall/controller/ruleset"
 	"github.com/metalkube/metalkube/components/firewall/internal/fixture"
 	"github.com/metalkube/metalkube/components/firewall/internal/topology"
 	"github.com/metalkube/metalkube/components/firewall/nft"
@@ -73,15 +73,15 @@ func TestScale(t *testing.T) {
 	must(t, err)
 	defer applier.Close()
 	const ns = "scale"
-	opts := controller.AddOptions{Config: fixture.Config(), Namespace: ns, FirewallName: "fw-scale",
+	opts := ruleset.AddOptions{Config: fixture.Config(), Namespace: ns, FirewallName: "fw-scale",
 		ResyncInterval: 10 * time.Second, AgentVersion: "test", Applier: applier}
 	skip := true // TestController's manager registered the controller name in this process
-	mgr, err := env.NewManager(controller.ManagerOptions(opts), func(o *manager.Options) {
+	mgr, err := env.NewManager(ruleset.ManagerOptions(opts), func(o *manager.Options) {
 		o.HealthProbeBindAddress = "0"
 		o.Controller.SkipNameValidation = &skip
 	})
 	must(t, err)
-	must(t, controller.AddToManager(ctx, mgr, opts))
+	must(t, ruleset.AddToManager(ctx, mgr, opts))
 	stopped := make(chan struct{})
 	go func() {
 		defer close(stopped)

@@ -1,4 +1,4 @@
-package controller
+package ruleset
 
 import (
 	"context"

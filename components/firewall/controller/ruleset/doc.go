@@ -1,4 +1,4 @@
-// Package controller is the firewall agent's reconciler. It watches
+// Package ruleset is the firewall agent's reconciler. It watches
 // ClusterwideNetworkPolicies (firewall.metalkube.io/v1alpha1 and, optionally,
 // metal-stack.io/v1) in one namespace and Services of type LoadBalancer and
 // NodePort in all namespaces, and on every change — and every resync
@@ -14,4 +14,4 @@
 //
 // The agent runs on each firewall host and programs that host's kernel, so it
 // does not use leader election: every replica must act.
-package controller
+package ruleset

@@ -1,0 +1,223 @@
+package integration
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	storagev1 "k8s.io/api/storage/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/metalkube/metalkube/components/csi/driver"
+	"github.com/metalkube/metalkube/components/csi/lvm/lvmtest"
+	"github.com/metalkube/metalkube/shared/testenv"
+)
+
+// TestProvisionerFlow runs the real external-provisioner and external-resizer
+// (built from the Go module proxy) and kube-controller-manager's volume
+// controllers against the test API server and the driver: a PVC of the
+// csi-lvm StorageClass, written the way metal-stack users write it, becomes a
+// bound PV with a logical volume behind it on the node, is expanded, and is
+// deleted with nothing left in the volume group; all along the provisioner's
+// CSIStorageCapacity for the node follows the volume group's free space. The
+// node's CSINode object,
+// which kubelet and node-driver-registrar make on a real node, is created by
+// the test.
+func TestProvisionerFlow(t *testing.T) {
+	bin, err := testenv.BinDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range []string{"csi-provisioner", "csi-resizer", "kube-controller-manager"} {
+		if _, err := os.Stat(filepath.Join(bin, b)); err != nil {
+			t.Fatalf("%s is not built: %v (make testbin builds it)", b, err)
+		}
+	}
+	vg := lvmtest.VG(t, "flow", 1, 512*mib)
+	sock := serve(t, vg, "node-a")
+
+	env, err := testenv.Start(testenv.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := env.Stop(); err != nil {
+			t.Logf("stop the test control plane: %v", err)
+		}
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	c := env.Client
+
+	// What kubelet and node-driver-registrar make on a real node.
+	must(t, c.Create(ctx, &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "node-a", Labels: map[string]string{driver.TopologyKey: "node-a"}}}))
+	must(t, c.Create(ctx, &storagev1.CSINode{ObjectMeta: metav1.ObjectMeta{Name: "node-a"}, Spec: storagev1.CSINodeSpec{Drivers: []storagev1.CSINodeDriver{
+		{Name: driver.DefaultName, NodeID: "node-a", TopologyKeys: []string{driver.TopologyKey}},
+	}}}))
+	// What the chart installs.
+	attach := false
+	must(t, c.Create(ctx, &storagev1.CSIDriver{ObjectMeta: metav1.ObjectMeta{Name: driver.DefaultName}, Spec: storagev1.CSIDriverSpec{AttachRequired: &attach}}))
+	expand, immediate, del := true, storagev1.VolumeBindingImmediate, corev1.PersistentVolumeReclaimDelete
+	must(t, c.Create(ctx, &storagev1.StorageClass{ObjectMeta: metav1.ObjectMeta{Name: "csi-lvm"}, Provisioner: driver.DefaultName,
+		AllowVolumeExpansion: &expand, VolumeBindingMode: &immediate, ReclaimPolicy: &del, Parameters: map[string]string{driver.ParamType: driver.TypeLinear}}))
+
+	dir := t.TempDir()
+	start(t, dir, filepath.Join(bin, "kube-controller-manager"), "--kubeconfig="+env.Kubeconfig, "--leader-elect=false", "--secure-port=0",
+		"--controllers=persistentvolume-binder-controller,persistentvolume-expander-controller,persistentvolume-protection-controller,persistentvolumeclaim-protection-controller")
+	// Capacity tracking: the provisioner turns GetCapacity into
+	// CSIStorageCapacity objects (no owner: it runs outside a pod here).
+	t.Setenv("NAMESPACE", "default")
+	start(t, dir, filepath.Join(bin, "csi-provisioner"), "--csi-address="+sock, "--kubeconfig="+env.Kubeconfig, "--leader-election=false", "--timeout=2m", "--v=3",
+		"--enable-capacity", "--capacity-ownerref-level=-1", "--capacity-for-immediate-binding", "--capacity-poll-interval=2s")
+	start(t, dir, filepath.Join(bin, "csi-resizer"), "--csi-address="+sock, "--kubeconfig="+env.Kubeconfig, "--leader-election=false", "--timeout=2m", "--v=3")
+
+	info, err := vg.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	free := info.Free
+	waitCapacity(ctx, t, dir, c, free)
+
+	// The PVC as metal-stack's csi-lvm users write it.
+	sc := "csi-lvm"
+	pvc := &corev1.PersistentVolumeClaim{ObjectMeta: metav1.ObjectMeta{Name: "data", Namespace: "default"}, Spec: corev1.PersistentVolumeClaimSpec{
+		StorageClassName: &sc, AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
+		Resources: corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("64Mi")}},
+	}}
+	must(t, c.Create(ctx, pvc))
+	var pv corev1.PersistentVolume
+	waitFor(ctx, t, dir, "the PVC bound", func() (bool, error) {
+		if err := c.Get(ctx, client.ObjectKeyFromObject(pvc), pvc); err != nil {
+			return false, err
+		}
+		return pvc.Status.Phase == corev1.ClaimBound, nil
+	})
+	must(t, c.Get(ctx, client.ObjectKey{Name: pvc.Spec.VolumeName}, &pv))
+	if pv.Spec.CSI == nil || pv.Spec.CSI.Driver != driver.DefaultName {
+		t.Fatalf("PV %s source %+v, want the CSI driver %s", pv.Name, pv.Spec.CSI, driver.DefaultName)
+	}
+	id := pv.Spec.CSI.VolumeHandle
+	lv, err := vg.Get(ctx, id)
+	if err != nil || lv.Size != 64*mib {
+		t.Fatalf("logical volume %s behind PV %s: %+v, %v; want 64 MiB", id, pv.Name, lv, err)
+	}
+	waitCapacity(ctx, t, dir, c, free-64*mib)
+	var terms []corev1.NodeSelectorTerm
+	if a := pv.Spec.NodeAffinity; a != nil && a.Required != nil {
+		terms = a.Required.NodeSelectorTerms
+	}
+	if len(terms) != 1 || fmt.Sprint(terms[0].MatchExpressions) != fmt.Sprint([]corev1.NodeSelectorRequirement{{Key: driver.TopologyKey, Operator: corev1.NodeSelectorOpIn, Values: []string{"node-a"}}}) {
+		t.Errorf("PV node affinity %v, want %s in [node-a]", terms, driver.TopologyKey)
+	}
+
+	// Expand: the resizer grows the logical volume and the PV; the file
+	// system's turn (kubelet's NodeExpandVolume) is marked pending.
+	pvc.Spec.Resources.Requests[corev1.ResourceStorage] = resource.MustParse("128Mi")
+	must(t, c.Update(ctx, pvc))
+	waitFor(ctx, t, dir, "the PV expanded", func() (bool, error) {
+		if err := c.Get(ctx, client.ObjectKeyFromObject(&pv), &pv); err != nil {
+			return false, err
+		}
+		got := pv.Spec.Capacity[corev1.ResourceStorage]
+		return got.Value() == 128*mib, nil
+	})
+	if lv, err := vg.Get(ctx, id); err != nil || lv.Size != 128*mib {
+		t.Errorf("logical volume %s after expansion: %+v, %v; want 128 MiB", id, lv, err)
+	}
+	waitFor(ctx, t, dir, "the PVC waiting for the node to grow the file system", func() (bool, error) {
+		if err := c.Get(ctx, client.ObjectKeyFromObject(pvc), pvc); err != nil {
+			return false, err
+		}
+		for _, cond := range pvc.Status.Conditions {
+			if cond.Type == corev1.PersistentVolumeClaimFileSystemResizePending && cond.Status == corev1.ConditionTrue {
+				return true, nil
+			}
+		}
+		return false, nil
+	})
+
+	// Delete: the PV goes (reclaim policy Delete) and so does the volume.
+	must(t, c.Delete(ctx, pvc))
+	waitFor(ctx, t, dir, "the PV deleted", func() (bool, error) {
+		err := c.Get(ctx, client.ObjectKeyFromObject(&pv), &pv)
+		return apierrors.IsNotFound(err), client.IgnoreNotFound(err)
+	})
+	assertEmpty(t, vg)
+	waitCapacity(ctx, t, dir, c, free)
+}
+
+// waitCapacity waits until the CSIStorageCapacity of csi-lvm on node-a says
+// want bytes.
+func waitCapacity(ctx context.Context, t *testing.T, dir string, c client.Client, want int64) {
+	t.Helper()
+	waitFor(ctx, t, dir, fmt.Sprintf("a CSIStorageCapacity of %d bytes for csi-lvm on node-a", want), func() (bool, error) {
+		var list storagev1.CSIStorageCapacityList
+		if err := c.List(ctx, &list, client.InNamespace("default")); err != nil {
+			return false, err
+		}
+		for _, sc := range list.Items {
+			if sc.StorageClassName != "csi-lvm" || sc.Capacity == nil || sc.NodeTopology == nil || sc.NodeTopology.MatchLabels[driver.TopologyKey] != "node-a" {
+				continue
+			}
+			if sc.Capacity.Value() == want {
+				return true, nil
+			}
+		}
+		return false, nil
+	})
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// start runs a peer until the test ends, its output in dir/<name>.log.
+func start(t *testing.T, dir, path string, args ...string) {
+	t.Helper()
+	log, err := os.Create(filepath.Join(dir, filepath.Base(path)+".log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(path, args...)
+	cmd.Stdout, cmd.Stderr = log, log
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start %s: %v", path, err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		_ = log.Close()
+	})
+}
+
+// waitFor polls cond until it holds; on a timeout it shows the peers' logs.
+func waitFor(ctx context.Context, t *testing.T, dir, what string, cond func() (bool, error)) {
+	t.Helper()
+	err := wait.PollUntilContextTimeout(ctx, 250*time.Millisecond, 4*time.Minute, true, func(context.Context) (bool, error) { return cond() })
+	if err != nil {
+		for _, p := range []string{"csi-provisioner", "csi-resizer", "kube-controller-manager"} {
+			b, _ := os.ReadFile(filepath.Join(dir, p+".log"))
+			t.Logf("%s log (last 3000 bytes):\n%s", p, tail(b, 3000))
+		}
+		t.Fatalf("waiting for %s: %v", what, err)
+	}
+}
+
+func tail(b []byte, n int) []byte {
+	if len(b) > n {
+		return b[len(b)-n:]
+	}
+	return b
+}
