@@ -36,12 +36,7 @@ const genericKubeconfigTokenPath = "/var/run/secrets/gardener.cloud/shoot/generi
 // keeps in every shoot namespace: the shoot's API server, authenticating
 // with the token file of the pod's shoot access Secret.
 func (f *Flow) createGenericKubeconfig(ctx context.Context) error {
-	kc := clientcmdapi.NewConfig()
-	kc.Clusters["shoot"] = &clientcmdapi.Cluster{Server: f.Env.Config.Host, CertificateAuthorityData: f.Env.Config.CAData}
-	kc.AuthInfos["shoot"] = &clientcmdapi.AuthInfo{TokenFile: genericKubeconfigTokenPath}
-	kc.Contexts["shoot"] = &clientcmdapi.Context{Cluster: "shoot", AuthInfo: "shoot"}
-	kc.CurrentContext = "shoot"
-	b, err := clientcmd.Write(*kc)
+	b, err := clientcmd.Write(f.apiServerKubeconfig(&clientcmdapi.AuthInfo{TokenFile: genericKubeconfigTokenPath}, ""))
 	if err != nil {
 		return err
 	}
@@ -113,4 +108,15 @@ func (f *Flow) startPod(ctx context.Context, name string, spec corev1.PodSpec) e
 		f.detail("%s: %s", c.Process.Name, strings.Join(c.Rendered, " "))
 	}
 	return nil
+}
+
+// apiServerKubeconfig is a kubeconfig of the test API server (seed and shoot
+// alike here) authenticating with auth.
+func (f *Flow) apiServerKubeconfig(auth *clientcmdapi.AuthInfo, namespace string) clientcmdapi.Config {
+	kc := clientcmdapi.NewConfig()
+	kc.Clusters["api"] = &clientcmdapi.Cluster{Server: f.Env.Config.Host, CertificateAuthorityData: f.Env.Config.CAData}
+	kc.AuthInfos["user"] = auth
+	kc.Contexts["api"] = &clientcmdapi.Context{Cluster: "api", AuthInfo: "user", Namespace: namespace}
+	kc.CurrentContext = "api"
+	return *kc
 }

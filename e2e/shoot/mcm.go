@@ -82,17 +82,13 @@ func (f *Flow) serviceAccountKubeconfig(ctx context.Context, name string, spec c
 	if err != nil {
 		return "", fmt.Errorf("token of service account %s/%s: %w", f.ns, spec.ServiceAccountName, err)
 	}
-	kc := clientcmdapi.NewConfig()
-	kc.Clusters["in-cluster"] = &clientcmdapi.Cluster{Server: f.Env.Config.Host, CertificateAuthorityData: f.Env.Config.CAData}
-	kc.AuthInfos["sa"] = &clientcmdapi.AuthInfo{Token: tr.Status.Token}
-	kc.Contexts["in-cluster"] = &clientcmdapi.Context{Cluster: "in-cluster", AuthInfo: "sa", Namespace: f.ns}
-	kc.CurrentContext = "in-cluster"
+	kc := f.apiServerKubeconfig(&clientcmdapi.AuthInfo{Token: tr.Status.Token}, f.ns)
 	dir := filepath.Join(f.LogDir, "pods", name)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return "", err
 	}
 	path := filepath.Join(dir, "serviceaccount.kubeconfig")
-	if err := clientcmd.WriteToFile(*kc, path); err != nil {
+	if err := clientcmd.WriteToFile(kc, path); err != nil {
 		return "", err
 	}
 	return path, nil
