@@ -31,6 +31,7 @@ import (
 	"github.com/metalkube/metalkube/components/ccm/controller/podcidr"
 	"github.com/metalkube/metalkube/components/lb/announce"
 	"github.com/metalkube/metalkube/components/lb/balancer"
+	announcer "github.com/metalkube/metalkube/components/lb/controller/announce"
 	"github.com/metalkube/metalkube/shared/component"
 	"github.com/metalkube/metalkube/shared/metal"
 )
@@ -250,7 +251,7 @@ func (r *runner) startAnnounce(ctx context.Context, cc genericapp.ControllerCont
 	if err != nil {
 		return nil, false, err
 	}
-	a := &announce.Reconciler{Client: mgr.GetClient(), IPs: r.client, Cluster: r.o.Cluster, Config: r.o.LB.Announce,
+	a := &announcer.Reconciler{Client: mgr.GetClient(), IPs: r.client, Cluster: r.o.Cluster, Config: r.o.LB.Announce,
 		ServiceTagPrefix: balancer.TagServicePrefix, Resync: r.o.LB.AnnounceResync}
 	return named{name: ControllerLBAnnounce, check: &r.running}, true, a.AddToManager(mgr)
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/metalkube/metalkube/components/lb/announce"
 	"github.com/metalkube/metalkube/components/lb/balancer"
+	announcer "github.com/metalkube/metalkube/components/lb/controller/announce"
 	"github.com/metalkube/metalkube/components/lb/controller/service"
 	lboptions "github.com/metalkube/metalkube/components/lb/options"
 	"github.com/metalkube/metalkube/shared/component"
@@ -129,7 +130,7 @@ func AddToManager(_ context.Context, mgr manager.Manager, cfg *Config) error {
 		return err
 	}
 	if cfg.LB.Announce.Mode != announce.ModeNone {
-		r := &announce.Reconciler{Client: mgr.GetClient(), IPs: cfg.Metal, Cluster: cfg.Cluster, Config: cfg.LB.Announce,
+		r := &announcer.Reconciler{Client: mgr.GetClient(), IPs: cfg.Metal, Cluster: cfg.Cluster, Config: cfg.LB.Announce,
 			ServiceTagPrefix: balancer.TagServicePrefix, Resync: cfg.LB.AnnounceResync}
 		if err := r.AddToManager(mgr); err != nil {
 			return err

@@ -26,6 +26,7 @@ import (
 	"github.com/metalkube/metalkube/components/lb/announce"
 	lbapp "github.com/metalkube/metalkube/components/lb/app"
 	"github.com/metalkube/metalkube/components/lb/balancer"
+	announcer "github.com/metalkube/metalkube/components/lb/controller/announce"
 	lboptions "github.com/metalkube/metalkube/components/lb/options"
 	"github.com/metalkube/metalkube/shared/fleet"
 	"github.com/metalkube/metalkube/shared/metal"
@@ -124,7 +125,7 @@ func run(t testing.TB, ips func(metal.Client) metal.Client, mutate ...func(*mana
 	if err := lbapp.AddToManager(ctx, mgr, o); err != nil {
 		t.Fatal(err)
 	}
-	cilium := &announce.Reconciler{Client: mgr.GetClient(), IPs: be, Cluster: cluster, ServiceTagPrefix: balancer.TagServicePrefix, Resync: 2 * time.Second,
+	cilium := &announcer.Reconciler{Client: mgr.GetClient(), IPs: be, Cluster: cluster, ServiceTagPrefix: balancer.TagServicePrefix, Resync: 2 * time.Second,
 		Config: announce.Config{Mode: announce.ModeCilium, ASNLabel: announce.DefaultASNLabel, PeerAddress: announce.DefaultPeerAddress}}
 	if err := cilium.AddToManager(mgr); err != nil {
 		t.Fatal(err)

@@ -11,16 +11,11 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/controller"
-	"sigs.k8s.io/controller-runtime/pkg/handler"
-	"sigs.k8s.io/controller-runtime/pkg/manager"
-	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
+	lbannounce "github.com/metalkube/metalkube/components/lb/announce"
 	"github.com/metalkube/metalkube/shared/metal"
 )
 
@@ -40,7 +35,7 @@ type Reconciler struct {
 	IPs    IPFinder
 	// Cluster owns the IPs in the backend.
 	Cluster string
-	Config  Config
+	Config  lbannounce.Config
 	// ServiceTagPrefix marks the IPs of Services (balancer.TagServicePrefix).
 	ServiceTagPrefix string
 	// Resync is how often the backend is read again without an event.
@@ -52,25 +47,6 @@ type Reconciler struct {
 
 	mu      sync.Mutex
 	lastRun time.Time
-}
-
-// AddToManager registers the reconciler with mgr.
-func (r *Reconciler) AddToManager(mgr manager.Manager) error {
-	if r.Resync == 0 {
-		r.Resync = time.Minute
-	}
-	if r.MinInterval == 0 {
-		r.MinInterval = time.Second
-	}
-	one := handler.EnqueueRequestsFromMapFunc(func(context.Context, client.Object) []reconcile.Request {
-		return []reconcile.Request{{NamespacedName: types.NamespacedName{Name: "announce"}}}
-	})
-	return ctrl.NewControllerManagedBy(mgr).Named(ControllerName).
-		WatchesRawSource(sourceKick(mgr, one)).
-		Watches(&corev1.Node{}, one, builder.WithPredicates(predicate.Or(predicate.LabelChangedPredicate{}, predicate.GenerationChangedPredicate{}))).
-		Watches(&corev1.Service{}, one).
-		WithOptions(controller.Options{MaxConcurrentReconciles: 1}).
-		Complete(r)
 }
 
 // Reconcile implements reconcile.Reconciler.
@@ -91,7 +67,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, _ reconcile.Request) (reconc
 		// unreachable would take every LoadBalancer offline.
 		return reconcile.Result{}, fmt.Errorf("read load-balancer IPs: %w", err)
 	}
-	in := Input{Networks: map[string][]netip.Addr{}}
+	in := lbannounce.Input{Networks: map[string][]netip.Addr{}}
 	for _, ip := range ips {
 		if r.usedByService(ip) {
 			in.Networks[ip.Network] = append(in.Networks[ip.Network], ip.Address)
@@ -125,7 +101,7 @@ func (r *Reconciler) usedByService(ip metal.IP) bool {
 	return false
 }
 
-const fieldOwner = client.FieldOwner(ManagedBy)
+const fieldOwner = client.FieldOwner(lbannounce.ManagedBy)
 
 // apply server-side-applies objs and deletes the managed objects of the
 // mode's kinds that are not among them.
@@ -143,7 +119,7 @@ func (r *Reconciler) apply(ctx context.Context, objs []*unstructured.Unstructure
 	for _, gvk := range r.Config.Kinds() {
 		list := &unstructured.UnstructuredList{}
 		list.SetGroupVersionKind(gvk.GroupVersion().WithKind(gvk.Kind + "List"))
-		opts := []client.ListOption{client.MatchingLabels{LabelManagedBy: ManagedBy}}
+		opts := []client.ListOption{client.MatchingLabels{lbannounce.LabelManagedBy: lbannounce.ManagedBy}}
 		if r.Config.Namespaced() {
 			opts = append(opts, client.InNamespace(r.Config.Namespace))
 		}
