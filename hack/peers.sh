@@ -6,7 +6,10 @@
 #                           requires for its API types;
 #   metalprobe              metal-operator's probe agent, run by the fleet while
 #                           a server is in discovery;
-#   ipam-in-cluster         the Cluster API in-cluster IPAM provider.
+#   ipam-in-cluster         the Cluster API in-cluster IPAM provider;
+#   gardener-resource-manager  Gardener's, at the gardener version the workspace
+#                           requires, built with the workspace's module set (the
+#                           one the extension is built and tested with).
 # Like hack/controlplane.sh, the binaries are kept in a per-user cache keyed by
 # version and linked into the repository's git-ignored bin/.
 #
@@ -51,3 +54,16 @@ build() {
 build ipam-in-cluster "$ipam_module" "$ipam_version" .
 build metal-operator "$metal_module" "$metal_version" ./cmd
 build metalprobe "$metal_module" "$metal_version" ./cmd/metalprobe
+
+# gardener-resource-manager: built in the workspace, so that it shares the Go
+# build cache with the extension instead of compiling a second dependency set.
+gardener_module=github.com/gardener/gardener
+gardener_version=$(cd "$root/components/extension" && go list -m -f '{{.Version}}' "$gardener_module")
+grm="$cache/gardener-resource-manager-$gardener_version/gardener-resource-manager"
+if [ ! -x "$grm" ]; then
+	echo "building gardener-resource-manager $gardener_version (once; cached in $cache)" >&2
+	mkdir -p "$(dirname "$grm")"
+	(cd "$root" && go build -o "$grm.tmp" "$gardener_module/cmd/gardener-resource-manager")
+	mv "$grm.tmp" "$grm"
+fi
+ln -sf "$grm" "$bin/gardener-resource-manager"

@@ -10,13 +10,9 @@ import (
 	v1beta1constants "github.com/gardener/gardener/pkg/apis/core/v1beta1/constants"
 	extensionsv1alpha1 "github.com/gardener/gardener/pkg/apis/extensions/v1alpha1"
 	resourcesv1alpha1 "github.com/gardener/gardener/pkg/apis/resources/v1alpha1"
-	"github.com/gardener/gardener/pkg/utils/managedresources"
 	appsv1 "k8s.io/api/apps/v1"
-	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -55,76 +51,6 @@ func (f *Flow) createGenericKubeconfig(ctx context.Context) error {
 	})
 }
 
-// applyManagedResources creates the objects of every ManagedResource in the
-// shoot namespace, seed and shoot classes alike (seed and shoot are one API
-// server here), the part of gardener-resource-manager the flow needs.
-func (f *Flow) applyManagedResources(ctx context.Context) error {
-	mrs := &resourcesv1alpha1.ManagedResourceList{}
-	if err := f.Env.Client.List(ctx, mrs, client.InNamespace(f.ns)); err != nil {
-		return err
-	}
-	for _, mr := range mrs.Items {
-		if f.applied[mr.Name] == mr.Generation {
-			continue
-		}
-		objs, err := managedresources.GetObjects(ctx, f.Env.Client, f.ns, mr.Name)
-		if err != nil {
-			return fmt.Errorf("objects of ManagedResource %s: %w", mr.Name, err)
-		}
-		for _, o := range objs {
-			if err := f.Env.Client.Create(ctx, o); err != nil && !apierrors.IsAlreadyExists(err) {
-				return fmt.Errorf("ManagedResource %s: create %T %s: %w", mr.Name, o, o.GetName(), err)
-			}
-		}
-		f.applied[mr.Name] = mr.Generation
-		f.detail("ManagedResource %s: %d objects applied", mr.Name, len(objs))
-	}
-	return nil
-}
-
-// requestTokens fills every shoot access Secret of the namespace with a token
-// of its service account, created in the shoot, as gardener-resource-manager's
-// token requestor does.
-func (f *Flow) requestTokens(ctx context.Context) error {
-	secrets := &corev1.SecretList{}
-	if err := f.Env.Client.List(ctx, secrets, client.InNamespace(f.ns),
-		client.MatchingLabels{resourcesv1alpha1.ResourceManagerPurpose: resourcesv1alpha1.LabelPurposeTokenRequest}); err != nil {
-		return err
-	}
-	cs, err := kubernetes.NewForConfig(f.Env.Config)
-	if err != nil {
-		return err
-	}
-	for _, s := range secrets.Items {
-		if len(s.Data[resourcesv1alpha1.DataKeyToken]) > 0 {
-			continue // already requested
-		}
-		name, ns := s.Annotations[resourcesv1alpha1.ServiceAccountName], s.Annotations[resourcesv1alpha1.ServiceAccountNamespace]
-		if name == "" || ns == "" {
-			return fmt.Errorf("shoot access secret %s names no service account", s.Name)
-		}
-		sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns}}
-		if err := f.Env.Client.Create(ctx, sa); err != nil && !apierrors.IsAlreadyExists(err) {
-			return err
-		}
-		tr, err := cs.CoreV1().ServiceAccounts(ns).CreateToken(ctx, name, &authenticationv1.TokenRequest{
-			Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: ptr(int64((2 * time.Hour).Seconds()))}}, metav1.CreateOptions{})
-		if err != nil {
-			return fmt.Errorf("token of service account %s/%s: %w", ns, name, err)
-		}
-		patch := client.MergeFrom(s.DeepCopy())
-		if s.Data == nil {
-			s.Data = map[string][]byte{}
-		}
-		s.Data[resourcesv1alpha1.DataKeyToken] = []byte(tr.Status.Token)
-		if err := f.Env.Client.Patch(ctx, &s, patch); err != nil {
-			return err
-		}
-		f.detail("shoot access secret %s: token of %s/%s", s.Name, ns, name)
-	}
-	return nil
-}
-
 // startCCM runs `metalkube ccm` as the ControlPlane deployed it: the
 // cloud-controller-manager Deployment's pod, through the pod runner, with its
 // cloud config, cloudprovider Secret and generic kubeconfig as files.
@@ -133,10 +59,7 @@ func (f *Flow) startCCM(ctx context.Context) error {
 	if err := f.succeeded(ctx, cp, 2*time.Minute); err != nil {
 		return err
 	}
-	if err := f.applyManagedResources(ctx); err != nil {
-		return err
-	}
-	if err := f.requestTokens(ctx); err != nil {
+	if err := f.waitApplied(ctx); err != nil {
 		return err
 	}
 	dep := &appsv1.Deployment{}

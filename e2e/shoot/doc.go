@@ -11,9 +11,12 @@
 // Deployment comes from the ControlPlane's ManagedResources, and both pods run
 // through framework.StartPod, which only rewrites mount paths, pod-local ports
 // and inClusterConfig. The flow builds none of their flags; their backend comes
-// from the shoot's cloudprovider Secret and CloudProfile. It plays gardenlet
-// (the generic token kubeconfig) and the parts of gardener-resource-manager it
-// needs (applying ManagedResources, requesting shoot access tokens).
+// from the shoot's cloudprovider Secret and CloudProfile. The real
+// gardener-resource-manager (seed and shoot instances, built from the gardener
+// module by hack/peers.sh) applies the ManagedResources and requests the shoot
+// access tokens; the flow plays gardenlet's part (the generic token
+// kubeconfig). It runs on ironcore (metal-operator) and on metal-stack (the
+// metal-api emulator).
 //
 //	Cluster, Infrastructure, OperatingSystemConfig, Worker, ControlPlane
 //	  -> metalkube extension reconciles them -> MachineClasses, MachineDeployments

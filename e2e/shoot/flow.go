@@ -118,6 +118,8 @@ type Flow struct {
 	ns string
 	// ms is the metal-stack side (BackendMetalStack).
 	ms *metalStack
+	// stopGC stops the stand-in for kube-controller-manager's garbage collector.
+	stopGC func()
 }
 
 // New returns a flow; Run runs it.
@@ -177,7 +179,7 @@ func (f *Flow) Steps() []Step {
 	steps := []Step{
 		{"build metalkube and machine-controller-manager", f.build},
 		{f.fleetStep(), f.startFleet},
-		{"start metalkube extension", f.startComponents},
+		{"start metalkube extension and gardener-resource-manager (seed and shoot)", f.startComponents},
 		{"create the shoot: Cluster, Infrastructure, OperatingSystemConfig", f.createShoot},
 		{"deploy machine-controller-manager the way gardenlet does, through the control-plane webhook", f.deployMCM},
 		{"wait for Infrastructure and OperatingSystemConfig", f.waitInfrastructureAndOSC},
@@ -243,6 +245,10 @@ func (f *Flow) Stop() error {
 	}
 	if f.ms != nil {
 		f.ms.stop()
+	}
+	if f.stopGC != nil {
+		f.stopGC()
+		f.stopGC = nil
 	}
 	return nil
 }
@@ -376,7 +382,7 @@ func (f *Flow) startProcess(name, path string, args ...string) error {
 	return nil
 }
 
-func (f *Flow) startComponents(context.Context) error {
+func (f *Flow) startComponents(ctx context.Context) error {
 	if err := os.MkdirAll(f.LogDir, 0o755); err != nil {
 		return err
 	}
@@ -388,7 +394,10 @@ func (f *Flow) startComponents(context.Context) error {
 		"--ccm-image=" + Image, "--mcm-image=" + Image,
 		"--webhook-config-server-host=127.0.0.1", "--webhook-config-server-port=" + webhookPort,
 		"--webhook-config-mode=url", "--webhook-config-url=127.0.0.1:" + webhookPort, "--webhook-config-cert-dir=" + filepath.Join(f.LogDir, "webhook-certs")}, f.extensionBackendFlags()...)
-	return f.startProcess("metalkube-extension", f.metalkube, append(ext, log...)...)
+	if err := f.startProcess("metalkube-extension", f.metalkube, append(ext, log...)...); err != nil {
+		return err
+	}
+	return f.startResourceManagers(ctx)
 }
 
 func rawJSON(v any) *runtime.RawExtension {

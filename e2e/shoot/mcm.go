@@ -60,10 +60,7 @@ func (f *Flow) deployMCM(ctx context.Context) error {
 		return fmt.Errorf("the control-plane webhook did not inject %s into Deployment %s: %w", MCMSidecar, MCMDeployment, err)
 	}
 	f.detail("Deployment %s rendered by Gardener, %s injected by the control-plane webhook", MCMDeployment, MCMSidecar)
-	if err := f.applyManagedResources(ctx); err != nil {
-		return err
-	}
-	if err := f.requestTokens(ctx); err != nil {
+	if err := f.waitApplied(ctx); err != nil {
 		return err
 	}
 	return f.startPod(ctx, "mcm", spec)

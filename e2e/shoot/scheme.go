@@ -46,8 +46,11 @@ func EnvOptions() (testenv.Options, error) {
 	return testenv.Options{
 		CRDs: []testenv.CRDSet{testenv.GardenerExtensions, testenv.GardenerResources, testenv.MachineControllerManager,
 			testenv.MetalOperator},
-		IPAM:     true,
-		CRDPaths: append([]string{root + "/components/firewall/config/crd", metallb + "/config/crd/bases"}, seedCRDs...),
-		Scheme:   Scheme(),
+		IPAM: true,
+		// The shoot's API server as Gardener runs it: it accepts the shoot
+		// access tokens gardener-resource-manager requests (audience gardener).
+		APIAudiences: []string{"kubernetes", "gardener"},
+		CRDPaths:     append([]string{root + "/components/firewall/config/crd", metallb + "/config/crd/bases"}, seedCRDs...),
+		Scheme:       Scheme(),
 	}, nil
 }

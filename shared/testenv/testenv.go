@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 
 	"k8s.io/apimachinery/pkg/runtime"
@@ -39,6 +40,11 @@ type Options struct {
 	// IPAM installs the Cluster API IPAM CRDs and runs the real Cluster API
 	// in-cluster IPAM provider against the environment (see StartIPAM).
 	IPAM bool
+	// APIAudiences, if set, are the kube-apiserver's --api-audiences: the
+	// audiences of service account tokens it accepts (Gardener runs a shoot's
+	// with "kubernetes" and "gardener", the audience of the shoot access
+	// tokens gardener-resource-manager requests).
+	APIAudiences []string
 }
 
 // Env is a running test control plane.
@@ -91,6 +97,10 @@ func Start(opts Options) (*Env, error) {
 	if err := dieWithParent(e, bin, dir); err != nil {
 		_ = os.RemoveAll(dir)
 		return nil, err
+	}
+	// After dieWithParent, which replaces the API server.
+	if len(opts.APIAudiences) > 0 {
+		e.ControlPlane.GetAPIServer().Configure().Set("api-audiences", strings.Join(opts.APIAudiences, ","))
 	}
 	cfg, err := e.Start()
 	if err != nil {
