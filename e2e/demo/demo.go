@@ -108,6 +108,12 @@ func Run(ctx context.Context, opts Options) (err error) {
 	}
 	up, down := steps[:i], steps[i:] // delete, leak check, log scan
 	if err := flow.RunSteps(ctx, up); err != nil {
+		if ctx.Err() != nil {
+			// Ctrl-C before the shoot is up: whatever was created lives in
+			// this run's control plane, which stops with every process below.
+			fmt.Fprintf(opts.Out, "[%6.1fs] interrupted while setting up (%v): stopping every process and the control plane\n", time.Since(start).Seconds(), err)
+			return nil
+		}
 		return err
 	}
 	printEndpoints(ctx, opts.Out, flow.Processes())

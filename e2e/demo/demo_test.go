@@ -26,9 +26,11 @@ import (
 const markerEnv = "METALKUBE_DEMO_TEST_RUN"
 
 // startDemo builds the demo command and starts it the way `make demo | tee`
-// does: its output into a pipe the test reads. It returns the command, the
-// read end of the pipe and the run's marker.
-func startDemo(t *testing.T, logDir string) (*exec.Cmd, *os.File, string) {
+// does: from the repository root, its log directory given relative to it
+// (as the default bin/demo-logs is), its output into a pipe the test reads.
+// It returns the command, the read end of the pipe, the run's marker and the
+// log directory's absolute path (removed when the test ends).
+func startDemo(t *testing.T) (*exec.Cmd, *os.File, string, string) {
 	t.Helper()
 	root, err := framework.RepoRoot()
 	if err != nil {
@@ -43,12 +45,15 @@ func startDemo(t *testing.T, logDir string) (*exec.Cmd, *os.File, string) {
 	b := make([]byte, 8)
 	_, _ = rand.Read(b)
 	marker := hex.EncodeToString(b)
+	rel := filepath.Join("bin", "demo-test-"+marker) // bin/ is git-ignored
+	logDir := filepath.Join(root, rel)
+	t.Cleanup(func() { _ = os.RemoveAll(logDir) })
 	r, w, err := os.Pipe()
 	if err != nil {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(bin, "--servers=3", "--workers=2", "--firewall=off", "--log-format=json",
-		"--logs="+logDir, "--kubeconfig="+filepath.Join(logDir, "kubeconfig"))
+		"--logs="+rel, "--kubeconfig="+filepath.Join(rel, "kubeconfig"))
 	cmd.Dir = root
 	cmd.Env = append(os.Environ(), markerEnv+"="+marker)
 	cmd.Stdout, cmd.Stderr = w, w
@@ -60,7 +65,7 @@ func startDemo(t *testing.T, logDir string) (*exec.Cmd, *os.File, string) {
 		_ = cmd.Process.Kill()
 		_ = r.Close()
 	})
-	return cmd, r, marker
+	return cmd, r, marker, logDir
 }
 
 // readUntil reads lines from r into out until one contains want, and fails
@@ -125,15 +130,14 @@ func requireNoProcessLeft(t *testing.T, marker string) {
 // output any more. While the shoot is up, every component's health and
 // metrics endpoints are listed, all on loopback.
 func TestDemoCtrlCThroughPipe(t *testing.T) {
-	logDir := t.TempDir()
-	cmd, r, marker := startDemo(t, logDir)
+	cmd, r, marker, logDir := startDemo(t)
 	var out bytes.Buffer
 	br := bufio.NewReader(r)
 	readUntil(t, br, &out, "press Ctrl-C")
 	if before := leftProcesses(marker); len(before) < 5 {
 		t.Errorf("the running demo has %d processes, want the control plane, peers and components:\n%s", len(before), strings.Join(before, "\n"))
 	}
-	for _, want := range []string{"initialized by ccm", "LoadBalancer IP 192.0.2.", "the shoot is up. kubeconfig: ",
+	for _, want := range []string{"initialized by ccm", "LoadBalancer IP 198.51.100.", "the shoot is up. kubeconfig: ",
 		"metalkube-extension", "RSS ", "/healthz (200)", "/metrics (200)"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("demo output lacks %q:\n%s", want, out.String())
@@ -181,7 +185,7 @@ func TestDemoCtrlCThroughPipe(t *testing.T) {
 // control plane, the peers and the extension run: every one of them must die
 // with it.
 func TestDemoKilled(t *testing.T) {
-	cmd, r, marker := startDemo(t, t.TempDir())
+	cmd, r, marker, _ := startDemo(t)
 	var out bytes.Buffer
 	readUntil(t, bufio.NewReader(r), &out, "metalkube-extension started")
 	if before := leftProcesses(marker); len(before) < 4 {
@@ -192,5 +196,22 @@ func TestDemoKilled(t *testing.T) {
 	}
 	_ = cmd.Wait()
 	_, _ = io.Copy(io.Discard, r)
+	requireNoProcessLeft(t, marker)
+}
+
+// TestDemoCtrlCDuringSetup: a Ctrl-C before the shoot is up stops every
+// process (what was created lives in the run's own control plane) and exits 0.
+func TestDemoCtrlCDuringSetup(t *testing.T) {
+	cmd, r, marker, logDir := startDemo(t)
+	var out bytes.Buffer
+	readUntil(t, bufio.NewReader(r), &out, "metalkube-extension started")
+	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	go func() { _, _ = io.Copy(io.Discard, r) }()
+	if err := cmd.Wait(); err != nil {
+		progress, _ := os.ReadFile(filepath.Join(logDir, ProgressLog))
+		t.Fatalf("demo after Ctrl-C during setup: %v, want exit code 0; progress:\n%s", err, progress)
+	}
 	requireNoProcessLeft(t, marker)
 }

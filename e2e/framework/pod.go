@@ -98,6 +98,14 @@ func (p *Pod) Stop() {
 // Nothing is dropped from a command line, and nothing added but the
 // loopback address of LoopbackFlags.
 func StartPod(ctx context.Context, in StartPodInput) (*Pod, error) {
+	// Mount paths become these directories in command lines and in files
+	// (a kubeconfig's tokenFile), where a relative path would be read
+	// relative to something else: the file's own directory.
+	root, err := filepath.Abs(in.Root)
+	if err != nil {
+		return nil, fmt.Errorf("pod %s: %w", in.Name, err)
+	}
+	in.Root = root
 	vols := map[string]string{} // volume name -> directory
 	for _, v := range in.Spec.Volumes {
 		dir := filepath.Join(in.Root, in.Name, v.Name)

@@ -121,9 +121,17 @@ func (g *VG) detachLoop(ctx context.Context, lv LV) error {
 		return err
 	}
 	for _, l := range found {
-		if out, err := exec.CommandContext(ctx, "losetup", "--detach", l.Name).CombinedOutput(); err != nil {
-			return fmt.Errorf("detach %s of %s/%s: %w: %s", l.Name, g.name, lv.Name, err, strings.TrimSpace(string(out)))
+		if err := detachDevice(ctx, l.Name); err != nil {
+			return fmt.Errorf("%s/%s: %w", g.name, lv.Name, err)
 		}
+	}
+	return nil
+}
+
+// detachDevice detaches one loop device.
+func detachDevice(ctx context.Context, dev string) error {
+	if out, err := exec.CommandContext(ctx, "losetup", "--detach", dev).CombinedOutput(); err != nil {
+		return fmt.Errorf("detach %s: %w: %s", dev, err, strings.TrimSpace(string(out)))
 	}
 	return nil
 }

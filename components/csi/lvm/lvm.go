@@ -407,8 +407,13 @@ func (g *VG) finish(ctx context.Context, lv LV, tags []string) error {
 		return fmt.Errorf("activate %s/%s: %w", g.name, lv.Name, err)
 	}
 	werr := writeZeros(dev, min(lv.Size, 1<<20))
-	if err := g.deactivate(ctx, lv.Name); err != nil {
-		return err
+	if g.activation == ActivationLoop {
+		err = detachDevice(ctx, dev)
+	} else {
+		err = g.deactivateLV(ctx, lv)
+	}
+	if err != nil {
+		return fmt.Errorf("deactivate %s/%s: %w", g.name, lv.Name, err)
 	}
 	if werr != nil {
 		return fmt.Errorf("zero the start of %s/%s: %w", g.name, lv.Name, werr)
@@ -486,10 +491,11 @@ func (g *VG) Extend(ctx context.Context, name string, size int64) (int64, error)
 func (g *VG) Remove(ctx context.Context, name string) error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if _, err := g.Get(ctx, name); err != nil {
+	lv, err := g.Get(ctx, name)
+	if err != nil {
 		return err
 	}
-	if err := g.deactivate(ctx, name); err != nil {
+	if err := g.deactivateLV(ctx, lv); err != nil {
 		return err
 	}
 	if _, err := g.run(ctx, "lvremove", "-y", g.name+"/"+name); err != nil {
@@ -524,15 +530,23 @@ func (g *VG) Deactivate(ctx context.Context, name string) error {
 }
 
 func (g *VG) deactivate(ctx context.Context, name string) error {
+	if g.activation == ActivationDM {
+		return g.deactivateLV(ctx, LV{Name: name})
+	}
+	lv, err := g.Get(ctx, name)
+	if err != nil {
+		return err
+	}
+	return g.deactivateLV(ctx, lv)
+}
+
+// deactivateLV deactivates lv (loop activation needs its segments).
+func (g *VG) deactivateLV(ctx context.Context, lv LV) error {
 	if g.activation == ActivationLoop {
-		lv, err := g.Get(ctx, name)
-		if err != nil {
-			return err
-		}
 		return g.detachLoop(ctx, lv)
 	}
-	if _, err := g.run(ctx, "lvchange", "-an", g.name+"/"+name); err != nil {
-		return fmt.Errorf("deactivate %s/%s: %w", g.name, name, err)
+	if _, err := g.run(ctx, "lvchange", "-an", g.name+"/"+lv.Name); err != nil {
+		return fmt.Errorf("deactivate %s/%s: %w", g.name, lv.Name, err)
 	}
 	return nil
 }
