@@ -7,7 +7,7 @@
 // for the volumes of its own node, which the external-provisioner runs beside
 // it in node-deployment mode; and Node (stage, publish, expand, volume stats).
 // A volume lives on one node: its accessible topology is the node's
-// topology.metalkube.io/node segment.
+// topology.lvm.csi.metalkube.io/node segment.
 //
 // Packages:
 //

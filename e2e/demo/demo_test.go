@@ -137,7 +137,7 @@ func TestDemoCtrlCThroughPipe(t *testing.T) {
 	if before := leftProcesses(marker); len(before) < 5 {
 		t.Errorf("the running demo has %d processes, want the control plane, peers and components:\n%s", len(before), strings.Join(before, "\n"))
 	}
-	for _, want := range []string{"initialized by ccm", "LoadBalancer IP 192.0.2.", "the shoot is up. kubeconfig: ",
+	for _, want := range []string{"initialized by ccm", "LoadBalancer IP 198.51.100.", "the shoot is up. kubeconfig: ",
 		"metalkube-extension", "RSS ", "/healthz (200)", "/metrics (200)"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("demo output lacks %q:\n%s", want, out.String())

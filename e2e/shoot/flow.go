@@ -53,7 +53,7 @@ const (
 var Zones = []string{"zone-a", "zone-b"}
 
 // LBPrefix is the in-cluster IPAM provider's pool of LoadBalancer IPs.
-var LBPrefix = netip.MustParsePrefix("192.0.2.0/26")
+var LBPrefix = netip.MustParsePrefix("198.51.100.0/26")
 
 // MetalOperatorNamespace is where metal-operator keeps its discovery boot
 // configurations.
