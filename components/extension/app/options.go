@@ -94,8 +94,8 @@ type ControllerOptions struct {
 func (o *ControllerOptions) AddFlags(fs *pflag.FlagSet, defaultImage string) {
 	fs.IntVar(&o.MaxConcurrentReconciles, FlagMaxConcurrentReconciles, 5, "concurrent reconciles per controller")
 	fs.BoolVar(&o.IgnoreOperationAnnotation, FlagIgnoreOperationAnnotation, false, "reconcile on every change instead of waiting for gardenlet's operation annotation")
-	fs.StringVar(&o.CCMImage, FlagCCMImage, defaultImage, "image running `metalkube ccm` in shoot control planes")
-	fs.StringVar(&o.MCMImage, FlagMCMImage, defaultImage, "image running the `metalkube mcm` sidecar of machine-controller-manager")
+	fs.StringVar(&o.CCMImage, FlagCCMImage, defaultImage, "image running metalkube ccm in shoot control planes")
+	fs.StringVar(&o.MCMImage, FlagMCMImage, defaultImage, "image running the metalkube mcm sidecar of machine-controller-manager")
 	fs.DurationVar(&o.HealthCheckSyncPeriod, FlagHealthCheckSyncPeriod, 30*time.Second, "how often health checks run")
 	fs.StringVar(&o.HeartbeatNamespace, FlagHeartbeatNamespace, "", "namespace of the heartbeat lease; empty: the leader election namespace")
 	fs.DurationVar(&o.HeartbeatRenewInterval, FlagHeartbeatRenewInterval, 30*time.Second, "how often the heartbeat lease is renewed")
