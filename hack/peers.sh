@@ -30,26 +30,9 @@ ipam_version=$(sed -n 's/^const InClusterIPAMVersion = "\(.*\)"$/\1/p' "$root/sh
 metal_module=github.com/ironcore-dev/metal-operator
 metal_version=$(cd "$root/shared" && go list -m -f '{{.Version}}' "$metal_module")
 
-# build name module version package: builds package (relative to the module
-# root) in a writable copy of the module, with the module's own go.mod.
-build() {
-	local name=$1 module=$2 version=$3 pkg=$4
-	local out="$cache/$name-$version/$name"
-	if [ ! -x "$out" ]; then
-		echo "building $name $version from $module (once; cached in $cache)" >&2
-		local src work
-		src=$(cd "$root/shared" && GOWORK=off GOFLAGS=-mod=mod go mod download -json "$module@$version" | sed -n 's/^\t"Dir": "\(.*\)",$/\1/p')
-		[ -d "$src" ] || { echo "module $module@$version: not in the module cache" >&2; exit 1; }
-		work=$(mktemp -d)
-		trap 'rm -rf "$work"' RETURN
-		cp -r "$src/." "$work/"
-		chmod -R u+w "$work"
-		mkdir -p "$(dirname "$out")"
-		(cd "$work" && GOWORK=off GOFLAGS=-mod=mod CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$out.tmp" "$pkg")
-		mv "$out.tmp" "$out"
-	fi
-	ln -sf "$out" "$bin/$name"
-}
+download_dir="$root/shared"
+# shellcheck source=lib/build-peer.sh
+source "$root/hack/lib/build-peer.sh"
 
 build ipam-in-cluster "$ipam_module" "$ipam_version" .
 build metal-operator "$metal_module" "$metal_version" ./cmd

@@ -15,26 +15,9 @@ cache=${METALKUBE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/metalkube}
 bin="$root/bin"
 mkdir -p "$cache" "$bin"
 
-# build name module version package
-build() {
-	local name=$1 module=$2 version=$3 pkg=$4
-	local out="$cache/$name-$version/$name"
-	if [ ! -x "$out" ]; then
-		echo "building $name $version from $module (once; cached in $cache)" >&2
-		local src work
-		src=$(cd "$here" && GOWORK=off GOFLAGS=-mod=mod go mod download -json "$module@$version" | sed -n 's/^\t"Dir": "\(.*\)",$/\1/p')
-		[ -d "$src" ] || { echo "module $module@$version: not in the module cache" >&2; exit 1; }
-		work=$(mktemp -d)
-		cp -r "$src/." "$work/"
-		chmod -R u+w "$work"
-		rm -rf "$work/vendor"
-		mkdir -p "$(dirname "$out")"
-		(cd "$work" && GOWORK=off GOFLAGS=-mod=mod CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$out.tmp" "$pkg")
-		rm -rf "$work"
-		mv "$out.tmp" "$out"
-	fi
-	ln -sf "$out" "$bin/$name"
-}
+download_dir="$here"
+# shellcheck source=../../../hack/lib/build-peer.sh
+source "$root/hack/lib/build-peer.sh"
 
 build csi-sanity github.com/kubernetes-csi/csi-test/v5 v5.6.0 ./cmd/csi-sanity
 build csi-provisioner github.com/kubernetes-csi/external-provisioner/v6 v6.4.0 ./cmd/csi-provisioner

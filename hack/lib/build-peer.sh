@@ -1,0 +1,26 @@
+# Sourced by the peer scripts (hack/peers.sh, components/csi/hack/peers.sh).
+# build name module version package: builds package (relative to the module
+# root) of module@version from the Go module proxy, in a writable copy of the
+# module with its own go.mod (a vendor directory is dropped), once per
+# version into $cache/<name>-<version>/, and links it into $bin. The caller
+# sets cache, bin and download_dir (a module directory to run
+# `go mod download` in).
+build() {
+	local name=$1 module=$2 version=$3 pkg=$4
+	local out="$cache/$name-$version/$name"
+	if [ ! -x "$out" ]; then
+		echo "building $name $version from $module (once; cached in $cache)" >&2
+		local src work
+		src=$(cd "$download_dir" && GOWORK=off GOFLAGS=-mod=mod go mod download -json "$module@$version" | sed -n 's/^\t"Dir": "\(.*\)",$/\1/p')
+		[ -d "$src" ] || { echo "module $module@$version: not in the module cache" >&2; exit 1; }
+		work=$(mktemp -d)
+		cp -r "$src/." "$work/"
+		chmod -R u+w "$work"
+		rm -rf "$work/vendor"
+		mkdir -p "$(dirname "$out")"
+		(cd "$work" && GOWORK=off GOFLAGS=-mod=mod CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$out.tmp" "$pkg")
+		rm -rf "$work"
+		mv "$out.tmp" "$out"
+	fi
+	ln -sf "$out" "$bin/$name"
+}
