@@ -19,10 +19,6 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 )
 
-// Repository is the metalkube image's repository, the chart's
-// global.image.repository default.
-const Repository = "ghcr.io/metalkube/metalkube"
-
 // NonRoot is the user and group the metalkube image runs as (distroless'
 // "nonroot").
 const NonRoot = 65532
@@ -167,10 +163,6 @@ func layerOf(spec Spec) (v1.Layer, error) {
 		return io.NopCloser(bytes.NewReader(b)), nil
 	}, tarball.WithCompressionLevel(gzip.BestSpeed))
 }
-
-// MetalkubeRef is the metalkube image's reference for a version, the
-// chart's scheme: global.image.repository:global.image.tag.
-func MetalkubeRef(version string) string { return Repository + ":" + version }
 
 // Metalkube is the metalkube image, tagged ref: the static multicall binary at
 // /usr/local/bin/metalkube as the entrypoint, run as 65532:65532, with a

@@ -59,7 +59,6 @@ func (p paths) kubeletConf() string    { return filepath.Join(p.state, "kubelet.
 func (p paths) proxyConf() string      { return filepath.Join(p.state, "kube-proxy.yaml") }
 func (p paths) podLogs() string        { return filepath.Join(p.state, "pod-logs") }
 func (p paths) volumePlugins() string  { return filepath.Join(p.state, "volume-plugins") }
-func (p paths) ipForward() string      { return filepath.Join(p.state, "ip_forward") }
 func (p paths) runtimeEndpoint() string {
 	return "unix://" + p.containerdSock()
 }
