@@ -39,6 +39,15 @@ type File struct {
 	Source string
 }
 
+// Dir is an empty directory of an image.
+type Dir struct {
+	Path string
+	// Mode is the permission bits (1777 for /tmp).
+	Mode int64
+	// Owner is the owning user and group ID.
+	Owner int
+}
+
 // Spec describes an image built FROM scratch.
 type Spec struct {
 	// Ref is the image reference it is tagged with, e.g.
@@ -46,8 +55,8 @@ type Spec struct {
 	Ref string
 	// Files are the image's files; their parent directories are added.
 	Files []File
-	// Dirs are empty directories to add (mode 1777 for /tmp).
-	Dirs map[string]int64
+	// Dirs are empty directories to add.
+	Dirs []Dir
 	// User is the config's user ("65532:65532").
 	User string
 	// Entrypoint and Env of the config.
@@ -116,12 +125,12 @@ func layerOf(spec Spec) (v1.Layer, error) {
 			}
 		}
 	}
-	for d, mode := range spec.Dirs {
-		if !path.IsAbs(d) {
-			return nil, fmt.Errorf("directory %q: not an absolute path", d)
+	for _, d := range spec.Dirs {
+		if !path.IsAbs(d.Path) {
+			return nil, fmt.Errorf("directory %q: not an absolute path", d.Path)
 		}
-		addDirs(d)
-		entries[d] = entry{hdr: &tar.Header{Typeflag: tar.TypeDir, Name: strings.TrimPrefix(d, "/") + "/", Mode: mode, ModTime: epoch}}
+		addDirs(d.Path)
+		entries[d.Path] = entry{hdr: &tar.Header{Typeflag: tar.TypeDir, Name: strings.TrimPrefix(d.Path, "/") + "/", Mode: d.Mode, Uid: d.Owner, Gid: d.Owner, ModTime: epoch}}
 	}
 	for _, f := range spec.Files {
 		if !path.IsAbs(f.Path) {
@@ -181,9 +190,11 @@ func Metalkube(binary, ref string) Spec {
 		files = append(files, File{Path: bundle, Mode: 0o644, Source: bundle})
 	}
 	return Spec{
-		Ref:        ref,
-		Files:      files,
-		Dirs:       map[string]int64{"/tmp": 0o1777, "/home/nonroot": 0o700},
+		Ref:   ref,
+		Files: files,
+		// The user's home belongs to it, as in distroless: client-go looks
+		// for ~/.kube/config and fails on a home it may not enter.
+		Dirs:       []Dir{{Path: "/tmp", Mode: 0o1777}, {Path: "/home/nonroot", Mode: 0o700, Owner: NonRoot}},
 		User:       fmt.Sprintf("%d:%d", NonRoot, NonRoot),
 		Entrypoint: []string{"/usr/local/bin/metalkube"},
 		// The binary is linked statically with glibc: the Go resolver, not
