@@ -22,6 +22,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr"
 	admissionv1 "k8s.io/api/admission/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -29,6 +30,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/yaml"
 
 	"github.com/metalkube/metalkube/e2e/framework"
@@ -71,6 +73,7 @@ func TestChartOnRealNode(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	ctrllog.SetLogger(logr.Discard()) // envtest.InstallCRDs logs through it
 	ctx := t.Context()
 	start := time.Now()
 	n, err := realnode.Start(ctx, realnode.StartInput{
@@ -98,6 +101,11 @@ func TestChartOnRealNode(t *testing.T) {
 		t.Fatal(err)
 	}
 	if err := installCRDs(n); err != nil {
+		t.Fatal(err)
+	}
+	// MetalLB's namespace, where ccm and lb write its objects (MetalLB
+	// itself does not run here; its CRDs are installed).
+	if _, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "metallb-system"}}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	repo, tag, _ := strings.Cut(imgs.MetalkubeRef, ":")
@@ -144,14 +152,20 @@ func TestChartOnRealNode(t *testing.T) {
 }
 
 // installCRDs installs what the components watch: Gardener's extension and
-// resource CRDs, machine-controller-manager's, metal-operator's and Cluster
-// API IPAM's, from the Go module cache like the rest of the suite.
+// resource CRDs, machine-controller-manager's, metal-operator's, Cluster
+// API IPAM's and MetalLB's, from the Go module cache like the rest of the
+// suite.
 func installCRDs(n *realnode.Node) error {
 	paths, err := testenv.CRDPaths(testenv.GardenerExtensions, testenv.GardenerResources, testenv.MachineControllerManager,
 		testenv.MetalOperator, testenv.ClusterAPIIPAM)
 	if err != nil {
 		return err
 	}
+	metallb, err := testenv.ModuleDir("go.universe.tf/metallb", "")
+	if err != nil {
+		return err
+	}
+	paths = append(paths, filepath.Join(metallb, "config", "crd", "bases"))
 	_, err = envtest.InstallCRDs(n.Config, envtest.CRDInstallOptions{Paths: paths, ErrorIfPathMissing: true})
 	return err
 }
