@@ -130,10 +130,13 @@ func TestChartOnRealNode(t *testing.T) {
 				values[k] = v
 			}
 			var ca []byte
+			var secrets []framework.Secret
 			if r.webhook {
-				if ca, err = webhookCert(ctx, cs, ns); err != nil {
+				var key []byte
+				if ca, key, err = webhookCert(ctx, cs, ns); err != nil {
 					t.Fatal(err)
 				}
+				secrets = append(secrets, framework.Secret{Name: "the webhook's TLS key", Value: key})
 				values["extension"] = map[string]any{"webhook": map[string]any{"caBundle": string(ca)}}
 			}
 			began := time.Now()
@@ -142,8 +145,13 @@ func TestChartOnRealNode(t *testing.T) {
 			}
 			t.Logf("helm install --wait: %s", time.Since(began).Round(time.Millisecond))
 			checkPods(ctx, t, cs, ns)
+			checkLogs(t, n, ns, secrets)
 			if r.webhook {
-				if err := callWebhook(ctx, cs, ns, ca); err != nil {
+				// Until kube-proxy has the Service's endpoints in its rules.
+				if err := framework.Eventually(ctx, "the webhook answering through its Service", 2*time.Minute, 250*time.Millisecond, func(ctx context.Context) (bool, error) {
+					err := callWebhook(ctx, cs, ns, ca)
+					return err == nil, err
+				}); err != nil {
 					t.Error(err)
 				}
 			}
@@ -236,6 +244,33 @@ func checkPods(ctx context.Context, t *testing.T, cs kubernetes.Interface, ns st
 	}
 }
 
+// checkLogs reads every container's log as the kubelet wrote it: no request
+// the chart's RBAC denied ("forbidden"), and none of the secrets.
+func checkLogs(t *testing.T, n *realnode.Node, ns string, secrets []framework.Secret) {
+	t.Helper()
+	files, err := n.PodLogs(ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) == 0 {
+		t.Fatalf("no container logs of %s", ns)
+	}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			if strings.Contains(line, "forbidden") {
+				t.Errorf("%s: denied by RBAC: %s", filepath.Base(filepath.Dir(filepath.Dir(f))), line)
+			}
+		}
+	}
+	if err := framework.ScanLogs(files, secrets); err != nil {
+		t.Error(err)
+	}
+}
+
 // podReport is the pods' status and the end of their logs, for a failure.
 func podReport(ctx context.Context, cs kubernetes.Interface, ns string) string {
 	var b strings.Builder
@@ -272,10 +307,10 @@ const webhookService = "metalkube-extension-webhook"
 
 // webhookCert issues the webhook's serving certificate for its Service from
 // a fresh CA into the chart's tlsSecret and returns the CA.
-func webhookCert(ctx context.Context, cs kubernetes.Interface, ns string) ([]byte, error) {
+func webhookCert(ctx context.Context, cs kubernetes.Interface, ns string) (ca, key []byte, err error) {
 	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	caTmpl := &x509.Certificate{
 		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "realnode-webhook-ca"},
@@ -284,15 +319,15 @@ func webhookCert(ctx context.Context, cs kubernetes.Interface, ns string) ([]byt
 	}
 	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	caCert, err := x509.ParseCertificate(caDER)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	srvKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	tmpl := &x509.Certificate{
 		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: webhookService},
@@ -300,26 +335,27 @@ func webhookCert(ctx context.Context, cs kubernetes.Interface, ns string) ([]byt
 		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 		DNSNames: []string{webhookService + "." + ns + ".svc", webhookService + "." + ns + ".svc.cluster.local"},
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, caCert, &key.PublicKey, caKey)
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, caCert, &srvKey.PublicKey, caKey)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	kb, err := x509.MarshalECPrivateKey(key)
+	kb, err := x509.MarshalECPrivateKey(srvKey)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
+	key = pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb})
 	secret := &corev1.Secret{
 		ObjectMeta: metav1.ObjectMeta{Name: "metalkube-extension-webhook-tls", Namespace: ns},
 		Type:       corev1.SecretTypeTLS,
 		Data: map[string][]byte{
 			corev1.TLSCertKey:       pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
-			corev1.TLSPrivateKeyKey: pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}),
+			corev1.TLSPrivateKeyKey: key,
 		},
 	}
 	if _, err := cs.CoreV1().Secrets(ns).Create(ctx, secret, metav1.CreateOptions{}); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}), nil
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}), key, nil
 }
 
 // callWebhook sends an AdmissionReview to the extension's control plane

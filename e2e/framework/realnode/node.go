@@ -189,6 +189,12 @@ func (n *Node) Client() (kubernetes.Interface, error) { return kubernetes.NewFor
 // LogDir is where the processes' logs are.
 func (n *Node) LogDir() string { return n.logDir }
 
+// PodLogs returns the files of the containers' logs of a namespace's pods,
+// as the kubelet writes them (<namespace>_<pod>_<uid>/<container>/<n>.log).
+func (n *Node) PodLogs(namespace string) ([]string, error) {
+	return filepath.Glob(filepath.Join(n.paths.podLogs(), namespace+"_*", "*", "*.log"))
+}
+
 func writePKI(p paths) (string, error) {
 	pk, err := newPKI(p.pki())
 	if err != nil {
@@ -210,6 +216,7 @@ func writePKI(p paths) (string, error) {
 		{"kube-controller-manager", "system:kube-controller-manager", ""},
 		{"kube-scheduler", "system:kube-scheduler", ""},
 		{"kube-proxy", "system:kube-proxy", ""},
+		{"front-proxy-client", "front-proxy-client", ""},
 	}
 	server := fmt.Sprintf("https://%s:%d", NodeIP, APIPort)
 	for _, c := range clients {
@@ -265,6 +272,13 @@ func (n *Node) startControlPlane(ctx context.Context) error {
 		"--bind-address="+NodeIP, "--advertise-address="+NodeIP, fmt.Sprintf("--secure-port=%d", APIPort),
 		"--tls-cert-file="+pk("apiserver.crt"), "--tls-private-key-file="+pk("apiserver.key"),
 		"--client-ca-file="+pk("ca.crt"),
+		// The front proxy's settings, which components that delegate
+		// authentication to the API server (the ccm) read from
+		// kube-system/extension-apiserver-authentication.
+		"--requestheader-client-ca-file="+pk("ca.crt"), "--requestheader-allowed-names=front-proxy-client",
+		"--requestheader-username-headers=X-Remote-User", "--requestheader-group-headers=X-Remote-Group",
+		"--requestheader-extra-headers-prefix=X-Remote-Extra-",
+		"--proxy-client-cert-file="+pk("front-proxy-client.crt"), "--proxy-client-key-file="+pk("front-proxy-client.key"),
 		"--kubelet-client-certificate="+pk("admin.crt"), "--kubelet-client-key="+pk("admin.key"),
 		"--service-cluster-ip-range="+ServiceCIDR,
 		"--service-account-issuer=https://kubernetes.default.svc.cluster.local",
