@@ -237,6 +237,10 @@ func checkPods(ctx context.Context, t *testing.T, cs kubernetes.Interface, ns st
 		if !nonRoot {
 			t.Errorf("pod %s: runAsNonRoot not set", p.Name)
 		}
+		// `kubectl logs`: the API server asks the kubelet.
+		if _, err := cs.CoreV1().Pods(ns).GetLogs(p.Name, &corev1.PodLogOptions{Container: p.Spec.Containers[0].Name}).DoRaw(ctx); err != nil {
+			t.Errorf("logs of pod %s through the API server: %v", p.Name, err)
+		}
 		t.Logf("pod %s Ready on %s (%s)", p.Name, p.Spec.NodeName, p.Status.PodIP)
 	}
 	if t.Failed() {
