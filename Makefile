@@ -39,6 +39,12 @@ image: ## Build the image here, no registry or engine needed: bin/metalkube-imag
 image-docker: ## Build the image with the Dockerfile (needs a Docker engine and its base images' registries)
 	docker build --build-arg VERSION=$(VERSION) --build-arg COMMIT=$(COMMIT) -t $(IMAGE) .
 
+CSI_NODE_IMAGE ?= ghcr.io/metalkube/metalkube-csi-node:$(VERSION)
+
+.PHONY: image-csi-node
+image-csi-node: ## Build the csi node plugin's image (the binary with lvm2 and the file system tools; needs a Docker engine)
+	docker build --target csi-node --build-arg VERSION=$(VERSION) --build-arg COMMIT=$(COMMIT) -t $(CSI_NODE_IMAGE) .
+
 .PHONY: deps
 deps: ## Install the Debian packages the tests use (nftables, iperf3, cloud-init, lvm2, xfsprogs), if missing
 	hack/deps.sh
