@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -94,6 +95,32 @@ type Node struct {
 	paths   paths
 	bin     string
 	logDir  string
+	lock    *os.File
+}
+
+// LockFile serializes the nodes of one machine: ports, the bridge and the
+// state directory are fixed, and `go test ./...` runs packages in parallel.
+// Start holds it until Stop; the kernel releases it when the process dies.
+const LockFile = "/run/lock/metalkube-realnode.lock"
+
+// acquire waits for the machine's node lock.
+func acquire(ctx context.Context) (*os.File, error) {
+	if err := os.MkdirAll(filepath.Dir(LockFile), 0o755); err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(LockFile, os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	err = framework.Eventually(ctx, "the real node's lock "+LockFile+" (another node runs on this machine)", 30*time.Minute, 500*time.Millisecond, func(context.Context) (bool, error) {
+		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		return err == nil, err
+	})
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
 }
 
 // Timing is how long one phase of Start took.
@@ -111,23 +138,27 @@ func Start(ctx context.Context, in StartInput) (n *Node, err error) {
 		in.StateDir = DefaultStateDir
 	}
 	n = &Node{paths: paths{state: in.StateDir}, bin: in.Bin, logDir: in.LogDir}
+	if n.lock, err = acquire(ctx); err != nil {
+		return nil, err
+	}
 	phase := time.Now()
 	mark := func(name string) {
 		n.Timings = append(n.Timings, Timing{Phase: name, Duration: time.Since(phase)})
 		phase = time.Now()
 	}
-	if err := Teardown(ctx, in.StateDir, in.Bin); err != nil {
-		return nil, fmt.Errorf("tear down the previous node: %w", err)
-	}
-	mark("teardown")
 	defer func() {
 		if err != nil {
 			if terr := Teardown(context.WithoutCancel(ctx), in.StateDir, in.Bin); terr != nil {
 				err = errors.Join(err, fmt.Errorf("tear down: %w", terr))
 			}
+			n.lock.Close()
 			n = nil
 		}
 	}()
+	if err := Teardown(ctx, in.StateDir, in.Bin); err != nil {
+		return n, fmt.Errorf("tear down the previous node: %w", err)
+	}
+	mark("teardown")
 	p := n.paths
 	if err := os.MkdirAll(p.state, 0o700); err != nil {
 		return n, err
@@ -178,8 +209,9 @@ func Start(ctx context.Context, in StartInput) (n *Node, err error) {
 	return n, nil
 }
 
-// Stop tears the node down (Teardown).
+// Stop tears the node down (Teardown) and lets the next one start.
 func (n *Node) Stop(ctx context.Context) error {
+	defer n.lock.Close()
 	return Teardown(ctx, n.paths.state, n.bin)
 }
 

@@ -69,6 +69,7 @@ func TestNodeTwice(t *testing.T) {
 				for _, name := range stopOrder {
 					killRecorded(n.paths, name)
 				}
+				n.lock.Close() // as the kernel does for a process that dies
 				return
 			}
 			if err := n.Stop(context.WithoutCancel(ctx)); err != nil {
