@@ -89,7 +89,7 @@ func Run(ctx context.Context, opts Options) (err error) {
 		}
 		defer func() { err = errors.Join(err, stop(context.WithoutCancel(ctx))) }()
 	}
-	fmt.Fprintf(opts.Out, "[%6.1fs] start the control plane (kube-apiserver + etcd, CRDs of metal-operator, Gardener, MCM, CAPI IPAM, metalkube)\n", 0.0)
+	fmt.Fprintf(opts.Out, "[%6.1fs] start the control plane (kube-apiserver + etcd, CRDs of metal-operator, Gardener, MCM, CAPI IPAM, metalkube)\n", time.Since(start).Seconds())
 	envOpts, err := shoot.EnvOptions()
 	if err != nil {
 		return err

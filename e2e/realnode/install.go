@@ -157,6 +157,9 @@ func helmInstall(ctx context.Context, root, dir, kubeconfig, ns, preset string, 
 	if err != nil {
 		return nil, err
 	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
 	valuesFile := filepath.Join(dir, "values.yaml")
 	if err := os.WriteFile(valuesFile, b, 0o600); err != nil {
 		return nil, err

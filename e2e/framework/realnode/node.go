@@ -169,6 +169,9 @@ func Start(ctx context.Context, in StartInput) (n *Node, err error) {
 	if err := saveSysctls(p); err != nil {
 		return n, err
 	}
+	if err := saveHostPaths(p); err != nil {
+		return n, err
+	}
 	if err := p.writeConfigs(in.PauseRef); err != nil {
 		return n, fmt.Errorf("write configs: %w", err)
 	}
@@ -373,7 +376,7 @@ func (n *Node) startNode(ctx context.Context) error {
 	if err := n.start("kubelet",
 		"--config="+p.kubeletConf(),
 		"--kubeconfig="+filepath.Join(p.pki(), "kubelet.kubeconfig"),
-		"--root-dir="+p.kubelet(),
+		"--root-dir="+p.kubelet(), "--cert-dir="+filepath.Join(p.kubelet(), "pki"),
 		"--node-ip="+NodeIP, "--hostname-override="+NodeName,
 	); err != nil {
 		return err
