@@ -25,6 +25,7 @@ import (
 	"github.com/metalkube/metalkube/shared/component"
 	"github.com/metalkube/metalkube/shared/metal"
 	"github.com/metalkube/metalkube/shared/options"
+	"github.com/metalkube/metalkube/shared/version"
 )
 
 // Controller names (values of --controllers / --disable-controllers).
@@ -158,7 +159,7 @@ func NewCommand(context.Context) *cobra.Command {
 	}
 	fs := cmd.Flags()
 	server.AddFlags(fs)
-	cfg.Controllers.AddFlags(fs, provider.DefaultImage)
+	cfg.Controllers.AddFlags(fs, version.Image())
 	backend.AddFlags(fs)
 	ctrlSwitch.AddFlags(fs)
 	whOpts.AddFlags(fs)

@@ -35,5 +35,3 @@ const (
 	MCMProviderContainerName   = "machine-controller-manager-provider-metalkube"
 )
 
-// DefaultImage is the metalkube image run for ccm and mcm when none is configured.
-const DefaultImage = "ghcr.io/metalkube/metalkube:latest"
