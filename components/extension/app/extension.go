@@ -129,6 +129,12 @@ func NewCommand(context.Context) *cobra.Command {
 		Short: "Gardener provider extension for bare metal (Infrastructure, Worker, ControlPlane, OperatingSystemConfig, webhooks)",
 		Long: "Runs on a Gardener seed: reconciles Infrastructure, Worker, ControlPlane and OperatingSystemConfig resources of type " +
 			provider.Type + ", runs health checks and the heartbeat, and serves the control plane webhook over TLS.",
+		Example: "  # On a seed whose shoots run on IronCore's metal-operator (each shoot's cloudprovider\n" +
+			"  # Secret says where; the chart's seed preset renders this):\n" +
+			"  metalkube extension --webhook-config-mode=service --webhook-config-namespace=extension-provider-metalkube \\\n" +
+			"    --leader-election-namespace=extension-provider-metalkube\n\n" +
+			"  # Only the Infrastructure and Worker controllers, no webhooks:\n" +
+			"  metalkube extension --controllers=infrastructure,worker --disable-webhooks=controlplane",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := errors.Join(server.Validate(), cfg.Controllers.Validate(), backend.Validate()); err != nil {
