@@ -199,4 +199,3 @@ func MemoryOf(pid int) (Memory, error) {
 	}
 	return m, nil
 }
-

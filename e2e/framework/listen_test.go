@@ -62,7 +62,6 @@ func TestListenersAndEndpoints(t *testing.T) {
 	}
 }
 
-
 func TestMemoryOf(t *testing.T) {
 	m, err := MemoryOf(os.Getpid())
 	if err != nil {

@@ -34,4 +34,3 @@ const (
 	CloudProviderConfigName    = "cloud-provider-config"
 	MCMProviderContainerName   = "machine-controller-manager-provider-metalkube"
 )
-
