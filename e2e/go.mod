@@ -7,6 +7,7 @@ require (
 	github.com/gardener/gardener/pkg/apis v1.150.0
 	github.com/gardener/machine-controller-manager v0.62.1
 	github.com/go-logr/logr v1.4.4
+	github.com/google/go-containerregistry v0.22.0
 	github.com/ironcore-dev/metal-operator v0.7.0
 	github.com/metalkube/metalkube/components/firewall v0.0.0
 	github.com/metalkube/metalkube/shared v0.0.0
@@ -158,6 +159,8 @@ require (
 	github.com/oklog/run v1.2.0 // indirect
 	github.com/oklog/ulid/v2 v2.1.1 // indirect
 	github.com/open-telemetry/opentelemetry-operator/apis v0.156.0 // indirect
+	github.com/opencontainers/go-digest v1.0.0 // indirect
+	github.com/opencontainers/image-spec v1.1.1 // indirect
 	github.com/perses/common v0.31.2 // indirect
 	github.com/perses/perses v0.54.0 // indirect
 	github.com/perses/perses-operator v0.5.0 // indirect
