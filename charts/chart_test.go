@@ -1238,6 +1238,11 @@ func TestCSI(t *testing.T) {
 					t.Errorf("provisioner: --%s is not true", f)
 				}
 			}
+			// WaitForFirstConsumer (the default): no node claims a PVC the
+			// scheduler has not placed on it.
+			if got := arg(c, "node-deployment-immediate-binding"); got != "false" {
+				t.Errorf("provisioner --node-deployment-immediate-binding=%s, want false with WaitForFirstConsumer", got)
+			}
 		}
 	}
 
