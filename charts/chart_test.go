@@ -74,13 +74,19 @@ var testCA = func() string {
 // component: the cluster's name in the backend (ccm, lb), the firewall's
 // interfaces and node network, and the webhooks' CA bundle (their
 // failurePolicy is Fail).
+//
+// No component is on by default; these values enable five (ccm, mcm, os,
+// extension, admission), so that one rendering covers components of several
+// roles and the backend settings they share.
 func requiredValues() map[string]any {
 	return map[string]any{
-		"ccm":       map[string]any{"cluster": "shoot-a"},
+		"ccm":       map[string]any{"enabled": true, "cluster": "shoot-a"},
 		"lb":        map[string]any{"cluster": "shoot-a"},
+		"mcm":       map[string]any{"enabled": true},
+		"os":        map[string]any{"enabled": true},
 		"firewall":  map[string]any{"externalInterfaces": []any{"eth0"}, "internalInterfaces": []any{"eth1"}, "nodeCIDRs": []any{"10.0.0.0/16"}},
-		"extension": map[string]any{"webhook": map[string]any{"caBundle": testCA}},
-		"admission": map[string]any{"webhook": map[string]any{"caBundle": testCA}},
+		"extension": map[string]any{"enabled": true, "webhook": map[string]any{"caBundle": testCA}},
+		"admission": map[string]any{"enabled": true, "webhook": map[string]any{"caBundle": testCA}},
 		"csi":       map[string]any{"devices": []any{"/dev/nvme*n1"}},
 	}
 }
@@ -140,10 +146,10 @@ type chartCase struct {
 	values string
 }
 
-// cases: the defaults, each component alone with what it needs, and the
+// cases: five components of several roles (requiredValues), each component alone with what it needs, and the
 // backend variants (metalstack credentials, ironcore kubeconfig, cilium).
 var cases = []chartCase{
-	{name: "default", values: ""},
+	{name: "five-components", values: ""},
 	{name: "ccm", values: only("ccm", "ccm:\n  cluster: shoot-a\n  podCIDR:\n    nodeNetworks: [10.0.0.0/16]\n    clusterCIDRs: [100.64.0.0/12]\n    maskSizeIPv4: 24\n  loadBalancer:\n    network: internet\n    bgpPeerASN: 4200000001\n    l2Advertisement: false\n")},
 	{name: "lb", values: only("lb", "lb:\n  cluster: shoot-a\n  loadBalancerClass: metalkube.io/lb\n  network: internet\n  networkIPv6: internet-v6\n")},
 	{name: "lb-cilium", values: only("lb", "lb:\n  cluster: shoot-a\n  announce: cilium\n")},
@@ -799,6 +805,8 @@ func TestValuesRefused(t *testing.T) {
 		// wantErr are substrings of the error; none: the values install.
 		wantErr []string
 	}{
+		{name: "fail: no component enabled", values: "ccm: {enabled: false}\nmcm: {enabled: false}\nos: {enabled: false}\nextension: {enabled: false}\nadmission: {enabled: false}\n",
+			wantErr: []string{"no component is enabled", "presets/garden.yaml", "<name>.enabled=true"}},
 		{name: "schema: --set ccm.replicas=two", values: "ccm:\n  replicas: two\n", wantErr: []string{"ccm", "replicas", "integer"}},
 		{name: "schema: unknown backend metastack", values: "global:\n  backend:\n    name: metastack\n", wantErr: []string{"name", "ironcore", "metalstack"}},
 		{name: "schema: typo ccm.replicaz", values: "ccm:\n  replicaz: 3\n", wantErr: []string{"replicaz"}},
@@ -851,14 +859,13 @@ func TestValuesRefused(t *testing.T) {
 	}
 }
 
-// TestDefaultValuesRefused: the chart's own defaults do not install: the
-// ccm, on by default, cannot start without the cluster's name, nor the
-// webhooks be called without a CA bundle (Helm stops at the first template
-// that fails).
+// TestDefaultValuesRefused: the chart's own defaults do not install: no
+// component is on by default (they belong in different clusters), and the
+// message says how to pick them.
 func TestDefaultValuesRefused(t *testing.T) {
 	_, err := renderValues(t, "")
-	if err == nil || !(strings.Contains(err.Error(), "ccm.cluster is required") || strings.Contains(err.Error(), "webhook.caBundle is empty")) {
-		t.Fatalf("defaults: %v, want ccm.cluster is required or a webhook's caBundle is empty", err)
+	if err == nil || !strings.Contains(err.Error(), "no component is enabled") || !strings.Contains(err.Error(), "presets/") {
+		t.Fatalf("defaults: %v, want the refusal naming the presets", err)
 	}
 }
 

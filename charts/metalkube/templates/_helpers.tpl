@@ -662,3 +662,12 @@ spec:
     {{- end }}
 {{- end }}
 {{- end -}}
+
+{{/*
+metalkube.components: the names of the subcharts, as a JSON list. Each is
+switched with <name>.enabled; none is on by default, since they belong in
+different clusters (see presets/).
+*/}}
+{{- define "metalkube.components" -}}
+["ccm", "lb", "mcm", "os", "firewall", "extension", "admission", "csi"]
+{{- end }}
