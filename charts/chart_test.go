@@ -827,6 +827,9 @@ func TestValuesRefused(t *testing.T) {
 		{name: "fail: admission webhook without CA and Fail", values: "admission:\n  webhook:\n    caBundle: \"\"\n", wantErr: []string{"admission.webhook.caBundle is empty"}},
 		{name: "schema: issuer kind", values: "admission:\n  webhook:\n    certManager:\n      issuerRef: {kind: Vault}\n", wantErr: []string{"kind", "ClusterIssuer"}},
 		{name: "webhook without CA but with cert-manager installs", values: "admission:\n  webhook:\n    caBundle: \"\"\n    certManager: {enabled: true}\n"},
+		{name: "schema: extraVolumeMounts without a mountPath", values: "ccm:\n  extraVolumeMounts: [{name: ca}]\n", wantErr: []string{"extraVolumeMounts", "mountPath"}},
+		{name: "schema: extraVolumeMounts relative path", values: "os:\n  extraVolumeMounts: [{name: ca, mountPath: etc/ca}]\n", wantErr: []string{"extraVolumeMounts", "mountPath"}},
+		{name: "schema: extraVolumes on csi (not supported)", values: "csi:\n  extraVolumes: [{name: ca}]\n", wantErr: []string{"extraVolumes"}},
 		{name: "schema: extraEnv without a name", values: "ccm:\n  extraEnv: [{value: x}]\n", wantErr: []string{"extraEnv", "name"}},
 		{name: "schema: topology spread", values: "ccm:\n  topologySpreadConstraints: [{maxSkew: 1, topologyKey: zone, whenUnsatisfiable: Never}]\n", wantErr: []string{"whenUnsatisfiable"}},
 		{name: "schema: ServiceMonitor interval", values: "global:\n  serviceMonitor: {interval: often}\n", wantErr: []string{"interval"}},
@@ -922,6 +925,10 @@ func operationsValues() string {
 			// The Go runtime's soft memory limit from the container's limit.
 			"extraEnv": []any{map[string]any{"name": "GOMEMLIMIT", "valueFrom": map[string]any{"resourceFieldRef": map[string]any{"resource": "limits.memory"}}}},
 		}
+		if c != "csi" { // csi's pods run several upstream containers: no extra volumes there
+			vals[c].(map[string]any)["extraVolumes"] = []any{map[string]any{"name": "private-ca", "configMap": map[string]any{"name": "private-ca"}}}
+			vals[c].(map[string]any)["extraVolumeMounts"] = []any{map[string]any{"name": "private-ca", "mountPath": "/etc/ssl/private-ca", "readOnly": true}}
+		}
 	}
 	out, err := yaml.Marshal(vals)
 	if err != nil {
@@ -961,6 +968,19 @@ func TestOperations(t *testing.T) {
 			return e.Name == "GOMEMLIMIT" && e.ValueFrom != nil && e.ValueFrom.ResourceFieldRef != nil && e.ValueFrom.ResourceFieldRef.Resource == "limits.memory"
 		}) {
 			t.Errorf("%s: env %v lacks GOMEMLIMIT", w.key, c.Env)
+		}
+		if w.component() == "csi" {
+			continue
+		}
+		if !slices.ContainsFunc(w.pod.Volumes, func(v corev1.Volume) bool {
+			return v.Name == "private-ca" && v.ConfigMap != nil && v.ConfigMap.Name == "private-ca"
+		}) {
+			t.Errorf("%s: volumes %v lack extraVolumes' private-ca", w.key, w.pod.Volumes)
+		}
+		if !slices.ContainsFunc(c.VolumeMounts, func(m corev1.VolumeMount) bool {
+			return m.Name == "private-ca" && m.MountPath == "/etc/ssl/private-ca" && m.ReadOnly
+		}) {
+			t.Errorf("%s: mounts %v lack extraVolumeMounts' private-ca", w.key, c.VolumeMounts)
 		}
 	}
 	monitors := map[string]*unstructured.Unstructured{}

@@ -671,3 +671,39 @@ different clusters (see presets/).
 {{- define "metalkube.components" -}}
 ["ccm", "lb", "mcm", "os", "firewall", "extension", "admission", "csi"]
 {{- end }}
+
+{{/*
+metalkube.extraVolumeMounts / metalkube.extraVolumes: the component's
+extraVolumeMounts and extraVolumes as list items (no key), for the
+container's volumeMounts and the pod's volumes.
+*/}}
+{{- define "metalkube.extraVolumeMounts" -}}
+{{- with .Values.extraVolumeMounts }}
+{{ toYaml . }}
+{{- end }}
+{{- end -}}
+
+{{- define "metalkube.extraVolumes" -}}
+{{- with .Values.extraVolumes }}
+{{ toYaml . }}
+{{- end }}
+{{- end -}}
+
+{{/*
+metalkube.volumeMounts / metalkube.volumes: the backend's credential mounts
+and volumes followed by the extra ones, as list items; empty when there are
+none.
+*/}}
+{{- define "metalkube.volumeMounts" -}}
+{{- $parts := list }}
+{{- with include "metalkube.backendVolumeMounts" . | trim }}{{ $parts = append $parts . }}{{ end }}
+{{- with include "metalkube.extraVolumeMounts" . | trim }}{{ $parts = append $parts . }}{{ end }}
+{{- join "\n" $parts }}
+{{- end -}}
+
+{{- define "metalkube.volumes" -}}
+{{- $parts := list }}
+{{- with include "metalkube.backendVolumes" . | trim }}{{ $parts = append $parts . }}{{ end }}
+{{- with include "metalkube.extraVolumes" . | trim }}{{ $parts = append $parts . }}{{ end }}
+{{- join "\n" $parts }}
+{{- end -}}
