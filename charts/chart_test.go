@@ -827,6 +827,9 @@ func TestValuesRefused(t *testing.T) {
 		{name: "fail: admission webhook without CA and Fail", values: "admission:\n  webhook:\n    caBundle: \"\"\n", wantErr: []string{"admission.webhook.caBundle is empty"}},
 		{name: "schema: issuer kind", values: "admission:\n  webhook:\n    certManager:\n      issuerRef: {kind: Vault}\n", wantErr: []string{"kind", "ClusterIssuer"}},
 		{name: "webhook without CA but with cert-manager installs", values: "admission:\n  webhook:\n    caBundle: \"\"\n    certManager: {enabled: true}\n"},
+		{name: "fail: egress without the API server", values: "global:\n  networkPolicy:\n    enabled: true\n    egress: {enabled: true}\n", wantErr: []string{"global.networkPolicy.egress.apiServer is required"}},
+		{name: "fail: egress without the metal-stack backend", values: metalstack + "  networkPolicy:\n    enabled: true\n    egress: {enabled: true, apiServer: [{ipBlock: {cidr: 10.0.0.1/32}}]}\n", wantErr: []string{"global.networkPolicy.egress.backend is required", "metalstack"}},
+		{name: "schema: egress peer with a typo", values: "global:\n  networkPolicy:\n    egress: {apiServer: [{ipblock: {cidr: 10.0.0.1/32}}]}\n", wantErr: []string{"ipblock"}},
 		{name: "schema: extraVolumeMounts without a mountPath", values: "ccm:\n  extraVolumeMounts: [{name: ca}]\n", wantErr: []string{"extraVolumeMounts", "mountPath"}},
 		{name: "schema: extraVolumeMounts relative path", values: "os:\n  extraVolumeMounts: [{name: ca, mountPath: etc/ca}]\n", wantErr: []string{"extraVolumeMounts", "mountPath"}},
 		{name: "schema: extraVolumes on csi (not supported)", values: "csi:\n  extraVolumes: [{name: ca}]\n", wantErr: []string{"extraVolumes"}},
@@ -1099,6 +1102,78 @@ func TestNetworkPolicies(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// TestNetworkPolicyEgress: with egress restricted, every pod a policy covers
+// may reach DNS and the API server, only the components with a backend reach
+// the backend, and nothing else is open.
+func TestNetworkPolicyEgress(t *testing.T) {
+	apiServer := "10.0.0.1/32"
+	backend := "192.0.2.10/32"
+	for _, tc := range []struct {
+		name, values string
+		wantBackend  bool
+	}{
+		{name: "ironcore in this cluster", values: "global:\n  networkPolicy:\n    enabled: true\n    egress:\n      enabled: true\n      apiServer: [{ipBlock: {cidr: " + apiServer + "}}]\n"},
+		{name: "metal-stack", wantBackend: true, values: "global:\n  networkPolicy:\n    enabled: true\n    egress:\n      enabled: true\n      apiServer: [{ipBlock: {cidr: " + apiServer + "}}]\n      backend: [{ipBlock: {cidr: " + backend + "}}]\n" +
+			"  backend:\n    name: metalstack\n    metalstack:\n      url: https://api.metal-stack.example\n      tokenSecret: {name: metal-api, key: token}\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			vals := map[string]any{}
+			if err := yaml.Unmarshal([]byte(withRequired(operationsValues())), &vals); err != nil {
+				t.Fatal(err)
+			}
+			over := map[string]any{}
+			if err := yaml.Unmarshal([]byte(tc.values), &over); err != nil {
+				t.Fatal(err)
+			}
+			b, err := yaml.Marshal(merge(vals, over))
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := render(t, string(b))
+			n := 0
+			for _, o := range r.objs {
+				if o.GetKind() != "NetworkPolicy" {
+					continue
+				}
+				n++
+				np := convert[networkingv1.NetworkPolicy](t, o)
+				comp := o.GetLabels()["app.kubernetes.io/component"]
+				if !slices.Contains(np.Spec.PolicyTypes, networkingv1.PolicyTypeEgress) {
+					t.Errorf("%s: policy types %v lack Egress", key(o), np.Spec.PolicyTypes)
+				}
+				var dns, api, back bool
+				for _, rule := range np.Spec.Egress {
+					for _, p := range rule.Ports {
+						if p.Port != nil && p.Port.IntValue() == 53 && len(rule.To) > 0 {
+							dns = true
+						}
+					}
+					for _, to := range rule.To {
+						switch {
+						case to.IPBlock != nil && to.IPBlock.CIDR == apiServer:
+							api = true
+						case to.IPBlock != nil && to.IPBlock.CIDR == backend:
+							back = true
+						case to.IPBlock != nil:
+							t.Errorf("%s: egress to unexpected %s", key(o), to.IPBlock.CIDR)
+						}
+					}
+					if len(rule.To) == 0 && len(rule.Ports) == 0 {
+						t.Errorf("%s: an egress rule open to everything", key(o))
+					}
+				}
+				usesBackend := slices.Contains([]string{"ccm", "lb", "mcm", "extension"}, comp)
+				if !dns || !api || back != (tc.wantBackend && usesBackend) {
+					t.Errorf("%s: egress DNS %v, API server %v, backend %v (component uses a backend: %v)", key(o), dns, api, back, usesBackend)
+				}
+			}
+			if n == 0 {
+				t.Fatal("no NetworkPolicy rendered")
+			}
+		})
 	}
 }
 
