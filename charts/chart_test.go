@@ -8,6 +8,7 @@ import (
 	"flag"
 	"maps"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -1071,6 +1072,48 @@ func TestNetworkPolicies(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// TestOneVersion checks the one version scheme: every subchart has the
+// umbrella chart's version and appVersion, and that appVersion is what the
+// Makefile stamps into the binary and tags the image with.
+func TestOneVersion(t *testing.T) {
+	type chartMeta struct {
+		Version    string `json:"version"`
+		AppVersion string `json:"appVersion"`
+	}
+	read := func(p string) chartMeta {
+		t.Helper()
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var m chartMeta
+		if err := yaml.Unmarshal(b, &m); err != nil {
+			t.Fatalf("%s: %v", p, err)
+		}
+		return m
+	}
+	umbrella := read(filepath.Join("metalkube", "Chart.yaml"))
+	if umbrella.Version != umbrella.AppVersion {
+		t.Errorf("metalkube/Chart.yaml: version %q and appVersion %q differ; binary, image and chart share one version", umbrella.Version, umbrella.AppVersion)
+	}
+	subs, err := filepath.Glob(filepath.Join("metalkube", "charts", "*", "Chart.yaml"))
+	if err != nil || len(subs) == 0 {
+		t.Fatalf("no subcharts: %v", err)
+	}
+	for _, p := range subs {
+		if m := read(p); m != umbrella {
+			t.Errorf("%s: version %q appVersion %q, want the umbrella's %q/%q", p, m.Version, m.AppVersion, umbrella.Version, umbrella.AppVersion)
+		}
+	}
+	out, err := exec.Command("make", "-s", "-C", "..", "version").CombinedOutput()
+	if err != nil {
+		t.Fatalf("make version: %v\n%s", err, out)
+	}
+	if want := "version: " + umbrella.AppVersion; !strings.HasPrefix(string(out), want) {
+		t.Errorf("make version printed %q, want it to start with %q", out, want)
 	}
 }
 
