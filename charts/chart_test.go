@@ -1348,6 +1348,29 @@ func TestCSI(t *testing.T) {
 		}
 	}
 
+	// The provisioner and resizer images are the releases the csi tests run
+	// (components/csi/hack/peers.sh builds them from the module proxy).
+	peers, err := os.ReadFile(filepath.Join("..", "components", "csi", "hack", "peers.sh"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tested := map[string]string{}
+	for l := range strings.SplitSeq(string(peers), "\n") {
+		if f := strings.Fields(l); len(f) == 5 && f[0] == "build" {
+			tested[f[1]] = f[3]
+		}
+	}
+	for _, w := range workloads(t, r.objs) {
+		for _, c := range w.pod.Containers {
+			if c.Name != "csi-provisioner" && c.Name != "csi-resizer" {
+				continue
+			}
+			if _, tag, _ := strings.Cut(c.Image, ":"); tag != tested[c.Name] {
+				t.Errorf("%s runs %s, the tests run %s %s", w.key, c.Image, c.Name, tested[c.Name])
+			}
+		}
+	}
+
 	// One privileged container in every rendering: the csi node plugin.
 	for _, tc := range append(slices.Clone(cases), chartCase{name: "operations+csi", values: operationsValues()}) {
 		for _, w := range workloads(t, render(t, withRequired(tc.values)).objs) {
