@@ -16,7 +16,13 @@ import (
 // the driver (CSI CreateVolume/DeleteVolume over its unix socket) and, in the
 // same run on the same volume group, with lvcreate/lvremove called directly
 // (the same allocation flags, no zeroing, no tags): ms per volume of each and
-// their ratio.
+// their ratio. The driver's extra cost is what makes it idempotent and
+// crash-safe: per create one lvs (the retag needs the extents) and one
+// lvchange (the retag) besides lvcreate, plus 1 MiB of zeros; per delete one
+// lvs and a losetup lookup besides lvremove. Measured on a loaded 2-core
+// machine (loop activation): 4.8x before, 1.9x after cutting the lookups
+// lvcreate itself answers (an existing name, the free space) and writing the
+// zeros to the physical volume instead of through a loop device.
 func BenchmarkCreateDelete100(b *testing.B) {
 	const n = 100
 	vg := lvmtest.VG(b, "bench", 1, 2<<30)
