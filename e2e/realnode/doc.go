@@ -4,6 +4,7 @@
 // plane (ccm, lb, mcm). Every pod runs from the metalkube image built here
 // (`make image`), under a real kubelet: probes, securityContext, the
 // read-only root filesystem and the chart's RBAC are exercised for real, and
-// the extension's webhook answers over TLS through its Service. The test
-// needs root and skips without it.
+// the extension's webhook answers over TLS through its Service (Prepare,
+// InstallRole; `make demo` uses them too). The test needs root and skips
+// without it.
 package realnode

@@ -221,16 +221,15 @@ func (d *Driver) DeleteVolume(ctx context.Context, req *csi.DeleteVolumeRequest)
 	if id == "" {
 		return nil, status.Error(codes.InvalidArgument, "volume_id: empty")
 	}
-	lv, err := d.getVolume(ctx, id)
-	if status.Code(err) == codes.NotFound {
-		return &csi.DeleteVolumeResponse{}, nil
-	} else if err != nil {
-		return nil, err
-	}
-	if err := d.vg.Remove(ctx, lv); err != nil && !errors.Is(err, lvm.ErrNotFound) {
+	// Only volumes this driver made (or began to); any other, or none, is
+	// gone as far as CSI is concerned.
+	removed, err := d.vg.RemoveTagged(ctx, id, []string{tagManaged, lvm.TagPending})
+	if err != nil {
 		return nil, status.Errorf(codes.Internal, "delete volume %s: %v", id, err)
 	}
-	d.log.Info("Deleted volume", "volume", id)
+	if removed {
+		d.log.Info("Deleted volume", "volume", id)
+	}
 	return &csi.DeleteVolumeResponse{}, nil
 }
 

@@ -49,6 +49,7 @@ type Volumes interface {
 	CheckLayout(l lvm.Layout) error
 	Extend(ctx context.Context, name string, size int64) (int64, error)
 	Remove(ctx context.Context, lv lvm.LV) error
+	RemoveTagged(ctx context.Context, name string, tags []string) (bool, error)
 	Activate(ctx context.Context, name string) (string, error)
 	Deactivate(ctx context.Context, name string) error
 }

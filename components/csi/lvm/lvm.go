@@ -528,6 +528,61 @@ func (g *VG) Remove(ctx context.Context, lv LV) error {
 	return nil
 }
 
+// RemoveTagged removes logical volume name if it carries one of tags and
+// reports whether it did; a volume without them, or none at all, is left
+// alone (false, nil). Where no volume can be attached (device-mapper, or no
+// loop device on the group's disks) that is one lvremove selecting the
+// volume by name and tags; otherwise the volume is looked up and its loop
+// devices detached first (Remove).
+func (g *VG) RemoveTagged(ctx context.Context, name string, tags []string) (bool, error) {
+	if !ValidName(name) || len(tags) == 0 {
+		return false, nil
+	}
+	if g.activation == ActivationLoop && loopsOn(g.devices) {
+		lv, err := g.Get(ctx, name)
+		if errors.Is(err, ErrNotFound) || err == nil && !slices.ContainsFunc(tags, func(t string) bool { return slices.Contains(lv.Tags, t) }) {
+			return false, nil
+		}
+		if err != nil {
+			return false, err
+		}
+		if err := g.Remove(ctx, lv); err != nil && !errors.Is(err, ErrNotFound) {
+			return false, err
+		}
+		return true, nil
+	}
+	sel := make([]string, len(tags))
+	for i, t := range tags {
+		sel[i] = fmt.Sprintf("lv_tags={%q}", t)
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	out, err := g.run(ctx, "lvremove", "-y", "-S", fmt.Sprintf("lv_name=%s && (%s)", name, strings.Join(sel, " || ")), g.name)
+	if err != nil {
+		return false, fmt.Errorf("remove %s/%s: %w", g.name, name, err)
+	}
+	return bytes.Contains(out, []byte("removed")), nil
+}
+
+// loopsOn reports whether a loop device is attached to one of devices (read
+// from sysfs; true when sysfs cannot tell).
+func loopsOn(devices []string) bool {
+	files, err := filepath.Glob("/sys/block/loop*/loop/backing_file")
+	if err != nil {
+		return true
+	}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		if slices.Contains(devices, strings.TrimSuffix(strings.TrimSpace(string(b)), " (deleted)")) {
+			return true
+		}
+	}
+	return false
+}
+
 // ExtentSize is the volume group's extent size, which never changes: read
 // once.
 func (g *VG) ExtentSize(ctx context.Context) (int64, error) {
