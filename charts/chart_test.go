@@ -123,6 +123,9 @@ func only(c string, extra string) string {
 	return string(out)
 }
 
+// testWebhookURL is the webhook base URL of the url-mode case.
+const testWebhookURL = "https://10.0.0.1:9443"
+
 type chartCase struct {
 	name   string
 	values string
@@ -140,6 +143,7 @@ var cases = []chartCase{
 	{name: "os", values: only("os", "os:\n  formats:\n    flatcar: ignition\n  defaultFormat: cloud-init\n  ignoreOperationAnnotation: true\n")},
 	{name: "firewall", values: only("firewall", "firewall:\n  externalInterfaces: [eth0]\n  internalInterfaces: [eth1]\n  nodeCIDRs: [10.0.0.0/16, fd00::/64]\n  snat: [eth0]\n  rateLimits: [eth0=1000]\n  logGroup: 100\n  metalStackPolicies: true\n  dnsProxyAddress: 10.0.0.1:53\n  suricataSocket: /run/suricata-command.socket\n")},
 	{name: "extension", values: only("extension", "extension:\n  webhook:\n    caBundle: |\n"+indent(testCA, 6))},
+	{name: "extension-url", values: only("extension", "extension:\n  webhook:\n    url: "+testWebhookURL+"\n    caBundle: |\n"+indent(testCA, 6))},
 	{name: "admission", values: only("admission", "admission:\n  disableWebhooks: [mutator]\n  webhook:\n    caBundle: |\n"+indent(testCA, 6))},
 	{name: "metalstack", values: `global:
   backend:
@@ -588,7 +592,12 @@ func checkWebhooks(t *testing.T, objs []*unstructured.Unstructured) {
 			hm := h.(map[string]any)
 			ns, _, _ := unstructured.NestedString(hm, "clientConfig", "service", "namespace")
 			name, _, _ := unstructured.NestedString(hm, "clientConfig", "service", "name")
-			if !services[ns+"/"+name] {
+			if url, ok, _ := unstructured.NestedString(hm, "clientConfig", "url"); ok {
+				// url mode: the configured base URL plus the webhook's path.
+				if !strings.HasPrefix(url, testWebhookURL+"/") || name != "" {
+					t.Errorf("%s webhook %s: url %q (service %q), want %s/<path> and no Service", key(o), hm["name"], url, name, testWebhookURL)
+				}
+			} else if !services[ns+"/"+name] {
 				t.Errorf("%s webhook %s: Service %s/%s is not rendered", key(o), hm["name"], ns, name)
 			}
 			ca, _, _ := unstructured.NestedString(hm, "clientConfig", "caBundle")

@@ -476,15 +476,23 @@ spec:
       protocol: TCP
 {{- end -}}
 
-{{/* metalkube.webhookClientConfig: dict "ctx" . "path" PATH. */}}
+{{/*
+metalkube.webhookClientConfig: dict "ctx" . "path" PATH. The webhook Service,
+or webhook.url plus PATH where the API server cannot reach Services.
+*/}}
 {{- define "metalkube.webhookClientConfig" -}}
 {{- $ := .ctx -}}
+{{- $path := .path -}}
 clientConfig:
+  {{- with $.Values.webhook.url }}
+  url: {{ printf "%s%s" . $path | quote }}
+  {{- else }}
   service:
     name: {{ include "metalkube.fullname" $ }}-webhook
     namespace: {{ $.Release.Namespace }}
     path: {{ .path }}
     port: 443
+  {{- end }}
   {{- with $.Values.webhook.caBundle }}
   caBundle: {{ b64enc . }}
   {{- else }}

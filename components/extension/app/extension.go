@@ -23,8 +23,6 @@ import (
 	"github.com/metalkube/metalkube/components/extension/scheme"
 	controlplanewebhook "github.com/metalkube/metalkube/components/extension/webhook/controlplane"
 	"github.com/metalkube/metalkube/shared/component"
-	"github.com/metalkube/metalkube/shared/metal"
-	"github.com/metalkube/metalkube/shared/options"
 )
 
 // Controller names (values of --controllers / --disable-controllers).
@@ -48,18 +46,12 @@ const (
 // tests build it directly.
 type Config struct {
 	Controllers ControllerOptions
-	// Metal returns the bare-metal client of the Infrastructure controller;
-	// it is called only when that controller is switched on.
-	Metal func(context.Context) (metal.Client, error)
+	// Backend returns a shoot's bare-metal backend to the Infrastructure
+	// controller; nil: the shoot's own, from its cloudprovider Secret
+	// (infrastructure.ShootBackend). The extension has no backend of its own.
+	Backend infrastructure.BackendFunc
 	// LeaderElectionNamespace is the heartbeat's default namespace.
 	LeaderElectionNamespace string
-}
-
-func (c *Config) metalClient(ctx context.Context) (metal.Client, error) {
-	if c.Metal == nil {
-		return nil, errors.New("no bare-metal backend configured")
-	}
-	return c.Metal(ctx)
 }
 
 // ControllerSwitches returns the extension's controllers by name; each adds
@@ -70,11 +62,7 @@ func ControllerSwitches(cfg *Config) *extensionscmdcontroller.SwitchOptions {
 	}
 	sw := []extensionscmdcontroller.NameToAddToManagerFunc{
 		extensionscmdcontroller.Switch(ControllerInfrastructure, func(ctx context.Context, mgr manager.Manager) error {
-			c, err := cfg.metalClient(ctx)
-			if err != nil {
-				return fmt.Errorf("%s controller: %w", ControllerInfrastructure, err)
-			}
-			return infrastructure.AddToManager(ctx, mgr, infrastructure.AddOptions{Metal: c, Controller: ctrlOpts(),
+			return infrastructure.AddToManager(ctx, mgr, infrastructure.AddOptions{Backend: cfg.Backend, Controller: ctrlOpts(),
 				IgnoreOperationAnnotation: cfg.Controllers.IgnoreOperationAnnotation})
 		}),
 		extensionscmdcontroller.Switch(ControllerWorker, func(ctx context.Context, mgr manager.Manager) error {
@@ -117,7 +105,6 @@ func WebhookSwitches(cfg *Config) *extensionscmdwebhook.SwitchOptions {
 func NewCommand(context.Context) *cobra.Command {
 	var (
 		server     = NewServerOptions(Name, provider.Name)
-		backend    = &options.Backend{}
 		cfg        = &Config{}
 		ctrlSwitch = ControllerSwitches(cfg)
 		whServer   = &extensionscmdwebhook.ServerOptions{}
@@ -130,7 +117,7 @@ func NewCommand(context.Context) *cobra.Command {
 			provider.Type + ", runs health checks and the heartbeat, and serves the control plane webhook over TLS.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := errors.Join(server.Validate(), cfg.Controllers.Validate(), backend.Validate()); err != nil {
+			if err := errors.Join(server.Validate(), cfg.Controllers.Validate()); err != nil {
 				return err
 			}
 			if err := ctrlSwitch.Complete(); err != nil {
@@ -144,7 +131,6 @@ func NewCommand(context.Context) *cobra.Command {
 				return err
 			}
 			cfg.LeaderElectionNamespace = server.Runtime.Manager.LeaderElectionNamespace
-			cfg.Metal = func(ctx context.Context) (metal.Client, error) { return component.NewBackend(ctx, Name, backend) }
 			ctx := cmd.Context()
 			mgr, err := rc.NewManager(ctx, scheme.Seed(), server.WebhookServer, ManagerOptions)
 			if err != nil {
@@ -159,7 +145,6 @@ func NewCommand(context.Context) *cobra.Command {
 	fs := cmd.Flags()
 	server.AddFlags(fs)
 	cfg.Controllers.AddFlags(fs, provider.DefaultImage)
-	backend.AddFlags(fs)
 	ctrlSwitch.AddFlags(fs)
 	whOpts.AddFlags(fs)
 	return cmd

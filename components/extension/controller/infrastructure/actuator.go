@@ -16,6 +16,7 @@ import (
 	"github.com/metalkube/metalkube/components/extension/apis/metal/codec"
 	"github.com/metalkube/metalkube/components/extension/apis/metal/helper"
 	"github.com/metalkube/metalkube/components/extension/apis/metal/v1alpha1"
+	"github.com/metalkube/metalkube/components/extension/cloudprovider"
 	"github.com/metalkube/metalkube/components/extension/provider"
 	"github.com/metalkube/metalkube/shared/metal"
 )
@@ -24,6 +25,25 @@ import (
 type Backend interface {
 	metal.Networks
 	metal.IPs
+}
+
+// BackendFunc returns the bare-metal backend of one shoot: the backend, its
+// credentials, project and namespace come from the shoot (its cloudprovider
+// Secret, CloudProfile region and InfrastructureConfig), so that its network
+// and egress IPs land where its machines and LoadBalancer IPs do.
+type BackendFunc func(ctx context.Context, infra *extensionsv1alpha1.Infrastructure, cluster *extensionscontroller.Cluster, partition string) (Backend, error)
+
+// ShootBackend is the production BackendFunc: a client built from the
+// Infrastructure's cloudprovider Secret by cloudprovider.NewBackend, the same
+// settings the shoot's ccm and mcm get.
+func ShootBackend(c client.Reader, cdc *codec.Codec) BackendFunc {
+	return func(ctx context.Context, infra *extensionsv1alpha1.Infrastructure, cluster *extensionscontroller.Cluster, partition string) (Backend, error) {
+		ns := infra.Spec.SecretRef.Namespace
+		if ns == "" {
+			ns = infra.Namespace
+		}
+		return cloudprovider.NewBackend(ctx, c, cdc, ns, infra.Spec.SecretRef.Name, cluster, partition)
+	}
 }
 
 // Actuator reconciles Infrastructures. Its contract (gardener's
@@ -39,8 +59,8 @@ type Backend interface {
 type Actuator struct {
 	// Client writes the Infrastructure's status.
 	Client client.Client
-	// Metal is the bare-metal backend.
-	Metal Backend
+	// Backend returns the shoot's bare-metal backend.
+	Backend BackendFunc
 	// Codec decodes provider documents.
 	Codec *codec.Codec
 }
@@ -71,14 +91,28 @@ func (a *Actuator) Reconcile(ctx context.Context, log logr.Logger, infra *extens
 	if cfg.Networks != nil {
 		st.ExternalNetworks = slices.Clone(cfg.Networks.External)
 	}
-
-	if err := a.reconcileNetwork(ctx, log, cfg, name, prev, st); err != nil {
+	be, err := a.backend(ctx, infra, cluster, st.Partition)
+	if err != nil {
 		return err
 	}
-	if err := a.reconcileEgress(ctx, log, cfg, name, st); err != nil {
+	if err := a.reconcileNetwork(ctx, log, be, cfg, name, prev, st); err != nil {
+		return err
+	}
+	if err := a.reconcileEgress(ctx, log, be, cfg, name, st); err != nil {
 		return err
 	}
 	return a.writeStatus(ctx, infra, cluster, st)
+}
+
+func (a *Actuator) backend(ctx context.Context, infra *extensionsv1alpha1.Infrastructure, cluster *extensionscontroller.Cluster, partition string) (Backend, error) {
+	if a.Backend == nil {
+		return nil, errors.New("no bare-metal backend configured")
+	}
+	be, err := a.Backend(ctx, infra, cluster, partition)
+	if err != nil {
+		return nil, fmt.Errorf("backend of infrastructure %s/%s: %w", infra.Namespace, infra.Name, err)
+	}
+	return be, nil
 }
 
 func (a *Actuator) previousStatus(infra *extensionsv1alpha1.Infrastructure) (*v1alpha1.InfrastructureStatus, error) {
@@ -115,7 +149,7 @@ func (a *Actuator) partition(cfg *v1alpha1.InfrastructureConfig, infra *extensio
 	return infra.Spec.Region
 }
 
-func (a *Actuator) reconcileNetwork(ctx context.Context, log logr.Logger, cfg *v1alpha1.InfrastructureConfig, cluster string, prev, st *v1alpha1.InfrastructureStatus) error {
+func (a *Actuator) reconcileNetwork(ctx context.Context, log logr.Logger, be Backend, cfg *v1alpha1.InfrastructureConfig, cluster string, prev, st *v1alpha1.InfrastructureStatus) error {
 	if cfg.Networks != nil && cfg.Networks.Node != "" {
 		st.Network = &v1alpha1.NetworkStatus{ID: cfg.Networks.Node, Name: cfg.Networks.Node}
 		return nil
@@ -129,7 +163,7 @@ func (a *Actuator) reconcileNetwork(ctx context.Context, log logr.Logger, cfg *v
 	if cfg.Networks != nil && cfg.Networks.PrefixLength != nil {
 		spec.PrefixLength = int(*cfg.Networks.PrefixLength)
 	}
-	n, err := a.Metal.AllocateNetwork(ctx, spec)
+	n, err := be.AllocateNetwork(ctx, spec)
 	if errors.Is(err, metal.ErrUnsupported) {
 		log.V(1).Info("Backend has no network API; using its default network")
 		st.NetworksUnsupported = true
@@ -142,7 +176,7 @@ func (a *Actuator) reconcileNetwork(ctx context.Context, log logr.Logger, cfg *v
 		// The backend handed out a different network than the one recorded:
 		// it must not leak, so free the old one.
 		log.Info("Freeing superseded node network", "network", prev.Network.ID)
-		if err := a.Metal.FreeNetwork(ctx, prev.Network.ID); err != nil && !metal.IsNotFound(err) {
+		if err := be.FreeNetwork(ctx, prev.Network.ID); err != nil && !metal.IsNotFound(err) {
 			return fmt.Errorf("free superseded network %s: %w", prev.Network.ID, err)
 		}
 	}
@@ -155,7 +189,7 @@ func (a *Actuator) reconcileNetwork(ctx context.Context, log logr.Logger, cfg *v
 
 func egressName(network string, i int32) string { return fmt.Sprintf("egress-%s-%d", network, i) }
 
-func (a *Actuator) reconcileEgress(ctx context.Context, log logr.Logger, cfg *v1alpha1.InfrastructureConfig, cluster string, st *v1alpha1.InfrastructureStatus) error {
+func (a *Actuator) reconcileEgress(ctx context.Context, log logr.Logger, be Backend, cfg *v1alpha1.InfrastructureConfig, cluster string, st *v1alpha1.InfrastructureStatus) error {
 	want := map[string]bool{}
 	for _, e := range cfg.EgressIPs {
 		n := v1alpha1.DefaultEgressIPCount
@@ -163,7 +197,7 @@ func (a *Actuator) reconcileEgress(ctx context.Context, log logr.Logger, cfg *v1
 			n = *e.Count
 		}
 		for i := range n {
-			ip, err := a.Metal.AllocateIP(ctx, metal.IPSpec{
+			ip, err := be.AllocateIP(ctx, metal.IPSpec{
 				Name: egressName(e.Network, i), Cluster: cluster, Network: e.Network, Type: metal.IPStatic,
 				Tags: map[string]string{provider.TagCluster: cluster, provider.TagPurpose: provider.PurposeEgress},
 			})
@@ -174,12 +208,12 @@ func (a *Actuator) reconcileEgress(ctx context.Context, log logr.Logger, cfg *v1
 			st.EgressIPs = append(st.EgressIPs, v1alpha1.IPStatus{ID: ip.ID, Network: ip.Network, Address: ip.Address.String()})
 		}
 	}
-	return a.freeEgress(ctx, log, cluster, want)
+	return freeEgress(ctx, log, be, cluster, want)
 }
 
 // freeEgress frees the cluster's egress IPs that are not in keep.
-func (a *Actuator) freeEgress(ctx context.Context, log logr.Logger, cluster string, keep map[string]bool) error {
-	ips, err := a.Metal.FindIPs(ctx, metal.IPQuery{Cluster: cluster, Tags: map[string]string{provider.TagPurpose: provider.PurposeEgress}})
+func freeEgress(ctx context.Context, log logr.Logger, be Backend, cluster string, keep map[string]bool) error {
+	ips, err := be.FindIPs(ctx, metal.IPQuery{Cluster: cluster, Tags: map[string]string{provider.TagPurpose: provider.PurposeEgress}})
 	if errors.Is(err, metal.ErrUnsupported) {
 		return nil
 	}
@@ -191,7 +225,7 @@ func (a *Actuator) freeEgress(ctx context.Context, log logr.Logger, cluster stri
 			continue
 		}
 		log.Info("Freeing egress IP", "ip", ip.Address.String(), "network", ip.Network)
-		if err := a.Metal.FreeIP(ctx, ip.ID); err != nil && !metal.IsNotFound(err) {
+		if err := be.FreeIP(ctx, ip.ID); err != nil && !metal.IsNotFound(err) {
 			return fmt.Errorf("free egress IP %s: %w", ip.ID, err)
 		}
 	}
@@ -242,10 +276,24 @@ func (a *Actuator) writeStatus(ctx context.Context, infra *extensionsv1alpha1.In
 // Delete frees the egress IPs and the managed node network.
 func (a *Actuator) Delete(ctx context.Context, log logr.Logger, infra *extensionsv1alpha1.Infrastructure, cluster *extensionscontroller.Cluster) error {
 	name := ClusterName(infra, cluster)
-	if err := a.freeEgress(ctx, log, name, nil); err != nil {
+	prev, err := a.previousStatus(infra)
+	if err != nil {
 		return err
 	}
-	nets, err := a.Metal.FindNetworks(ctx, name)
+	partition := prev.Partition
+	if partition == "" {
+		if cfg, err := a.Codec.InfrastructureConfig(infra.Spec.ProviderConfig); err == nil {
+			partition = a.partition(cfg, infra, cluster)
+		}
+	}
+	be, err := a.backend(ctx, infra, cluster, partition)
+	if err != nil {
+		return err
+	}
+	if err := freeEgress(ctx, log, be, name, nil); err != nil {
+		return err
+	}
+	nets, err := be.FindNetworks(ctx, name)
 	if errors.Is(err, metal.ErrUnsupported) {
 		return nil
 	}
@@ -257,7 +305,7 @@ func (a *Actuator) Delete(ctx context.Context, log logr.Logger, infra *extension
 			continue // not ours
 		}
 		log.Info("Freeing node network", "network", n.ID)
-		if err := a.Metal.FreeNetwork(ctx, n.ID); err != nil && !metal.IsNotFound(err) {
+		if err := be.FreeNetwork(ctx, n.ID); err != nil && !metal.IsNotFound(err) {
 			return fmt.Errorf("free network %s of cluster %s: %w", n.ID, name, err)
 		}
 	}
