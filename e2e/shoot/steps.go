@@ -167,6 +167,9 @@ func (f *Flow) waitNodes(ctx context.Context) error {
 		return err
 	}
 	f.detail("ControlPlane succeeded")
+	if f.Backend == BackendMetalStack {
+		return f.checkMetalStackProject()
+	}
 	return nil
 }
 

@@ -195,6 +195,41 @@ func ReadInput(ctx context.Context, c client.Reader, cdc *codec.Codec, namespace
 	return in, nil
 }
 
+// WorkerZones are the zones of each worker pool of the cluster's Shoot.
+func WorkerZones(cluster *extensionscontroller.Cluster) [][]string {
+	var out [][]string
+	if cluster != nil && cluster.Shoot != nil {
+		for _, w := range cluster.Shoot.Spec.Provider.Workers {
+			out = append(out, w.Zones)
+		}
+	}
+	return out
+}
+
+// Partition is the cluster's partition (helper.ClusterPartition) from its
+// Shoot and CloudProfile alone: what its Infrastructure records, known
+// before the Infrastructure has reported it.
+func Partition(cdc *codec.Codec, cluster *extensionscontroller.Cluster) (string, error) {
+	if cluster == nil || cluster.Shoot == nil {
+		return "", nil
+	}
+	var cpc *v1alpha1.CloudProfileConfig
+	if cluster.CloudProfile != nil {
+		var err error
+		if cpc, err = cdc.CloudProfileConfig(cluster.CloudProfile.Spec.ProviderConfig); err != nil {
+			return "", fmt.Errorf("CloudProfile %s: %w", cluster.CloudProfile.Name, err)
+		}
+	}
+	var ic *v1alpha1.InfrastructureConfig
+	if raw := cluster.Shoot.Spec.Provider.InfrastructureConfig; raw != nil {
+		var err error
+		if ic, err = cdc.InfrastructureConfig(raw); err != nil {
+			return "", fmt.Errorf("shoot infrastructureConfig: %w", err)
+		}
+	}
+	return helper.ClusterPartition(cpc, ic, cluster.Shoot.Spec.Region, WorkerZones(cluster)), nil
+}
+
 // ForShoot renders the backend flags of a shoot's components (ReadInput,
 // then Render).
 func ForShoot(ctx context.Context, c client.Reader, cdc *codec.Codec, namespace, secretName string, cluster *extensionscontroller.Cluster, partition string) (*Flags, error) {

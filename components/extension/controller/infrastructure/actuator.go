@@ -131,22 +131,14 @@ func (a *Actuator) previousStatus(infra *extensionsv1alpha1.Infrastructure) (*v1
 }
 
 func (a *Actuator) partition(cfg *v1alpha1.InfrastructureConfig, infra *extensionsv1alpha1.Infrastructure, cluster *extensionscontroller.Cluster) string {
-	if cfg.Partition != "" {
-		return cfg.Partition
-	}
 	if cluster == nil || cluster.Shoot == nil {
-		return infra.Spec.Region
+		return helper.ClusterPartition(nil, cfg, infra.Spec.Region, nil)
 	}
 	var cpc *v1alpha1.CloudProfileConfig
 	if cluster.CloudProfile != nil {
 		cpc, _ = a.Codec.CloudProfileConfig(cluster.CloudProfile.Spec.ProviderConfig)
 	}
-	for _, w := range cluster.Shoot.Spec.Provider.Workers {
-		if len(w.Zones) > 0 {
-			return helper.Partition(cpc, infra.Spec.Region, w.Zones[0])
-		}
-	}
-	return infra.Spec.Region
+	return helper.ClusterPartition(cpc, cfg, infra.Spec.Region, cloudprovider.WorkerZones(cluster))
 }
 
 func (a *Actuator) reconcileNetwork(ctx context.Context, log logr.Logger, be Backend, cfg *v1alpha1.InfrastructureConfig, cluster string, prev, st *v1alpha1.InfrastructureStatus) error {
