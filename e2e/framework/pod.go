@@ -104,7 +104,8 @@ func (p *Pod) Stop() {
 // volume is written to files under Root, and in the command line, the
 // environment and the mounted files only the containers' mount paths (to
 // the volumes' directories), their declared ports (to HostPorts or free
-// ports on this machine) and inClusterConfig (to ServiceAccountKubeconfig,
+// ports on this machine; an address on all of the pod's interfaces, such as
+// :8080, to 127.0.0.1) and inClusterConfig (to ServiceAccountKubeconfig,
 // also the containers' $KUBECONFIG) are rewritten.
 // Nothing is dropped from a command line, and nothing added but the
 // loopback address of LoopbackFlags.
@@ -308,12 +309,23 @@ func newRewriter(c corev1.Container, vols map[string]string, sa string, hostPort
 // (=:10258, =0.0.0.0:10258).
 var portRe = regexp.MustCompile(`^(--?[A-Za-z0-9-]+=(?:[^=]*:)?)([0-9]+)$`)
 
+// allInterfaces are the hosts of an address that listens on every interface
+// of the pod; on this machine that is loopback (the pod's network namespace
+// holds only the pod), not every interface of the machine.
+var allInterfaces = []string{"=:", "=0.0.0.0:", "=[::]:"}
+
 // arg rewrites one command-line word.
 func (rw *rewriter) arg(a string) string {
 	if m := portRe.FindStringSubmatch(a); m != nil {
 		if n, err := strconv.ParseInt(m[2], 10, 32); err == nil {
 			if free, ok := rw.ports[int32(n)]; ok {
-				return m[1] + strconv.Itoa(free)
+				prefix := m[1]
+				for _, all := range allInterfaces {
+					if strings.HasSuffix(prefix, all) {
+						prefix = strings.TrimSuffix(prefix, all) + "=127.0.0.1:"
+					}
+				}
+				return prefix + strconv.Itoa(free)
 			}
 		}
 	}

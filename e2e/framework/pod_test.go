@@ -58,7 +58,7 @@ func TestStartPod(t *testing.T) {
 			t.Errorf("--secure-port not moved to a free port: %q", ctr.Run[3])
 		}
 		want := []string{"-c", "cat " + conf + "/config.yaml " + creds + "/kubeconfig; echo \"$MODE\"; echo \"kc=$KUBECONFIG\"", "tool",
-			"--secure-port=" + port, "--metrics=:" + port, "--other=10258x", "--kubeconfig=/local/sa.kubeconfig", "--path=/srv/credsx"}
+			"--secure-port=" + port, "--metrics=127.0.0.1:" + port, "--other=10258x", "--kubeconfig=/local/sa.kubeconfig", "--path=/srv/credsx"}
 		for i := range want {
 			if ctr.Run[i] != want[i] {
 				t.Errorf("word %d: run %q, want %q (rendered %q)", i, ctr.Run[i], want[i], ctr.Rendered[i])

@@ -118,7 +118,7 @@ func (f *Flow) startPod(ctx context.Context, in podInput) error {
 	}
 	for _, c := range pod.Containers {
 		f.procs = append(f.procs, c.Process)
-		f.detail("%s: %s", c.Process.Name, strings.Join(c.Rendered, " "))
+		f.detail("%s started (log %s): %s", c.Process.Name, c.Process.Log, strings.Join(c.Rendered, " "))
 	}
 	return nil
 }

@@ -114,7 +114,8 @@ func (f *Flow) installExtension(ctx context.Context) error {
 		return fmt.Errorf("the seed preset rendered no Deployment %s", ExtensionDeployment)
 	}
 	f.detail("chart metalkube, preset seed: %d objects installed in %s; webhook at https://127.0.0.1:%d", len(out.Objects), ns, port)
-	return f.startPod(ctx, podInput{name: "extension", namespace: ns, spec: dep.Spec.Template.Spec,
+	// The pod is named after the release: its process is metalkube-extension.
+	return f.startPod(ctx, podInput{name: Release, namespace: ns, spec: dep.Spec.Template.Spec,
 		hostPorts: map[int32]int{webhookPort(dep.Spec.Template.Spec): port}})
 }
 

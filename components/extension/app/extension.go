@@ -11,6 +11,7 @@ import (
 	extensionswebhook "github.com/gardener/gardener/extensions/pkg/webhook"
 	extensionscmdwebhook "github.com/gardener/gardener/extensions/pkg/webhook/cmd"
 	"github.com/spf13/cobra"
+	coordinationv1 "k8s.io/api/coordination/v1"
 	"k8s.io/utils/clock"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
@@ -153,5 +154,10 @@ func NewCommand(context.Context) *cobra.Command {
 // ManagerOptions are the manager options of the extension and the admission
 // controller: Secrets are read from the API server, never cached, so neither
 // lists or watches every Secret of the seed (or garden) nor holds them in
-// memory.
-func ManagerOptions(o *manager.Options) { component.SecretsUncached(o) }
+// memory. Leases (the heartbeat's, read once per renewal) are not cached
+// either: a cache would list and watch every Lease of the cluster, which
+// the chart's RBAC rightly does not allow (it grants the named leases).
+func ManagerOptions(o *manager.Options) {
+	component.SecretsUncached(o)
+	o.Client.Cache.DisableFor = append(o.Client.Cache.DisableFor, &coordinationv1.Lease{})
+}

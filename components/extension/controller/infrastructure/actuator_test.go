@@ -128,6 +128,22 @@ func TestShootBackend(t *testing.T) {
 		t.Errorf("networks left after delete: %v", left)
 	}
 
+	// A project with ironcore credentials is refused by the Infrastructure,
+	// the shoot's first extension step, naming the field and its value.
+	ic := `{"apiVersion":"provider.metalkube.io/v1alpha1","kind":"InfrastructureConfig","project":"p-a"}`
+	ironcore := &extensionsv1alpha1.Infrastructure{ObjectMeta: metav1.ObjectMeta{Name: "infra", Namespace: "shoot--ic--x"},
+		Spec: extensionsv1alpha1.InfrastructureSpec{SecretRef: corev1.SecretReference{Name: "cloudprovider"},
+			DefaultSpec: extensionsv1alpha1.DefaultSpec{ProviderConfig: &runtime.RawExtension{Raw: []byte(ic)}}}}
+	if err := c.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "cloudprovider", Namespace: "shoot--ic--x"},
+		Data: map[string][]byte{"kubeconfig": []byte("apiVersion: v1\nkind: Config\n")}}); err != nil {
+		t.Fatal(err)
+	}
+	icCluster := &extensionscontroller.Cluster{Shoot: &gardencorev1beta1.Shoot{Spec: gardencorev1beta1.ShootSpec{Region: "fra",
+		Provider: gardencorev1beta1.Provider{InfrastructureConfig: &runtime.RawExtension{Raw: []byte(ic)}}}}}
+	if err := a.Reconcile(ctx, logr.Discard(), ironcore, icCluster); err == nil || !strings.Contains(err.Error(), `infrastructureConfig.project="p-a"`) {
+		t.Fatalf("reconcile with ironcore credentials and a project: %v, want the project refused", err)
+	}
+
 	// A shoot whose Secret is gone cannot be reconciled, and the error says
 	// which Secret.
 	infra := &extensionsv1alpha1.Infrastructure{ObjectMeta: metav1.ObjectMeta{Name: "infra", Namespace: "shoot--gone--x"},
