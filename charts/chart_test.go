@@ -322,6 +322,22 @@ func convert[T any](t *testing.T, u *unstructured.Unstructured) *T {
 	return &out
 }
 
+// deleteCollectionAllowed: the extension's Worker deletion is Gardener's
+// generic worker actuator, which deletes a namespace's MachineDeployments,
+// MachineClasses and MachineClass Secrets each as a collection (the e2e
+// showed it refused without); no other role may delete collections.
+func deleteCollectionAllowed(o *unstructured.Unstructured, r rbacv1.PolicyRule) bool {
+	if o.GetKind() != "ClusterRole" || o.GetLabels()["app.kubernetes.io/component"] != "extension" {
+		return false
+	}
+	for _, res := range r.Resources {
+		if !slices.Contains([]string{"machinedeployments", "machineclasses", "secrets"}, res) {
+			return false
+		}
+	}
+	return true
+}
+
 // checkRBAC: no wildcards anywhere in a rule, and none of the verbs that
 // hand out more rights than the role holds.
 func checkRBAC(t *testing.T, objs []*unstructured.Unstructured) {
@@ -342,6 +358,9 @@ func checkRBAC(t *testing.T, objs []*unstructured.Unstructured) {
 				}
 			}
 			for _, v := range r.Verbs {
+				if v == "deletecollection" && deleteCollectionAllowed(o, r) {
+					continue
+				}
 				if slices.Contains([]string{"escalate", "bind", "impersonate", "deletecollection"}, v) {
 					t.Errorf("%s rule %d: verb %q", key(o), i, v)
 				}

@@ -32,10 +32,10 @@ const metalStackSuper = "tenant-super"
 // real metal-api needs RethinkDB, NSQ and a database-backed IPAM) and the
 // kubelets of the machines it boots.
 type metalStack struct {
-	api      *metalapi.Emulator
-	hmac     string
-	cancel   context.CancelFunc
-	done     chan struct{}
+	api    *metalapi.Emulator
+	hmac   string
+	cancel context.CancelFunc
+	done   chan struct{}
 }
 
 // startMetalStack starts the metal-api emulator with a machine per server in
