@@ -100,7 +100,7 @@ type Backend struct {
 	// the file flags. MetalKubeconfigData wins over MetalKubeconfig and is
 	// held to the same allow-list; MetalAPIHMAC and MetalAPIToken win over
 	// their files and the environment.
-	MetalKubeconfigData        []byte
+	MetalKubeconfigData         []byte
 	MetalAPIHMAC, MetalAPIToken string
 }
 
