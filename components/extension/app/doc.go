@@ -1,15 +1,17 @@
 // Package app builds the `metalkube extension` and `metalkube admission`
 // commands.
 //
-// `metalkube extension` runs on a seed: the Infrastructure, Worker,
-// ControlPlane, OperatingSystemConfig, health check and heartbeat controllers
+// `metalkube extension` runs on a seed: the Infrastructure (with the
+// metal-stack firewall), Worker, ControlPlane, OperatingSystemConfig,
+// Bastion, health check and heartbeat controllers
 // (switch with --controllers / --disable-controllers) and the control plane
 // webhook (--disable-webhooks), served over TLS with
 // certificates gardener's webhook library generates and registers
 // (--webhook-config-mode, --webhook-config-namespace, ...). The
 // extension has no bare-metal backend of its own: the Infrastructure
-// controller calls each shoot's backend with the shoot's cloudprovider
-// Secret (components/extension/cloudprovider), in the shoot's project and
+// (with the metal-stack firewall) and Bastion controllers call each shoot's
+// backend with the shoot's cloudprovider Secret
+// (components/extension/cloudprovider), in the shoot's project and
 // namespace, as the shoot's ccm and mcm do; the other controllers make no
 // backend calls.
 //

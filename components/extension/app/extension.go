@@ -16,6 +16,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 
+	"github.com/metalkube/metalkube/components/extension/controller/bastion"
 	"github.com/metalkube/metalkube/components/extension/controller/controlplane"
 	"github.com/metalkube/metalkube/components/extension/controller/healthcheck"
 	"github.com/metalkube/metalkube/components/extension/controller/infrastructure"
@@ -33,6 +34,7 @@ const (
 	ControllerControlPlane   = controlplane.ControllerName
 	ControllerHealthCheck    = healthcheck.ControllerName
 	ControllerHeartbeat      = "heartbeat"
+	ControllerBastion        = bastion.ControllerName
 )
 
 // Name is the extension component's name: its command and logger.
@@ -48,9 +50,11 @@ const (
 type Config struct {
 	Controllers ControllerOptions
 	// Backend returns a shoot's bare-metal backend to the Infrastructure
-	// controller; nil: the shoot's own, from its cloudprovider Secret
-	// (infrastructure.ShootBackend). The extension has no backend of its own.
-	Backend infrastructure.BackendFunc
+	// controller, BastionBackend to the Bastion controller; nil: the shoot's
+	// own, from its cloudprovider Secret (infrastructure.ShootBackend,
+	// bastion.ShootBackend). The extension has no backend of its own.
+	Backend        infrastructure.BackendFunc
+	BastionBackend bastion.BackendFunc
 	// LeaderElectionNamespace is the heartbeat's default namespace.
 	LeaderElectionNamespace string
 }
@@ -64,6 +68,10 @@ func ControllerSwitches(cfg *Config) *extensionscmdcontroller.SwitchOptions {
 	sw := []extensionscmdcontroller.NameToAddToManagerFunc{
 		extensionscmdcontroller.Switch(ControllerInfrastructure, func(ctx context.Context, mgr manager.Manager) error {
 			return infrastructure.AddToManager(ctx, mgr, infrastructure.AddOptions{Backend: cfg.Backend, Controller: ctrlOpts(),
+				IgnoreOperationAnnotation: cfg.Controllers.IgnoreOperationAnnotation})
+		}),
+		extensionscmdcontroller.Switch(ControllerBastion, func(ctx context.Context, mgr manager.Manager) error {
+			return bastion.AddToManager(ctx, mgr, bastion.AddOptions{Backend: cfg.BastionBackend, Controller: ctrlOpts(),
 				IgnoreOperationAnnotation: cfg.Controllers.IgnoreOperationAnnotation})
 		}),
 		extensionscmdcontroller.Switch(ControllerWorker, func(ctx context.Context, mgr manager.Manager) error {
@@ -113,8 +121,8 @@ func NewCommand(context.Context) *cobra.Command {
 	)
 	cmd := &cobra.Command{
 		Use:   Name,
-		Short: "Gardener provider extension for bare metal (Infrastructure, Worker, ControlPlane, OperatingSystemConfig, webhooks)",
-		Long: "Runs on a Gardener seed: reconciles Infrastructure, Worker, ControlPlane and OperatingSystemConfig resources of type " +
+		Short: "Gardener provider extension for bare metal (Infrastructure, Worker, ControlPlane, OperatingSystemConfig, Bastion, webhooks)",
+		Long: "Runs on a Gardener seed: reconciles Infrastructure (with the metal-stack firewall), Worker, ControlPlane, OperatingSystemConfig and Bastion resources of type " +
 			provider.Type + ", runs health checks and the heartbeat, and serves the control plane webhook over TLS.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {

@@ -24,6 +24,13 @@ import (
 	"github.com/metalkube/metalkube/shared/metalapi"
 )
 
+// fixed gives every shoot the one backend of a test.
+func fixed(be Backend) BackendFunc {
+	return func(context.Context, *extensionsv1alpha1.Infrastructure, *extensionscontroller.Cluster, string) (Backend, error) {
+		return be, nil
+	}
+}
+
 func setup(t *testing.T, cfg string) (*Actuator, *memory.Backend, *extensionsv1alpha1.Infrastructure) {
 	t.Helper()
 	infra := &extensionsv1alpha1.Infrastructure{
@@ -33,9 +40,7 @@ func setup(t *testing.T, cfg string) (*Actuator, *memory.Backend, *extensionsv1a
 	}
 	c := fake.NewClientBuilder().WithScheme(scheme.Seed()).WithObjects(infra).WithStatusSubresource(infra).Build()
 	be := memory.New(memory.Config{Pools: []memory.Pool{{Network: "internet", Prefix: netip.MustParsePrefix("198.51.100.0/24")}}})
-	return &Actuator{Client: c, Backend: func(context.Context, *extensionsv1alpha1.Infrastructure, *extensionscontroller.Cluster, string) (Backend, error) {
-		return be, nil
-	}, Codec: codec.New()}, be, infra
+	return &Actuator{Client: c, Backend: fixed(be), Codec: codec.New()}, be, infra
 }
 
 func TestReconcileShrinksEgressAndIsIdempotent(t *testing.T) {
