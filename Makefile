@@ -90,7 +90,7 @@ bench: testbin ## Run the benchmarks (reported as ratios against the reference a
 	$(GO) test -run '^$$' -bench '$(BENCH)' -benchmem -timeout $(TEST_TIMEOUT) $(PKGS)
 
 .PHONY: demo
-demo: deps testbin build ## Start the local control plane, metal-operator, the IPAM provider, the fleet's BMCs and every component, and walk a shoot through its life (DEMO_FLAGS: e.g. --log-format=json)
+demo: deps testbin build ## As root: the real node first (kubelet, containerd) with the chart's roles installed by helm; then the local control plane, metal-operator, the IPAM provider, the fleet's BMCs and every component walk a shoot through its life (DEMO_FLAGS: e.g. --log-format=json, --real-node=off)
 	$(GO) build -o $(BIN)/demo ./e2e/cmd/demo
 	METALKUBE_BINARY=$(BIN)/metalkube exec $(BIN)/demo $(DEMO_FLAGS)
 

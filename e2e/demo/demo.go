@@ -38,6 +38,9 @@ type Options struct {
 	// Firewall runs the firewall step (needs network namespaces); Auto decides
 	// by whether this process can create them.
 	Firewall FirewallMode
+	// RealNode runs the real node and installs the chart into it first;
+	// Auto decides by whether it can run here (root, its binaries built).
+	RealNode NodeMode
 }
 
 // FirewallMode says whether the demo runs the firewall step.
@@ -72,7 +75,22 @@ func Run(ctx context.Context, opts Options) (err error) {
 	defer progress.Close()
 	opts.Out = &progressWriter{out: opts.Out, file: progress}
 	start := time.Now()
-	fmt.Fprintf(opts.Out, "[%6.1fs] start the control plane (kube-apiserver + etcd, CRDs of metal-operator, Gardener, MCM, CAPI IPAM, metalkube)\n", 0.0)
+	onNode, err := useRealNode(opts.RealNode, opts.Out)
+	if err != nil {
+		return err
+	}
+	if onNode {
+		stop, err := startRealNode(ctx, opts.Out, opts.LogDir, start)
+		if err != nil {
+			if ctx.Err() != nil {
+				fmt.Fprintf(opts.Out, "[%6.1fs] interrupted while starting the real node (%v)\n", time.Since(start).Seconds(), err)
+				return nil
+			}
+			return err
+		}
+		defer func() { err = errors.Join(err, stop(context.WithoutCancel(ctx))) }()
+	}
+	fmt.Fprintf(opts.Out, "[%6.1fs] start the control plane (kube-apiserver + etcd, CRDs of metal-operator, Gardener, MCM, CAPI IPAM, metalkube)\n", time.Since(start).Seconds())
 	envOpts, err := shoot.EnvOptions()
 	if err != nil {
 		return err

@@ -52,7 +52,7 @@ func startDemo(t *testing.T) (*exec.Cmd, *os.File, string, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(bin, "--servers=3", "--workers=2", "--firewall=off", "--log-format=json",
+	cmd := exec.Command(bin, "--servers=3", "--workers=2", "--firewall=off", "--real-node=off", "--log-format=json",
 		"--logs="+rel, "--kubeconfig="+filepath.Join(rel, "kubeconfig"))
 	cmd.Dir = root
 	cmd.Env = append(os.Environ(), markerEnv+"="+marker)
