@@ -84,7 +84,7 @@ type Input struct {
 	// once the shoot runs, and checks that nothing was deleted or freed.
 	Outage time.Duration
 	// FirewallRoll (metal-stack, needs network namespaces) gives the shoot
-	// a firewall, rolls it once under traffic and creates and deletes a
+	// a firewall, rolls it twice under traffic and creates and deletes a
 	// Bastion.
 	FirewallRoll bool
 }
@@ -125,9 +125,9 @@ type Flow struct {
 	// installed are the objects the chart's installation created.
 	installed []client.Object
 	// fabric plays the metal-stack firewall machines and the switches in
-	// front of them; fwRoll is what the roll measured.
-	fabric *fabric
-	fwRoll *RollMeasurement
+	// front of them; fwRolls is what the rolls measured.
+	fabric  *fabric
+	fwRolls []RollMeasurement
 }
 
 // New returns a flow; Run runs it.
@@ -204,7 +204,7 @@ func (f *Flow) Steps() []Step {
 	}
 	if f.FirewallRoll {
 		steps = append(steps,
-			Step{"give the shoot a firewall and roll it once under traffic", f.firewallRoll},
+			Step{"give the shoot a firewall and roll it twice under traffic", f.firewallRoll},
 			Step{"create and delete a Bastion", f.bastion})
 	}
 	return append(steps,
