@@ -1,0 +1,10 @@
+// Package metalcluster reconciles MetalClusters: the control-plane endpoint
+// (used as given, or an IP allocated from the backend and freed with the
+// MetalCluster) and the failure domains (the backend's partitions, narrowed
+// to spec.failureDomains), reported per the Cluster API v1beta2 contract
+// (status.initialization.provisioned, status.failureDomains, conditions).
+// A paused Cluster stops all changes and sets Paused=True.
+//
+// Backend calls: AllocateIP (idempotent on cluster and name), FreeIP,
+// ListPartitions where the backend implements metal.PartitionLister.
+package metalcluster
