@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -199,8 +200,9 @@ func (r *Reconciler) observe(mm *infrav1.MetalMachine, m *metal.Machine) {
 		for _, a := range m.Addresses {
 			addrs = append(addrs, clusterv1.MachineAddress{Type: clusterv1.MachineAddressType(a.Type), Address: a.Address})
 		}
-		if m.Hostname != "" {
-			addrs = append(addrs, clusterv1.MachineAddress{Type: clusterv1.MachineHostName, Address: m.Hostname})
+		host := clusterv1.MachineAddress{Type: clusterv1.MachineHostName, Address: m.Hostname}
+		if m.Hostname != "" && !slices.Contains(addrs, host) {
+			addrs = append(addrs, host)
 		}
 		mm.Status.Addresses = addrs
 	}

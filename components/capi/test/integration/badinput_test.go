@@ -116,10 +116,14 @@ func TestBadInput(t *testing.T) {
 	})
 
 	t.Run("paused", func(t *testing.T) {
-		cluster := &clusterv1.Cluster{}
-		must(t, c.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, cluster))
-		cluster.Spec.Paused = ptr(true)
-		must(t, c.Update(ctx, cluster))
+		pause := func(paused bool) {
+			cluster := &clusterv1.Cluster{}
+			must(t, c.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, cluster))
+			patch := client.MergeFrom(cluster.DeepCopy())
+			cluster.Spec.Paused = ptr(paused)
+			must(t, c.Patch(ctx, cluster, patch))
+		}
+		pause(true)
 		testkit.EventuallyWithin(t, flowTimeout, "Paused=True on the MetalMachines and the MetalCluster", func() (bool, string) {
 			mms := &infrav1.MetalMachineList{}
 			must(t, c.List(ctx, mms, client.InNamespace(ns)))
@@ -131,8 +135,12 @@ func TestBadInput(t *testing.T) {
 			}
 			return ok, fmt.Sprintf("%d MetalMachines", len(mms.Items))
 		})
-		cluster.Spec.Paused = ptr(false)
-		must(t, c.Update(ctx, cluster))
+		pause(false)
+		testkit.EventuallyWithin(t, flowTimeout, "Paused=False again", func() (bool, string) {
+			mc := &infrav1.MetalCluster{}
+			must(t, c.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, mc))
+			return meta.IsStatusConditionFalse(mc.Status.Conditions, infrav1.ConditionPaused), fmt.Sprintf("%+v", mc.Status.Conditions)
+		})
 	})
 
 	// Cleanup: deleting the Cluster frees the one machine that got a server.
