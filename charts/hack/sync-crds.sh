@@ -16,3 +16,4 @@ sync() {
 	done
 }
 sync components/firewall/config/crd firewall
+sync components/capi/config/crd capi

@@ -81,7 +81,7 @@ func TestMachineWebhook(t *testing.T) {
 			wantErr: []string{`spec.networks[1]: Duplicate value: "n"`}},
 		{name: "provider ID set once", old: machine(nil), new: machine(func(s *infrav1.MetalMachineSpec) { s.ProviderID = "metal://ns/m" })},
 		{name: "provider ID stays", old: machine(func(s *infrav1.MetalMachineSpec) { s.ProviderID = "metal://ns/m" }),
-			new: machine(func(s *infrav1.MetalMachineSpec) { s.ProviderID = "metal://ns/other" }),
+			new:     machine(func(s *infrav1.MetalMachineSpec) { s.ProviderID = "metal://ns/other" }),
 			wantErr: []string{`spec.providerID: Invalid value: "metal://ns/other": is immutable once set (was "metal://ns/m")`}},
 		{name: "image immutable", old: machine(nil), new: machine(func(s *infrav1.MetalMachineSpec) { s.Image = "flatcar" }),
 			wantErr: []string{`spec.image: Invalid value: "flatcar": is immutable (was ubuntu-24.04)`}},

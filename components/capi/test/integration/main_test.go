@@ -4,11 +4,11 @@ import (
 	"os"
 	"testing"
 
-	"github.com/metalkube/metalkube/shared/testenv"
-
-	"github.com/metalkube/metalkube/components/capi/app"
 	bootstrapv1 "sigs.k8s.io/cluster-api/api/bootstrap/kubeadm/v1beta2"
 	controlplanev1 "sigs.k8s.io/cluster-api/api/controlplane/kubeadm/v1beta2"
+
+	"github.com/metalkube/metalkube/components/capi/app"
+	"github.com/metalkube/metalkube/shared/testenv"
 )
 
 var env *testenv.Env

@@ -107,6 +107,8 @@ type MetalMachineStatus struct {
 // +kubebuilder:subresource:status
 // +kubebuilder:resource:categories=cluster-api
 // +kubebuilder:metadata:labels="cluster.x-k8s.io/v1beta2=v1alpha1"
+// +kubebuilder:metadata:labels="cluster.x-k8s.io/provider=infrastructure-metal"
+// +kubebuilder:metadata:labels="clusterctl.cluster.x-k8s.io="
 // +kubebuilder:printcolumn:name="Cluster",type=string,JSONPath=`.metadata.labels.cluster\.x-k8s\.io/cluster-name`,description="Cluster API Cluster"
 // +kubebuilder:printcolumn:name="State",type=string,JSONPath=`.status.state`,description="Backend state of the machine"
 // +kubebuilder:printcolumn:name="Server",type=string,JSONPath=`.status.server`,description="Server the machine is bound to"
@@ -152,6 +154,8 @@ type MetalMachineTemplateSpec struct {
 // +kubebuilder:object:root=true
 // +kubebuilder:resource:categories=cluster-api
 // +kubebuilder:metadata:labels="cluster.x-k8s.io/v1beta2=v1alpha1"
+// +kubebuilder:metadata:labels="cluster.x-k8s.io/provider=infrastructure-metal"
+// +kubebuilder:metadata:labels="clusterctl.cluster.x-k8s.io="
 // +kubebuilder:printcolumn:name="Image",type=string,JSONPath=`.spec.template.spec.image`
 // +kubebuilder:printcolumn:name="Size",type=string,JSONPath=`.spec.template.spec.size`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
