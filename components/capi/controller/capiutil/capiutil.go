@@ -11,6 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 	clusterv1 "sigs.k8s.io/cluster-api/api/core/v1beta2"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	infrav1 "github.com/metalkube/metalkube/components/capi/apis/infrastructure/v1alpha1"
 )
@@ -85,4 +86,26 @@ func GetCluster(ctx context.Context, c client.Client, namespace, name string) (*
 		return nil, fmt.Errorf("get Cluster %s/%s: %w", namespace, name, err)
 	}
 	return cluster, nil
+}
+
+// Patch writes what a reconcile changed on obj (before is its state as
+// read): metadata and spec first, then the status (copyStatus copies the
+// status of its second argument into its first). An object whose deletion
+// waited only for finalizer, which the reconcile removed, may be gone once
+// that is written: then nothing more is patched.
+func Patch[T client.Object](ctx context.Context, c client.Client, before, obj T, finalizer string, copyStatus func(dst, src T)) error {
+	kind := fmt.Sprintf("%T %s/%s", obj, obj.GetNamespace(), obj.GetName())
+	if obj.GetDeletionTimestamp() != nil && !controllerutil.ContainsFinalizer(obj, finalizer) && controllerutil.ContainsFinalizer(before, finalizer) {
+		return client.IgnoreNotFound(c.Patch(ctx, obj, client.MergeFrom(before)))
+	}
+	want := obj.DeepCopyObject().(T)
+	if err := c.Patch(ctx, obj, client.MergeFrom(before)); err != nil {
+		return fmt.Errorf("patch %s: %w", kind, err)
+	}
+	withStatus := obj.DeepCopyObject().(T)
+	copyStatus(withStatus, want)
+	if err := c.Status().Patch(ctx, withStatus, client.MergeFrom(obj)); err != nil {
+		return fmt.Errorf("patch %s status: %w", kind, err)
+	}
+	return nil
 }

@@ -50,28 +50,11 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 	}
 	before := mc.DeepCopy()
 	res, err := r.reconcile(ctx, log, mc)
-	if perr := r.patch(ctx, before, mc); perr != nil {
+	if perr := capiutil.Patch(ctx, r.Client, before, mc, infrav1.ClusterFinalizer, func(dst, src *infrav1.MetalCluster) { dst.Status = src.Status }); perr != nil {
 		return reconcile.Result{}, errors.Join(err, perr)
 	}
 	return res, err
 }
-
-func (r *Reconciler) patch(ctx context.Context, before, mc *infrav1.MetalCluster) error {
-	if mc.DeletionTimestamp != nil && !controllerutil.ContainsFinalizer(mc, infrav1.ClusterFinalizer) && controllerutil.ContainsFinalizer(before, infrav1.ClusterFinalizer) {
-		return client.IgnoreNotFound(r.Client.Patch(ctx, mc, client.MergeFrom(before)))
-	}
-	status := mc.Status.DeepCopy()
-	if err := r.Client.Patch(ctx, mc, client.MergeFrom(before)); err != nil {
-		return fmt.Errorf("patch MetalCluster %s/%s: %w", mc.Namespace, mc.Name, err)
-	}
-	withStatus := mc.DeepCopy()
-	withStatus.Status = *status
-	if err := r.Client.Status().Patch(ctx, withStatus, client.MergeFrom(mc)); err != nil {
-		return fmt.Errorf("patch MetalCluster %s/%s status: %w", mc.Namespace, mc.Name, err)
-	}
-	return nil
-}
-
 func (r *Reconciler) reconcile(ctx context.Context, log logr.Logger, mc *infrav1.MetalCluster) (reconcile.Result, error) {
 	conds, gen := &mc.Status.Conditions, mc.Generation
 	clusterName := capiutil.OwnerByKind(mc, "Cluster")

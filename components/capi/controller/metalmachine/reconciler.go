@@ -70,33 +70,11 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 	}
 	before := mm.DeepCopy()
 	res, err := r.reconcile(ctx, log, mm)
-	if perr := r.patch(ctx, before, mm); perr != nil {
+	if perr := capiutil.Patch(ctx, r.Client, before, mm, infrav1.MachineFinalizer, func(dst, src *infrav1.MetalMachine) { dst.Status = src.Status }); perr != nil {
 		return reconcile.Result{}, errors.Join(err, perr)
 	}
 	return res, err
 }
-
-// patch writes mm's changed metadata and spec, then its status.
-func (r *Reconciler) patch(ctx context.Context, before, mm *infrav1.MetalMachine) error {
-	if mm.DeletionTimestamp != nil && !controllerutil.ContainsFinalizer(mm, infrav1.MachineFinalizer) && controllerutil.ContainsFinalizer(before, infrav1.MachineFinalizer) {
-		// The finalizer was the last: the object may be gone once it is dropped.
-		if err := r.Client.Patch(ctx, mm, client.MergeFrom(before)); err != nil {
-			return client.IgnoreNotFound(err)
-		}
-		return nil
-	}
-	status := mm.Status.DeepCopy()
-	if err := r.Client.Patch(ctx, mm, client.MergeFrom(before)); err != nil {
-		return fmt.Errorf("patch MetalMachine %s/%s: %w", mm.Namespace, mm.Name, err)
-	}
-	withStatus := mm.DeepCopy()
-	withStatus.Status = *status
-	if err := r.Client.Status().Patch(ctx, withStatus, client.MergeFrom(mm)); err != nil {
-		return fmt.Errorf("patch MetalMachine %s/%s status: %w", mm.Namespace, mm.Name, err)
-	}
-	return nil
-}
-
 func (r *Reconciler) reconcile(ctx context.Context, log logr.Logger, mm *infrav1.MetalMachine) (reconcile.Result, error) {
 	conds := &mm.Status.Conditions
 	gen := mm.Generation

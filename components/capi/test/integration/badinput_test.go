@@ -113,6 +113,22 @@ func TestBadInput(t *testing.T) {
 		if claimed("no-server") {
 			t.Error("a claim exists although no server matches")
 		}
+
+		// What `kubectl get metalmachines` shows (-o wide adds ProviderID
+		// and Message).
+		columns, rows := table(t, ctx, ns, "metalmachines", true)
+		checkColumns(t, columns, []string{"Name", "Cluster", "State", "Server", "Provisioned", "Ready", "Reason", "ProviderID", "Message", "Age"})
+		if r := rows["no-server"]; r["Ready"] != "False" || r["Reason"] != infrav1.ReasonNoMatchingServer || !strings.Contains(r["Message"], "no-such-size") || r["Cluster"] != name {
+			t.Errorf("no-server row %v", r)
+		}
+		if r := rows["no-secret"]; r["State"] != "Running" || r["Provisioned"] != "true" || r["Ready"] != "True" || r["ProviderID"] != "metal://"+metalNamespace+"/bad.no-secret" || r["Server"] == "" {
+			t.Errorf("no-secret row %v", r)
+		}
+		columns, rows = table(t, ctx, ns, "metalclusters", false)
+		checkColumns(t, columns, []string{"Name", "Cluster", "Endpoint", "Provisioned", "Ready", "Reason", "Age"})
+		if r := rows[name]; r["Endpoint"] != "10.99.0.1" || r["Ready"] != "True" {
+			t.Errorf("MetalCluster row %v", r)
+		}
 	})
 
 	t.Run("paused", func(t *testing.T) {

@@ -22,6 +22,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	infrav1 "github.com/metalkube/metalkube/components/capi/apis/infrastructure/v1alpha1"
+	"github.com/metalkube/metalkube/shared/fleet"
 	"github.com/metalkube/metalkube/shared/metal/ironcore"
 	"github.com/metalkube/metalkube/shared/testkit"
 )
@@ -35,7 +36,8 @@ const flowTimeout = 4 * time.Minute
 // MetalCluster gets an endpoint IP from the real IPAM provider and the
 // fleet's zones as failure domains; the kubeadm providers write bootstrap
 // data; each MetalMachine claims a server through metal-operator, which
-// powers it on; the fleet boots it from that data into a Node. Then the
+// powers it on; the fleet boots it from that data into a Node, which the
+// metalkube ccm initializes and Cluster API attaches to its Machine. Then the
 // MachineDeployment scales down to 1 and the Cluster is deleted: every
 // ServerClaim, user-data Secret and IP claim is gone and every server is
 // Available again.
@@ -46,6 +48,7 @@ func TestClusterFlow(t *testing.T) {
 	start := time.Now()
 	must(t, c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}))
 	nodesBefore := len(b.hw.Nodes())
+	startCCM(t, ctx, ns+"."+name)
 
 	// The workload cluster is this API server: a user-provided kubeconfig
 	// Secret (not of Cluster API's secret type, so the control-plane
@@ -158,18 +161,43 @@ func TestClusterFlow(t *testing.T) {
 		n := len(b.hw.Nodes()) - nodesBefore
 		return n >= 3, fmt.Sprintf("%d new nodes: %v", n, b.hw.Nodes())
 	})
-	testkit.EventuallyWithin(t, flowTimeout, "the Machines provisioned", func() (bool, string) {
+	// The ccm initializes the Nodes (provider ID, no uninitialized taint);
+	// Cluster API finds them by provider ID and the Machines run.
+	testkit.EventuallyWithin(t, flowTimeout, "the Machines running on initialized Nodes", func() (bool, string) {
 		machines := &clusterv1.MachineList{}
 		must(t, c.List(ctx, machines, client.InNamespace(ns)))
 		var phases []string
+		ok := len(machines.Items) == 3
 		for _, m := range machines.Items {
-			phases = append(phases, m.Name+"="+m.Status.Phase+"/"+m.Spec.ProviderID)
-			if !ptrTrue(m.Status.Initialization.InfrastructureProvisioned) || m.Spec.ProviderID == "" {
-				return false, strings.Join(phases, " ")
+			node := ""
+			if m.Status.NodeRef.IsDefined() {
+				node = m.Status.NodeRef.Name
+			}
+			phases = append(phases, fmt.Sprintf("%s=%s node %q", m.Name, m.Status.Phase, node))
+			ok = ok && m.Status.Phase == string(clusterv1.MachinePhaseRunning) && node != ""
+		}
+		return ok, strings.Join(phases, " ")
+	})
+	for _, mm := range append(cp, workers...) {
+		nodes := &corev1.NodeList{}
+		must(t, c.List(ctx, nodes))
+		var found *corev1.Node
+		for i := range nodes.Items {
+			if nodes.Items[i].Spec.ProviderID == mm.Spec.ProviderID {
+				found = &nodes.Items[i]
 			}
 		}
-		return len(machines.Items) == 3, strings.Join(phases, " ")
-	})
+		if found == nil {
+			t.Errorf("%s: no Node with provider ID %s", mm.Name, mm.Spec.ProviderID)
+			continue
+		}
+		for _, taint := range found.Spec.Taints {
+			if taint.Key == fleet.TaintUninitialized {
+				t.Errorf("node %s still has the uninitialized taint", found.Name)
+			}
+		}
+	}
+	t.Logf("%s: 3 Machines running on Nodes the ccm initialized", time.Since(start).Round(time.Second))
 
 	// Scale down: one worker goes, its server is released.
 	must(t, c.Get(ctx, client.ObjectKeyFromObject(md), md))

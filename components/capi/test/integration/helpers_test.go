@@ -103,7 +103,9 @@ func startBed() (*bed, error) {
 		return nil, err
 	}
 	b.hw, err = fleet.NewHardware(env.Config, env.Config, fleet.HardwareConfig{
-		Config:      fleet.Config{Servers: servers, Prefix: "capi", Sizes: []string{serverSize}, RegisterNodes: true},
+		// Nodes register as a kubelet with --cloud-provider=external does:
+		// tainted until the ccm initializes them.
+		Config:      fleet.Config{Servers: servers, Prefix: "capi", Sizes: []string{serverSize}, RegisterNodes: true, ExternalCloudProvider: true},
 		RegistryURL: mo.RegistryURL, Probe: probe,
 	})
 	if err != nil {
