@@ -25,19 +25,34 @@ help: ## Show this help
 build: ## Build the metalkube multicall binary into bin/
 	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN)/metalkube ./cmd/metalkube
 
+# The chart's image scheme: global.image.repository:global.image.tag.
 IMAGE ?= ghcr.io/metalkube/metalkube:$(VERSION)
 
 .PHONY: image
-image: ## Build the container image (needs a Docker engine)
+image: ## Build the image here, no registry or engine needed: bin/metalkube-image.tar ($(IMAGE): the static binary FROM scratch, user 65532, the Dockerfile's layout) and the real node's bin/pause-image.tar; load with `ctr images import`, `podman load` or `docker load`
+	$(GO) build -ldflags '$(LDFLAGS) -linkmode=external -extldflags=-static' -o $(BIN)/image/metalkube ./cmd/metalkube
+	CGO_ENABLED=0 $(GO) build -ldflags '-s -w' -o $(BIN)/image/pause ./e2e/cmd/pause
+	$(GO) run ./e2e/cmd/image -binary $(BIN)/image/metalkube -ref $(IMAGE) -out $(BIN)/metalkube-image.tar
+	$(GO) run ./e2e/cmd/image -pause -binary $(BIN)/image/pause -out $(BIN)/pause-image.tar
+
+.PHONY: image-docker
+image-docker: ## Build the image with the Dockerfile (needs a Docker engine and its base images' registries)
 	docker build --build-arg VERSION=$(VERSION) --build-arg COMMIT=$(COMMIT) -t $(IMAGE) .
+
+CSI_NODE_IMAGE ?= ghcr.io/metalkube/metalkube-csi-node:$(VERSION)
+
+.PHONY: image-csi-node
+image-csi-node: ## Build the csi node plugin's image (the binary with lvm2 and the file system tools; needs a Docker engine)
+	docker build --target csi-node --build-arg VERSION=$(VERSION) --build-arg COMMIT=$(COMMIT) -t $(CSI_NODE_IMAGE) .
 
 .PHONY: deps
 deps: ## Install the Debian packages the tests use (nftables, iperf3, cloud-init, lvm2, xfsprogs), if missing
 	hack/deps.sh
 
 .PHONY: testbin
-testbin: ## Build the test control plane (kube-apiserver, etcd), machine-controller-manager, metal-operator, the in-cluster IPAM provider, csi-sanity, the external-provisioner and external-resizer, the Cluster API core manager and kubeadm providers from their Go modules, once
+testbin: ## Build the test control plane (kube-apiserver, etcd), the real node (kubelet, kube-scheduler, kube-proxy, containerd, crictl, helm), machine-controller-manager, metal-operator, the in-cluster IPAM provider, csi-sanity, the external-provisioner and external-resizer, the Cluster API core manager and kubeadm providers from their Go modules, once
 	hack/controlplane.sh
+	hack/node.sh
 	hack/peers.sh
 	components/mcm/hack/mcm-binary.sh >/dev/null
 	components/csi/hack/peers.sh

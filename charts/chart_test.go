@@ -18,6 +18,7 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	storagev1 "k8s.io/api/storage/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -43,7 +44,16 @@ func TestMain(m *testing.M) {
 }
 
 // components are the subcharts, each switchable with <name>.enabled.
-var components = []string{"ccm", "lb", "mcm", "os", "firewall", "extension", "admission", "capi"}
+var components = []string{"ccm", "lb", "mcm", "os", "firewall", "extension", "admission", "csi", "capi"}
+
+// workloadsOf is how many Deployments and DaemonSets a component renders:
+// one, but csi's controller Deployment and node DaemonSet.
+func workloadsOf(c string) int {
+	if c == "csi" {
+		return 2
+	}
+	return 1
+}
 
 // testCA is the webhook CA bundle the cases put into the chart's values: a
 // fixed self-signed CA, so that the golden files are stable
@@ -70,6 +80,7 @@ func requiredValues() map[string]any {
 		"firewall":  map[string]any{"externalInterfaces": []any{"eth0"}, "internalInterfaces": []any{"eth1"}, "nodeCIDRs": []any{"10.0.0.0/16"}},
 		"extension": map[string]any{"webhook": map[string]any{"caBundle": testCA}},
 		"admission": map[string]any{"webhook": map[string]any{"caBundle": testCA}},
+		"csi":       map[string]any{"devices": []any{"/dev/nvme*n1"}},
 		"capi":      map[string]any{"webhook": map[string]any{"caBundle": testCA}},
 	}
 }
@@ -144,6 +155,7 @@ var cases = []chartCase{
 	{name: "capi", values: only("capi", "capi:\n  machineConcurrency: 20\n  pollInterval: 10s\n  retryInterval: 1m\n  webhook:\n    caBundle: |\n"+indent(testCA, 6))},
 	{name: "capi-no-webhooks", values: only("capi", "capi:\n  webhook:\n    enabled: false\n")},
 	{name: "admission", values: only("admission", "admission:\n  disableWebhooks: [mutator]\n  webhook:\n    caBundle: |\n"+indent(testCA, 6))},
+	{name: "csi", values: only("csi", "csi:\n  devices: [/dev/nvme*n1, \"/dev/sd[b-z]\"]\n  activation: dm\n  defaultStorageClass: csi-lvm\n  fsType: xfs\n  storageClasses: [{name: csi-lvm, type: linear}, {name: csi-lvm-striped, type: striped, fsType: ext4}]\n")},
 	{name: "metalstack", values: `global:
   backend:
     name: metalstack
@@ -218,8 +230,8 @@ func TestEachComponentAlone(t *testing.T) {
 	for _, c := range components {
 		t.Run(c, func(t *testing.T) {
 			r := render(t, only(c, ""))
-			if w := workloads(t, r.objs); len(w) != 1 {
-				t.Fatalf("%d workloads rendered, want 1", len(w))
+			if w := workloads(t, r.objs); len(w) != workloadsOf(c) {
+				t.Fatalf("%d workloads rendered, want %d", len(w), workloadsOf(c))
 			}
 			for _, o := range r.objs {
 				if got := o.GetLabels()["app.kubernetes.io/component"]; got != c {
@@ -379,8 +391,58 @@ func workloads(t *testing.T, objs []*unstructured.Unstructured) []workload {
 	return out
 }
 
-// isFirewall: the firewall agent is the one pod allowed to run as root.
-func (w workload) isFirewall() bool { return w.labels["app.kubernetes.io/component"] == "firewall" }
+func (w workload) component() string { return w.labels["app.kubernetes.io/component"] }
+
+// rootPod: the two DaemonSets allowed to run as root, the firewall agent
+// and the csi node plugin; every other pod runs as uid 65532.
+func (w workload) rootPod() bool {
+	return w.daemon && (w.component() == "firewall" || w.component() == "csi")
+}
+
+// containerRole is which rules a container is held to.
+type containerRole int
+
+const (
+	// roleMetalkube: a metalkube subcommand, non-root uid 65532,
+	// unprivileged, no added capabilities, HTTP probes, a metrics port.
+	roleMetalkube containerRole = iota
+	// roleFirewall: the firewall agent, root with NET_ADMIN (and NET_RAW,
+	// NET_BIND_SERVICE) only.
+	roleFirewall
+	// roleCSINodePlugin: `metalkube csi --role=node` in the csi DaemonSet,
+	// root and privileged (devices, loop/dm ioctls, Bidirectional mounts).
+	roleCSINodePlugin
+	// roleCSISidecar: an upstream CSI sidecar of the csi component, its
+	// pinned image: unprivileged, every capability dropped, uid 65532 in the
+	// controller and 0 in the node pod; not a metalkube subcommand.
+	roleCSISidecar
+)
+
+// csiSidecarImages are the only containers that run another image than
+// metalkube's: container name -> image repository (registry.k8s.io).
+var csiSidecarImages = map[string]string{
+	"csi-provisioner":       "registry.k8s.io/sig-storage/csi-provisioner",
+	"csi-resizer":           "registry.k8s.io/sig-storage/csi-resizer",
+	"node-driver-registrar": "registry.k8s.io/sig-storage/csi-node-driver-registrar",
+	"livenessprobe":         "registry.k8s.io/sig-storage/livenessprobe",
+}
+
+// roleOf says which rules hold for container c of w. The exceptions are
+// matched narrowly, by component, workload kind, container name, and image
+// or arguments, so that nothing else falls under them.
+func roleOf(w workload, c corev1.Container) containerRole {
+	switch {
+	case w.component() == "firewall" && w.daemon && c.Name == "firewall":
+		return roleFirewall
+	case w.component() == "csi" && w.daemon && c.Name == "csi" && len(c.Args) > 0 && c.Args[0] == "csi" && slices.Contains(c.Args, "--role=node"):
+		return roleCSINodePlugin
+	case w.component() == "csi":
+		if repo, ok := csiSidecarImages[c.Name]; ok && strings.HasPrefix(c.Image, repo+":") {
+			return roleCSISidecar
+		}
+	}
+	return roleMetalkube
+}
 
 func checkPods(t *testing.T, objs []*unstructured.Unstructured) {
 	var pdbs []*policyv1.PodDisruptionBudget
@@ -394,11 +456,11 @@ func checkPods(t *testing.T, objs []*unstructured.Unstructured) {
 		if ps == nil || ps.SeccompProfile == nil || ps.SeccompProfile.Type != corev1.SeccompProfileTypeRuntimeDefault {
 			t.Errorf("%s: pod seccomp profile is not RuntimeDefault", w.key)
 		}
-		if !w.isFirewall() && (ps == nil || !deref(ps.RunAsNonRoot) || ps.RunAsUser == nil || *ps.RunAsUser != 65532) {
+		if !w.rootPod() && (ps == nil || !deref(ps.RunAsNonRoot) || ps.RunAsUser == nil || *ps.RunAsUser != 65532) {
 			t.Errorf("%s: pod not runAsNonRoot with uid 65532", w.key)
 		}
-		if w.daemon != w.isFirewall() {
-			t.Errorf("%s: only the firewall runs as a DaemonSet", w.key)
+		if w.daemon && w.component() != "firewall" && w.component() != "csi" {
+			t.Errorf("%s: only the firewall and the csi node plugin run as DaemonSets", w.key)
 		}
 		if !w.daemon {
 			if w.replicas < 2 {
@@ -410,9 +472,21 @@ func checkPods(t *testing.T, objs []*unstructured.Unstructured) {
 		}
 		for _, c := range w.pod.Containers {
 			ck := w.key + " container " + c.Name
-			checkContainer(t, ck, c, w.isFirewall())
+			role := roleOf(w, c)
+			checkContainer(t, ck, c, role, w.daemon)
 			checkArgs(t, ck, c, w.pod.Volumes)
-			if !w.daemon && !slices.Contains(c.Args, "--leader-elect=true") {
+			switch {
+			case w.daemon:
+			case role == roleCSISidecar && c.Name == "livenessprobe":
+				// It answers the kubelet's probes only.
+			case role == roleCSISidecar:
+				if !slices.Contains(c.Args, "--leader-election=true") {
+					t.Errorf("%s: leader election is not on: %v", ck, c.Args)
+				}
+			case w.component() == "csi" && slices.Contains(c.Args, "--role=controller"):
+				// The driver's cluster-wide half holds no state: it answers
+				// the resizer's capability calls, every replica alike.
+			case !slices.Contains(c.Args, "--leader-elect=true"):
 				t.Errorf("%s: leader election is not on: %v", ck, c.Args)
 			}
 		}
@@ -440,14 +514,16 @@ func deref[T any](p *T) T {
 	return *p
 }
 
-func checkContainer(t *testing.T, ck string, c corev1.Container, firewall bool) {
-	if c.LivenessProbe == nil || c.LivenessProbe.HTTPGet == nil || c.ReadinessProbe == nil || c.ReadinessProbe.HTTPGet == nil {
+// checkContainer checks c against the rules of its role; daemon: it runs in
+// a DaemonSet's pod.
+func checkContainer(t *testing.T, ck string, c corev1.Container, role containerRole, daemon bool) {
+	if role != roleCSISidecar && (c.LivenessProbe == nil || c.LivenessProbe.HTTPGet == nil || c.ReadinessProbe == nil || c.ReadinessProbe.HTTPGet == nil) {
 		t.Errorf("%s: liveness and readiness probes must be HTTP checks of the health endpoint", ck)
 	}
 	if c.Command != nil {
 		t.Errorf("%s: the image's entrypoint must run (no command override)", ck)
 	}
-	if len(c.Args) == 0 || c.Args[0] != strings.SplitN(c.Name, "-", 2)[0] {
+	if role != roleCSISidecar && (len(c.Args) == 0 || c.Args[0] != strings.SplitN(c.Name, "-", 2)[0]) {
 		t.Errorf("%s: args must start with the subcommand, got %v", ck, c.Args)
 	}
 	if c.Resources.Requests == nil {
@@ -457,20 +533,41 @@ func checkContainer(t *testing.T, ck string, c corev1.Container, firewall bool) 
 	if sc == nil {
 		t.Fatalf("%s: no security context", ck)
 	}
+	if sc.SeccompProfile == nil || sc.SeccompProfile.Type != corev1.SeccompProfileTypeRuntimeDefault {
+		t.Errorf("%s: seccomp profile is not RuntimeDefault", ck)
+	}
+	if role == roleCSINodePlugin {
+		if !deref(sc.Privileged) || sc.RunAsUser == nil || *sc.RunAsUser != 0 || !deref(sc.ReadOnlyRootFilesystem) {
+			t.Errorf("%s: the csi node plugin runs privileged as root with a read-only root", ck)
+		}
+		if sc.Capabilities != nil && len(sc.Capabilities.Add) > 0 {
+			t.Errorf("%s: capabilities added to a privileged container: %v", ck, sc.Capabilities.Add)
+		}
+		return
+	}
 	if !deref(sc.ReadOnlyRootFilesystem) || sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation || deref(sc.Privileged) {
 		t.Errorf("%s: want readOnlyRootFilesystem, no privilege escalation, not privileged", ck)
 	}
 	if sc.Capabilities == nil || !slices.Equal(sc.Capabilities.Drop, []corev1.Capability{"ALL"}) {
 		t.Errorf("%s: capabilities must drop ALL", ck)
 	}
-	if sc.SeccompProfile == nil || sc.SeccompProfile.Type != corev1.SeccompProfileTypeRuntimeDefault {
-		t.Errorf("%s: seccomp profile is not RuntimeDefault", ck)
-	}
 	var added []corev1.Capability
 	if sc.Capabilities != nil {
 		added = sc.Capabilities.Add
 	}
-	if !firewall {
+	switch role {
+	case roleCSISidecar:
+		// In the node pod as root: its socket and the kubelet's plugin
+		// registry are root's.
+		uid, nonRoot := int64(65532), true
+		if daemon {
+			uid, nonRoot = 0, false
+		}
+		if deref(sc.RunAsNonRoot) != nonRoot || sc.RunAsUser == nil || *sc.RunAsUser != uid || len(added) > 0 {
+			t.Errorf("%s: want uid %d and no added capabilities", ck, uid)
+		}
+		return
+	case roleMetalkube:
 		if !deref(sc.RunAsNonRoot) || sc.RunAsUser == nil || *sc.RunAsUser != 65532 || len(added) > 0 {
 			t.Errorf("%s: want non-root uid 65532 and no added capabilities", ck)
 		}
@@ -560,8 +657,19 @@ func checkServices(t *testing.T, objs []*unstructured.Unstructured) {
 		if !found {
 			t.Errorf("%s: no metrics Service", w.key)
 		}
+		hasMetrics := func(c corev1.Container) bool {
+			return slices.ContainsFunc(c.Ports, func(p corev1.ContainerPort) bool { return p.Name == "metrics" })
+		}
+		if w.component() == "csi" {
+			// The driver serves no metrics; of its sidecars the
+			// provisioner (node) or the resizer (controller) does.
+			if n := len(slices.DeleteFunc(slices.Clone(w.pod.Containers), func(c corev1.Container) bool { return !hasMetrics(c) })); n != 1 {
+				t.Errorf("%s: %d containers with a port named metrics, want 1", w.key, n)
+			}
+			continue
+		}
 		for _, c := range w.pod.Containers {
-			if !slices.ContainsFunc(c.Ports, func(p corev1.ContainerPort) bool { return p.Name == "metrics" }) {
+			if !hasMetrics(c) {
 				t.Errorf("%s container %s: no port named metrics", w.key, c.Name)
 			}
 		}
@@ -723,6 +831,11 @@ func TestValuesRefused(t *testing.T) {
 		{name: "schema: extraEnv without a name", values: "ccm:\n  extraEnv: [{value: x}]\n", wantErr: []string{"extraEnv", "name"}},
 		{name: "schema: topology spread", values: "ccm:\n  topologySpreadConstraints: [{maxSkew: 1, topologyKey: zone, whenUnsatisfiable: Never}]\n", wantErr: []string{"whenUnsatisfiable"}},
 		{name: "schema: ServiceMonitor interval", values: "global:\n  serviceMonitor: {interval: often}\n", wantErr: []string{"interval"}},
+		{name: "required: csi.devices", values: "csi:\n  enabled: true\n  devices: []\n", wantErr: []string{"csi.devices is required", "--devices"}},
+		{name: "schema: csi volume type", values: "csi:\n  storageClasses: [{name: fast, type: raid5}]\n", wantErr: []string{"storageClasses", "type", "linear", "striped", "mirror"}},
+		{name: "schema: csi activation", values: "csi:\n  activation: device-mapper\n", wantErr: []string{"activation", "dm", "loop"}},
+		{name: "fail: csi default class not rendered", values: "csi:\n  enabled: true\n  defaultStorageClass: fast\n", wantErr: []string{"csi.defaultStorageClass \"fast\"", "csi-lvm"}},
+		{name: "fail: csi class twice", values: "csi:\n  enabled: true\n  storageClasses: [{name: csi-lvm, type: linear}, {name: csi-lvm, type: striped}]\n", wantErr: []string{"csi.storageClasses", "\"csi-lvm\" appears twice"}},
 		{name: "webhook without CA and Ignore installs", values: "admission:\n  webhook:\n    caBundle: \"\"\n    failurePolicy: Ignore\n"},
 	}
 	for _, tt := range tests {
@@ -825,15 +938,25 @@ func operationsValues() string {
 func TestOperations(t *testing.T) {
 	r := render(t, withRequired(operationsValues()))
 	ws := workloads(t, r.objs)
-	if len(ws) != len(components) {
-		t.Fatalf("%d workloads, want %d", len(ws), len(components))
+	want := 0
+	for _, c := range components {
+		want += workloadsOf(c)
+	}
+	if len(ws) != want {
+		t.Fatalf("%d workloads, want %d", len(ws), want)
 	}
 	for _, w := range ws {
 		if w.annotations["example.com/team"] != "metal" {
 			t.Errorf("%s: pod annotations %v", w.key, w.annotations)
 		}
 		tsc := w.pod.TopologySpreadConstraints
-		if len(tsc) != 1 || tsc[0].LabelSelector == nil || !labels.SelectorFromSet(tsc[0].LabelSelector.MatchLabels).Matches(labels.Set(w.labels)) {
+		if w.component() == "csi" && w.daemon {
+			// One pod on every node with disks: spreading is the
+			// controller Deployment's setting.
+			if len(tsc) != 0 {
+				t.Errorf("%s: topology spread %+v on the node DaemonSet", w.key, tsc)
+			}
+		} else if len(tsc) != 1 || tsc[0].LabelSelector == nil || !labels.SelectorFromSet(tsc[0].LabelSelector.MatchLabels).Matches(labels.Set(w.labels)) {
 			t.Errorf("%s: topology spread %+v does not select its own pods", w.key, tsc)
 		}
 		c := w.pod.Containers[0]
@@ -886,6 +1009,10 @@ func TestMemoryRequestsCoverIdleUse(t *testing.T) {
 	idle := resource.MustParse(measuredIdleRSS)
 	for _, w := range workloads(t, render(t, withRequired(operationsValues())).objs) {
 		for _, c := range w.pod.Containers {
+			if roleOf(w, c) == roleCSISidecar {
+				// Upstream's binaries, not metalkube's: their own requests.
+				continue
+			}
 			req, limit := c.Resources.Requests.Memory(), c.Resources.Limits.Memory()
 			if req.Cmp(idle) < 0 {
 				t.Errorf("%s container %s: memory request %s below the measured idle use %s", w.key, c.Name, req, measuredIdleRSS)
@@ -954,6 +1081,205 @@ func TestNetworkPolicies(t *testing.T) {
 					t.Errorf("%s: metrics open to all although metricsFrom is set", w.key)
 				}
 			}
+		}
+	}
+}
+
+// TestContainerRoles: the exceptions to the container rules are matched
+// narrowly: a sidecar name with another image, a sidecar in another
+// component, the node plugin's name outside the DaemonSet or without
+// --role=node are all held to the metalkube rules.
+func TestContainerRoles(t *testing.T) {
+	csiNode := workload{daemon: true, labels: map[string]string{"app.kubernetes.io/component": "csi"}}
+	csiController := workload{labels: map[string]string{"app.kubernetes.io/component": "csi"}}
+	ccm := workload{labels: map[string]string{"app.kubernetes.io/component": "ccm"}}
+	firewall := workload{daemon: true, labels: map[string]string{"app.kubernetes.io/component": "firewall"}}
+	plugin := corev1.Container{Name: "csi", Image: "ghcr.io/metalkube/metalkube-csi-node:0.1.0", Args: []string{"csi", "--role=node"}}
+	provisioner := corev1.Container{Name: "csi-provisioner", Image: "registry.k8s.io/sig-storage/csi-provisioner:v6.3.0"}
+	tests := []struct {
+		name string
+		w    workload
+		c    corev1.Container
+		want containerRole
+	}{
+		{"firewall agent", firewall, corev1.Container{Name: "firewall", Args: []string{"firewall"}}, roleFirewall},
+		{"another container in the firewall pod", firewall, corev1.Container{Name: "helper"}, roleMetalkube},
+		{"csi node plugin", csiNode, plugin, roleCSINodePlugin},
+		{"csi plugin without --role=node", csiNode, corev1.Container{Name: "csi", Image: plugin.Image, Args: []string{"csi"}}, roleMetalkube},
+		{"csi plugin in the controller Deployment", csiController, plugin, roleMetalkube},
+		{"csi controller half", csiController, corev1.Container{Name: "csi", Args: []string{"csi", "--role=controller"}}, roleMetalkube},
+		{"provisioner sidecar", csiNode, provisioner, roleCSISidecar},
+		{"resizer sidecar", csiController, corev1.Container{Name: "csi-resizer", Image: "registry.k8s.io/sig-storage/csi-resizer:v2.2.0"}, roleCSISidecar},
+		{"sidecar name, other image", csiNode, corev1.Container{Name: "csi-provisioner", Image: "docker.io/evil/csi-provisioner:v6.3.0"}, roleMetalkube},
+		{"sidecar image under another name", csiNode, corev1.Container{Name: "provisioner", Image: provisioner.Image}, roleMetalkube},
+		{"sidecar in another component", ccm, provisioner, roleMetalkube},
+		{"image repository prefix only", csiNode, corev1.Container{Name: "livenessprobe", Image: "registry.k8s.io/sig-storage/livenessprobe-fork:v1"}, roleMetalkube},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := roleOf(tt.w, tt.c); got != tt.want {
+				t.Errorf("role %d, want %d", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestCSI: what the csi subchart installs fits together: the CSIDriver and
+// the StorageClasses metal-stack's users know, the node plugin's socket where
+// the registrar tells the kubelet it is, one privileged container in all of
+// the chart's renderings, and each sidecar's RBAC no wider than upstream's
+// for the calls it makes in this deployment.
+func TestCSI(t *testing.T) {
+	r := render(t, only("csi", ""))
+	byKind := map[string][]*unstructured.Unstructured{}
+	for _, o := range r.objs {
+		byKind[o.GetKind()] = append(byKind[o.GetKind()], o)
+	}
+	if d := byKind["CSIDriver"]; len(d) != 1 || d[0].GetName() != "lvm.csi.metalkube.io" {
+		t.Fatalf("CSIDrivers %v, want lvm.csi.metalkube.io", d)
+	}
+	drv := convert[storagev1.CSIDriver](t, byKind["CSIDriver"][0])
+	if deref(drv.Spec.AttachRequired) || !deref(drv.Spec.StorageCapacity) {
+		t.Errorf("CSIDriver attachRequired %v storageCapacity %v, want false and true", deref(drv.Spec.AttachRequired), deref(drv.Spec.StorageCapacity))
+	}
+	classes := map[string]string{}
+	for _, o := range byKind["StorageClass"] {
+		sc := convert[storagev1.StorageClass](t, o)
+		if sc.Provisioner != drv.Name || sc.VolumeBindingMode == nil || *sc.VolumeBindingMode != storagev1.VolumeBindingWaitForFirstConsumer || !deref(sc.AllowVolumeExpansion) {
+			t.Errorf("StorageClass %s: provisioner %s, binding %v, expansion %v", sc.Name, sc.Provisioner, sc.VolumeBindingMode, sc.AllowVolumeExpansion)
+		}
+		classes[sc.Name] = sc.Parameters["type"]
+	}
+	want := map[string]string{"csi-lvm": "linear", "csi-driver-lvm-linear": "linear", "csi-driver-lvm-striped": "striped", "csi-driver-lvm-mirror": "mirror"}
+	if !maps.Equal(classes, want) {
+		t.Errorf("StorageClasses %v, want %v", classes, want)
+	}
+
+	var node workload
+	for _, w := range workloads(t, r.objs) {
+		if w.daemon {
+			node = w
+		}
+	}
+	arg := func(c corev1.Container, flag string) string {
+		for _, a := range c.Args {
+			if v, ok := strings.CutPrefix(a, "--"+flag+"="); ok {
+				return v
+			}
+		}
+		return ""
+	}
+	hostDir := map[string]string{}
+	for _, v := range node.pod.Volumes {
+		if v.HostPath != nil {
+			hostDir[v.Name] = v.HostPath.Path
+		}
+	}
+	plugins := "/var/lib/kubelet/plugins/lvm.csi.metalkube.io"
+	for _, c := range node.pod.Containers {
+		for _, m := range c.VolumeMounts {
+			if m.Name == "socket-dir" && hostDir[m.Name] != plugins {
+				t.Errorf("%s: socket-dir is host %s, want %s", c.Name, hostDir[m.Name], plugins)
+			}
+		}
+		switch c.Name {
+		case "csi":
+			if got := arg(c, "csi-endpoint"); got != "unix:///csi/csi.sock" {
+				t.Errorf("node plugin --csi-endpoint=%s", got)
+			}
+			if got := arg(c, "node-id"); got != "$(NODE_NAME)" {
+				t.Errorf("node plugin --node-id=%s, want the kubelet's node name", got)
+			}
+			bidi := slices.ContainsFunc(c.VolumeMounts, func(m corev1.VolumeMount) bool {
+				return m.MountPath == "/var/lib/kubelet" && m.MountPropagation != nil && *m.MountPropagation == corev1.MountPropagationBidirectional
+			})
+			if !bidi {
+				t.Error("node plugin: the kubelet directory is not mounted with Bidirectional propagation")
+			}
+		case "node-driver-registrar":
+			if got := arg(c, "kubelet-registration-path"); got != plugins+"/csi.sock" {
+				t.Errorf("registrar --kubelet-registration-path=%s, want %s/csi.sock", got, plugins)
+			}
+		case "csi-provisioner":
+			for _, f := range []string{"node-deployment", "enable-capacity"} {
+				if arg(c, f) != "true" {
+					t.Errorf("provisioner: --%s is not true", f)
+				}
+			}
+		}
+	}
+
+	// One privileged container in every rendering: the csi node plugin.
+	for _, tc := range append(slices.Clone(cases), chartCase{name: "operations+csi", values: operationsValues()}) {
+		for _, w := range workloads(t, render(t, withRequired(tc.values)).objs) {
+			for _, c := range w.pod.Containers {
+				if c.SecurityContext != nil && deref(c.SecurityContext.Privileged) && roleOf(w, c) != roleCSINodePlugin {
+					t.Errorf("%s: %s container %s is privileged", tc.name, w.key, c.Name)
+				}
+			}
+		}
+	}
+
+	// RBAC per ServiceAccount: resource -> verbs.
+	grants := map[string]map[string][]string{}
+	for _, o := range r.objs {
+		var rules []rbacv1.PolicyRule
+		var subjects []rbacv1.Subject
+		switch o.GetKind() {
+		case "ClusterRoleBinding":
+			b := convert[rbacv1.ClusterRoleBinding](t, o)
+			subjects = b.Subjects
+			for _, cr := range r.objs {
+				if cr.GetKind() == "ClusterRole" && cr.GetName() == b.RoleRef.Name {
+					rules = rbacRules(t, cr)
+				}
+			}
+		case "RoleBinding":
+			b := convert[rbacv1.RoleBinding](t, o)
+			subjects = b.Subjects
+			for _, ro := range r.objs {
+				if ro.GetKind() == "Role" && ro.GetName() == b.RoleRef.Name && ro.GetNamespace() == b.Namespace {
+					rules = rbacRules(t, ro)
+				}
+			}
+		}
+		for _, s := range subjects {
+			if grants[s.Name] == nil {
+				grants[s.Name] = map[string][]string{}
+			}
+			for _, rule := range rules {
+				for _, res := range rule.Resources {
+					grants[s.Name][res] = append(grants[s.Name][res], rule.Verbs...)
+				}
+			}
+		}
+	}
+	wantGrants := map[string]map[string][]string{
+		// external-resizer: upstream's rules, nothing more.
+		"metalkube-csi": {
+			"persistentvolumes": {"get", "list", "watch", "patch"}, "persistentvolumeclaims": {"get", "list", "watch"},
+			"persistentvolumeclaims/status": {"patch"}, "pods": {"get", "list", "watch"}, "events": {"list", "watch", "create", "update", "patch"},
+			"volumeattributesclasses": {"get", "list", "watch"}, "leases": {"create", "get", "watch", "update", "patch"},
+		},
+		// external-provisioner in node-deployment mode: upstream's rules
+		// less snapshots, VolumeAttachments, leases and ReplicaSets.
+		"metalkube-csi-node": {
+			"persistentvolumes": {"get", "list", "watch", "create", "patch", "delete"}, "persistentvolumeclaims": {"get", "list", "watch", "update"},
+			"storageclasses": {"get", "list", "watch"}, "events": {"list", "watch", "create", "update", "patch"},
+			"csinodes": {"get", "list", "watch"}, "nodes": {"get", "list", "watch"},
+			"csistoragecapacities": {"get", "list", "watch", "create", "update", "patch", "delete"}, "pods": {"get"},
+		},
+	}
+	for sa, w := range wantGrants {
+		got := grants[sa]
+		for res := range got {
+			slices.Sort(got[res])
+		}
+		for res := range w {
+			slices.Sort(w[res])
+		}
+		if !maps.EqualFunc(got, w, slices.Equal[[]string]) {
+			t.Errorf("ServiceAccount %s may:\n%v\nwant:\n%v", sa, got, w)
 		}
 	}
 }

@@ -5,12 +5,15 @@
 #   cloud-init          `cloud-init schema`, which validates rendered cloud-config
 #   lvm2, xfsprogs,     the csi driver (lvcreate, vgcreate, mkfs.xfs, mkfs.ext4, resize2fs)
 #   e2fsprogs           on loop devices its tests create
+#   runc, iptables,     the real node test bed (e2e/framework/realnode): the
+#   containernetworking-plugins  OCI runtime, kube-proxy's and the kubelet's
+#                       rules, the bridge, host-local and portmap CNI plugins
 # Needs root (or sudo) and apt-get; elsewhere it says what is missing and goes on,
 # and the tests that need a tool skip with a message naming it.
 set -euo pipefail
 
-packages=(nftables iproute2 iperf3 cloud-init lvm2 xfsprogs e2fsprogs)
-declare -A probe=([nftables]=nft [iproute2]=ip [iperf3]=iperf3 [cloud-init]=cloud-init [lvm2]=lvcreate [xfsprogs]=mkfs.xfs [e2fsprogs]=mkfs.ext4)
+packages=(nftables iproute2 iperf3 cloud-init lvm2 xfsprogs e2fsprogs runc iptables containernetworking-plugins)
+declare -A probe=([nftables]=nft [iproute2]=ip [iperf3]=iperf3 [cloud-init]=cloud-init [lvm2]=lvcreate [xfsprogs]=mkfs.xfs [e2fsprogs]=mkfs.ext4 [runc]=runc [iptables]=iptables [containernetworking-plugins]=/usr/lib/cni/bridge)
 
 missing=()
 for p in "${packages[@]}"; do

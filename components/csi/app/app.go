@@ -25,6 +25,17 @@ const (
 	FlagVolumeGroup = "volume-group"
 	FlagDevices     = "devices"
 	FlagActivation  = "activation"
+	FlagRole        = "role"
+)
+
+// Roles: what one `metalkube csi` process serves.
+const (
+	// RoleNode is the node plugin: the node's volume group, all three
+	// services (the external-provisioner beside it in node-deployment mode).
+	RoleNode = "node"
+	// RoleController is the cluster-wide half the external-resizer of the
+	// controller Deployment talks to: no volume group (driver.Central).
+	RoleController = "controller"
 )
 
 // Defaults.
@@ -42,11 +53,12 @@ type Options struct {
 	VolumeGroup string
 	Devices     []string
 	Activation  string
+	Role        string
 }
 
 // NewOptions returns the defaults.
 func NewOptions() *Options {
-	return &Options{Endpoint: DefaultEndpoint, DriverName: driver.DefaultName, VolumeGroup: DefaultVolumeGroup, Activation: ActivationAuto}
+	return &Options{Endpoint: DefaultEndpoint, DriverName: driver.DefaultName, VolumeGroup: DefaultVolumeGroup, Activation: ActivationAuto, Role: RoleNode}
 }
 
 // AddFlags binds every flag.
@@ -56,6 +68,7 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.DriverName, FlagDriverName, o.DriverName, "the driver's name (CSIDriver, StorageClass provisioner)")
 	fs.StringVar(&o.VolumeGroup, FlagVolumeGroup, o.VolumeGroup, "LVM volume group the volumes are made in; created from --"+FlagDevices+" when missing")
 	fs.StringSliceVar(&o.Devices, FlagDevices, o.Devices, "glob patterns of the disks the volume group is made of (/dev/nvme*n1,/dev/sd*)")
+	fs.StringVar(&o.Role, FlagRole, o.Role, "what this process serves: node (the node plugin on the node's volume group) or controller (the cluster-wide half for the external-resizer; needs no --"+FlagDevices+")")
 	fs.StringVar(&o.Activation, FlagActivation, o.Activation, "how volumes become block devices: dm (device-mapper), loop (kernels without device-mapper; linear volumes, contiguous) or auto")
 }
 
@@ -71,8 +84,14 @@ func (o *Options) Validate() error {
 	if !lvm.ValidName(o.VolumeGroup) {
 		errs = append(errs, fmt.Errorf("--%s=%q: not a valid LVM name", FlagVolumeGroup, o.VolumeGroup))
 	}
-	if len(o.Devices) == 0 {
-		errs = append(errs, fmt.Errorf("--%s is required", FlagDevices))
+	switch o.Role {
+	case RoleNode:
+		if len(o.Devices) == 0 {
+			errs = append(errs, fmt.Errorf("--%s is required with --%s=%s", FlagDevices, FlagRole, RoleNode))
+		}
+	case RoleController:
+	default:
+		errs = append(errs, fmt.Errorf("--%s=%q: want %s or %s", FlagRole, o.Role, RoleNode, RoleController))
 	}
 	switch o.Activation {
 	case ActivationAuto, string(lvm.ActivationDM), string(lvm.ActivationLoop):
@@ -85,13 +104,19 @@ func (o *Options) Validate() error {
 // Config is what `metalkube csi` runs with; tests build it directly.
 type Config struct {
 	Endpoint string
-	Driver   driver.Config
+	// Central: serve the cluster-wide half (RoleController); Driver.Volumes
+	// is nil then.
+	Central bool
+	Driver  driver.Config
 }
 
 // Complete validates the options and opens (or creates) the volume group.
 func (o *Options) Complete(ctx context.Context) (*Config, error) {
 	if err := o.Validate(); err != nil {
 		return nil, err
+	}
+	if o.Role == RoleController {
+		return &Config{Endpoint: o.Endpoint, Central: true, Driver: driver.Config{Name: o.DriverName}}, nil
 	}
 	node := o.NodeID
 	if node == "" {
@@ -136,6 +161,9 @@ func NewCommand(context.Context) *cobra.Command {
 func Run(ctx context.Context, cfg *Config) error {
 	dc := cfg.Driver
 	dc.Log = component.Logger(ctx, Name)
+	if cfg.Central {
+		return driver.NewCentral(dc.Name, dc.Version, dc.Log).Serve(ctx, cfg.Endpoint)
+	}
 	d, err := driver.New(dc)
 	if err != nil {
 		return err

@@ -17,6 +17,7 @@ func TestCommandValidatesFlags(t *testing.T) {
 		{"no devices", nil, "--devices is required"},
 		{"bad volume group", []string{"--devices=/dev/sdz", "--volume-group=-vg"}, `--volume-group="-vg"`},
 		{"bad activation", []string{"--devices=/dev/sdz", "--activation=zfs"}, `--activation="zfs"`},
+		{"bad role", []string{"--role=central"}, `--role="central": want node or controller`},
 		{"no device matches", []string{"--devices=/nonexistent/disk*", "--activation=loop"}, "match no device"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -23,7 +23,8 @@ func (d *Driver) CreateVolume(ctx context.Context, req *csi.CreateVolumeRequest)
 	if err := checkCapabilities(req.GetVolumeCapabilities()); err != nil {
 		return nil, err
 	}
-	if err := checkParameters(req.GetParameters()); err != nil {
+	layout, err := d.layout(req.GetParameters())
+	if err != nil {
 		return nil, err
 	}
 	if req.GetVolumeContentSource() != nil {
@@ -58,7 +59,7 @@ func (d *Driver) CreateVolume(ctx context.Context, req *csi.CreateVolumeRequest)
 			return nil, status.Errorf(codes.AlreadyExists, "name %q: logical volume %s/%s exists and was not made by this driver", req.GetName(), d.vg.Name(), id)
 		}
 		if lv.Pending() {
-			if err := d.vg.Create(ctx, id, lv.Size, []string{tagManaged}); err != nil {
+			if err := d.vg.Create(ctx, id, lv.Size, layout, []string{tagManaged}); err != nil {
 				return nil, status.Errorf(codes.Internal, "finish volume %s: %v", id, err)
 			}
 			d.log.Info("Finished unfinished volume", "volume", id, "name", req.GetName(), "bytes", lv.Size)
@@ -66,7 +67,7 @@ func (d *Driver) CreateVolume(ctx context.Context, req *csi.CreateVolumeRequest)
 			return nil, status.Errorf(codes.AlreadyExists, "name %q: volume %s exists with %d bytes, capacity_range asks %d..%d", req.GetName(), id, lv.Size, req.GetCapacityRange().GetRequiredBytes(), req.GetCapacityRange().GetLimitBytes())
 		}
 	case errors.Is(err, lvm.ErrNotFound):
-		err := d.vg.Create(ctx, id, size, []string{tagManaged})
+		err := d.vg.Create(ctx, id, size, layout, []string{tagManaged})
 		var ise *lvm.InsufficientSpaceError
 		if errors.As(err, &ise) {
 			return nil, status.Errorf(codes.ResourceExhausted, "node %s, volume group %s: %d bytes requested, %d bytes free", d.node, ise.VG, ise.Need, ise.Free)
@@ -81,16 +82,33 @@ func (d *Driver) CreateVolume(ctx context.Context, req *csi.CreateVolumeRequest)
 	default:
 		return nil, status.Errorf(codes.Internal, "volume %s: %v", id, err)
 	}
-	return &csi.CreateVolumeResponse{Volume: d.volume(lv)}, nil
+	return &csi.CreateVolumeResponse{Volume: d.volume(lv, layout.Type)}, nil
 }
 
-func (d *Driver) volume(lv lvm.LV) *csi.Volume {
-	return &csi.Volume{
-		VolumeId:           lv.Name,
-		CapacityBytes:      lv.Size,
-		AccessibleTopology: d.topology(),
-		VolumeContext:      map[string]string{ParamType: TypeLinear},
+// volume describes lv; layout is its type when known (CreateVolume).
+func (d *Driver) volume(lv lvm.LV, layout string) *csi.Volume {
+	v := &csi.Volume{VolumeId: lv.Name, CapacityBytes: lv.Size, AccessibleTopology: d.topology()}
+	if layout != "" {
+		v.VolumeContext = map[string]string{ParamType: layout}
 	}
+	return v
+}
+
+// layout returns the layout the parameters ask for (linear by default), or
+// InvalidArgument naming the parameter, its value and why this node's volume
+// group cannot make it.
+func (d *Driver) layout(params map[string]string) (lvm.Layout, error) {
+	if err := checkParameters(params); err != nil {
+		return lvm.Layout{}, err
+	}
+	l := lvm.Layout{Type: params[ParamType]}
+	if l.Type == "" {
+		l.Type = TypeLinear
+	}
+	if err := d.vg.CheckLayout(l); err != nil {
+		return lvm.Layout{}, status.Errorf(codes.InvalidArgument, "parameters.%s=%q: node %s, volume group %s: %v", ParamType, l.Type, d.node, d.vg.Name(), err)
+	}
+	return l, nil
 }
 
 // checkParameters accepts the known StorageClass parameters; the
@@ -99,8 +117,8 @@ func checkParameters(params map[string]string) error {
 	for k, v := range params {
 		switch k {
 		case ParamType:
-			if v != TypeLinear {
-				return status.Errorf(codes.InvalidArgument, "parameters.%s=%q: unknown volume type, want %q", ParamType, v, TypeLinear)
+			if v != TypeLinear && v != TypeStriped && v != TypeMirror {
+				return status.Errorf(codes.InvalidArgument, "parameters.%s=%q: unknown volume type, want %s, %s or %s", ParamType, v, TypeLinear, TypeStriped, TypeMirror)
 			}
 		default:
 			if !isSidecarParameter(k) {
@@ -234,24 +252,35 @@ func (d *Driver) ControllerExpandVolume(ctx context.Context, req *csi.Controller
 	if _, err := d.getVolume(ctx, id); err != nil {
 		return nil, err
 	}
-	info, err := d.vg.Info(ctx)
-	if err != nil {
-		return nil, status.Errorf(codes.Unavailable, "volume group %s on node %s: %v", d.vg.Name(), d.node, err)
-	}
-	size, err := volumeSize(req.GetCapacityRange(), info.ExtentSize)
+	got, err := d.extend(ctx, id, req.GetCapacityRange())
 	if err != nil {
 		return nil, err
+	}
+	d.log.Info("Expanded volume", "volume", id, "bytes", got)
+	return &csi.ControllerExpandVolumeResponse{CapacityBytes: got, NodeExpansionRequired: req.GetVolumeCapability().GetBlock() == nil}, nil
+}
+
+// extend grows volume id to the capacity range in whole extents (a volume
+// already that large is left alone) and returns its size; the errors are CSI
+// statuses.
+func (d *Driver) extend(ctx context.Context, id string, r *csi.CapacityRange) (int64, error) {
+	info, err := d.vg.Info(ctx)
+	if err != nil {
+		return 0, status.Errorf(codes.Unavailable, "volume group %s on node %s: %v", d.vg.Name(), d.node, err)
+	}
+	size, err := volumeSize(r, info.ExtentSize)
+	if err != nil {
+		return 0, err
 	}
 	got, err := d.vg.Extend(ctx, id, size)
 	var ise *lvm.InsufficientSpaceError
 	if errors.As(err, &ise) {
-		return nil, status.Errorf(codes.ResourceExhausted, "node %s, volume group %s: expanding %s needs %d more bytes, %d bytes free", d.node, ise.VG, id, ise.Need, ise.Free)
+		return 0, status.Errorf(codes.ResourceExhausted, "node %s, volume group %s: expanding %s needs %d more bytes, %d bytes free", d.node, ise.VG, id, ise.Need, ise.Free)
 	}
 	if err != nil {
-		return nil, status.Errorf(codes.Internal, "expand volume %s: %v", id, err)
+		return 0, status.Errorf(codes.Internal, "expand volume %s: %v", id, err)
 	}
-	d.log.Info("Expanded volume", "volume", id, "bytes", got)
-	return &csi.ControllerExpandVolumeResponse{CapacityBytes: got, NodeExpansionRequired: req.GetVolumeCapability().GetBlock() == nil}, nil
+	return got, nil
 }
 
 // GetCapacity reports the volume group's free space for this node's topology
@@ -265,6 +294,11 @@ func (d *Driver) GetCapacity(ctx context.Context, req *csi.GetCapacityRequest) (
 	if err := checkParameters(req.GetParameters()); err != nil {
 		return nil, err
 	}
+	l := lvm.Layout{Type: req.GetParameters()[ParamType]}
+	if d.vg.CheckLayout(l) != nil {
+		// This node cannot make such volumes: none fit here.
+		return &csi.GetCapacityResponse{}, nil
+	}
 	if t := req.GetAccessibleTopology(); t != nil {
 		if n, ok := t.GetSegments()[TopologyKey]; !ok || n != d.node {
 			return &csi.GetCapacityResponse{}, nil
@@ -274,7 +308,9 @@ func (d *Driver) GetCapacity(ctx context.Context, req *csi.GetCapacityRequest) (
 	if err != nil {
 		return nil, status.Errorf(codes.Unavailable, "volume group %s on node %s: %v", d.vg.Name(), d.node, err)
 	}
-	return &csi.GetCapacityResponse{AvailableCapacity: info.Free, MaximumVolumeSize: wrapperspb.Int64(info.Free)}, nil
+	// A mirrored volume takes its size once per copy.
+	free := info.Free / l.Copies()
+	return &csi.GetCapacityResponse{AvailableCapacity: free, MaximumVolumeSize: wrapperspb.Int64(free)}, nil
 }
 
 // ListVolumes lists the volumes this driver made (not those still being
@@ -302,7 +338,7 @@ func (d *Driver) ListVolumes(ctx context.Context, req *csi.ListVolumesRequest) (
 	}
 	resp := &csi.ListVolumesResponse{}
 	for _, lv := range lvs[start:end] {
-		resp.Entries = append(resp.Entries, &csi.ListVolumesResponse_Entry{Volume: d.volume(lv)})
+		resp.Entries = append(resp.Entries, &csi.ListVolumesResponse_Entry{Volume: d.volume(lv, "")})
 	}
 	if end < len(lvs) {
 		resp.NextToken = strconv.Itoa(end)

@@ -5,10 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
-	"fmt"
-	"net"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 
@@ -28,10 +24,13 @@ const DefaultName = "lvm.csi.metalkube.io"
 // TopologyKey is the topology segment that says which node a volume lives on.
 const TopologyKey = "topology.lvm.csi.metalkube.io/node"
 
-// Volume parameters (StorageClass parameters).
+// Volume parameters (StorageClass parameters): type, the volume's layout,
+// csi-lvm's and csi-driver-lvm's names for them.
 const (
-	ParamType  = "type"
-	TypeLinear = "linear"
+	ParamType   = "type"
+	TypeLinear  = lvm.LayoutLinear
+	TypeStriped = lvm.LayoutStriped
+	TypeMirror  = lvm.LayoutMirror
 )
 
 // tagManaged marks the logical volumes this driver made; others in the same
@@ -44,7 +43,8 @@ type Volumes interface {
 	Info(ctx context.Context) (lvm.Info, error)
 	List(ctx context.Context) ([]lvm.LV, error)
 	Get(ctx context.Context, name string) (lvm.LV, error)
-	Create(ctx context.Context, name string, size int64, tags []string) error
+	Create(ctx context.Context, name string, size int64, l lvm.Layout, tags []string) error
+	CheckLayout(l lvm.Layout) error
 	Extend(ctx context.Context, name string, size int64) (int64, error)
 	Remove(ctx context.Context, name string) error
 	Activate(ctx context.Context, name string) (string, error)
@@ -103,42 +103,12 @@ func New(cfg Config) (*Driver, error) {
 // Serve serves the driver on the unix socket at path (a stale socket file is
 // replaced) until ctx ends.
 func (d *Driver) Serve(ctx context.Context, path string) error {
-	path = strings.TrimPrefix(path, "unix://")
-	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
-		return fmt.Errorf("socket directory: %w", err)
-	}
-	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("remove stale socket %s: %w", path, err)
-	}
-	l, err := net.Listen("unix", path)
-	if err != nil {
-		return fmt.Errorf("listen on %s: %w", path, err)
-	}
-	srv := grpc.NewServer(grpc.UnaryInterceptor(d.logCalls))
-	csi.RegisterIdentityServer(srv, d)
-	csi.RegisterControllerServer(srv, d)
-	csi.RegisterNodeServer(srv, d)
-	go func() {
-		<-ctx.Done()
-		srv.GracefulStop()
-	}()
 	d.log.Info("Serving CSI", "endpoint", path, "driver", d.name, "node", d.node, "volumeGroup", d.vg.Name())
-	if err := srv.Serve(l); err != nil {
-		return fmt.Errorf("serve CSI on %s: %w", path, err)
-	}
-	return nil
-}
-
-// logCalls logs failed calls and, at V(1), every call; requests carry no
-// secrets this driver reads, but they are never logged whole.
-func (d *Driver) logCalls(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-	resp, err := handler(ctx, req)
-	if err != nil {
-		d.log.Info("CSI call failed", "method", info.FullMethod, "error", err.Error())
-	} else {
-		d.log.V(1).Info("CSI call", "method", info.FullMethod)
-	}
-	return resp, err
+	return serve(ctx, path, d.log, func(s *grpc.Server) {
+		csi.RegisterIdentityServer(s, d)
+		csi.RegisterControllerServer(s, d)
+		csi.RegisterNodeServer(s, d)
+	})
 }
 
 // volumeID returns the logical volume name for a CSI volume name.

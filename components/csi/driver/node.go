@@ -238,6 +238,14 @@ func (d *Driver) NodeExpandVolume(ctx context.Context, req *csi.NodeExpandVolume
 	if err != nil {
 		return nil, err
 	}
+	// With the chart's central resizer (Central) the controller side only
+	// records the new size: the logical volume grows here, on its node.
+	if req.GetCapacityRange().GetRequiredBytes() > lv.Size {
+		if lv.Size, err = d.extend(ctx, id, req.GetCapacityRange()); err != nil {
+			return nil, err
+		}
+		d.log.Info("Expanded volume", "volume", id, "bytes", lv.Size)
+	}
 	if req.GetVolumeCapability().GetBlock() != nil {
 		return &csi.NodeExpandVolumeResponse{CapacityBytes: lv.Size}, nil
 	}

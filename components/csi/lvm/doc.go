@@ -14,6 +14,15 @@
 //	      the volume's extents on its physical volume, the same mapping
 //	      dm-linear would make. Only linear volumes exist in this mode.
 //
+// Layouts (Layout): linear; striped (lvcreate --type striped -i N, one stripe
+// per physical volume by default); mirror (--type raid1 -m 1, each copy on
+// its own physical volume). Striped and mirrored volumes need device-mapper
+// (dm-stripe, dm-raid) and at least two physical volumes; CheckLayout says
+// why a volume group cannot make one. Their command lines are unit-tested
+// (TestCreateArgs): the test machines' kernel has no device-mapper, so they
+// have not been run there.
+//
 // Errors: ErrNotFound for a missing logical volume, *InsufficientSpaceError
-// when the volume group has too little free space.
+// when the volume group has too little free space, *LayoutError for a layout
+// the volume group cannot make.
 package lvm

@@ -348,15 +348,16 @@ func (lv LV) Pending() bool {
 	return slices.Contains(lv.Tags, TagPending)
 }
 
-// Create creates a linear logical volume of at least size bytes (lvm2 rounds
-// up to whole extents) with the given tags, or finishes one a crashed or
-// cancelled Create left pending. It checks the free space first, so that a
-// volume too large fails with *InsufficientSpaceError.
+// Create creates a logical volume of layout l and at least size bytes (lvm2
+// rounds up to whole extents) with the given tags, or finishes one a crashed
+// or cancelled Create left pending. It checks the layout and the free space
+// first, so that a volume the group cannot make fails with *LayoutError and
+// one too large with *InsufficientSpaceError.
 //
 // Creation is crash-safe: lvcreate makes the volume tagged TagPending, the
 // first MiB is zeroed (no file system signature of a removed volume on the
 // same extents survives), and one lvchange swaps TagPending for tags.
-func (g *VG) Create(ctx context.Context, name string, size int64, tags []string) error {
+func (g *VG) Create(ctx context.Context, name string, size int64, l Layout, tags []string) error {
 	if !ValidName(name) {
 		return fmt.Errorf("logical volume name %q: not a valid lvm2 name", name)
 	}
@@ -371,20 +372,18 @@ func (g *VG) Create(ctx context.Context, name string, size int64, tags []string)
 	case !errors.Is(err, ErrNotFound):
 		return err
 	}
+	args, err := createArgs(g.name, name, size, l, g.activation, len(g.devices))
+	if err != nil {
+		return err
+	}
 	info, err := g.Info(ctx)
 	if err != nil {
 		return err
 	}
-	if need := roundUp(size, info.ExtentSize); need > info.Free {
+	if need := roundUp(size, info.ExtentSize) * l.Copies(); need > info.Free {
 		return &InsufficientSpaceError{VG: g.name, Need: need, Free: info.Free}
 	}
-	args := []string{"lvcreate", "-y", "--type", "linear", "-n", name, "-L", strconv.FormatInt(size, 10) + "b", "--addtag", TagPending}
-	if g.activation == ActivationLoop {
-		args = append(args, "-an", "-Zn", "--alloc", "contiguous")
-	} else {
-		args = append(args, "-Wy", "-Zy")
-	}
-	if _, err := g.run(ctx, append(args, g.name)...); err != nil {
+	if _, err := g.run(ctx, args...); err != nil {
 		return g.spaceError(err, size, info.Free)
 	}
 	if lv, err = g.Get(ctx, name); err != nil {

@@ -150,3 +150,18 @@ func TestDefaultShoot(t *testing.T) {
 		t.Errorf("defaulted controlPlaneConfig = %s", got)
 	}
 }
+
+// TestFirewallOnMetalStack: a metal-stack shoot (one with a project) may
+// enable a firewall with every setting the extension acts on.
+func TestFirewallOnMetalStack(t *testing.T) {
+	patch := `{"spec":{"provider":{"infrastructureConfig":{"project":"p1","firewall":{"enabled":true,"size":"c1-small",
+"image":"firewall-ubuntu-3.0","networks":["internet"],"rateLimits":[{"network":"internet","rateMbit":100}],
+"egressRules":[{"network":"internet","ips":["203.0.113.9"]}]}}}}}`
+	doc, err := jsonpatch.MergePatch(loadBase(t, "shoot"), []byte(patch))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if errs := validate(t, NewValidator(), "shoot", doc); len(errs) > 0 {
+		t.Fatalf("refused: %v", errs.ToAggregate())
+	}
+}

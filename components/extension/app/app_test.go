@@ -31,10 +31,10 @@ func TestCommandsBuildAndParse(t *testing.T) {
 
 func TestUnknownControllerIsRejected(t *testing.T) {
 	sw := ControllerSwitches(&Config{})
-	sw.Enabled = []string{"infrastructure", "bastion"}
+	sw.Enabled = []string{"infrastructure", "dnsrecord"}
 	err := sw.Complete()
-	if err == nil || !strings.Contains(err.Error(), "bastion") {
-		t.Fatalf("err = %v, want unknown controller bastion", err)
+	if err == nil || !strings.Contains(err.Error(), "dnsrecord") {
+		t.Fatalf("err = %v, want unknown controller dnsrecord", err)
 	}
 }
 

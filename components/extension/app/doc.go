@@ -1,15 +1,16 @@
 // Package app builds the `metalkube extension` and `metalkube admission`
 // commands.
 //
-// `metalkube extension` runs on a seed: the Infrastructure, Worker,
-// ControlPlane, OperatingSystemConfig, health check and heartbeat controllers
+// `metalkube extension` runs on a seed: the Infrastructure (with the
+// metal-stack firewall), Worker, ControlPlane, OperatingSystemConfig,
+// Bastion, health check and heartbeat controllers
 // (switch with --controllers / --disable-controllers) and the control plane
 // webhook (--disable-webhooks), served over TLS with
 // certificates gardener's webhook library generates and registers
 // (--webhook-config-mode, --webhook-config-namespace, ...). The
-// Infrastructure controller talks to the bare-metal backend (--backend and
-// its connection flags, shared/options); the other controllers make no
-// backend calls.
+// Infrastructure and Bastion controllers talk to the bare-metal backend
+// (--backend and its connection flags, shared/options); the other
+// controllers make no backend calls.
 //
 // `metalkube admission` runs next to a garden: the validator (Shoots,
 // CloudProfiles), secrets-validator (cloudprovider Secrets) and mutator

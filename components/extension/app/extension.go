@@ -15,6 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 
+	"github.com/metalkube/metalkube/components/extension/controller/bastion"
 	"github.com/metalkube/metalkube/components/extension/controller/controlplane"
 	"github.com/metalkube/metalkube/components/extension/controller/healthcheck"
 	"github.com/metalkube/metalkube/components/extension/controller/infrastructure"
@@ -34,6 +35,7 @@ const (
 	ControllerControlPlane   = controlplane.ControllerName
 	ControllerHealthCheck    = healthcheck.ControllerName
 	ControllerHeartbeat      = "heartbeat"
+	ControllerBastion        = bastion.ControllerName
 )
 
 // Name is the extension component's name: its command and logger.
@@ -75,6 +77,14 @@ func ControllerSwitches(cfg *Config) *extensionscmdcontroller.SwitchOptions {
 				return fmt.Errorf("%s controller: %w", ControllerInfrastructure, err)
 			}
 			return infrastructure.AddToManager(ctx, mgr, infrastructure.AddOptions{Metal: c, Controller: ctrlOpts(),
+				IgnoreOperationAnnotation: cfg.Controllers.IgnoreOperationAnnotation})
+		}),
+		extensionscmdcontroller.Switch(ControllerBastion, func(ctx context.Context, mgr manager.Manager) error {
+			c, err := cfg.metalClient(ctx)
+			if err != nil {
+				return fmt.Errorf("%s controller: %w", ControllerBastion, err)
+			}
+			return bastion.AddToManager(ctx, mgr, bastion.AddOptions{Metal: c, Controller: ctrlOpts(),
 				IgnoreOperationAnnotation: cfg.Controllers.IgnoreOperationAnnotation})
 		}),
 		extensionscmdcontroller.Switch(ControllerWorker, func(ctx context.Context, mgr manager.Manager) error {
@@ -125,8 +135,8 @@ func NewCommand(context.Context) *cobra.Command {
 	)
 	cmd := &cobra.Command{
 		Use:   Name,
-		Short: "Gardener provider extension for bare metal (Infrastructure, Worker, ControlPlane, OperatingSystemConfig, webhooks)",
-		Long: "Runs on a Gardener seed: reconciles Infrastructure, Worker, ControlPlane and OperatingSystemConfig resources of type " +
+		Short: "Gardener provider extension for bare metal (Infrastructure, Worker, ControlPlane, OperatingSystemConfig, Bastion, webhooks)",
+		Long: "Runs on a Gardener seed: reconciles Infrastructure (with the metal-stack firewall), Worker, ControlPlane, OperatingSystemConfig and Bastion resources of type " +
 			provider.Type + ", runs health checks and the heartbeat, and serves the control plane webhook over TLS.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {

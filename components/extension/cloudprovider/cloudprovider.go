@@ -69,6 +69,9 @@ type Input struct {
 	Project string
 	// Partition is the cluster's partition (metal-stack's default partition).
 	Partition string
+	// Firewall is true when the InfrastructureConfig enables a firewall
+	// (metal-stack only).
+	Firewall bool
 }
 
 // Flags are a component's backend flags.
@@ -108,6 +111,9 @@ func Render(in Input) (*Flags, error) {
 	case options.BackendIronCore:
 		if in.Project != "" {
 			return nil, fmt.Errorf("infrastructureConfig.project=%q: the ironcore backend (Secret %s has a %s) has no projects", in.Project, in.Secret.Name, KeyKubeconfig)
+		}
+		if in.Firewall {
+			return nil, fmt.Errorf("infrastructureConfig.firewall.enabled=true: the ironcore backend (Secret %s has a %s) has no firewall machines", in.Secret.Name, KeyKubeconfig)
 		}
 		ns := string(in.Secret.Data[KeyNamespace])
 		if ns == "" && in.Region != nil {
@@ -189,6 +195,7 @@ func ForShoot(ctx context.Context, c client.Reader, cdc *codec.Codec, namespace,
 			return nil, fmt.Errorf("shoot infrastructureConfig: %w", err)
 		}
 		in.Project = ic.Project
+		in.Firewall = ic.Firewall != nil && ic.Firewall.Enabled
 	}
 	return Render(in)
 }

@@ -47,6 +47,10 @@ func TestRender(t *testing.T) {
 		in:      Input{Secret: secret(map[string]string{KeyKubeconfig: "x"}), Region: region, Project: "p-1"},
 		wantErr: `infrastructureConfig.project="p-1"`,
 	}, {
+		name:    "ironcore refuses a firewall",
+		in:      Input{Secret: secret(map[string]string{KeyKubeconfig: "x"}), Region: region, Firewall: true},
+		wantErr: "infrastructureConfig.firewall.enabled=true: the ironcore backend",
+	}, {
 		name: "metal-stack with HMAC: URL, key file, project, partition",
 		in:   Input{Secret: secret(map[string]string{KeyMetalAPIURL: "https://metal-api.example\n", KeyMetalAPIHMAC: "s3cret"}), Project: "p-1", Partition: "fra-1"},
 		want: []string{"--backend=metalstack", "--metal-api-url=https://metal-api.example", "--metal-api-hmac-file=/srv/cloudprovider/metalAPIHMac",

@@ -67,6 +67,12 @@ func TestCreateVolumeRefusals(t *testing.T) {
 	c := dial(t, serve(t, vg, "node-a"))
 	multi := mountCap("ext4")
 	multi.AccessMode.Mode = csi.VolumeCapability_AccessMode_MULTI_NODE_MULTI_WRITER
+	// Striped and mirrored volumes: loop activation cannot map them; with
+	// device-mapper, this one-disk group has too few disks for them.
+	why := "physical volumes"
+	if vg.Activation() == lvm.ActivationLoop {
+		why = "need device-mapper"
+	}
 	for _, tc := range []struct {
 		name string
 		req  *csi.CreateVolumeRequest
@@ -77,6 +83,10 @@ func TestCreateVolumeRefusals(t *testing.T) {
 			VolumeCapabilities: []*csi.VolumeCapability{mountCap("")}}, codes.ResourceExhausted, []string{"node node-a", "volume group refusals"}},
 		{"unknown volume type", &csi.CreateVolumeRequest{Name: "raid", Parameters: map[string]string{"type": "raid5"},
 			VolumeCapabilities: []*csi.VolumeCapability{mountCap("")}}, codes.InvalidArgument, []string{`parameters.type="raid5"`}},
+		{"striped", &csi.CreateVolumeRequest{Name: "striped", Parameters: map[string]string{"type": "striped"},
+			VolumeCapabilities: []*csi.VolumeCapability{mountCap("")}}, codes.InvalidArgument, []string{`parameters.type="striped"`, "node node-a", "volume group refusals", why}},
+		{"mirror", &csi.CreateVolumeRequest{Name: "mirror", Parameters: map[string]string{"type": "mirror"},
+			VolumeCapabilities: []*csi.VolumeCapability{mountCap("")}}, codes.InvalidArgument, []string{`parameters.type="mirror"`, "node node-a", why}},
 		{"unknown parameter", &csi.CreateVolumeRequest{Name: "param", Parameters: map[string]string{"stripes": "2"},
 			VolumeCapabilities: []*csi.VolumeCapability{mountCap("")}}, codes.InvalidArgument, []string{`parameters.stripes="2"`}},
 		{"unknown file system", &csi.CreateVolumeRequest{Name: "btrfs",
@@ -98,6 +108,14 @@ func TestCreateVolumeRefusals(t *testing.T) {
 				}
 			}
 		})
+	}
+	// Nor does the node report capacity for them, so that the scheduler
+	// places such PVCs elsewhere.
+	for typ, wantFree := range map[string]bool{"linear": true, "striped": false, "mirror": false} {
+		resp, err := c.GetCapacity(context.Background(), &csi.GetCapacityRequest{Parameters: map[string]string{"type": typ}})
+		if err != nil || (resp.GetAvailableCapacity() > 0) != wantFree {
+			t.Errorf("GetCapacity(type %s) = %v, %v; want capacity %v", typ, resp, err, wantFree)
+		}
 	}
 	assertEmpty(t, vg)
 }

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/container-storage-interface/spec/lib/go/csi"
+	"github.com/go-logr/logr/testr"
 	corev1 "k8s.io/api/core/v1"
 	storagev1 "k8s.io/api/storage/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -24,14 +26,17 @@ import (
 
 // TestProvisionerFlow runs the real external-provisioner and external-resizer
 // (built from the Go module proxy) and kube-controller-manager's volume
-// controllers against the test API server and the driver: a PVC of the
-// csi-lvm StorageClass, written the way metal-stack users write it, becomes a
-// bound PV with a logical volume behind it on the node, is expanded, and is
+// controllers against the test API server and the driver, deployed the way
+// the chart deploys them: the provisioner beside the node plugin in
+// node-deployment mode, the resizer in the controller Deployment against the
+// cluster-wide half (--role=controller). A PVC of the csi-lvm StorageClass
+// (WaitForFirstConsumer), written the way metal-stack users write it, becomes
+// a bound PV with a logical volume behind it on the node, is expanded, and is
 // deleted with nothing left in the volume group; all along the provisioner's
-// CSIStorageCapacity for the node follows the volume group's free space. The
-// node's CSINode object,
-// which kubelet and node-driver-registrar make on a real node, is created by
-// the test.
+// CSIStorageCapacity for the node follows the volume group's free space.
+// What a kubelet does, which does not run here, the test does: the node's
+// CSINode object (kubelet with node-driver-registrar), the scheduler's
+// selected-node annotation, and the NodeStageVolume / NodeExpandVolume calls.
 func TestProvisionerFlow(t *testing.T) {
 	bin, err := testenv.BinDir()
 	if err != nil {
@@ -42,8 +47,9 @@ func TestProvisionerFlow(t *testing.T) {
 			t.Fatalf("%s is not built: %v (make testbin builds it)", b, err)
 		}
 	}
-	vg := lvmtest.VG(t, "flow", 1, 512*mib)
+	vg := lvmtest.VG(t, "flow", 1, 1<<30)
 	sock := serve(t, vg, "node-a")
+	central := serveCentral(t)
 
 	env, err := testenv.Start(testenv.Options{})
 	if err != nil {
@@ -66,19 +72,22 @@ func TestProvisionerFlow(t *testing.T) {
 	// What the chart installs.
 	attach := false
 	must(t, c.Create(ctx, &storagev1.CSIDriver{ObjectMeta: metav1.ObjectMeta{Name: driver.DefaultName}, Spec: storagev1.CSIDriverSpec{AttachRequired: &attach}}))
-	expand, immediate, del := true, storagev1.VolumeBindingImmediate, corev1.PersistentVolumeReclaimDelete
+	expand, wffc, del := true, storagev1.VolumeBindingWaitForFirstConsumer, corev1.PersistentVolumeReclaimDelete
 	must(t, c.Create(ctx, &storagev1.StorageClass{ObjectMeta: metav1.ObjectMeta{Name: "csi-lvm"}, Provisioner: driver.DefaultName,
-		AllowVolumeExpansion: &expand, VolumeBindingMode: &immediate, ReclaimPolicy: &del, Parameters: map[string]string{driver.ParamType: driver.TypeLinear}}))
+		AllowVolumeExpansion: &expand, VolumeBindingMode: &wffc, ReclaimPolicy: &del,
+		Parameters: map[string]string{driver.ParamType: driver.TypeLinear, "csi.storage.k8s.io/fstype": "xfs"}}))
 
 	dir := t.TempDir()
 	start(t, dir, filepath.Join(bin, "kube-controller-manager"), "--kubeconfig="+env.Kubeconfig, "--leader-elect=false", "--secure-port=0",
 		"--controllers=persistentvolume-binder-controller,persistentvolume-expander-controller,persistentvolume-protection-controller,persistentvolumeclaim-protection-controller")
 	// Capacity tracking: the provisioner turns GetCapacity into
-	// CSIStorageCapacity objects (no owner: it runs outside a pod here).
+	// CSIStorageCapacity objects (no owner: it runs outside a pod here). In
+	// node-deployment mode it provisions and reports for its own node only.
 	t.Setenv("NAMESPACE", "default")
+	t.Setenv("NODE_NAME", "node-a")
 	start(t, dir, filepath.Join(bin, "csi-provisioner"), "--csi-address="+sock, "--kubeconfig="+env.Kubeconfig, "--leader-election=false", "--timeout=2m", "--v=3",
-		"--enable-capacity", "--capacity-ownerref-level=-1", "--capacity-for-immediate-binding", "--capacity-poll-interval=2s")
-	start(t, dir, filepath.Join(bin, "csi-resizer"), "--csi-address="+sock, "--kubeconfig="+env.Kubeconfig, "--leader-election=false", "--timeout=2m", "--v=3")
+		"--node-deployment", "--enable-capacity", "--capacity-ownerref-level=-1", "--capacity-poll-interval=2s")
+	start(t, dir, filepath.Join(bin, "csi-resizer"), "--csi-address="+central, "--kubeconfig="+env.Kubeconfig, "--leader-election=false", "--timeout=2m", "--v=3")
 
 	info, err := vg.Info(ctx)
 	if err != nil {
@@ -91,9 +100,12 @@ func TestProvisionerFlow(t *testing.T) {
 	sc := "csi-lvm"
 	pvc := &corev1.PersistentVolumeClaim{ObjectMeta: metav1.ObjectMeta{Name: "data", Namespace: "default"}, Spec: corev1.PersistentVolumeClaimSpec{
 		StorageClassName: &sc, AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
-		Resources: corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("64Mi")}},
+		Resources: corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("320Mi")}},
 	}}
 	must(t, c.Create(ctx, pvc))
+	// The scheduler's choice for the first pod using it (WaitForFirstConsumer).
+	metav1.SetMetaDataAnnotation(&pvc.ObjectMeta, "volume.kubernetes.io/selected-node", "node-a")
+	must(t, c.Update(ctx, pvc))
 	var pv corev1.PersistentVolume
 	waitFor(ctx, t, dir, "the PVC bound", func() (bool, error) {
 		if err := c.Get(ctx, client.ObjectKeyFromObject(pvc), pvc); err != nil {
@@ -107,10 +119,10 @@ func TestProvisionerFlow(t *testing.T) {
 	}
 	id := pv.Spec.CSI.VolumeHandle
 	lv, err := vg.Get(ctx, id)
-	if err != nil || lv.Size != 64*mib {
-		t.Fatalf("logical volume %s behind PV %s: %+v, %v; want 64 MiB", id, pv.Name, lv, err)
+	if err != nil || lv.Size != 320*mib {
+		t.Fatalf("logical volume %s behind PV %s: %+v, %v; want 320 MiB", id, pv.Name, lv, err)
 	}
-	waitCapacity(ctx, t, dir, c, free-64*mib)
+	waitCapacity(ctx, t, dir, c, free-320*mib)
 	var terms []corev1.NodeSelectorTerm
 	if a := pv.Spec.NodeAffinity; a != nil && a.Required != nil {
 		terms = a.Required.NodeSelectorTerms
@@ -119,20 +131,19 @@ func TestProvisionerFlow(t *testing.T) {
 		t.Errorf("PV node affinity %v, want %s in [node-a]", terms, driver.TopologyKey)
 	}
 
-	// Expand: the resizer grows the logical volume and the PV; the file
-	// system's turn (kubelet's NodeExpandVolume) is marked pending.
-	pvc.Spec.Resources.Requests[corev1.ResourceStorage] = resource.MustParse("128Mi")
+	// Expand: the resizer records the new size on the PV without calling the
+	// node (the cluster-wide half claims node-side expansion only) and marks
+	// the node's turn pending; the kubelet's NodeExpandVolume on the node then
+	// grows the logical volume and the file system.
+	pvc.Spec.Resources.Requests[corev1.ResourceStorage] = resource.MustParse("400Mi")
 	must(t, c.Update(ctx, pvc))
 	waitFor(ctx, t, dir, "the PV expanded", func() (bool, error) {
 		if err := c.Get(ctx, client.ObjectKeyFromObject(&pv), &pv); err != nil {
 			return false, err
 		}
 		got := pv.Spec.Capacity[corev1.ResourceStorage]
-		return got.Value() == 128*mib, nil
+		return got.Value() == 400*mib, nil
 	})
-	if lv, err := vg.Get(ctx, id); err != nil || lv.Size != 128*mib {
-		t.Errorf("logical volume %s after expansion: %+v, %v; want 128 MiB", id, lv, err)
-	}
 	waitFor(ctx, t, dir, "the PVC waiting for the node to grow the file system", func() (bool, error) {
 		if err := c.Get(ctx, client.ObjectKeyFromObject(pvc), pvc); err != nil {
 			return false, err
@@ -144,6 +155,14 @@ func TestProvisionerFlow(t *testing.T) {
 		}
 		return false, nil
 	})
+	if lv, err := vg.Get(ctx, id); err != nil || lv.Size != 320*mib {
+		t.Errorf("logical volume %s before the node expands it: %+v, %v; want still 320 MiB", id, lv, err)
+	}
+	nodeExpand(ctx, t, sock, &pv)
+	if lv, err := vg.Get(ctx, id); err != nil || lv.Size != 400*mib {
+		t.Errorf("logical volume %s after NodeExpandVolume: %+v, %v; want 400 MiB", id, lv, err)
+	}
+	waitCapacity(ctx, t, dir, c, free-400*mib)
 
 	// Delete: the PV goes (reclaim policy Delete) and so does the volume.
 	must(t, c.Delete(ctx, pvc))
@@ -153,6 +172,45 @@ func TestProvisionerFlow(t *testing.T) {
 	})
 	assertEmpty(t, vg)
 	waitCapacity(ctx, t, dir, c, free)
+}
+
+// nodeExpand does what the kubelet does on the volume's node for a pending
+// file system resize: stage the volume with the PV's file system, call
+// NodeExpandVolume with the PV's size, and (here) unstage it again.
+func nodeExpand(ctx context.Context, t *testing.T, sock string, pv *corev1.PersistentVolume) {
+	t.Helper()
+	cl := dial(t, sock)
+	staging := t.TempDir()
+	capability := mountCap(pv.Spec.CSI.FSType)
+	id := pv.Spec.CSI.VolumeHandle
+	if _, err := cl.NodeStageVolume(ctx, &csi.NodeStageVolumeRequest{VolumeId: id, StagingTargetPath: staging, VolumeCapability: capability}); err != nil {
+		t.Fatalf("NodeStageVolume %s: %v", id, err)
+	}
+	size := pv.Spec.Capacity[corev1.ResourceStorage]
+	resp, err := cl.NodeExpandVolume(ctx, &csi.NodeExpandVolumeRequest{VolumeId: id, VolumePath: staging, StagingTargetPath: staging,
+		CapacityRange: &csi.CapacityRange{RequiredBytes: size.Value()}, VolumeCapability: capability})
+	if err != nil || resp.GetCapacityBytes() != size.Value() {
+		t.Errorf("NodeExpandVolume %s to %s: %v, %v", id, size.String(), resp, err)
+	}
+	if _, err := cl.NodeUnstageVolume(ctx, &csi.NodeUnstageVolumeRequest{VolumeId: id, StagingTargetPath: staging}); err != nil {
+		t.Fatalf("NodeUnstageVolume %s: %v", id, err)
+	}
+}
+
+// serveCentral serves the cluster-wide half (--role=controller) on a socket.
+func serveCentral(t *testing.T) string {
+	t.Helper()
+	sock := filepath.Join(t.TempDir(), "central.sock")
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- driver.NewCentral("", "test", testr.New(t)).Serve(ctx, sock) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("serve the cluster-wide half: %v", err)
+		}
+	})
+	return sock
 }
 
 // waitCapacity waits until the CSIStorageCapacity of csi-lvm on node-a says

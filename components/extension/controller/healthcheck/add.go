@@ -33,7 +33,8 @@ type AddOptions struct {
 	ExtensionClasses []extensionsv1alpha1.ExtensionClass
 }
 
-// AddToManager registers the ControlPlane and Worker health checks.
+// AddToManager registers the ControlPlane, Infrastructure (firewall) and
+// Worker health checks.
 func AddToManager(_ context.Context, mgr manager.Manager, opts AddOptions) error {
 	if opts.SyncPeriod == 0 {
 		opts.SyncPeriod = DefaultSyncPeriod
@@ -56,6 +57,19 @@ func AddToManager(_ context.Context, mgr manager.Manager, opts AddOptions) error
 			{ConditionType: string(gardencorev1beta1.ShootControlPlaneHealthy), HealthCheck: general.CheckManagedResource(provider.ControlPlaneSeedResource)},
 			{ConditionType: string(gardencorev1beta1.ShootControlPlaneHealthy), HealthCheck: general.NewSeedDeploymentHealthChecker(provider.CloudControllerManagerName)},
 			{ConditionType: string(gardencorev1beta1.ShootSystemComponentsHealthy), HealthCheck: general.CheckManagedResource(provider.ControlPlaneShootResource)},
+		},
+		nil,
+	); err != nil {
+		return err
+	}
+	if err := healthcheck.DefaultRegistration(
+		provider.Type,
+		extensionsv1alpha1.SchemeGroupVersion.WithKind(extensionsv1alpha1.InfrastructureResource),
+		func() client.ObjectList { return &extensionsv1alpha1.InfrastructureList{} },
+		func() extensionsv1alpha1.Object { return &extensionsv1alpha1.Infrastructure{} },
+		mgr, args, nil,
+		[]healthcheck.ConditionTypeToHealthCheck{
+			{ConditionType: string(gardencorev1beta1.ShootSystemComponentsHealthy), HealthCheck: &FirewallChecker{}},
 		},
 		nil,
 	); err != nil {

@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"time"
 
 	extensionscontroller "github.com/gardener/gardener/extensions/pkg/controller"
 	"github.com/gardener/gardener/extensions/pkg/controller/infrastructure"
 	extensionsv1alpha1 "github.com/gardener/gardener/pkg/apis/extensions/v1alpha1"
+	reconcilerutils "github.com/gardener/gardener/pkg/controllerutils/reconciler"
 	"github.com/go-logr/logr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -31,8 +33,13 @@ type Backend interface {
 //   - Reconcile is idempotent: allocation is keyed by (cluster, name), so a
 //     repeated reconcile returns the same network and IPs; egress IPs no
 //     longer configured are freed.
-//   - Delete frees what the extension allocated (the managed network and all
-//     egress IPs tagged with the cluster) and returns only once they are gone.
+//   - Delete frees what the extension allocated (the firewalls, the managed
+//     network and all egress IPs tagged with the cluster) and returns only
+//     once they are gone.
+//   - A firewall (metal-stack) is named by a hash of its spec: a changed
+//     spec allocates a new one, and the old one is freed only once the new
+//     one's agent reports Ready; until then Reconcile writes the status and
+//     asks to be requeued. At rest a cluster has at most one firewall.
 //   - Migrate keeps everything in the backend; status.state holds the
 //     InfrastructureStatus so that Restore on the new seed adopts the same
 //     network and IPs instead of allocating new ones.
@@ -43,6 +50,8 @@ type Actuator struct {
 	Metal Backend
 	// Codec decodes provider documents.
 	Codec *codec.Codec
+	// Firewalls reads the firewall agents' status in the shoot.
+	Firewalls FirewallReader
 }
 
 var _ infrastructure.Actuator = (*Actuator)(nil)
@@ -78,7 +87,19 @@ func (a *Actuator) Reconcile(ctx context.Context, log logr.Logger, infra *extens
 	if err := a.reconcileEgress(ctx, log, cfg, name, st); err != nil {
 		return err
 	}
-	return a.writeStatus(ctx, infra, cluster, st)
+	fwErr := a.reconcileFirewall(ctx, log, cfg, infra, cluster, name, st)
+	var pending *firewallPending
+	if fwErr != nil && !errors.As(fwErr, &pending) {
+		return fwErr
+	}
+	if err := a.writeStatus(ctx, infra, cluster, st); err != nil {
+		return err
+	}
+	if pending != nil {
+		// The old firewall serves meanwhile; look again soon.
+		return &reconcilerutils.RequeueAfterError{RequeueAfter: 5 * time.Second, Cause: pending}
+	}
+	return nil
 }
 
 func (a *Actuator) previousStatus(infra *extensionsv1alpha1.Infrastructure) (*v1alpha1.InfrastructureStatus, error) {
@@ -239,9 +260,13 @@ func (a *Actuator) writeStatus(ctx context.Context, infra *extensionsv1alpha1.In
 	return nil
 }
 
-// Delete frees the egress IPs and the managed node network.
+// Delete frees the firewalls (each after checking it is the cluster's), the
+// egress IPs and the managed node network.
 func (a *Actuator) Delete(ctx context.Context, log logr.Logger, infra *extensionsv1alpha1.Infrastructure, cluster *extensionscontroller.Cluster) error {
 	name := ClusterName(infra, cluster)
+	if err := a.freeFirewalls(ctx, log, infra.Namespace, name, ""); err != nil {
+		return err
+	}
 	if err := a.freeEgress(ctx, log, name, nil); err != nil {
 		return err
 	}

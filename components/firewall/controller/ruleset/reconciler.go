@@ -214,6 +214,8 @@ func (r *Reconciler) updateFirewallStatus(ctx context.Context, res *compile.Resu
 			st.Devices = append(st.Devices, d)
 		}
 	}
+	now := metav1.Now()
+	st.LastReported = &now
 	fs.Status = st
 	if err := r.Client.Status().Update(ctx, fs); err != nil {
 		r.Log.Error(err, "update firewall status")

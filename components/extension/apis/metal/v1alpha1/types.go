@@ -155,24 +155,42 @@ type EgressIPs struct {
 	Count *int32 `json:"count,omitempty"`
 }
 
-// Firewall configures the cluster's firewall (components/firewall).
+// Firewall configures the cluster's firewall machine (metal-stack only): a
+// machine metal-api allocates with the firewall role in front of the node
+// network, booted with user data that runs `metalkube firewall`. A changed
+// firewall rolls: the extension allocates a new firewall, waits until its
+// agent reports Ready and only then frees the old one.
+//
+// The firewall image names its interfaces by role: int0 faces the node
+// network, ext0, ext1, ... face Networks in their order; rate limits and
+// egress rules of a network apply to its interface.
 type Firewall struct {
-	// Enabled would deploy a firewall for the cluster; admission refuses
-	// true until the extension runs the firewall's lifecycle.
+	// Enabled deploys a firewall for the cluster.
 	// +optional
 	Enabled bool `json:"enabled,omitempty"`
-	// Size is the backend size of a dedicated firewall machine (metal-stack).
+	// Size is the backend size of the firewall machine.
 	// +optional
 	Size string `json:"size,omitempty"`
-	// Image of a dedicated firewall machine.
+	// Image of the firewall machine (a metal-api image with the firewall
+	// feature).
 	// +optional
 	Image string `json:"image,omitempty"`
-	// Networks the firewall routes to, in addition to the node network.
+	// Networks are the external networks the firewall routes to, in
+	// addition to the node network.
 	// +optional
 	Networks []string `json:"networks,omitempty"`
 	// RateLimits bound the traffic per network.
 	// +optional
 	RateLimits []RateLimit `json:"rateLimits,omitempty"`
+	// EgressRules translate the cluster's outbound traffic into a network
+	// to a fixed source address (one of its egress IPs); a network without
+	// a rule is masqueraded behind the firewall's own address.
+	// +optional
+	EgressRules []EgressRule `json:"egressRules,omitempty"`
+	// LogAcceptedConnections would log every accepted connection; the agent
+	// logs dropped ones only, so admission refuses true.
+	// +optional
+	LogAcceptedConnections bool `json:"logAcceptedConnections,omitempty"`
 }
 
 // RateLimit limits the traffic of one network.
@@ -181,6 +199,15 @@ type RateLimit struct {
 	Network string `json:"network"`
 	// RateMbit is the limit in Mbit/s.
 	RateMbit int32 `json:"rateMbit"`
+}
+
+// EgressRule fixes the source address of the cluster's traffic into one
+// network.
+type EgressRule struct {
+	// Network is one of the firewall's networks.
+	Network string `json:"network"`
+	// IPs are the source addresses; the agent translates to the first.
+	IPs []string `json:"ips"`
 }
 
 // +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
@@ -208,6 +235,31 @@ type InfrastructureStatus struct {
 	// node network is the backend's default and nothing was allocated.
 	// +optional
 	NetworksUnsupported bool `json:"networksUnsupported,omitempty"`
+	// Firewall is the cluster's firewall, when one is configured.
+	// +optional
+	Firewall *FirewallStatus `json:"firewall,omitempty"`
+}
+
+// FirewallStatus is the firewall machine the cluster runs behind and its
+// agent's health.
+type FirewallStatus struct {
+	// Name is the firewall's allocation name (and its agent's FirewallStatus
+	// object): "firewall-" and a hash of its spec.
+	Name string `json:"name"`
+	// ID is the backend machine ID.
+	// +optional
+	ID string `json:"id,omitempty"`
+	// Ready is true once the agent reported an applied ruleset without error.
+	Ready bool `json:"ready"`
+	// Message says why it is not ready, or what is being replaced.
+	// +optional
+	Message string `json:"message,omitempty"`
+	// LastReported is the agent's last report.
+	// +optional
+	LastReported *metav1.Time `json:"lastReported,omitempty"`
+	// Replacing are the firewalls this one replaces, freed once it is ready.
+	// +optional
+	Replacing []string `json:"replacing,omitempty"`
 }
 
 // NetworkStatus is a network known to the extension.

@@ -216,29 +216,64 @@ func InfrastructureConfig(cfg *v1alpha1.InfrastructureConfig, p *field.Path) fie
 		}
 	}
 	if fw := cfg.Firewall; fw != nil {
-		fp := p.Child("firewall")
-		if fw.Enabled {
-			// Refused rather than accepted and ignored: no firewall would
-			// be deployed for the cluster.
-			errs = append(errs, field.Invalid(fp.Child("enabled"), fw.Enabled, "not supported yet: this extension deploys no firewall for a cluster"))
-		}
-		if !fw.Enabled && (fw.Size != "" || fw.Image != "" || len(fw.Networks) > 0 || len(fw.RateLimits) > 0) {
+		errs = append(errs, firewall(fw, cfg.Project, p.Child("firewall"))...)
+	}
+	return errs
+}
+
+// firewall validates InfrastructureConfig.firewall; project is the
+// config's project, which only metal-stack shoots have.
+func firewall(fw *v1alpha1.Firewall, project string, fp *field.Path) field.ErrorList {
+	var errs field.ErrorList
+	if !fw.Enabled {
+		if fw.Size != "" || fw.Image != "" || len(fw.Networks) > 0 || len(fw.RateLimits) > 0 || len(fw.EgressRules) > 0 || fw.LogAcceptedConnections {
 			errs = append(errs, field.Forbidden(fp, "settings of a disabled firewall; set enabled: true"))
 		}
-		if fw.Image != "" && fw.Size == "" {
-			errs = append(errs, field.Required(fp.Child("size"), "a firewall machine with an image needs a size"))
+	} else {
+		if project == "" {
+			// Only metal-stack has firewall machines; a shoot without a
+			// project is an ironcore one (its components refuse a project).
+			errs = append(errs, field.Forbidden(fp.Child("enabled"), "firewall machines exist only on metal-stack (shoots with infrastructureConfig.project); ironcore has no firewall machines, so nothing would filter this cluster's traffic"))
 		}
-		if fw.Size != "" {
-			errs = append(errs, name(fw.Size, fp.Child("size"))...)
+		if fw.Size == "" {
+			errs = append(errs, field.Required(fp.Child("size"), "the backend size of the firewall machine"))
 		}
-		errs = append(errs, nameList(fw.Networks, fp.Child("networks"))...)
-		for i, rl := range fw.RateLimits {
-			rp := fp.Child("rateLimits").Index(i)
-			errs = append(errs, name(rl.Network, rp.Child("network"))...)
-			if rl.RateMbit <= 0 {
-				errs = append(errs, field.Invalid(rp.Child("rateMbit"), rl.RateMbit, "must be positive"))
+		if fw.Image == "" {
+			errs = append(errs, field.Required(fp.Child("image"), "the firewall image (a metal-api image with the firewall feature)"))
+		}
+	}
+	if fw.Size != "" {
+		errs = append(errs, name(fw.Size, fp.Child("size"))...)
+	}
+	errs = append(errs, nameList(fw.Networks, fp.Child("networks"))...)
+	for i, rl := range fw.RateLimits {
+		rp := fp.Child("rateLimits").Index(i)
+		errs = append(errs, name(rl.Network, rp.Child("network"))...)
+		if rl.RateMbit <= 0 {
+			errs = append(errs, field.Invalid(rp.Child("rateMbit"), rl.RateMbit, "must be positive"))
+		}
+	}
+	seen := sets.New[string]()
+	for i, r := range fw.EgressRules {
+		rp := fp.Child("egressRules").Index(i)
+		if !slices.Contains(fw.Networks, r.Network) {
+			errs = append(errs, field.NotSupported(rp.Child("network"), r.Network, fw.Networks))
+		}
+		if seen.Has(r.Network) {
+			errs = append(errs, field.Duplicate(rp.Child("network"), r.Network))
+		}
+		seen.Insert(r.Network)
+		if len(r.IPs) == 0 {
+			errs = append(errs, field.Required(rp.Child("ips"), "the source addresses of the network's egress traffic"))
+		}
+		for j, ip := range r.IPs {
+			if _, err := netip.ParseAddr(ip); err != nil {
+				errs = append(errs, field.Invalid(rp.Child("ips").Index(j), ip, "not an IP address"))
 			}
 		}
+	}
+	if fw.LogAcceptedConnections {
+		errs = append(errs, field.Invalid(fp.Child("logAcceptedConnections"), true, "not supported: the firewall agent logs dropped connections only (to its nflog group)"))
 	}
 	return errs
 }
