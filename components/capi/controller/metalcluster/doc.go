@@ -3,8 +3,12 @@
 // MetalCluster) and the failure domains (the backend's partitions, narrowed
 // to spec.failureDomains), reported per the Cluster API v1beta2 contract
 // (status.initialization.provisioned, status.failureDomains, conditions).
-// A paused Cluster stops all changes and sets Paused=True.
+// A paused Cluster stops all changes and sets Paused=True. Deleting it (which
+// Cluster API does after every machine is gone) frees the endpoint IP and
+// the private networks the backend allocated for the cluster's machines.
 //
 // Backend calls: AllocateIP (idempotent on cluster and name), FreeIP,
-// ListPartitions where the backend implements metal.PartitionLister.
+// FindNetworks, FreeNetwork, ListPartitions where the backend implements
+// metal.PartitionLister (IronCore and the memory backend; on metal-stack
+// spec.failureDomains names the partitions).
 package metalcluster

@@ -23,6 +23,11 @@ import (
 type Backend interface {
 	AllocateIP(ctx context.Context, spec metal.IPSpec) (*metal.IP, error)
 	FreeIP(ctx context.Context, id string) error
+	// FindNetworks and FreeNetwork free the private networks the backend
+	// allocated for the cluster's machines (metal-stack allocates one with
+	// the first machine); backends without networks find none.
+	FindNetworks(ctx context.Context, cluster string) ([]metal.Network, error)
+	FreeNetwork(ctx context.Context, id string) error
 }
 
 // DefaultRetry is how long the reconciler waits after a backend error it
@@ -187,7 +192,26 @@ func (r *Reconciler) delete(ctx context.Context, log logr.Logger, mc *infrav1.Me
 	if !controllerutil.ContainsFinalizer(mc, infrav1.ClusterFinalizer) {
 		return reconcile.Result{}, nil
 	}
-	capiutil.SetCondition(&mc.Status.Conditions, mc.Generation, infrav1.ConditionReady, false, infrav1.ReasonDeleting, "freeing the control-plane endpoint IP")
+	capiutil.SetCondition(&mc.Status.Conditions, mc.Generation, infrav1.ConditionReady, false, infrav1.ReasonDeleting, "freeing the control-plane endpoint IP and the cluster's networks")
+	// Cluster API deletes the infrastructure cluster after every machine:
+	// nothing uses the cluster's networks any more.
+	if clusterName := capiutil.OwnerByKind(mc, "Cluster"); clusterName != "" || mc.Labels[clusterv1.ClusterNameLabel] != "" {
+		if clusterName == "" {
+			clusterName = mc.Labels[clusterv1.ClusterNameLabel]
+		}
+		if backendCluster, err := capiutil.BackendCluster(mc.Namespace, clusterName); err == nil {
+			networks, err := r.Metal.FindNetworks(ctx, backendCluster)
+			if err != nil && !errors.Is(err, metal.ErrUnsupported) {
+				return reconcile.Result{}, fmt.Errorf("find networks of MetalCluster %s/%s: %w", mc.Namespace, mc.Name, err)
+			}
+			for _, n := range networks {
+				if err := r.Metal.FreeNetwork(ctx, n.ID); err != nil {
+					return reconcile.Result{}, fmt.Errorf("free network %s of MetalCluster %s/%s: %w", n.ID, mc.Namespace, mc.Name, err)
+				}
+				log.Info("Freed network", "network", n.ID)
+			}
+		}
+	}
 	if id := mc.Status.ControlPlaneIP; id != "" {
 		if err := r.Metal.FreeIP(ctx, id); err != nil {
 			return reconcile.Result{}, fmt.Errorf("free control-plane endpoint IP %s of MetalCluster %s/%s: %w", id, mc.Namespace, mc.Name, err)

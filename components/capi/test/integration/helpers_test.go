@@ -2,18 +2,9 @@ package integration
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"fmt"
-	"math/big"
-	"net"
 	"net/netip"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -24,17 +15,10 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/metalkube/metalkube/components/capi/app"
+	"github.com/metalkube/metalkube/components/capi/test/capitest"
 	"github.com/metalkube/metalkube/shared/fleet"
 	"github.com/metalkube/metalkube/shared/metal/ironcore"
 	"github.com/metalkube/metalkube/shared/testenv"
-)
-
-// The Cluster API peers components/capi/hack/peers.sh builds, by their names
-// in bin/.
-const (
-	peerCAPI             = "capi-manager"
-	peerKubeadmBootstrap = "capi-kubeadm-bootstrap"
-	peerKubeadmCP        = "capi-kubeadm-controlplane"
 )
 
 // The test bed's fixed facts.
@@ -131,22 +115,12 @@ func startBed() (*bed, error) {
 		return nil, err
 	}
 
-	certDir, err := os.MkdirTemp("", "capi-webhook-")
+	start = time.Now()
+	logs, err := capitest.Start(ctx, env, capitest.PeerCore, capitest.PeerKubeadmBootstrap, capitest.PeerKubeadmCP)
 	if err != nil {
 		return nil, err
 	}
-	env.BeforeStop(func() { _ = os.RemoveAll(certDir) })
-	if err := writeServingCert(certDir); err != nil {
-		return nil, err
-	}
-	start = time.Now()
-	for _, name := range []string{peerCAPI, peerKubeadmBootstrap, peerKubeadmCP} {
-		p, err := startCAPIPeer(ctx, name, certDir)
-		if err != nil {
-			return nil, err
-		}
-		b.logs = append(b.logs, p.Log)
-	}
+	b.logs = append(b.logs, logs...)
 	fmt.Printf("cluster api: core, kubeadm bootstrap and control plane ready after %s\n", time.Since(start).Round(time.Second))
 
 	cfg := &app.Config{Runtime: env.Runtime(app.Name), Metal: b.backend, Workers: 4, Poll: time.Second, Retry: 2 * time.Second}
@@ -156,54 +130,6 @@ func startBed() (*bed, error) {
 		}
 	}()
 	return b, nil
-}
-
-// startCAPIPeer runs one of Cluster API's managers against the environment:
-// no leader election, metrics off, its webhook server up (nothing calls
-// it: the API server has no webhook configurations for it, so objects get
-// their CRD defaults only) with a self-signed certificate.
-func startCAPIPeer(ctx context.Context, name, certDir string) (*testenv.Peer, error) {
-	health, err := testenv.FreeAddr()
-	if err != nil {
-		return nil, err
-	}
-	hook, err := testenv.FreeAddr()
-	if err != nil {
-		return nil, err
-	}
-	_, port, _ := net.SplitHostPort(hook)
-	return env.StartPeer(ctx, testenv.PeerSpec{Name: name, HealthAddr: health, Args: []string{
-		"--health-addr=" + health, "--diagnostics-address=0", "--insecure-diagnostics",
-		"--webhook-port=" + port, "--webhook-cert-dir=" + certDir,
-		"--sync-period=1m", "--v=2",
-	}})
-}
-
-// writeServingCert writes a self-signed certificate for localhost as
-// tls.crt and tls.key into dir.
-func writeServingCert(dir string) error {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return err
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "localhost"},
-		DNSNames: []string{"localhost"}, IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		return err
-	}
-	keyDER, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		return err
-	}
-	if err := os.WriteFile(filepath.Join(dir, "tls.crt"), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
-		return err
-	}
-	return os.WriteFile(filepath.Join(dir, "tls.key"), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600)
 }
 
 func must(t *testing.T, err error) {
