@@ -3,6 +3,7 @@ package capiutil
 import (
 	"context"
 	"fmt"
+	"maps"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -12,6 +13,8 @@ import (
 	clusterv1 "sigs.k8s.io/cluster-api/api/core/v1beta2"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
 
 	infrav1 "github.com/metalkube/metalkube/components/capi/apis/infrastructure/v1alpha1"
 )
@@ -109,3 +112,21 @@ func Patch[T client.Object](ctx context.Context, c client.Client, before, obj T,
 	}
 	return nil
 }
+
+// ClusterChanged passes the Cluster events the provider acts on: creation,
+// deletion, a spec change (pause, references) and a change of
+// status.initialization.infrastructureProvisioned. Cluster API rewrites a
+// Cluster's status often; the rest of it changes nothing here.
+var ClusterChanged = predicate.Funcs{UpdateFunc: func(e event.UpdateEvent) bool {
+	o, okO := e.ObjectOld.(*clusterv1.Cluster)
+	n, okN := e.ObjectNew.(*clusterv1.Cluster)
+	if !okO || !okN {
+		return true
+	}
+	provisioned := func(c *clusterv1.Cluster) bool {
+		p := c.Status.Initialization.InfrastructureProvisioned
+		return p != nil && *p
+	}
+	return o.Generation != n.Generation || provisioned(o) != provisioned(n) ||
+		!maps.Equal(o.Annotations, n.Annotations) || (o.DeletionTimestamp == nil) != (n.DeletionTimestamp == nil)
+}}

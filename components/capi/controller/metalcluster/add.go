@@ -5,12 +5,14 @@ import (
 
 	clusterv1 "sigs.k8s.io/cluster-api/api/core/v1beta2"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	infrav1 "github.com/metalkube/metalkube/components/capi/apis/infrastructure/v1alpha1"
+	"github.com/metalkube/metalkube/components/capi/controller/capiutil"
 )
 
 // ControllerName names the controller (its logger and metrics).
@@ -24,7 +26,7 @@ func (r *Reconciler) AddToManager(mgr manager.Manager) error {
 	}
 	return ctrl.NewControllerManagedBy(mgr).Named(ControllerName).
 		For(&infrav1.MetalCluster{}).
-		Watches(&clusterv1.Cluster{}, handler.EnqueueRequestsFromMapFunc(clusterToMetalCluster)).
+		Watches(&clusterv1.Cluster{}, handler.EnqueueRequestsFromMapFunc(clusterToMetalCluster), builder.WithPredicates(capiutil.ClusterChanged)).
 		Complete(r)
 }
 

@@ -23,6 +23,7 @@ import (
 type Backend interface {
 	AllocateIP(ctx context.Context, spec metal.IPSpec) (*metal.IP, error)
 	FreeIP(ctx context.Context, id string) error
+	FindIPs(ctx context.Context, q metal.IPQuery) ([]metal.IP, error)
 	// FindNetworks and FreeNetwork free the private networks the backend
 	// allocated for the cluster's machines (metal-stack allocates one with
 	// the first machine); backends without networks find none.
@@ -122,7 +123,25 @@ func (r *Reconciler) endpoint(ctx context.Context, mc *infrav1.MetalCluster, bac
 		ep.Port = infrav1.DefaultAPIServerPort
 	}
 	if ep.Host != "" {
-		capiutil.SetCondition(conds, gen, infrav1.ConditionControlPlaneEndpointReady, true, infrav1.ReasonReady, fmt.Sprintf("%s:%d", ep.Host, ep.Port))
+		if mc.Status.ControlPlaneIP == "" && mc.Spec.ControlPlaneNetwork != "" {
+			// An endpoint allocated here whose ID did not reach the status:
+			// found again by its tags.
+			ips, err := r.Metal.FindIPs(ctx, metal.IPQuery{Cluster: backendCluster, Tags: endpointTags(capiutil.BackendName(mc))})
+			if err != nil {
+				capiutil.SetCondition(conds, gen, infrav1.ConditionControlPlaneEndpointReady, false, infrav1.ReasonBackendUnavailable, "find the endpoint IP: "+err.Error())
+				return false, reconcile.Result{}, nil
+			}
+			for _, ip := range ips {
+				if ip.Address.String() == ep.Host {
+					mc.Status.ControlPlaneIP = ip.ID
+				}
+			}
+		}
+		msg := fmt.Sprintf("%s:%d", ep.Host, ep.Port)
+		if mc.Status.ControlPlaneIP != "" {
+			msg += fmt.Sprintf(" (IP %s of network %s)", mc.Status.ControlPlaneIP, mc.Spec.ControlPlaneNetwork)
+		}
+		capiutil.SetCondition(conds, gen, infrav1.ConditionControlPlaneEndpointReady, true, infrav1.ReasonReady, msg)
 		return true, reconcile.Result{}, nil
 	}
 	if mc.Spec.ControlPlaneNetwork == "" {
@@ -132,7 +151,7 @@ func (r *Reconciler) endpoint(ctx context.Context, mc *infrav1.MetalCluster, bac
 	}
 	ip, err := r.Metal.AllocateIP(ctx, metal.IPSpec{
 		Name: capiutil.BackendName(mc) + "-apiserver", Cluster: backendCluster, Network: mc.Spec.ControlPlaneNetwork, Type: metal.IPStatic,
-		Tags: map[string]string{clusterv1.ClusterNameLabel: mc.Labels[clusterv1.ClusterNameLabel], "metalkube.io/purpose": "control-plane-endpoint"},
+		Tags: endpointTags(capiutil.BackendName(mc)),
 	})
 	if err != nil {
 		reason := infrav1.ReasonBackendError
@@ -149,6 +168,20 @@ func (r *Reconciler) endpoint(ctx context.Context, mc *infrav1.MetalCluster, bac
 	ep.Host = ip.Address.String()
 	capiutil.SetCondition(conds, gen, infrav1.ConditionControlPlaneEndpointReady, true, infrav1.ReasonReady, fmt.Sprintf("%s:%d (IP %s of network %s)", ep.Host, ep.Port, ip.ID, mc.Spec.ControlPlaneNetwork))
 	return true, reconcile.Result{}, nil
+}
+
+// PurposeControlPlaneEndpoint is the metal.TagPurpose of a control-plane
+// endpoint IP.
+const PurposeControlPlaneEndpoint = "control-plane-endpoint"
+
+// TagMetalCluster names the MetalCluster (<namespace>.<name>) an endpoint IP
+// was allocated for.
+const TagMetalCluster = "capi.metalkube.io/metalcluster"
+
+// endpointTags are the tags of the endpoint IP of the MetalCluster with the
+// backend name: they find it again when its ID did not reach the status.
+func endpointTags(backendName string) map[string]string {
+	return map[string]string{metal.TagPurpose: PurposeControlPlaneEndpoint, TagMetalCluster: backendName}
 }
 
 // failureDomains reports the partitions machines may use: the backend's
@@ -195,11 +228,27 @@ func (r *Reconciler) delete(ctx context.Context, log logr.Logger, mc *infrav1.Me
 	capiutil.SetCondition(&mc.Status.Conditions, mc.Generation, infrav1.ConditionReady, false, infrav1.ReasonDeleting, "freeing the control-plane endpoint IP and the cluster's networks")
 	// Cluster API deletes the infrastructure cluster after every machine:
 	// nothing uses the cluster's networks any more.
-	if clusterName := capiutil.OwnerByKind(mc, "Cluster"); clusterName != "" || mc.Labels[clusterv1.ClusterNameLabel] != "" {
-		if clusterName == "" {
-			clusterName = mc.Labels[clusterv1.ClusterNameLabel]
-		}
+	clusterName := capiutil.OwnerByKind(mc, "Cluster")
+	if clusterName == "" {
+		clusterName = mc.Labels[clusterv1.ClusterNameLabel]
+	}
+	if clusterName != "" {
 		if backendCluster, err := capiutil.BackendCluster(mc.Namespace, clusterName); err == nil {
+			// The endpoint IP, also when its ID never reached the status
+			// (a status write lost after the allocation).
+			ips, err := r.Metal.FindIPs(ctx, metal.IPQuery{Cluster: backendCluster, Tags: endpointTags(capiutil.BackendName(mc))})
+			if err != nil {
+				return reconcile.Result{}, fmt.Errorf("find the endpoint IP of MetalCluster %s/%s: %w", mc.Namespace, mc.Name, err)
+			}
+			for _, ip := range ips {
+				if ip.ID == mc.Status.ControlPlaneIP {
+					continue
+				}
+				if err := r.Metal.FreeIP(ctx, ip.ID); err != nil {
+					return reconcile.Result{}, fmt.Errorf("free control-plane endpoint IP %s of MetalCluster %s/%s: %w", ip.ID, mc.Namespace, mc.Name, err)
+				}
+				log.Info("Freed control-plane endpoint IP", "ip", ip.ID)
+			}
 			networks, err := r.Metal.FindNetworks(ctx, backendCluster)
 			if err != nil && !errors.Is(err, metal.ErrUnsupported) {
 				return reconcile.Result{}, fmt.Errorf("find networks of MetalCluster %s/%s: %w", mc.Namespace, mc.Name, err)

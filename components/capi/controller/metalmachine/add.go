@@ -5,13 +5,16 @@ import (
 
 	clusterv1 "sigs.k8s.io/cluster-api/api/core/v1beta2"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	infrav1 "github.com/metalkube/metalkube/components/capi/apis/infrastructure/v1alpha1"
+	"github.com/metalkube/metalkube/components/capi/controller/capiutil"
 )
 
 // ControllerName names the controller (its logger and metrics).
@@ -25,8 +28,10 @@ type AddOptions struct {
 
 // AddToManager registers r with mgr: it reconciles MetalMachines, and the
 // MetalMachine of a Machine when the Machine changes (bootstrap data,
-// failure domain) and those of a Cluster when it changes (pause,
-// infrastructure provisioned).
+// failure domain: its spec, so only generation changes; Cluster API writes
+// a waiting Machine's status often, and each would cost a backend call) and
+// those of a Cluster when it is paused or resumed or its infrastructure
+// becomes provisioned.
 func (r *Reconciler) AddToManager(mgr manager.Manager, opts AddOptions) error {
 	if r.Client == nil {
 		r.Client = mgr.GetClient()
@@ -39,8 +44,8 @@ func (r *Reconciler) AddToManager(mgr manager.Manager, opts AddOptions) error {
 	}
 	return ctrl.NewControllerManagedBy(mgr).Named(ControllerName).
 		For(&infrav1.MetalMachine{}).
-		Watches(&clusterv1.Machine{}, handler.EnqueueRequestsFromMapFunc(machineToMetalMachine)).
-		Watches(&clusterv1.Cluster{}, handler.EnqueueRequestsFromMapFunc(r.clusterToMetalMachines)).
+		Watches(&clusterv1.Machine{}, handler.EnqueueRequestsFromMapFunc(machineToMetalMachine), builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		Watches(&clusterv1.Cluster{}, handler.EnqueueRequestsFromMapFunc(r.clusterToMetalMachines), builder.WithPredicates(capiutil.ClusterChanged)).
 		WithOptions(controller.Options{MaxConcurrentReconciles: opts.Workers}).
 		Complete(r)
 }

@@ -10,12 +10,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/metalkube/metalkube/components/capi/app"
 	"github.com/metalkube/metalkube/components/capi/test/capitest"
+	"github.com/metalkube/metalkube/shared/component"
 	"github.com/metalkube/metalkube/shared/fleet"
 	"github.com/metalkube/metalkube/shared/metal/ironcore"
 	"github.com/metalkube/metalkube/shared/testenv"
@@ -123,9 +125,20 @@ func startBed() (*bed, error) {
 	b.logs = append(b.logs, logs...)
 	fmt.Printf("cluster api: core, kubeadm bootstrap and control plane ready after %s\n", time.Since(start).Round(time.Second))
 
+	// The provider logs into a file, shown with the peers' when a test fails.
+	logFile, err := os.CreateTemp("", "capi-provider-*.log")
+	if err != nil {
+		return nil, err
+	}
+	env.BeforeStop(func() { _ = logFile.Close(); _ = os.Remove(logFile.Name()) })
+	log, err := (&component.Logging{Format: component.LogFormatConsole, Level: "info"}).Logger(logFile)
+	if err != nil {
+		return nil, err
+	}
+	b.logs = append(b.logs, logFile.Name())
 	cfg := &app.Config{Runtime: env.Runtime(app.Name), Metal: b.backend, Workers: 4, Poll: time.Second, Retry: 2 * time.Second}
 	go func() {
-		if err := app.Run(ctx, cfg); err != nil {
+		if err := app.Run(logr.NewContext(ctx, log), cfg); err != nil {
 			fmt.Fprintf(os.Stderr, "capi provider stopped: %v\n", err)
 		}
 	}()

@@ -7,7 +7,7 @@ import (
 
 // ClusterFinalizer keeps a MetalCluster until the control-plane endpoint IP
 // it allocated is freed.
-const ClusterFinalizer = "metalcluster.infrastructure.cluster.x-k8s.io"
+const ClusterFinalizer = "infrastructure.cluster.x-k8s.io/metalcluster"
 
 // DefaultAPIServerPort is the control-plane endpoint's port when none is given.
 const DefaultAPIServerPort = 6443

@@ -6,7 +6,7 @@ import (
 )
 
 // MachineFinalizer keeps a MetalMachine until its backend machine is freed.
-const MachineFinalizer = "metalmachine.infrastructure.cluster.x-k8s.io"
+const MachineFinalizer = "infrastructure.cluster.x-k8s.io/metalmachine"
 
 // MetalMachineSpec is the desired state of a MetalMachine: which server to
 // take (labels, or size and partition) and what to boot on it. The bootstrap
