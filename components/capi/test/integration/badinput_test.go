@@ -162,6 +162,17 @@ func TestBadInput(t *testing.T) {
 	// Cleanup: deleting the Cluster frees the one machine that got a server.
 	must(t, c.Delete(ctx, &clusterv1.Cluster{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}}))
 	checkNoLeaks(t, ctx, ns)
+	// Its Node stays: no ccm gave it a provider ID here, so Cluster API
+	// never linked it to its Machine and does not delete it. It would
+	// carry the system UUID of a server the next test reuses (and the ccm
+	// there would match it): delete it as the cluster's owner would.
+	nodes := &corev1.NodeList{}
+	must(t, c.List(ctx, nodes))
+	for i := range nodes.Items {
+		if strings.HasPrefix(nodes.Items[i].Name, ns+".") {
+			must(t, client.IgnoreNotFound(c.Delete(ctx, &nodes.Items[i])))
+		}
+	}
 }
 
 // reconcileErrors is the metalmachine controller's reconcile error count.
