@@ -5,9 +5,20 @@ SHELL        := /usr/bin/env bash
 ROOT         := $(CURDIR)
 BIN          := $(ROOT)/bin
 GO           ?= go
-VERSION      ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+# One version for the binary, the image and the chart: the chart's appVersion,
+# as is at its release tag (v<appVersion>), else marked as a development build
+# of that commit (SemVer build metadata; the image tag writes "+" as "_").
+APP_VERSION  := $(shell sed -n 's/^appVersion: *"\{0,1\}\([^"]*\)"\{0,1\}/\1/p' charts/metalkube/Chart.yaml)
 COMMIT       ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
-LDFLAGS      := -s -w -X github.com/metalkube/metalkube/cmd/metalkube/app.version=$(VERSION) -X github.com/metalkube/metalkube/cmd/metalkube/app.commit=$(COMMIT)
+DIRTY        ?= $(shell git rev-parse --git-dir >/dev/null 2>&1 && { git diff --quiet HEAD || echo .dirty; })
+VERSION      ?= $(shell if [ "$$(git describe --tags --exact-match 2>/dev/null)" = "v$(APP_VERSION)" ] && [ -z "$(DIRTY)" ]; then echo "$(APP_VERSION)"; else echo "$(APP_VERSION)-dev+g$(COMMIT)$(DIRTY)"; fi)
+IMAGE_TAG    := $(subst +,_,$(VERSION))
+VERSION_PKG  := github.com/metalkube/metalkube/shared/version
+# component-base's version is what the ccm and the upstream libraries log and
+# serve as kubernetes_build_info.
+LDFLAGS      := -s -w -X $(VERSION_PKG).Version=$(VERSION) -X $(VERSION_PKG).Commit=$(COMMIT) \
+                -X k8s.io/component-base/version.gitVersion=v$(VERSION) -X k8s.io/component-base/version.gitCommit=$(COMMIT) \
+                -X k8s.io/component-base/version.gitTreeState=$(if $(DIRTY),dirty,clean)
 # Every module of the workspace, as package patterns (patterns do not span modules).
 MODULES      := $(shell $(GO) work edit -json | sed -n 's/.*"DiskPath": "\.\/\(.*\)".*/\1/p')
 PKGS         := $(addprefix ./,$(addsuffix /...,$(MODULES)))
@@ -25,8 +36,9 @@ help: ## Show this help
 build: ## Build the metalkube multicall binary into bin/
 	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN)/metalkube ./cmd/metalkube
 
-# The chart's image scheme: global.image.repository:global.image.tag.
-IMAGE ?= ghcr.io/metalkube/metalkube:$(VERSION)
+# The chart's image scheme: global.image.repository:global.image.tag, the tag
+# being the version ("+" written as "_").
+IMAGE ?= ghcr.io/metalkube/metalkube:$(IMAGE_TAG)
 
 .PHONY: image
 image: ## Build the image here, no registry or engine needed: bin/metalkube-image.tar ($(IMAGE): the static binary FROM scratch, user 65532, the Dockerfile's layout) and the real node's bin/pause-image.tar; load with `ctr images import`, `podman load` or `docker load`
@@ -39,7 +51,7 @@ image: ## Build the image here, no registry or engine needed: bin/metalkube-imag
 image-docker: ## Build the image with the Dockerfile (needs a Docker engine and its base images' registries)
 	docker build --build-arg VERSION=$(VERSION) --build-arg COMMIT=$(COMMIT) -t $(IMAGE) .
 
-CSI_NODE_IMAGE ?= ghcr.io/metalkube/metalkube-csi-node:$(VERSION)
+CSI_NODE_IMAGE ?= ghcr.io/metalkube/metalkube-csi-node:$(IMAGE_TAG)
 
 .PHONY: image-csi-node
 image-csi-node: ## Build the csi node plugin's image (the binary with lvm2 and the file system tools; needs a Docker engine)
@@ -79,7 +91,7 @@ bench: testbin ## Run the benchmarks (reported as ratios against the reference a
 	$(GO) test -run '^$$' -bench '$(BENCH)' -benchmem -timeout $(TEST_TIMEOUT) $(PKGS)
 
 .PHONY: demo
-demo: deps testbin build ## Start the local control plane, metal-operator, the IPAM provider, the fleet's BMCs and every component, and walk a shoot through its life (DEMO_FLAGS: e.g. --log-format=json)
+demo: deps testbin build ## As root: the real node first (kubelet, containerd) with the chart's roles installed by helm; then the local control plane, metal-operator, the IPAM provider, the fleet's BMCs and every component walk a shoot through its life (DEMO_FLAGS: e.g. --log-format=json, --real-node=off)
 	$(GO) build -o $(BIN)/demo ./e2e/cmd/demo
 	METALKUBE_BINARY=$(BIN)/metalkube exec $(BIN)/demo $(DEMO_FLAGS)
 
@@ -103,6 +115,10 @@ verify: lint ## lint, a doc.go in every package, and generated code and go.mod f
 	@for m in $(MODULES); do (cd $$m && GOWORK=off $(GO) mod tidy); done
 	@git diff --exit-code
 	@out=$$(git status --porcelain); if [ -n "$$out" ]; then echo "untracked files after generate:"; echo "$$out"; exit 1; fi
+
+.PHONY: version
+version: ## Print the version the binary, the image and the chart get
+	@echo "version: $(VERSION)"; echo "image: $(IMAGE)"
 
 .PHONY: clean
 clean: ## Remove bin/ (the per-user control plane cache in ~/.cache/metalkube stays)

@@ -8,6 +8,7 @@ import (
 	"flag"
 	"maps"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -73,13 +74,19 @@ var testCA = func() string {
 // component: the cluster's name in the backend (ccm, lb), the firewall's
 // interfaces and node network, and the webhooks' CA bundle (their
 // failurePolicy is Fail).
+//
+// No component is on by default; these values enable five (ccm, mcm, os,
+// extension, admission), so that one rendering covers components of several
+// roles and the backend settings they share.
 func requiredValues() map[string]any {
 	return map[string]any{
-		"ccm":       map[string]any{"cluster": "shoot-a"},
+		"ccm":       map[string]any{"enabled": true, "cluster": "shoot-a"},
 		"lb":        map[string]any{"cluster": "shoot-a"},
+		"mcm":       map[string]any{"enabled": true},
+		"os":        map[string]any{"enabled": true},
 		"firewall":  map[string]any{"externalInterfaces": []any{"eth0"}, "internalInterfaces": []any{"eth1"}, "nodeCIDRs": []any{"10.0.0.0/16"}},
-		"extension": map[string]any{"webhook": map[string]any{"caBundle": testCA}},
-		"admission": map[string]any{"webhook": map[string]any{"caBundle": testCA}},
+		"extension": map[string]any{"enabled": true, "webhook": map[string]any{"caBundle": testCA}},
+		"admission": map[string]any{"enabled": true, "webhook": map[string]any{"caBundle": testCA}},
 		"csi":       map[string]any{"devices": []any{"/dev/nvme*n1"}},
 		"capi":      map[string]any{"webhook": map[string]any{"caBundle": testCA}},
 	}
@@ -140,10 +147,10 @@ type chartCase struct {
 	values string
 }
 
-// cases: the defaults, each component alone with what it needs, and the
+// cases: five components of several roles (requiredValues), each component alone with what it needs, and the
 // backend variants (metalstack credentials, ironcore kubeconfig, cilium).
 var cases = []chartCase{
-	{name: "default", values: ""},
+	{name: "five-components", values: ""},
 	{name: "ccm", values: only("ccm", "ccm:\n  cluster: shoot-a\n  podCIDR:\n    nodeNetworks: [10.0.0.0/16]\n    clusterCIDRs: [100.64.0.0/12]\n    maskSizeIPv4: 24\n  loadBalancer:\n    network: internet\n    bgpPeerASN: 4200000001\n    l2Advertisement: false\n")},
 	{name: "lb", values: only("lb", "lb:\n  cluster: shoot-a\n  loadBalancerClass: metalkube.io/lb\n  network: internet\n  networkIPv6: internet-v6\n")},
 	{name: "lb-cilium", values: only("lb", "lb:\n  cluster: shoot-a\n  announce: cilium\n")},
@@ -805,6 +812,8 @@ func TestValuesRefused(t *testing.T) {
 		// wantErr are substrings of the error; none: the values install.
 		wantErr []string
 	}{
+		{name: "fail: no component enabled", values: "ccm: {enabled: false}\nmcm: {enabled: false}\nos: {enabled: false}\nextension: {enabled: false}\nadmission: {enabled: false}\n",
+			wantErr: []string{"no component is enabled", "presets/garden.yaml", "<name>.enabled=true"}},
 		{name: "schema: --set ccm.replicas=two", values: "ccm:\n  replicas: two\n", wantErr: []string{"ccm", "replicas", "integer"}},
 		{name: "schema: unknown backend metastack", values: "global:\n  backend:\n    name: metastack\n", wantErr: []string{"name", "ironcore", "metalstack"}},
 		{name: "schema: typo ccm.replicaz", values: "ccm:\n  replicaz: 3\n", wantErr: []string{"replicaz"}},
@@ -828,6 +837,12 @@ func TestValuesRefused(t *testing.T) {
 		{name: "capi without webhooks installs", values: "capi:\n  enabled: true\n  webhook:\n    caBundle: \"\"\n    enabled: false\n"},
 		{name: "schema: issuer kind", values: "admission:\n  webhook:\n    certManager:\n      issuerRef: {kind: Vault}\n", wantErr: []string{"kind", "ClusterIssuer"}},
 		{name: "webhook without CA but with cert-manager installs", values: "admission:\n  webhook:\n    caBundle: \"\"\n    certManager: {enabled: true}\n"},
+		{name: "fail: egress without the API server", values: "global:\n  networkPolicy:\n    enabled: true\n    egress: {enabled: true}\n", wantErr: []string{"global.networkPolicy.egress.apiServer is required"}},
+		{name: "fail: egress without the metal-stack backend", values: metalstack + "  networkPolicy:\n    enabled: true\n    egress: {enabled: true, apiServer: [{ipBlock: {cidr: 10.0.0.1/32}}]}\n", wantErr: []string{"global.networkPolicy.egress.backend is required", "metalstack"}},
+		{name: "schema: egress peer with a typo", values: "global:\n  networkPolicy:\n    egress: {apiServer: [{ipblock: {cidr: 10.0.0.1/32}}]}\n", wantErr: []string{"ipblock"}},
+		{name: "schema: extraVolumeMounts without a mountPath", values: "ccm:\n  extraVolumeMounts: [{name: ca}]\n", wantErr: []string{"extraVolumeMounts", "mountPath"}},
+		{name: "schema: extraVolumeMounts relative path", values: "os:\n  extraVolumeMounts: [{name: ca, mountPath: etc/ca}]\n", wantErr: []string{"extraVolumeMounts", "mountPath"}},
+		{name: "schema: extraVolumes on csi (not supported)", values: "csi:\n  extraVolumes: [{name: ca}]\n", wantErr: []string{"extraVolumes"}},
 		{name: "schema: extraEnv without a name", values: "ccm:\n  extraEnv: [{value: x}]\n", wantErr: []string{"extraEnv", "name"}},
 		{name: "schema: topology spread", values: "ccm:\n  topologySpreadConstraints: [{maxSkew: 1, topologyKey: zone, whenUnsatisfiable: Never}]\n", wantErr: []string{"whenUnsatisfiable"}},
 		{name: "schema: ServiceMonitor interval", values: "global:\n  serviceMonitor: {interval: often}\n", wantErr: []string{"interval"}},
@@ -860,14 +875,13 @@ func TestValuesRefused(t *testing.T) {
 	}
 }
 
-// TestDefaultValuesRefused: the chart's own defaults do not install: the
-// ccm, on by default, cannot start without the cluster's name, nor the
-// webhooks be called without a CA bundle (Helm stops at the first template
-// that fails).
+// TestDefaultValuesRefused: the chart's own defaults do not install: no
+// component is on by default (they belong in different clusters), and the
+// message says how to pick them.
 func TestDefaultValuesRefused(t *testing.T) {
 	_, err := renderValues(t, "")
-	if err == nil || !(strings.Contains(err.Error(), "ccm.cluster is required") || strings.Contains(err.Error(), "webhook.caBundle is empty")) {
-		t.Fatalf("defaults: %v, want ccm.cluster is required or a webhook's caBundle is empty", err)
+	if err == nil || !strings.Contains(err.Error(), "no component is enabled") || !strings.Contains(err.Error(), "presets/") {
+		t.Fatalf("defaults: %v, want the refusal naming the presets", err)
 	}
 }
 
@@ -925,6 +939,10 @@ func operationsValues() string {
 			// The Go runtime's soft memory limit from the container's limit.
 			"extraEnv": []any{map[string]any{"name": "GOMEMLIMIT", "valueFrom": map[string]any{"resourceFieldRef": map[string]any{"resource": "limits.memory"}}}},
 		}
+		if c != "csi" { // csi's pods run several upstream containers: no extra volumes there
+			vals[c].(map[string]any)["extraVolumes"] = []any{map[string]any{"name": "private-ca", "configMap": map[string]any{"name": "private-ca"}}}
+			vals[c].(map[string]any)["extraVolumeMounts"] = []any{map[string]any{"name": "private-ca", "mountPath": "/etc/ssl/private-ca", "readOnly": true}}
+		}
 	}
 	out, err := yaml.Marshal(vals)
 	if err != nil {
@@ -964,6 +982,19 @@ func TestOperations(t *testing.T) {
 			return e.Name == "GOMEMLIMIT" && e.ValueFrom != nil && e.ValueFrom.ResourceFieldRef != nil && e.ValueFrom.ResourceFieldRef.Resource == "limits.memory"
 		}) {
 			t.Errorf("%s: env %v lacks GOMEMLIMIT", w.key, c.Env)
+		}
+		if w.component() == "csi" {
+			continue
+		}
+		if !slices.ContainsFunc(w.pod.Volumes, func(v corev1.Volume) bool {
+			return v.Name == "private-ca" && v.ConfigMap != nil && v.ConfigMap.Name == "private-ca"
+		}) {
+			t.Errorf("%s: volumes %v lack extraVolumes' private-ca", w.key, w.pod.Volumes)
+		}
+		if !slices.ContainsFunc(c.VolumeMounts, func(m corev1.VolumeMount) bool {
+			return m.Name == "private-ca" && m.MountPath == "/etc/ssl/private-ca" && m.ReadOnly
+		}) {
+			t.Errorf("%s: mounts %v lack extraVolumeMounts' private-ca", w.key, c.VolumeMounts)
 		}
 	}
 	monitors := map[string]*unstructured.Unstructured{}
@@ -1082,6 +1113,120 @@ func TestNetworkPolicies(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// TestNetworkPolicyEgress: with egress restricted, every pod a policy covers
+// may reach DNS and the API server, only the components with a backend reach
+// the backend, and nothing else is open.
+func TestNetworkPolicyEgress(t *testing.T) {
+	apiServer := "10.0.0.1/32"
+	backend := "192.0.2.10/32"
+	for _, tc := range []struct {
+		name, values string
+		wantBackend  bool
+	}{
+		{name: "ironcore in this cluster", values: "global:\n  networkPolicy:\n    enabled: true\n    egress:\n      enabled: true\n      apiServer: [{ipBlock: {cidr: " + apiServer + "}}]\n"},
+		{name: "metal-stack", wantBackend: true, values: "global:\n  networkPolicy:\n    enabled: true\n    egress:\n      enabled: true\n      apiServer: [{ipBlock: {cidr: " + apiServer + "}}]\n      backend: [{ipBlock: {cidr: " + backend + "}}]\n" +
+			"  backend:\n    name: metalstack\n    metalstack:\n      url: https://api.metal-stack.example\n      tokenSecret: {name: metal-api, key: token}\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			vals := map[string]any{}
+			if err := yaml.Unmarshal([]byte(withRequired(operationsValues())), &vals); err != nil {
+				t.Fatal(err)
+			}
+			over := map[string]any{}
+			if err := yaml.Unmarshal([]byte(tc.values), &over); err != nil {
+				t.Fatal(err)
+			}
+			b, err := yaml.Marshal(merge(vals, over))
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := render(t, string(b))
+			n := 0
+			for _, o := range r.objs {
+				if o.GetKind() != "NetworkPolicy" {
+					continue
+				}
+				n++
+				np := convert[networkingv1.NetworkPolicy](t, o)
+				comp := o.GetLabels()["app.kubernetes.io/component"]
+				if !slices.Contains(np.Spec.PolicyTypes, networkingv1.PolicyTypeEgress) {
+					t.Errorf("%s: policy types %v lack Egress", key(o), np.Spec.PolicyTypes)
+				}
+				var dns, api, back bool
+				for _, rule := range np.Spec.Egress {
+					for _, p := range rule.Ports {
+						if p.Port != nil && p.Port.IntValue() == 53 && len(rule.To) > 0 {
+							dns = true
+						}
+					}
+					for _, to := range rule.To {
+						switch {
+						case to.IPBlock != nil && to.IPBlock.CIDR == apiServer:
+							api = true
+						case to.IPBlock != nil && to.IPBlock.CIDR == backend:
+							back = true
+						case to.IPBlock != nil:
+							t.Errorf("%s: egress to unexpected %s", key(o), to.IPBlock.CIDR)
+						}
+					}
+					if len(rule.To) == 0 && len(rule.Ports) == 0 {
+						t.Errorf("%s: an egress rule open to everything", key(o))
+					}
+				}
+				usesBackend := slices.Contains([]string{"ccm", "lb", "mcm", "extension", "capi"}, comp)
+				if !dns || !api || back != (tc.wantBackend && usesBackend) {
+					t.Errorf("%s: egress DNS %v, API server %v, backend %v (component uses a backend: %v)", key(o), dns, api, back, usesBackend)
+				}
+			}
+			if n == 0 {
+				t.Fatal("no NetworkPolicy rendered")
+			}
+		})
+	}
+}
+
+// TestOneVersion checks the one version scheme: every subchart has the
+// umbrella chart's version and appVersion, and that appVersion is what the
+// Makefile stamps into the binary and tags the image with.
+func TestOneVersion(t *testing.T) {
+	type chartMeta struct {
+		Version    string `json:"version"`
+		AppVersion string `json:"appVersion"`
+	}
+	read := func(p string) chartMeta {
+		t.Helper()
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var m chartMeta
+		if err := yaml.Unmarshal(b, &m); err != nil {
+			t.Fatalf("%s: %v", p, err)
+		}
+		return m
+	}
+	umbrella := read(filepath.Join("metalkube", "Chart.yaml"))
+	if umbrella.Version != umbrella.AppVersion {
+		t.Errorf("metalkube/Chart.yaml: version %q and appVersion %q differ; binary, image and chart share one version", umbrella.Version, umbrella.AppVersion)
+	}
+	subs, err := filepath.Glob(filepath.Join("metalkube", "charts", "*", "Chart.yaml"))
+	if err != nil || len(subs) == 0 {
+		t.Fatalf("no subcharts: %v", err)
+	}
+	for _, p := range subs {
+		if m := read(p); m != umbrella {
+			t.Errorf("%s: version %q appVersion %q, want the umbrella's %q/%q", p, m.Version, m.AppVersion, umbrella.Version, umbrella.AppVersion)
+		}
+	}
+	out, err := exec.Command("make", "-s", "-C", "..", "version").CombinedOutput()
+	if err != nil {
+		t.Fatalf("make version: %v\n%s", err, out)
+	}
+	if want := "version: " + umbrella.AppVersion; !strings.HasPrefix(string(out), want) {
+		t.Errorf("make version printed %q, want it to start with %q", out, want)
 	}
 }
 
@@ -1205,6 +1350,34 @@ func TestCSI(t *testing.T) {
 				if arg(c, f) != "true" {
 					t.Errorf("provisioner: --%s is not true", f)
 				}
+			}
+			// WaitForFirstConsumer (the default): no node claims a PVC the
+			// scheduler has not placed on it.
+			if got := arg(c, "node-deployment-immediate-binding"); got != "false" {
+				t.Errorf("provisioner --node-deployment-immediate-binding=%s, want false with WaitForFirstConsumer", got)
+			}
+		}
+	}
+
+	// The provisioner and resizer images are the releases the csi tests run
+	// (components/csi/hack/peers.sh builds them from the module proxy).
+	peers, err := os.ReadFile(filepath.Join("..", "components", "csi", "hack", "peers.sh"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tested := map[string]string{}
+	for l := range strings.SplitSeq(string(peers), "\n") {
+		if f := strings.Fields(l); len(f) == 5 && f[0] == "build" {
+			tested[f[1]] = f[3]
+		}
+	}
+	for _, w := range workloads(t, r.objs) {
+		for _, c := range w.pod.Containers {
+			if c.Name != "csi-provisioner" && c.Name != "csi-resizer" {
+				continue
+			}
+			if _, tag, _ := strings.Cut(c.Image, ":"); tag != tested[c.Name] {
+				t.Errorf("%s runs %s, the tests run %s %s", w.key, c.Image, c.Name, tested[c.Name])
 			}
 		}
 	}

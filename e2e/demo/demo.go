@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -37,6 +38,9 @@ type Options struct {
 	// Firewall runs the firewall step (needs network namespaces); Auto decides
 	// by whether this process can create them.
 	Firewall FirewallMode
+	// RealNode runs the real node and installs the chart into it first;
+	// Auto decides by whether it can run here (root, its binaries built).
+	RealNode NodeMode
 }
 
 // FirewallMode says whether the demo runs the firewall step.
@@ -61,7 +65,7 @@ func Run(ctx context.Context, opts Options) (err error) {
 			return err
 		}
 	}
-	if err := os.MkdirAll(opts.LogDir, 0o755); err != nil {
+	if err := prepareLogDir(opts.LogDir); err != nil {
 		return err
 	}
 	progress, err := os.Create(filepath.Join(opts.LogDir, ProgressLog))
@@ -71,7 +75,22 @@ func Run(ctx context.Context, opts Options) (err error) {
 	defer progress.Close()
 	opts.Out = &progressWriter{out: opts.Out, file: progress}
 	start := time.Now()
-	fmt.Fprintf(opts.Out, "[%6.1fs] start the control plane (kube-apiserver + etcd, CRDs of metal-operator, Gardener, MCM, CAPI IPAM, metalkube)\n", 0.0)
+	onNode, err := useRealNode(opts.RealNode, opts.Out)
+	if err != nil {
+		return err
+	}
+	if onNode {
+		stop, err := startRealNode(ctx, opts.Out, opts.LogDir, start)
+		if err != nil {
+			if ctx.Err() != nil {
+				fmt.Fprintf(opts.Out, "[%6.1fs] interrupted while starting the real node (%v)\n", time.Since(start).Seconds(), err)
+				return nil
+			}
+			return err
+		}
+		defer func() { err = errors.Join(err, stop(context.WithoutCancel(ctx))) }()
+	}
+	fmt.Fprintf(opts.Out, "[%6.1fs] start the control plane (kube-apiserver + etcd, CRDs of metal-operator, Gardener, MCM, CAPI IPAM, metalkube)\n", time.Since(start).Seconds())
 	envOpts, err := shoot.EnvOptions()
 	if err != nil {
 		return err
@@ -116,7 +135,11 @@ func Run(ctx context.Context, opts Options) (err error) {
 		}
 		return err
 	}
-	printEndpoints(ctx, opts.Out, flow.Processes())
+	token, err := framework.MetricsReaderToken(ctx, env.Config)
+	if err != nil {
+		return err
+	}
+	printEndpoints(ctx, opts.Out, flow.Processes(), token)
 	fmt.Fprintf(opts.Out, "\n  the shoot is up. kubeconfig: %s\n  try: kubectl --kubeconfig %s get servers,serverclaims,machines,nodes,svc -A\n  component logs: %s\n\n", kubeconfig, kubeconfig, opts.LogDir)
 	if opts.Hold {
 		fmt.Fprintln(opts.Out, "  press Ctrl-C to delete the shoot and stop")
@@ -151,9 +174,9 @@ func (w *progressWriter) Write(p []byte) (int, error) {
 // printEndpoints lists, for every process of the flow, the HTTP health and
 // metrics endpoints it serves (found from the sockets it listens on, asked
 // for /healthz, /readyz and /metrics) and says so loudly of any socket not
-// bound to loopback.
-func printEndpoints(ctx context.Context, out io.Writer, procs []*framework.Process) {
-	fmt.Fprintf(out, "\n  memory and the health and metrics endpoints of every component (its listening sockets, asked for %s):\n", "/healthz, /readyz, /metrics")
+// bound to loopback. The requests carry token, as Prometheus's carry its own.
+func printEndpoints(ctx context.Context, out io.Writer, procs []*framework.Process, token string) {
+	fmt.Fprintf(out, "\n  memory (RSS, and of that the process's own heap and stacks) and the health and metrics endpoints of every component\n  (its listening sockets, asked for %s with the token of %s):\n", "/healthz, /readyz, /metrics", framework.MetricsReader)
 	for _, p := range procs {
 		if done, _ := p.Exited(); done {
 			fmt.Fprintf(out, "    %-50s exited (log %s)\n", p.Name, p.Log)
@@ -165,17 +188,17 @@ func printEndpoints(ctx context.Context, out io.Writer, procs []*framework.Proce
 			continue
 		}
 		var urls []string
-		for _, e := range framework.ProbeEndpoints(ctx, addrs) {
+		for _, e := range framework.ProbeEndpoints(ctx, addrs, token) {
 			urls = append(urls, fmt.Sprintf("%s (%d)", e.URL, e.Status))
 		}
 		if len(urls) == 0 {
 			urls = []string{"none"}
 		}
-		rss := "?"
-		if b, err := framework.RSS(p.Pid()); err == nil {
-			rss = fmt.Sprintf("%d MB", b>>20)
+		mem := "?"
+		if m, err := framework.MemoryOf(p.Pid()); err == nil {
+			mem = fmt.Sprintf("%d MB (own %d MB)", m.RSS>>20, m.Anonymous>>20)
 		}
-		fmt.Fprintf(out, "    %-50s RSS %-7s %s\n", p.Name, rss, strings.Join(urls, " "))
+		fmt.Fprintf(out, "    %-50s RSS %-18s %s\n", p.Name, mem, strings.Join(urls, " "))
 		for _, a := range addrs {
 			if !a.Addr().IsLoopback() {
 				fmt.Fprintf(out, "    %-50s %s %s\n", p.Name, NotLoopback, a)
@@ -187,3 +210,31 @@ func printEndpoints(ctx context.Context, out io.Writer, procs []*framework.Proce
 // NotLoopback marks a listening socket not bound to loopback in the
 // endpoint summary.
 const NotLoopback = "LISTENS BEYOND LOOPBACK:"
+
+// prepareLogDir makes dir an empty directory for this run. What a previous
+// demo left there (its logs, the webhook certificates of its CA, its pods'
+// kubeconfigs for another API server) belongs to a control plane that is gone
+// and would break this run, so a directory with a previous demo's progress
+// log in it is emptied. A directory with other files in it is someone else's:
+// it is refused, not emptied.
+func prepareLogDir(dir string) error {
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return os.MkdirAll(dir, 0o755)
+	}
+	if err != nil {
+		return fmt.Errorf("logs directory %s: %w", dir, err)
+	}
+	if len(entries) == 0 {
+		return nil
+	}
+	if _, err := os.Stat(filepath.Join(dir, ProgressLog)); err != nil {
+		return fmt.Errorf("logs directory %s is not empty and holds no %s of an earlier demo: choose another directory with --logs", dir, ProgressLog)
+	}
+	for _, e := range entries {
+		if err := os.RemoveAll(filepath.Join(dir, e.Name())); err != nil {
+			return fmt.Errorf("logs directory %s: remove what the last demo left: %w", dir, err)
+		}
+	}
+	return nil
+}

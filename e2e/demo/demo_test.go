@@ -52,7 +52,7 @@ func startDemo(t *testing.T) (*exec.Cmd, *os.File, string, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(bin, "--servers=3", "--workers=2", "--firewall=off", "--log-format=json",
+	cmd := exec.Command(bin, "--servers=3", "--workers=2", "--firewall=off", "--real-node=off", "--log-format=json",
 		"--logs="+rel, "--kubeconfig="+filepath.Join(rel, "kubeconfig"))
 	cmd.Dir = root
 	cmd.Env = append(os.Environ(), markerEnv+"="+marker)
@@ -148,11 +148,22 @@ func TestDemoCtrlCThroughPipe(t *testing.T) {
 		t.Logf("components:%s", summary)
 	}
 	for _, l := range strings.Split(out.String(), "\n") {
-		if f := strings.Fields(l); len(f) > 1 && f[0] == "metalkube-extension" && f[1] == "RSS" {
-			for _, want := range []string{"/healthz (200)", "/readyz (200)", "/metrics (200)"} {
-				if !strings.Contains(l, want) {
-					t.Errorf("the extension's summary lacks %s: %s", want, l)
-				}
+		f := strings.Fields(l)
+		if len(f) < 2 || f[1] != "RSS" {
+			continue
+		}
+		var want []string
+		switch f[0] {
+		case "metalkube-extension":
+			want = []string{"/healthz (200)", "/readyz (200)", "/metrics (200)"}
+		case "ccm-cloud-controller-manager":
+			// The secure port authorizes the metrics reader's token through
+			// the API server, as it does Prometheus's.
+			want = []string{"/healthz (200)", "/metrics (200)"}
+		}
+		for _, w := range want {
+			if !strings.Contains(l, w) {
+				t.Errorf("the summary of %s lacks %s: %s", f[0], w, l)
 			}
 		}
 	}

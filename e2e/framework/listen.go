@@ -115,8 +115,9 @@ var probePaths = []string{"/healthz", "/readyz", "/metrics"}
 // HTTP and, where HTTP gets no answer, HTTPS (a Kubernetes secure port, whose
 // serving certificate is self-signed: not verified), and returns the URLs
 // that answered, with their status (401 and 403: served, behind
-// authentication).
-func ProbeEndpoints(ctx context.Context, addrs []netip.AddrPort) []Endpoint {
+// authentication). A non-empty token is sent as a bearer token, as
+// Prometheus sends its own to the secure ports of Kubernetes components.
+func ProbeEndpoints(ctx context.Context, addrs []netip.AddrPort, token string) []Endpoint {
 	c := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
 		TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, //nolint:gosec // a local probe of self-signed secure ports
 	}}
@@ -130,6 +131,9 @@ func ProbeEndpoints(ctx context.Context, addrs []netip.AddrPort) []Endpoint {
 				req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 				if err != nil {
 					continue
+				}
+				if token != "" {
+					req.Header.Set("Authorization", "Bearer "+token)
 				}
 				resp, err := c.Do(req)
 				if err != nil {
@@ -153,21 +157,45 @@ func ProbeEndpoints(ctx context.Context, addrs []netip.AddrPort) []Endpoint {
 	return out
 }
 
-// RSS returns the resident set size of process pid, in bytes (VmRSS of
-// /proc/<pid>/status).
-func RSS(pid int) (int64, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+// Memory is what a process holds in RAM.
+type Memory struct {
+	// RSS is the resident set size: every mapped page in RAM.
+	RSS int64
+	// Anonymous is the part that is the process's own (heap, stacks): the
+	// rest are the binary's file pages, which the kernel maps in large
+	// folios, shares between every process of the same binary and can drop.
+	Anonymous int64
+}
+
+// MemoryOf reads the memory of process pid from /proc/<pid>/smaps_rollup.
+func MemoryOf(pid int) (Memory, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps_rollup", pid))
 	if err != nil {
-		return 0, err
+		return Memory{}, err
 	}
+	var m Memory
 	for _, l := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(l, "VmRSS:"); ok {
-			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-			if err != nil {
-				return 0, fmt.Errorf("pid %d: VmRSS %q: %w", pid, v, err)
-			}
-			return kb * 1024, nil
+		key, v, ok := strings.Cut(l, ":")
+		if !ok {
+			continue
 		}
+		var dst *int64
+		switch key {
+		case "Rss":
+			dst = &m.RSS
+		case "Anonymous":
+			dst = &m.Anonymous
+		default:
+			continue
+		}
+		kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+		if err != nil {
+			return Memory{}, fmt.Errorf("pid %d: %s %q: %w", pid, key, v, err)
+		}
+		*dst = kb * 1024
 	}
-	return 0, fmt.Errorf("pid %d: no VmRSS", pid)
+	if m.RSS == 0 {
+		return Memory{}, fmt.Errorf("pid %d: no Rss in smaps_rollup", pid)
+	}
+	return m, nil
 }

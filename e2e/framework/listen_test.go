@@ -56,19 +56,18 @@ func TestListenersAndEndpoints(t *testing.T) {
 	if !slices.Contains(addrs, want) {
 		t.Fatalf("listeners %v lack %s", addrs, want)
 	}
-	eps := ProbeEndpoints(context.Background(), []netip.AddrPort{want})
+	eps := ProbeEndpoints(context.Background(), []netip.AddrPort{want}, "")
 	if len(eps) != 1 || eps[0].URL != "http://"+want.String()+"/healthz" || eps[0].Status != http.StatusOK {
 		t.Errorf("endpoints = %+v, want only /healthz with 200", eps)
 	}
 }
 
-func TestRSS(t *testing.T) {
-	rss, err := RSS(os.Getpid())
+func TestMemoryOf(t *testing.T) {
+	m, err := MemoryOf(os.Getpid())
 	if err != nil {
 		t.Fatal(err)
 	}
-	// A Go test binary holds at least a megabyte and far less than a terabyte.
-	if rss < 1<<20 || rss > 1<<40 {
-		t.Errorf("RSS of this process = %d bytes", rss)
+	if m.RSS < 1<<20 || m.Anonymous <= 0 || m.Anonymous > m.RSS {
+		t.Errorf("memory of this process = %+v, want 0 < anonymous <= RSS and RSS >= 1 MiB", m)
 	}
 }

@@ -85,6 +85,10 @@ type Input struct {
 	// Outage, if set, cuts the components off their backend for that long
 	// once the shoot runs, and checks that nothing was deleted or freed.
 	Outage time.Duration
+	// FirewallRoll (metal-stack, needs network namespaces) gives the shoot
+	// a firewall, rolls it once under traffic and creates and deletes a
+	// Bastion.
+	FirewallRoll bool
 }
 
 // Backends the flow runs on.
@@ -120,6 +124,10 @@ type Flow struct {
 	ms *metalStack
 	// stopGC stops the stand-in for kube-controller-manager's garbage collector.
 	stopGC func()
+	// fabric plays the metal-stack firewall machines and the switches in
+	// front of them; fwRoll is what the roll measured.
+	fabric *fabric
+	fwRoll *RollMeasurement
 }
 
 // New returns a flow; Run runs it.
@@ -194,6 +202,11 @@ func (f *Flow) Steps() []Step {
 	if f.Firewall {
 		steps = append(steps, Step{"run the firewall agent in a network namespace and send traffic", f.firewall})
 	}
+	if f.FirewallRoll {
+		steps = append(steps,
+			Step{"give the shoot a firewall and roll it once under traffic", f.firewallRoll},
+			Step{"create and delete a Bastion", f.bastion})
+	}
 	return append(steps,
 		Step{StepDeleteShoot, f.deleteShoot},
 		Step{"check that nothing leaked", f.checkLeaks},
@@ -250,6 +263,7 @@ func (f *Flow) Stop() error {
 		f.stopGC()
 		f.stopGC = nil
 	}
+	f.stopFabric()
 	return nil
 }
 
@@ -390,7 +404,7 @@ func (f *Flow) startComponents(ctx context.Context) error {
 	webhookPort := freePort()
 	ext := append([]string{"extension", "--kubeconfig=" + f.kubeconfig, "--leader-elect=false", "--ignore-operation-annotation",
 		"--metrics-bind-address=127.0.0.1:" + freePort(), "--health-probe-bind-address=127.0.0.1:" + freePort(),
-		"--controllers=infrastructure,worker,controlplane,operatingsystemconfig",
+		"--controllers=infrastructure,worker,controlplane,operatingsystemconfig,bastion",
 		"--ccm-image=" + Image, "--mcm-image=" + Image,
 		"--webhook-config-server-host=127.0.0.1", "--webhook-config-server-port=" + webhookPort,
 		"--webhook-config-mode=url", "--webhook-config-url=127.0.0.1:" + webhookPort, "--webhook-config-cert-dir=" + filepath.Join(f.LogDir, "webhook-certs")}, f.extensionBackendFlags()...)

@@ -57,7 +57,7 @@ func (f *Flow) deployMCM(ctx context.Context) error {
 		return slices.ContainsFunc(spec.Containers, func(c corev1.Container) bool { return c.Name == MCMSidecar }), nil
 	})
 	if err != nil {
-		return fmt.Errorf("the control-plane webhook did not inject %s into Deployment %s: %w", MCMSidecar, MCMDeployment, err)
+		return fmt.Errorf("the control-plane webhook did not inject %s into Deployment %s (last deploy error: %v): %w", MCMSidecar, MCMDeployment, last, err)
 	}
 	f.detail("Deployment %s rendered by Gardener, %s injected by the control-plane webhook", MCMDeployment, MCMSidecar)
 	if err := f.waitApplied(ctx); err != nil {

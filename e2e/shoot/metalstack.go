@@ -30,6 +30,9 @@ const metalStackImage = "gardenlinux-1877.0"
 // are carved from.
 const metalStackSuper = "tenant-super"
 
+// metalStackUnderlay is the partition's underlay network.
+const metalStackUnderlay = "underlay"
+
 // metalStack is the metal-stack side of a flow: the metal-api emulator (the
 // real metal-api needs RethinkDB, NSQ and a database-backed IPAM) and the
 // kubelets of the machines it boots.
@@ -53,6 +56,8 @@ func (f *Flow) startMetalStack(ctx context.Context) error {
 		Networks: []metalapi.Network{
 			{ID: metalStackSuper, Partition: zone, Prefixes: []netip.Prefix{NodePrefix}, PrivateSuper: true, ChildLength: 24},
 			{ID: LBNetwork, Prefixes: []netip.Prefix{LBPrefix}, Shared: true},
+			// metal-api adds the partition's underlay to every firewall.
+			{ID: metalStackUnderlay, Partition: zone, Prefixes: []netip.Prefix{netip.MustParsePrefix("10.255.0.0/24")}, Underlay: true},
 		},
 		Projects: []string{MetalStackProject},
 		HMAC:     map[string]string{"Metal-Admin": key},

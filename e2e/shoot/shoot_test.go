@@ -42,8 +42,15 @@ func TestShootLifecycle(t *testing.T) {
 // TestShootLifecycleMetalStack runs the same flow on the metal-stack backend:
 // the shoot's cloudprovider Secret holds metal-api's URL and an HMAC key, and
 // the extension renders every component onto metal-api (here its emulator).
+// With network namespaces the shoot gets a firewall that rolls once under
+// traffic, and a Bastion; two workers, two firewalls during the roll and the
+// bastion need five machines.
 func TestShootLifecycleMetalStack(t *testing.T) {
-	runFlow(t, shoot.Input{Servers: 3, Workers: 2, Backend: shoot.BackendMetalStack})
+	roll, why := netns.Available()
+	if !roll {
+		t.Logf("firewall roll and Bastion steps skipped: %s", why)
+	}
+	runFlow(t, shoot.Input{Servers: 5, Workers: 2, Backend: shoot.BackendMetalStack, FirewallRoll: roll})
 }
 
 func runFlow(t *testing.T, in shoot.Input) {

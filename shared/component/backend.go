@@ -27,7 +27,7 @@ func NewBackend(ctx context.Context, name string, o *options.Backend) (metal.Cli
 		if err == nil || !metal.IsUnavailable(err) {
 			return c, err
 		}
-		log.Error(err, "Bare-metal backend unavailable at start; retrying", "backend", o.Name, "in", delay)
+		log.Error(err, "Bare-metal backend unavailable at start: retrying until it answers (wrong flags or rejected credentials fail at once)", "backend", o.Name, "in", delay)
 		select {
 		case <-ctx.Done():
 			return nil, err

@@ -4,13 +4,19 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"net"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr"
+	"github.com/go-logr/logr/funcr"
 	"github.com/spf13/pflag"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/rest"
+
+	"github.com/metalkube/metalkube/shared/testkit"
 )
 
 func TestLoggingLevelAndFormat(t *testing.T) {
@@ -182,4 +188,47 @@ func TestStartupMessagesNameTheFlag(t *testing.T) {
 			t.Fatalf("err = %v, want one naming --leader-election-namespace", err)
 		}
 	})
+}
+
+// TestStartSaysTheAPIServerIsUnreachable: a component started against an
+// API server that does not answer says so once, naming the host and that it
+// keeps retrying, instead of only repeating controller-runtime's informer
+// errors.
+func TestStartSaysTheAPIServerIsUnreachable(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	host := "https://" + l.Addr().String()
+	_ = l.Close() // nothing listens there any more
+	var mu sync.Mutex
+	var lines []string
+	log := funcr.New(func(prefix, args string) {
+		mu.Lock()
+		defer mu.Unlock()
+		lines = append(lines, prefix+" "+args)
+	}, funcr.Options{})
+	m := NewManagerOptions("metalkube-x")
+	m.LeaderElect = false
+	m.MetricsBindAddress, m.HealthProbeBindAddress = "0", "0"
+	c := &Config{Name: "x", REST: &rest.Config{Host: host}, Manager: m}
+	ctx, cancel := context.WithCancel(logr.NewContext(context.Background(), log))
+	mgr, err := c.NewManager(ctx, runtime.NewScheme())
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- Start(ctx, mgr) }()
+	testkit.EventuallyWithin(t, time.Minute, "the unreachable API server said", func() (bool, string) {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, l := range lines {
+			if strings.Contains(l, "API server unreachable at start: retrying until it answers") && strings.Contains(l, host) {
+				return true, ""
+			}
+		}
+		return false, strings.Join(lines, "\n")
+	})
+	cancel()
+	<-done
 }

@@ -7,9 +7,12 @@ import (
 	"os"
 	"time"
 
+	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
@@ -62,6 +65,9 @@ func (c *Config) NewManager(ctx context.Context, s *runtime.Scheme, mutate ...fu
 	log := Logger(ctx, c.Name)
 	mo := c.ManagerOptions(s)
 	mo.Logger = log
+	// No component reads managedFields, which are often the largest part of
+	// a cached object: drop them before objects enter the cache.
+	mo.Cache.DefaultTransform = cache.TransformStripManagedFields()
 	for _, m := range mutate {
 		m(&mo)
 	}
@@ -100,7 +106,11 @@ func CacheSynced(mgr manager.Manager) healthz.Checker {
 }
 
 // Start runs mgr until ctx ends; a leader that stops releases its lease.
+// An API server that does not answer at start is said loudly, once, with
+// what happens next: the controllers retry (and log each failed attempt)
+// until it answers, and readiness fails until then.
 func Start(ctx context.Context, mgr manager.Manager) error {
+	SayIfAPIServerUnreachable(ctx, mgr.GetLogger(), mgr.GetConfig())
 	mgr.GetLogger().Info("Starting")
 	if err := mgr.Start(ctx); err != nil {
 		return err
@@ -108,6 +118,30 @@ func Start(ctx context.Context, mgr manager.Manager) error {
 	mgr.GetLogger().Info("Stopped")
 	return nil
 }
+
+// SayIfAPIServerUnreachable logs loudly, once, when the API server at cfg
+// does not answer as a component starts: it names the host and that the
+// component keeps retrying (its readiness failing) instead of exiting.
+func SayIfAPIServerUnreachable(ctx context.Context, log logr.Logger, cfg *rest.Config) {
+	if err := apiServerAnswers(ctx, cfg); err != nil {
+		log.Error(err, "Kubernetes API server unreachable at start: retrying until it answers; /readyz fails until then", "host", cfg.Host)
+	}
+}
+
+// apiServerAnswers asks the API server at cfg for its version.
+func apiServerAnswers(ctx context.Context, cfg *rest.Config) error {
+	c := rest.CopyConfig(cfg)
+	c.Timeout = apiServerCheckTimeout
+	dc, err := discovery.NewDiscoveryClientForConfig(c)
+	if err != nil {
+		return err
+	}
+	return dc.RESTClient().Get().AbsPath("/version").Do(ctx).Error()
+}
+
+// apiServerCheckTimeout bounds the check at start; the controllers' own
+// retries do not depend on it.
+const apiServerCheckTimeout = 5 * time.Second
 
 func ptr[T any](v T) *T { return &v }
 

@@ -625,7 +625,9 @@ that admits traffic to the component's pods only on their declared ports:
 probes and webhook from anywhere (the kubelet and the API server), metrics
 from global.networkPolicy.metricsFrom (empty: anywhere). dict "ctx" .
 "metricsServesProbes" BOOL (ccm and mcm answer their probes on the metrics
-port, which then stays open to all). Egress is not restricted. Not for
+port, which then stays open to all). With global.networkPolicy.egress.enabled
+it also allows only the connections the component makes: DNS, the API
+servers and, for the components with a backend, the backend. Not for
 host-network pods (the firewall), which NetworkPolicies do not cover.
 */}}
 {{- define "metalkube.networkPolicy" -}}
@@ -644,7 +646,36 @@ spec:
   podSelector:
     matchLabels:
       {{- include "metalkube.selectorLabels" $ | nindent 6 }}
-  policyTypes: [Ingress]
+  {{- $eg := $np.egress }}
+  policyTypes: [Ingress{{ if $eg.enabled }}, Egress{{ end }}]
+  {{- if $eg.enabled }}
+  {{- if not $eg.apiServer }}
+  {{- fail "global.networkPolicy.egress.apiServer is required with global.networkPolicy.egress.enabled: without it no component could reach its Kubernetes API server; list it as NetworkPolicyPeers (e.g. ipBlock: {cidr: 10.0.0.1/32})" }}
+  {{- end }}
+  {{- $b := $.Values.global.backend }}
+  {{- $usesBackend := has $.Chart.Name (list "ccm" "lb" "mcm" "extension" "capi") }}
+  {{- $remoteBackend := or (eq $b.name "metalstack") $b.kubeconfigSecret.name }}
+  {{- if and $usesBackend $remoteBackend (not $eg.backend) }}
+  {{- fail (printf "global.networkPolicy.egress.backend is required with global.networkPolicy.egress.enabled and global.backend.name=%s%s: %s could not reach the bare-metal backend; list it as NetworkPolicyPeers" $b.name (ternary " with a kubeconfigSecret" "" (not (not $b.kubeconfigSecret.name))) $.Chart.Name) }}
+  {{- end }}
+  egress:
+    - ports:
+        - {port: 53, protocol: UDP}
+        - {port: 53, protocol: TCP}
+      {{- with $eg.dns }}
+      to:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
+    - to:
+        {{- toYaml $eg.apiServer | nindent 8 }}
+    {{- if and $usesBackend $eg.backend }}
+    - to:
+        {{- toYaml $eg.backend | nindent 8 }}
+    {{- end }}
+    {{- with $eg.extra }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
+  {{- end }}
   ingress:
     - ports:
         - {port: probes, protocol: TCP}
@@ -661,4 +692,49 @@ spec:
       {{- end }}
     {{- end }}
 {{- end }}
+{{- end -}}
+
+{{/*
+metalkube.components: the names of the subcharts, as a JSON list. Each is
+switched with <name>.enabled; none is on by default, since they belong in
+different clusters (see presets/).
+*/}}
+{{- define "metalkube.components" -}}
+["ccm", "lb", "mcm", "os", "firewall", "extension", "admission", "csi", "capi"]
+{{- end }}
+
+{{/*
+metalkube.extraVolumeMounts / metalkube.extraVolumes: the component's
+extraVolumeMounts and extraVolumes as list items (no key), for the
+container's volumeMounts and the pod's volumes.
+*/}}
+{{- define "metalkube.extraVolumeMounts" -}}
+{{- with .Values.extraVolumeMounts }}
+{{ toYaml . }}
+{{- end }}
+{{- end -}}
+
+{{- define "metalkube.extraVolumes" -}}
+{{- with .Values.extraVolumes }}
+{{ toYaml . }}
+{{- end }}
+{{- end -}}
+
+{{/*
+metalkube.volumeMounts / metalkube.volumes: the backend's credential mounts
+and volumes followed by the extra ones, as list items; empty when there are
+none.
+*/}}
+{{- define "metalkube.volumeMounts" -}}
+{{- $parts := list }}
+{{- with include "metalkube.backendVolumeMounts" . | trim }}{{ $parts = append $parts . }}{{ end }}
+{{- with include "metalkube.extraVolumeMounts" . | trim }}{{ $parts = append $parts . }}{{ end }}
+{{- join "\n" $parts }}
+{{- end -}}
+
+{{- define "metalkube.volumes" -}}
+{{- $parts := list }}
+{{- with include "metalkube.backendVolumes" . | trim }}{{ $parts = append $parts . }}{{ end }}
+{{- with include "metalkube.extraVolumes" . | trim }}{{ $parts = append $parts . }}{{ end }}
+{{- join "\n" $parts }}
 {{- end -}}

@@ -13,12 +13,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/metalkube/metalkube/shared/component"
-)
-
-// Build information, stamped with -ldflags "-X .../app.version=... -X .../app.commit=...".
-var (
-	version = "dev"
-	commit  = "unknown"
+	"github.com/metalkube/metalkube/shared/version"
 )
 
 // Name is the binary's name, and the prefix of its multicall links.
@@ -43,6 +38,11 @@ func NewRootCommand(ctx context.Context) *cobra.Command {
 				return err
 			}
 			cmd.SetContext(ctx)
+			if soft, err := component.SetMemoryLimit(component.CgroupRoot); err != nil {
+				log.Info("Not setting a Go memory limit", "reason", err.Error())
+			} else if soft > 0 {
+				log.V(1).Info("Go memory limit from the container's memory limit", "bytes", soft, "share", component.MemoryLimitShare)
+			}
 			log.WithName(cmd.Name()).V(1).Info("Running", "command", cmd.CommandPath(), "flags", changedFlags(cmd))
 			return nil
 		},
@@ -114,7 +114,7 @@ func newVersionCommand() *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			w := cmd.OutOrStdout()
-			fmt.Fprintf(w, "metalkube %s\ncommit: %s\ngo: %s %s/%s\n", version, commit, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+			fmt.Fprintf(w, "metalkube %s\ncommit: %s\nimage: %s\ngo: %s %s/%s\n", version.Version, version.Commit, version.Image(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
 			if info, ok := debug.ReadBuildInfo(); ok {
 				for _, dep := range info.Deps {
 					for _, m := range reportedModules {

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/tools/clientcmd"
 	cloudprovider "k8s.io/cloud-provider"
 	cloudapp "k8s.io/cloud-provider/app"
 	cloudconfig "k8s.io/cloud-provider/app/config"
@@ -21,6 +22,7 @@ import (
 	"k8s.io/controller-manager/controller"
 	controllerhealthz "k8s.io/controller-manager/pkg/healthz"
 	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	ctrlconfig "sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
@@ -86,6 +88,22 @@ func newCommand(ctx context.Context, c metal.Client) *cobra.Command {
 	cmd := cloudapp.NewCloudControllerManagerCommand(s, r.initCloud, r.constructors(), names.CCMControllerAliases(), fss, ctx.Done())
 	cmd.Use = Name
 	cmd.Short = "Cloud-controller-manager for bare-metal clusters (nodes, zones, LoadBalancer IPs)"
+	cmd.Long = `ccm is Kubernetes' cloud-controller-manager with metalkube's cloud provider "metal": it
+initializes Nodes from the bare-metal backend chosen by --backend (provider ID, addresses,
+zone, region and instance type from the server's labels or machine's partition and size),
+removes Nodes whose server is gone (never on a backend outage), keeps server labels on Nodes,
+hands pod CIDRs from the node networks, and gives Services of type LoadBalancer IPs from the
+backend's IP pools, announced through MetalLB or Cilium BGP.`
+	cmd.Example = `  # In a cluster on IronCore's metal-operator (flags may also come from --cloud-config):
+  metalkube ccm --cloud-provider=metal --kubeconfig=/etc/kubernetes/ccm.kubeconfig \
+    --metal-cluster=prod --backend=ironcore --metal-kubeconfig=/etc/metal/kubeconfig \
+    --metal-namespace=metal --ip-pool=internet=InClusterIPPool/public-v4
+
+  # On metal-stack's metal-api, LoadBalancer IPs announced with Cilium BGP:
+  metalkube ccm --cloud-provider=metal --metal-cluster=prod --backend=metalstack \
+    --metal-api-url=https://metal-api.example.com --metal-api-hmac-file=/etc/metal/hmac \
+    --metal-project=00000000-0000-0000-0000-000000000001 --metal-partition=fra-equ01 --announce=cilium`
+	component.GroupUpstreamFlags(cmd, fss.FlagSet("metalkube"), "cloud-controller-manager flags (k8s.io/cloud-provider)")
 	cmd.PreRunE = func(cmd *cobra.Command, _ []string) error {
 		if err := bridgeLogging(cmd); err != nil {
 			return err
@@ -96,7 +114,13 @@ func newCommand(ctx context.Context, c metal.Client) *cobra.Command {
 		if err := o.Validate(r.client == nil); err != nil {
 			return err
 		}
-		return r.build(cmd.Context())
+		if err := r.build(cmd.Context()); err != nil {
+			return err
+		}
+		if kc, err := clientcmd.BuildConfigFromFlags(s.Master, s.Generic.ClientConnection.Kubeconfig); err == nil {
+			component.SayIfAPIServerUnreachable(cmd.Context(), r.log, kc)
+		}
+		return nil
 	}
 	cmd.SetContext(ctx)
 	return cmd
@@ -210,6 +234,7 @@ func (r *runner) manager(ctx context.Context, cc genericapp.ControllerContext) (
 		// manager exits when it loses its lease.
 		r.mgr, r.mgrErr = manager.New(cfg, manager.Options{Scheme: s, Logger: log,
 			Metrics: metricsserver.Options{BindAddress: "0"}, HealthProbeBindAddress: "0",
+			Cache:      cache.Options{DefaultTransform: cache.TransformStripManagedFields()},
 			Controller: ctrlconfig.Controller{SkipNameValidation: ptr.To(true)}})
 		if r.mgrErr != nil {
 			return

@@ -144,7 +144,16 @@ func NewCommand(context.Context) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   Name,
 		Short: "Serve local LVM volumes of this node as a CSI driver (Identity, Controller, Node) on a unix socket",
-		Args:  cobra.NoArgs,
+		Long: `csi serves this node's local disks as dynamically provisioned, capacity-tracked volumes:
+the volume group --volume-group, made from the disks --devices matches when it is missing,
+holds one logical volume per PersistentVolume, as ext4, xfs or a raw block device. It runs on
+every node (the chart's DaemonSet) next to the upstream CSI sidecars; PVCs ask for it with
+storageClassName: csi-lvm, as metal-stack's csi-lvm users write them. With --role=controller
+it is the driver's cluster-wide half instead (no disks; the chart's controller Deployment),
+which the external-resizer talks to.`,
+		Example: `  # On a node, its NVMe disks making up the volume group csi-lvm:
+  metalkube csi --csi-endpoint=unix:///csi/csi.sock --devices='/dev/nvme*n1' --node-id=$NODE_NAME`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := o.Complete(cmd.Context())
 			if err != nil {

@@ -33,54 +33,48 @@ func (d *Driver) CreateVolume(ctx context.Context, req *csi.CreateVolumeRequest)
 	if !d.accessible(req.GetAccessibilityRequirements()) {
 		return nil, status.Errorf(codes.ResourceExhausted, "accessibility_requirements: node %s (%s=%s) is not among the requisite topologies", d.node, TopologyKey, d.node)
 	}
-	info, err := d.vg.Info(ctx)
+	extent, err := d.vg.ExtentSize(ctx)
 	if err != nil {
 		return nil, status.Errorf(codes.Unavailable, "volume group %s on node %s: %v", d.vg.Name(), d.node, err)
 	}
-	size, err := volumeSize(req.GetCapacityRange(), info.ExtentSize)
+	size, err := volumeSize(req.GetCapacityRange(), extent)
 	if err != nil {
 		return nil, err
 	}
 	id := volumeID(req.GetName())
-	lv, err := d.vg.Get(ctx, id)
-	if err == nil && lv.Pending() {
-		// A create cut short (a restart, a cancelled call): finish it, or
-		// start afresh where its size no longer fits the request.
-		if lv.Size < size || !fits(lv.Size, req.GetCapacityRange()) {
-			if err := d.vg.Remove(ctx, id); err != nil {
-				return nil, status.Errorf(codes.Internal, "remove unfinished volume %s: %v", id, err)
-			}
-			err = lvm.ErrNotFound
+	// lvcreate first: the common case, a new name, takes no lookup.
+	lv, err := d.vg.Create(ctx, id, size, layout, []string{tagManaged})
+	var exists *lvm.ExistsError
+	if errors.As(err, &exists) && exists.LV.Pending() && (exists.LV.Size < size || !fits(exists.LV.Size, req.GetCapacityRange())) {
+		// A create cut short whose size no longer fits the request: start
+		// afresh.
+		if err := d.vg.Remove(ctx, exists.LV); err != nil {
+			return nil, status.Errorf(codes.Internal, "remove unfinished volume %s: %v", id, err)
 		}
+		lv, err = d.vg.Create(ctx, id, size, layout, []string{tagManaged})
 	}
+	var ise *lvm.InsufficientSpaceError
 	switch {
 	case err == nil:
+		d.log.Info("Created volume", "volume", id, "name", req.GetName(), "bytes", lv.Size)
+	case errors.As(err, &ise):
+		return nil, status.Errorf(codes.ResourceExhausted, "node %s, volume group %s: %d bytes requested, %d bytes free", d.node, ise.VG, ise.Need, ise.Free)
+	case errors.As(err, &exists):
+		lv = exists.LV
 		if !managed(lv) {
 			return nil, status.Errorf(codes.AlreadyExists, "name %q: logical volume %s/%s exists and was not made by this driver", req.GetName(), d.vg.Name(), id)
 		}
 		if lv.Pending() {
-			if err := d.vg.Create(ctx, id, lv.Size, layout, []string{tagManaged}); err != nil {
+			// A create cut short (a restart, a cancelled call): finish it.
+			if lv, err = d.vg.Finish(ctx, lv, []string{tagManaged}); err != nil {
 				return nil, status.Errorf(codes.Internal, "finish volume %s: %v", id, err)
 			}
 			d.log.Info("Finished unfinished volume", "volume", id, "name", req.GetName(), "bytes", lv.Size)
 		} else if lv.Size < size || !fits(lv.Size, req.GetCapacityRange()) {
 			return nil, status.Errorf(codes.AlreadyExists, "name %q: volume %s exists with %d bytes, capacity_range asks %d..%d", req.GetName(), id, lv.Size, req.GetCapacityRange().GetRequiredBytes(), req.GetCapacityRange().GetLimitBytes())
 		}
-	case errors.Is(err, lvm.ErrNotFound):
-		err := d.vg.Create(ctx, id, size, layout, []string{tagManaged})
-		var ise *lvm.InsufficientSpaceError
-		if errors.As(err, &ise) {
-			return nil, status.Errorf(codes.ResourceExhausted, "node %s, volume group %s: %d bytes requested, %d bytes free", d.node, ise.VG, ise.Need, ise.Free)
-		}
-		if err != nil {
-			return nil, status.Errorf(codes.Internal, "create volume %s: %v", id, err)
-		}
-		if lv, err = d.vg.Get(ctx, id); err != nil {
-			return nil, status.Errorf(codes.Internal, "read created volume %s: %v", id, err)
-		}
-		d.log.Info("Created volume", "volume", id, "name", req.GetName(), "bytes", lv.Size)
 	default:
-		return nil, status.Errorf(codes.Internal, "volume %s: %v", id, err)
+		return nil, status.Errorf(codes.Internal, "create volume %s: %v", id, err)
 	}
 	return &csi.CreateVolumeResponse{Volume: d.volume(lv, layout.Type)}, nil
 }
@@ -227,15 +221,15 @@ func (d *Driver) DeleteVolume(ctx context.Context, req *csi.DeleteVolumeRequest)
 	if id == "" {
 		return nil, status.Error(codes.InvalidArgument, "volume_id: empty")
 	}
-	if _, err := d.getVolume(ctx, id); status.Code(err) == codes.NotFound {
-		return &csi.DeleteVolumeResponse{}, nil
-	} else if err != nil {
-		return nil, err
-	}
-	if err := d.vg.Remove(ctx, id); err != nil && !errors.Is(err, lvm.ErrNotFound) {
+	// Only volumes this driver made (or began to); any other, or none, is
+	// gone as far as CSI is concerned.
+	removed, err := d.vg.RemoveTagged(ctx, id, []string{tagManaged, lvm.TagPending})
+	if err != nil {
 		return nil, status.Errorf(codes.Internal, "delete volume %s: %v", id, err)
 	}
-	d.log.Info("Deleted volume", "volume", id)
+	if removed {
+		d.log.Info("Deleted volume", "volume", id)
+	}
 	return &csi.DeleteVolumeResponse{}, nil
 }
 
@@ -264,11 +258,11 @@ func (d *Driver) ControllerExpandVolume(ctx context.Context, req *csi.Controller
 // already that large is left alone) and returns its size; the errors are CSI
 // statuses.
 func (d *Driver) extend(ctx context.Context, id string, r *csi.CapacityRange) (int64, error) {
-	info, err := d.vg.Info(ctx)
+	extent, err := d.vg.ExtentSize(ctx)
 	if err != nil {
 		return 0, status.Errorf(codes.Unavailable, "volume group %s on node %s: %v", d.vg.Name(), d.node, err)
 	}
-	size, err := volumeSize(r, info.ExtentSize)
+	size, err := volumeSize(r, extent)
 	if err != nil {
 		return 0, err
 	}

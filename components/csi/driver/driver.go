@@ -43,10 +43,13 @@ type Volumes interface {
 	Info(ctx context.Context) (lvm.Info, error)
 	List(ctx context.Context) ([]lvm.LV, error)
 	Get(ctx context.Context, name string) (lvm.LV, error)
-	Create(ctx context.Context, name string, size int64, l lvm.Layout, tags []string) error
+	ExtentSize(ctx context.Context) (int64, error)
+	Create(ctx context.Context, name string, size int64, l lvm.Layout, tags []string) (lvm.LV, error)
+	Finish(ctx context.Context, lv lvm.LV, tags []string) (lvm.LV, error)
 	CheckLayout(l lvm.Layout) error
 	Extend(ctx context.Context, name string, size int64) (int64, error)
-	Remove(ctx context.Context, name string) error
+	Remove(ctx context.Context, lv lvm.LV) error
+	RemoveTagged(ctx context.Context, name string, tags []string) (bool, error)
 	Activate(ctx context.Context, name string) (string, error)
 	Deactivate(ctx context.Context, name string) error
 }

@@ -348,91 +348,115 @@ func (lv LV) Pending() bool {
 	return slices.Contains(lv.Tags, TagPending)
 }
 
+// ExistsError is returned by Create for a name that a logical volume has:
+// LV is that volume, finished or pending (Finish finishes it).
+type ExistsError struct{ LV LV }
+
+func (e *ExistsError) Error() string {
+	return fmt.Sprintf("logical volume %s exists (%d bytes, tags %v)", e.LV.Name, e.LV.Size, e.LV.Tags)
+}
+
 // Create creates a logical volume of layout l and at least size bytes (lvm2
-// rounds up to whole extents) with the given tags, or finishes one a crashed
-// or cancelled Create left pending. It checks the layout and the free space
-// first, so that a volume the group cannot make fails with *LayoutError and
-// one too large with *InsufficientSpaceError.
+// rounds up to whole extents) with the given tags and returns it. A volume
+// the group cannot make fails with *LayoutError, one too large with
+// *InsufficientSpaceError, a name in use with *ExistsError.
 //
 // Creation is crash-safe: lvcreate makes the volume tagged TagPending, the
 // first MiB is zeroed (no file system signature of a removed volume on the
-// same extents survives), and one lvchange swaps TagPending for tags.
-func (g *VG) Create(ctx context.Context, name string, size int64, l Layout, tags []string) error {
+// same extents survives), and one lvchange swaps TagPending for tags. A
+// volume a crash left pending is finished by Finish. That is three lvm2
+// commands: lvcreate, lvs and lvchange; the free space and an existing volume
+// are looked at only when lvcreate refuses.
+func (g *VG) Create(ctx context.Context, name string, size int64, l Layout, tags []string) (LV, error) {
 	if !ValidName(name) {
-		return fmt.Errorf("logical volume name %q: not a valid lvm2 name", name)
-	}
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	lv, err := g.Get(ctx, name)
-	switch {
-	case err == nil && lv.Pending():
-		return g.finish(ctx, lv, tags)
-	case err == nil:
-		return fmt.Errorf("logical volume %s/%s exists", g.name, name)
-	case !errors.Is(err, ErrNotFound):
-		return err
+		return LV{}, fmt.Errorf("logical volume name %q: not a valid lvm2 name", name)
 	}
 	args, err := createArgs(g.name, name, size, l, g.activation, len(g.devices))
 	if err != nil {
-		return err
+		return LV{}, err
 	}
-	info, err := g.Info(ctx)
-	if err != nil {
-		return err
-	}
-	if need := roundUp(size, info.ExtentSize) * l.Copies(); need > info.Free {
-		return &InsufficientSpaceError{VG: g.name, Need: need, Free: info.Free}
-	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
 	if _, err := g.run(ctx, args...); err != nil {
-		return g.spaceError(err, size, info.Free)
+		var ce *CommandError
+		if !errors.As(err, &ce) {
+			return LV{}, err
+		}
+		if strings.Contains(ce.Stderr, "already exists") {
+			lv, gerr := g.Get(ctx, name)
+			if gerr != nil {
+				return LV{}, gerr
+			}
+			return LV{}, &ExistsError{LV: lv}
+		}
+		if strings.Contains(strings.ToLower(ce.Stderr), "insufficient") {
+			info, ierr := g.Info(ctx)
+			if ierr != nil {
+				return LV{}, ierr
+			}
+			return LV{}, &InsufficientSpaceError{VG: g.name, Need: roundUp(size, info.ExtentSize) * l.Copies(), Free: info.Free, Detail: ce.Stderr}
+		}
+		return LV{}, err
 	}
-	if lv, err = g.Get(ctx, name); err != nil {
-		return err
+	lv, err := g.Get(ctx, name)
+	if err != nil {
+		return LV{}, err
 	}
 	return g.finish(ctx, lv, tags)
 }
 
-// finish zeroes the start of a pending volume and tags it.
-func (g *VG) finish(ctx context.Context, lv LV, tags []string) error {
-	var dev string
-	var err error
+// Finish finishes lv, which a Create cut short left pending: zeroes its start
+// and tags it.
+func (g *VG) Finish(ctx context.Context, lv LV, tags []string) (LV, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.finish(ctx, lv, tags)
+}
+
+// finish zeroes the start of a pending volume and tags it. In loop
+// activation the zeros go straight to the volume's extents on its physical
+// volume (where the loop device would map them); with device-mapper through
+// the activated volume.
+func (g *VG) finish(ctx context.Context, lv LV, tags []string) (LV, error) {
+	n := min(lv.Size, 1<<20)
 	if g.activation == ActivationLoop {
-		dev, err = g.attachLoop(ctx, lv)
+		pv, off, _, err := g.extent(ctx, lv)
+		if err != nil {
+			return LV{}, err
+		}
+		if err := writeZeros(pv, off, n); err != nil {
+			return LV{}, fmt.Errorf("zero the start of %s/%s (%s at %d): %w", g.name, lv.Name, pv, off, err)
+		}
 	} else {
-		dev = "/dev/" + g.name + "/" + lv.Name
-		_, err = g.run(ctx, "lvchange", "-ay", g.name+"/"+lv.Name)
-	}
-	if err != nil {
-		return fmt.Errorf("activate %s/%s: %w", g.name, lv.Name, err)
-	}
-	werr := writeZeros(dev, min(lv.Size, 1<<20))
-	if g.activation == ActivationLoop {
-		err = detachDevice(ctx, dev)
-	} else {
-		err = g.deactivateLV(ctx, lv)
-	}
-	if err != nil {
-		return fmt.Errorf("deactivate %s/%s: %w", g.name, lv.Name, err)
-	}
-	if werr != nil {
-		return fmt.Errorf("zero the start of %s/%s: %w", g.name, lv.Name, werr)
+		if _, err := g.run(ctx, "lvchange", "-ay", g.name+"/"+lv.Name); err != nil {
+			return LV{}, fmt.Errorf("activate %s/%s: %w", g.name, lv.Name, err)
+		}
+		werr := writeZeros("/dev/"+g.name+"/"+lv.Name, 0, n)
+		if err := g.deactivateLV(ctx, lv); err != nil {
+			return LV{}, err
+		}
+		if werr != nil {
+			return LV{}, fmt.Errorf("zero the start of %s/%s: %w", g.name, lv.Name, werr)
+		}
 	}
 	args := []string{"lvchange", "--deltag", TagPending}
 	for _, t := range tags {
 		args = append(args, "--addtag", t)
 	}
 	if _, err := g.run(ctx, append(args, g.name+"/"+lv.Name)...); err != nil {
-		return fmt.Errorf("tag %s/%s: %w", g.name, lv.Name, err)
+		return LV{}, fmt.Errorf("tag %s/%s: %w", g.name, lv.Name, err)
 	}
-	return nil
+	lv.Tags = append(slices.DeleteFunc(lv.Tags, func(t string) bool { return t == TagPending }), tags...)
+	return lv, nil
 }
 
-func writeZeros(dev string, n int64) error {
+// writeZeros writes n zero bytes at off of dev and syncs them.
+func writeZeros(dev string, off, n int64) error {
 	f, err := os.OpenFile(dev, os.O_WRONLY, 0)
 	if err != nil {
 		return err
 	}
-	if _, err := f.Write(make([]byte, n)); err != nil {
+	if _, err := f.WriteAt(make([]byte, n), off); err != nil {
 		_ = f.Close()
 		return err
 	}
@@ -446,7 +470,7 @@ func writeZeros(dev string, n int64) error {
 // spaceError turns lvm2's allocation refusals into *InsufficientSpaceError.
 func (g *VG) spaceError(err error, need, free int64) error {
 	var ce *CommandError
-	if errors.As(err, &ce) && strings.Contains(ce.Stderr, "Insufficient") {
+	if errors.As(err, &ce) && strings.Contains(strings.ToLower(ce.Stderr), "insufficient") {
 		return &InsufficientSpaceError{VG: g.name, Need: need, Free: free, Detail: ce.Stderr}
 	}
 	return err
@@ -485,22 +509,93 @@ func (g *VG) Extend(ctx context.Context, name string, size int64) (int64, error)
 	return lv.Size, nil
 }
 
-// Remove deactivates and removes a logical volume; ErrNotFound when it does
-// not exist.
-func (g *VG) Remove(ctx context.Context, name string) error {
+// Remove deactivates and removes logical volume lv, as Get or List returned
+// it (loop activation finds its loop devices by its extents); ErrNotFound
+// when it no longer exists.
+func (g *VG) Remove(ctx context.Context, lv LV) error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	lv, err := g.Get(ctx, name)
-	if err != nil {
-		return err
-	}
 	if err := g.deactivateLV(ctx, lv); err != nil {
 		return err
 	}
-	if _, err := g.run(ctx, "lvremove", "-y", g.name+"/"+name); err != nil {
-		return fmt.Errorf("remove %s/%s: %w", g.name, name, err)
+	if _, err := g.run(ctx, "lvremove", "-y", g.name+"/"+lv.Name); err != nil {
+		var ce *CommandError
+		if errors.As(err, &ce) && strings.Contains(ce.Stderr, "Failed to find logical volume") {
+			return fmt.Errorf("%s/%s: %w", g.name, lv.Name, ErrNotFound)
+		}
+		return fmt.Errorf("remove %s/%s: %w", g.name, lv.Name, err)
 	}
 	return nil
+}
+
+// RemoveTagged removes logical volume name if it carries one of tags and
+// reports whether it did; a volume without them, or none at all, is left
+// alone (false, nil). Where no volume can be attached (device-mapper, or no
+// loop device on the group's disks) that is one lvremove selecting the
+// volume by name and tags; otherwise the volume is looked up and its loop
+// devices detached first (Remove).
+func (g *VG) RemoveTagged(ctx context.Context, name string, tags []string) (bool, error) {
+	if !ValidName(name) || len(tags) == 0 {
+		return false, nil
+	}
+	if g.activation == ActivationLoop && loopsOn(g.devices) {
+		lv, err := g.Get(ctx, name)
+		if errors.Is(err, ErrNotFound) || err == nil && !slices.ContainsFunc(tags, func(t string) bool { return slices.Contains(lv.Tags, t) }) {
+			return false, nil
+		}
+		if err != nil {
+			return false, err
+		}
+		if err := g.Remove(ctx, lv); err != nil && !errors.Is(err, ErrNotFound) {
+			return false, err
+		}
+		return true, nil
+	}
+	sel := make([]string, len(tags))
+	for i, t := range tags {
+		sel[i] = fmt.Sprintf("lv_tags={%q}", t)
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	out, err := g.run(ctx, "lvremove", "-y", "-S", fmt.Sprintf("lv_name=%s && (%s)", name, strings.Join(sel, " || ")), g.name)
+	if err != nil {
+		return false, fmt.Errorf("remove %s/%s: %w", g.name, name, err)
+	}
+	return bytes.Contains(out, []byte("removed")), nil
+}
+
+// loopsOn reports whether a loop device is attached to one of devices (read
+// from sysfs; true when sysfs cannot tell).
+func loopsOn(devices []string) bool {
+	files, err := filepath.Glob("/sys/block/loop*/loop/backing_file")
+	if err != nil {
+		return true
+	}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		if slices.Contains(devices, strings.TrimSuffix(strings.TrimSpace(string(b)), " (deleted)")) {
+			return true
+		}
+	}
+	return false
+}
+
+// ExtentSize is the volume group's extent size, which never changes: read
+// once.
+func (g *VG) ExtentSize(ctx context.Context) (int64, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.extentSize == 0 {
+		info, err := g.Info(ctx)
+		if err != nil {
+			return 0, err
+		}
+		g.extentSize = info.ExtentSize
+	}
+	return g.extentSize, nil
 }
 
 // Activate makes a logical volume a block device and returns its path.

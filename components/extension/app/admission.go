@@ -52,6 +52,12 @@ func NewAdmissionCommand(context.Context) *cobra.Command {
 		Short: "Gardener admission webhooks validating " + provider.Type + " Shoots, CloudProfiles and Secrets",
 		Long: "Runs next to a garden: validates the provider documents of Shoots and CloudProfiles of type " + provider.Type +
 			" and their cloudprovider Secrets (every error names the field path and value) and defaults Shoots' provider documents. Served over TLS.",
+		Example: "  # In the garden's runtime cluster, registering its webhooks with the garden's API server:\n" +
+			"  metalkube admission --kubeconfig=/etc/garden/kubeconfig --webhook-config-mode=service \\\n" +
+			"    --webhook-config-namespace=garden --leader-election-namespace=garden\n\n" +
+			"  # Outside a cluster, with certificates it generates and a URL the API server reaches:\n" +
+			"  metalkube admission --kubeconfig=garden.kubeconfig --webhook-config-mode=url \\\n" +
+			"    --webhook-config-url=admission.example.com:10250 --leader-election-namespace=garden",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			rc, err := server.Complete()

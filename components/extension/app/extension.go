@@ -26,6 +26,7 @@ import (
 	"github.com/metalkube/metalkube/shared/component"
 	"github.com/metalkube/metalkube/shared/metal"
 	"github.com/metalkube/metalkube/shared/options"
+	"github.com/metalkube/metalkube/shared/version"
 )
 
 // Controller names (values of --controllers / --disable-controllers).
@@ -138,6 +139,12 @@ func NewCommand(context.Context) *cobra.Command {
 		Short: "Gardener provider extension for bare metal (Infrastructure, Worker, ControlPlane, OperatingSystemConfig, Bastion, webhooks)",
 		Long: "Runs on a Gardener seed: reconciles Infrastructure (with the metal-stack firewall), Worker, ControlPlane, OperatingSystemConfig and Bastion resources of type " +
 			provider.Type + ", runs health checks and the heartbeat, and serves the control plane webhook over TLS.",
+		Example: "  # On a seed whose shoots run on IronCore's metal-operator (each shoot's cloudprovider\n" +
+			"  # Secret says where; the chart's seed preset renders this):\n" +
+			"  metalkube extension --webhook-config-mode=service --webhook-config-namespace=extension-provider-metalkube \\\n" +
+			"    --leader-election-namespace=extension-provider-metalkube\n\n" +
+			"  # Only the Infrastructure and Worker controllers, no webhooks:\n" +
+			"  metalkube extension --controllers=infrastructure,worker --disable-webhooks=controlplane",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := errors.Join(server.Validate(), cfg.Controllers.Validate(), backend.Validate()); err != nil {
@@ -168,7 +175,7 @@ func NewCommand(context.Context) *cobra.Command {
 	}
 	fs := cmd.Flags()
 	server.AddFlags(fs)
-	cfg.Controllers.AddFlags(fs, provider.DefaultImage)
+	cfg.Controllers.AddFlags(fs, version.Image())
 	backend.AddFlags(fs)
 	ctrlSwitch.AddFlags(fs)
 	whOpts.AddFlags(fs)

@@ -34,6 +34,3 @@ const (
 	CloudProviderConfigName    = "cloud-provider-config"
 	MCMProviderContainerName   = "machine-controller-manager-provider-metalkube"
 )
-
-// DefaultImage is the metalkube image run for ccm and mcm when none is configured.
-const DefaultImage = "ghcr.io/metalkube/metalkube:latest"

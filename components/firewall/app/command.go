@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"runtime/debug"
 	"sort"
 
 	"github.com/go-logr/logr"
@@ -30,6 +29,7 @@ import (
 	"github.com/metalkube/metalkube/components/firewall/metrics"
 	"github.com/metalkube/metalkube/components/firewall/nft"
 	"github.com/metalkube/metalkube/shared/component"
+	"github.com/metalkube/metalkube/shared/version"
 )
 
 // NewCommand returns `metalkube firewall`.
@@ -42,8 +42,17 @@ func NewCommand(ctx context.Context) *cobra.Command {
 the outside. It compiles ClusterwideNetworkPolicies and Services of type LoadBalancer
 and NodePort into one nftables table and applies it atomically through netlink,
 repairs drift, and exports per-rule counters to Prometheus.`,
+		Example: `  # On the firewall host, between its uplink and the cluster's network:
+  metalkube firewall --kubeconfig=/etc/firewall/shoot.kubeconfig --external-interfaces=vrf104009 \
+    --internal-interfaces=vlan3981 --node-cidrs=10.0.0.0/22 --pod-cidrs=10.240.0.0/13 --snat=vrf104009
+
+  # Review the ruleset a policy file gives, on any machine (interfaces not given are named by placeholders):
+  metalkube firewall --dry-run --policy-file=policies.yaml --node-cidrs=10.0.0.0/22`,
 		SilenceUsage: true,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := o.DefaultFirewallName(cmd.Flags().Changed(FlagFirewallName)); err != nil {
+				return err
+			}
 			if err := o.Complete(); err != nil {
 				return err
 			}
@@ -59,14 +68,6 @@ repairs drift, and exports per-rule counters to Prometheus.`,
 	cmd.SetContext(ctx)
 	o.AddFlags(cmd.Flags())
 	return cmd
-}
-
-// Version is the agent's version, from the binary's build information.
-func Version() string {
-	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
-		return bi.Main.Version
-	}
-	return "unknown"
 }
 
 // Run runs the agent until ctx ends.
@@ -113,7 +114,7 @@ func Run(ctx context.Context, o *Options) error {
 	}
 	add := ruleset.AddOptions{
 		Config: cfg, Namespace: o.PolicyNamespace, MetalStackPolicies: o.MetalStackPolicies, FirewallName: o.FirewallName,
-		ResyncInterval: o.ResyncInterval, AgentVersion: Version(), Applier: applier, Collector: collector,
+		ResyncInterval: o.ResyncInterval, AgentVersion: version.Version, Applier: applier, Collector: collector,
 	}
 	mgr, err := rc.NewManager(ctx, ruleset.NewScheme(), ruleset.ManagerOptions(add))
 	if err != nil {
@@ -157,6 +158,15 @@ func DryRun(ctx context.Context, o *Options, out, errOut io.Writer) error {
 	cfg, err := o.Config()
 	if err != nil {
 		return err
+	}
+	for _, p := range []struct {
+		flag, name string
+		ifaces     *[]string
+	}{{FlagExternalInterfaces, PlaceholderExternal, &cfg.ExternalInterfaces}, {FlagInternalInterfaces, PlaceholderInternal, &cfg.InternalInterfaces}} {
+		if len(*p.ifaces) == 0 {
+			*p.ifaces = []string{p.name}
+			fmt.Fprintf(errOut, "--%s not given: the ruleset names the interface %q in its place\n", p.flag, p.name)
+		}
 	}
 	var in compile.Input
 	if len(o.PolicyFiles) > 0 {

@@ -3,6 +3,7 @@ package app_test
 import (
 	"bytes"
 	"context"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -30,6 +31,60 @@ func TestDryRun(t *testing.T) {
 	testkit.Golden(t, path, out.Bytes())
 }
 
+// TestDryRunWithoutInterfaces: a policy can be reviewed on any machine; the
+// ruleset names placeholders where interfaces are missing, and says so.
+func TestDryRunWithoutInterfaces(t *testing.T) {
+	cmd := app.NewCommand(context.Background())
+	var out, errOut bytes.Buffer
+	cmd.SetOut(&out)
+	cmd.SetErr(&errOut)
+	cmd.SetArgs([]string{"--dry-run", "--policy-file=testdata/policies.yaml", "--node-cidrs=10.50.0.0/24"})
+	if err := cmd.Execute(); err != nil {
+		t.Fatalf("%v\n%s", err, errOut.String())
+	}
+	for _, want := range []string{`"` + app.PlaceholderExternal + `"`, `"` + app.PlaceholderInternal + `"`} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("ruleset lacks the placeholder %s:\n%s", want, out.String())
+		}
+		if !strings.Contains(errOut.String(), want+" in its place") {
+			t.Errorf("no note about the placeholder %s: %q", want, errOut.String())
+		}
+	}
+}
+
+// TestFirewallNameDefault: not given, the FirewallStatus is named after the
+// host; given empty, there is none; help does not show the host's name.
+func TestFirewallNameDefault(t *testing.T) {
+	host, err := os.Hostname()
+	if err != nil {
+		t.Skip(err)
+	}
+	for _, tc := range []struct {
+		set  bool
+		flag string
+		want string
+	}{{false, "", host}, {true, "", ""}, {true, "fw-1", "fw-1"}} {
+		o := app.NewOptions()
+		o.FirewallName = tc.flag
+		if err := o.DefaultFirewallName(tc.set); err != nil {
+			t.Fatal(err)
+		}
+		if o.FirewallName != tc.want {
+			t.Errorf("set=%v flag %q: name %q, want %q", tc.set, tc.flag, o.FirewallName, tc.want)
+		}
+	}
+	var help bytes.Buffer
+	cmd := app.NewCommand(context.Background())
+	cmd.SetOut(&help)
+	cmd.SetArgs([]string{"--help"})
+	if err := cmd.Execute(); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(help.String(), `(default "`+host+`")`) {
+		t.Errorf("help shows this host's name as a default:\n%s", help.String())
+	}
+}
+
 func TestValidate(t *testing.T) {
 	base := []string{"--external-interfaces=ext0", "--internal-interfaces=int0", "--node-cidrs=10.50.0.0/24", "--dry-run", "--policy-file=testdata/policies.yaml"}
 	tests := []struct {
@@ -37,7 +92,7 @@ func TestValidate(t *testing.T) {
 		args []string
 		want string
 	}{
-		{"no interfaces", []string{"--node-cidrs=10.0.0.0/24", "--dry-run"}, "--external-interfaces and --internal-interfaces are required"},
+		{"no interfaces", []string{"--node-cidrs=10.0.0.0/24"}, "--external-interfaces and --internal-interfaces are required"},
 		{"no node cidrs", []string{"--external-interfaces=a", "--internal-interfaces=b"}, "--node-cidrs is required"},
 		{"bad cidr", append(base, "--pod-cidrs=10.0.0.0/33"), "--pod-cidrs"},
 		{"bad snat", append(base, "--snat=ext0=nope"), "--snat"},

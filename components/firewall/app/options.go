@@ -83,7 +83,6 @@ type Options struct {
 
 // NewOptions returns the defaults.
 func NewOptions() *Options {
-	host, _ := os.Hostname()
 	rt := component.NewOptions(Name)
 	rt.Manager.LeaderElect = false
 	rt.Manager.MetricsBindAddress = ":2112"
@@ -96,7 +95,6 @@ func NewOptions() *Options {
 		Runtime:         rt,
 		TableName:       "metalkube",
 		PolicyNamespace: v1alpha1.DefaultNamespace,
-		FirewallName:    host,
 		ResyncInterval:  10 * time.Second,
 		LogGroup:        100,
 		SuricataSocket:  "/run/suricata-command.socket",
@@ -123,7 +121,7 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.TableName, FlagTableName, o.TableName, "the nftables table (family inet) the agent owns")
 	fs.StringVar(&o.PolicyNamespace, FlagPolicyNamespace, o.PolicyNamespace, "namespace of the ClusterwideNetworkPolicies")
 	fs.BoolVar(&o.MetalStackPolicies, FlagMetalStackPolicies, o.MetalStackPolicies, "also read metal-stack.io/v1 ClusterwideNetworkPolicies, compiled with firewall-controller's semantics where those are stricter; NodePort Services then open nothing (see the README's compatibility table)")
-	fs.StringVar(&o.FirewallName, FlagFirewallName, o.FirewallName, "name of this firewall's FirewallStatus object (empty: none)")
+	fs.StringVar(&o.FirewallName, FlagFirewallName, o.FirewallName, "name of this firewall's FirewallStatus object; when not given, this host's name (--"+FlagFirewallName+"= for none)")
 	fs.DurationVar(&o.ResyncInterval, FlagResyncInterval, o.ResyncInterval, "how often the kernel ruleset is checked for drift and repaired")
 	fs.StringVar(&o.SuricataSocket, FlagSuricataSocket, o.SuricataSocket, "suricata's unix command socket; its statistics are exported when it exists")
 	fs.StringVar(&o.DNSProxyAddress, FlagDNSProxyAddress, o.DNSProxyAddress, "address the DNS proxy for toFQDNs egress rules serves on, e.g. the internal interface's address:53 (empty: no proxy, toFQDNs policies are ignored)")
@@ -153,6 +151,28 @@ func (o *Options) Complete() error {
 	return nil
 }
 
+// Interface names a dry run writes into the ruleset for interfaces the
+// command line does not name, so that a policy can be reviewed anywhere.
+const (
+	PlaceholderExternal = "EXTERNAL"
+	PlaceholderInternal = "INTERNAL"
+)
+
+// DefaultFirewallName sets --firewall-name to this host's name unless the
+// command line set it (to a name, or to empty for no FirewallStatus). The
+// default is not the flag's, so that help does not show the host it ran on.
+func (o *Options) DefaultFirewallName(set bool) error {
+	if set {
+		return nil
+	}
+	host, err := os.Hostname()
+	if err != nil {
+		return fmt.Errorf("--%s not given and no host name: %w", FlagFirewallName, err)
+	}
+	o.FirewallName = host
+	return nil
+}
+
 // Validate checks the options.
 func (o *Options) Validate() error {
 	if err := o.Runtime.Validate(); err != nil {
@@ -164,8 +184,8 @@ func (o *Options) Validate() error {
 	if _, err := o.Config(); err != nil {
 		return err
 	}
-	if len(o.ExternalInterfaces) == 0 || len(o.InternalInterfaces) == 0 {
-		return fmt.Errorf("--%s and --%s are required", FlagExternalInterfaces, FlagInternalInterfaces)
+	if !o.DryRun && (len(o.ExternalInterfaces) == 0 || len(o.InternalInterfaces) == 0) {
+		return fmt.Errorf("--%s and --%s are required (only --%s does without them)", FlagExternalInterfaces, FlagInternalInterfaces, FlagDryRun)
 	}
 	if len(o.NodeCIDRs) == 0 {
 		return fmt.Errorf("--%s is required: egress is only allowed from the cluster's networks", FlagNodeCIDRs)

@@ -94,7 +94,20 @@ func NewCommand(context.Context) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   Name,
 		Short: "Give Services of type LoadBalancer IPs from the bare-metal backend and announce them (MetalLB or Cilium BGP)",
-		Args:  cobra.NoArgs,
+		Long: `lb is the LoadBalancer half of the ccm as a component of its own, for clusters whose
+cloud-controller-manager is not metalkube's: it gives Services of type LoadBalancer (of its
+--load-balancer-class, or without a class) IPs from the bare-metal backend, frees them when the
+Service goes, and renders the announcement: MetalLB IPAddressPools and BGP peers, or Cilium's
+LB-IPAM pools and BGP configuration.`,
+		Example: `  # IPs from an in-cluster IPAM pool on IronCore, announced by MetalLB:
+  metalkube lb --metal-cluster=prod --backend=ironcore --metal-kubeconfig=/etc/metal/kubeconfig \
+    --metal-namespace=metal --ip-pool=internet=InClusterIPPool/public-v4
+
+  # IPs from metal-stack's internet network, announced with Cilium BGP, only for one class:
+  metalkube lb --metal-cluster=prod --backend=metalstack --metal-api-url=https://metal-api.example.com \
+    --metal-api-hmac-file=/etc/metal/hmac --metal-project=00000000-0000-0000-0000-000000000001 \
+    --announce=cilium --load-balancer-class=metalkube.io/lb`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := o.Complete(cmd.Context())
 			if err != nil {

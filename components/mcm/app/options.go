@@ -41,9 +41,14 @@ func NewOptions() *Options {
 	return &Options{MCM: mcmoptions.NewMCServer(), InitializeTimeout: 10 * time.Second, ReleaseTimeout: 10 * time.Second}
 }
 
-// AddFlags binds every flag.
+// AddFlags binds every flag: machine-controller-manager's and metalkube's.
 func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	o.MCM.AddFlags(fs)
+	o.AddOwnFlags(fs)
+}
+
+// AddOwnFlags binds metalkube's flags only: the backend and the driver's.
+func (o *Options) AddOwnFlags(fs *pflag.FlagSet) {
 	o.Backend.AddFlags(fs)
 	fs.DurationVar(&o.InitializeTimeout, FlagInitializeTimeout, o.InitializeTimeout, "how long one InitializeMachine call waits for a server to run before machine-controller-manager asks again")
 	fs.DurationVar(&o.ReleaseTimeout, FlagReleaseTimeout, o.ReleaseTimeout, "how long one DeleteMachine call waits for the backend to release a server before machine-controller-manager asks again")

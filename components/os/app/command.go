@@ -18,9 +18,16 @@ func NewCommand(context.Context) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   Name,
 		Short: "Render Gardener OperatingSystemConfigs into Ignition or cloud-init user data",
-		Long: "metalkube os reconciles Gardener OperatingSystemConfigs (extensions.gardener.cloud/v1alpha1):\\n" +
-			"provision OSCs become Ignition (spec 3.5) or cloud-init user data in a Secret,\\n" +
-			"reconcile OSCs get metalkube's DNS, NTP and registry mirror settings as extension units and files.",
+		Long: `os reconciles Gardener OperatingSystemConfigs (extensions.gardener.cloud/v1alpha1) on a
+seed, as Gardener's OS extensions do: a provision OSC becomes Ignition (spec 3.5) or cloud-init
+user data in a Secret, the format chosen per OSC type; a reconcile OSC gets the units and files
+gardener-node-agent applies, with metalkube's DNS, NTP and registry mirror settings.`,
+		Example: `  # Next to gardenlet on a seed: Ignition for Flatcar and Garden Linux, cloud-init for the rest:
+  metalkube os --types=gardenlinux,flatcar,ubuntu --formats=gardenlinux=ignition,flatcar=ignition
+
+  # Outside the seed (a kubeconfig instead of the pod's service account), reacting to every
+  # change instead of waiting for gardenlet's operation annotation:
+  metalkube os --kubeconfig=seed.kubeconfig --leader-election-namespace=garden --ignore-operation-annotation`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := opts.Complete()

@@ -24,6 +24,7 @@ const (
 	flagHold       = "hold"
 	flagLogFormat  = "log-format"
 	flagFirewall   = "firewall"
+	flagRealNode   = "real-node"
 )
 
 func main() { os.Exit(run()) }
@@ -39,7 +40,14 @@ func run() int {
 	fs.BoolVar(&opts.Hold, flagHold, true, "keep the shoot running until Ctrl-C")
 	fs.StringVar(&opts.LogFormat, flagLogFormat, component.LogFormatConsole, "log format of every metalkube process: console|json")
 	firewall := fs.String(flagFirewall, "auto", "run the firewall step (needs network namespaces): auto|on|off")
+	realNode := fs.String(flagRealNode, "auto", "first run the real node (kubelet, containerd; needs root and hack/node.sh's binaries) and helm install the chart's roles into it: auto|on|off")
 	_ = fs.Parse(os.Args[1:])
+	nodeMode, ok := map[string]demo.NodeMode{"auto": demo.NodeAuto, "on": demo.NodeOn, "off": demo.NodeOff}[*realNode]
+	if !ok {
+		fmt.Fprintf(os.Stderr, "demo: --%s=%q: want auto, on or off\n", flagRealNode, *realNode)
+		return 2
+	}
+	opts.RealNode = nodeMode
 	mode, ok := map[string]demo.FirewallMode{"auto": demo.FirewallAuto, "on": demo.FirewallOn, "off": demo.FirewallOff}[*firewall]
 	if !ok {
 		fmt.Fprintf(os.Stderr, "demo: --%s=%q: want auto, on or off\n", flagFirewall, *firewall)

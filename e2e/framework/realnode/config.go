@@ -81,6 +81,9 @@ state = %[2]q
   address = %[3]q
 
 [plugins]
+  [plugins.'io.containerd.internal.v1.opt']
+    path = %[9]q
+
   [plugins.'io.containerd.cri.v1.images']
     snapshotter = 'overlayfs'
     [plugins.'io.containerd.cri.v1.images'.pinned_images]
@@ -106,7 +109,7 @@ state = %[2]q
   [plugins.'io.containerd.grpc.v1.cri']
     stream_server_address = '127.0.0.1'
     stream_server_port = '0'
-`, p.containerdRoot(), p.containerdRun(), p.containerdSock(), pauseRef, runcPath, cniBinDir, p.cniConf(), p.runcRoot())
+`, p.containerdRoot(), p.containerdRun(), p.containerdSock(), pauseRef, runcPath, cniBinDir, p.cniConf(), p.runcRoot(), filepath.Join(p.state, "opt"))
 	if err := os.WriteFile(p.containerdConf(), []byte(containerd), 0o644); err != nil {
 		return err
 	}

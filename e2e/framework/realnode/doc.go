@@ -17,6 +17,8 @@
 // CRI (so that CNI releases addresses and rules), the processes by their
 // recorded IDs, the mounts and network namespaces under the state
 // directory, the bridge, the KUBE-* and CNI-* iptables chains, the kubepods
-// cgroups and the pods' logs. Leftovers lists what is still there. It needs
-// root.
+// cgroups, the pods' logs, the host directories whose place is fixed and
+// that it created (HostPaths) and the host settings the kubelet changes
+// (Sysctls). Leftovers lists what is still there. Nodes on one machine take
+// turns through a lock (LockFile). It needs root.
 package realnode

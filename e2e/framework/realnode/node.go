@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -94,6 +95,32 @@ type Node struct {
 	paths   paths
 	bin     string
 	logDir  string
+	lock    *os.File
+}
+
+// LockFile serializes the nodes of one machine: ports, the bridge and the
+// state directory are fixed, and `go test ./...` runs packages in parallel.
+// Start holds it until Stop; the kernel releases it when the process dies.
+const LockFile = "/run/lock/metalkube-realnode.lock"
+
+// acquire waits for the machine's node lock.
+func acquire(ctx context.Context) (*os.File, error) {
+	if err := os.MkdirAll(filepath.Dir(LockFile), 0o755); err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(LockFile, os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	err = framework.Eventually(ctx, "the real node's lock "+LockFile+" (another node runs on this machine)", 30*time.Minute, 500*time.Millisecond, func(context.Context) (bool, error) {
+		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		return err == nil, err
+	})
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
 }
 
 // Timing is how long one phase of Start took.
@@ -111,23 +138,27 @@ func Start(ctx context.Context, in StartInput) (n *Node, err error) {
 		in.StateDir = DefaultStateDir
 	}
 	n = &Node{paths: paths{state: in.StateDir}, bin: in.Bin, logDir: in.LogDir}
+	if n.lock, err = acquire(ctx); err != nil {
+		return nil, err
+	}
 	phase := time.Now()
 	mark := func(name string) {
 		n.Timings = append(n.Timings, Timing{Phase: name, Duration: time.Since(phase)})
 		phase = time.Now()
 	}
-	if err := Teardown(ctx, in.StateDir, in.Bin); err != nil {
-		return nil, fmt.Errorf("tear down the previous node: %w", err)
-	}
-	mark("teardown")
 	defer func() {
 		if err != nil {
 			if terr := Teardown(context.WithoutCancel(ctx), in.StateDir, in.Bin); terr != nil {
 				err = errors.Join(err, fmt.Errorf("tear down: %w", terr))
 			}
+			n.lock.Close()
 			n = nil
 		}
 	}()
+	if err := Teardown(ctx, in.StateDir, in.Bin); err != nil {
+		return n, fmt.Errorf("tear down the previous node: %w", err)
+	}
+	mark("teardown")
 	p := n.paths
 	if err := os.MkdirAll(p.state, 0o700); err != nil {
 		return n, err
@@ -136,6 +167,9 @@ func Start(ctx context.Context, in StartInput) (n *Node, err error) {
 		return n, err
 	}
 	if err := saveSysctls(p); err != nil {
+		return n, err
+	}
+	if err := saveHostPaths(p); err != nil {
 		return n, err
 	}
 	if err := p.writeConfigs(in.PauseRef); err != nil {
@@ -178,8 +212,9 @@ func Start(ctx context.Context, in StartInput) (n *Node, err error) {
 	return n, nil
 }
 
-// Stop tears the node down (Teardown).
+// Stop tears the node down (Teardown) and lets the next one start.
 func (n *Node) Stop(ctx context.Context) error {
+	defer n.lock.Close()
 	return Teardown(ctx, n.paths.state, n.bin)
 }
 
@@ -188,6 +223,12 @@ func (n *Node) Client() (kubernetes.Interface, error) { return kubernetes.NewFor
 
 // LogDir is where the processes' logs are.
 func (n *Node) LogDir() string { return n.logDir }
+
+// PodLogs returns the files of the containers' logs of a namespace's pods,
+// as the kubelet writes them (<namespace>_<pod>_<uid>/<container>/<n>.log).
+func (n *Node) PodLogs(namespace string) ([]string, error) {
+	return filepath.Glob(filepath.Join(n.paths.podLogs(), namespace+"_*", "*", "*.log"))
+}
 
 func writePKI(p paths) (string, error) {
 	pk, err := newPKI(p.pki())
@@ -210,6 +251,7 @@ func writePKI(p paths) (string, error) {
 		{"kube-controller-manager", "system:kube-controller-manager", ""},
 		{"kube-scheduler", "system:kube-scheduler", ""},
 		{"kube-proxy", "system:kube-proxy", ""},
+		{"front-proxy-client", "front-proxy-client", ""},
 	}
 	server := fmt.Sprintf("https://%s:%d", NodeIP, APIPort)
 	for _, c := range clients {
@@ -265,7 +307,17 @@ func (n *Node) startControlPlane(ctx context.Context) error {
 		"--bind-address="+NodeIP, "--advertise-address="+NodeIP, fmt.Sprintf("--secure-port=%d", APIPort),
 		"--tls-cert-file="+pk("apiserver.crt"), "--tls-private-key-file="+pk("apiserver.key"),
 		"--client-ca-file="+pk("ca.crt"),
+		// The front proxy's settings, which components that delegate
+		// authentication to the API server (the ccm) read from
+		// kube-system/extension-apiserver-authentication.
+		"--requestheader-client-ca-file="+pk("ca.crt"), "--requestheader-allowed-names=front-proxy-client",
+		"--requestheader-username-headers=X-Remote-User", "--requestheader-group-headers=X-Remote-Group",
+		"--requestheader-extra-headers-prefix=X-Remote-Extra-",
+		"--proxy-client-cert-file="+pk("front-proxy-client.crt"), "--proxy-client-key-file="+pk("front-proxy-client.key"),
 		"--kubelet-client-certificate="+pk("admin.crt"), "--kubelet-client-key="+pk("admin.key"),
+		// The node's name resolves nowhere: logs, exec and port-forward go
+		// to its address.
+		"--kubelet-preferred-address-types=InternalIP",
 		"--service-cluster-ip-range="+ServiceCIDR,
 		"--service-account-issuer=https://kubernetes.default.svc.cluster.local",
 		"--service-account-key-file="+pk("sa.pub"), "--service-account-signing-key-file="+pk("sa.key"),
@@ -324,7 +376,7 @@ func (n *Node) startNode(ctx context.Context) error {
 	if err := n.start("kubelet",
 		"--config="+p.kubeletConf(),
 		"--kubeconfig="+filepath.Join(p.pki(), "kubelet.kubeconfig"),
-		"--root-dir="+p.kubelet(),
+		"--root-dir="+p.kubelet(), "--cert-dir="+filepath.Join(p.kubelet(), "pki"),
 		"--node-ip="+NodeIP, "--hostname-override="+NodeName,
 	); err != nil {
 		return err

@@ -45,6 +45,7 @@ func TestNodeTwice(t *testing.T) {
 	}
 	ctx := t.Context()
 	before := ReadSysctls()
+	paths := ExistingHostPaths()
 	stateDir := DefaultStateDir
 	for round, crash := range []bool{true, false} {
 		t.Run(fmt.Sprintf("run %d", round+1), func(t *testing.T) {
@@ -69,6 +70,7 @@ func TestNodeTwice(t *testing.T) {
 				for _, name := range stopOrder {
 					killRecorded(n.paths, name)
 				}
+				n.lock.Close() // as the kernel does for a process that dies
 				return
 			}
 			if err := n.Stop(context.WithoutCancel(ctx)); err != nil {
@@ -79,6 +81,9 @@ func TestNodeTwice(t *testing.T) {
 	if left := Leftovers(ctx, stateDir); len(left) > 0 {
 		t.Errorf("left after teardown:\n%v", left)
 		_ = Teardown(context.WithoutCancel(ctx), stateDir, bin)
+	}
+	if after := ExistingHostPaths(); fmt.Sprint(after) != fmt.Sprint(paths) {
+		t.Errorf("host directories: before %v, after %v", paths, after)
 	}
 	if after := ReadSysctls(); fmt.Sprint(after) != fmt.Sprint(before) {
 		t.Errorf("host settings changed: before %v, after %v", before, after)

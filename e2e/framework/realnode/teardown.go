@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -34,6 +35,64 @@ var Sysctls = []string{
 	"net/ipv4/ip_forward", "net/ipv4/conf/all/route_localnet",
 	"vm/overcommit_memory", "vm/panic_on_oom", "kernel/panic", "kernel/panic_on_oops",
 	"kernel/keys/root_maxkeys", "kernel/keys/root_maxbytes",
+}
+
+// HostPaths are the directories outside the state directory that the node
+// writes to because their place is fixed: the CNI library's result cache,
+// the kubelet's device plugin socket directory, its container log links and
+// the shims' socket directory. Start records which of them do not exist
+// yet; Teardown removes those.
+var HostPaths = []string{"/var/lib/cni", "/var/lib/kubelet", containerLogsDir, filepath.Dir(shimSocketDir)}
+
+// ExistingHostPaths returns the HostPaths that exist.
+func ExistingHostPaths() []string {
+	var out []string
+	for _, p := range HostPaths {
+		if _, err := os.Stat(p); err == nil {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func saveHostPaths(p paths) error {
+	var absent []string
+	for _, h := range HostPaths {
+		if _, err := os.Stat(h); errors.Is(err, os.ErrNotExist) {
+			absent = append(absent, h)
+		}
+	}
+	b, err := json.Marshal(absent)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(p.state, "created.json"), b, 0o600)
+}
+
+// removeHostPaths removes the HostPaths the node created.
+func removeHostPaths(p paths) error {
+	b, err := os.ReadFile(filepath.Join(p.state, "created.json"))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	var created []string
+	if err := json.Unmarshal(b, &created); err != nil {
+		return fmt.Errorf("created.json: %w", err)
+	}
+	var errs []error
+	for _, h := range created {
+		if !slices.Contains(HostPaths, h) {
+			errs = append(errs, fmt.Errorf("created.json names %s, not one of the node's host paths", h))
+			continue
+		}
+		if err := os.RemoveAll(h); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // ReadSysctls returns the current values of Sysctls.
@@ -128,6 +187,9 @@ func Teardown(ctx context.Context, stateDir, bin string) error {
 	// directory that is not empty fails).
 	_ = syscall.Rmdir(shimSocketDir)
 	_ = syscall.Rmdir(filepath.Dir(shimSocketDir))
+	if err := removeHostPaths(p); err != nil {
+		errs = append(errs, err)
+	}
 	if len(errs) == 0 {
 		if err := os.RemoveAll(stateDir); err != nil {
 			errs = append(errs, err)

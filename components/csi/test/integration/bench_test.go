@@ -16,7 +16,15 @@ import (
 // the driver (CSI CreateVolume/DeleteVolume over its unix socket) and, in the
 // same run on the same volume group, with lvcreate/lvremove called directly
 // (the same allocation flags, no zeroing, no tags): ms per volume of each and
-// their ratio.
+// their ratio. The driver's extra cost is what makes it idempotent and
+// crash-safe: per create one lvs (the zeroing needs the extents) and one
+// lvchange (the retag) besides lvcreate, plus 1 MiB of zeros; a delete is one
+// lvremove selecting the volume by name and tag, as direct. Four lvm2
+// commands against two is the floor of that design, about 2x. Measured on a
+// loaded 2-core machine (loop activation): 4.8x (550 ms against 114 ms per
+// volume) with the lookups lvcreate and lvremove answer themselves and the
+// zeros written through a loop device; 2.0x to 2.3x (267 to 289 ms against
+// 128 to 133 ms) without.
 func BenchmarkCreateDelete100(b *testing.B) {
 	const n = 100
 	vg := lvmtest.VG(b, "bench", 1, 2<<30)

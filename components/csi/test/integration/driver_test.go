@@ -302,3 +302,65 @@ func TestVolumeLifecycle(t *testing.T) {
 	}
 	assertEmpty(t, vg)
 }
+
+// TestDeleteVolumeOnlyItsOwn: DeleteVolume removes the volumes the driver
+// made and leaves a logical volume it did not make alone (and answers
+// success for it, as for a volume that is gone), both on the one-command
+// path and, in loop activation, on the path taken while a loop device is
+// attached to the volume group's disk.
+func TestDeleteVolumeOnlyItsOwn(t *testing.T) {
+	vg := lvmtest.VG(t, "own", 1, 256*mib)
+	c := dial(t, serve(t, vg, "node-a"))
+	ctx := context.Background()
+	args := []string{"lvcreate", "-y", "-n", "foreign", "-L", "8m"}
+	if vg.Activation() == lvm.ActivationLoop {
+		args = append(args, "-an", "-Zn", "--alloc", "contiguous")
+	}
+	lvmtest.LVM(t, vg, append(args, vg.Name())...)
+	create := func(name string) {
+		t.Helper()
+		if _, err := c.CreateVolume(ctx, &csi.CreateVolumeRequest{Name: name, CapacityRange: &csi.CapacityRange{RequiredBytes: 8 * mib}, VolumeCapabilities: []*csi.VolumeCapability{mountCap("")}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	del := func(id string) {
+		t.Helper()
+		if _, err := c.DeleteVolume(ctx, &csi.DeleteVolumeRequest{VolumeId: id}); err != nil {
+			t.Fatalf("DeleteVolume %s: %v", id, err)
+		}
+	}
+	names := func() []string {
+		t.Helper()
+		lvs, err := vg.List(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, lv := range lvs {
+			out = append(out, lv.Name)
+		}
+		return out
+	}
+	create("mine")
+	del("foreign")
+	del("mine")
+	if got := names(); len(got) != 1 || got[0] != "foreign" {
+		t.Fatalf("after deleting foreign and mine: %v, want foreign only", got)
+	}
+	// A volume in use keeps a loop device on the disk (loop activation).
+	create("mine")
+	create("busy")
+	dev, err := vg.Activate(ctx, "busy")
+	if err != nil {
+		t.Fatal(err)
+	}
+	del("foreign")
+	del("mine")
+	if got := names(); len(got) != 2 || got[0] != "busy" || got[1] != "foreign" {
+		t.Fatalf("after deleting foreign and mine with %s attached: %v, want busy and foreign", dev, got)
+	}
+	must(t, vg.Deactivate(ctx, "busy"))
+	del("busy")
+	lvmtest.LVM(t, vg, "lvremove", "-y", vg.Name()+"/foreign")
+	assertEmpty(t, vg)
+}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/metalkube/metalkube/components/extension/apis/metal/codec"
 	"github.com/metalkube/metalkube/components/extension/provider"
+	"github.com/metalkube/metalkube/shared/version"
 )
 
 // ControllerName is the name the controller is switched on and off by.
@@ -17,7 +18,7 @@ const ControllerName = "controlplane"
 
 // AddOptions configure the controller.
 type AddOptions struct {
-	// Image runs `metalkube ccm`; default provider.DefaultImage.
+	// Image runs `metalkube ccm`; default version.Image().
 	Image string
 	// Controller are the controller options.
 	Controller controller.Options
@@ -30,7 +31,7 @@ type AddOptions struct {
 // AddToManager adds the ControlPlane controller to the manager.
 func AddToManager(ctx context.Context, mgr manager.Manager, opts AddOptions) error {
 	if opts.Image == "" {
-		opts.Image = provider.DefaultImage
+		opts.Image = version.Image()
 	}
 	return controlplane.Add(mgr, controlplane.AddArgs{
 		Actuator:          &Actuator{Client: mgr.GetClient(), Codec: codec.New(), Image: opts.Image},

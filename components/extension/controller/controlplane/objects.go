@@ -247,6 +247,16 @@ func ShootObjects() []client.Object {
 			RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: name},
 			Subjects:   subjects,
 		},
+		// The ccm authorizes requests to its /metrics through the shoot's
+		// API server (--authorization-kubeconfig): it creates TokenReviews
+		// and SubjectAccessReviews there. Without this the endpoint answers
+		// 500 to everyone, Prometheus included.
+		&rbacv1.ClusterRoleBinding{
+			TypeMeta:   metav1.TypeMeta{APIVersion: "rbac.authorization.k8s.io/v1", Kind: "ClusterRoleBinding"},
+			ObjectMeta: metav1.ObjectMeta{Name: name + ":auth-delegator"},
+			RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "system:auth-delegator"},
+			Subjects:   subjects,
+		},
 		&rbacv1.RoleBinding{
 			TypeMeta:   metav1.TypeMeta{APIVersion: "rbac.authorization.k8s.io/v1", Kind: "RoleBinding"},
 			ObjectMeta: metav1.ObjectMeta{Name: "metalkube:cloud-controller-manager:authentication-reader", Namespace: metav1.NamespaceSystem},

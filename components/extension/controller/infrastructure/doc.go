@@ -11,7 +11,9 @@
 // kubeconfig of the shoot. That kubeconfig belongs to the ServiceAccount
 // kube-system/metalkube-firewall, which may only read Services and the
 // policies and write FirewallStatus objects in the shoot's firewall
-// namespace (a ManagedResource); gardener-resource-manager puts its token
+// namespace (a ManagedResource, which also brings the firewall's CRDs; the
+// CRDs and the namespace stay when the firewall goes: they hold the users'
+// policies); gardener-resource-manager puts its token
 // into the shoot access Secret the extension reads. A changed spec rolls the
 // firewall: the new one is allocated, and the old one is freed once the new
 // one's agent reports an applied ruleset (its FirewallStatus, read from the

@@ -261,7 +261,7 @@ type agentKubeconfig struct {
 // kubeconfig of the shoot's API server that gardener-resource-manager fills
 // with the ServiceAccount's token. It returns nil until the token is there.
 func (a *Actuator) firewallKubeconfig(ctx context.Context, namespace string, cluster *extensionscontroller.Cluster) (*agentKubeconfig, error) {
-	if err := a.deployFirewallRBAC(ctx, namespace); err != nil {
+	if err := a.deployFirewallShootObjects(ctx, namespace); err != nil {
 		return nil, err
 	}
 	server, ca, err := a.shootAPIServer(ctx, namespace, cluster)

@@ -2,7 +2,9 @@ package infrastructure
 
 import (
 	"context"
+	"embed"
 	"fmt"
+	"io/fs"
 	"time"
 
 	resourcesv1alpha1 "github.com/gardener/gardener/pkg/apis/resources/v1alpha1"
@@ -10,11 +12,43 @@ import (
 	"github.com/gardener/gardener/pkg/utils/managedresources"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
 
 	"github.com/metalkube/metalkube/components/extension/provider"
 )
+
+// crds are the firewall's CRDs (a copy of components/firewall/config/crd
+// that `make generate` keeps current).
+//
+//go:embed crds/*.yaml
+var crds embed.FS
+
+// FirewallCRDs returns the CRDs of the policies and FirewallStatus objects,
+// marked to stay when the firewall is removed (they hold users' policies).
+func FirewallCRDs() ([]client.Object, error) {
+	files, err := fs.Glob(crds, "crds/*.yaml")
+	if err != nil {
+		return nil, err
+	}
+	var out []client.Object
+	for _, f := range files {
+		b, err := crds.ReadFile(f)
+		if err != nil {
+			return nil, err
+		}
+		crd := &apiextensionsv1.CustomResourceDefinition{}
+		if err := yaml.UnmarshalStrict(b, crd); err != nil {
+			return nil, fmt.Errorf("firewall CRD %s: %w", f, err)
+		}
+		crd.TypeMeta = metav1.TypeMeta{APIVersion: apiextensionsv1.SchemeGroupVersion.String(), Kind: "CustomResourceDefinition"}
+		metav1.SetMetaDataAnnotation(&crd.ObjectMeta, resourcesv1alpha1.KeepObject, "true")
+		out = append(out, crd)
+	}
+	return out, nil
+}
 
 // FirewallShootObjects are the firewall agents' objects in the shoot: the
 // policy namespace (kept when the firewall is removed), and what the agents may do, nothing more: read Services
@@ -59,8 +93,12 @@ func FirewallShootObjects() []client.Object {
 	}
 }
 
-func (a *Actuator) deployFirewallRBAC(ctx context.Context, namespace string) error {
-	data, err := managedresources.NewRegistry(kubernetes.ShootScheme, kubernetes.ShootCodec, kubernetes.ShootSerializer).AddAllAndSerialize(FirewallShootObjects()...)
+func (a *Actuator) deployFirewallShootObjects(ctx context.Context, namespace string) error {
+	objs, err := FirewallCRDs()
+	if err != nil {
+		return err
+	}
+	data, err := managedresources.NewRegistry(kubernetes.ShootScheme, kubernetes.ShootCodec, kubernetes.ShootSerializer).AddAllAndSerialize(append(objs, FirewallShootObjects()...)...)
 	if err != nil {
 		return fmt.Errorf("serialize the firewall's shoot objects: %w", err)
 	}

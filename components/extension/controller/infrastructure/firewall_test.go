@@ -304,3 +304,23 @@ func TestAgentHealth(t *testing.T) {
 		})
 	}
 }
+
+// TestFirewallCRDs: the embedded CRDs are the firewall's two, kept when the
+// firewall goes.
+func TestFirewallCRDs(t *testing.T) {
+	objs, err := FirewallCRDs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, o := range objs {
+		names = append(names, o.GetName())
+		if o.GetAnnotations()["resources.gardener.cloud/keep-object"] != "true" {
+			t.Errorf("CRD %s is not kept when the firewall goes", o.GetName())
+		}
+	}
+	slices.Sort(names)
+	if want := []string{"clusterwidenetworkpolicies.firewall.metalkube.io", "firewallstatuses.firewall.metalkube.io"}; !slices.Equal(names, want) {
+		t.Errorf("CRDs %v, want %v", names, want)
+	}
+}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/metalkube/metalkube/components/extension/apis/metal/codec"
 	"github.com/metalkube/metalkube/components/extension/provider"
+	"github.com/metalkube/metalkube/shared/version"
 )
 
 // WebhookName is the name the webhook is switched on and off by.
@@ -22,14 +23,14 @@ const WebhookName = "controlplane"
 
 // AddOptions configure the webhook.
 type AddOptions struct {
-	// MCMImage runs the `metalkube mcm` sidecar; default provider.DefaultImage.
+	// MCMImage runs the `metalkube mcm` sidecar; default version.Image().
 	MCMImage string
 }
 
 // New returns the control plane webhook.
 func New(mgr manager.Manager, opts AddOptions) (*extensionswebhook.Webhook, error) {
 	if opts.MCMImage == "" {
-		opts.MCMImage = provider.DefaultImage
+		opts.MCMImage = version.Image()
 	}
 	log := mgr.GetLogger().WithName("metalkube-controlplane-webhook")
 	fci := oscutils.NewFileContentInlineCodec()
