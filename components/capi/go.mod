@@ -3,6 +3,7 @@ module github.com/metalkube/metalkube/components/capi
 go 1.26.5
 
 require (
+	github.com/ironcore-dev/metal-operator v0.7.0
 	github.com/metalkube/metalkube/shared v0.0.0
 	github.com/spf13/cobra v1.10.2
 	github.com/spf13/pflag v1.0.10
@@ -14,7 +15,7 @@ require (
 require (
 	github.com/blang/semver/v4 v4.0.0 // indirect
 	github.com/evanphx/json-patch v5.6.0+incompatible // indirect
-	k8s.io/client-go v0.36.6 // indirect
+	k8s.io/client-go v0.36.6
 	k8s.io/component-base v0.36.6 // indirect
 	sigs.k8s.io/yaml v1.6.0 // indirect
 )
@@ -59,7 +60,6 @@ require (
 	github.com/google/uuid v1.6.0 // indirect
 	github.com/gorilla/mux v1.8.1 // indirect
 	github.com/inconshreveable/mousetrap v1.1.0 // indirect
-	github.com/ironcore-dev/metal-operator v0.7.0 // indirect
 	github.com/lestrrat-go/blackmagic v1.0.3 // indirect
 	github.com/lestrrat-go/httpcc v1.0.1 // indirect
 	github.com/lestrrat-go/httprc v1.0.6 // indirect
@@ -99,6 +99,7 @@ require (
 	gopkg.in/evanphx/json-patch.v4 v4.13.0 // indirect
 	gopkg.in/yaml.v3 v3.0.1 // indirect
 	k8s.io/apiextensions-apiserver v0.36.6 // indirect
+	k8s.io/cluster-bootstrap v0.36.3 // indirect
 )
 
 require (
