@@ -116,7 +116,21 @@ func NewCommand(context.Context) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   Name,
 		Short: "Cluster API infrastructure provider: MetalClusters and MetalMachines on the bare-metal backend (IronCore or metal-stack)",
-		Args:  cobra.NoArgs,
+		Long: `capi is a Cluster API infrastructure provider (contract v1beta2) for both bare-metal backends:
+a MetalMachine becomes a ServerClaim on metal-operator or a machine allocation in metal-api,
+booted with the bootstrap data of its Machine, and reports the provider ID the metalkube ccm
+reads; a MetalCluster gets its control-plane endpoint (given, or an IP from the backend) and
+the backend's partitions as failure domains. It serves its defaulting and validating webhooks
+on --webhook-port.`,
+		Example: `  # On IronCore: ServerClaims in namespace metal, endpoint IPs from an in-cluster IPAM pool:
+  metalkube capi --backend=ironcore --metal-namespace=metal \
+    --ip-pool=control-plane=GlobalInClusterIPPool/control-plane --webhook-cert-dir=/etc/capi/tls
+
+  # On metal-stack, without webhooks:
+  metalkube capi --backend=metalstack --metal-api-url=https://metal-api.example.com \
+    --metal-api-hmac-file=/etc/metal/hmac --metal-project=00000000-0000-0000-0000-000000000001 \
+    --metal-partition=fra-1 --webhook-port=0`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := o.Complete(cmd.Context())
 			if err != nil {
