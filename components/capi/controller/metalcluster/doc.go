@@ -9,6 +9,6 @@
 //
 // Backend calls: AllocateIP (idempotent on cluster and name), FreeIP,
 // FindNetworks, FreeNetwork, ListPartitions where the backend implements
-// metal.PartitionLister (IronCore and the memory backend; on metal-stack
-// spec.failureDomains names the partitions).
+// metal.PartitionLister (every backend: Server labels on IronCore, metal-api's
+// partitions on metal-stack).
 package metalcluster

@@ -37,7 +37,8 @@ const (
 var internet = netip.MustParsePrefix("203.0.113.0/27")
 
 // TestMetalStack: a MetalCluster gets its endpoint IP from metal-api's
-// internet network and its failure domain from spec.failureDomains; two
+// internet network and its failure domain from metal-api's partitions
+// narrowed by spec.failureDomains (one metal-api lacks is refused); two
 // MetalMachines of a Cluster API Machine each are allocated in metal-api with
 // the Machine's bootstrap data as user data and report the metal-stack
 // provider ID (metal://<partition>/<uuid>), addresses and partition; a
@@ -107,6 +108,22 @@ func TestMetalStack(t *testing.T) {
 	if len(mc.Status.FailureDomains) != 1 || mc.Status.FailureDomains[0].Name != partition {
 		t.Errorf("failure domains %+v, want [%s]", mc.Status.FailureDomains, partition)
 	}
+
+	// A failure domain metal-api does not have is refused with a condition
+	// naming it and the partitions there are.
+	must(t, c.Create(ctx, &infrav1.MetalCluster{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "wrong"},
+		Spec: infrav1.MetalClusterSpec{ControlPlaneEndpoint: clusterv1.APIEndpoint{Host: "10.1.0.1", Port: 6443}, FailureDomains: []string{"part-9"}}}))
+	must(t, c.Create(ctx, &clusterv1.Cluster{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "wrong"},
+		Spec: clusterv1.ClusterSpec{InfrastructureRef: clusterv1.ContractVersionedObjectReference{
+			APIGroup: infrav1.GroupVersion.Group, Kind: "MetalCluster", Name: "wrong"}}}))
+	testkit.EventuallyWithin(t, timeout, "FailureDomainsReady=False for part-9", func() (bool, string) {
+		wrong := &infrav1.MetalCluster{}
+		must(t, c.Get(ctx, client.ObjectKey{Namespace: ns, Name: "wrong"}, wrong))
+		cond := meta.FindStatusCondition(wrong.Status.Conditions, infrav1.ConditionFailureDomainsReady)
+		return cond != nil && cond.Reason == infrav1.ReasonInvalidSpec && strings.Contains(cond.Message, `"part-9"`) && strings.Contains(cond.Message, `"`+partition+`"`),
+			fmt.Sprintf("%+v", wrong.Status.Conditions)
+	})
+	must(t, c.Delete(ctx, &clusterv1.Cluster{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "wrong"}}))
 
 	userData := "#cloud-config\nhostname: from-capi\n"
 	must(t, c.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "data"},
