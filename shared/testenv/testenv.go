@@ -74,7 +74,11 @@ func Start(opts Options) (*Env, error) {
 			}
 		}
 	}
-	paths, err := CRDPaths(sets...)
+	plain, labelled, err := splitLabelled(sets)
+	if err != nil {
+		return nil, err
+	}
+	paths, err := CRDPaths(plain...)
 	if err != nil {
 		return nil, err
 	}
@@ -89,7 +93,7 @@ func Start(opts Options) (*Env, error) {
 	}
 	e := &envtest.Environment{
 		BinaryAssetsDirectory:    bin,
-		CRDInstallOptions:        envtest.CRDInstallOptions{Paths: paths, ErrorIfPathMissing: true, Scheme: s},
+		CRDInstallOptions:        envtest.CRDInstallOptions{Paths: paths, CRDs: labelled, ErrorIfPathMissing: true, Scheme: s},
 		AttachControlPlaneOutput: opts.Output,
 		ControlPlaneStartTimeout: 2 * time.Minute,
 		ControlPlaneStopTimeout:  time.Minute,

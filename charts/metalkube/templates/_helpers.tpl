@@ -663,7 +663,7 @@ spec:
   {{- $b := $.Values.global.backend }}
   {{- /* The extension has no backend of its own: it reaches the backends
   its shoots' cloudprovider Secrets name, which egress.backend lists. */}}
-  {{- $usesBackend := has $.Chart.Name (list "ccm" "lb" "mcm") }}
+  {{- $usesBackend := has $.Chart.Name (list "ccm" "lb" "mcm" "capi") }}
   {{- $remoteBackend := or (eq $b.name "metalstack") $b.kubeconfigSecret.name }}
   {{- if and $usesBackend $remoteBackend (not $eg.backend) }}
   {{- fail (printf "global.networkPolicy.egress.backend is required with global.networkPolicy.egress.enabled and global.backend.name=%s%s: %s could not reach the bare-metal backend; list it as NetworkPolicyPeers" $b.name (ternary " with a kubeconfigSecret" "" (not (not $b.kubeconfigSecret.name))) $.Chart.Name) }}
@@ -710,7 +710,7 @@ switched with <name>.enabled; none is on by default, since they belong in
 different clusters (see presets/).
 */}}
 {{- define "metalkube.components" -}}
-["ccm", "lb", "mcm", "os", "firewall", "extension", "admission", "csi"]
+["ccm", "lb", "mcm", "os", "firewall", "extension", "admission", "csi", "capi"]
 {{- end }}
 
 {{/*
