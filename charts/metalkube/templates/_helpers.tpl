@@ -760,7 +760,7 @@ gardener-extension-{{ ternary "provider-metalkube" "admission-metalkube" (eq .Ch
 
 {{/* metalkube.webhookServiceName: the Service the API server calls. */}}
 {{- define "metalkube.webhookServiceName" -}}
-{{- if .Values.webhook.generated -}}
+{{- if get .Values.webhook "generated" -}}
 {{ include "metalkube.generatedWebhookName" . }}
 {{- else -}}
 {{ include "metalkube.fullname" . }}-webhook
