@@ -22,8 +22,11 @@ type Proxy struct {
 }
 
 // NewProxy listens on 127.0.0.1 (a free port) and forwards to target.
-func NewProxy(target string) (*Proxy, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+func NewProxy(target string) (*Proxy, error) { return NewProxyOn("127.0.0.1", target) }
+
+// NewProxyOn listens on a free port of host and forwards to target.
+func NewProxyOn(host, target string) (*Proxy, error) {
+	l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
 	if err != nil {
 		return nil, err
 	}

@@ -22,46 +22,8 @@ import (
 // root filesystem, its log readable through the API server, no RBAC denial
 // and no secret in its log; the node leaves nothing behind.
 func TestChartOnRealNode(t *testing.T) {
-	root, err := framework.RepoRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	bin := filepath.Join(root, "bin")
-	if os.Geteuid() != 0 {
-		t.Skip(realnode.Usable(bin))
-	}
-	if err := realnode.BuildBinaries(root); err != nil {
-		t.Fatal(err)
-	}
-	if why := realnode.Usable(bin); why != "" {
-		t.Skip(why)
-	}
-	imgs, err := realnode.BuildImages(root)
-	if err != nil {
-		t.Fatal(err)
-	}
+	root, imgs, n := startNode(t, realnode.StartInput{})
 	ctx := t.Context()
-	start := time.Now()
-	n, err := realnode.Start(ctx, realnode.StartInput{
-		Bin: bin, LogDir: filepath.Join(t.TempDir(), "node"),
-		PauseImage: imgs.Pause, PauseRef: image.PauseRef, Images: []string{imgs.Metalkube},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, tm := range n.Timings {
-		t.Logf("node %s: %s", tm.Phase, tm.Duration.Round(time.Millisecond))
-	}
-	t.Logf("node up in %s", time.Since(start).Round(time.Millisecond))
-	t.Cleanup(func() {
-		ctx := context.WithoutCancel(ctx)
-		if err := n.Stop(ctx); err != nil {
-			t.Errorf("stop the node: %v", err)
-		}
-		if left := realnode.Leftovers(ctx, realnode.DefaultStateDir); len(left) > 0 {
-			t.Errorf("left after teardown: %v", left)
-		}
-	})
 	cs, err := n.Client()
 	if err != nil {
 		t.Fatal(err)
@@ -86,6 +48,52 @@ func TestChartOnRealNode(t *testing.T) {
 			checkLogs(t, n, in.Namespace, secrets)
 		})
 	}
+}
+
+// startNode builds the node's binaries and images and starts the node with
+// in (its binaries, logs and images filled in); the node stops when the test
+// ends and must leave nothing behind. Without root, or without what the node
+// needs, the test is skipped.
+func startNode(t *testing.T, in realnode.StartInput) (root string, imgs realnode.Images, n *realnode.Node) {
+	t.Helper()
+	root, err := framework.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(root, "bin")
+	if os.Geteuid() != 0 {
+		t.Skip(realnode.Usable(bin))
+	}
+	if err := realnode.BuildBinaries(root); err != nil {
+		t.Fatal(err)
+	}
+	if why := realnode.Usable(bin); why != "" {
+		t.Skip(why)
+	}
+	if imgs, err = realnode.BuildImages(root); err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	start := time.Now()
+	in.Bin, in.LogDir = bin, filepath.Join(t.TempDir(), "node")
+	in.PauseImage, in.PauseRef, in.Images = imgs.Pause, image.PauseRef, append(in.Images, imgs.Metalkube)
+	if n, err = realnode.Start(ctx, in); err != nil {
+		t.Fatal(err)
+	}
+	for _, tm := range n.Timings {
+		t.Logf("node %s: %s", tm.Phase, tm.Duration.Round(time.Millisecond))
+	}
+	t.Logf("node up in %s", time.Since(start).Round(time.Millisecond))
+	t.Cleanup(func() {
+		ctx := context.WithoutCancel(ctx)
+		if err := n.Stop(ctx); err != nil {
+			t.Errorf("stop the node: %v", err)
+		}
+		if left := realnode.Leftovers(ctx, realnode.DefaultStateDir); len(left) > 0 {
+			t.Errorf("left after teardown: %v", left)
+		}
+	})
+	return root, imgs, n
 }
 
 // checkPods asserts that every pod of the namespace is Ready, has never

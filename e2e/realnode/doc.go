@@ -6,6 +6,9 @@
 // kubelet: probes, securityContext, the read-only root filesystem and the
 // chart's RBAC are exercised for real, and the webhooks answer over TLS
 // through their Services with the CA the chart puts into their
-// configurations (Prepare, InstallRole; `make demo` uses them too). The
-// test needs root and skips without it.
+// configurations (Prepare, InstallRole; `make demo` uses them too).
+// TestShootOnRealNode runs the shoot flow (e2e/shoot, Input.Kubelet) with the
+// node's API server as its control plane and the extension, ccm and
+// machine-controller-manager as the node's pods. The tests need root and
+// skip without it.
 package realnode

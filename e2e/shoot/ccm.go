@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -72,7 +74,7 @@ func (f *Flow) startCCM(ctx context.Context) error {
 			}
 		}
 	}
-	return f.startPod(ctx, podInput{name: "ccm", namespace: f.ns, spec: dep.Spec.Template.Spec})
+	return f.startPod(ctx, podInput{name: "ccm", namespace: f.ns, deployment: CCMDeployment, spec: dep.Spec.Template.Spec})
 }
 
 // loopbackFlags name, per container of the pods the flow runs, the flag for
@@ -87,10 +89,10 @@ func loopbackFlags() map[string]string {
 	}
 }
 
-// podInput is a pod the flow runs.
+// podInput is a pod the flow runs: its Deployment's.
 type podInput struct {
-	name, namespace string
-	spec            corev1.PodSpec
+	name, namespace, deployment string
+	spec                        corev1.PodSpec
 	// hostPorts: see framework.StartPodInput.HostPorts.
 	hostPorts map[int32]int
 }
@@ -100,6 +102,17 @@ type podInput struct {
 // pod into running processes: a test bed with a real kubelet runs the same
 // pods there instead.
 func (f *Flow) startPod(ctx context.Context, in podInput) error {
+	if f.Kubelet != nil && !f.Kubelet.runsImages(in.spec) {
+		// The Deployment's own pods cannot start without the image: scale
+		// it to zero (as the pod runner stands in for it).
+		dep := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: in.deployment, Namespace: in.namespace}}
+		if err := f.Env.Client.Patch(ctx, dep, client.RawPatch(types.MergePatchType, []byte(`{"spec":{"replicas":0}}`))); err != nil {
+			return fmt.Errorf("scale Deployment %s to 0: %w", in.deployment, err)
+		}
+		f.detail("Deployment %s scaled to 0: its images are not all on the node; the pod runner runs it", in.deployment)
+	} else if f.Kubelet != nil {
+		return f.waitPods(ctx, in)
+	}
 	sa, err := f.serviceAccountKubeconfig(ctx, in.name, in.namespace, in.spec)
 	if err != nil {
 		return err
@@ -132,4 +145,73 @@ func (f *Flow) apiServerKubeconfig(auth *clientcmdapi.AuthInfo, namespace string
 	kc.Contexts["api"] = &clientcmdapi.Context{Cluster: "api", AuthInfo: "user", Namespace: namespace}
 	kc.CurrentContext = "api"
 	return *kc
+}
+
+// runsImages reports whether the node has every container's image.
+func (k *Kubelet) runsImages(spec corev1.PodSpec) bool {
+	for _, c := range slices.Concat(spec.InitContainers, spec.Containers) {
+		if c.Image != k.Image && !slices.Contains(k.Images, c.Image) {
+			return false
+		}
+	}
+	return true
+}
+
+// waitPods waits until the kubelet runs the Deployment's pods: as many
+// Ready as it wants, on the node, none restarted.
+func (f *Flow) waitPods(ctx context.Context, in podInput) error {
+	c := f.Env.Client
+	dep := &appsv1.Deployment{}
+	var pods corev1.PodList
+	var state string
+	err := framework.Eventually(ctx, "the kubelet to run Deployment "+in.namespace+"/"+in.deployment, 3*time.Minute, time.Second, func(ctx context.Context) (bool, error) {
+		if err := c.Get(ctx, client.ObjectKey{Namespace: in.namespace, Name: in.deployment}, dep); err != nil {
+			return false, err
+		}
+		sel, err := metav1.LabelSelectorAsSelector(dep.Spec.Selector)
+		if err != nil {
+			return false, err
+		}
+		if err := c.List(ctx, &pods, client.InNamespace(in.namespace), client.MatchingLabelsSelector{Selector: sel}); err != nil {
+			return false, err
+		}
+		ready := 0
+		state = ""
+		for _, p := range pods.Items {
+			state += fmt.Sprintf("; pod %s on %q phase %s", p.Name, p.Spec.NodeName, p.Status.Phase)
+			for _, cs := range p.Status.ContainerStatuses {
+				state += fmt.Sprintf(" %s ready=%t restarts=%d", cs.Name, cs.Ready, cs.RestartCount)
+				if cs.State.Waiting != nil {
+					state += " waiting: " + cs.State.Waiting.Reason + " " + cs.State.Waiting.Message
+				}
+				if cs.RestartCount > 0 {
+					return false, fmt.Errorf("container %s of pod %s restarted%s", cs.Name, p.Name, state)
+				}
+			}
+			if podReady(p) {
+				ready++
+			}
+		}
+		want := int32(1)
+		if dep.Spec.Replicas != nil {
+			want = *dep.Spec.Replicas
+		}
+		return ready == int(want) && len(pods.Items) == int(want), nil
+	})
+	if err != nil {
+		return fmt.Errorf("%w%s", err, state)
+	}
+	for _, p := range pods.Items {
+		f.detail("pod %s/%s Ready on node %s (IP %s), image %s", p.Namespace, p.Name, p.Spec.NodeName, p.Status.PodIP, p.Spec.Containers[0].Image)
+	}
+	return nil
+}
+
+func podReady(p corev1.Pod) bool {
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
 }

@@ -37,5 +37,15 @@
 //	     passes or is blocked
 //	  -> the shoot is deleted -> every server, claim and IP is free again.
 //
+// With Input.Kubelet the flow runs on a real node (e2e/realnode's
+// TestShootOnRealNode): Env is the node's API server, the extension, ccm
+// and machine-controller-manager Deployments are scheduled there and run as
+// pods of the real kubelet from the images built here, the API server calls
+// the extension's webhook through the chart's Service over TLS, and the
+// backend's proxy listens where the pods reach it. The flow's namespaces
+// carry a node selector (PodNodeSelector) that keeps their pods off the
+// fleet's Nodes, which have no kubelet; what the extension renders is
+// unchanged.
+//
 // The e2e test (shoot_test.go) and the demo run the same Flow.
 package shoot

@@ -45,16 +45,25 @@ func (f *Flow) ExtensionNamespace() string { return "extension-metalkube-" + f.B
 // annotation, and the control-plane webhook at a URL (this API server
 // reaches no Service) with the CA of its serving certificate.
 func (f *Flow) seedValues(webhookURL string, ca []byte) ([]byte, error) {
-	repo, tag, _ := strings.Cut(Image, ":")
+	img := map[string]any{}
+	img["repository"], img["tag"], _ = strings.Cut(Image, ":")
+	webhook := map[string]any{"caBundle": string(ca)}
+	if webhookURL != "" {
+		webhook["url"] = webhookURL
+	}
+	if f.Kubelet != nil {
+		img["repository"], img["tag"], _ = strings.Cut(f.Kubelet.Image, ":")
+		img["pullPolicy"] = string(corev1.PullNever)
+	}
 	return yaml.Marshal(map[string]any{
 		"global": map[string]any{
-			"image":   map[string]any{"repository": repo, "tag": tag},
+			"image":   img,
 			"logging": map[string]any{"format": f.LogFormat},
 		},
 		"extension": map[string]any{
 			"replicas":                  1,
 			"ignoreOperationAnnotation": true,
-			"webhook":                   map[string]any{"url": webhookURL, "caBundle": string(ca)},
+			"webhook":                   webhook,
 		},
 	})
 }
@@ -66,10 +75,26 @@ func (f *Flow) seedValues(webhookURL string, ca []byte) ([]byte, error) {
 // TLS with a certificate from the Secret the chart mounts.
 func (f *Flow) installExtension(ctx context.Context) error {
 	ns := f.ExtensionNamespace()
-	if err := f.Env.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); client.IgnoreAlreadyExists(err) != nil {
+	if err := f.Env.Client.Create(ctx, f.namespace(ns)); client.IgnoreAlreadyExists(err) != nil {
 		return err
 	}
-	ca, crt, key, err := webhookCertificate()
+	// On a real node the API server calls the webhook through the chart's
+	// Service; the pod runner's pod serves on a loopback port.
+	var webhookURL string
+	var ips []net.IP
+	var dns []string
+	port, err := framework.FreePort()
+	if err != nil {
+		return err
+	}
+	if f.Kubelet != nil {
+		svc := ExtensionDeployment + "-webhook"
+		dns = []string{svc + "." + ns + ".svc", svc + "." + ns + ".svc.cluster.local"}
+	} else {
+		webhookURL = "https://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+		ips = []net.IP{net.IPv4(127, 0, 0, 1)}
+	}
+	ca, crt, key, err := webhookCertificate(ips, dns)
 	if err != nil {
 		return err
 	}
@@ -79,11 +104,7 @@ func (f *Flow) installExtension(ctx context.Context) error {
 	if err := f.apply(ctx, tls); err != nil {
 		return err
 	}
-	port, err := framework.FreePort()
-	if err != nil {
-		return err
-	}
-	values, err := f.seedValues("https://"+net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), ca)
+	values, err := f.seedValues(webhookURL, ca)
 	if err != nil {
 		return err
 	}
@@ -113,9 +134,13 @@ func (f *Flow) installExtension(ctx context.Context) error {
 	if dep == nil {
 		return fmt.Errorf("the seed preset rendered no Deployment %s", ExtensionDeployment)
 	}
-	f.detail("chart metalkube, preset seed: %d objects installed in %s; webhook at https://127.0.0.1:%d", len(out.Objects), ns, port)
+	where := webhookURL
+	if where == "" {
+		where = "Service " + dns[0]
+	}
+	f.detail("chart metalkube, preset seed: %d objects installed in %s; webhook at %s", len(out.Objects), ns, where)
 	// The pod is named after the release: its process is metalkube-extension.
-	return f.startPod(ctx, podInput{name: Release, namespace: ns, spec: dep.Spec.Template.Spec,
+	return f.startPod(ctx, podInput{name: Release, namespace: ns, deployment: ExtensionDeployment, spec: dep.Spec.Template.Spec,
 		hostPorts: map[int32]int{webhookPort(dep.Spec.Template.Spec): port}})
 }
 
@@ -141,13 +166,14 @@ func namespaced(o *unstructured.Unstructured) bool {
 }
 
 // webhookCertificate returns a CA and a serving certificate and key for
-// 127.0.0.1 signed by it, as an operator's PKI would issue for the URL.
-func webhookCertificate() (ca, crt, key []byte, err error) {
+// the addresses and names signed by it, as an operator's PKI would issue
+// for the URL or the Service.
+func webhookCertificate(ips []net.IP, dns []string) (ca, crt, key []byte, err error) {
 	caCert, err := (&secretsutils.CertificateSecretConfig{Name: "ca", CommonName: "metalkube-e2e-webhook-ca", CertType: secretsutils.CACert}).GenerateCertificate()
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	srv, err := (&secretsutils.CertificateSecretConfig{Name: "webhook", CommonName: ExtensionDeployment, IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
+	srv, err := (&secretsutils.CertificateSecretConfig{Name: "webhook", CommonName: ExtensionDeployment, IPAddresses: ips, DNSNames: dns,
 		CertType: secretsutils.ServerCert, SigningCA: caCert}).GenerateCertificate()
 	if err != nil {
 		return nil, nil, nil, err

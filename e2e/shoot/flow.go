@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/netip"
 	"os"
 	"slices"
@@ -16,6 +17,7 @@ import (
 	gardencorev1beta1 "github.com/gardener/gardener/pkg/apis/core/v1beta1"
 	extensionsv1alpha1 "github.com/gardener/gardener/pkg/apis/extensions/v1alpha1"
 	corev1 "k8s.io/api/core/v1"
+	schedulingv1 "k8s.io/api/scheduling/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -46,6 +48,10 @@ const (
 	// LBNetwork is the backend network LoadBalancer IPs come from.
 	LBNetwork = "internet"
 )
+
+// PriorityClass is the priority class of the shoot control plane's pods
+// (Gardener's gardener-system-300), which a seed has.
+const PriorityClass = "gardener-system-300"
 
 // Zones of the fleet (the fleet's defaults).
 var Zones = []string{"zone-a", "zone-b"}
@@ -87,6 +93,30 @@ type Input struct {
 	// a firewall, rolls it twice under traffic and creates and deletes a
 	// Bastion.
 	FirewallRoll bool
+	// Kubelet, if set, is a real node whose API server Env is: the pods the
+	// flow runs (the extension's, the ccm's, machine-controller-manager's)
+	// are scheduled there as Deployments and run by its kubelet instead of
+	// the pod runner.
+	Kubelet *Kubelet
+}
+
+// Kubelet is a real node that runs the flow's pods.
+type Kubelet struct {
+	// Image is the metalkube image's reference on the node (imported,
+	// never pulled); Images are the other images' references there (a
+	// Deployment whose images are not all there runs through the pod
+	// runner, scaled to zero on the node).
+	Image  string
+	Images []string
+	// Host is the address of this machine the node's pods reach (the
+	// backend's proxy listens there).
+	Host string
+	// NamespaceAnnotations go on every namespace the flow creates: they
+	// keep its pods on the node, off the fleet's Nodes, which have no
+	// kubelet (the PodNodeSelector admission plugin's node selector).
+	NamespaceAnnotations map[string]string
+	// PodLogs returns the container log files of a namespace's pods.
+	PodLogs func(namespace string) ([]string, error)
 }
 
 // Backends the flow runs on.
@@ -317,7 +347,7 @@ func (f *Flow) build(context.Context) error {
 func (f *Flow) startFleet(ctx context.Context) error {
 	c := f.Env.Client
 	for _, ns := range []string{MetalNamespace, f.ns, "metallb-system", MetalOperatorNamespace} {
-		n := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}
+		n := f.namespace(ns)
 		if ns == f.ns {
 			// gardenlet labels a shoot's namespace with its provider; the
 			// extension's control-plane webhook selects namespaces by it.
@@ -325,6 +355,14 @@ func (f *Flow) startFleet(ctx context.Context) error {
 		}
 		// Another flow in the same control plane may have made the shared ones.
 		if err := c.Create(ctx, n); client.IgnoreAlreadyExists(err) != nil {
+			return err
+		}
+	}
+	if f.Kubelet != nil {
+		// What gardenlet creates in a seed: the priority class of the
+		// shoot control plane's pods.
+		pc := &schedulingv1.PriorityClass{ObjectMeta: metav1.ObjectMeta{Name: PriorityClass}, Value: 999998300}
+		if err := c.Create(ctx, pc); client.IgnoreAlreadyExists(err) != nil {
 			return err
 		}
 	}
@@ -364,6 +402,16 @@ func (f *Flow) startFleet(ctx context.Context) error {
 	}
 	f.detail("metal-operator discovered %d servers through their Redfish BMCs, all Available in %v; LoadBalancer pool %s (in-cluster IPAM provider)", f.Servers, Zones, LBPrefix)
 	return nil
+}
+
+// namespace is a namespace the flow creates: on a real node, its pods stay
+// on the node.
+func (f *Flow) namespace(name string) *corev1.Namespace {
+	n := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}
+	if f.Kubelet != nil {
+		n.Annotations = maps.Clone(f.Kubelet.NamespaceAnnotations)
+	}
+	return n
 }
 
 func (f *Flow) startProcess(name, path string, args ...string) error {

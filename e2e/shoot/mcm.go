@@ -57,7 +57,7 @@ func (f *Flow) deployMCM(ctx context.Context) error {
 	if err := f.waitApplied(ctx); err != nil {
 		return err
 	}
-	return f.startPod(ctx, podInput{name: "mcm", namespace: f.ns, spec: spec})
+	return f.startPod(ctx, podInput{name: "mcm", namespace: f.ns, deployment: MCMDeployment, spec: spec})
 }
 
 // serviceAccountKubeconfig writes a kubeconfig with a token of the pod's

@@ -34,7 +34,11 @@ func (f *Flow) startBackendProxy() error {
 		}
 		target = u
 	}
-	if f.proxy, err = framework.NewProxy(target); err != nil {
+	host := "127.0.0.1"
+	if f.Kubelet != nil {
+		host = f.Kubelet.Host // the pods reach the backend there
+	}
+	if f.proxy, err = framework.NewProxyOn(host, target); err != nil {
 		return err
 	}
 	for _, c := range kc.Clusters {

@@ -335,32 +335,57 @@ func (f *Flow) scanLogs(ctx context.Context) error {
 	for _, p := range f.procs {
 		files = append(files, p.Log)
 	}
+	extLogs, err := f.extensionLogs()
+	if err != nil {
+		return err
+	}
+	if f.Kubelet != nil {
+		shootLogs, err := f.Kubelet.PodLogs(f.ns)
+		if err != nil {
+			return err
+		}
+		files = slices.Concat(files, extLogs, shootLogs)
+	}
 	if err := framework.ScanLogs(files, secrets); err != nil {
 		return err
 	}
 	f.detail("%d logs hold none of %d secrets (credentials, user data)", len(files), len(secrets))
-	return f.checkExtensionRBAC()
+	return f.checkExtensionRBAC(extLogs)
+}
+
+// extensionLogs are the log files of the extension's container: its
+// process's, or on a real node what the kubelet wrote.
+func (f *Flow) extensionLogs() ([]string, error) {
+	if f.Kubelet != nil {
+		logs, err := f.Kubelet.PodLogs(f.ExtensionNamespace())
+		if err == nil && len(logs) == 0 {
+			err = fmt.Errorf("no pod log in namespace %s", f.ExtensionNamespace())
+		}
+		return logs, err
+	}
+	for _, p := range f.procs {
+		if p.Name == Release+"-"+ExtensionContainer {
+			return []string{p.Log}, nil
+		}
+	}
+	return nil, fmt.Errorf("no %s-%s process", Release, ExtensionContainer)
 }
 
 // checkExtensionRBAC fails on any request the API server refused the
 // extension: it runs as the chart's ServiceAccount, so a refusal is a gap in
 // the chart's RBAC that a seed would hit too.
-func (f *Flow) checkExtensionRBAC() error {
-	for _, p := range f.procs {
-		if p.Name != Release+"-"+ExtensionContainer {
-			continue
-		}
-		b, err := os.ReadFile(p.Log)
+func (f *Flow) checkExtensionRBAC(logs []string) error {
+	for _, log := range logs {
+		b, err := os.ReadFile(log)
 		if err != nil {
 			return err
 		}
 		for _, l := range strings.Split(string(b), "\n") {
 			if strings.Contains(l, "is forbidden") {
-				return fmt.Errorf("the chart's RBAC refused the extension a request (log %s): %s", p.Log, l)
+				return fmt.Errorf("the chart's RBAC refused the extension a request (log %s): %s", log, l)
 			}
 		}
-		f.detail("the extension, as the chart's ServiceAccount, was refused no request")
-		return nil
 	}
-	return fmt.Errorf("no %s-%s process", Release, ExtensionContainer)
+	f.detail("the extension, as the chart's ServiceAccount, was refused no request")
+	return nil
 }

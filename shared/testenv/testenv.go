@@ -12,6 +12,7 @@ import (
 	"time"
 
 	admissionv1 "k8s.io/api/admissionregistration/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
@@ -87,10 +88,22 @@ type Env struct {
 
 // Start starts etcd and kube-apiserver and installs the CRDs.
 func Start(opts Options) (*Env, error) {
-	bin, err := BinDir()
+	if _, err := BinDir(); err != nil {
+		return nil, err
+	}
+	s, paths, labelled, err := crdSetup(opts)
 	if err != nil {
 		return nil, err
 	}
+	dir, err := os.MkdirTemp("", "metalkube-testenv-")
+	if err != nil {
+		return nil, err
+	}
+	return start(opts, s, paths, labelled, dir)
+}
+
+// crdSetup resolves the options' CRDs and scheme.
+func crdSetup(opts Options) (*runtime.Scheme, []string, []*apiextensionsv1.CustomResourceDefinition, error) {
 	sets := opts.CRDs
 	if opts.IPAM {
 		for _, set := range []CRDSet{ClusterAPIIPAM, InClusterIPAM} {
@@ -101,18 +114,69 @@ func Start(opts Options) (*Env, error) {
 	}
 	plain, labelled, err := splitLabelled(sets)
 	if err != nil {
-		return nil, err
+		return nil, nil, nil, err
 	}
 	paths, err := CRDPaths(plain...)
 	if err != nil {
-		return nil, err
+		return nil, nil, nil, err
 	}
 	paths = append(paths, opts.CRDPaths...)
 	s := opts.Scheme
 	if s == nil {
 		s = scheme.New()
 	}
+	return s, paths, labelled, nil
+}
+
+// Attach makes an environment of an API server that runs already (a real
+// node's), with cfg an admin's config: it installs the CRDs, writes a
+// kubeconfig with the credentials inline (as the peers read it) and, with
+// Options.IPAM, runs the IPAM provider. Options.APIAudiences and
+// Options.Webhooks are the API server's own business and must be empty;
+// Stop leaves the API server running.
+func Attach(cfg *rest.Config, opts Options) (*Env, error) {
+	if len(opts.APIAudiences) > 0 {
+		return nil, errors.New("testenv.Attach: Options.APIAudiences are the running API server's flags")
+	}
+	if len(opts.Webhooks.Mutating)+len(opts.Webhooks.Validating) > 0 {
+		return nil, errors.New("testenv.Attach: Options.Webhooks need a control plane the environment starts")
+	}
+	s, paths, labelled, err := crdSetup(opts)
+	if err != nil {
+		return nil, err
+	}
+	cfg = rest.CopyConfig(cfg)
+	cfg.QPS, cfg.Burst = 1000, 2000
+	if err := rest.LoadTLSFiles(cfg); err != nil {
+		return nil, fmt.Errorf("credentials of %s: %w", cfg.Host, err)
+	}
+	if _, err := envtest.InstallCRDs(cfg, envtest.CRDInstallOptions{Paths: paths, CRDs: labelled, ErrorIfPathMissing: true, Scheme: s}); err != nil {
+		return nil, fmt.Errorf("install CRDs into %s: %w", cfg.Host, err)
+	}
+	c, err := client.New(cfg, client.Options{Scheme: s})
+	if err != nil {
+		return nil, err
+	}
 	dir, err := os.MkdirTemp("", "metalkube-testenv-")
+	if err != nil {
+		return nil, err
+	}
+	env := &Env{Config: cfg, Client: c, Scheme: s, Kubeconfig: filepath.Join(dir, "kubeconfig"), dir: dir}
+	if err := WriteKubeconfig(cfg, env.Kubeconfig); err != nil {
+		_ = env.Stop()
+		return nil, err
+	}
+	if opts.IPAM {
+		if _, err := env.StartIPAM(context.Background()); err != nil {
+			_ = env.Stop()
+			return nil, err
+		}
+	}
+	return env, nil
+}
+
+func start(opts Options, s *runtime.Scheme, paths []string, labelled []*apiextensionsv1.CustomResourceDefinition, dir string) (*Env, error) {
+	bin, err := BinDir()
 	if err != nil {
 		return nil, err
 	}
@@ -210,6 +274,9 @@ func (e *Env) Stop() error {
 		e.beforeStop[i]()
 	}
 	e.beforeStop = nil
+	if e.env == nil { // Attach: the API server is not the environment's
+		return os.RemoveAll(e.dir)
+	}
 	err := e.env.Stop()
 	return errors.Join(err, os.RemoveAll(e.dir))
 }

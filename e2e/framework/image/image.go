@@ -206,6 +206,19 @@ func Metalkube(binary, ref string) Spec {
 	}
 }
 
+// Binary is an image of one static binary at path, its entrypoint, run as
+// 65532:65532 with a writable /tmp: a peer's image (machine-controller-manager's
+// Deployment runs ./machine-controller-manager from /).
+func Binary(binary, path, ref string) Spec {
+	return Spec{
+		Ref:        ref,
+		Files:      []File{{Path: path, Mode: 0o755, Source: binary}},
+		Dirs:       []Dir{{Path: "/tmp", Mode: 0o1777}},
+		User:       fmt.Sprintf("%d:%d", NonRoot, NonRoot),
+		Entrypoint: []string{path},
+	}
+}
+
 // PauseRef is the pause image's reference: a name no registry serves, so
 // that nothing tries to pull it.
 const PauseRef = "metalkube.local/pause:1"

@@ -12,6 +12,13 @@ const (
 	DefaultStateDir = "/var/lib/metalkube-realnode"
 	// NodeName is the Node's name.
 	NodeName = "realnode"
+	// NodeSelectorAnnotation on a namespace puts its pods on the nodes
+	// whose labels match its value (the PodNodeSelector admission plugin);
+	// NodeSelector is the value that selects this node.
+	NodeSelectorAnnotation = "scheduler.alpha.kubernetes.io/node-selector"
+	NodeSelector           = "kubernetes.io/hostname=" + NodeName
+	// serviceAccountIssuer is the API server's service account issuer.
+	serviceAccountIssuer = "https://kubernetes.default.svc.cluster.local"
 	// Bridge is the pods' bridge; it carries NodeIP.
 	Bridge = "mkrn0"
 	// NodeIP is the node's address on Bridge: the API server, the kubelet

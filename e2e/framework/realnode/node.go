@@ -81,6 +81,9 @@ type StartInput struct {
 	PauseRef   string
 	// Images are more image archives to import.
 	Images []string
+	// APIAudiences, if set, are the API server's --api-audiences (the
+	// service account issuer's URL is always one).
+	APIAudiences []string
 }
 
 // Node is a running node.
@@ -96,6 +99,8 @@ type Node struct {
 	bin     string
 	logDir  string
 	lock    *os.File
+	// audiences are the API server's extra --api-audiences.
+	audiences []string
 }
 
 // LockFile serializes the nodes of one machine: ports, the bridge and the
@@ -137,7 +142,7 @@ func Start(ctx context.Context, in StartInput) (n *Node, err error) {
 	if in.StateDir == "" {
 		in.StateDir = DefaultStateDir
 	}
-	n = &Node{paths: paths{state: in.StateDir}, bin: in.Bin, logDir: in.LogDir}
+	n = &Node{paths: paths{state: in.StateDir}, bin: in.Bin, logDir: in.LogDir, audiences: in.APIAudiences}
 	if n.lock, err = acquire(ctx); err != nil {
 		return nil, err
 	}
@@ -319,9 +324,13 @@ func (n *Node) startControlPlane(ctx context.Context) error {
 		// to its address.
 		"--kubelet-preferred-address-types=InternalIP",
 		"--service-cluster-ip-range="+ServiceCIDR,
-		"--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+		"--service-account-issuer="+serviceAccountIssuer,
 		"--service-account-key-file="+pk("sa.pub"), "--service-account-signing-key-file="+pk("sa.key"),
-		"--authorization-mode=Node,RBAC", "--enable-admission-plugins=NodeRestriction",
+		"--api-audiences="+strings.Join(append([]string{serviceAccountIssuer}, n.audiences...), ","),
+		// PodNodeSelector: a namespace's scheduler.alpha.kubernetes.io/node-selector
+		// annotation keeps its pods on this node when the cluster also has
+		// Node objects without a kubelet (NodeSelectorAnnotation).
+		"--authorization-mode=Node,RBAC", "--enable-admission-plugins=NodeRestriction,PodNodeSelector",
 		"--allow-privileged=true", "--profiling=false",
 	); err != nil {
 		return err
