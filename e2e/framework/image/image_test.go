@@ -92,6 +92,50 @@ func TestMetalkube(t *testing.T) {
 	}
 }
 
+// TestBinary: a peer's image holds its binary at the path its Deployment
+// runs, as its entrypoint, non-root.
+func TestBinary(t *testing.T) {
+	dir := t.TempDir()
+	binary := filepath.Join(dir, "peer")
+	if err := os.WriteFile(binary, []byte("#!stand-in\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "image.tar")
+	if _, err := Write(Binary(binary, "/machine-controller-manager", "machine-controller-manager:e2e"), out); err != nil {
+		t.Fatal(err)
+	}
+	img, err := tarball.ImageFromPath(out, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cf, err := img.ConfigFile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cf.Config.User != "65532:65532" || len(cf.Config.Entrypoint) != 1 || cf.Config.Entrypoint[0] != "/machine-controller-manager" {
+		t.Errorf("config user %q entrypoint %v, want 65532:65532 [/machine-controller-manager]", cf.Config.User, cf.Config.Entrypoint)
+	}
+	r := mutate.Extract(img)
+	defer r.Close()
+	tr := tar.NewReader(r)
+	found := false
+	for {
+		h, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if h.Name == "machine-controller-manager" {
+			found = h.Mode&0o777 == 0o755
+		}
+	}
+	if !found {
+		t.Error("no executable /machine-controller-manager in the image")
+	}
+}
+
 // TestWriteErrors: a relative path or a bad reference is refused, naming it.
 func TestWriteErrors(t *testing.T) {
 	dir := t.TempDir()
