@@ -43,7 +43,7 @@ func TestShootOnRealNode(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	opts.APIAudiences = nil // the node's API server has them (StartInput)
+	opts.APIAudiences = nil        // the node's API server has them (StartInput)
 	ctrl.SetLogger(logr.Discard()) // the fleet's logs; the components log to files
 	env, err := testenv.Attach(n.Config, opts)
 	if err != nil {

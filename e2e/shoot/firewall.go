@@ -71,6 +71,13 @@ func (f *Flow) firewall(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if ip := net.ParseIP(host.Hostname()); ip != nil && !ip.IsLoopback() {
+		// A real node's API server, on its bridge: the agent reaches it at
+		// the same address inside its namespace.
+		if _, err := fw.Output("ip", "addr", "add", host.Hostname()+"/32", "dev", "lo"); err != nil {
+			return err
+		}
+	}
 	fctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	if err := fw.Forward(fctx, host.Host); err != nil {

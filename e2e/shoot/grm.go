@@ -9,6 +9,7 @@ import (
 	"time"
 
 	resourcesv1alpha1 "github.com/gardener/gardener/pkg/apis/resources/v1alpha1"
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -49,14 +50,22 @@ func (f *Flow) startResourceManagers(ctx context.Context) error {
 			return err
 		}
 	}
+	seedWebhookPort := mustPort()
+	seed := map[string]any{
+		"controllers": map[string]any{"resourceClass": "seed", "managedResource": map[string]any{"syncPeriod": "1m"}},
+	}
+	if f.Kubelet != nil {
+		// As in a seed: the pods of the shoot's namespace whose service
+		// account mounts no token get a projected one (machine-controller-manager's).
+		seed["webhooks"] = map[string]any{"projectedTokenMount": map[string]any{"enabled": true}}
+	}
 	for _, grm := range []struct {
 		name   string
+		port   int
 		config map[string]any
 	}{
-		{"gardener-resource-manager-seed", map[string]any{
-			"controllers": map[string]any{"resourceClass": "seed", "managedResource": map[string]any{"syncPeriod": "1m"}},
-		}},
-		{"gardener-resource-manager-shoot", map[string]any{
+		{"gardener-resource-manager-seed", seedWebhookPort, seed},
+		{"gardener-resource-manager-shoot", mustPort(), map[string]any{
 			"sourceClientConnection": map[string]any{"kubeconfig": f.kubeconfig, "namespaces": []string{f.ns}},
 			"controllers": map[string]any{"managedResource": map[string]any{"syncPeriod": "1m"},
 				"tokenRequestor": map[string]any{"enabled": true}},
@@ -71,7 +80,7 @@ func (f *Flow) startResourceManagers(ctx context.Context) error {
 			"logLevel":               "info",
 			"logFormat":              "json",
 			"server": map[string]any{
-				"webhooks":     map[string]any{"bindAddress": "127.0.0.1", "port": mustPort(), "tls": map[string]any{"serverCertDir": certDir}},
+				"webhooks":     map[string]any{"bindAddress": "127.0.0.1", "port": grm.port, "tls": map[string]any{"serverCertDir": certDir}},
 				"healthProbes": map[string]any{"bindAddress": "127.0.0.1", "port": mustPort()},
 				"metrics":      map[string]any{"bindAddress": "127.0.0.1", "port": mustPort()},
 			},
@@ -88,6 +97,11 @@ func (f *Flow) startResourceManagers(ctx context.Context) error {
 			return err
 		}
 		if err := f.startProcess(grm.name, bin, "--config="+path); err != nil {
+			return err
+		}
+	}
+	if f.Kubelet != nil {
+		if err := f.projectedTokenMountWebhook(ctx, seedWebhookPort, crt); err != nil {
 			return err
 		}
 	}
@@ -180,3 +194,37 @@ func (f *Flow) collectGarbage(ctx context.Context) {
 		}
 	}
 }
+
+// projectedTokenMountWebhook registers the seed gardener-resource-manager's
+// projected-token-mount webhook for the shoot's namespace, as Gardener
+// configures it: on pod creation, unless the pod opts out.
+func (f *Flow) projectedTokenMountWebhook(ctx context.Context, port int, ca []byte) error {
+	url := fmt.Sprintf("https://127.0.0.1:%d%s", port, projectedTokenMountPath)
+	wh := &admissionregistrationv1.MutatingWebhookConfiguration{
+		ObjectMeta: metav1.ObjectMeta{Name: "gardener-resource-manager-" + f.ns},
+		Webhooks: []admissionregistrationv1.MutatingWebhook{{
+			Name: "projected-token-mount.resources.gardener.cloud",
+			Rules: []admissionregistrationv1.RuleWithOperations{{
+				Rule:       admissionregistrationv1.Rule{APIGroups: []string{""}, APIVersions: []string{"v1"}, Resources: []string{"pods"}},
+				Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Create},
+			}},
+			NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{corev1.LabelMetadataName: f.ns}},
+			ObjectSelector: &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{
+				{Key: resourcesv1alpha1.ProjectedTokenSkip, Operator: metav1.LabelSelectorOpDoesNotExist},
+			}},
+			ClientConfig:            admissionregistrationv1.WebhookClientConfig{URL: &url, CABundle: ca},
+			AdmissionReviewVersions: []string{"v1"},
+			FailurePolicy:           ptr(admissionregistrationv1.Fail),
+			SideEffects:             ptr(admissionregistrationv1.SideEffectClassNone),
+		}},
+	}
+	if err := f.apply(ctx, wh); err != nil {
+		return fmt.Errorf("register gardener-resource-manager's projected-token-mount webhook: %w", err)
+	}
+	f.detail("gardener-resource-manager's projected-token-mount webhook at %s", url)
+	return nil
+}
+
+// projectedTokenMountPath is where gardener-resource-manager serves its
+// projected-token-mount webhook.
+const projectedTokenMountPath = "/webhooks/mount-projected-service-account-token"
