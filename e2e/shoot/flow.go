@@ -158,6 +158,9 @@ type Flow struct {
 	// front of them; fwRolls is what the rolls measured.
 	fabric  *fabric
 	fwRolls []RollMeasurement
+	// keptLogs are the copies of the kubelet's pod logs (Kubelet), by
+	// the kubelet's path.
+	keptLogs map[string]string
 }
 
 // New returns a flow; Run runs it.

@@ -3,7 +3,9 @@ package shoot
 import (
 	"context"
 	"fmt"
+	"maps"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -244,6 +246,13 @@ func (f *Flow) deleteShoot(ctx context.Context) error {
 		f.osc(),
 		&extensionsv1alpha1.Infrastructure{ObjectMeta: metav1.ObjectMeta{Name: "dev", Namespace: f.ns}},
 	} {
+		if _, ok := obj.(*extensionsv1alpha1.ControlPlane); ok {
+			// The kubelet removes a pod's logs with the pod: keep the
+			// ccm's and mcm's before the ControlPlane takes them away.
+			if err := f.keepPodLogs(); err != nil {
+				return err
+			}
+		}
 		if err := c.Delete(ctx, obj); client.IgnoreNotFound(err) != nil {
 			return err
 		}
@@ -340,11 +349,10 @@ func (f *Flow) scanLogs(ctx context.Context) error {
 		return err
 	}
 	if f.Kubelet != nil {
-		shootLogs, err := f.Kubelet.PodLogs(f.ns)
-		if err != nil {
+		if err := f.keepPodLogs(); err != nil {
 			return err
 		}
-		files = slices.Concat(files, extLogs, shootLogs)
+		files = append(files, slices.Sorted(maps.Values(f.keptLogs))...)
 	}
 	if err := framework.ScanLogs(files, secrets); err != nil {
 		return err
@@ -387,5 +395,40 @@ func (f *Flow) checkExtensionRBAC(logs []string) error {
 		}
 	}
 	f.detail("the extension, as the chart's ServiceAccount, was refused no request")
+	return nil
+}
+
+// keepPodLogs copies the logs the kubelet wrote of the flow's pods (the
+// shoot's and the extension's) into LogDir, where the log scan reads them
+// after the pods are gone; a later copy of the same log replaces the earlier.
+func (f *Flow) keepPodLogs() error {
+	if f.keptLogs == nil {
+		f.keptLogs = map[string]string{}
+	}
+	for _, ns := range []string{f.ns, f.ExtensionNamespace()} {
+		logs, err := f.Kubelet.PodLogs(ns)
+		if err != nil {
+			return err
+		}
+		for _, l := range logs {
+			// <namespace>_<pod>_<uid>/<container>/<n>.log
+			rel, err := filepath.Rel(filepath.Dir(filepath.Dir(filepath.Dir(l))), l)
+			if err != nil {
+				return err
+			}
+			b, err := os.ReadFile(l)
+			if err != nil {
+				return err
+			}
+			dst := filepath.Join(f.LogDir, "kubelet", rel)
+			if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+				return err
+			}
+			if err := os.WriteFile(dst, b, 0o600); err != nil {
+				return err
+			}
+			f.keptLogs[l] = dst
+		}
+	}
 	return nil
 }
