@@ -11,14 +11,18 @@
 //     reads is shared/apis/mcm/v1alpha1.) Decoded strictly by apis/metal/codec,
 //     validated with field paths by apis/metal/validation.
 //   - controller/infrastructure: node network and egress IPs through the
-//     backend; status.networking; Migrate/Restore through status.state.
+//     backend; status.networking; Migrate/Restore through status.state; on
+//     metal-stack the cluster's firewall machine running `metalkube firewall`,
+//     rolled new-before-old when its spec changes.
+//   - controller/bastion: Bastions (SSH access) as a machine with a public
+//     address and an SSH filter on metal-stack; refused on ironcore.
 //   - controller/worker: gardener's generic worker actuator with a
 //     delegate rendering MachineClasses and MachineDeployments
 //     (controller/worker/machines).
 //   - controller/controlplane: `metalkube ccm` and its RBAC through seed
 //     and shoot ManagedResources.
-//   - controller/healthcheck: ControlPlaneHealthy, SystemComponentsHealthy,
-//     EveryNodeReady.
+//   - controller/healthcheck: ControlPlaneHealthy, SystemComponentsHealthy
+//     (including the firewall agent's reports), EveryNodeReady.
 //   - webhook/controlplane: external cloud provider for kube-apiserver,
 //     kube-controller-manager and kubelet; the `metalkube mcm` sidecar of
 //     machine-controller-manager.
