@@ -63,13 +63,13 @@ func (f *Flow) deployMCM(ctx context.Context) error {
 	if err := f.waitApplied(ctx); err != nil {
 		return err
 	}
-	return f.startPod(ctx, "mcm", spec)
+	return f.startPod(ctx, podInput{name: "mcm", namespace: f.ns, spec: spec})
 }
 
 // serviceAccountKubeconfig writes a kubeconfig with a token of the pod's
 // service account: what a pod's in-cluster config reads from its service
 // account mount. Empty when the pod has no service account token.
-func (f *Flow) serviceAccountKubeconfig(ctx context.Context, name string, spec corev1.PodSpec) (string, error) {
+func (f *Flow) serviceAccountKubeconfig(ctx context.Context, name, namespace string, spec corev1.PodSpec) (string, error) {
 	if spec.ServiceAccountName == "" || (spec.AutomountServiceAccountToken != nil && !*spec.AutomountServiceAccountToken) {
 		return "", nil
 	}
@@ -77,12 +77,13 @@ func (f *Flow) serviceAccountKubeconfig(ctx context.Context, name string, spec c
 	if err != nil {
 		return "", err
 	}
-	tr, err := cs.CoreV1().ServiceAccounts(f.ns).CreateToken(ctx, spec.ServiceAccountName, &authenticationv1.TokenRequest{
+	tr, err := cs.CoreV1().ServiceAccounts(namespace).CreateToken(ctx, spec.ServiceAccountName, &authenticationv1.TokenRequest{
 		Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: ptr(int64((2 * time.Hour).Seconds()))}}, metav1.CreateOptions{})
 	if err != nil {
-		return "", fmt.Errorf("token of service account %s/%s: %w", f.ns, spec.ServiceAccountName, err)
+		return "", fmt.Errorf("token of service account %s/%s: %w", namespace, spec.ServiceAccountName, err)
 	}
-	kc := f.apiServerKubeconfig(&clientcmdapi.AuthInfo{Token: tr.Status.Token}, f.ns)
+	f.secrets = append(f.secrets, framework.Secret{Name: "the token of service account " + namespace + "/" + spec.ServiceAccountName, Value: []byte(tr.Status.Token)})
+	kc := f.apiServerKubeconfig(&clientcmdapi.AuthInfo{Token: tr.Status.Token}, namespace)
 	dir := filepath.Join(f.LogDir, "pods", name)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return "", err

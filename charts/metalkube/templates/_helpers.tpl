@@ -476,15 +476,23 @@ spec:
       protocol: TCP
 {{- end -}}
 
-{{/* metalkube.webhookClientConfig: dict "ctx" . "path" PATH. */}}
+{{/*
+metalkube.webhookClientConfig: dict "ctx" . "path" PATH. The webhook Service,
+or webhook.url plus PATH where the API server cannot reach Services.
+*/}}
 {{- define "metalkube.webhookClientConfig" -}}
 {{- $ := .ctx -}}
+{{- $path := .path -}}
 clientConfig:
+  {{- with $.Values.webhook.url }}
+  url: {{ printf "%s%s" . $path | quote }}
+  {{- else }}
   service:
     name: {{ include "metalkube.fullname" $ }}-webhook
     namespace: {{ $.Release.Namespace }}
     path: {{ .path }}
     port: 443
+  {{- end }}
   {{- with $.Values.webhook.caBundle }}
   caBundle: {{ b64enc . }}
   {{- else }}
@@ -653,7 +661,9 @@ spec:
   {{- fail "global.networkPolicy.egress.apiServer is required with global.networkPolicy.egress.enabled: without it no component could reach its Kubernetes API server; list it as NetworkPolicyPeers (e.g. ipBlock: {cidr: 10.0.0.1/32})" }}
   {{- end }}
   {{- $b := $.Values.global.backend }}
-  {{- $usesBackend := has $.Chart.Name (list "ccm" "lb" "mcm" "extension") }}
+  {{- /* The extension has no backend of its own: it reaches the backends
+  its shoots' cloudprovider Secrets name, which egress.backend lists. */}}
+  {{- $usesBackend := has $.Chart.Name (list "ccm" "lb" "mcm") }}
   {{- $remoteBackend := or (eq $b.name "metalstack") $b.kubeconfigSecret.name }}
   {{- if and $usesBackend $remoteBackend (not $eg.backend) }}
   {{- fail (printf "global.networkPolicy.egress.backend is required with global.networkPolicy.egress.enabled and global.backend.name=%s%s: %s could not reach the bare-metal backend; list it as NetworkPolicyPeers" $b.name (ternary " with a kubeconfigSecret" "" (not (not $b.kubeconfigSecret.name))) $.Chart.Name) }}
@@ -668,7 +678,7 @@ spec:
       {{- end }}
     - to:
         {{- toYaml $eg.apiServer | nindent 8 }}
-    {{- if and $usesBackend $eg.backend }}
+    {{- if and (or $usesBackend (eq $.Chart.Name "extension")) $eg.backend }}
     - to:
         {{- toYaml $eg.backend | nindent 8 }}
     {{- end }}
