@@ -405,6 +405,7 @@ func (e *Emulator) routes() http.Handler {
 	mux.HandleFunc("GET /v1/health", e.health)
 	mux.HandleFunc("GET /v1/version", e.version)
 	mux.HandleFunc("GET /v1/project/{id}", e.findProject)
+	mux.HandleFunc("GET /v1/partition", e.listPartitions)
 
 	mux.HandleFunc("POST /v1/machine/allocate", e.allocateMachine)
 	mux.HandleFunc("POST /v1/firewall/allocate", e.allocateFirewall)
