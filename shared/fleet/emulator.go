@@ -141,12 +141,12 @@ func (e *Emulator) createServer(ctx context.Context, i int) error {
 		}
 		return nil
 	}
-	nic := metalv1alpha1.NetworkInterface{Name: "eth0", MACAddress: fmt.Sprintf("02:00:00:%02x:%02x:%02x", byte(i>>16), byte(i>>8), byte(i))}
-	ip4 := metalv1alpha1.NewIP(nth(c.NodeNetwork, i))
+	nic := metalv1alpha1.NetworkInterface{Name: "eth0", MACAddress: c.MAC(i)}
+	ip4 := metalv1alpha1.NewIP(NthAddr(c.NodeNetwork, i))
 	nic.IP = &ip4
 	nic.IPs = []metalv1alpha1.IP{ip4}
 	if c.NodeNetwork6.IsValid() {
-		nic.IPs = append(nic.IPs, metalv1alpha1.NewIP(nth(c.NodeNetwork6, i)))
+		nic.IPs = append(nic.IPs, metalv1alpha1.NewIP(NthAddr(c.NodeNetwork6, i)))
 	}
 	mem := ptrQuantity("256Gi")
 	// Discovery as metal-operator walks it: Initial, then Discovery, then Available.

@@ -3,7 +3,9 @@ package fleet_test
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"os"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -19,6 +21,7 @@ import (
 	"github.com/metalkube/metalkube/shared/metal/ironcore"
 	"github.com/metalkube/metalkube/shared/testenv"
 	"github.com/metalkube/metalkube/shared/testkit"
+	"github.com/metalkube/metalkube/shared/testkit/netns"
 )
 
 var env *testenv.Env
@@ -253,4 +256,42 @@ func hasTaint(n *corev1.Node, key string) bool {
 		}
 	}
 	return false
+}
+
+// TestServersReportTheirOwnAddresses: each server's probe runs in a network
+// namespace of the server's own, so metal-operator records the server's own
+// MAC and addresses (and no other server's), and its node registers them.
+func TestServersReportTheirOwnAddresses(t *testing.T) {
+	if ok, why := netns.Available(); !ok {
+		t.Skip(why)
+	}
+	var operator peer
+	for _, p := range peers(t) {
+		if p.name == "metal-operator" {
+			operator = p
+		}
+	}
+	cfg := fleet.Config{Servers: 3, Prefix: "own-addr", Sizes: []string{"own-addr-size"}, NodeNetwork6: netip.MustParsePrefix("fd00:10::/64")}
+	server, _ := operator.start(t, cfg)
+	ctx := context.Background()
+	want := [][]string{{"10.0.0.1", "fd00:10::1"}, {"10.0.0.2", "fd00:10::2"}, {"10.0.0.3", "fd00:10::3"}}
+	for i, addrs := range want {
+		srv := &metalv1alpha1.Server{}
+		if err := operator.c.Get(ctx, client.ObjectKey{Name: server(i)}, srv); err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		var mac string
+		for _, nic := range srv.Status.NetworkInterfaces {
+			for _, ip := range nic.IPs {
+				if !ip.IsLinkLocalUnicast() {
+					got = append(got, ip.String())
+					mac = nic.MACAddress
+				}
+			}
+		}
+		if !slices.Equal(got, addrs) || mac != cfg.MAC(i) {
+			t.Errorf("server %s: addresses %v on MAC %q, want %v on %s (interfaces %+v)", srv.Name, got, mac, addrs, cfg.MAC(i), srv.Status.NetworkInterfaces)
+		}
+	}
 }
