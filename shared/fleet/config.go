@@ -8,7 +8,7 @@ import (
 	"github.com/metalkube/metalkube/shared/metal/ironcore"
 )
 
-// Config configures the emulator.
+// Config configures the fleet's servers.
 type Config struct {
 	// Servers is how many Servers to create; their names are "<Prefix>-000"...
 	Servers int

@@ -27,9 +27,11 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/metalkube/metalkube/shared/metal/ironcore"
+	"github.com/metalkube/metalkube/shared/scheme"
 	"github.com/metalkube/metalkube/shared/testenv"
 	"github.com/metalkube/metalkube/shared/testkit/netns"
 )
@@ -395,10 +397,10 @@ func (h *Hardware) boot(ctx context.Context, srv *metalv1alpha1.Server) error {
 
 // startProbe runs metal-operator's probe agent for a server in discovery.
 // Where this process may create network namespaces, the agent runs in one of
-// the server's own: its eth0 (a bridge without ports, carrying the server's MAC; no
-// dummy module in every kernel) holds the
-// server's addresses from NodeNetwork and NodeNetwork6, and the registry is
-// forwarded to the same address on the namespace's loopback. So each server
+// the server's own: its eth0 (a bridge without ports: not every kernel has
+// the dummy module) carries the server's MAC and its addresses from
+// NodeNetwork and NodeNetwork6, and the registry is forwarded to the same
+// address on the namespace's loopback. So each server
 // reports addresses of its own, as real machines do. Elsewhere the agent
 // runs here and every server reports this machine's interfaces.
 func (h *Hardware) startProbe(srv *metalv1alpha1.Server) error {
@@ -554,3 +556,23 @@ func (h *Hardware) LoseServer(ctx context.Context, i int) error {
 
 // Nodes returns the node names registered so far, by server.
 func (h *Hardware) Nodes() map[string]string { return h.kubelet.nodes() }
+
+// clients returns the uncached clients for the metal-operator API and the
+// nodes' cluster, and a manager on the metal-operator API (no metrics, no
+// probes) for the fleet's own controllers, logging as name.
+func clients(metalCfg, nodeCfg *rest.Config, name string) (metal, nodes client.Client, mgr manager.Manager, err error) {
+	s := scheme.New()
+	if metal, err = client.New(metalCfg, client.Options{Scheme: s}); err != nil {
+		return nil, nil, nil, err
+	}
+	if nodes, err = client.New(nodeCfg, client.Options{Scheme: s}); err != nil {
+		return nil, nil, nil, err
+	}
+	mgr, err = manager.New(metalCfg, manager.Options{
+		Scheme:                 s,
+		Metrics:                metricsserver.Options{BindAddress: "0"},
+		HealthProbeBindAddress: "0",
+		Logger:                 ctrl.Log.WithName(name),
+	})
+	return metal, nodes, mgr, err
+}
