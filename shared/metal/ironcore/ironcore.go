@@ -56,7 +56,10 @@ type PoolRef struct {
 // Config configures the backend.
 type Config struct {
 	// Client talks to the cluster running metal-operator. It should not read
-	// from a cache: allocation decisions need fresh state.
+	// from a cache: allocation decisions need fresh state. A client that can
+	// also watch (client.WithWatch) lets AllocateIP wait for the IPAM provider
+	// on one shared watch of the namespace's IPAddressClaims instead of each
+	// call polling its claim.
 	Client client.Client
 	// Namespace holds the claims, Secrets and IPAddressClaims.
 	Namespace string
@@ -71,8 +74,9 @@ type Config struct {
 
 // Backend is the ironcore backend.
 type Backend struct {
-	c   client.Client
-	cfg Config
+	c     client.Client
+	cfg   Config
+	watch *claimWatch // nil when the client cannot watch
 }
 
 var _ metal.Client = (*Backend)(nil)
@@ -97,7 +101,11 @@ func New(cfg Config) (*Backend, error) {
 	if cfg.IPTimeout == 0 {
 		cfg.IPTimeout = 10 * time.Second
 	}
-	return &Backend{c: cfg.Client, cfg: cfg}, nil
+	b := &Backend{c: cfg.Client, cfg: cfg}
+	if wc, ok := cfg.Client.(client.WithWatch); ok {
+		b.watch = &claimWatch{c: wc, ns: cfg.Namespace}
+	}
+	return b, nil
 }
 
 // Backend implements metal.Client.
