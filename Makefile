@@ -62,12 +62,13 @@ deps: ## Install the Debian packages the tests use (nftables, iperf3, cloud-init
 	hack/deps.sh
 
 .PHONY: testbin
-testbin: ## Build the test control plane (kube-apiserver, etcd), the real node (kubelet, kube-scheduler, kube-proxy, containerd, crictl, helm), machine-controller-manager, metal-operator, the in-cluster IPAM provider, csi-sanity, the external-provisioner and external-resizer from their Go modules, once
+testbin: ## Build the test control plane (kube-apiserver, etcd), the real node (kubelet, kube-scheduler, kube-proxy, containerd, crictl, helm), machine-controller-manager, metal-operator, the in-cluster IPAM provider, csi-sanity, the external-provisioner and external-resizer, the Cluster API core manager and kubeadm providers from their Go modules, once
 	hack/controlplane.sh
 	hack/node.sh
 	hack/peers.sh
 	components/mcm/hack/mcm-binary.sh >/dev/null
 	components/csi/hack/peers.sh
+	components/capi/hack/peers.sh
 
 .PHONY: test
 test: deps testbin build ## Set up what is missing, then vet and run every test of every module (the e2e suite runs bin/metalkube)

@@ -1,19 +1,13 @@
 package charts
 
 import (
-	"bytes"
-	"fmt"
 	"path/filepath"
 	"sort"
-	"strings"
 	"testing"
 
-	"helm.sh/helm/v3/pkg/chart/loader"
-	"helm.sh/helm/v3/pkg/chartutil"
-	"helm.sh/helm/v3/pkg/engine"
-	"helm.sh/helm/v3/pkg/releaseutil"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"sigs.k8s.io/yaml"
+
+	chartrender "github.com/metalkube/metalkube/charts/render"
 )
 
 // The release the tests render.
@@ -45,52 +39,11 @@ func render(t *testing.T, values string) rendered {
 // values with: the values schema's verdict or a template's required/fail.
 func renderValues(t *testing.T, values string) (rendered, error) {
 	t.Helper()
-	ch, err := loader.Load(chartDir)
+	out, err := chartrender.Render(chartrender.Input{Dir: chartDir, Values: [][]byte{[]byte(values)}, Release: releaseName, Namespace: releaseNamespace})
 	if err != nil {
-		t.Fatalf("load chart: %v", err)
+		return rendered{}, err
 	}
-	vals, err := chartutil.ReadValues([]byte(values))
-	if err != nil {
-		t.Fatalf("values: %v", err)
-	}
-	if err := chartutil.ProcessDependenciesWithMerge(ch, vals); err != nil {
-		t.Fatalf("dependencies: %v", err)
-	}
-	caps := chartutil.DefaultCapabilities.Copy()
-	rv, err := chartutil.ToRenderValues(ch, vals, chartutil.ReleaseOptions{
-		Name: releaseName, Namespace: releaseNamespace, Revision: 1, IsInstall: true,
-	}, caps)
-	if err != nil {
-		return rendered{}, fmt.Errorf("render values: %w", err)
-	}
-	files, err := engine.Engine{Strict: true}.Render(ch, rv)
-	if err != nil {
-		return rendered{}, fmt.Errorf("render: %w", err)
-	}
-	for name := range files {
-		if strings.HasSuffix(name, "NOTES.txt") {
-			delete(files, name)
-		}
-	}
-	_, manifests, err := releaseutil.SortManifests(files, caps.APIVersions, releaseutil.InstallOrder)
-	if err != nil {
-		t.Fatalf("sort manifests: %v", err)
-	}
-	var out rendered
-	var buf bytes.Buffer
-	for _, m := range manifests {
-		fmt.Fprintf(&buf, "---\n# Source: %s\n%s\n", m.Name, strings.TrimSpace(m.Content))
-		u := &unstructured.Unstructured{}
-		if err := yaml.Unmarshal([]byte(m.Content), &u.Object); err != nil {
-			t.Fatalf("%s: %v\n%s", m.Name, err, m.Content)
-		}
-		if len(u.Object) == 0 {
-			continue
-		}
-		out.objs = append(out.objs, u)
-	}
-	out.text = buf.String()
-	return out, nil
+	return rendered{text: out.Text, objs: out.Objects}, nil
 }
 
 // chartCRDs are the CRD files every subchart ships (its crds/ directory).

@@ -4,6 +4,7 @@
 #     directory named api or apis in a module of go.work (packages without
 #     +kubebuilder:object markers get none);
 #   - the firewall's CRDs and RBAC (components/firewall/generate.sh);
+#   - the capi provider's CRDs and RBAC (components/capi/generate.sh);
 #   - the chart's copies of the CRDs (charts/hack/sync-crds.sh).
 # `make verify` runs it and fails when the tree changed.
 set -euo pipefail
@@ -19,4 +20,5 @@ for module in $(go work edit -json | sed -n 's/.*"DiskPath": "\.\/\(.*\)".*/\1/p
 	done < <(find "$module" -type d \( -name api -o -name apis \) -not -path '*/testdata/*' | sort)
 done
 components/firewall/generate.sh
+components/capi/generate.sh
 charts/hack/sync-crds.sh

@@ -18,3 +18,4 @@ sync() {
 }
 sync components/firewall/config/crd charts/metalkube/charts/firewall/crds
 sync components/firewall/config/crd components/extension/controller/infrastructure/crds
+sync components/capi/config/crd charts/metalkube/charts/capi/crds

@@ -158,6 +158,7 @@ require (
 	github.com/metal-stack/metal-go v0.43.1 // indirect
 	github.com/metal-stack/metal-lib v0.23.5 // indirect
 	github.com/metal-stack/security v0.9.4 // indirect
+	github.com/metalkube/metalkube/components/capi v0.0.0
 	github.com/miekg/dns v1.1.73 // indirect
 	github.com/mitchellh/copystructure v1.2.0 // indirect
 	github.com/mitchellh/hashstructure/v2 v2.0.2 // indirect
@@ -292,3 +293,5 @@ replace (
 	github.com/metalkube/metalkube/components/os => ../../components/os
 	github.com/metalkube/metalkube/shared => ../../shared
 )
+
+replace github.com/metalkube/metalkube/components/capi => ../../components/capi

@@ -11,7 +11,11 @@
 //     reads is shared/apis/mcm/v1alpha1.) Decoded strictly by apis/metal/codec,
 //     validated with field paths by apis/metal/validation.
 //   - controller/infrastructure: node network and egress IPs through the
-//     backend; status.networking; Migrate/Restore through status.state.
+//     shoot's own backend (its cloudprovider Secret, package cloudprovider);
+//     status.networking; Migrate/Restore through status.state.
+//   - cloudprovider: how a shoot's components and the extension reach the
+//     shoot's backend, from its cloudprovider Secret, CloudProfile region and
+//     InfrastructureConfig.
 //   - controller/worker: gardener's generic worker actuator with a
 //     delegate rendering MachineClasses and MachineDeployments
 //     (controller/worker/machines).

@@ -40,9 +40,17 @@ type StartPodInput struct {
 	// the local program that plays it.
 	Binaries map[string]string
 	// ServiceAccountKubeconfig, if set, is a kubeconfig for the pod's service
-	// account: it replaces the value inClusterConfig, which in a pod means the
-	// service account token mounted at a fixed path.
+	// account: what a pod's in-cluster config is (the API server's address in
+	// its environment, the service account token mounted at a fixed path).
+	// It replaces the value inClusterConfig and is the containers'
+	// $KUBECONFIG, which a client falls back to where a pod would use its
+	// in-cluster config.
 	ServiceAccountKubeconfig string
+	// HostPorts gives declared container ports a fixed port on this machine,
+	// as a Service or a host port gives them a fixed address in a cluster
+	// (a webhook configuration's URL names it); every other declared port
+	// gets a free port.
+	HostPorts map[int32]int
 	// Env is added to every container's environment before the container's
 	// own: the host's settings, such as a log format for every process.
 	Env []string
@@ -62,6 +70,8 @@ type Container struct {
 	// Run is what runs: Rendered with only mount paths, pod-local ports
 	// and inClusterConfig rewritten, one for one.
 	Run []string
+	// Ports maps its declared container ports to the ports on this machine.
+	Ports map[int32]int
 	// Process runs it.
 	Process *Process
 }
@@ -93,8 +103,10 @@ func (p *Pod) Stop() {
 // kubelet would run it on this machine: each Secret, ConfigMap and projected
 // volume is written to files under Root, and in the command line, the
 // environment and the mounted files only the containers' mount paths (to
-// the volumes' directories), their declared ports (to free ports on this
-// machine) and inClusterConfig (to ServiceAccountKubeconfig) are rewritten.
+// the volumes' directories), their declared ports (to HostPorts or free
+// ports on this machine; an address on all of the pod's interfaces, such as
+// :8080, to 127.0.0.1) and inClusterConfig (to ServiceAccountKubeconfig,
+// also the containers' $KUBECONFIG) are rewritten.
 // Nothing is dropped from a command line, and nothing added but the
 // loopback address of LoopbackFlags.
 func StartPod(ctx context.Context, in StartPodInput) (*Pod, error) {
@@ -116,7 +128,7 @@ func StartPod(ctx context.Context, in StartPodInput) (*Pod, error) {
 	}
 	pod := &Pod{}
 	for _, c := range in.Spec.Containers {
-		rw, err := newRewriter(c, vols, in.ServiceAccountKubeconfig)
+		rw, err := newRewriter(c, vols, in.ServiceAccountKubeconfig, in.HostPorts)
 		if err != nil {
 			return nil, fmt.Errorf("pod %s: container %s: %w", in.Name, c.Name, err)
 		}
@@ -142,6 +154,9 @@ func StartPod(ctx context.Context, in StartPodInput) (*Pod, error) {
 			return nil, fmt.Errorf("pod %s: container %s: no local program for image %q / command %q", in.Name, c.Name, c.Image, c.Command)
 		}
 		env := slices.Clone(in.Env)
+		if in.ServiceAccountKubeconfig != "" {
+			env = append(env, "KUBECONFIG="+in.ServiceAccountKubeconfig)
+		}
 		for _, e := range c.Env {
 			if e.ValueFrom != nil {
 				return nil, fmt.Errorf("pod %s: container %s: env %s from a reference is not supported by the pod runner", in.Name, c.Name, e.Name)
@@ -160,7 +175,7 @@ func StartPod(ctx context.Context, in StartPodInput) (*Pod, error) {
 			pod.Stop()
 			return nil, err
 		}
-		pod.Containers = append(pod.Containers, &Container{Name: c.Name, Rendered: rendered, Run: run, Process: p})
+		pod.Containers = append(pod.Containers, &Container{Name: c.Name, Rendered: rendered, Run: run, Ports: rw.ports, Process: p})
 	}
 	return pod, nil
 }
@@ -266,7 +281,7 @@ type rewriter struct {
 	sa     string
 }
 
-func newRewriter(c corev1.Container, vols map[string]string, sa string) (*rewriter, error) {
+func newRewriter(c corev1.Container, vols map[string]string, sa string, hostPorts map[int32]int) (*rewriter, error) {
 	rw := &rewriter{ports: map[int32]int{}, sa: sa}
 	for _, m := range c.VolumeMounts {
 		dir, ok := vols[m.Name]
@@ -277,6 +292,10 @@ func newRewriter(c corev1.Container, vols map[string]string, sa string) (*rewrit
 	}
 	sort.Slice(rw.mounts, func(i, j int) bool { return len(rw.mounts[i][0]) > len(rw.mounts[j][0]) })
 	for _, p := range c.Ports {
+		if hp, ok := hostPorts[p.ContainerPort]; ok {
+			rw.ports[p.ContainerPort] = hp
+			continue
+		}
 		free, err := FreePort()
 		if err != nil {
 			return nil, err
@@ -290,12 +309,23 @@ func newRewriter(c corev1.Container, vols map[string]string, sa string) (*rewrit
 // (=:10258, =0.0.0.0:10258).
 var portRe = regexp.MustCompile(`^(--?[A-Za-z0-9-]+=(?:[^=]*:)?)([0-9]+)$`)
 
+// allInterfaces are the hosts of an address that listens on every interface
+// of the pod; on this machine that is loopback (the pod's network namespace
+// holds only the pod), not every interface of the machine.
+var allInterfaces = []string{"=:", "=0.0.0.0:", "=[::]:"}
+
 // arg rewrites one command-line word.
 func (rw *rewriter) arg(a string) string {
 	if m := portRe.FindStringSubmatch(a); m != nil {
 		if n, err := strconv.ParseInt(m[2], 10, 32); err == nil {
 			if free, ok := rw.ports[int32(n)]; ok {
-				return m[1] + strconv.Itoa(free)
+				prefix := m[1]
+				for _, all := range allInterfaces {
+					if strings.HasSuffix(prefix, all) {
+						prefix = strings.TrimSuffix(prefix, all) + "=127.0.0.1:"
+					}
+				}
+				return prefix + strconv.Itoa(free)
 			}
 		}
 	}

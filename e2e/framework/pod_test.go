@@ -32,7 +32,7 @@ func TestStartPod(t *testing.T) {
 		},
 		Containers: []corev1.Container{{
 			Name: "tool", Image: "example/tool:v1",
-			Args: []string{"-c", "cat /etc/conf/config.yaml /srv/creds/kubeconfig; echo \"$MODE\"", "tool",
+			Args: []string{"-c", "cat /etc/conf/config.yaml /srv/creds/kubeconfig; echo \"$MODE\"; echo \"kc=$KUBECONFIG\"", "tool",
 				"--secure-port=10258", "--metrics=:10258", "--other=10258x", "--kubeconfig=inClusterConfig", "--path=/srv/credsx"},
 			Env:          []corev1.EnvVar{{Name: "MODE", Value: "from /etc/conf/config.yaml"}},
 			Ports:        []corev1.ContainerPort{{Name: "metrics", ContainerPort: 10258}},
@@ -57,8 +57,8 @@ func TestStartPod(t *testing.T) {
 		if n, err := strconv.Atoi(port); err != nil || n == 10258 {
 			t.Errorf("--secure-port not moved to a free port: %q", ctr.Run[3])
 		}
-		want := []string{"-c", "cat " + conf + "/config.yaml " + creds + "/kubeconfig; echo \"$MODE\"", "tool",
-			"--secure-port=" + port, "--metrics=:" + port, "--other=10258x", "--kubeconfig=/local/sa.kubeconfig", "--path=/srv/credsx"}
+		want := []string{"-c", "cat " + conf + "/config.yaml " + creds + "/kubeconfig; echo \"$MODE\"; echo \"kc=$KUBECONFIG\"", "tool",
+			"--secure-port=" + port, "--metrics=127.0.0.1:" + port, "--other=10258x", "--kubeconfig=/local/sa.kubeconfig", "--path=/srv/credsx"}
 		for i := range want {
 			if ctr.Run[i] != want[i] {
 				t.Errorf("word %d: run %q, want %q (rendered %q)", i, ctr.Run[i], want[i], ctr.Rendered[i])
@@ -75,13 +75,32 @@ func TestStartPod(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, want := range []string{"a: 1", "tokenFile: " + creds + "/token", "from " + conf + "/config.yaml"} {
+		// The service account's kubeconfig is also what the process's
+		// clients fall back to, as a pod's clients fall back to its
+		// in-cluster config.
+		for _, want := range []string{"a: 1", "tokenFile: " + creds + "/token", "from " + conf + "/config.yaml", "kc=/local/sa.kubeconfig"} {
 			if !strings.Contains(log, want) {
 				t.Errorf("output %q lacks %q", log, want)
 			}
 		}
 		if b, err := os.ReadFile(filepath.Join(creds, "token")); err != nil || string(b) != "t0k" {
 			t.Errorf("token file = %q, %v", b, err)
+		}
+	})
+	t.Run("a host port is kept, as a Service's address", func(t *testing.T) {
+		hp, err := FreePort()
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := StartPod(context.Background(), StartPodInput{Name: "h", Namespace: ns, Spec: spec, Client: c, Root: root, LogDir: t.TempDir(),
+			Binaries: map[string]string{"example/tool:v1": "/bin/sh"}, HostPorts: map[int32]int{10258: hp}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer p.Stop()
+		want := "--secure-port=" + strconv.Itoa(hp)
+		if got := p.Containers[0].Run[3]; got != want || p.Containers[0].Ports[10258] != hp {
+			t.Errorf("run word 3 = %q, ports %v; want %q", got, p.Containers[0].Ports, want)
 		}
 	})
 	t.Run("a container without a local program is an error", func(t *testing.T) {

@@ -80,7 +80,7 @@ func TestChartOnRealNode(t *testing.T) {
 			t.Logf("helm install --wait: %s", in.Took.Round(time.Millisecond))
 			checkPods(ctx, t, cs, in.Namespace)
 			var secrets []framework.Secret
-			if r.Webhook {
+			if r.Webhook != "" {
 				secrets = append(secrets, framework.Secret{Name: "the webhook's TLS key", Value: in.Key})
 			}
 			checkLogs(t, n, in.Namespace, secrets)

@@ -41,20 +41,48 @@ type Role struct {
 	Name   string
 	Preset string
 	Values map[string]any
-	// Webhook: the release serves the extension's webhook, whose serving
-	// certificate InstallRole issues into the chart's tlsSecret.
-	Webhook bool
+	// Webhook names the component whose webhook the release serves;
+	// InstallRole issues its serving certificate into the chart's
+	// tlsSecret and puts the CA into the chart's values.
+	Webhook string
+	// Check, if set, runs after the install until it succeeds: the
+	// webhook answering through its Service.
+	Check func(ctx context.Context, cs kubernetes.Interface, in Installed) error
 }
 
 // Roles are the cluster roles the chart serves that run on one node: the
 // seed (the extension) and a cluster's own control plane (ccm, mcm and lb
 // for its own class of Services, next to the ccm's service controller).
 var Roles = []Role{
-	{Name: "seed", Preset: "seed", Webhook: true},
+	{Name: "seed", Preset: "seed", Webhook: "extension", Check: func(ctx context.Context, cs kubernetes.Interface, in Installed) error {
+		return CallWebhook(ctx, cs, in.Namespace, in.CA)
+	}},
 	{Name: "shoot-control-plane", Preset: "shoot-control-plane", Values: map[string]any{
 		"ccm": map[string]any{"cluster": realnode.NodeName},
 		"lb":  map[string]any{"enabled": true, "cluster": realnode.NodeName, "loadBalancerClass": "metalkube.io/lb"},
 	}},
+	{Name: "garden", Preset: "garden", Webhook: "admission", Check: checkSecretValidation},
+}
+
+// checkSecretValidation creates cloudprovider Secrets of type metalkube
+// through the API server, which calls the admission webhook over TLS (the
+// chart's caBundle) through its Service: one without credentials must be
+// refused with the webhook's reason, a complete one admitted.
+func checkSecretValidation(ctx context.Context, cs kubernetes.Interface, in Installed) error {
+	labels := map[string]string{"provider.shoot.gardener.cloud/metalkube": "true"}
+	bad := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "no-credentials", Namespace: in.Namespace, Labels: labels}}
+	_, err := cs.CoreV1().Secrets(in.Namespace).Create(ctx, bad, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
+	if err == nil || !strings.Contains(err.Error(), "metalAPIURL") {
+		return fmt.Errorf("a metalkube Secret without credentials: %v, want the admission webhook's refusal naming metalAPIURL", err)
+	}
+	good := &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Name: "metal-api", Namespace: in.Namespace, Labels: labels},
+		Data:       map[string][]byte{"metalAPIURL": []byte("http://metal-api.example"), "metalAPIHMac": []byte("not-a-real-hmac")},
+	}
+	if _, err := cs.CoreV1().Secrets(in.Namespace).Create(ctx, good, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}}); err != nil {
+		return fmt.Errorf("a complete metalkube Secret: %w", err)
+	}
+	return nil
 }
 
 // Prepare installs what the chart's components expect in a cluster (the
@@ -101,21 +129,21 @@ func InstallRole(ctx context.Context, n *realnode.Node, root, dir, ref string, r
 	for k, v := range r.Values {
 		values[k] = v
 	}
-	if r.Webhook {
-		if in.CA, in.Key, err = webhookCert(ctx, cs, in.Namespace); err != nil {
+	if r.Webhook != "" {
+		if in.CA, in.Key, err = webhookCert(ctx, cs, in.Namespace, r.Webhook); err != nil {
 			return in, err
 		}
-		values["extension"] = map[string]any{"webhook": map[string]any{"caBundle": string(in.CA)}}
+		values[r.Webhook] = map[string]any{"webhook": map[string]any{"caBundle": string(in.CA)}}
 	}
 	began := time.Now()
 	if out, err := helmInstall(ctx, root, dir, n.Kubeconfig, in.Namespace, r.Preset, values); err != nil {
 		return in, fmt.Errorf("helm install %s: %w\n%s\n%s", r.Name, err, out, PodReport(ctx, cs, in.Namespace))
 	}
 	in.Took = time.Since(began)
-	if r.Webhook {
+	if r.Check != nil {
 		// Until kube-proxy has the Service's endpoints in its rules.
-		if err := framework.Eventually(ctx, "the webhook answering through its Service", 2*time.Minute, 250*time.Millisecond, func(ctx context.Context) (bool, error) {
-			err := CallWebhook(ctx, cs, in.Namespace, in.CA)
+		if err := framework.Eventually(ctx, r.Name+": the webhook answering through its Service", 2*time.Minute, 250*time.Millisecond, func(ctx context.Context) (bool, error) {
+			err := r.Check(ctx, cs, in)
 			return err == nil, err
 		}); err != nil {
 			return in, err
@@ -198,23 +226,24 @@ func PodReport(ctx context.Context, cs kubernetes.Interface, ns string) string {
 	return b.String()
 }
 
-// webhookService is the extension's webhook Service (the chart's name for
-// the release "metalkube").
-const webhookService = "metalkube-extension-webhook"
+// webhookService is a component's webhook Service (the chart's name for
+// the release "metalkube"); its serving certificate is in <service>-tls.
+func webhookService(component string) string { return "metalkube-" + component + "-webhook" }
 
 // webhookCert issues the webhook's serving certificate for its Service from
 // a fresh CA into the chart's tlsSecret and returns the CA.
-func webhookCert(ctx context.Context, cs kubernetes.Interface, ns string) (ca, key []byte, err error) {
+func webhookCert(ctx context.Context, cs kubernetes.Interface, ns, component string) (ca, key []byte, err error) {
+	svc := webhookService(component)
 	authority, err := realnode.NewCA("realnode-webhook-ca")
 	if err != nil {
 		return nil, nil, err
 	}
-	kp, err := authority.Issue(webhookService, nil, nil, []string{webhookService + "." + ns + ".svc", webhookService + "." + ns + ".svc.cluster.local"})
+	kp, err := authority.Issue(svc, nil, nil, []string{svc + "." + ns + ".svc", svc + "." + ns + ".svc.cluster.local"})
 	if err != nil {
 		return nil, nil, err
 	}
 	secret := &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{Name: "metalkube-extension-webhook-tls", Namespace: ns},
+		ObjectMeta: metav1.ObjectMeta{Name: svc + "-tls", Namespace: ns},
 		Type:       corev1.SecretTypeTLS,
 		Data:       map[string][]byte{corev1.TLSCertKey: kp.Cert, corev1.TLSPrivateKeyKey: kp.Key},
 	}
@@ -228,14 +257,14 @@ func webhookCert(ctx context.Context, cs kubernetes.Interface, ns string) (ca, k
 // webhook through its Service's ClusterIP (kube-proxy's rules) and checks
 // the TLS certificate against the CA and the answer's UID.
 func CallWebhook(ctx context.Context, cs kubernetes.Interface, ns string, ca []byte) error {
-	svc, err := cs.CoreV1().Services(ns).Get(ctx, webhookService, metav1.GetOptions{})
+	svc, err := cs.CoreV1().Services(ns).Get(ctx, webhookService("extension"), metav1.GetOptions{})
 	if err != nil {
 		return err
 	}
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(ca)
 	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{
-		RootCAs: pool, ServerName: webhookService + "." + ns + ".svc", MinVersion: tls.VersionTLS12,
+		RootCAs: pool, ServerName: svc.Name + "." + ns + ".svc", MinVersion: tls.VersionTLS12,
 	}}}
 	obj, err := json.Marshal(map[string]any{
 		"apiVersion": "apps/v1", "kind": "Deployment",

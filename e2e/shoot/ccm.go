@@ -72,40 +72,53 @@ func (f *Flow) startCCM(ctx context.Context) error {
 			}
 		}
 	}
-	return f.startPod(ctx, "ccm", dep.Spec.Template.Spec)
+	return f.startPod(ctx, podInput{name: "ccm", namespace: f.ns, spec: dep.Spec.Template.Spec})
 }
 
 // loopbackFlags name, per container of the pods the flow runs, the flag for
-// the address it serves health and metrics on: on this machine they listen
-// on loopback, as in a pod they listen in the pod's network namespace.
+// the address it serves on: on this machine they listen on loopback, as in
+// a pod they listen in the pod's network namespace.
 func loopbackFlags() map[string]string {
 	return map[string]string{
-		CCMDeployment: "bind-address", // its container is named as the Deployment
-		MCMDeployment: "address",
-		MCMSidecar:    "address",
+		CCMDeployment:      "bind-address", // its container is named as the Deployment
+		MCMDeployment:      "address",
+		MCMSidecar:         "address",
+		ExtensionContainer: "webhook-config-server-host",
 	}
 }
 
-// startPod runs a rendered pod spec through the pod runner.
-func (f *Flow) startPod(ctx context.Context, name string, spec corev1.PodSpec) error {
-	sa, err := f.serviceAccountKubeconfig(ctx, name, spec)
+// podInput is a pod the flow runs.
+type podInput struct {
+	name, namespace string
+	spec            corev1.PodSpec
+	// hostPorts: see framework.StartPodInput.HostPorts.
+	hostPorts map[int32]int
+}
+
+// startPod runs a rendered pod spec through the pod runner, as its service
+// account in its namespace. It is the one place the flow turns a rendered
+// pod into running processes: a test bed with a real kubelet runs the same
+// pods there instead.
+func (f *Flow) startPod(ctx context.Context, in podInput) error {
+	sa, err := f.serviceAccountKubeconfig(ctx, in.name, in.namespace, in.spec)
 	if err != nil {
 		return err
 	}
 	pod, err := framework.StartPod(ctx, framework.StartPodInput{
-		Name: name, Namespace: f.ns, Spec: spec, Client: f.Env.Client,
+		Name: in.name, Namespace: in.namespace, Spec: in.spec, Client: f.Env.Client,
 		Root: filepath.Join(f.LogDir, "pods"), LogDir: f.LogDir,
 		Binaries:                 map[string]string{Image: f.metalkube, "./machine-controller-manager": f.mcm},
 		ServiceAccountKubeconfig: sa,
 		Env:                      []string{component.EnvLogFormat + "=" + f.LogFormat},
 		LoopbackFlags:            loopbackFlags(),
+		HostPorts:                in.hostPorts,
 	})
 	if err != nil {
 		return err
 	}
 	for _, c := range pod.Containers {
 		f.procs = append(f.procs, c.Process)
-		f.detail("%s: %s", c.Process.Name, strings.Join(c.Rendered, " "))
+		f.detail("%s started (log %s): %s", c.Process.Name, c.Process.Log, strings.Join(c.Rendered, " "))
 	}
 	return nil
 }

@@ -59,10 +59,13 @@ const (
 	// disallowed one: on these veths a connection the firewall lets through
 	// is up in well under a millisecond, so a short timeout lets the
 	// disallowed probes look often.
-	allowedTimeout = 700 * time.Millisecond
+	allowedTimeout = 300 * time.Millisecond
 	deniedTimeout  = 100 * time.Millisecond
-	// deniedProbes run in parallel per disallowed direction.
-	deniedProbes = 4
+	// allowedProbes and deniedProbes run in parallel per direction: while
+	// one waits for a dropped connection to time out, the others keep
+	// looking.
+	allowedProbes = 4
+	deniedProbes  = 4
 )
 
 // fwMachine is an emulated firewall machine: a namespace running the agent
@@ -85,7 +88,7 @@ type fabric struct {
 	mu         sync.Mutex
 	machines   map[string]*fwMachine
 	active     string // machine ID the routes point at
-	switches   []time.Time
+	announce   announce
 	booted     int
 	err        error
 	// notes and secrets wait for the flow's goroutine (flush): its output
@@ -157,13 +160,13 @@ func (f *Flow) infraStatus(ctx context.Context) (*extensionsv1alpha1.Infrastruct
 	return infra, st, err
 }
 
-// firewallRoll runs the shoot's firewall on metal-stack and rolls it once
+// firewallRoll runs the shoot's firewall on metal-stack and rolls it twice
 // under traffic: the extension allocates the firewall, the flow boots it (a
 // namespace running the agent from its user data), a policy is enforced
-// with real packets, a changed spec brings a second firewall which takes
-// over before the first is freed; allowed traffic is probed throughout
-// (the longest interruption is reported) and disallowed traffic must never
-// pass.
+// with real packets, each changed spec brings a new firewall which takes
+// over before the old one is freed; allowed traffic is probed throughout
+// (the longest interruption of each roll is reported) and disallowed
+// traffic must never pass.
 func (f *Flow) firewallRoll(ctx context.Context) error {
 	if ok, why := netns.Available(); !ok {
 		return fmt.Errorf("firewall step needs network namespaces: %s", why)
@@ -229,7 +232,9 @@ func (f *Flow) firewallRoll(ctx context.Context) error {
 	pctx, stopProbes := context.WithCancel(ctx)
 	defer stopProbes()
 	var wg sync.WaitGroup
-	wg.Go(func() { allowed.run(pctx) })
+	for range allowedProbes {
+		wg.Go(func() { allowed.run(pctx) })
+	}
 	for _, p := range denied {
 		for range deniedProbes {
 			wg.Go(func() { p.run(pctx) })
@@ -250,30 +255,44 @@ func (f *Flow) firewallRoll(ctx context.Context) error {
 	}); err != nil {
 		return err
 	}
-	rollStart := time.Now()
-	before := allowed.snapshot()
-
-	// The roll: a rate limit changes the firewall's spec.
-	if err := f.setFirewall(ctx, firewallSpec(1000)); err != nil {
-		return err
+	// Two rolls, each changing the firewall's rate limit: the first with
+	// the fabric moving the routes once the new agent applied its ruleset
+	// (a firewall announcing itself once it filters), the second moving
+	// them as soon as the new agent's fail-closed table is in (a firewall
+	// announcing itself at boot: the worst case for allowed traffic, and
+	// the fail-closed table under traffic).
+	prev := first
+	for _, r := range []struct {
+		announce announce
+		rateMbit int32
+	}{{announceReady, 1000}, {announceBoot, 2000}} {
+		fb.setAnnounce(r.announce)
+		rollStart := time.Now()
+		if err := f.setFirewall(ctx, firewallSpec(r.rateMbit)); err != nil {
+			return err
+		}
+		next, err := f.waitFirewallAtRest(ctx, prev.name)
+		if err != nil {
+			return err
+		}
+		rollEnd := time.Now()
+		time.Sleep(time.Second) // traffic after the roll, on the new firewall
+		f.flushFabric()
+		gap, errs, total := allowed.longestGap(rollStart, time.Now())
+		failed := len(errs)
+		f.detail("roll %s -> %s, routes moved %s, took %s (new allocated, booted; routes moved; Ready; old freed by the extension)",
+			prev.name, next.name, r.announce, rollEnd.Sub(rollStart).Round(time.Millisecond))
+		f.detail("allowed traffic (%s -> %s:%s, %d probes in parallel, each a connection every %s at most): %d connections during and 1s after the roll, %d failed; longest time between two connections that got through: %s",
+			fb.node.Name, msOutAddr, msAllowedPort, allowedProbes, probeEvery, total, failed, gap.Round(time.Millisecond))
+		if failed > 0 {
+			slices.Sort(errs)
+			f.detail("failures: %s", strings.Join(slices.Compact(errs), "; "))
+		}
+		f.fwRolls = append(f.fwRolls, RollMeasurement{Announce: string(r.announce), Interruption: gap, Failed: failed, Connections: total})
+		prev = next
 	}
-	second, err := f.waitFirewallAtRest(ctx, first.name)
-	if err != nil {
-		return err
-	}
-	rollEnd := time.Now()
-	time.Sleep(time.Second) // traffic after the roll, on the new firewall
 	stopProbes()
 	wg.Wait()
-	f.flushFabric()
-	fb.mu.Lock()
-	switches := slices.Clone(fb.switches)
-	fb.mu.Unlock()
-	gap, failed, total := allowed.longestGap(before)
-	f.detail("roll %s -> %s took %s (new allocated, booted, Ready; routes moved; old freed by the extension)", first.name, second.name, rollEnd.Sub(rollStart).Round(time.Millisecond))
-	f.detail("allowed traffic (%s -> %s:%s, a connection every %s): %d connections during and after the roll, %d failed; longest time between two connections that got through: %s",
-		fb.node.Name, msOutAddr, msAllowedPort, probeEvery, total, failed, gap.Round(time.Millisecond))
-	f.fwRoll = &RollMeasurement{Interruption: gap, Failed: failed, Connections: total, Switches: len(switches)}
 	var passed []string
 	for _, p := range denied {
 		n, ok := p.counts()
@@ -291,20 +310,31 @@ func (f *Flow) firewallRoll(ctx context.Context) error {
 	return fb.failed()
 }
 
-// RollMeasurement is what the firewall roll measured.
+// RollMeasurement is what a firewall roll measured.
 type RollMeasurement struct {
+	// Announce is when the fabric moved the routes to the new firewall.
+	Announce string
 	// Interruption is the longest time allowed traffic did not get through
 	// from the roll's start to its end (last success before a failure to
 	// the first success after).
 	Interruption time.Duration
 	// Failed of Connections attempted during and after the roll failed.
 	Failed, Connections int
-	// Switches is how often the fabric moved the routes.
-	Switches int
 }
 
-// RollMeasured returns the roll's measurement, nil before it ran.
-func (f *Flow) RollMeasured() *RollMeasurement { return f.fwRoll }
+// RollsMeasured returns the rolls' measurements.
+func (f *Flow) RollsMeasured() []RollMeasurement { return slices.Clone(f.fwRolls) }
+
+// announce is when a firewall attracts traffic.
+type announce string
+
+const (
+	// announceReady: once its agent reports an applied ruleset.
+	announceReady announce = "once the new agent applied its ruleset"
+	// announceBoot: as soon as its agent installed a table (the fail-closed
+	// one at first).
+	announceBoot announce = "as soon as the new agent's fail-closed table was in"
+)
 
 // waitFirewallAtRest waits until the Infrastructure succeeded with one
 // firewall other than old, Ready, routed through and the only one booted.
@@ -366,7 +396,7 @@ func newFabric(f *Flow, prefix netip.Prefix) (*fabric, error) {
 		_ = out.Close()
 		return nil, err
 	}
-	fb := &fabric{f: f, out: out, node: node, nodePrefix: prefix, machines: map[string]*fwMachine{}, done: make(chan struct{})}
+	fb := &fabric{f: f, out: out, node: node, nodePrefix: prefix, machines: map[string]*fwMachine{}, done: make(chan struct{}), announce: announceReady}
 	for _, c := range []struct {
 		ns   *netns.NS
 		args []string
@@ -463,19 +493,14 @@ func (fb *fabric) step(ctx context.Context) error {
 			return fmt.Errorf("boot firewall machine %s: %w", id, err)
 		}
 	}
-	// Route through the newest firewall whose agent applied its ruleset.
+	// Route through the newest firewall that announces itself.
 	fb.mu.Lock()
 	var ready *fwMachine
 	for _, m := range fb.machines {
-		if !slices.Contains(allocated, m.id) {
+		if !slices.Contains(allocated, m.id) || (ready != nil && ready.index > m.index) {
 			continue
 		}
-		if ready != nil && ready.index > m.index {
-			continue
-		}
-		fs := &fwv1alpha1.FirewallStatus{}
-		if err := fb.f.Env.Client.Get(ctx, client.ObjectKey{Namespace: fwv1alpha1.DefaultNamespace, Name: m.name}, fs); err == nil &&
-			fs.Status.LastApplied != nil && fs.Status.Error == "" {
+		if fb.announces(ctx, m) {
 			ready = m
 		}
 	}
@@ -499,6 +524,26 @@ func (fb *fabric) step(ctx context.Context) error {
 	return nil
 }
 
+// announces reports whether m attracts traffic: with announceReady once
+// its FirewallStatus shows an applied ruleset, with announceBoot once its
+// agent's table is in the kernel (the agent's first act is the fail-closed
+// table).
+func (fb *fabric) announces(ctx context.Context, m *fwMachine) bool {
+	if fb.announce == announceBoot {
+		_, err := m.ns.Output("nft", "list", "table", "inet", "metalkube")
+		return err == nil
+	}
+	fs := &fwv1alpha1.FirewallStatus{}
+	err := fb.f.Env.Client.Get(ctx, client.ObjectKey{Namespace: fwv1alpha1.DefaultNamespace, Name: m.name}, fs)
+	return err == nil && fs.Status.LastApplied != nil && fs.Status.Error == ""
+}
+
+func (fb *fabric) setAnnounce(a announce) {
+	fb.mu.Lock()
+	defer fb.mu.Unlock()
+	fb.announce = a
+}
+
 // route points both sides at m: node's default route and out's route to
 // the node network.
 func (fb *fabric) route(m *fwMachine) error {
@@ -510,8 +555,7 @@ func (fb *fabric) route(m *fwMachine) error {
 	}
 	fb.mu.Lock()
 	fb.active = m.id
-	fb.switches = append(fb.switches, time.Now())
-	fb.notes = append(fb.notes, fmt.Sprintf("routes now through firewall %s (its agent applied its ruleset)", m.name))
+	fb.notes = append(fb.notes, fmt.Sprintf("routes now through firewall %s (%s)", m.name, fb.announce))
 	fb.mu.Unlock()
 	return nil
 }
@@ -655,37 +699,41 @@ type probe struct {
 }
 
 type probeResult struct {
-	at time.Time
-	ok bool
+	at  time.Time
+	ok  bool
+	err string
 }
 
 func newProbe(from *netns.NS, to string, timeout time.Duration) *probe {
 	return &probe{from: from, to: to, timeout: timeout}
 }
 
-// connects reports whether a connection to p.to gets through and its echo
-// answers.
-func (p *probe) connects() bool {
+// connect connects to p.to and waits for the echo; nil when both worked.
+func (p *probe) connect() error {
 	c, err := p.from.Dial(p.to, p.timeout)
 	if err != nil {
-		return false
+		return err
 	}
 	defer c.Close()
 	_ = c.SetDeadline(time.Now().Add(time.Second))
 	if _, err := c.Write([]byte("ping\n")); err != nil {
-		return false
+		return err
 	}
 	buf := make([]byte, 5)
 	_, err = c.Read(buf)
-	return err == nil
+	return err
 }
 
 func (p *probe) run(ctx context.Context) {
 	for ctx.Err() == nil {
 		start := time.Now()
-		ok := p.connects()
+		err := p.connect()
+		r := probeResult{at: start, ok: err == nil}
+		if err != nil {
+			r.err = err.Error()
+		}
 		p.mu.Lock()
-		p.results = append(p.results, probeResult{at: start, ok: ok})
+		p.results = append(p.results, r)
 		p.mu.Unlock()
 		if d := probeEvery - time.Since(start); d > 0 {
 			select {
@@ -694,12 +742,6 @@ func (p *probe) run(ctx context.Context) {
 			}
 		}
 	}
-}
-
-func (p *probe) snapshot() int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return len(p.results)
 }
 
 // counts returns the attempts and the connections that got through.
@@ -716,19 +758,32 @@ func (p *probe) counts() (int, int) {
 }
 
 // longestGap is the longest time without a successful connection among the
-// results from index from on: from the last success before a run of
-// failures to the first success after it. It also returns the failures and
-// attempts counted.
-func (p *probe) longestGap(from int) (time.Duration, int, int) {
+// connections started between from and to (and the last success before
+// from): from the last success before a run of failures to the first
+// success after it. It also returns the failures' errors and the attempts
+// counted.
+func (p *probe) longestGap(from, to time.Time) (time.Duration, []string, int) {
 	p.mu.Lock()
-	defer p.mu.Unlock()
-	rs := p.results[max(from-1, 0):]
+	rs := slices.Clone(p.results)
+	p.mu.Unlock()
+	slices.SortFunc(rs, func(a, b probeResult) int { return a.at.Compare(b.at) })
+	first := slices.IndexFunc(rs, func(r probeResult) bool { return !r.at.Before(from) })
+	if first < 0 {
+		return 0, nil, 0
+	}
+	for first > 0 && !rs[first-1].ok {
+		first--
+	}
+	if first > 0 {
+		first-- // the last success before from
+	}
+	rs = slices.DeleteFunc(rs[first:], func(r probeResult) bool { return r.at.After(to) })
 	var gap time.Duration
 	var lastOK time.Time
-	failed := 0
+	var failed []string
 	for _, r := range rs {
 		if !r.ok {
-			failed++
+			failed = append(failed, r.err)
 			continue
 		}
 		if !lastOK.IsZero() && r.at.Sub(lastOK) > gap {

@@ -10,9 +10,7 @@ import (
 	"io"
 	"net/netip"
 	"os"
-	"path/filepath"
 	"slices"
-	"strconv"
 	"time"
 
 	gardencorev1beta1 "github.com/gardener/gardener/pkg/apis/core/v1beta1"
@@ -86,7 +84,7 @@ type Input struct {
 	// once the shoot runs, and checks that nothing was deleted or freed.
 	Outage time.Duration
 	// FirewallRoll (metal-stack, needs network namespaces) gives the shoot
-	// a firewall, rolls it once under traffic and creates and deletes a
+	// a firewall, rolls it twice under traffic and creates and deletes a
 	// Bastion.
 	FirewallRoll bool
 }
@@ -124,10 +122,12 @@ type Flow struct {
 	ms *metalStack
 	// stopGC stops the stand-in for kube-controller-manager's garbage collector.
 	stopGC func()
+	// installed are the objects the chart's installation created.
+	installed []client.Object
 	// fabric plays the metal-stack firewall machines and the switches in
-	// front of them; fwRoll is what the roll measured.
-	fabric *fabric
-	fwRoll *RollMeasurement
+	// front of them; fwRolls is what the rolls measured.
+	fabric  *fabric
+	fwRolls []RollMeasurement
 }
 
 // New returns a flow; Run runs it.
@@ -187,7 +187,7 @@ func (f *Flow) Steps() []Step {
 	steps := []Step{
 		{"build metalkube and machine-controller-manager", f.build},
 		{f.fleetStep(), f.startFleet},
-		{"start metalkube extension and gardener-resource-manager (seed and shoot)", f.startComponents},
+		{"install the chart's seed preset, run its extension Deployment; start gardener-resource-manager (seed and shoot)", f.startComponents},
 		{"create the shoot: Cluster, Infrastructure, OperatingSystemConfig", f.createShoot},
 		{"deploy machine-controller-manager the way gardenlet does, through the control-plane webhook", f.deployMCM},
 		{"wait for Infrastructure and OperatingSystemConfig", f.waitInfrastructureAndOSC},
@@ -204,7 +204,7 @@ func (f *Flow) Steps() []Step {
 	}
 	if f.FirewallRoll {
 		steps = append(steps,
-			Step{"give the shoot a firewall and roll it once under traffic", f.firewallRoll},
+			Step{"give the shoot a firewall and roll it twice under traffic", f.firewallRoll},
 			Step{"create and delete a Bastion", f.bastion})
 	}
 	return append(steps,
@@ -264,7 +264,7 @@ func (f *Flow) Stop() error {
 		f.stopGC = nil
 	}
 	f.stopFabric()
-	return nil
+	return f.uninstallExtension()
 }
 
 func (f *Flow) phase(s string) {
@@ -366,26 +366,6 @@ func (f *Flow) startFleet(ctx context.Context) error {
 	return nil
 }
 
-// extensionBackendFlags are the extension's own backend settings (an
-// operator's, from its chart): its Infrastructure controller allocates
-// networks and egress IPs. The shoot's components get theirs from the
-// shoot's cloudprovider Secret through the extension.
-func (f *Flow) extensionBackendFlags() []string {
-	if f.Backend == BackendMetalStack {
-		return f.ms.extensionFlags()
-	}
-	return []string{"--backend=ironcore", "--metal-kubeconfig=" + f.kubeconfig, "--metal-namespace=" + MetalNamespace,
-		"--ip-pool=" + LBNetwork + "=GlobalInClusterIPPool/" + LBNetwork}
-}
-
-func freePort() string {
-	p, err := framework.FreePort()
-	if err != nil {
-		return "0"
-	}
-	return strconv.Itoa(p)
-}
-
 func (f *Flow) startProcess(name, path string, args ...string) error {
 	p, err := framework.StartProcess(framework.StartProcessInput{Name: name, Path: path, Args: args, LogDir: f.LogDir})
 	if err != nil {
@@ -400,15 +380,7 @@ func (f *Flow) startComponents(ctx context.Context) error {
 	if err := os.MkdirAll(f.LogDir, 0o755); err != nil {
 		return err
 	}
-	log := []string{"--log-format=" + f.LogFormat}
-	webhookPort := freePort()
-	ext := append([]string{"extension", "--kubeconfig=" + f.kubeconfig, "--leader-elect=false", "--ignore-operation-annotation",
-		"--metrics-bind-address=127.0.0.1:" + freePort(), "--health-probe-bind-address=127.0.0.1:" + freePort(),
-		"--controllers=infrastructure,worker,controlplane,operatingsystemconfig,bastion",
-		"--ccm-image=" + Image, "--mcm-image=" + Image,
-		"--webhook-config-server-host=127.0.0.1", "--webhook-config-server-port=" + webhookPort,
-		"--webhook-config-mode=url", "--webhook-config-url=127.0.0.1:" + webhookPort, "--webhook-config-cert-dir=" + filepath.Join(f.LogDir, "webhook-certs")}, f.extensionBackendFlags()...)
-	if err := f.startProcess("metalkube-extension", f.metalkube, append(ext, log...)...); err != nil {
+	if err := f.installExtension(ctx); err != nil {
 		return err
 	}
 	return f.startResourceManagers(ctx)

@@ -3,7 +3,6 @@ package shoot
 import (
 	"context"
 	"fmt"
-	"os"
 	"path/filepath"
 	"slices"
 	"time"
@@ -11,12 +10,7 @@ import (
 	"github.com/gardener/gardener/pkg/component/nodemanagement/machinecontrollermanager"
 	fakesecretsmanager "github.com/gardener/gardener/pkg/utils/secrets/manager/fake"
 	appsv1 "k8s.io/api/apps/v1"
-	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/clientcmd"
-	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/metalkube/metalkube/e2e/framework"
@@ -63,33 +57,21 @@ func (f *Flow) deployMCM(ctx context.Context) error {
 	if err := f.waitApplied(ctx); err != nil {
 		return err
 	}
-	return f.startPod(ctx, "mcm", spec)
+	return f.startPod(ctx, podInput{name: "mcm", namespace: f.ns, spec: spec})
 }
 
 // serviceAccountKubeconfig writes a kubeconfig with a token of the pod's
 // service account: what a pod's in-cluster config reads from its service
 // account mount. Empty when the pod has no service account token.
-func (f *Flow) serviceAccountKubeconfig(ctx context.Context, name string, spec corev1.PodSpec) (string, error) {
+func (f *Flow) serviceAccountKubeconfig(ctx context.Context, name, namespace string, spec corev1.PodSpec) (string, error) {
 	if spec.ServiceAccountName == "" || (spec.AutomountServiceAccountToken != nil && !*spec.AutomountServiceAccountToken) {
 		return "", nil
 	}
-	cs, err := kubernetes.NewForConfig(f.Env.Config)
+	path := filepath.Join(f.LogDir, "pods", name, "serviceaccount.kubeconfig")
+	token, err := framework.ServiceAccountKubeconfig(ctx, f.Env.Config, namespace, spec.ServiceAccountName, path)
 	if err != nil {
 		return "", err
 	}
-	tr, err := cs.CoreV1().ServiceAccounts(f.ns).CreateToken(ctx, spec.ServiceAccountName, &authenticationv1.TokenRequest{
-		Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: ptr(int64((2 * time.Hour).Seconds()))}}, metav1.CreateOptions{})
-	if err != nil {
-		return "", fmt.Errorf("token of service account %s/%s: %w", f.ns, spec.ServiceAccountName, err)
-	}
-	kc := f.apiServerKubeconfig(&clientcmdapi.AuthInfo{Token: tr.Status.Token}, f.ns)
-	dir := filepath.Join(f.LogDir, "pods", name)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return "", err
-	}
-	path := filepath.Join(dir, "serviceaccount.kubeconfig")
-	if err := clientcmd.WriteToFile(kc, path); err != nil {
-		return "", err
-	}
+	f.secrets = append(f.secrets, framework.Secret{Name: "the token of service account " + namespace + "/" + spec.ServiceAccountName, Value: []byte(token)})
 	return path, nil
 }

@@ -5,8 +5,6 @@ import (
 	"encoding/base64"
 	"fmt"
 	"net/netip"
-	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -37,11 +35,10 @@ const metalStackUnderlay = "underlay"
 // real metal-api needs RethinkDB, NSQ and a database-backed IPAM) and the
 // kubelets of the machines it boots.
 type metalStack struct {
-	api      *metalapi.Emulator
-	hmac     string
-	hmacFile string
-	cancel   context.CancelFunc
-	done     chan struct{}
+	api    *metalapi.Emulator
+	hmac   string
+	cancel context.CancelFunc
+	done   chan struct{}
 }
 
 // startMetalStack starts the metal-api emulator with a machine per server in
@@ -63,25 +60,11 @@ func (f *Flow) startMetalStack(ctx context.Context) error {
 		HMAC:     map[string]string{"Metal-Admin": key},
 		Images:   append(metalapi.DefaultImages(), metalapi.Image{ID: metalStackImage + ".20261101", Features: []string{"machine"}}),
 	})
-	if err := os.MkdirAll(f.LogDir, 0o755); err != nil {
-		return err
-	}
-	file := filepath.Join(f.LogDir, "metal-api-hmac")
-	if err := os.WriteFile(file, []byte(key), 0o600); err != nil {
-		api.Close()
-		return err
-	}
 	kctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	f.ms = &metalStack{api: api, hmac: key, hmacFile: file, cancel: cancel, done: make(chan struct{})}
+	f.ms = &metalStack{api: api, hmac: key, cancel: cancel, done: make(chan struct{})}
 	go f.ms.kubelets(kctx, f.Env.Client)
 	f.detail("metal-api emulator at %s: %d machines of c1-large in partition %s, LoadBalancer network %s %s", api.URL(), f.Servers, zone, LBNetwork, LBPrefix)
 	return nil
-}
-
-// extensionFlags are the extension's own metal-api settings.
-func (m *metalStack) extensionFlags() []string {
-	return []string{"--backend=metalstack", "--metal-api-url=" + m.api.URL(), "--metal-api-hmac-file=" + m.hmacFile,
-		"--metal-project=" + MetalStackProject, "--metal-partition=" + Zones[0]}
 }
 
 func (m *metalStack) stop() {
@@ -123,6 +106,29 @@ func (m *metalStack) kubelets(ctx context.Context, c client.Client) {
 		case <-time.After(interval):
 		}
 	}
+}
+
+// checkMetalStackProject checks that the shoot's cluster network (the
+// extension's Infrastructure, with the shoot's credentials) and its machines
+// (the mcm sidecar) are in the project of its InfrastructureConfig.
+func (f *Flow) checkMetalStackProject() error {
+	var wrong []string
+	nets, machines := f.ms.api.Networks(), f.ms.api.Allocated()
+	for _, n := range nets {
+		if p := f.ms.api.NetworkProject(n); p != MetalStackProject {
+			wrong = append(wrong, fmt.Sprintf("network %s in project %q", n, p))
+		}
+	}
+	for _, m := range machines {
+		if p := f.ms.api.MachineProject(m); p != MetalStackProject {
+			wrong = append(wrong, fmt.Sprintf("machine %s in project %q", m, p))
+		}
+	}
+	if len(nets) == 0 || len(machines) == 0 || len(wrong) > 0 {
+		return fmt.Errorf("want the cluster network and the machines in project %s: %d networks, %d machines; %s", MetalStackProject, len(nets), len(machines), strings.Join(wrong, ", "))
+	}
+	f.detail("metal-api: cluster network and %d machines in project %s", len(machines), MetalStackProject)
+	return nil
 }
 
 // checkMetalStackLeaks fails on any machine still allocated, IP or cluster

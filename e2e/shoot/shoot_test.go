@@ -42,7 +42,7 @@ func TestShootLifecycle(t *testing.T) {
 // TestShootLifecycleMetalStack runs the same flow on the metal-stack backend:
 // the shoot's cloudprovider Secret holds metal-api's URL and an HMAC key, and
 // the extension renders every component onto metal-api (here its emulator).
-// With network namespaces the shoot gets a firewall that rolls once under
+// With network namespaces the shoot gets a firewall that rolls twice under
 // traffic, and a Bastion; two workers, two firewalls during the roll and the
 // bastion need five machines.
 func TestShootLifecycleMetalStack(t *testing.T) {

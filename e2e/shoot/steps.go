@@ -3,6 +3,7 @@ package shoot
 import (
 	"context"
 	"fmt"
+	"os"
 	"slices"
 	"strings"
 	"time"
@@ -167,6 +168,9 @@ func (f *Flow) waitNodes(ctx context.Context) error {
 		return err
 	}
 	f.detail("ControlPlane succeeded")
+	if f.Backend == BackendMetalStack {
+		return f.checkMetalStackProject()
+	}
 	return nil
 }
 
@@ -335,5 +339,28 @@ func (f *Flow) scanLogs(ctx context.Context) error {
 		return err
 	}
 	f.detail("%d logs hold none of %d secrets (credentials, user data)", len(files), len(secrets))
-	return nil
+	return f.checkExtensionRBAC()
+}
+
+// checkExtensionRBAC fails on any request the API server refused the
+// extension: it runs as the chart's ServiceAccount, so a refusal is a gap in
+// the chart's RBAC that a seed would hit too.
+func (f *Flow) checkExtensionRBAC() error {
+	for _, p := range f.procs {
+		if p.Name != Release+"-"+ExtensionContainer {
+			continue
+		}
+		b, err := os.ReadFile(p.Log)
+		if err != nil {
+			return err
+		}
+		for _, l := range strings.Split(string(b), "\n") {
+			if strings.Contains(l, "is forbidden") {
+				return fmt.Errorf("the chart's RBAC refused the extension a request (log %s): %s", p.Log, l)
+			}
+		}
+		f.detail("the extension, as the chart's ServiceAccount, was refused no request")
+		return nil
+	}
+	return fmt.Errorf("no %s-%s process", Release, ExtensionContainer)
 }

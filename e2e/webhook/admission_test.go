@@ -4,22 +4,32 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
 
+	chartrender "github.com/metalkube/metalkube/charts/render"
 	"github.com/metalkube/metalkube/e2e/framework"
 	"github.com/metalkube/metalkube/shared/testenv"
 )
 
 const (
-	// namespace is where the admission keeps its generated certificates.
+	// namespace is the release namespace, where the admission keeps its
+	// generated certificates.
 	namespace = "metalkube-system"
+	release   = "metalkube"
+	// Image is the metalkube image the chart names; the pod runner plays it
+	// with the binary under test.
+	Image = "metalkube:e2e"
 	// secretLabel selects the cloudprovider Secrets of metalkube Shoots
 	// (Gardener sets it): the secret validator's objectSelector.
 	secretLabel = "provider.shoot.gardener.cloud/metalkube"
@@ -31,8 +41,9 @@ func TestMain(m *testing.M) {
 
 var env *testenv.Env
 
-// TestAdmissionWithGeneratedCertificates starts `metalkube admission` with
-// no certificate (the Secret validator only: Shoots are served by
+// TestAdmissionWithGeneratedCertificates installs the chart's garden preset
+// with admission.webhook.generated and runs its Deployment as its
+// ServiceAccount: `metalkube admission` with no certificate (the Secret validator only: Shoots are served by
 // gardener-apiserver, which does not run here): it must generate one, register its webhook configurations
 // with a CA bundle the real kube-apiserver trusts, each with a selector so
 // that it sees only metalkube's objects, and the API server must then refuse
@@ -51,29 +62,75 @@ func TestAdmissionWithGeneratedCertificates(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	health, err := framework.FreePort()
+	// The chart's garden preset as an operator installs it with certificates
+	// the component makes itself: rendered, installed into the API server,
+	// and its Deployment run through the pod runner as its ServiceAccount,
+	// so the chart's RBAC is all it may do. Outside a cluster the API server
+	// reaches the webhook by URL.
+	repo, tag, _ := strings.Cut(Image, ":")
+	values, err := yaml.Marshal(map[string]any{
+		"global": map[string]any{"image": map[string]any{"repository": repo, "tag": tag}, "logging": map[string]any{"format": "console"}},
+		"admission": map[string]any{
+			"replicas": 1,
+			"webhook":  map[string]any{"generated": true, "caBundle": "", "url": fmt.Sprintf("https://127.0.0.1:%d", port)},
+			// Shoots and CloudProfiles are served by gardener-apiserver, which
+			// does not run here: only the Secret validator can be registered.
+			"disableWebhooks": []any{"validator", "mutator"},
+		},
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	certDir := t.TempDir() // empty: nothing provided
-	p, err := framework.StartProcess(framework.StartProcessInput{Name: "metalkube-admission", Path: bin, LogDir: t.TempDir(), Args: []string{
-		"admission", "--kubeconfig=" + env.Kubeconfig, "--log-format=console",
-		"--leader-election-namespace=" + namespace,
-		"--metrics-bind-address=0", fmt.Sprintf("--health-probe-bind-address=127.0.0.1:%d", health),
-		"--webhook-config-server-host=127.0.0.1", fmt.Sprintf("--webhook-config-server-port=%d", port),
-		"--webhook-config-cert-dir=" + certDir,
-		// Outside a cluster the API server reaches the webhook by URL; the
-		// certificates are managed in the namespace as in a cluster.
-		"--webhook-config-mode=url", fmt.Sprintf("--webhook-config-url=127.0.0.1:%d", port),
-		"--webhook-config-namespace=" + namespace,
-		// Shoots and CloudProfiles are served by gardener-apiserver, which
-		// does not run here: only the Secret validator can be registered.
-		"--disable-webhooks=validator,mutator",
-	}})
+	preset, err := os.ReadFile(chartrender.PresetFile("garden"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { p.Stop(30 * time.Second) })
+	out, err := chartrender.Render(chartrender.Input{Values: [][]byte{preset, values}, Release: release, Namespace: namespace})
+	if err != nil {
+		t.Fatalf("render the garden preset: %v", err)
+	}
+	var dep *appsv1.Deployment
+	for _, o := range out.Objects {
+		switch o.GetKind() {
+		case "ClusterRole", "ClusterRoleBinding":
+		default:
+			o.SetNamespace(namespace)
+		}
+		if err := env.Client.Create(ctx, o); err != nil {
+			t.Fatalf("install %s %s: %v", o.GetKind(), o.GetName(), err)
+		}
+		if o.GetKind() == "Deployment" {
+			dep = &appsv1.Deployment{}
+			if err := runtime.DefaultUnstructuredConverter.FromUnstructured(o.Object, dep); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if dep == nil {
+		t.Fatal("the garden preset rendered no Deployment")
+	}
+	spec := dep.Spec.Template.Spec
+	logDir := t.TempDir()
+	kubeconfig := filepath.Join(logDir, "serviceaccount.kubeconfig")
+	if _, err := framework.ServiceAccountKubeconfig(ctx, env.Config, namespace, spec.ServiceAccountName, kubeconfig); err != nil {
+		t.Fatal(err)
+	}
+	var webhookPort int32
+	for _, p := range spec.Containers[0].Ports {
+		if p.Name == "webhook" {
+			webhookPort = p.ContainerPort
+		}
+	}
+	pod, err := framework.StartPod(ctx, framework.StartPodInput{
+		Name: release, Namespace: namespace, Spec: spec, Client: env.Client, Root: filepath.Join(logDir, "pods"), LogDir: logDir,
+		Binaries: map[string]string{Image: bin}, ServiceAccountKubeconfig: kubeconfig,
+		HostPorts: map[int32]int{webhookPort: port},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := pod.Processes()[0]
+	t.Cleanup(pod.Stop)
 	fail := func(format string, args ...any) {
 		t.Helper()
 		t.Fatalf("%s\n--- admission log:\n%s", fmt.Sprintf(format, args...), p.Tail(4000))
@@ -156,5 +213,9 @@ func TestAdmissionWithGeneratedCertificates(t *testing.T) {
 	}
 	if err := env.Client.Create(ctx, secret("unrelated", false, map[string]string{"metalAPIURL": "https://api.metal-stack.example"})); err != nil {
 		t.Errorf("a Secret without the metalkube label went through the webhook: %v", err)
+	}
+	// All of it with the chart's RBAC: no request refused.
+	if log := p.Tail(1 << 20); strings.Contains(log, "forbidden") {
+		t.Errorf("the chart's RBAC refused a request of the admission:\n%s", log)
 	}
 }

@@ -125,7 +125,7 @@ func (o *Logging) Setup(ctx context.Context, w io.Writer) (context.Context, logr
 		return ctx, log, err
 	}
 	ctrl.SetLogger(log)
-	klog.SetLoggerWithOptions(log, klog.ContextualLogger(true))
+	klog.SetLoggerWithOptions(retriesAsInfo(log), klog.ContextualLogger(true))
 	fs := flag.NewFlagSet("klog", flag.ContinueOnError)
 	klog.InitFlags(fs)
 	if err := fs.Set("v", strconv.Itoa(o.Verbosity())); err != nil {

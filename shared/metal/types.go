@@ -309,3 +309,11 @@ const (
 // ServiceTag returns the tag key marking an IP as used by the Service
 // namespace/name.
 func ServiceTag(namespace, name string) string { return TagServicePrefix + namespace + "/" + name }
+
+// PartitionLister lists a backend's partitions (zones, failure domains):
+// the values machines can be pinned to with MachineSpec.Partition. Backends
+// that know their partitions implement it; consumers check for it.
+type PartitionLister interface {
+	// ListPartitions returns the partitions in lexical order.
+	ListPartitions(ctx context.Context) ([]string, error)
+}

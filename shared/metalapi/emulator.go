@@ -369,6 +369,27 @@ func (e *Emulator) Networks() []string {
 	return out
 }
 
+// NetworkProject returns the project of a network ("" if there is none).
+func (e *Emulator) NetworkProject(id string) string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if n, ok := e.networks[id]; ok {
+		return n.resp.Projectid
+	}
+	return ""
+}
+
+// MachineProject returns the project of an allocated machine ("" if it is
+// not allocated).
+func (e *Emulator) MachineProject(id string) string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if m, ok := e.byID[id]; ok && m.alloc != nil && m.alloc.Project != nil {
+		return *m.alloc.Project
+	}
+	return ""
+}
+
 // UserData returns the (base64) user data of an allocated machine.
 func (e *Emulator) UserData(id string) string {
 	e.mu.Lock()
@@ -384,6 +405,7 @@ func (e *Emulator) routes() http.Handler {
 	mux.HandleFunc("GET /v1/health", e.health)
 	mux.HandleFunc("GET /v1/version", e.version)
 	mux.HandleFunc("GET /v1/project/{id}", e.findProject)
+	mux.HandleFunc("GET /v1/partition", e.listPartitions)
 
 	mux.HandleFunc("POST /v1/machine/allocate", e.allocateMachine)
 	mux.HandleFunc("POST /v1/firewall/allocate", e.allocateFirewall)

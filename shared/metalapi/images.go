@@ -1,8 +1,13 @@
 package metalapi
 
 import (
+	"maps"
+	"net/http"
+	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/metal-stack/metal-go/api/models"
 )
 
 // findImage resolves an image ID as datastore.FindImage and
@@ -75,4 +80,34 @@ func (e *Emulator) partitionExists(id string) bool {
 		}
 	}
 	return false
+}
+
+// partitions lists the partitions metal-api knows: those of its machines and
+// networks, sorted.
+func (e *Emulator) partitions() []string {
+	seen := map[string]bool{}
+	for _, m := range e.machines {
+		if m.inv.Partition != "" {
+			seen[m.inv.Partition] = true
+		}
+	}
+	for _, n := range e.networks {
+		if n.resp.Partitionid != "" {
+			seen[n.resp.Partitionid] = true
+		}
+	}
+	return slices.Sorted(maps.Keys(seen))
+}
+
+// listPartitions answers GET /v1/partition as metal-api does: every
+// partition, with the fields metal-api requires (an empty boot configuration).
+func (e *Emulator) listPartitions(w http.ResponseWriter, _ *http.Request) {
+	e.mu.Lock()
+	parts := e.partitions()
+	e.mu.Unlock()
+	out := make([]*models.V1PartitionResponse, 0, len(parts))
+	for _, p := range parts {
+		out = append(out, &models.V1PartitionResponse{ID: &p, Name: p, Bootconfig: &models.V1PartitionBootConfiguration{}})
+	}
+	writeJSON(w, http.StatusOK, out)
 }

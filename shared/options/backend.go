@@ -94,6 +94,14 @@ type Backend struct {
 	// private network; DNS and NTP servers are handed to every machine
 	// (metalstack).
 	MetalNetworks, MetalDNSServers, MetalNTPServers []string
+
+	// Credentials held in memory, never bound to flags: a caller that reads
+	// them from a Secret (the extension, per shoot) sets these instead of
+	// the file flags. MetalKubeconfigData wins over MetalKubeconfig and is
+	// held to the same allow-list; MetalAPIHMAC and MetalAPIToken win over
+	// their files and the environment.
+	MetalKubeconfigData         []byte
+	MetalAPIHMAC, MetalAPIToken string
 }
 
 // AddFlags binds the backend flags.
@@ -133,7 +141,7 @@ func (o *Backend) Validate() error {
 		if o.MetalProject == "" {
 			errs = append(errs, fmt.Errorf("--%s is empty", FlagMetalProject))
 		}
-		if o.MetalAPIHMACFile != "" && o.MetalAPITokenFile != "" {
+		if (o.MetalAPIHMACFile != "" || o.MetalAPIHMAC != "") && (o.MetalAPITokenFile != "" || o.MetalAPIToken != "") {
 			errs = append(errs, fmt.Errorf("--%s and --%s both set: choose one", FlagMetalAPIHMACFile, FlagMetalAPITokenFile))
 		}
 	}
@@ -172,14 +180,19 @@ func (o *Backend) NewClient(ctx context.Context) (metal.Client, error) {
 	if o.Name == BackendMetalStack {
 		return o.newMetalStack(ctx)
 	}
-	// A kubeconfig given as a file may come from a tenant (the shoot's
-	// cloudprovider Secret): it is held to the allow-list. Without one, the
+	// A kubeconfig given as a file or as data may come from a tenant (the
+	// shoot's cloudprovider Secret): it is held to the allow-list. Without one, the
 	// component's own environment (in-cluster, $KUBECONFIG) is used.
 	var cfg *rest.Config
 	var err error
-	if o.MetalKubeconfig != "" {
+	switch {
+	case len(o.MetalKubeconfigData) > 0:
+		if cfg, err = kubeconfig.RESTConfig(o.MetalKubeconfigData); err != nil {
+			return nil, fmt.Errorf("backend %s: kubeconfig: %w", o.Name, err)
+		}
+	case o.MetalKubeconfig != "":
 		cfg, err = kubeconfig.RESTConfigFromFile(o.MetalKubeconfig)
-	} else {
+	default:
 		cfg, err = clientcmd.NewNonInteractiveDeferredLoadingClientConfig(clientcmd.NewDefaultClientConfigLoadingRules(), nil).ClientConfig()
 	}
 	if err != nil {
@@ -237,6 +250,8 @@ func (o *Backend) metalAPICredentials() (hmac, token string, err error) {
 		return v, nil
 	}
 	switch {
+	case o.MetalAPIHMAC != "" || o.MetalAPIToken != "":
+		hmac, token = o.MetalAPIHMAC, o.MetalAPIToken
 	case o.MetalAPIHMACFile != "":
 		hmac, err = read(FlagMetalAPIHMACFile, o.MetalAPIHMACFile)
 	case o.MetalAPITokenFile != "":

@@ -3,11 +3,15 @@ package testenv
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
+
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	"sigs.k8s.io/yaml"
 )
 
 // CRDSet names a set of upstream CRDs.
@@ -30,6 +34,15 @@ const (
 	// InClusterIPAM: the in-cluster IPAM provider's pools (InClusterIPPool,
 	// GlobalInClusterIPPool and the prefix pools).
 	InClusterIPAM CRDSet = "in-cluster-ipam"
+	// ClusterAPI: the rest of Cluster API core (Machine, MachineSet,
+	// MachineDeployment, ClusterClass, MachineHealthCheck, ...); with
+	// ClusterAPIIPAM, which holds the Cluster CRD, every CRD the core manager
+	// watches.
+	ClusterAPI CRDSet = "cluster-api"
+	// KubeadmBootstrap: KubeadmConfig and KubeadmConfigTemplate.
+	KubeadmBootstrap CRDSet = "kubeadm-bootstrap"
+	// KubeadmControlPlane: KubeadmControlPlane and its template.
+	KubeadmControlPlane CRDSet = "kubeadm-control-plane"
 )
 
 // crdSource says where a set's CRDs are in which module. The version is the one
@@ -40,10 +53,21 @@ type crdSource struct {
 	version string // empty: as resolved by the workspace
 	dir     string
 	match   func(name string) bool
+	// labels are put on every CRD of the set, as the upstream kustomization
+	// does (Cluster API's contract-version labels, which its core reads to
+	// find a provider's API version).
+	labels map[string]string
 }
 
-// clusterAPIVersion pins the Cluster API release whose IPAM CRDs are installed;
-// it matches sigs.k8s.io/cluster-api/api in shared/go.mod.
+// capiContractLabels are the contract-version labels Cluster API's
+// kustomizations put on the kubeadm providers' CRDs.
+func capiContractLabels() map[string]string {
+	return map[string]string{"cluster.x-k8s.io/v1beta1": "v1beta1", "cluster.x-k8s.io/v1beta2": "v1beta2"}
+}
+
+// clusterAPIVersion pins the Cluster API release whose CRDs are installed;
+// it matches sigs.k8s.io/cluster-api/api in shared/go.mod, and the real
+// Cluster API managers components/capi/hack/peers.sh builds.
 const clusterAPIVersion = "v1.14.2"
 
 // InClusterIPAMVersion pins the in-cluster IPAM provider release whose pool
@@ -63,6 +87,14 @@ var crdSources = map[CRDSet]crdSource{
 		match: func(n string) bool {
 			return strings.HasPrefix(n, "ipam.cluster.x-k8s.io_") || n == "cluster.x-k8s.io_clusters.yaml"
 		}},
+	ClusterAPI: {module: "sigs.k8s.io/cluster-api", version: clusterAPIVersion, dir: "core/config/crd/bases",
+		match: func(n string) bool {
+			return !strings.HasPrefix(n, "ipam.cluster.x-k8s.io_") && n != "cluster.x-k8s.io_clusters.yaml" && strings.HasSuffix(n, ".yaml")
+		}},
+	KubeadmBootstrap: {module: "sigs.k8s.io/cluster-api", version: clusterAPIVersion, dir: "bootstrap/kubeadm/config/crd/bases",
+		match: func(n string) bool { return strings.HasSuffix(n, ".yaml") }, labels: capiContractLabels()},
+	KubeadmControlPlane: {module: "sigs.k8s.io/cluster-api", version: clusterAPIVersion, dir: "controlplane/kubeadm/config/crd/bases",
+		match: func(n string) bool { return strings.HasSuffix(n, ".yaml") }, labels: capiContractLabels()},
 	InClusterIPAM: {module: "sigs.k8s.io/cluster-api-ipam-provider-in-cluster", version: InClusterIPAMVersion, dir: "config/crd/bases",
 		match: func(n string) bool { return strings.HasPrefix(n, "ipam.cluster.x-k8s.io_") }},
 }
@@ -134,4 +166,36 @@ func exitErr(err error) error {
 		return fmt.Errorf("%w: %s", err, strings.TrimSpace(string(ee.Stderr)))
 	}
 	return err
+}
+
+// splitLabelled splits sets into those installed from their files as they
+// are and those whose CRDs get labels, returned read and labelled.
+func splitLabelled(sets []CRDSet) (plain []CRDSet, crds []*apiextensionsv1.CustomResourceDefinition, err error) {
+	for _, set := range sets {
+		src := crdSources[set]
+		if len(src.labels) == 0 {
+			plain = append(plain, set)
+			continue
+		}
+		paths, err := CRDPaths(set)
+		if err != nil {
+			return nil, nil, err
+		}
+		for _, p := range paths {
+			data, err := os.ReadFile(p)
+			if err != nil {
+				return nil, nil, err
+			}
+			crd := &apiextensionsv1.CustomResourceDefinition{}
+			if err := yaml.Unmarshal(data, crd); err != nil {
+				return nil, nil, fmt.Errorf("CRD set %s: %s: %w", set, p, err)
+			}
+			if crd.Labels == nil {
+				crd.Labels = map[string]string{}
+			}
+			maps.Copy(crd.Labels, src.labels)
+			crds = append(crds, crd)
+		}
+	}
+	return plain, crds, nil
 }

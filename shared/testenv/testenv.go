@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	admissionv1 "k8s.io/api/admissionregistration/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
@@ -45,6 +46,27 @@ type Options struct {
 	// with "kubernetes" and "gardener", the audience of the shoot access
 	// tokens gardener-resource-manager requests).
 	APIAudiences []string
+	// Webhooks are admission webhook configurations to install, pointing at
+	// a local webhook server (envtest rewrites each to
+	// https://127.0.0.1:<port><service path> with its own CA): serve them
+	// on Env.Webhooks' host, port and certificate directory.
+	Webhooks WebhookConfigurations
+}
+
+// WebhookConfigurations are the admission webhook configurations a test
+// environment installs.
+type WebhookConfigurations struct {
+	Mutating   []*admissionv1.MutatingWebhookConfiguration
+	Validating []*admissionv1.ValidatingWebhookConfiguration
+}
+
+// WebhookServer is where the environment's webhook configurations call:
+// a webhook server listens on Host:Port with the certificate in CertDir
+// (tls.crt, tls.key).
+type WebhookServer struct {
+	Host    string
+	Port    int
+	CertDir string
 }
 
 // Env is a running test control plane.
@@ -54,6 +76,9 @@ type Env struct {
 	Scheme *runtime.Scheme
 	// Kubeconfig is the path of a kubeconfig file for the environment's admin user.
 	Kubeconfig string
+	// Webhooks is where the installed webhook configurations call; nil
+	// without Options.Webhooks.
+	Webhooks *WebhookServer
 
 	env        *envtest.Environment
 	dir        string
@@ -74,7 +99,11 @@ func Start(opts Options) (*Env, error) {
 			}
 		}
 	}
-	paths, err := CRDPaths(sets...)
+	plain, labelled, err := splitLabelled(sets)
+	if err != nil {
+		return nil, err
+	}
+	paths, err := CRDPaths(plain...)
 	if err != nil {
 		return nil, err
 	}
@@ -89,10 +118,13 @@ func Start(opts Options) (*Env, error) {
 	}
 	e := &envtest.Environment{
 		BinaryAssetsDirectory:    bin,
-		CRDInstallOptions:        envtest.CRDInstallOptions{Paths: paths, ErrorIfPathMissing: true, Scheme: s},
+		CRDInstallOptions:        envtest.CRDInstallOptions{Paths: paths, CRDs: labelled, ErrorIfPathMissing: true, Scheme: s},
 		AttachControlPlaneOutput: opts.Output,
 		ControlPlaneStartTimeout: 2 * time.Minute,
 		ControlPlaneStopTimeout:  time.Minute,
+		WebhookInstallOptions: envtest.WebhookInstallOptions{
+			MutatingWebhooks: opts.Webhooks.Mutating, ValidatingWebhooks: opts.Webhooks.Validating,
+		},
 	}
 	if err := dieWithParent(e, bin, dir); err != nil {
 		_ = os.RemoveAll(dir)
@@ -115,6 +147,9 @@ func Start(opts Options) (*Env, error) {
 		return nil, err
 	}
 	env := &Env{Config: cfg, Client: c, Scheme: s, env: e, dir: dir, Kubeconfig: filepath.Join(dir, "kubeconfig")}
+	if w := e.WebhookInstallOptions; len(w.MutatingWebhooks)+len(w.ValidatingWebhooks) > 0 {
+		env.Webhooks = &WebhookServer{Host: w.LocalServingHost, Port: w.LocalServingPort, CertDir: w.LocalServingCertDir}
+	}
 	if err := WriteKubeconfig(cfg, env.Kubeconfig); err != nil {
 		_ = env.Stop()
 		return nil, err

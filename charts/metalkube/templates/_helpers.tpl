@@ -461,7 +461,7 @@ spec:
 apiVersion: v1
 kind: Service
 metadata:
-  name: {{ include "metalkube.fullname" . }}-webhook
+  name: {{ include "metalkube.webhookServiceName" . }}
   namespace: {{ .Release.Namespace }}
   labels:
     {{- include "metalkube.labels" . | nindent 4 }}
@@ -476,15 +476,23 @@ spec:
       protocol: TCP
 {{- end -}}
 
-{{/* metalkube.webhookClientConfig: dict "ctx" . "path" PATH. */}}
+{{/*
+metalkube.webhookClientConfig: dict "ctx" . "path" PATH. The webhook Service,
+or webhook.url plus PATH where the API server cannot reach Services.
+*/}}
 {{- define "metalkube.webhookClientConfig" -}}
 {{- $ := .ctx -}}
+{{- $path := .path -}}
 clientConfig:
+  {{- with $.Values.webhook.url }}
+  url: {{ printf "%s%s" . $path | quote }}
+  {{- else }}
   service:
     name: {{ include "metalkube.fullname" $ }}-webhook
     namespace: {{ $.Release.Namespace }}
     path: {{ .path }}
     port: 443
+  {{- end }}
   {{- with $.Values.webhook.caBundle }}
   caBundle: {{ b64enc . }}
   {{- else }}
@@ -653,7 +661,9 @@ spec:
   {{- fail "global.networkPolicy.egress.apiServer is required with global.networkPolicy.egress.enabled: without it no component could reach its Kubernetes API server; list it as NetworkPolicyPeers (e.g. ipBlock: {cidr: 10.0.0.1/32})" }}
   {{- end }}
   {{- $b := $.Values.global.backend }}
-  {{- $usesBackend := has $.Chart.Name (list "ccm" "lb" "mcm" "extension") }}
+  {{- /* The extension has no backend of its own: it reaches the backends
+  its shoots' cloudprovider Secrets name, which egress.backend lists. */}}
+  {{- $usesBackend := has $.Chart.Name (list "ccm" "lb" "mcm" "capi") }}
   {{- $remoteBackend := or (eq $b.name "metalstack") $b.kubeconfigSecret.name }}
   {{- if and $usesBackend $remoteBackend (not $eg.backend) }}
   {{- fail (printf "global.networkPolicy.egress.backend is required with global.networkPolicy.egress.enabled and global.backend.name=%s%s: %s could not reach the bare-metal backend; list it as NetworkPolicyPeers" $b.name (ternary " with a kubeconfigSecret" "" (not (not $b.kubeconfigSecret.name))) $.Chart.Name) }}
@@ -668,7 +678,7 @@ spec:
       {{- end }}
     - to:
         {{- toYaml $eg.apiServer | nindent 8 }}
-    {{- if and $usesBackend $eg.backend }}
+    {{- if and (or $usesBackend (eq $.Chart.Name "extension")) $eg.backend }}
     - to:
         {{- toYaml $eg.backend | nindent 8 }}
     {{- end }}
@@ -700,7 +710,7 @@ switched with <name>.enabled; none is on by default, since they belong in
 different clusters (see presets/).
 */}}
 {{- define "metalkube.components" -}}
-["ccm", "lb", "mcm", "os", "firewall", "extension", "admission", "csi"]
+["ccm", "lb", "mcm", "os", "firewall", "extension", "admission", "csi", "capi"]
 {{- end }}
 
 {{/*
@@ -737,4 +747,139 @@ none.
 {{- with include "metalkube.backendVolumes" . | trim }}{{ $parts = append $parts . }}{{ end }}
 {{- with include "metalkube.extraVolumes" . | trim }}{{ $parts = append $parts . }}{{ end }}
 {{- join "\n" $parts }}
+{{- end -}}
+
+{{/*
+metalkube.generatedWebhookName: with webhook.generated, the name Gardener's
+webhook library gives the webhook configurations it registers and the
+Service they call (gardener-extension-<its name>).
+*/}}
+{{- define "metalkube.generatedWebhookName" -}}
+gardener-extension-{{ ternary "provider-metalkube" "admission-metalkube" (eq .Chart.Name "extension") }}
+{{- end -}}
+
+{{/* metalkube.webhookServiceName: the Service the API server calls. */}}
+{{- define "metalkube.webhookServiceName" -}}
+{{- if get .Values.webhook "generated" -}}
+{{ include "metalkube.generatedWebhookName" . }}
+{{- else -}}
+{{ include "metalkube.fullname" . }}-webhook
+{{- end -}}
+{{- end -}}
+
+{{/*
+metalkube.webhookFlags: the webhook server's flags. With webhook.generated
+the component makes its own CA and serving certificate (kept in Secrets of
+the release namespace, renewed before they expire) into an emptyDir and
+registers its webhook configurations with that CA itself; otherwise it
+serves the certificate mounted from webhook.tlsSecret and the chart renders
+the configurations.
+*/}}
+{{- define "metalkube.webhookFlags" -}}
+{{- $w := .Values.webhook -}}
+{{- $flags := list (list "webhook-config-server-port" $w.port) (list "webhook-config-cert-dir" "/etc/metalkube/webhook-tls") -}}
+{{- if $w.generated -}}
+{{- if $w.certManager.enabled -}}
+{{- fail (printf "%s.webhook.generated and %s.webhook.certManager.enabled both manage the webhook certificate: choose one" .Chart.Name .Chart.Name) -}}
+{{- end -}}
+{{- $flags = append $flags (list "webhook-config-namespace" .Release.Namespace) -}}
+{{- if $w.url -}}
+{{- $flags = append $flags (list "webhook-config-mode" "url") -}}
+{{- $flags = append $flags (list "webhook-config-url" (trimPrefix "https://" $w.url)) -}}
+{{- else -}}
+{{- $flags = append $flags (list "webhook-config-mode" "service") -}}
+{{- $flags = append $flags (list "webhook-config-service-port" 443) -}}
+{{- end -}}
+{{- end -}}
+{{- include "metalkube.flags" $flags -}}
+{{- end -}}
+
+{{/* metalkube.webhookVolume: where the webhook server's certificate comes from. */}}
+{{- define "metalkube.webhookVolume" -}}
+- name: webhook-tls
+{{- if .Values.webhook.generated }}
+  emptyDir: {}
+{{- else }}
+  secret:
+    secretName: {{ .Values.webhook.tlsSecret }}
+    defaultMode: 0440
+    items:
+      - {key: tls.crt, path: tls.crt}
+      - {key: tls.key, path: tls.key}
+{{- end }}
+{{- end -}}
+
+{{/*
+metalkube.generatedWebhookRBAC: with webhook.generated, what Gardener's
+webhook library needs: its webhook configurations (created, then only the
+one of its own name), and the certificate Secrets in the release namespace.
+*/}}
+{{- define "metalkube.generatedWebhookRBAC" -}}
+{{- if .Values.webhook.generated }}
+{{- $name := include "metalkube.generatedWebhookName" . }}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata:
+  name: {{ include "metalkube.fullname" . }}-webhook-registration
+  labels:
+    {{- include "metalkube.labels" . | nindent 4 }}
+rules:
+  # The library watches the configurations (an informer lists them all) and
+  # writes only its own.
+  - apiGroups: [admissionregistration.k8s.io]
+    resources: [mutatingwebhookconfigurations, validatingwebhookconfigurations]
+    verbs: [create, list, watch]
+  - apiGroups: [admissionregistration.k8s.io]
+    resources: [mutatingwebhookconfigurations, validatingwebhookconfigurations]
+    resourceNames: [{{ $name }}]
+    verbs: [get, update, patch, delete]
+  # It watches Namespaces for the webhooks' namespace selectors.
+  - apiGroups: [""]
+    resources: [namespaces]
+    verbs: [get, list, watch]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata:
+  name: {{ include "metalkube.fullname" . }}-webhook-registration
+  labels:
+    {{- include "metalkube.labels" . | nindent 4 }}
+roleRef:
+  apiGroup: rbac.authorization.k8s.io
+  kind: ClusterRole
+  name: {{ include "metalkube.fullname" . }}-webhook-registration
+subjects:
+  - kind: ServiceAccount
+    name: {{ include "metalkube.fullname" . }}
+    namespace: {{ .Release.Namespace }}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata:
+  name: {{ include "metalkube.fullname" . }}-webhook-certificates
+  namespace: {{ .Release.Namespace }}
+  labels:
+    {{- include "metalkube.labels" . | nindent 4 }}
+rules:
+  - apiGroups: [""]
+    resources: [secrets]
+    verbs: [get, list, watch, create, update, patch, delete]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata:
+  name: {{ include "metalkube.fullname" . }}-webhook-certificates
+  namespace: {{ .Release.Namespace }}
+  labels:
+    {{- include "metalkube.labels" . | nindent 4 }}
+roleRef:
+  apiGroup: rbac.authorization.k8s.io
+  kind: Role
+  name: {{ include "metalkube.fullname" . }}-webhook-certificates
+subjects:
+  - kind: ServiceAccount
+    name: {{ include "metalkube.fullname" . }}
+    namespace: {{ .Release.Namespace }}
+{{- end }}
 {{- end -}}

@@ -5,6 +5,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	capi "github.com/metalkube/metalkube/components/capi/app"
 	ccm "github.com/metalkube/metalkube/components/ccm/app"
 	csi "github.com/metalkube/metalkube/components/csi/app"
 	extension "github.com/metalkube/metalkube/components/extension/app"
@@ -26,5 +27,6 @@ func components(ctx context.Context) []*cobra.Command {
 		extension.NewCommand(ctx),
 		extension.NewAdmissionCommand(ctx),
 		csi.NewCommand(ctx),
+		capi.NewCommand(ctx),
 	}
 }

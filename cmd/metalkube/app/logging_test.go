@@ -100,10 +100,11 @@ spec:
 	}{
 		{component: "lb", args: cat(server, backend, []string{"--metal-cluster=c", "--announce=none"}),
 			debug: "Creating manager", info: "Starting"},
+		{component: "capi", args: cat(server, backend, []string{"--webhook-port=0"}), debug: "Creating manager", info: "Starting"},
 		{component: "os", args: server, debug: "Creating manager", info: "Starting"},
 		{component: "firewall", args: []string{"--dry-run", "--policy-file=" + policy, "--external-interfaces=ext0",
 			"--internal-interfaces=int0", "--node-cidrs=10.0.0.0/24"}, debug: "Compiled ruleset"},
-		{component: "extension", args: cat(server, backend, []string{"--leader-election-namespace=default",
+		{component: "extension", args: cat(server, []string{"--leader-election-namespace=default",
 			"--disable-webhooks=controlplane", "--webhook-config-server-port=" + freePort(t), "--webhook-config-cert-dir=" + t.TempDir()}), debug: "Creating manager", info: "Starting"},
 		{component: "admission", args: cat(server, []string{"--disable-webhooks=validator,secrets-validator,mutator",
 			"--webhook-config-server-port=" + freePort(t), "--webhook-config-cert-dir=" + t.TempDir()}), debug: "Creating manager", info: "Starting"},

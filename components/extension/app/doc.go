@@ -8,9 +8,12 @@
 // webhook (--disable-webhooks), served over TLS with
 // certificates gardener's webhook library generates and registers
 // (--webhook-config-mode, --webhook-config-namespace, ...). The
-// Infrastructure and Bastion controllers talk to the bare-metal backend
-// (--backend and its connection flags, shared/options); the other
-// controllers make no backend calls.
+// extension has no bare-metal backend of its own: the Infrastructure
+// (with the metal-stack firewall) and Bastion controllers call each shoot's
+// backend with the shoot's cloudprovider Secret
+// (components/extension/cloudprovider), in the shoot's project and
+// namespace, as the shoot's ccm and mcm do; the other controllers make no
+// backend calls.
 //
 // `metalkube admission` runs next to a garden: the validator (Shoots,
 // CloudProfiles), secrets-validator (cloudprovider Secrets) and mutator

@@ -11,6 +11,7 @@ import (
 	extensionswebhook "github.com/gardener/gardener/extensions/pkg/webhook"
 	extensionscmdwebhook "github.com/gardener/gardener/extensions/pkg/webhook/cmd"
 	"github.com/spf13/cobra"
+	coordinationv1 "k8s.io/api/coordination/v1"
 	"k8s.io/utils/clock"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
@@ -24,8 +25,6 @@ import (
 	"github.com/metalkube/metalkube/components/extension/scheme"
 	controlplanewebhook "github.com/metalkube/metalkube/components/extension/webhook/controlplane"
 	"github.com/metalkube/metalkube/shared/component"
-	"github.com/metalkube/metalkube/shared/metal"
-	"github.com/metalkube/metalkube/shared/options"
 	"github.com/metalkube/metalkube/shared/version"
 )
 
@@ -51,18 +50,14 @@ const (
 // tests build it directly.
 type Config struct {
 	Controllers ControllerOptions
-	// Metal returns the bare-metal client of the Infrastructure controller;
-	// it is called only when that controller is switched on.
-	Metal func(context.Context) (metal.Client, error)
+	// Backend returns a shoot's bare-metal backend to the Infrastructure
+	// controller, BastionBackend to the Bastion controller; nil: the shoot's
+	// own, from its cloudprovider Secret (infrastructure.ShootBackend,
+	// bastion.ShootBackend). The extension has no backend of its own.
+	Backend        infrastructure.BackendFunc
+	BastionBackend bastion.BackendFunc
 	// LeaderElectionNamespace is the heartbeat's default namespace.
 	LeaderElectionNamespace string
-}
-
-func (c *Config) metalClient(ctx context.Context) (metal.Client, error) {
-	if c.Metal == nil {
-		return nil, errors.New("no bare-metal backend configured")
-	}
-	return c.Metal(ctx)
 }
 
 // ControllerSwitches returns the extension's controllers by name; each adds
@@ -73,19 +68,11 @@ func ControllerSwitches(cfg *Config) *extensionscmdcontroller.SwitchOptions {
 	}
 	sw := []extensionscmdcontroller.NameToAddToManagerFunc{
 		extensionscmdcontroller.Switch(ControllerInfrastructure, func(ctx context.Context, mgr manager.Manager) error {
-			c, err := cfg.metalClient(ctx)
-			if err != nil {
-				return fmt.Errorf("%s controller: %w", ControllerInfrastructure, err)
-			}
-			return infrastructure.AddToManager(ctx, mgr, infrastructure.AddOptions{Metal: c, Controller: ctrlOpts(),
+			return infrastructure.AddToManager(ctx, mgr, infrastructure.AddOptions{Backend: cfg.Backend, Controller: ctrlOpts(),
 				IgnoreOperationAnnotation: cfg.Controllers.IgnoreOperationAnnotation})
 		}),
 		extensionscmdcontroller.Switch(ControllerBastion, func(ctx context.Context, mgr manager.Manager) error {
-			c, err := cfg.metalClient(ctx)
-			if err != nil {
-				return fmt.Errorf("%s controller: %w", ControllerBastion, err)
-			}
-			return bastion.AddToManager(ctx, mgr, bastion.AddOptions{Metal: c, Controller: ctrlOpts(),
+			return bastion.AddToManager(ctx, mgr, bastion.AddOptions{Backend: cfg.BastionBackend, Controller: ctrlOpts(),
 				IgnoreOperationAnnotation: cfg.Controllers.IgnoreOperationAnnotation})
 		}),
 		extensionscmdcontroller.Switch(ControllerWorker, func(ctx context.Context, mgr manager.Manager) error {
@@ -128,7 +115,6 @@ func WebhookSwitches(cfg *Config) *extensionscmdwebhook.SwitchOptions {
 func NewCommand(context.Context) *cobra.Command {
 	var (
 		server     = NewServerOptions(Name, provider.Name)
-		backend    = &options.Backend{}
 		cfg        = &Config{}
 		ctrlSwitch = ControllerSwitches(cfg)
 		whServer   = &extensionscmdwebhook.ServerOptions{}
@@ -147,7 +133,7 @@ func NewCommand(context.Context) *cobra.Command {
 			"  metalkube extension --controllers=infrastructure,worker --disable-webhooks=controlplane",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := errors.Join(server.Validate(), cfg.Controllers.Validate(), backend.Validate()); err != nil {
+			if err := errors.Join(server.Validate(), cfg.Controllers.Validate()); err != nil {
 				return err
 			}
 			if err := ctrlSwitch.Complete(); err != nil {
@@ -161,7 +147,6 @@ func NewCommand(context.Context) *cobra.Command {
 				return err
 			}
 			cfg.LeaderElectionNamespace = server.Runtime.Manager.LeaderElectionNamespace
-			cfg.Metal = func(ctx context.Context) (metal.Client, error) { return component.NewBackend(ctx, Name, backend) }
 			ctx := cmd.Context()
 			mgr, err := rc.NewManager(ctx, scheme.Seed(), server.WebhookServer, ManagerOptions)
 			if err != nil {
@@ -176,7 +161,6 @@ func NewCommand(context.Context) *cobra.Command {
 	fs := cmd.Flags()
 	server.AddFlags(fs)
 	cfg.Controllers.AddFlags(fs, version.Image())
-	backend.AddFlags(fs)
 	ctrlSwitch.AddFlags(fs)
 	whOpts.AddFlags(fs)
 	return cmd
@@ -185,5 +169,10 @@ func NewCommand(context.Context) *cobra.Command {
 // ManagerOptions are the manager options of the extension and the admission
 // controller: Secrets are read from the API server, never cached, so neither
 // lists or watches every Secret of the seed (or garden) nor holds them in
-// memory.
-func ManagerOptions(o *manager.Options) { component.SecretsUncached(o) }
+// memory. Leases (the heartbeat's, read once per renewal) are not cached
+// either: a cache would list and watch every Lease of the cluster, which
+// the chart's RBAC rightly does not allow (it grants the named leases).
+func ManagerOptions(o *manager.Options) {
+	component.SecretsUncached(o)
+	o.Client.Cache.DisableFor = append(o.Client.Cache.DisableFor, &coordinationv1.Lease{})
+}

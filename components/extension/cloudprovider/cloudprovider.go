@@ -8,12 +8,14 @@ import (
 
 	extensionscontroller "github.com/gardener/gardener/extensions/pkg/controller"
 	v1beta1constants "github.com/gardener/gardener/pkg/apis/core/v1beta1/constants"
+	"github.com/spf13/pflag"
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/metalkube/metalkube/components/extension/apis/metal/codec"
 	"github.com/metalkube/metalkube/components/extension/apis/metal/helper"
 	"github.com/metalkube/metalkube/components/extension/apis/metal/v1alpha1"
+	"github.com/metalkube/metalkube/shared/metal"
 	"github.com/metalkube/metalkube/shared/options"
 )
 
@@ -173,29 +175,122 @@ func Mount() corev1.VolumeMount {
 	return corev1.VolumeMount{Name: VolumeName, MountPath: MountPath, ReadOnly: true}
 }
 
-// ForShoot reads a shoot's cloudprovider Secret from its seed namespace and
-// renders its components' backend flags with the region of its CloudProfile
-// and the project of its InfrastructureConfig (both from the Cluster).
-func ForShoot(ctx context.Context, c client.Reader, cdc *codec.Codec, namespace, secretName string, cluster *extensionscontroller.Cluster, partition string) (*Flags, error) {
+// ReadInput reads a shoot's cloudprovider Secret from its seed namespace and
+// completes Render's input with the region of its CloudProfile and the
+// project of its InfrastructureConfig (both from the Cluster).
+func ReadInput(ctx context.Context, c client.Reader, cdc *codec.Codec, namespace, secretName string, cluster *extensionscontroller.Cluster, partition string) (Input, error) {
 	s := &corev1.Secret{}
 	if err := c.Get(ctx, client.ObjectKey{Namespace: namespace, Name: secretName}, s); err != nil {
-		return nil, fmt.Errorf("cloudprovider secret %s/%s: %w", namespace, secretName, err)
+		return Input{}, fmt.Errorf("cloudprovider secret %s/%s: %w", namespace, secretName, err)
 	}
 	in := Input{Secret: s, Partition: partition}
 	if cluster != nil && cluster.CloudProfile != nil && cluster.Shoot != nil {
 		cpc, err := cdc.CloudProfileConfig(cluster.CloudProfile.Spec.ProviderConfig)
 		if err != nil {
-			return nil, fmt.Errorf("CloudProfile %s: %w", cluster.CloudProfile.Name, err)
+			return Input{}, fmt.Errorf("CloudProfile %s: %w", cluster.CloudProfile.Name, err)
 		}
 		in.Region = helper.Region(cpc, cluster.Shoot.Spec.Region)
 	}
 	if cluster != nil && cluster.Shoot != nil && cluster.Shoot.Spec.Provider.InfrastructureConfig != nil {
 		ic, err := cdc.InfrastructureConfig(cluster.Shoot.Spec.Provider.InfrastructureConfig)
 		if err != nil {
-			return nil, fmt.Errorf("shoot infrastructureConfig: %w", err)
+			return Input{}, fmt.Errorf("shoot infrastructureConfig: %w", err)
 		}
 		in.Project = ic.Project
 		in.Firewall = ic.Firewall != nil && ic.Firewall.Enabled
 	}
+	return in, nil
+}
+
+// WorkerZones are the zones of each worker pool of the cluster's Shoot.
+func WorkerZones(cluster *extensionscontroller.Cluster) [][]string {
+	var out [][]string
+	if cluster != nil && cluster.Shoot != nil {
+		for _, w := range cluster.Shoot.Spec.Provider.Workers {
+			out = append(out, w.Zones)
+		}
+	}
+	return out
+}
+
+// Partition is the cluster's partition (helper.ClusterPartition) from its
+// Shoot and CloudProfile alone: what its Infrastructure records, known
+// before the Infrastructure has reported it.
+func Partition(cdc *codec.Codec, cluster *extensionscontroller.Cluster) (string, error) {
+	if cluster == nil || cluster.Shoot == nil {
+		return "", nil
+	}
+	var cpc *v1alpha1.CloudProfileConfig
+	if cluster.CloudProfile != nil {
+		var err error
+		if cpc, err = cdc.CloudProfileConfig(cluster.CloudProfile.Spec.ProviderConfig); err != nil {
+			return "", fmt.Errorf("CloudProfile %s: %w", cluster.CloudProfile.Name, err)
+		}
+	}
+	var ic *v1alpha1.InfrastructureConfig
+	if raw := cluster.Shoot.Spec.Provider.InfrastructureConfig; raw != nil {
+		var err error
+		if ic, err = cdc.InfrastructureConfig(raw); err != nil {
+			return "", fmt.Errorf("shoot infrastructureConfig: %w", err)
+		}
+	}
+	return helper.ClusterPartition(cpc, ic, cluster.Shoot.Spec.Region, WorkerZones(cluster)), nil
+}
+
+// ForShoot renders the backend flags of a shoot's components (ReadInput,
+// then Render).
+func ForShoot(ctx context.Context, c client.Reader, cdc *codec.Codec, namespace, secretName string, cluster *extensionscontroller.Cluster, partition string) (*Flags, error) {
+	in, err := ReadInput(ctx, c, cdc, namespace, secretName, cluster, partition)
+	if err != nil {
+		return nil, err
+	}
 	return Render(in)
+}
+
+// Options returns the backend settings the shoot's components get from
+// Render, parsed by the same flags, with the credentials taken from the
+// Secret into memory instead of from the mounted files. The extension's own
+// calls for a shoot (its Infrastructure) so address the shoot's backend,
+// project and namespace exactly as the shoot's ccm and mcm do.
+func Options(in Input) (*options.Backend, error) {
+	f, err := Render(in)
+	if err != nil {
+		return nil, err
+	}
+	o := &options.Backend{}
+	fs := pflag.NewFlagSet("cloudprovider", pflag.ContinueOnError)
+	o.AddFlags(fs)
+	if err := fs.Parse(f.All()); err != nil {
+		return nil, fmt.Errorf("rendered backend flags: %w", err)
+	}
+	data := func(file *string, key string) string {
+		if *file != File(key) {
+			return ""
+		}
+		*file = ""
+		return strings.TrimSpace(string(in.Secret.Data[key]))
+	}
+	if kc := data(&o.MetalKubeconfig, KeyKubeconfig); kc != "" {
+		o.MetalKubeconfigData = in.Secret.Data[KeyKubeconfig]
+	}
+	o.MetalAPIHMAC = data(&o.MetalAPIHMACFile, KeyMetalAPIHMAC)
+	o.MetalAPIToken = data(&o.MetalAPITokenFile, KeyMetalAPIKey)
+	if err := o.Validate(); err != nil {
+		return nil, fmt.Errorf("backend of secret %s/%s: %w", in.Secret.Namespace, in.Secret.Name, err)
+	}
+	return o, nil
+}
+
+// NewBackend returns a client of a shoot's own backend: ReadInput, Options,
+// then a client that has answered a health check.
+func NewBackend(ctx context.Context, c client.Reader, cdc *codec.Codec, namespace, secretName string, cluster *extensionscontroller.Cluster, partition string) (metal.Client, error) {
+	in, err := ReadInput(ctx, c, cdc, namespace, secretName, cluster, partition)
+	if err != nil {
+		return nil, err
+	}
+	o, err := Options(in)
+	if err != nil {
+		return nil, err
+	}
+	return o.NewClient(ctx)
 }

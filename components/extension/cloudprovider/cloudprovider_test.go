@@ -108,3 +108,27 @@ func TestRender(t *testing.T) {
 		})
 	}
 }
+
+// TestOptions: the extension's own settings for a shoot are the flags its
+// components get, with the credentials from the Secret in memory.
+func TestOptions(t *testing.T) {
+	region := &v1alpha1.Region{Name: "fra", Namespace: "metal-fra", IPPools: []v1alpha1.IPPool{{Network: "internet", Kind: "GlobalInClusterIPPool", Name: "v4"}}}
+	o, err := Options(Input{Secret: secret(map[string]string{KeyKubeconfig: "kc"}), Region: region})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.Name != "ironcore" || o.MetalKubeconfig != "" || string(o.MetalKubeconfigData) != "kc" || o.MetalNamespace != "metal-fra" ||
+		!slices.Equal(o.IPPools, []string{"internet=ipam.cluster.x-k8s.io/GlobalInClusterIPPool/v4"}) {
+		t.Errorf("ironcore options = %+v", o)
+	}
+	o, err = Options(Input{Secret: secret(map[string]string{KeyMetalAPIURL: "http://x", KeyMetalAPIKey: "t0ken\n"}), Project: "p-1", Partition: "fra-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.Name != "metalstack" || o.MetalAPITokenFile != "" || o.MetalAPIToken != "t0ken" || o.MetalAPIHMAC != "" || o.MetalProject != "p-1" || o.MetalPartition != "fra-1" {
+		t.Errorf("metal-stack options = %+v", o)
+	}
+	if _, err := Options(Input{Secret: secret(map[string]string{KeyKubeconfig: "kc"}), Region: region, Project: "p-1"}); err == nil {
+		t.Error("ironcore with a project: no error")
+	}
+}

@@ -100,7 +100,9 @@ func Write(spec Spec, out string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("image %s: %w", spec.Ref, err)
 	}
-	tmp := out + ".tmp"
+	// A name of its own: `go test ./...` builds the images in parallel
+	// packages; the rename replaces the archive in one step.
+	tmp := fmt.Sprintf("%s.%d.tmp", out, os.Getpid())
 	if err := tarball.WriteToFile(tmp, ref, img); err != nil {
 		return "", fmt.Errorf("write image %s to %s: %w", spec.Ref, out, err)
 	}

@@ -528,3 +528,21 @@ func (b *Backend) FreeNetwork(_ context.Context, id string) error {
 
 // FindNetworks implements metal.Networks: there are none.
 func (b *Backend) FindNetworks(context.Context, string) ([]metal.Network, error) { return nil, nil }
+
+var _ metal.PartitionLister = (*Backend)(nil)
+
+// ListPartitions implements metal.PartitionLister: the values of the
+// partition label on the Servers.
+func (b *Backend) ListPartitions(ctx context.Context) ([]string, error) {
+	servers := &metalv1alpha1.ServerList{}
+	if err := b.c.List(ctx, servers, client.HasLabels{b.cfg.PartitionLabel}); err != nil {
+		return nil, classify("list partitions", "", err)
+	}
+	seen := map[string]bool{}
+	for _, s := range servers.Items {
+		if p := s.Labels[b.cfg.PartitionLabel]; p != "" {
+			seen[p] = true
+		}
+	}
+	return slices.Sorted(maps.Keys(seen)), nil
+}

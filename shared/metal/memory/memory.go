@@ -477,3 +477,21 @@ func Fleet(n int) []Server {
 	}
 	return out
 }
+
+var _ metal.PartitionLister = (*Backend)(nil)
+
+// ListPartitions implements metal.PartitionLister: the partitions of the
+// inventory's servers.
+func (b *Backend) ListPartitions(context.Context) ([]string, error) {
+	if err := b.enter("list partitions", ""); err != nil {
+		return nil, err
+	}
+	defer b.mu.Unlock()
+	seen := map[string]bool{}
+	for _, s := range b.servers {
+		if s.Partition != "" {
+			seen[s.Partition] = true
+		}
+	}
+	return slices.Sorted(maps.Keys(seen)), nil
+}

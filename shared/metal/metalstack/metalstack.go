@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/url"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -15,6 +16,7 @@ import (
 	"github.com/go-openapi/runtime"
 	metalgo "github.com/metal-stack/metal-go"
 	"github.com/metal-stack/metal-go/api/client/health"
+	"github.com/metal-stack/metal-go/api/client/partition"
 	"github.com/metal-stack/metal-go/api/client/project"
 	"github.com/metal-stack/metal-go/api/client/version"
 	"github.com/metal-stack/metal-lib/httperrors"
@@ -435,4 +437,23 @@ func (k *keyedMutex) lock(key string) func() {
 		}
 		k.mu.Unlock()
 	}
+}
+
+var _ metal.PartitionLister = (*Backend)(nil)
+
+// ListPartitions implements metal.PartitionLister: metal-api's partitions.
+func (b *Backend) ListPartitions(ctx context.Context) ([]string, error) {
+	const op = "list partitions"
+	resp, err := b.c.Partition().ListPartitions(partition.NewListPartitionsParams().WithContext(ctx), nil)
+	if err != nil {
+		return nil, b.wrap(op, "", err)
+	}
+	out := make([]string, 0, len(resp.Payload))
+	for _, p := range resp.Payload {
+		if id := deref(p.ID); id != "" {
+			out = append(out, id)
+		}
+	}
+	slices.Sort(out)
+	return out, nil
 }

@@ -4,12 +4,14 @@ import (
 	"context"
 	"crypto/ed25519"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"golang.org/x/crypto/ssh"
 
+	"github.com/metalkube/metalkube/shared/metal"
 	"github.com/metalkube/metalkube/shared/metal/conformance"
 	"github.com/metalkube/metalkube/shared/metal/metalstack"
 	"github.com/metalkube/metalkube/shared/metalapi"
@@ -76,4 +78,25 @@ func TestConformance(t *testing.T) {
 		Network: "internet", InPool: netip.MustParseAddr("203.0.113.20"), Outside: netip.MustParseAddr("198.51.100.7"),
 		SetUnavailable: e.SetOutage,
 	})
+}
+
+// TestListPartitions: metal-api's partitions (of machines and networks),
+// sorted, as failure domains.
+func TestListPartitions(t *testing.T) {
+	e := metalapi.New(metalapi.Config{
+		Machines: append(metalapi.Inventory("0000aaaa", "part-2", "s1", 1), metalapi.Inventory("0000bbbb", partition, "s1", 1)...),
+		Networks: []metalapi.Network{{ID: "tenant-super-3", Partition: "part-3", Prefixes: []netip.Prefix{netip.MustParsePrefix("10.3.0.0/16")}, PrivateSuper: true}},
+		Projects: []string{projectID},
+		HMAC:     map[string]string{authType: hmacKey},
+	})
+	t.Cleanup(e.Close)
+	b := backend(t, e)
+	got, err := b.ListPartitions(context.Background())
+	if err != nil || !slices.Equal(got, []string{partition, "part-2", "part-3"}) {
+		t.Fatalf("partitions %q, %v; want [%s part-2 part-3]", got, err, partition)
+	}
+	e.SetOutage(true)
+	if _, err := b.ListPartitions(context.Background()); !metal.IsUnavailable(err) {
+		t.Errorf("during an outage: %v, want ErrUnavailable", err)
+	}
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/metalkube/metalkube/components/extension/apis/metal/codec"
 	"github.com/metalkube/metalkube/components/extension/apis/metal/helper"
 	"github.com/metalkube/metalkube/components/extension/apis/metal/v1alpha1"
+	"github.com/metalkube/metalkube/components/extension/cloudprovider"
 	"github.com/metalkube/metalkube/components/extension/controller/infrastructure"
 	"github.com/metalkube/metalkube/components/extension/provider"
 	"github.com/metalkube/metalkube/shared/metal"
@@ -56,13 +57,40 @@ const (
 type Actuator struct {
 	// Client writes the Bastion's status.
 	Client client.Client
-	// Metal is the bare-metal backend.
-	Metal Backend
+	// Backend returns the Bastion's shoot's bare-metal backend.
+	Backend BackendFunc
 	// Codec decodes provider documents.
 	Codec *codec.Codec
 }
 
 var _ bastion.Actuator = (*Actuator)(nil)
+
+// BackendFunc returns the bare-metal backend of a Bastion's shoot.
+type BackendFunc func(ctx context.Context, b *extensionsv1alpha1.Bastion, cluster *extensionscontroller.Cluster) (Backend, error)
+
+// ShootBackend is the production BackendFunc: the shoot's own backend from
+// its cloudprovider Secret in the Bastion's namespace, in the shoot's
+// project and partition (package cloudprovider), where its machines are.
+func ShootBackend(c client.Reader, cdc *codec.Codec) BackendFunc {
+	return func(ctx context.Context, b *extensionsv1alpha1.Bastion, cluster *extensionscontroller.Cluster) (Backend, error) {
+		partition, err := cloudprovider.Partition(cdc, cluster)
+		if err != nil {
+			return nil, err
+		}
+		return cloudprovider.NewBackend(ctx, c, cdc, b.Namespace, cloudprovider.SecretName, cluster, partition)
+	}
+}
+
+func (a *Actuator) backend(ctx context.Context, b *extensionsv1alpha1.Bastion, cluster *extensionscontroller.Cluster) (Backend, error) {
+	if a.Backend == nil {
+		return nil, errors.New("no bare-metal backend configured")
+	}
+	be, err := a.Backend(ctx, b, cluster)
+	if err != nil {
+		return nil, fmt.Errorf("backend of bastion %s/%s: %w", b.Namespace, b.Name, err)
+	}
+	return be, nil
+}
 
 // Refusal is the reason a backend runs no bastions, or "".
 func Refusal(backend string) string {
@@ -74,18 +102,22 @@ func Refusal(backend string) string {
 
 // Reconcile allocates the bastion machine and reports its public address.
 func (a *Actuator) Reconcile(ctx context.Context, log logr.Logger, b *extensionsv1alpha1.Bastion, cluster *extensionscontroller.Cluster) error {
-	if why := Refusal(a.Metal.Backend()); why != "" {
+	be, err := a.backend(ctx, b, cluster)
+	if err != nil {
+		return err
+	}
+	if why := Refusal(be.Backend()); why != "" {
 		return v1beta1helper.NewErrorWithCodes(fmt.Errorf("bastion %s/%s: %s", b.Namespace, b.Name, why), gardencorev1beta1.ErrorConfigurationProblem)
 	}
 	spec, err := a.machineSpec(b, cluster)
 	if err != nil {
 		return v1beta1helper.NewErrorWithCodes(fmt.Errorf("bastion %s/%s: %w", b.Namespace, b.Name, err), gardencorev1beta1.ErrorConfigurationProblem)
 	}
-	m, err := a.Metal.AllocateMachine(ctx, *spec)
+	m, err := be.AllocateMachine(ctx, *spec)
 	if err != nil {
 		return fmt.Errorf("allocate bastion machine %s: %w", spec.Name, err)
 	}
-	if err := a.free(ctx, log, b, spec.Cluster, spec.Name); err != nil {
+	if err := a.free(ctx, log, be, b, spec.Cluster, spec.Name); err != nil {
 		return err
 	}
 	addr := publicAddress(m)
@@ -217,8 +249,8 @@ func bastionMachine(cluster *extensionscontroller.Cluster) (machineType, image, 
 }
 
 // free frees the Bastion's machines other than keep ("" frees all).
-func (a *Actuator) free(ctx context.Context, log logr.Logger, b *extensionsv1alpha1.Bastion, cluster, keep string) error {
-	ms, err := a.Metal.ListMachines(ctx, cluster)
+func (a *Actuator) free(ctx context.Context, log logr.Logger, be Backend, b *extensionsv1alpha1.Bastion, cluster, keep string) error {
+	ms, err := be.ListMachines(ctx, cluster)
 	if err != nil {
 		return fmt.Errorf("list machines of cluster %s: %w", cluster, err)
 	}
@@ -227,7 +259,7 @@ func (a *Actuator) free(ctx context.Context, log logr.Logger, b *extensionsv1alp
 			continue
 		}
 		log.Info("Freeing bastion machine", "machine", m.ID, "name", m.Name)
-		if err := a.Metal.FreeMachine(ctx, m.ID, metal.OwnerOf(&m)); err != nil && !metal.IsNotFound(err) {
+		if err := be.FreeMachine(ctx, m.ID, metal.OwnerOf(&m)); err != nil && !metal.IsNotFound(err) {
 			return fmt.Errorf("free bastion machine %s (%s): %w", m.Name, m.ID, err)
 		}
 	}
@@ -236,17 +268,21 @@ func (a *Actuator) free(ctx context.Context, log logr.Logger, b *extensionsv1alp
 
 // Delete frees the bastion machines and waits until the backend lists none.
 func (a *Actuator) Delete(ctx context.Context, log logr.Logger, b *extensionsv1alpha1.Bastion, cluster *extensionscontroller.Cluster) error {
-	if Refusal(a.Metal.Backend()) != "" {
+	be, err := a.backend(ctx, b, cluster)
+	if err != nil {
+		return err
+	}
+	if Refusal(be.Backend()) != "" {
 		return nil // nothing was allocated
 	}
 	name := b.Namespace
 	if cluster != nil && cluster.Shoot != nil {
 		name = infrastructure.ClusterName(&extensionsv1alpha1.Infrastructure{}, cluster)
 	}
-	if err := a.free(ctx, log, b, name, ""); err != nil {
+	if err := a.free(ctx, log, be, b, name, ""); err != nil {
 		return err
 	}
-	ms, err := a.Metal.ListMachines(ctx, name)
+	ms, err := be.ListMachines(ctx, name)
 	if err != nil {
 		return fmt.Errorf("list machines of cluster %s: %w", name, err)
 	}

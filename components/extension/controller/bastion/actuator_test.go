@@ -124,7 +124,9 @@ func TestBastionOnMetalStack(t *testing.T) {
 	}
 	b := newBastion("198.51.100.0/24")
 	c := fake.NewClientBuilder().WithScheme(scheme.Seed()).WithObjects(b).WithStatusSubresource(b).Build()
-	a := &Actuator{Client: c, Metal: be, Codec: codec.New()}
+	a := &Actuator{Client: c, Backend: func(context.Context, *extensionsv1alpha1.Bastion, *extensionscontroller.Cluster) (Backend, error) {
+		return be, nil
+	}, Codec: codec.New()}
 	reconcileUntil(t, a, b)
 	ms := bastionMachines(t, be)
 	if len(ms) != 1 {
@@ -182,7 +184,9 @@ func TestBastionRefusedOnIronCore(t *testing.T) {
 	be := &ironcoreLike{memory.New(memory.Config{})}
 	b := newBastion("198.51.100.0/24")
 	c := fake.NewClientBuilder().WithScheme(scheme.Seed()).WithObjects(b).WithStatusSubresource(b).Build()
-	a := &Actuator{Client: c, Metal: be, Codec: codec.New()}
+	a := &Actuator{Client: c, Backend: func(context.Context, *extensionsv1alpha1.Bastion, *extensionscontroller.Cluster) (Backend, error) {
+		return be, nil
+	}, Codec: codec.New()}
 	err := a.Reconcile(context.Background(), logr.Discard(), b, testCluster())
 	if err == nil || !strings.Contains(err.Error(), "bastions are not supported there") {
 		t.Fatalf("reconcile: %v, want the documented refusal", err)

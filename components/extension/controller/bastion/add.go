@@ -2,7 +2,6 @@ package bastion
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/gardener/gardener/extensions/pkg/controller/bastion"
 	extensionsv1alpha1 "github.com/gardener/gardener/pkg/apis/extensions/v1alpha1"
@@ -18,8 +17,9 @@ const ControllerName = "bastion"
 
 // AddOptions configure the controller.
 type AddOptions struct {
-	// Metal is the bare-metal backend.
-	Metal Backend
+	// Backend returns a Bastion's shoot's bare-metal backend; nil:
+	// ShootBackend, the shoot's cloudprovider Secret.
+	Backend BackendFunc
 	// Controller are the controller options.
 	Controller controller.Options
 	// IgnoreOperationAnnotation reconciles on every change instead of waiting
@@ -31,11 +31,14 @@ type AddOptions struct {
 
 // AddToManager adds the Bastion controller to the manager.
 func AddToManager(_ context.Context, mgr manager.Manager, opts AddOptions) error {
-	if opts.Metal == nil {
-		return fmt.Errorf("add %s controller: no bare-metal backend", ControllerName)
+	cdc := codec.New()
+	be := opts.Backend
+	if be == nil {
+		// Secrets are read from the API server (the manager caches none).
+		be = ShootBackend(mgr.GetAPIReader(), cdc)
 	}
 	return bastion.Add(mgr, bastion.AddArgs{
-		Actuator:          &Actuator{Client: mgr.GetClient(), Metal: opts.Metal, Codec: codec.New()},
+		Actuator:          &Actuator{Client: mgr.GetClient(), Backend: be, Codec: cdc},
 		ControllerOptions: opts.Controller,
 		Predicates:        bastion.DefaultPredicates(opts.IgnoreOperationAnnotation),
 		Type:              provider.Type,

@@ -18,6 +18,7 @@ import (
 	"github.com/metalkube/metalkube/components/extension/apis/metal/codec"
 	"github.com/metalkube/metalkube/components/extension/apis/metal/helper"
 	"github.com/metalkube/metalkube/components/extension/apis/metal/v1alpha1"
+	"github.com/metalkube/metalkube/components/extension/cloudprovider"
 	"github.com/metalkube/metalkube/components/extension/provider"
 	"github.com/metalkube/metalkube/shared/metal"
 )
@@ -26,6 +27,25 @@ import (
 type Backend interface {
 	metal.Networks
 	metal.IPs
+}
+
+// BackendFunc returns the bare-metal backend of one shoot: the backend, its
+// credentials, project and namespace come from the shoot (its cloudprovider
+// Secret, CloudProfile region and InfrastructureConfig), so that its network
+// and egress IPs land where its machines and LoadBalancer IPs do.
+type BackendFunc func(ctx context.Context, infra *extensionsv1alpha1.Infrastructure, cluster *extensionscontroller.Cluster, partition string) (Backend, error)
+
+// ShootBackend is the production BackendFunc: a client built from the
+// Infrastructure's cloudprovider Secret by cloudprovider.NewBackend, the same
+// settings the shoot's ccm and mcm get.
+func ShootBackend(c client.Reader, cdc *codec.Codec) BackendFunc {
+	return func(ctx context.Context, infra *extensionsv1alpha1.Infrastructure, cluster *extensionscontroller.Cluster, partition string) (Backend, error) {
+		ns := infra.Spec.SecretRef.Namespace
+		if ns == "" {
+			ns = infra.Namespace
+		}
+		return cloudprovider.NewBackend(ctx, c, cdc, ns, infra.Spec.SecretRef.Name, cluster, partition)
+	}
 }
 
 // Actuator reconciles Infrastructures. Its contract (gardener's
@@ -46,8 +66,8 @@ type Backend interface {
 type Actuator struct {
 	// Client writes the Infrastructure's status.
 	Client client.Client
-	// Metal is the bare-metal backend.
-	Metal Backend
+	// Backend returns the shoot's bare-metal backend.
+	Backend BackendFunc
 	// Codec decodes provider documents.
 	Codec *codec.Codec
 	// Firewalls reads the firewall agents' status in the shoot.
@@ -80,14 +100,17 @@ func (a *Actuator) Reconcile(ctx context.Context, log logr.Logger, infra *extens
 	if cfg.Networks != nil {
 		st.ExternalNetworks = slices.Clone(cfg.Networks.External)
 	}
-
-	if err := a.reconcileNetwork(ctx, log, cfg, name, prev, st); err != nil {
+	be, err := a.backend(ctx, infra, cluster, st.Partition)
+	if err != nil {
 		return err
 	}
-	if err := a.reconcileEgress(ctx, log, cfg, name, st); err != nil {
+	if err := a.reconcileNetwork(ctx, log, be, cfg, name, prev, st); err != nil {
 		return err
 	}
-	fwErr := a.reconcileFirewall(ctx, log, cfg, infra, cluster, name, st)
+	if err := a.reconcileEgress(ctx, log, be, cfg, name, st); err != nil {
+		return err
+	}
+	fwErr := a.reconcileFirewall(ctx, log, be, cfg, infra, cluster, name, st)
 	var pending *firewallPending
 	if fwErr != nil && !errors.As(fwErr, &pending) {
 		return fwErr
@@ -100,6 +123,17 @@ func (a *Actuator) Reconcile(ctx context.Context, log logr.Logger, infra *extens
 		return &reconcilerutils.RequeueAfterError{RequeueAfter: 5 * time.Second, Cause: pending}
 	}
 	return nil
+}
+
+func (a *Actuator) backend(ctx context.Context, infra *extensionsv1alpha1.Infrastructure, cluster *extensionscontroller.Cluster, partition string) (Backend, error) {
+	if a.Backend == nil {
+		return nil, errors.New("no bare-metal backend configured")
+	}
+	be, err := a.Backend(ctx, infra, cluster, partition)
+	if err != nil {
+		return nil, fmt.Errorf("backend of infrastructure %s/%s: %w", infra.Namespace, infra.Name, err)
+	}
+	return be, nil
 }
 
 func (a *Actuator) previousStatus(infra *extensionsv1alpha1.Infrastructure) (*v1alpha1.InfrastructureStatus, error) {
@@ -118,25 +152,17 @@ func (a *Actuator) previousStatus(infra *extensionsv1alpha1.Infrastructure) (*v1
 }
 
 func (a *Actuator) partition(cfg *v1alpha1.InfrastructureConfig, infra *extensionsv1alpha1.Infrastructure, cluster *extensionscontroller.Cluster) string {
-	if cfg.Partition != "" {
-		return cfg.Partition
-	}
 	if cluster == nil || cluster.Shoot == nil {
-		return infra.Spec.Region
+		return helper.ClusterPartition(nil, cfg, infra.Spec.Region, nil)
 	}
 	var cpc *v1alpha1.CloudProfileConfig
 	if cluster.CloudProfile != nil {
 		cpc, _ = a.Codec.CloudProfileConfig(cluster.CloudProfile.Spec.ProviderConfig)
 	}
-	for _, w := range cluster.Shoot.Spec.Provider.Workers {
-		if len(w.Zones) > 0 {
-			return helper.Partition(cpc, infra.Spec.Region, w.Zones[0])
-		}
-	}
-	return infra.Spec.Region
+	return helper.ClusterPartition(cpc, cfg, infra.Spec.Region, cloudprovider.WorkerZones(cluster))
 }
 
-func (a *Actuator) reconcileNetwork(ctx context.Context, log logr.Logger, cfg *v1alpha1.InfrastructureConfig, cluster string, prev, st *v1alpha1.InfrastructureStatus) error {
+func (a *Actuator) reconcileNetwork(ctx context.Context, log logr.Logger, be Backend, cfg *v1alpha1.InfrastructureConfig, cluster string, prev, st *v1alpha1.InfrastructureStatus) error {
 	if cfg.Networks != nil && cfg.Networks.Node != "" {
 		st.Network = &v1alpha1.NetworkStatus{ID: cfg.Networks.Node, Name: cfg.Networks.Node}
 		return nil
@@ -150,7 +176,7 @@ func (a *Actuator) reconcileNetwork(ctx context.Context, log logr.Logger, cfg *v
 	if cfg.Networks != nil && cfg.Networks.PrefixLength != nil {
 		spec.PrefixLength = int(*cfg.Networks.PrefixLength)
 	}
-	n, err := a.Metal.AllocateNetwork(ctx, spec)
+	n, err := be.AllocateNetwork(ctx, spec)
 	if errors.Is(err, metal.ErrUnsupported) {
 		log.V(1).Info("Backend has no network API; using its default network")
 		st.NetworksUnsupported = true
@@ -163,7 +189,7 @@ func (a *Actuator) reconcileNetwork(ctx context.Context, log logr.Logger, cfg *v
 		// The backend handed out a different network than the one recorded:
 		// it must not leak, so free the old one.
 		log.Info("Freeing superseded node network", "network", prev.Network.ID)
-		if err := a.Metal.FreeNetwork(ctx, prev.Network.ID); err != nil && !metal.IsNotFound(err) {
+		if err := be.FreeNetwork(ctx, prev.Network.ID); err != nil && !metal.IsNotFound(err) {
 			return fmt.Errorf("free superseded network %s: %w", prev.Network.ID, err)
 		}
 	}
@@ -176,7 +202,7 @@ func (a *Actuator) reconcileNetwork(ctx context.Context, log logr.Logger, cfg *v
 
 func egressName(network string, i int32) string { return fmt.Sprintf("egress-%s-%d", network, i) }
 
-func (a *Actuator) reconcileEgress(ctx context.Context, log logr.Logger, cfg *v1alpha1.InfrastructureConfig, cluster string, st *v1alpha1.InfrastructureStatus) error {
+func (a *Actuator) reconcileEgress(ctx context.Context, log logr.Logger, be Backend, cfg *v1alpha1.InfrastructureConfig, cluster string, st *v1alpha1.InfrastructureStatus) error {
 	want := map[string]bool{}
 	for _, e := range cfg.EgressIPs {
 		n := v1alpha1.DefaultEgressIPCount
@@ -184,7 +210,7 @@ func (a *Actuator) reconcileEgress(ctx context.Context, log logr.Logger, cfg *v1
 			n = *e.Count
 		}
 		for i := range n {
-			ip, err := a.Metal.AllocateIP(ctx, metal.IPSpec{
+			ip, err := be.AllocateIP(ctx, metal.IPSpec{
 				Name: egressName(e.Network, i), Cluster: cluster, Network: e.Network, Type: metal.IPStatic,
 				Tags: map[string]string{provider.TagCluster: cluster, provider.TagPurpose: provider.PurposeEgress},
 			})
@@ -195,12 +221,12 @@ func (a *Actuator) reconcileEgress(ctx context.Context, log logr.Logger, cfg *v1
 			st.EgressIPs = append(st.EgressIPs, v1alpha1.IPStatus{ID: ip.ID, Network: ip.Network, Address: ip.Address.String()})
 		}
 	}
-	return a.freeEgress(ctx, log, cluster, want)
+	return freeEgress(ctx, log, be, cluster, want)
 }
 
 // freeEgress frees the cluster's egress IPs that are not in keep.
-func (a *Actuator) freeEgress(ctx context.Context, log logr.Logger, cluster string, keep map[string]bool) error {
-	ips, err := a.Metal.FindIPs(ctx, metal.IPQuery{Cluster: cluster, Tags: map[string]string{provider.TagPurpose: provider.PurposeEgress}})
+func freeEgress(ctx context.Context, log logr.Logger, be Backend, cluster string, keep map[string]bool) error {
+	ips, err := be.FindIPs(ctx, metal.IPQuery{Cluster: cluster, Tags: map[string]string{provider.TagPurpose: provider.PurposeEgress}})
 	if errors.Is(err, metal.ErrUnsupported) {
 		return nil
 	}
@@ -212,7 +238,7 @@ func (a *Actuator) freeEgress(ctx context.Context, log logr.Logger, cluster stri
 			continue
 		}
 		log.Info("Freeing egress IP", "ip", ip.Address.String(), "network", ip.Network)
-		if err := a.Metal.FreeIP(ctx, ip.ID); err != nil && !metal.IsNotFound(err) {
+		if err := be.FreeIP(ctx, ip.ID); err != nil && !metal.IsNotFound(err) {
 			return fmt.Errorf("free egress IP %s: %w", ip.ID, err)
 		}
 	}
@@ -264,13 +290,27 @@ func (a *Actuator) writeStatus(ctx context.Context, infra *extensionsv1alpha1.In
 // egress IPs and the managed node network.
 func (a *Actuator) Delete(ctx context.Context, log logr.Logger, infra *extensionsv1alpha1.Infrastructure, cluster *extensionscontroller.Cluster) error {
 	name := ClusterName(infra, cluster)
-	if err := a.freeFirewalls(ctx, log, infra.Namespace, name, ""); err != nil {
+	prev, err := a.previousStatus(infra)
+	if err != nil {
 		return err
 	}
-	if err := a.freeEgress(ctx, log, name, nil); err != nil {
+	partition := prev.Partition
+	if partition == "" {
+		if cfg, err := a.Codec.InfrastructureConfig(infra.Spec.ProviderConfig); err == nil {
+			partition = a.partition(cfg, infra, cluster)
+		}
+	}
+	be, err := a.backend(ctx, infra, cluster, partition)
+	if err != nil {
 		return err
 	}
-	nets, err := a.Metal.FindNetworks(ctx, name)
+	if err := a.freeFirewalls(ctx, log, be, infra.Namespace, name, ""); err != nil {
+		return err
+	}
+	if err := freeEgress(ctx, log, be, name, nil); err != nil {
+		return err
+	}
+	nets, err := be.FindNetworks(ctx, name)
 	if errors.Is(err, metal.ErrUnsupported) {
 		return nil
 	}
@@ -282,7 +322,7 @@ func (a *Actuator) Delete(ctx context.Context, log logr.Logger, infra *extension
 			continue // not ours
 		}
 		log.Info("Freeing node network", "network", n.ID)
-		if err := a.Metal.FreeNetwork(ctx, n.ID); err != nil && !metal.IsNotFound(err) {
+		if err := be.FreeNetwork(ctx, n.ID); err != nil && !metal.IsNotFound(err) {
 			return fmt.Errorf("free network %s of cluster %s: %w", n.ID, name, err)
 		}
 	}

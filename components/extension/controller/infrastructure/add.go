@@ -2,7 +2,6 @@ package infrastructure
 
 import (
 	"context"
-	"fmt"
 
 	extensionsconfigv1alpha1 "github.com/gardener/gardener/extensions/pkg/apis/config/v1alpha1"
 	"github.com/gardener/gardener/extensions/pkg/controller/infrastructure"
@@ -21,8 +20,9 @@ const ControllerName = "infrastructure"
 
 // AddOptions configure the controller.
 type AddOptions struct {
-	// Metal is the bare-metal backend.
-	Metal Backend
+	// Backend returns a shoot's bare-metal backend; nil: ShootBackend, the
+	// shoot's cloudprovider Secret.
+	Backend BackendFunc
 	// Controller are the controller options.
 	Controller controller.Options
 	// IgnoreOperationAnnotation reconciles on every change instead of waiting
@@ -37,8 +37,11 @@ type AddOptions struct {
 
 // AddToManager adds the Infrastructure controller to the manager.
 func AddToManager(ctx context.Context, mgr manager.Manager, opts AddOptions) error {
-	if opts.Metal == nil {
-		return fmt.Errorf("add %s controller: no bare-metal backend", ControllerName)
+	cdc := codec.New()
+	be := opts.Backend
+	if be == nil {
+		// Secrets are read from the API server (the manager caches none).
+		be = ShootBackend(mgr.GetAPIReader(), cdc)
 	}
 	fw := opts.Firewalls
 	if fw == nil {
@@ -48,7 +51,7 @@ func AddToManager(ctx context.Context, mgr manager.Manager, opts AddOptions) err
 		}}
 	}
 	return infrastructure.Add(mgr, infrastructure.AddArgs{
-		Actuator:          &Actuator{Client: mgr.GetClient(), Metal: opts.Metal, Codec: codec.New(), Firewalls: fw},
+		Actuator:          &Actuator{Client: mgr.GetClient(), Backend: be, Codec: cdc, Firewalls: fw},
 		ControllerOptions: opts.Controller,
 		Predicates:        infrastructure.DefaultPredicates(ctx, mgr, opts.IgnoreOperationAnnotation),
 		Type:              provider.Type,

@@ -139,18 +139,18 @@ func (e *firewallPending) Error() string { return e.msg }
 // the others once it is ready: a changed spec rolls the firewall, new before
 // old. It returns a *firewallPending while an old firewall waits for the
 // new one.
-func (a *Actuator) reconcileFirewall(ctx context.Context, log logr.Logger, cfg *v1alpha1.InfrastructureConfig, infra *extensionsv1alpha1.Infrastructure,
+func (a *Actuator) reconcileFirewall(ctx context.Context, log logr.Logger, be Backend, cfg *v1alpha1.InfrastructureConfig, infra *extensionsv1alpha1.Infrastructure,
 	cluster *extensionscontroller.Cluster, name string, st *v1alpha1.InfrastructureStatus) error {
 	fw := cfg.Firewall
-	fws, ok := a.Metal.(Firewalls)
+	fws, ok := be.(Firewalls)
 	if fw == nil || !fw.Enabled {
 		if ok {
-			return a.freeFirewalls(ctx, log, infra.Namespace, name, "")
+			return a.freeFirewalls(ctx, log, be, infra.Namespace, name, "")
 		}
 		return nil
 	}
 	if !ok {
-		return v1beta1helper.NewErrorWithCodes(fmt.Errorf("infrastructureConfig.firewall.enabled=true: the %s backend has no firewall machines (only metal-stack has)", backendName(a.Metal)),
+		return v1beta1helper.NewErrorWithCodes(fmt.Errorf("infrastructureConfig.firewall.enabled=true: the %s backend has no firewall machines (only metal-stack has)", backendName(be)),
 			gardencorev1beta1.ErrorConfigurationProblem)
 	}
 	kubeconfig, err := a.firewallKubeconfig(ctx, infra.Namespace, cluster)
@@ -206,7 +206,7 @@ func (a *Actuator) reconcileFirewall(ctx context.Context, log logr.Logger, cfg *
 		return &firewallPending{msg: fmt.Sprintf("firewall %s is not ready (%s); %s keeps serving until it is", fwName, fs.Message, strings.Join(fs.Replacing, ", "))}
 	}
 	log.Info("Firewall ready, freeing the ones it replaces", "firewall", fwName, "replacing", fs.Replacing)
-	if err := a.freeFirewalls(ctx, log, infra.Namespace, name, fwName); err != nil {
+	if err := a.freeFirewalls(ctx, log, be, infra.Namespace, name, fwName); err != nil {
 		return err
 	}
 	fs.Replacing = nil
@@ -222,8 +222,8 @@ func backendName(b Backend) string {
 
 // freeFirewalls frees the cluster's firewalls except keep, each with the
 // ownership check; with keep empty it also removes the agents' access.
-func (a *Actuator) freeFirewalls(ctx context.Context, log logr.Logger, namespace, cluster, keep string) error {
-	fws, ok := a.Metal.(Firewalls)
+func (a *Actuator) freeFirewalls(ctx context.Context, log logr.Logger, be Backend, namespace, cluster, keep string) error {
+	fws, ok := be.(Firewalls)
 	if !ok {
 		return nil
 	}

@@ -92,7 +92,7 @@ users: [{name: shoot, user: {tokenFile: /var/run/secrets/token}}]
 `)}}
 	c := fake.NewClientBuilder().WithScheme(scheme.Seed()).WithObjects(infra, generic).WithStatusSubresource(infra).Build()
 	ag := &agents{m: map[string]*AgentStatus{}}
-	return &Actuator{Client: c, Metal: be, Codec: codec.New(), Firewalls: ag}, e, ag, infra, c
+	return &Actuator{Client: c, Backend: fixed(be), Codec: codec.New(), Firewalls: ag}, e, ag, infra, c
 }
 
 // issueToken plays gardener-resource-manager's token requestor: it writes a
@@ -120,7 +120,11 @@ func issueToken(t *testing.T, c client.Client, token string) {
 // firewalls returns the emulator's allocated firewalls by name.
 func firewalls(t *testing.T, a *Actuator) map[string]metal.Machine {
 	t.Helper()
-	ms, err := a.Metal.(Firewalls).FindFirewalls(context.Background(), fwCluster)
+	be, err := a.Backend(context.Background(), nil, nil, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ms, err := be.(Firewalls).FindFirewalls(context.Background(), fwCluster)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -274,7 +278,7 @@ func TestFirewallRefusedWithoutFirewallMachines(t *testing.T) {
 			DefaultSpec: extensionsv1alpha1.DefaultSpec{Type: "metalkube", ProviderConfig: &runtime.RawExtension{Raw: []byte(firewallConfig(""))}}},
 	}
 	c := fake.NewClientBuilder().WithScheme(scheme.Seed()).WithObjects(infra).WithStatusSubresource(infra).Build()
-	a := &Actuator{Client: c, Metal: memory.New(memory.Config{}), Codec: codec.New(), Firewalls: &agents{m: map[string]*AgentStatus{}}}
+	a := &Actuator{Client: c, Backend: fixed(memory.New(memory.Config{})), Codec: codec.New(), Firewalls: &agents{m: map[string]*AgentStatus{}}}
 	err := a.Reconcile(context.Background(), logr.Discard(), infra, &extensionscontroller.Cluster{})
 	if err == nil || !strings.Contains(err.Error(), "has no firewall machines") {
 		t.Fatalf("reconcile: %v, want a refusal naming the missing firewall machines", err)

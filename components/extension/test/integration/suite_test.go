@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	extensionscontroller "github.com/gardener/gardener/extensions/pkg/controller"
 	gardencorev1beta1 "github.com/gardener/gardener/pkg/apis/core/v1beta1"
 	v1beta1constants "github.com/gardener/gardener/pkg/apis/core/v1beta1/constants"
 	extensionsv1alpha1 "github.com/gardener/gardener/pkg/apis/extensions/v1alpha1"
@@ -31,6 +32,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 
 	"github.com/metalkube/metalkube/components/extension/app"
+	"github.com/metalkube/metalkube/components/extension/controller/infrastructure"
 	"github.com/metalkube/metalkube/components/extension/scheme"
 	"github.com/metalkube/metalkube/shared/metal"
 	"github.com/metalkube/metalkube/shared/metal/memory"
@@ -153,7 +155,9 @@ func start(t testing.TB) *backend {
 			startErr = err
 			return
 		}
-		cfg := &app.Config{Metal: func(context.Context) (metal.Client, error) { return metalBE, nil }, LeaderElectionNamespace: "default", Controllers: app.ControllerOptions{
+		cfg := &app.Config{Backend: func(context.Context, *extensionsv1alpha1.Infrastructure, *extensionscontroller.Cluster, string) (infrastructure.Backend, error) {
+			return metalBE, nil
+		}, LeaderElectionNamespace: "default", Controllers: app.ControllerOptions{
 			MaxConcurrentReconciles: 5, CCMImage: "metalkube:test", MCMImage: "metalkube:test",
 			HealthCheckSyncPeriod: time.Minute, HeartbeatRenewInterval: 30 * time.Second,
 		}}

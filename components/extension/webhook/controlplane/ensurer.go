@@ -10,7 +10,6 @@ import (
 	extensionscontextwebhook "github.com/gardener/gardener/extensions/pkg/webhook/context"
 	"github.com/gardener/gardener/extensions/pkg/webhook/controlplane/genericmutator"
 	v1beta1constants "github.com/gardener/gardener/pkg/apis/core/v1beta1/constants"
-	extensionsv1alpha1 "github.com/gardener/gardener/pkg/apis/extensions/v1alpha1"
 	"github.com/gardener/gardener/pkg/component/nodemanagement/machinecontrollermanager"
 	appsv1 "k8s.io/api/apps/v1"
 	vpaautoscalingv1 "k8s.io/autoscaler/vertical-pod-autoscaler/pkg/apis/autoscaling.k8s.io/v1"
@@ -28,7 +27,7 @@ type Ensurer struct {
 	genericmutator.NoopEnsurer
 	// MCMImage runs the `metalkube mcm` sidecar.
 	MCMImage string
-	// Client reads the shoot's cloudprovider Secret and Infrastructure.
+	// Client reads the shoot's cloudprovider Secret.
 	Client client.Reader
 	// Codec decodes provider documents.
 	Codec *codec.Codec
@@ -66,9 +65,12 @@ func (e *Ensurer) EnsureMachineControllerManagerDeployment(ctx context.Context, 
 	if err != nil {
 		return fmt.Errorf("read Cluster of %s/%s: %w", dep.Namespace, dep.Name, err)
 	}
-	partition, err := e.partition(ctx, dep.Namespace)
+	// From the Shoot, not the Infrastructure's status: gardenlet deploys
+	// machine-controller-manager whether or not the Infrastructure has
+	// reported yet, and the webhook sees the Deployment only then.
+	partition, err := cloudprovider.Partition(e.Codec, cluster)
 	if err != nil {
-		return err
+		return fmt.Errorf("partition of %s: %w", dep.Namespace, err)
 	}
 	backend, err := cloudprovider.ForShoot(ctx, e.Client, e.Codec, dep.Namespace, cloudprovider.SecretName, cluster, partition)
 	if err != nil {
@@ -82,26 +84,6 @@ func (e *Ensurer) EnsureMachineControllerManagerDeployment(ctx context.Context, 
 	ps.Containers = extensionswebhook.EnsureContainerWithName(ps.Containers, c)
 	ps.Volumes = extensionswebhook.EnsureVolumeWithName(ps.Volumes, cloudprovider.Volume(cloudprovider.SecretName))
 	return nil
-}
-
-// partition is the cluster's partition from its Infrastructure's status,
-// empty while there is none yet.
-func (e *Ensurer) partition(ctx context.Context, namespace string) (string, error) {
-	infras := &extensionsv1alpha1.InfrastructureList{}
-	if err := e.Client.List(ctx, infras, client.InNamespace(namespace)); err != nil {
-		return "", fmt.Errorf("list Infrastructures in %s: %w", namespace, err)
-	}
-	for _, infra := range infras.Items {
-		if infra.Status.ProviderStatus == nil {
-			continue
-		}
-		st, err := e.Codec.InfrastructureStatus(infra.Status.ProviderStatus)
-		if err != nil {
-			return "", fmt.Errorf("status of Infrastructure %s/%s: %w", namespace, infra.Name, err)
-		}
-		return st.Partition, nil
-	}
-	return "", nil
 }
 
 // EnsureMachineControllerManagerVPA adds the sidecar's resource policy.

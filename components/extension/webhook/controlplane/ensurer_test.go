@@ -10,7 +10,6 @@ import (
 	extensionscontroller "github.com/gardener/gardener/extensions/pkg/controller"
 	extensionscontextwebhook "github.com/gardener/gardener/extensions/pkg/webhook/context"
 	gardencorev1beta1 "github.com/gardener/gardener/pkg/apis/core/v1beta1"
-	extensionsv1alpha1 "github.com/gardener/gardener/pkg/apis/extensions/v1alpha1"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -113,10 +112,10 @@ func TestEnsurer(t *testing.T) {
 	})
 	t.Run("machine-controller-manager on metal-stack gets the project and the key file", func(t *testing.T) {
 		e := newEnsurer(&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "cloudprovider", Namespace: ns},
-			Data: map[string][]byte{"metalAPIURL": []byte("http://metal-api:8080"), "metalAPIHMac": []byte("s3cret")}},
-			&extensionsv1alpha1.Infrastructure{ObjectMeta: metav1.ObjectMeta{Name: "a", Namespace: ns},
-				Status: extensionsv1alpha1.InfrastructureStatus{DefaultStatus: extensionsv1alpha1.DefaultStatus{ProviderStatus: &runtime.RawExtension{
-					Raw: []byte(`{"apiVersion":"provider.metalkube.io/v1alpha1","kind":"InfrastructureStatus","partition":"fra-1"}`)}}}})
+			Data: map[string][]byte{"metalAPIURL": []byte("http://metal-api:8080"), "metalAPIHMac": []byte("s3cret")}})
+		// No Infrastructure exists yet (gardenlet deploys
+		// machine-controller-manager regardless): the partition comes from
+		// the worker's zone and the CloudProfile's mapping of it.
 		gctx := extensionscontextwebhook.NewInternalGardenContext(cluster(`{"apiVersion":"provider.metalkube.io/v1alpha1","kind":"InfrastructureConfig","project":"p-1"}`))
 		d := deployment("machine-controller-manager", "/mcm")
 		// metal-stack has its own IP API: the region's IPAM pools are refused.
@@ -124,7 +123,9 @@ func TestEnsurer(t *testing.T) {
 			t.Fatalf("err = %v, want the region's ipPools refused", err)
 		}
 		c := cluster(`{"apiVersion":"provider.metalkube.io/v1alpha1","kind":"InfrastructureConfig","project":"p-1"}`)
-		c.CloudProfile.Spec.ProviderConfig = &runtime.RawExtension{Raw: []byte(strings.Replace(cloudProfileConfig, `,"ipPools":[{"network":"internet","kind":"GlobalInClusterIPPool","name":"internet"}]`, "", 1))}
+		c.CloudProfile.Spec.ProviderConfig = &runtime.RawExtension{Raw: []byte(strings.Replace(cloudProfileConfig,
+			`,"ipPools":[{"network":"internet","kind":"GlobalInClusterIPPool","name":"internet"}]`, `,"zones":[{"name":"z1","partition":"fra-1"}]`, 1))}
+		c.Shoot.Spec.Provider.Workers[0].Zones = []string{"z1"}
 		if err := e.EnsureMachineControllerManagerDeployment(ctx, extensionscontextwebhook.NewInternalGardenContext(c), d, nil); err != nil {
 			t.Fatal(err)
 		}

@@ -72,6 +72,23 @@ func Partition(cpc *v1alpha1.CloudProfileConfig, region, zone string) string {
 	return zone
 }
 
+// ClusterPartition is a cluster's partition: the InfrastructureConfig's,
+// else the partition of the first zone of the first worker pool with zones,
+// else the region. It depends on the Shoot and its CloudProfile only, so
+// every part of the extension derives the same one at any time, before the
+// Infrastructure has reported anything.
+func ClusterPartition(cpc *v1alpha1.CloudProfileConfig, ic *v1alpha1.InfrastructureConfig, region string, workerZones [][]string) string {
+	if ic != nil && ic.Partition != "" {
+		return ic.Partition
+	}
+	for _, zones := range workerZones {
+		if len(zones) > 0 {
+			return Partition(cpc, region, zones[0])
+		}
+	}
+	return region
+}
+
 // Region returns the mapping of a region, or nil.
 func Region(cpc *v1alpha1.CloudProfileConfig, region string) *v1alpha1.Region {
 	if cpc == nil {

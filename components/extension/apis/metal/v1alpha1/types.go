@@ -116,8 +116,15 @@ type InfrastructureConfig struct {
 	// +optional
 	Partition string `json:"partition,omitempty"`
 	// Project is the backend project owning the cluster's resources
-	// (metal-stack): the ccm and mcm run with --metal-project set to it. It
-	// is required with metal-stack credentials and refused with ironcore's.
+	// (metal-stack): the extension allocates the cluster's network and
+	// egress IPs in it, and the ccm and mcm run with --metal-project set to
+	// it. It is required with metal-stack credentials and refused with
+	// ironcore's. The backend is known only from the cloudprovider Secret's
+	// keys, which Shoot admission does not read (it reads nothing from the
+	// garden, so it needs no access to every project's Secrets): the
+	// mismatch is refused by the Shoot's first extension step, its
+	// Infrastructure, with an error naming this field and its value, which
+	// gardenlet reports in the Shoot's status.
 	// +optional
 	Project string `json:"project,omitempty"`
 	// Networks configure the cluster's networks.
