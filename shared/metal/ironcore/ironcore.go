@@ -315,7 +315,10 @@ func (b *Backend) checkCapacity(ctx context.Context, op, name string, sel map[st
 	if len(free) > pending {
 		return nil
 	}
-	return metal.Errorf(metal.ErrNoCapacity, op, name, "no free server matches selector %s (%d free, all claimed)", labels.SelectorFromSet(sel), len(free))
+	if len(servers.Items) == 0 {
+		return metal.Errorf(metal.ErrNoCapacity, op, name, "no server matches selector %s", labels.SelectorFromSet(sel))
+	}
+	return metal.Errorf(metal.ErrNoCapacity, op, name, "no free server matches selector %s (%d match, %d free, all claimed)", labels.SelectorFromSet(sel), len(servers.Items), len(free))
 }
 
 // machine builds a metal.Machine from a claim and its server, read for it.
