@@ -8,7 +8,7 @@ import (
 	"github.com/metalkube/metalkube/shared/metal/ironcore"
 )
 
-// Config configures the emulator.
+// Config configures the fleet's servers.
 type Config struct {
 	// Servers is how many Servers to create; their names are "<Prefix>-000"...
 	Servers int
@@ -78,8 +78,14 @@ func (c *Config) SystemUUID(i int) string {
 	return fmt.Sprintf("5e1f0000-%04x-4000-8000-%012x", len(c.Prefix), i)
 }
 
-// nth returns the i-th host address of p.
-func nth(p netip.Prefix, i int) netip.Addr {
+// MAC returns the MAC address of the i-th server's network interface.
+func (c *Config) MAC(i int) string {
+	return fmt.Sprintf("02:00:00:%02x:%02x:%02x", byte(i>>16), byte(i>>8), byte(i))
+}
+
+// NthAddr returns the i-th host address of p: the address the i-th server
+// has in NodeNetwork or NodeNetwork6.
+func NthAddr(p netip.Prefix, i int) netip.Addr {
 	a := p.Masked().Addr()
 	for range i + 1 {
 		a = a.Next()

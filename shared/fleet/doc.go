@@ -10,8 +10,14 @@
 //     of its own, registered as a BMC object (metal-operator creates the
 //     Server from it and discovers it);
 //   - the inventory's labels on each Server (size, zone, region, extras);
+//     Add grows a running fleet by servers of one size;
 //   - metal-operator's probe agent, run while a server is in Discovery and
-//     powered on (it reports this machine's hardware to the registry);
+//     powered on; where the process may create network namespaces (root),
+//     each server's agent runs in a namespace of the server's own whose eth0
+//     carries the server's MAC and its addresses from NodeNetwork and
+//     NodeNetwork6 (the registry is forwarded into it), so each server
+//     reports addresses of its own; elsewhere the agent reports this
+//     machine's interfaces for every server;
 //   - the boot operator's part: every ServerBootConfiguration is marked
 //     Ready, and a claimed, powered-on server boots from the Ignition its
 //     boot configuration references into a Node (hostname from the
@@ -23,14 +29,9 @@
 //     off behind metal-operator's back), a lost server (LoseServer).
 //
 // Binding, power, phases and discovery are metal-operator's; IPs are the
-// IPAM provider's.
-//
-// Emulator is the older stand-in for metal-operator itself (binding, power
-// and phases written here). The ccm and mcm integration tests still run on
-// it; everything else runs on Hardware. This package's tests run each
-// behaviour (binding by reference, NoBind taints and tolerations, boot into a
-// heart-beating Node, a power cut followed by power-on and a new boot,
-// release to Available and off) against both the Emulator and the real
-// metal-operator on Hardware, so the emulator is checked against the peer it
-// stands in for.
+// IPAM provider's. Nothing here plays metal-operator itself: the package's
+// tests run its behaviours (binding by reference, NoBind taints and
+// tolerations, boot into a heart-beating Node, a power cut followed by
+// power-on and a new boot, release to Available and off, each server's own
+// addresses) on the real metal-operator.
 package fleet

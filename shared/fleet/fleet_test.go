@@ -3,7 +3,9 @@ package fleet_test
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"os"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -19,13 +21,14 @@ import (
 	"github.com/metalkube/metalkube/shared/metal/ironcore"
 	"github.com/metalkube/metalkube/shared/testenv"
 	"github.com/metalkube/metalkube/shared/testkit"
+	"github.com/metalkube/metalkube/shared/testkit/netns"
 )
 
 var env *testenv.Env
 
 func TestMain(m *testing.M) {
 	ctrl.SetLogger(logr.Discard()) // the fleet's own logs
-	os.Exit(testenv.Main(stopReal{m}, testenv.Options{CRDs: []testenv.CRDSet{testenv.MetalOperator, testenv.ClusterAPIIPAM}}, &env))
+	os.Exit(testenv.Main(m, testenv.Options{CRDs: []testenv.CRDSet{testenv.MetalOperator, testenv.ClusterAPIIPAM}}, &env))
 }
 
 func TestHostname(t *testing.T) {
@@ -48,84 +51,45 @@ func TestHostname(t *testing.T) {
 	}
 }
 
-// A peer binds, powers and releases ServerClaims: the Emulator (which the ccm
-// and mcm integration tests still run on), or the real metal-operator with
-// Hardware playing the servers. Every behaviour test below runs against both,
-// each on an API server of its own (both act on every claim), so the
-// emulator is checked against the real peer.
-type peer struct {
-	name string
-	c    client.Client
-	// start runs a fleet of cfg; server names its i-th server; cut cuts the
-	// i-th server's power behind the claim's back.
-	start func(t *testing.T, cfg fleet.Config) (server func(int) string, cut func(context.Context, int) error)
-}
-
-// real is the second API server, with metal-operator, started on first use.
-var real struct {
+// operator is metal-operator on the package's API server, started on first
+// use; it lives until TestMain stops the environment.
+var operator struct {
 	once sync.Once
-	env  *testenv.Env
 	mo   *testenv.MetalOperatorPeer
+	ctx  context.Context
 	err  error
 }
 
-func peers(t *testing.T) []peer {
+// start runs hardware for cfg on the real metal-operator until the test ends
+// and waits until its servers are Available.
+func start(t *testing.T, cfg fleet.Config) *fleet.Hardware {
 	t.Helper()
-	emulator := peer{name: "emulator", c: env.Client, start: func(t *testing.T, cfg fleet.Config) (func(int) string, func(context.Context, int) error) {
+	operator.once.Do(func() {
 		ctx, cancel := context.WithCancel(context.Background())
-		emu, err := fleet.New(env.Config, env.Config, cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := emu.Start(ctx); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { cancel(); <-emu.Done() })
-		return cfg.ServerName, func(ctx context.Context, i int) error { return emu.PowerOffServer(ctx, cfg.ServerName(i)) }
-	}}
-	real.once.Do(func() {
-		if real.env, real.err = testenv.Start(testenv.Options{CRDs: []testenv.CRDSet{testenv.MetalOperator}}); real.err != nil {
+		env.BeforeStop(cancel)
+		operator.ctx = ctx
+		if operator.err = env.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "metal-operator-system"}}); operator.err != nil {
 			return
 		}
-		ctx := context.Background()
-		if real.err = real.env.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "metal-operator-system"}}); real.err != nil {
-			return
-		}
-		real.mo, real.err = real.env.StartMetalOperator(ctx, "metal-operator-system")
+		operator.mo, operator.err = env.StartMetalOperator(ctx, "metal-operator-system")
 	})
-	if real.err != nil {
-		t.Fatalf("metal-operator: %v", real.err)
+	if operator.err != nil {
+		t.Fatalf("metal-operator: %v", operator.err)
 	}
-	operator := peer{name: "metal-operator", c: real.env.Client, start: func(t *testing.T, cfg fleet.Config) (func(int) string, func(context.Context, int) error) {
-		probe, err := testenv.PeerBinary(testenv.PeerMetalProbe)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ctx, cancel := context.WithCancel(context.Background())
-		hw, err := fleet.NewHardware(real.env.Config, real.env.Config, fleet.HardwareConfig{Config: cfg, RegistryURL: real.mo.RegistryURL, Probe: probe})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { cancel(); <-hw.Done() })
-		if err := hw.Start(ctx, 3*time.Minute); err != nil {
-			t.Fatalf("%v (metal-operator's output: %s)", err, real.mo.Log)
-		}
-		return cfg.ServerNameOnBMC, hw.CutPower
-	}}
-	return []peer{emulator, operator}
-}
-
-// stopReal stops the second API server after the tests.
-type stopReal struct{ m *testing.M }
-
-func (r stopReal) Run() int {
-	code := r.m.Run()
-	if real.env != nil {
-		if err := real.env.Stop(); err != nil {
-			fmt.Fprintf(os.Stderr, "testenv: stop: %v\n", err)
-		}
+	probe, err := testenv.PeerBinary(testenv.PeerMetalProbe)
+	if err != nil {
+		t.Fatal(err)
 	}
-	return code
+	ctx, cancel := context.WithCancel(operator.ctx)
+	hw, err := fleet.NewHardware(env.Config, env.Config, fleet.HardwareConfig{Config: cfg, RegistryURL: operator.mo.RegistryURL, Probe: probe})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cancel(); <-hw.Done() })
+	if err := hw.Start(ctx, 3*time.Minute); err != nil {
+		t.Fatalf("%v (metal-operator's output: %s)", err, operator.mo.Log)
+	}
+	return hw
 }
 
 func claim(t *testing.T, c client.Client, ns, name string, mutate func(*metalv1alpha1.ServerClaim)) {
@@ -146,41 +110,39 @@ func claim(t *testing.T, c client.Client, ns, name string, mutate func(*metalv1a
 }
 
 func TestBindsByRefAndRespectsTaints(t *testing.T) {
-	for _, p := range peers(t) {
-		t.Run(p.name, func(t *testing.T) {
-			server, _ := p.start(t, fleet.Config{Servers: 2, Prefix: "taint", Sizes: []string{"taint-size"}})
-			ctx := context.Background()
-			// Taint the second server NoBind; a claim without toleration must not get it.
-			name := server(1)
-			srv := &metalv1alpha1.Server{}
-			if err := p.c.Get(ctx, client.ObjectKey{Name: name}, srv); err != nil {
-				t.Fatal(err)
-			}
-			srv.Spec.Taints = []metalv1alpha1.Taint{{Key: "dedicated", Value: "gpu", Effect: metalv1alpha1.TaintEffectNoBind}}
-			if err := p.c.Update(ctx, srv); err != nil {
-				t.Fatal(err)
-			}
-			claim(t, p.c, "fleet-taint", "by-ref-untolerated", func(c *metalv1alpha1.ServerClaim) {
-				c.Spec.ServerRef = &corev1.LocalObjectReference{Name: name}
-			})
-			claim(t, p.c, "fleet-taint", "by-ref-tolerated", func(c *metalv1alpha1.ServerClaim) {
-				c.Spec.ServerRef = &corev1.LocalObjectReference{Name: name}
-				c.Spec.Tolerations = []metalv1alpha1.Toleration{{Key: "dedicated", Operator: metalv1alpha1.TolerationOperatorEqual, Value: "gpu", Effect: metalv1alpha1.TaintEffectNoBind}}
-			})
-			testkit.EventuallyWithin(t, 2*time.Minute, "tolerating claim bound to "+name, func() (bool, string) {
-				if err := p.c.Get(ctx, client.ObjectKey{Name: name}, srv); err != nil {
-					return false, err.Error()
-				}
-				return srv.Spec.ServerClaimRef != nil && srv.Spec.ServerClaimRef.Name == "by-ref-tolerated", fmt.Sprintf("claim ref %+v", srv.Spec.ServerClaimRef)
-			})
-			c := &metalv1alpha1.ServerClaim{}
-			if err := p.c.Get(ctx, client.ObjectKey{Namespace: "fleet-taint", Name: "by-ref-untolerated"}, c); err != nil {
-				t.Fatal(err)
-			}
-			if c.Status.Phase == metalv1alpha1.PhaseBound {
-				t.Fatalf("claim without toleration bound: %+v", c.Status)
-			}
-		})
+	cfg := fleet.Config{Servers: 2, Prefix: "taint", Sizes: []string{"taint-size"}}
+	start(t, cfg)
+	server := cfg.ServerNameOnBMC
+	ctx := context.Background()
+	// Taint the second server NoBind; a claim without toleration must not get it.
+	name := server(1)
+	srv := &metalv1alpha1.Server{}
+	if err := env.Client.Get(ctx, client.ObjectKey{Name: name}, srv); err != nil {
+		t.Fatal(err)
+	}
+	srv.Spec.Taints = []metalv1alpha1.Taint{{Key: "dedicated", Value: "gpu", Effect: metalv1alpha1.TaintEffectNoBind}}
+	if err := env.Client.Update(ctx, srv); err != nil {
+		t.Fatal(err)
+	}
+	claim(t, env.Client, "fleet-taint", "by-ref-untolerated", func(c *metalv1alpha1.ServerClaim) {
+		c.Spec.ServerRef = &corev1.LocalObjectReference{Name: name}
+	})
+	claim(t, env.Client, "fleet-taint", "by-ref-tolerated", func(c *metalv1alpha1.ServerClaim) {
+		c.Spec.ServerRef = &corev1.LocalObjectReference{Name: name}
+		c.Spec.Tolerations = []metalv1alpha1.Toleration{{Key: "dedicated", Operator: metalv1alpha1.TolerationOperatorEqual, Value: "gpu", Effect: metalv1alpha1.TaintEffectNoBind}}
+	})
+	testkit.EventuallyWithin(t, 2*time.Minute, "tolerating claim bound to "+name, func() (bool, string) {
+		if err := env.Client.Get(ctx, client.ObjectKey{Name: name}, srv); err != nil {
+			return false, err.Error()
+		}
+		return srv.Spec.ServerClaimRef != nil && srv.Spec.ServerClaimRef.Name == "by-ref-tolerated", fmt.Sprintf("claim ref %+v", srv.Spec.ServerClaimRef)
+	})
+	c := &metalv1alpha1.ServerClaim{}
+	if err := env.Client.Get(ctx, client.ObjectKey{Namespace: "fleet-taint", Name: "by-ref-untolerated"}, c); err != nil {
+		t.Fatal(err)
+	}
+	if c.Status.Phase == metalv1alpha1.PhaseBound {
+		t.Fatalf("claim without toleration bound: %+v", c.Status)
 	}
 }
 
@@ -188,53 +150,51 @@ func TestBindsByRefAndRespectsTaints(t *testing.T) {
 // heart-beats; after a power cut it is powered on and boots again; once the
 // claim is gone, the server is Available, off and unclaimed.
 func TestBootPowerCutRelease(t *testing.T) {
-	for _, p := range peers(t) {
-		t.Run(p.name, func(t *testing.T) {
-			server, cut := p.start(t, fleet.Config{Servers: 1, Prefix: "boot", Sizes: []string{"boot-size"}, RegisterNodes: true,
-				ExternalCloudProvider: true, Heartbeat: 200 * time.Millisecond})
-			ctx := context.Background()
-			claim(t, p.c, "fleet-boot", "boot-node", func(c *metalv1alpha1.ServerClaim) {
-				c.Spec.ServerSelector = &metav1.LabelSelector{MatchLabels: map[string]string{ironcore.DefaultSizeLabel: "boot-size"}}
-			})
-			node := &corev1.Node{}
-			testkit.EventuallyWithin(t, 2*time.Minute, "node boot-node registered with its status", func() bool {
-				return p.c.Get(ctx, client.ObjectKey{Name: "boot-node"}, node) == nil && node.Status.NodeInfo.SystemUUID != ""
-			})
-			if node.Status.NodeInfo.SystemUUID != "5e1f0000-0004-4000-8000-000000000000" || !hasTaint(node, fleet.TaintUninitialized) {
-				t.Fatalf("node = uuid %q taints %v; want the server's system UUID and the uninitialized taint", node.Status.NodeInfo.SystemUUID, node.Spec.Taints)
-			}
-			first := readyHeartbeat(node)
-			testkit.Eventually(t, "a fresher heartbeat", func() bool {
-				return p.c.Get(ctx, client.ObjectKey{Name: "boot-node"}, node) == nil && readyHeartbeat(node).After(first)
-			})
-			srv := &metalv1alpha1.Server{}
-			if err := cut(ctx, 0); err != nil {
-				t.Fatal(err)
-			}
-			cutAt := time.Now()
-			testkit.EventuallyWithin(t, 2*time.Minute, "the server on again and its node heart-beating after the power cut", func() (bool, string) {
-				if err := p.c.Get(ctx, client.ObjectKey{Name: server(0)}, srv); err != nil {
-					return false, err.Error()
-				}
-				if err := p.c.Get(ctx, client.ObjectKey{Name: "boot-node"}, node); err != nil {
-					return false, err.Error()
-				}
-				hb := readyHeartbeat(node)
-				return srv.Status.PowerState == metalv1alpha1.ServerOnPowerState && hb.After(cutAt.Add(time.Second)),
-					fmt.Sprintf("power %s, last heartbeat %s (cut at %s)", srv.Status.PowerState, hb.Format(time.RFC3339), cutAt.Format(time.RFC3339))
-			})
-			if err := p.c.Delete(ctx, &metalv1alpha1.ServerClaim{ObjectMeta: metav1.ObjectMeta{Namespace: "fleet-boot", Name: "boot-node"}}); err != nil {
-				t.Fatal(err)
-			}
-			testkit.EventuallyWithin(t, 2*time.Minute, "the server released", func() (bool, string) {
-				if err := p.c.Get(ctx, client.ObjectKey{Name: server(0)}, srv); err != nil {
-					return false, err.Error()
-				}
-				return srv.Status.State == metalv1alpha1.ServerStateAvailable && srv.Status.PowerState == metalv1alpha1.ServerOffPowerState && srv.Spec.ServerClaimRef == nil,
-					fmt.Sprintf("state %s, power %s, claim ref %+v", srv.Status.State, srv.Status.PowerState, srv.Spec.ServerClaimRef)
-			})
-		})
+	cfg := fleet.Config{Servers: 1, Prefix: "boot", Sizes: []string{"boot-size"}, RegisterNodes: true,
+		ExternalCloudProvider: true, Heartbeat: 200 * time.Millisecond}
+	hw := start(t, cfg)
+	server, cut := cfg.ServerNameOnBMC, hw.CutPower
+	ctx := context.Background()
+	claim(t, env.Client, "fleet-boot", "boot-node", func(c *metalv1alpha1.ServerClaim) {
+		c.Spec.ServerSelector = &metav1.LabelSelector{MatchLabels: map[string]string{ironcore.DefaultSizeLabel: "boot-size"}}
+	})
+	node := &corev1.Node{}
+	testkit.EventuallyWithin(t, 2*time.Minute, "node boot-node registered with its status", func() bool {
+		return env.Client.Get(ctx, client.ObjectKey{Name: "boot-node"}, node) == nil && node.Status.NodeInfo.SystemUUID != ""
+	})
+	if node.Status.NodeInfo.SystemUUID != "5e1f0000-0004-4000-8000-000000000000" || !hasTaint(node, fleet.TaintUninitialized) {
+		t.Fatalf("node = uuid %q taints %v; want the server's system UUID and the uninitialized taint", node.Status.NodeInfo.SystemUUID, node.Spec.Taints)
 	}
+	first := readyHeartbeat(node)
+	testkit.Eventually(t, "a fresher heartbeat", func() bool {
+		return env.Client.Get(ctx, client.ObjectKey{Name: "boot-node"}, node) == nil && readyHeartbeat(node).After(first)
+	})
+	srv := &metalv1alpha1.Server{}
+	if err := cut(ctx, 0); err != nil {
+		t.Fatal(err)
+	}
+	cutAt := time.Now()
+	testkit.EventuallyWithin(t, 2*time.Minute, "the server on again and its node heart-beating after the power cut", func() (bool, string) {
+		if err := env.Client.Get(ctx, client.ObjectKey{Name: server(0)}, srv); err != nil {
+			return false, err.Error()
+		}
+		if err := env.Client.Get(ctx, client.ObjectKey{Name: "boot-node"}, node); err != nil {
+			return false, err.Error()
+		}
+		hb := readyHeartbeat(node)
+		return srv.Status.PowerState == metalv1alpha1.ServerOnPowerState && hb.After(cutAt.Add(time.Second)),
+			fmt.Sprintf("power %s, last heartbeat %s (cut at %s)", srv.Status.PowerState, hb.Format(time.RFC3339), cutAt.Format(time.RFC3339))
+	})
+	if err := env.Client.Delete(ctx, &metalv1alpha1.ServerClaim{ObjectMeta: metav1.ObjectMeta{Namespace: "fleet-boot", Name: "boot-node"}}); err != nil {
+		t.Fatal(err)
+	}
+	testkit.EventuallyWithin(t, 2*time.Minute, "the server released", func() (bool, string) {
+		if err := env.Client.Get(ctx, client.ObjectKey{Name: server(0)}, srv); err != nil {
+			return false, err.Error()
+		}
+		return srv.Status.State == metalv1alpha1.ServerStateAvailable && srv.Status.PowerState == metalv1alpha1.ServerOffPowerState && srv.Spec.ServerClaimRef == nil,
+			fmt.Sprintf("state %s, power %s, claim ref %+v", srv.Status.State, srv.Status.PowerState, srv.Spec.ServerClaimRef)
+	})
 }
 
 func readyHeartbeat(n *corev1.Node) time.Time {
@@ -253,4 +213,37 @@ func hasTaint(n *corev1.Node, key string) bool {
 		}
 	}
 	return false
+}
+
+// TestServersReportTheirOwnAddresses: each server's probe runs in a network
+// namespace of the server's own, so metal-operator records the server's own
+// MAC and addresses (and no other server's), and its node registers them.
+func TestServersReportTheirOwnAddresses(t *testing.T) {
+	if ok, why := netns.Available(); !ok {
+		t.Skip(why)
+	}
+	cfg := fleet.Config{Servers: 3, Prefix: "own-addr", Sizes: []string{"own-addr-size"}, NodeNetwork6: netip.MustParsePrefix("fd00:10::/64")}
+	start(t, cfg)
+	server := cfg.ServerNameOnBMC
+	ctx := context.Background()
+	want := [][]string{{"10.0.0.1", "fd00:10::1"}, {"10.0.0.2", "fd00:10::2"}, {"10.0.0.3", "fd00:10::3"}}
+	for i, addrs := range want {
+		srv := &metalv1alpha1.Server{}
+		if err := env.Client.Get(ctx, client.ObjectKey{Name: server(i)}, srv); err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		var mac string
+		for _, nic := range srv.Status.NetworkInterfaces {
+			for _, ip := range nic.IPs {
+				if !ip.IsLinkLocalUnicast() {
+					got = append(got, ip.String())
+					mac = nic.MACAddress
+				}
+			}
+		}
+		if !slices.Equal(got, addrs) || mac != cfg.MAC(i) {
+			t.Errorf("server %s: addresses %v on MAC %q, want %v on %s (interfaces %+v)", srv.Name, got, mac, addrs, cfg.MAC(i), srv.Status.NetworkInterfaces)
+		}
+	}
 }

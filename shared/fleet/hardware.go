@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"os"
 	"os/exec"
 	"strings"
 	"sync"
@@ -26,10 +27,13 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/metalkube/metalkube/shared/metal/ironcore"
+	"github.com/metalkube/metalkube/shared/scheme"
 	"github.com/metalkube/metalkube/shared/testenv"
+	"github.com/metalkube/metalkube/shared/testkit/netns"
 )
 
 // mockSystem is the path of the one system metal-operator's Redfish mock BMC
@@ -54,10 +58,19 @@ type Hardware struct {
 	registry string
 	probe    string
 	outage   Outage
+	// netns is whether each server's probe runs in a network namespace of
+	// its own, with the server's addresses (see startProbe).
+	netns bool
+
+	grow sync.Mutex // one add at a time registers BMCs
 
 	mu      sync.Mutex
+	ctx     context.Context // Start's
+	sizes   []string        // by server index
 	bmcs    []*bmc
+	index   map[string]int                // server name -> index
 	probes  map[string]context.CancelFunc // server -> its running probe agent
+	spaces  map[string]*netns.NS          // server -> its network namespace
 	kubelet *kubelets
 	done    chan struct{}
 }
@@ -80,7 +93,8 @@ func NewHardware(metalCfg, nodeCfg *rest.Config, cfg HardwareConfig) (*Hardware,
 		return nil, err
 	}
 	h := &Hardware{cfg: cfg.Config, metal: mc, nodes: nc, mgr: mgr, registry: cfg.RegistryURL, probe: cfg.Probe,
-		probes: map[string]context.CancelFunc{}, done: make(chan struct{})}
+		index: map[string]int{}, probes: map[string]context.CancelFunc{}, spaces: map[string]*netns.NS{}, done: make(chan struct{})}
+	h.netns, _ = netns.Available()
 	h.kubelet = newKubelets(nc, &h.cfg)
 	skip := true
 	opts := controller.Options{MaxConcurrentReconciles: 4, SkipNameValidation: &skip}
@@ -98,40 +112,73 @@ func NewHardware(metalCfg, nodeCfg *rest.Config, cfg HardwareConfig) (*Hardware,
 	return h, nil
 }
 
-// ServerName is the name metal-operator gives the i-th server (its BMC's
+// ServerNameOnBMC is the name metal-operator gives the i-th server (its BMC's
 // first system).
 func (c *Config) ServerNameOnBMC(i int) string { return c.ServerName(i) + "-system-0" }
 
-// Start runs the BMCs and the boot operator in the background, registers the
-// BMCs, labels their Servers and waits until every server is Available
-// (discovered by metal-operator with the probe's help), up to timeout.
+// Start runs the BMCs and the boot operator in the background, adds the
+// configured servers (sizes round-robin) and waits until every one is
+// Available (discovered by metal-operator with the probe's help), up to
+// timeout.
 func (h *Hardware) Start(ctx context.Context, timeout time.Duration) error {
+	h.mu.Lock()
+	h.ctx = ctx
+	h.mu.Unlock()
 	go func() {
 		defer close(h.done)
 		if err := h.mgr.Start(ctx); err != nil {
 			ctrl.Log.WithName("fleet-hardware").Error(err, "stopped")
 		}
+		h.closeSpaces()
 	}()
-	for i := range h.cfg.Servers {
-		if err := h.addBMC(ctx, i); err != nil {
-			return err
+	sizes := make([]string, h.cfg.Servers)
+	for i := range sizes {
+		sizes[i] = h.cfg.Sizes[i%len(h.cfg.Sizes)]
+	}
+	_, err := h.add(ctx, sizes, timeout)
+	return err
+}
+
+// Add adds n servers of size to a started fleet (their indexes follow the
+// existing ones; the first is returned) and waits, up to timeout, until
+// each is Available. Tests running in parallel may each add servers of a
+// size of their own.
+func (h *Hardware) Add(ctx context.Context, size string, n int, timeout time.Duration) (int, error) {
+	sizes := make([]string, n)
+	for i := range sizes {
+		sizes[i] = size
+	}
+	return h.add(ctx, sizes, timeout)
+}
+
+func (h *Hardware) add(ctx context.Context, sizes []string, timeout time.Duration) (int, error) {
+	h.grow.Lock()
+	h.mu.Lock()
+	from, bmcCtx := len(h.sizes), h.ctx
+	h.sizes = append(h.sizes, sizes...)
+	h.mu.Unlock()
+	for i := from; i < from+len(sizes); i++ {
+		if err := h.addBMC(bmcCtx, i); err != nil {
+			h.grow.Unlock()
+			return from, err
 		}
 	}
+	h.grow.Unlock()
 	deadline := time.Now().Add(timeout)
 	for {
-		ready, err := h.labelServers(ctx)
+		ready, err := h.labelServers(ctx, from, from+len(sizes))
 		if err != nil {
-			return err
+			return from, err
 		}
-		if ready == h.cfg.Servers {
-			return nil
+		if ready == len(sizes) {
+			return from, nil
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("fleet: %d of %d servers Available after %s", ready, h.cfg.Servers, timeout)
+			return from, fmt.Errorf("fleet: %d of %d servers Available after %s", ready, len(sizes), timeout)
 		}
 		select {
 		case <-ctx.Done():
-			return ctx.Err()
+			return from, ctx.Err()
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
@@ -191,6 +238,7 @@ func (h *Hardware) addBMC(ctx context.Context, i int) error {
 	addr := l.Addr().(*net.TCPAddr)
 	h.mu.Lock()
 	h.bmcs = append(h.bmcs, b)
+	h.index[h.cfg.ServerNameOnBMC(i)] = i
 	h.mu.Unlock()
 	// Each BMC's system gets a UUID of its own: the mock serves one fixed system.
 	body := fmt.Sprintf(`{"UUID":%q}`, h.cfg.SystemUUID(i))
@@ -227,12 +275,15 @@ func (h *Hardware) addBMC(ctx context.Context, i int) error {
 	return nil
 }
 
-// labelServers puts the inventory labels on the servers metal-operator has
-// created and returns how many are Available.
-func (h *Hardware) labelServers(ctx context.Context) (int, error) {
+// labelServers puts the inventory labels on the servers [from, to) that
+// metal-operator has created and returns how many of them are Available.
+func (h *Hardware) labelServers(ctx context.Context, from, to int) (int, error) {
 	c := &h.cfg
 	ready := 0
-	for i := range c.Servers {
+	for i := from; i < to; i++ {
+		h.mu.Lock()
+		size := h.sizes[i]
+		h.mu.Unlock()
 		srv := &metalv1alpha1.Server{}
 		if err := h.metal.Get(ctx, client.ObjectKey{Name: c.ServerNameOnBMC(i)}, srv); err != nil {
 			if apierrors.IsNotFound(err) {
@@ -240,7 +291,7 @@ func (h *Hardware) labelServers(ctx context.Context) (int, error) {
 			}
 			return 0, err
 		}
-		size, zone := c.Sizes[i%len(c.Sizes)], c.Zones[i%len(c.Zones)]
+		zone := c.Zones[i%len(c.Zones)]
 		want := map[string]string{c.SizeLabel: size, c.PartitionLabel: zone, c.RegionLabel: c.Region}
 		for k, v := range c.ExtraLabels {
 			want[k] = v
@@ -297,7 +348,9 @@ func (h *Hardware) reconcileServer(ctx context.Context, req reconcile.Request) (
 	}
 	on := srv.Status.PowerState == metalv1alpha1.ServerOnPowerState
 	if srv.Status.State == metalv1alpha1.ServerStateDiscovery && on {
-		h.startProbe(srv)
+		if err := h.startProbe(srv); err != nil {
+			return reconcile.Result{}, err
+		}
 	} else {
 		h.stopProbe(srv.Name)
 	}
@@ -342,17 +395,81 @@ func (h *Hardware) boot(ctx context.Context, srv *metalv1alpha1.Server) error {
 	return h.kubelet.boot(ctx, srv, hostname)
 }
 
-func (h *Hardware) startProbe(srv *metalv1alpha1.Server) {
+// startProbe runs metal-operator's probe agent for a server in discovery.
+// Where this process may create network namespaces, the agent runs in one of
+// the server's own: its eth0 (a bridge without ports: not every kernel has
+// the dummy module) carries the server's MAC and its addresses from
+// NodeNetwork and NodeNetwork6, and the registry is forwarded to the same
+// address on the namespace's loopback. So each server
+// reports addresses of its own, as real machines do. Elsewhere the agent
+// runs here and every server reports this machine's interfaces.
+func (h *Hardware) startProbe(srv *metalv1alpha1.Server) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if _, ok := h.probes[srv.Name]; ok || h.probe == "" || srv.Spec.SystemUUID == "" {
-		return
+		return nil
+	}
+	args := []string{h.probe, "--registry-url=" + h.registry, "--server-uuid=" + srv.Spec.SystemUUID, "--duration=500ms"}
+	if i, ok := h.index[srv.Name]; ok && h.netns {
+		ns, err := h.space(srv.Name, i)
+		if err != nil {
+			return err
+		}
+		args = append([]string{"ip", "netns", "exec", ns.Name}, args...)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	h.probes[srv.Name] = cancel
-	cmd := exec.CommandContext(ctx, h.probe, "--registry-url="+h.registry, "--server-uuid="+srv.Spec.SystemUUID, "--duration=500ms")
+	cmd := exec.CommandContext(ctx, args[0], args[1:]...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	go func() { _ = cmd.Run() }()
+	return nil
+}
+
+// space returns the i-th server's network namespace, creating it with the
+// server's link and addresses and the registry forwarded into it. Called
+// with h.mu held.
+func (h *Hardware) space(server string, i int) (*netns.NS, error) {
+	if ns, ok := h.spaces[server]; ok {
+		return ns, nil
+	}
+	u, err := url.Parse(h.registry)
+	if err != nil {
+		return nil, fmt.Errorf("fleet: registry URL %q: %w", h.registry, err)
+	}
+	ns, err := netns.Create(fmt.Sprintf("mkf-%d-%s-%d", os.Getpid(), h.cfg.Prefix, i))
+	if err != nil {
+		return nil, fmt.Errorf("fleet: network namespace of server %s: %w", server, err)
+	}
+	link := [][]string{
+		{"link", "add", "eth0", "address", h.cfg.MAC(i), "type", "bridge"},
+		{"addr", "add", NthAddr(h.cfg.NodeNetwork, i).String() + "/" + fmt.Sprint(h.cfg.NodeNetwork.Bits()), "dev", "eth0"},
+	}
+	if p := h.cfg.NodeNetwork6; p.IsValid() {
+		link = append(link, []string{"addr", "add", NthAddr(p, i).String() + "/" + fmt.Sprint(p.Bits()), "dev", "eth0"})
+	}
+	link = append(link, []string{"link", "set", "eth0", "up"})
+	for _, args := range link {
+		if err := netns.IP(append([]string{"-n", ns.Name}, args...)...); err != nil {
+			_ = ns.Close()
+			return nil, fmt.Errorf("fleet: network namespace of server %s: %w", server, err)
+		}
+	}
+	if err := ns.Forward(h.ctx, u.Host); err != nil {
+		_ = ns.Close()
+		return nil, fmt.Errorf("fleet: forward the registry into the namespace of server %s: %w", server, err)
+	}
+	h.spaces[server] = ns
+	return ns, nil
+}
+
+// closeSpaces removes the servers' network namespaces.
+func (h *Hardware) closeSpaces() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for server, ns := range h.spaces {
+		_ = ns.Close()
+		delete(h.spaces, server)
+	}
 }
 
 func (h *Hardware) stopProbe(server string) {
@@ -362,6 +479,16 @@ func (h *Hardware) stopProbe(server string) {
 		cancel()
 		delete(h.probes, server)
 	}
+}
+
+// Index returns the index of the server named name, or -1.
+func (h *Hardware) Index(name string) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if i, ok := h.index[name]; ok {
+		return i
+	}
+	return -1
 }
 
 // WrapConfig returns a copy of cfg whose requests fail with 503 Service
@@ -414,6 +541,13 @@ func (h *Hardware) bmc(i int) *bmc {
 func (h *Hardware) LoseServer(ctx context.Context, i int) error {
 	name := h.cfg.ServerNameOnBMC(i)
 	h.kubelet.stop(name)
+	h.stopProbe(name)
+	h.mu.Lock()
+	if ns, ok := h.spaces[name]; ok {
+		_ = ns.Close()
+		delete(h.spaces, name)
+	}
+	h.mu.Unlock()
 	if err := h.metal.Delete(ctx, &metalv1alpha1.BMC{ObjectMeta: metav1.ObjectMeta{Name: h.cfg.ServerName(i)}}); client.IgnoreNotFound(err) != nil {
 		return err
 	}
@@ -422,3 +556,23 @@ func (h *Hardware) LoseServer(ctx context.Context, i int) error {
 
 // Nodes returns the node names registered so far, by server.
 func (h *Hardware) Nodes() map[string]string { return h.kubelet.nodes() }
+
+// clients returns the uncached clients for the metal-operator API and the
+// nodes' cluster, and a manager on the metal-operator API (no metrics, no
+// probes) for the fleet's own controllers, logging as name.
+func clients(metalCfg, nodeCfg *rest.Config, name string) (metal, nodes client.Client, mgr manager.Manager, err error) {
+	s := scheme.New()
+	if metal, err = client.New(metalCfg, client.Options{Scheme: s}); err != nil {
+		return nil, nil, nil, err
+	}
+	if nodes, err = client.New(nodeCfg, client.Options{Scheme: s}); err != nil {
+		return nil, nil, nil, err
+	}
+	mgr, err = manager.New(metalCfg, manager.Options{
+		Scheme:                 s,
+		Metrics:                metricsserver.Options{BindAddress: "0"},
+		HealthProbeBindAddress: "0",
+		Logger:                 ctrl.Log.WithName(name),
+	})
+	return metal, nodes, mgr, err
+}

@@ -18,44 +18,11 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/reconcile"
-
-	"github.com/metalkube/metalkube/shared/metal/ironcore"
 )
 
 // TaintUninitialized is the taint a kubelet with an external cloud provider
 // registers with.
 const TaintUninitialized = "node.cloudprovider.kubernetes.io/uninitialized"
-
-// boot registers the server's node once BootDelay has passed since power-on.
-func (e *Emulator) boot(ctx context.Context, claim *metalv1alpha1.ServerClaim, srv *metalv1alpha1.Server) (reconcile.Result, error) {
-	e.mu.Lock()
-	_, done := e.booted[srv.Name]
-	e.mu.Unlock()
-	if done {
-		return reconcile.Result{}, nil
-	}
-	hostname := claim.Name
-	if ref := claim.Spec.IgnitionSecretRef; ref != nil {
-		secret := &corev1.Secret{}
-		if err := e.metal.Get(ctx, client.ObjectKey{Namespace: claim.Namespace, Name: ref.Name}, secret); err == nil {
-			if h := Hostname(secret.Data[ironcore.IgnitionKey]); h != "" {
-				hostname = h
-			}
-		} else if !apierrors.IsNotFound(err) {
-			return reconcile.Result{}, err
-		}
-	}
-	if err := registerNode(ctx, e.nodes, &e.cfg, hostname, srv); err != nil {
-		return reconcile.Result{}, err
-	}
-	e.mu.Lock()
-	e.booted[srv.Name] = hostname
-	delete(e.stopped, srv.Name)
-	e.mu.Unlock()
-	ctrl.LoggerFrom(ctx).Info("server booted, node registered", "server", srv.Name, "node", hostname)
-	return reconcile.Result{}, nil
-}
 
 // registerNode registers the node of a booted server, as its kubelet would.
 func registerNode(ctx context.Context, nodes client.Client, cfg *Config, name string, srv *metalv1alpha1.Server) error {
@@ -124,21 +91,6 @@ func readyCondition(now metav1.Time) corev1.NodeCondition {
 		Message: "kubelet is posting ready status (metalkube fleet)", LastHeartbeatTime: now, LastTransitionTime: now}
 }
 
-// kubelets refreshes the Ready condition of every running node.
-func (e *Emulator) kubelets(ctx context.Context) error {
-	return heartbeats(ctx, e.nodes, e.cfg.Heartbeat, func() map[string]string {
-		running := e.Nodes()
-		e.mu.Lock()
-		defer e.mu.Unlock()
-		for srv := range running {
-			if e.stopped[srv] {
-				delete(running, srv)
-			}
-		}
-		return running
-	})
-}
-
 // heartbeats refreshes, every interval, the Ready condition of the nodes
 // running returns (by server), as their kubelets would.
 func heartbeats(ctx context.Context, nodes client.Client, interval time.Duration, running func() map[string]string) error {
@@ -173,20 +125,6 @@ func heartbeats(ctx context.Context, nodes client.Client, interval time.Duration
 			_ = nodes.Status().Patch(ctx, node, patch)
 		}
 	}
-}
-
-// stopKubelet stops heart-beating for a server's node.
-func (e *Emulator) stopKubelet(server string) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.stopped[server] = true
-}
-
-// forget drops a released server's node so that its next boot registers again.
-func (e *Emulator) forget(server string) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	delete(e.booted, server)
 }
 
 // Hostname finds the hostname in user data: Ignition's /etc/hostname file or
@@ -245,11 +183,6 @@ func dataURL(s string) string {
 }
 
 func readCloser(s string) io.ReadCloser { return io.NopCloser(strings.NewReader(s)) }
-
-func ptrQuantity(s string) *resource.Quantity {
-	q := resource.MustParse(s)
-	return &q
-}
 
 // kubelets are the simulated kubelets of booted servers.
 type kubelets struct {

@@ -199,7 +199,9 @@ func (o *Backend) NewClient(ctx context.Context) (metal.Client, error) {
 		return nil, fmt.Errorf("--%s=%q: %w", FlagMetalKubeconfig, o.MetalKubeconfig, err)
 	}
 	cfg.Timeout = o.Timeout
-	c, err := client.New(cfg, client.Options{Scheme: scheme.New()})
+	// A client that can watch: AllocateIP waits for the IPAM provider on one
+	// shared watch of the claims instead of polling each.
+	c, err := client.NewWithWatch(cfg, client.Options{Scheme: scheme.New()})
 	if err != nil {
 		return nil, fmt.Errorf("backend %s at %s: %w", o.Name, cfg.Host, err)
 	}

@@ -264,7 +264,7 @@ func dieWithParent(e *envtest.Environment, bin, dir string) error {
 
 // BeforeStop registers f to run when Stop is called, before the control plane
 // stops (last registered, first run). Stop anything that watches the API
-// server there, such as a fleet emulator: open watches hold its shutdown up.
+// server there, such as the fleet's hardware: open watches hold its shutdown up.
 func (e *Env) BeforeStop(f func()) { e.beforeStop = append(e.beforeStop, f) }
 
 // Stop runs the BeforeStop functions, stops the control plane and removes its

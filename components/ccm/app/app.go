@@ -61,7 +61,7 @@ func NewCommand(ctx context.Context) *cobra.Command {
 
 // NewCommandWithBackend returns `metalkube ccm` running against the given
 // backend instead of the one the backend flags describe (the tests run the
-// production command against an emulated fleet).
+// production command against a counting backend on the real metal-operator).
 func NewCommandWithBackend(ctx context.Context, c metal.Client) *cobra.Command {
 	return newCommand(ctx, c)
 }

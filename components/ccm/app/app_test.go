@@ -31,6 +31,7 @@ import (
 	"github.com/metalkube/metalkube/shared/metal/ironcore"
 	"github.com/metalkube/metalkube/shared/testenv"
 	"github.com/metalkube/metalkube/shared/testkit"
+	"github.com/metalkube/metalkube/shared/testkit/netns"
 )
 
 const (
@@ -41,7 +42,7 @@ const (
 
 var (
 	env     *testenv.Env
-	emu     *fleet.Emulator
+	hw      *fleet.Hardware
 	backend *counting
 	httpReq atomic.Int64
 
@@ -56,37 +57,55 @@ func TestMain(m *testing.M) {
 	os.Exit(testenv.Main(m, testenv.Options{CRDs: []testenv.CRDSet{testenv.MetalOperator}, IPAM: true}, &env))
 }
 
-// emuCtx bounds the emulator, which lives until TestMain stops it.
-var emuCtx, stopEmu = context.WithCancel(context.Background())
+// peersCtx bounds metal-operator and the fleet's hardware, which live until
+// TestMain stops them.
+var peersCtx, stopPeers = context.WithCancel(context.Background())
 
-// setup starts the fleet emulator (once per binary: it serves every claim on
-// the API server) and the backend the ccm uses, seen through the emulator's
-// outage switch and counted.
+// nodeNetwork and nodeNetwork6 are where the servers' addresses come from
+// (each server's probe reports its own; see fleet.Hardware).
+var (
+	nodeNetwork  = netip.MustParsePrefix("10.0.0.0/16")
+	nodeNetwork6 = netip.MustParsePrefix("fd00:10::/64")
+)
+
+// setup starts the real metal-operator with the fleet's hardware (once per
+// binary: it serves every claim on the API server) and the backend the ccm
+// uses, seen through the hardware's outage switch and counted.
 func setup(t testing.TB) {
 	t.Helper()
-	if emu != nil {
+	if hw != nil {
 		return
 	}
 	ctx := context.Background()
-	if err := env.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil && !apierrors.IsAlreadyExists(err) {
-		t.Fatal(err)
+	for _, name := range []string{ns, "metal-operator-system"} {
+		if err := env.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}); err != nil && !apierrors.IsAlreadyExists(err) {
+			t.Fatal(err)
+		}
 	}
 	if err := env.CreateIPPools(ctx, pool4); err != nil {
 		t.Fatal(err)
 	}
-	var err error
-	emu, err = fleet.New(env.Config, env.Config, fleet.Config{
-		Servers: 8, Sizes: []string{size}, RegisterNodes: true, ExternalCloudProvider: true, Heartbeat: time.Second,
-		NodeNetwork6: netip.MustParsePrefix("fd00:10::/64"), ExtraLabels: map[string]string{"metal.metalkube.io/rack": "rack-1"},
-	})
+	env.BeforeStop(stopPeers)
+	mo, err := env.StartMetalOperator(peersCtx, "metal-operator-system")
 	if err != nil {
 		t.Fatal(err)
 	}
-	env.BeforeStop(stopEmu)
-	if err := emu.Start(emuCtx); err != nil {
+	probe, err := testenv.PeerBinary(testenv.PeerMetalProbe)
+	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := emu.WrapConfig(env.Config)
+	h, err := fleet.NewHardware(env.Config, env.Config, fleet.HardwareConfig{RegistryURL: mo.RegistryURL, Probe: probe, Config: fleet.Config{
+		Servers: 8, Sizes: []string{size}, RegisterNodes: true, ExternalCloudProvider: true, Heartbeat: time.Second,
+		NodeNetwork: nodeNetwork, NodeNetwork6: nodeNetwork6, ExtraLabels: map[string]string{"metal.metalkube.io/rack": "rack-1"},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Start(peersCtx, 5*time.Minute); err != nil {
+		t.Fatalf("%v (metal-operator's output: %s)", err, mo.Log)
+	}
+	hw = h
+	cfg := hw.WrapConfig(env.Config)
 	cfg.Wrap(func(rt http.RoundTripper) http.RoundTripper { return countTripper{rt} })
 	c, err := client.New(cfg, client.Options{Scheme: env.Scheme})
 	if err != nil {
@@ -232,6 +251,18 @@ func TestNodeLifecycle(t *testing.T) {
 		if !v4 || !v6 {
 			t.Errorf("addresses %v: want IPv4 and IPv6 InternalIPs", node.Status.Addresses)
 		}
+		// The server's own addresses, as its probe reported them (one
+		// network namespace per server).
+		if ok, _ := netns.Available(); ok {
+			i := hw.Index(m.Server)
+			want := []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: fleet.NthAddr(nodeNetwork, i).String()},
+				{Type: corev1.NodeInternalIP, Address: fleet.NthAddr(nodeNetwork6, i).String()}}
+			for _, w := range want {
+				if !slices.Contains(node.Status.Addresses, w) {
+					t.Errorf("addresses %v: want %s, the address of server %s (index %d)", node.Status.Addresses, w.Address, m.Server, i)
+				}
+			}
+		}
 	})
 	t.Run("pod CIDR from node IP", func(t *testing.T) {
 		var ip netip.Addr
@@ -253,12 +284,12 @@ func TestNodeLifecycle(t *testing.T) {
 		waitNode(t, "node-a", "shutdown taint", func(n *corev1.Node) bool { return hasTaint(n, cloudapi.TaintNodeShutdown) })
 	})
 	t.Run("outage keeps the node", func(t *testing.T) {
-		if err := emu.LoseServer(context.Background(), m.Server); err != nil {
+		if err := hw.LoseServer(context.Background(), hw.Index(m.Server)); err != nil {
 			t.Fatal(err)
 		}
-		emu.SetOutage(true)
+		hw.SetOutage(true)
 		time.Sleep(4 * time.Second) // several node-monitor periods
-		emu.SetOutage(false)
+		hw.SetOutage(false)
 		if err := env.Client.Get(context.Background(), client.ObjectKey{Name: "node-a"}, &corev1.Node{}); err != nil {
 			t.Fatalf("node deleted during a backend outage: %v", err)
 		}
@@ -373,13 +404,13 @@ func TestLivenessLeavesBackendOut(t *testing.T) {
 		})
 	}
 	waitFor("/healthz?verbose=1", http.StatusOK, "[+]"+app.ControllerBackendHealth)
-	emu.SetOutage(true)
-	defer emu.SetOutage(false)
+	hw.SetOutage(true)
+	defer hw.SetOutage(false)
 	// Readiness turns red naming the backend check.
 	waitFor("/healthz?verbose=1", http.StatusInternalServerError, "[-]"+app.ControllerBackendHealth)
 	if code, body := probe(app.LivenessPath + "&verbose"); code != http.StatusOK {
 		t.Errorf("liveness during a backend outage = %d:\n%s", code, body)
 	}
-	emu.SetOutage(false)
+	hw.SetOutage(false)
 	waitFor("/healthz?verbose=1", http.StatusOK, "[+]"+app.ControllerBackendHealth)
 }

@@ -15,18 +15,15 @@ import (
 	"github.com/metalkube/metalkube/shared/metal"
 )
 
-var servers = 8 // servers created so far (setup makes 8)
-
 // joinNodes allocates n powered-off machines in cl, registers their Nodes at
 // once as kubelets with --cloud-provider=external would, and waits until the
 // ccm has initialized them all. It returns the time that took and the
 // backend calls (machine API calls and HTTP requests) made meanwhile.
 func joinNodes(b *testing.B, cl string, n int) (time.Duration, int64, int64) {
 	ctx := context.Background()
-	if err := emu.CreateServers(ctx, servers, servers+n); err != nil {
+	if _, err := hw.Add(ctx, size, n, 15*time.Minute); err != nil {
 		b.Fatal(err)
 	}
-	servers += n
 	var ms []*metal.Machine
 	for i := range n {
 		m, err := backend.AllocateMachine(ctx, metal.MachineSpec{Name: fmt.Sprintf("%s-%03d", cl, i), Cluster: cl, Image: "flatcar", Size: size, PowerOff: true})

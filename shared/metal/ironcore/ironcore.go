@@ -56,7 +56,10 @@ type PoolRef struct {
 // Config configures the backend.
 type Config struct {
 	// Client talks to the cluster running metal-operator. It should not read
-	// from a cache: allocation decisions need fresh state.
+	// from a cache: allocation decisions need fresh state. A client that can
+	// also watch (client.WithWatch) lets AllocateIP wait for the IPAM provider
+	// on one shared watch of the namespace's IPAddressClaims instead of each
+	// call polling its claim.
 	Client client.Client
 	// Namespace holds the claims, Secrets and IPAddressClaims.
 	Namespace string
@@ -71,8 +74,9 @@ type Config struct {
 
 // Backend is the ironcore backend.
 type Backend struct {
-	c   client.Client
-	cfg Config
+	c     client.Client
+	cfg   Config
+	watch *claimWatch // nil when the client cannot watch
 }
 
 var _ metal.Client = (*Backend)(nil)
@@ -97,7 +101,11 @@ func New(cfg Config) (*Backend, error) {
 	if cfg.IPTimeout == 0 {
 		cfg.IPTimeout = 10 * time.Second
 	}
-	return &Backend{c: cfg.Client, cfg: cfg}, nil
+	b := &Backend{c: cfg.Client, cfg: cfg}
+	if wc, ok := cfg.Client.(client.WithWatch); ok {
+		b.watch = &claimWatch{c: wc, ns: cfg.Namespace}
+	}
+	return b, nil
 }
 
 // Backend implements metal.Client.
@@ -307,7 +315,10 @@ func (b *Backend) checkCapacity(ctx context.Context, op, name string, sel map[st
 	if len(free) > pending {
 		return nil
 	}
-	return metal.Errorf(metal.ErrNoCapacity, op, name, "no free server matches selector %s (%d free, all claimed)", labels.SelectorFromSet(sel), len(free))
+	if len(servers.Items) == 0 {
+		return metal.Errorf(metal.ErrNoCapacity, op, name, "no server matches selector %s", labels.SelectorFromSet(sel))
+	}
+	return metal.Errorf(metal.ErrNoCapacity, op, name, "no free server matches selector %s (%d match, %d free, all claimed)", labels.SelectorFromSet(sel), len(servers.Items), len(free))
 }
 
 // machine builds a metal.Machine from a claim and its server, read for it.

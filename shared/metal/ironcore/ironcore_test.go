@@ -32,7 +32,7 @@ import (
 var env *testenv.Env
 
 func TestMain(m *testing.M) {
-	ctrl.SetLogger(logr.Discard()) // the emulator's logs
+	ctrl.SetLogger(logr.Discard()) // the fleet's logs
 	os.Exit(testenv.Main(m, testenv.Options{CRDs: []testenv.CRDSet{testenv.MetalOperator}, IPAM: true}, &env))
 }
 
@@ -150,7 +150,9 @@ func setup(t testing.TB, name string, servers bool) (*ironcore.Backend, *fleet.H
 	if hw != nil {
 		cfg = hw.WrapConfig(env.Config)
 	}
-	c, err := client.New(cfg, client.Options{Scheme: env.Scheme})
+	// A client that can watch, as in production (shared/options): AllocateIP
+	// waits on the shared claim watch.
+	c, err := client.NewWithWatch(cfg, client.Options{Scheme: env.Scheme})
 	if err != nil {
 		t.Fatal(err)
 	}

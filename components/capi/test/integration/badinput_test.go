@@ -95,8 +95,8 @@ func TestBadInput(t *testing.T) {
 		machine("no-server", "data", infrav1.MetalMachineSpec{Image: "ubuntu-24.04",
 			ServerSelector: &metav1.LabelSelector{MatchLabels: map[string]string{ironcore.DefaultSizeLabel: "no-such-size"}}})
 		cond := waitCondition("no-server", infrav1.ConditionServerReady, infrav1.ReasonNoMatchingServer)
-		if !strings.Contains(cond.Message, "no-such-size") {
-			t.Errorf("message %q does not name the selector", cond.Message)
+		if !strings.Contains(cond.Message, "no server matches selector metal.metalkube.io/size=no-such-size") {
+			t.Errorf("message %q does not say that no server matches the selector", cond.Message)
 		}
 		errorsBefore := reconcileErrors(t)
 		reconcilesBefore := reconciles(t)

@@ -92,12 +92,12 @@ func run(t testing.TB, ips func(metal.Client) metal.Client, mutate ...func(*mana
 		if err := env.CreateIPPools(ctx, pool4, pool6); err != nil {
 			t.Fatal(err)
 		}
-		c, err := client.New(outage.Wrap(env.Config), client.Options{Scheme: env.Scheme})
+		// A client that can watch, as in production (shared/options).
+		c, err := client.NewWithWatch(outage.Wrap(env.Config), client.Options{Scheme: env.Scheme})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if backend, err = ironcore.New(ironcore.Config{Client: c, Namespace: ns, IPTimeout: 5 * time.Second,
-			Pools: map[string][]ironcore.PoolRef{"internet": {pool4.Ref()}, "internet-v6": {pool6.Ref()}}}); err != nil {
+		if backend, err = newBackend(c); err != nil {
 			t.Fatal(err)
 		}
 		for i, asn := range []string{"4200000001", "4200000002"} {
@@ -138,6 +138,12 @@ func run(t testing.TB, ips func(metal.Client) metal.Client, mutate ...func(*mana
 		}
 	}()
 	return func() { cancel(); <-done }
+}
+
+// newBackend returns the tests' ironcore backend on c.
+func newBackend(c client.Client) (*ironcore.Backend, error) {
+	return ironcore.New(ironcore.Config{Client: c, Namespace: ns, IPTimeout: 5 * time.Second,
+		Pools: map[string][]ironcore.PoolRef{"internet": {pool4.Ref()}, "internet-v6": {pool6.Ref()}}})
 }
 
 func service(name, ip string) *corev1.Service {

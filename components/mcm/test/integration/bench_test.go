@@ -15,7 +15,7 @@ import (
 
 // BenchmarkScaleUp50 scales a MachineDeployment from 0 to 50 with the real
 // machine-controller-manager and metalkube's provider on the ironcore backend
-// and the fleet emulator, and reports the time until all 50 Machines run (and
+// and the real metal-operator, and reports the time until all 50 Machines run (and
 // the median Machine's), and the backend requests per machine. Run it with
 // -benchtime=1x: one iteration is one scale-up (the servers are not given
 // back, so there are servers for one). "ip" gives every machine an

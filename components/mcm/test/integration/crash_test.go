@@ -26,21 +26,23 @@ func createMachines(t testing.TB, ns string, n int) {
 	}
 }
 
-const crashRuns = 20
+// crashRuns is how many kill points one test run tries; each run has
+// servers of its own, which the real metal-operator discovers first.
+const crashRuns = 6
 
 func crashSize(run int) string { return fmt.Sprintf("crash-%02d", run) }
 
 // TestCrashDuringScaleUp kills the provider at a random backend request during
-// a 10-machine scale-up (after the request reached the backend, before its
+// a 5-machine scale-up (after the request reached the backend, before its
 // answer was read), checks that no Machine ever holds two servers, then runs
-// the provider again and checks that all ten run on one server each with no
+// the provider again and checks that all five run on one server each with no
 // orphaned claim. MCM_CRASH_SEED replays a seed.
 func TestCrashDuringScaleUp(t *testing.T) {
 	t.Parallel()
-	const runs, machines = crashRuns, 10
-	// A scale-up of ten machines (without IPs) takes about 180 backend
+	const runs, machines = crashRuns, 5
+	// A scale-up of five machines (without IPs) takes about 90 backend
 	// requests; kill points are drawn below that, so every run is killed.
-	const requests = 150
+	const requests = 75
 	seed := uint64(time.Now().UnixNano())
 	if s := os.Getenv("MCM_CRASH_SEED"); s != "" {
 		seed, _ = strconv.ParseUint(s, 10, 64)
@@ -97,8 +99,8 @@ func TestBackendOutage(t *testing.T) {
 		done := make(chan struct{})
 		go func() {
 			defer close(done)
-			defer f.emu.SetOutage(false)
-			f.emu.SetOutage(true)
+			defer f.hw.SetOutage(false)
+			f.hw.SetOutage(true)
 			for base := p.refused.Load(); p.refused.Load() < base+5; {
 				select {
 				case <-ctx.Done():
@@ -108,7 +110,7 @@ func TestBackendOutage(t *testing.T) {
 			}
 			down := false
 			for {
-				f.emu.SetOutage(down)
+				f.hw.SetOutage(down)
 				d := time.Duration(1000+rand.IntN(2000)) * time.Millisecond // up 1-3s
 				if down {
 					d = time.Duration(300+rand.IntN(1200)) * time.Millisecond // down 0.3-1.5s
@@ -149,10 +151,10 @@ func TestBackendOutage(t *testing.T) {
 		}
 	}
 	testkit.Eventually(t, "ready with the backend up", probe("/readyz", http.StatusOK, "[+]backend ok"))
-	f.emu.SetOutage(true)
+	f.hw.SetOutage(true)
 	testkit.Eventually(t, "not ready during the outage", probe("/readyz", http.StatusInternalServerError, "[-]backend failed"))
 	testkit.Eventually(t, "alive during the outage", probe("/healthz", http.StatusOK, "[+]ping ok"))
-	f.emu.SetOutage(false)
+	f.hw.SetOutage(false)
 	testkit.Eventually(t, "ready again", probe("/readyz", http.StatusOK, "[+]backend ok"))
 	stop := flap()
 	// Running needs the backend; the flapping lets it through now and then.
