@@ -162,17 +162,23 @@ func Attach(cfg *rest.Config, opts Options) (*Env, error) {
 		return nil, err
 	}
 	env := &Env{Config: cfg, Client: c, Scheme: s, Kubeconfig: filepath.Join(dir, "kubeconfig"), dir: dir}
-	if err := WriteKubeconfig(cfg, env.Kubeconfig); err != nil {
-		_ = env.Stop()
+	return env.finish(opts.IPAM)
+}
+
+// finish writes the environment's kubeconfig and, with ipam, runs the IPAM
+// provider; on error it stops the environment.
+func (e *Env) finish(ipam bool) (*Env, error) {
+	if err := WriteKubeconfig(e.Config, e.Kubeconfig); err != nil {
+		_ = e.Stop()
 		return nil, err
 	}
-	if opts.IPAM {
-		if _, err := env.StartIPAM(context.Background()); err != nil {
-			_ = env.Stop()
+	if ipam {
+		if _, err := e.StartIPAM(context.Background()); err != nil {
+			_ = e.Stop()
 			return nil, err
 		}
 	}
-	return env, nil
+	return e, nil
 }
 
 func start(opts Options, s *runtime.Scheme, paths []string, labelled []*apiextensionsv1.CustomResourceDefinition, dir string) (*Env, error) {
@@ -214,17 +220,7 @@ func start(opts Options, s *runtime.Scheme, paths []string, labelled []*apiexten
 	if w := e.WebhookInstallOptions; len(w.MutatingWebhooks)+len(w.ValidatingWebhooks) > 0 {
 		env.Webhooks = &WebhookServer{Host: w.LocalServingHost, Port: w.LocalServingPort, CertDir: w.LocalServingCertDir}
 	}
-	if err := WriteKubeconfig(cfg, env.Kubeconfig); err != nil {
-		_ = env.Stop()
-		return nil, err
-	}
-	if opts.IPAM {
-		if _, err := env.StartIPAM(context.Background()); err != nil {
-			_ = env.Stop()
-			return nil, err
-		}
-	}
-	return env, nil
+	return env.finish(opts.IPAM)
 }
 
 // dieWithParent makes etcd and kube-apiserver die with the process that

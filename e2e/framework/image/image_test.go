@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 )
@@ -42,33 +43,12 @@ func TestMetalkube(t *testing.T) {
 	if len(tags) != 1 || tags[0] != ref {
 		t.Errorf("tags %v, want [%s]", tags, ref)
 	}
-	img, err := tarball.ImageFromPath(out, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cf, err := img.ConfigFile()
-	if err != nil {
-		t.Fatal(err)
-	}
+	cf, files := readImage(t, out)
 	if cf.Config.User != "65532:65532" || len(cf.Config.Entrypoint) != 1 || cf.Config.Entrypoint[0] != "/usr/local/bin/metalkube" {
 		t.Errorf("config user %q entrypoint %v, want 65532:65532 [/usr/local/bin/metalkube]", cf.Config.User, cf.Config.Entrypoint)
 	}
 	if got := cf.Config.Labels["org.opencontainers.image.version"]; got != "v1.2.3" {
 		t.Errorf("version label %q, want v1.2.3", got)
-	}
-	files := map[string]*tar.Header{}
-	r := mutate.Extract(img)
-	defer r.Close()
-	tr := tar.NewReader(r)
-	for {
-		h, err := tr.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		files["/"+strings.TrimSuffix(h.Name, "/")] = h
 	}
 	for _, tc := range []struct {
 		path  string
@@ -104,7 +84,20 @@ func TestBinary(t *testing.T) {
 	if _, err := Write(Binary(binary, "/machine-controller-manager", "machine-controller-manager:e2e"), out); err != nil {
 		t.Fatal(err)
 	}
-	img, err := tarball.ImageFromPath(out, nil)
+	cf, files := readImage(t, out)
+	if cf.Config.User != "65532:65532" || len(cf.Config.Entrypoint) != 1 || cf.Config.Entrypoint[0] != "/machine-controller-manager" {
+		t.Errorf("config user %q entrypoint %v, want 65532:65532 [/machine-controller-manager]", cf.Config.User, cf.Config.Entrypoint)
+	}
+	if h, ok := files["/machine-controller-manager"]; !ok || h.Mode&0o777 != 0o755 {
+		t.Errorf("no executable /machine-controller-manager in the image (%v)", h)
+	}
+}
+
+// readImage returns the config of the image in a `docker save` archive and
+// its files' headers by absolute path.
+func readImage(t *testing.T, archive string) (*v1.ConfigFile, map[string]*tar.Header) {
+	t.Helper()
+	img, err := tarball.ImageFromPath(archive, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -112,13 +105,10 @@ func TestBinary(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cf.Config.User != "65532:65532" || len(cf.Config.Entrypoint) != 1 || cf.Config.Entrypoint[0] != "/machine-controller-manager" {
-		t.Errorf("config user %q entrypoint %v, want 65532:65532 [/machine-controller-manager]", cf.Config.User, cf.Config.Entrypoint)
-	}
+	files := map[string]*tar.Header{}
 	r := mutate.Extract(img)
 	defer r.Close()
 	tr := tar.NewReader(r)
-	found := false
 	for {
 		h, err := tr.Next()
 		if errors.Is(err, io.EOF) {
@@ -127,13 +117,9 @@ func TestBinary(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if h.Name == "machine-controller-manager" {
-			found = h.Mode&0o777 == 0o755
-		}
+		files["/"+strings.TrimSuffix(h.Name, "/")] = h
 	}
-	if !found {
-		t.Error("no executable /machine-controller-manager in the image")
-	}
+	return cf, files
 }
 
 // TestWriteErrors: a relative path or a bad reference is refused, naming it.
