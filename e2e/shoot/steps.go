@@ -246,7 +246,7 @@ func (f *Flow) deleteShoot(ctx context.Context) error {
 		f.osc(),
 		&extensionsv1alpha1.Infrastructure{ObjectMeta: metav1.ObjectMeta{Name: "dev", Namespace: f.ns}},
 	} {
-		if _, ok := obj.(*extensionsv1alpha1.ControlPlane); ok {
+		if _, ok := obj.(*extensionsv1alpha1.ControlPlane); ok && f.Kubelet != nil {
 			// The kubelet removes a pod's logs with the pod: keep the
 			// ccm's and mcm's before the ControlPlane takes them away.
 			if err := f.keepPodLogs(); err != nil {
