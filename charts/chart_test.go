@@ -1545,3 +1545,44 @@ func TestGeneratedWebhookCertificates(t *testing.T) {
 		})
 	}
 }
+
+// TestExtensionHasNoBackend: the extension calls each shoot's backend with
+// the shoot's cloudprovider Secret; whatever global.backend says (it is for
+// ccm, lb and mcm), its Deployment gets no backend flag, mount or RBAC.
+func TestExtensionHasNoBackend(t *testing.T) {
+	r := render(t, only("extension", `global:
+  backend:
+    name: metalstack
+    metalstack:
+      url: https://api.metal-stack.example
+      hmacSecret: {name: metal-api-credentials, key: hmac}
+      project: p-1
+extension:
+  webhook:
+    caBundle: |
+`+indent(testCA, 6)))
+	n := 0
+	for _, w := range workloads(t, r.objs) {
+		for _, c := range w.pod.Containers {
+			n++
+			for _, a := range append(slices.Clone(c.Command), c.Args...) {
+				if strings.HasPrefix(a, "--backend") || strings.HasPrefix(a, "--metal-") || strings.HasPrefix(a, "--ip-pool") {
+					t.Errorf("%s: backend flag %q", w.key, a)
+				}
+			}
+			for _, m := range c.VolumeMounts {
+				if strings.HasPrefix(m.Name, "backend-") {
+					t.Errorf("%s: backend mount %s", w.key, m.Name)
+				}
+			}
+		}
+	}
+	for _, o := range r.objs {
+		if strings.HasSuffix(o.GetName(), "-backend") {
+			t.Errorf("%s: backend RBAC rendered", key(o))
+		}
+	}
+	if n == 0 {
+		t.Fatal("no extension container rendered")
+	}
+}

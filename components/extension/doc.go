@@ -12,7 +12,11 @@
 //     validated with field paths by apis/metal/validation.
 //   - controller/infrastructure: node network and egress IPs through the
 //     shoot's own backend (its cloudprovider Secret, package cloudprovider);
-//     status.networking; Migrate/Restore through status.state.
+//     status.networking; Migrate/Restore through status.state; on
+//     metal-stack the cluster's firewall machine running `metalkube firewall`,
+//     rolled new-before-old when its spec changes.
+//   - controller/bastion: Bastions (SSH access) as a machine with a public
+//     address and an SSH filter on metal-stack; refused on ironcore.
 //   - cloudprovider: how a shoot's components and the extension reach the
 //     shoot's backend, from its cloudprovider Secret, CloudProfile region and
 //     InfrastructureConfig.
@@ -21,8 +25,8 @@
 //     (controller/worker/machines).
 //   - controller/controlplane: `metalkube ccm` and its RBAC through seed
 //     and shoot ManagedResources.
-//   - controller/healthcheck: ControlPlaneHealthy, SystemComponentsHealthy,
-//     EveryNodeReady.
+//   - controller/healthcheck: ControlPlaneHealthy, SystemComponentsHealthy
+//     (including the firewall agent's reports), EveryNodeReady.
 //   - webhook/controlplane: external cloud provider for kube-apiserver,
 //     kube-controller-manager and kubelet; the `metalkube mcm` sidecar of
 //     machine-controller-manager.

@@ -53,7 +53,7 @@ type AgentStatus struct {
 }
 
 // FirewallStaleAfter is how long after its last report an agent counts as
-// gone: it reports at least every 30 seconds while it runs.
+// gone: it reports every 30 to 40 seconds while it runs.
 const FirewallStaleAfter = 2 * time.Minute
 
 // Names of the firewall's objects.

@@ -177,8 +177,9 @@ type FirewallStatusStatus struct {
 	// Error is the last apply error, empty when the last apply succeeded.
 	// +optional
 	Error string `json:"error,omitempty"`
-	// LastReported is when the agent last wrote this status: at least every
-	// 30 seconds while it runs, so an older one means the agent stopped.
+	// LastReported is when the agent last wrote this status: every 30 to 40
+	// seconds while it runs (at once when the ruleset changes), so a much
+	// older one means the agent stopped.
 	// +optional
 	LastReported *metav1.Time `json:"lastReported,omitempty"`
 }
