@@ -41,6 +41,11 @@ func TestChartOnRealNode(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := t.Context()
+	release, err := realnode.Exclusive(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer release()
 	start := time.Now()
 	n, err := realnode.Start(ctx, realnode.StartInput{
 		Bin: bin, LogDir: filepath.Join(t.TempDir(), "node"),
