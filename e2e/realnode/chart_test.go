@@ -74,6 +74,13 @@ func startNode(t *testing.T, in realnode.StartInput) (root string, imgs realnode
 		t.Fatal(err)
 	}
 	ctx := t.Context()
+	// The whole test holds the machine's node; released after the node's
+	// teardown and leftover check (cleanups run last registered first).
+	release, err := realnode.Exclusive(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(release)
 	start := time.Now()
 	in.Bin, in.LogDir = bin, filepath.Join(t.TempDir(), "node")
 	in.PauseImage, in.PauseRef, in.Images = imgs.Pause, image.PauseRef, append(in.Images, imgs.Metalkube)

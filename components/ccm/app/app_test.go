@@ -280,6 +280,13 @@ func TestNodeLifecycle(t *testing.T) {
 		if err := backend.SetMachinePower(context.Background(), m.ID, false); err != nil {
 			t.Fatal(err)
 		}
+		// metal-operator powers the server off through its BMC a little
+		// later; until then the node's kubelet heart-beats and would mark
+		// it Ready again.
+		testkit.EventuallyWithin(t, 2*time.Minute, "machine powered off", func() (bool, string) {
+			got, err := backend.GetMachine(context.Background(), m.ID)
+			return err == nil && !got.PoweredOn, fmt.Sprintf("err %v, machine %+v", err, got)
+		})
 		notReady(t, "node-a")
 		waitNode(t, "node-a", "shutdown taint", func(n *corev1.Node) bool { return hasTaint(n, cloudapi.TaintNodeShutdown) })
 	})

@@ -44,6 +44,7 @@ func TestValidate(t *testing.T) {
 		{"pod CIDR pairs", []string{"--metal-cluster=c", "--pod-cidr-node-network=10.0.0.0/16"}, "same number of times"},
 		{"pod CIDR families", []string{"--metal-cluster=c", "--pod-cidr-node-network=10.0.0.0/16", "--pod-cidr-cluster-cidr=fd00::/48"}, "different IP families"},
 		{"announce mode", []string{"--metal-cluster=c", "--announce=bird"}, "--announce"},
+		{"lb service workers", []string{"--metal-cluster=c", "--lb-service-workers=-1"}, "--lb-service-workers=-1"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			o := &Options{}

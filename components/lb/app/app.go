@@ -139,7 +139,7 @@ func AddToManager(_ context.Context, mgr manager.Manager, cfg *Config) error {
 	if err != nil {
 		return err
 	}
-	if err := (&service.Reconciler{Client: mgr.GetClient(), Balancer: b, Class: cfg.Class}).AddToManager(mgr); err != nil {
+	if err := (&service.Reconciler{Client: mgr.GetClient(), Balancer: b, Class: cfg.Class, Workers: cfg.LB.ServiceWorkers}).AddToManager(mgr); err != nil {
 		return err
 	}
 	if cfg.LB.Announce.Mode != announce.ModeNone {

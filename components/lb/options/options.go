@@ -24,6 +24,7 @@ const (
 	FlagPeerASN          = "bgp-peer-asn"
 	FlagL2               = "l2-advertisement"
 	FlagAnnounceResync   = "announce-resync-period"
+	FlagServiceWorkers   = "lb-service-workers"
 )
 
 // Options configure load balancing.
@@ -34,6 +35,9 @@ type Options struct {
 	AdditionalNetworks []string
 	Announce           announce.Config
 	AnnounceResync     time.Duration
+	// ServiceWorkers is how many Services the lb controller reconciles at
+	// once (an allocation mostly waits for the IPAM provider).
+	ServiceWorkers int
 }
 
 // AddFlags binds the flags.
@@ -49,6 +53,7 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.Uint32Var(&o.Announce.PeerASN, FlagPeerASN, 0, "BGP peer ASN; 0: the node's own ASN")
 	fs.BoolVar(&o.Announce.L2, FlagL2, false, "also render an L2Advertisement per pool (MetalLB)")
 	fs.DurationVar(&o.AnnounceResync, FlagAnnounceResync, time.Minute, "how often the announcement configuration is rebuilt without an event")
+	fs.IntVar(&o.ServiceWorkers, FlagServiceWorkers, 32, "LoadBalancer Services reconciled at once (each mostly waits for its IP from the IPAM provider)")
 }
 
 // Validate checks the flags.
@@ -70,6 +75,9 @@ func (o *Options) Validate() error {
 	}
 	if o.AnnounceResync <= 0 {
 		errs = append(errs, fmt.Errorf("--%s must be positive", FlagAnnounceResync))
+	}
+	if o.ServiceWorkers < 0 {
+		errs = append(errs, fmt.Errorf("--%s=%d: must be positive (0: the default)", FlagServiceWorkers, o.ServiceWorkers))
 	}
 	return errors.Join(errs...)
 }

@@ -108,16 +108,37 @@ type Node struct {
 // Start holds it until Stop; the kernel releases it when the process dies.
 const LockFile = "/run/lock/metalkube-realnode.lock"
 
-// acquire waits for the machine's node lock.
-func acquire(ctx context.Context) (*os.File, error) {
-	if err := os.MkdirAll(filepath.Dir(LockFile), 0o755); err != nil {
-		return nil, err
-	}
-	f, err := os.OpenFile(LockFile, os.O_CREATE|os.O_RDWR, 0o644)
+// ExclusiveFile is held by a test for the whole of its use of the machine's
+// node (all its Starts and Stops), so that nothing else changes the host
+// between what it reads before and after: Start's own lock is released
+// between two nodes of one test.
+const ExclusiveFile = "/run/lock/metalkube-realnode-exclusive.lock"
+
+// Exclusive waits until no other test uses the machine's node, and keeps it
+// so until release is called (or the process dies).
+func Exclusive(ctx context.Context) (release func(), err error) {
+	f, err := lockFile(ctx, ExclusiveFile, "another test uses this machine's real node")
 	if err != nil {
 		return nil, err
 	}
-	err = framework.Eventually(ctx, "the real node's lock "+LockFile+" (another node runs on this machine)", 30*time.Minute, 500*time.Millisecond, func(context.Context) (bool, error) {
+	return func() { f.Close() }, nil
+}
+
+// acquire waits for the machine's node lock.
+func acquire(ctx context.Context) (*os.File, error) {
+	return lockFile(ctx, LockFile, "another node runs on this machine")
+}
+
+// lockFile waits for an exclusive flock of path.
+func lockFile(ctx context.Context, path, holder string) (*os.File, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	err = framework.Eventually(ctx, "the real node's lock "+path+" ("+holder+")", 30*time.Minute, 500*time.Millisecond, func(context.Context) (bool, error) {
 		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
 		return err == nil, err
 	})

@@ -44,6 +44,13 @@ func TestNodeTwice(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := t.Context()
+	// The other node test of `go test ./...` runs in parallel: what is read
+	// of the host before and after must not be its node's.
+	release, err := Exclusive(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer release()
 	before := ReadSysctls()
 	paths := ExistingHostPaths()
 	stateDir := DefaultStateDir

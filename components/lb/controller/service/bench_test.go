@@ -28,7 +28,10 @@ import (
 //   - the indexed lookups on the same polling backend (before waits shared a
 //     watch);
 //   - today's code: indexed lookups, and AllocateIP waiting on the backend's
-//     shared claim watch (its client can watch, as in production).
+//     shared claim watch (its client can watch, as in production);
+//   - the same with --lb-service-workers=128 instead of the default 32.
+//
+// Every run but the last has the lb controller's default 32 workers.
 //
 // It reports each and the ratios to the reference. Nothing may leak: after
 // each run no claim and no address is left. The provider alone (n
@@ -52,28 +55,32 @@ func BenchmarkServices500(b *testing.B) {
 		b.Fatal(err)
 	}
 	for range b.N {
-		ref := servicesUntilIPs(b, n, func(metal.Client) metal.Client { return listAll{polling} })
-		idxPolling := servicesUntilIPs(b, n, func(metal.Client) metal.Client { return polling })
-		idx := servicesUntilIPs(b, n, nil)
+		ref := servicesUntilIPs(b, n, 0, func(metal.Client) metal.Client { return listAll{polling} })
+		idxPolling := servicesUntilIPs(b, n, 0, func(metal.Client) metal.Client { return polling })
+		idx := servicesUntilIPs(b, n, 0, nil)
+		idx128 := servicesUntilIPs(b, n, 128, nil)
 		floor := claimsUntilBound(b, n)
 		b.ReportMetric(ref.Seconds(), "s-reference")
 		b.ReportMetric(idxPolling.Seconds(), "s-indexed-polling")
 		b.ReportMetric(idx.Seconds(), "s-indexed-watch")
+		b.ReportMetric(idx128.Seconds(), "s-indexed-watch-128-workers")
 		b.ReportMetric(floor.Seconds(), "s-provider-alone")
 		b.ReportMetric(ref.Seconds()/idxPolling.Seconds(), "x-faster-polling")
 		b.ReportMetric(ref.Seconds()/idx.Seconds(), "x-faster")
+		b.ReportMetric(ref.Seconds()/idx128.Seconds(), "x-faster-128-workers")
 	}
 }
 
-// servicesUntilIPs runs the controllers (their IP calls through ips), creates
+// servicesUntilIPs runs the controllers (their IP calls through ips; workers
+// Services at once, 0: the default), creates
 // n Services at once and returns the time until all have an IP; then it
 // deletes them and waits until every claim and address is gone.
-func servicesUntilIPs(b *testing.B, n int, ips func(metal.Client) metal.Client) time.Duration {
+func servicesUntilIPs(b *testing.B, n, workers int, ips func(metal.Client) metal.Client) time.Duration {
 	ctx := context.Background()
 	// The 3s lease of the test options does not survive 500 creates on a
 	// loaded 2-core machine; the benchmark measures allocation, not leader
 	// election.
-	stop := run(b, ips, func(o *manager.Options) { o.LeaderElection = false })
+	stop := runWorkers(b, ips, workers, func(o *manager.Options) { o.LeaderElection = false })
 	defer stop()
 	svcs := make([]*corev1.Service, n)
 	t0 := time.Now()

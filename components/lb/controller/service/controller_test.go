@@ -77,6 +77,13 @@ func start(t testing.TB, mutate ...func(*manager.Options)) {
 // backend itself); it returns the function that stops the controllers.
 func run(t testing.TB, ips func(metal.Client) metal.Client, mutate ...func(*manager.Options)) (stop func()) {
 	t.Helper()
+	return runWorkers(t, ips, 0, mutate...)
+}
+
+// runWorkers is run with the lb controller's --lb-service-workers (0: its
+// default).
+func runWorkers(t testing.TB, ips func(metal.Client) metal.Client, workers int, mutate ...func(*manager.Options)) (stop func()) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer func() {
 		if stop == nil {
@@ -119,7 +126,7 @@ func run(t testing.TB, ips func(metal.Client) metal.Client, mutate ...func(*mana
 	if ips != nil {
 		be = ips(backend)
 	}
-	o := &lbapp.Config{Metal: be, Cluster: cluster, LB: lboptions.Options{Network: "internet", Network6: "internet-v6", AnnounceResync: 2 * time.Second,
+	o := &lbapp.Config{Metal: be, Cluster: cluster, LB: lboptions.Options{Network: "internet", Network6: "internet-v6", AnnounceResync: 2 * time.Second, ServiceWorkers: workers,
 		Announce: announce.Config{Mode: announce.ModeMetalLB, Namespace: "metallb-system", ASNLabel: announce.DefaultASNLabel,
 			PeerAddressLabel: announce.DefaultPeerAddressLabel, PeerAddress: announce.DefaultPeerAddress}}}
 	if err := lbapp.AddToManager(ctx, mgr, o); err != nil {
