@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -94,7 +95,9 @@ func NewHardware(metalCfg, nodeCfg *rest.Config, cfg HardwareConfig) (*Hardware,
 	}
 	h := &Hardware{cfg: cfg.Config, metal: mc, nodes: nc, mgr: mgr, registry: cfg.RegistryURL, probe: cfg.Probe,
 		index: map[string]int{}, probes: map[string]context.CancelFunc{}, spaces: map[string]*netns.NS{}, done: make(chan struct{})}
-	h.netns, _ = netns.Available()
+	if h.netns, _ = netns.Available(); h.netns {
+		removeStaleSpaces()
+	}
 	h.kubelet = newKubelets(nc, &h.cfg)
 	skip := true
 	opts := controller.Options{MaxConcurrentReconciles: 4, SkipNameValidation: &skip}
@@ -436,7 +439,7 @@ func (h *Hardware) space(server string, i int) (*netns.NS, error) {
 	if err != nil {
 		return nil, fmt.Errorf("fleet: registry URL %q: %w", h.registry, err)
 	}
-	ns, err := netns.Create(fmt.Sprintf("mkf-%d-%s-%d", os.Getpid(), h.cfg.Prefix, i))
+	ns, err := netns.Create(fmt.Sprintf("%s%d-%s-%d", spacePrefix, os.Getpid(), h.cfg.Prefix, i))
 	if err != nil {
 		return nil, fmt.Errorf("fleet: network namespace of server %s: %w", server, err)
 	}
@@ -460,6 +463,32 @@ func (h *Hardware) space(server string, i int) (*netns.NS, error) {
 	}
 	h.spaces[server] = ns
 	return ns, nil
+}
+
+// spacePrefix starts the name of every server's network namespace; the
+// creating process's id follows.
+const spacePrefix = "mkf-"
+
+// removeStaleSpaces removes the servers' network namespaces that processes
+// which no longer run left behind (killed before their fleet stopped).
+func removeStaleSpaces() {
+	entries, err := os.ReadDir("/var/run/netns")
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		rest, ok := strings.CutPrefix(e.Name(), spacePrefix)
+		if !ok {
+			continue
+		}
+		pid, _, _ := strings.Cut(rest, "-")
+		if _, err := strconv.Atoi(pid); err != nil {
+			continue
+		}
+		if _, err := os.Stat("/proc/" + pid); os.IsNotExist(err) {
+			_ = netns.IP("netns", "del", e.Name())
+		}
+	}
 }
 
 // closeSpaces removes the servers' network namespaces.
