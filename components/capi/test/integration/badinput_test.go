@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	metalv1alpha1 "github.com/ironcore-dev/metal-operator/api/v1alpha1"
 	corev1 "k8s.io/api/core/v1"
@@ -67,6 +68,9 @@ func TestBadInput(t *testing.T) {
 		return err == nil
 	}
 
+	// The late machine's host, and so its Node, is named inside the test's
+	// namespace, so that the cleanup below finds the Node.
+	lateUserData := "#cloud-config\nhostname: " + ns + ".late\n"
 	t.Run("missing bootstrap Secret", func(t *testing.T) {
 		machine("no-secret", "no-secret-data", infrav1.MetalMachineSpec{Image: "ubuntu-24.04", Size: serverSize})
 		cond := waitCondition("no-secret", infrav1.ConditionBootstrapDataReady, infrav1.ReasonBootstrapSecretNotFound)
@@ -77,14 +81,14 @@ func TestBadInput(t *testing.T) {
 			t.Error("a server was claimed without bootstrap data")
 		}
 		must(t, c.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "no-secret-data"},
-			Data: map[string][]byte{metalmachine.BootstrapValueKey: []byte("#cloud-config\nhostname: late\n"), metalmachine.BootstrapFormatKey: []byte(metalmachine.FormatCloudConfig)}}))
+			Data: map[string][]byte{metalmachine.BootstrapValueKey: []byte(lateUserData), metalmachine.BootstrapFormatKey: []byte(metalmachine.FormatCloudConfig)}}))
 		mm := waitMetalMachines(t, ctx, ns, nil, 1)
 		if mm[0].Name != "no-secret" {
 			t.Fatalf("provisioned %s", mm[0].Name)
 		}
 		secret := &corev1.Secret{}
 		must(t, c.Get(ctx, client.ObjectKey{Namespace: metalNamespace, Name: ns + ".no-secret"}, secret))
-		if got := string(secret.Data[ironcore.IgnitionKey]); got != "#cloud-config\nhostname: late\n" {
+		if got := string(secret.Data[ironcore.IgnitionKey]); got != lateUserData {
 			t.Errorf("user data %q", got)
 		}
 	})
@@ -166,6 +170,12 @@ func TestBadInput(t *testing.T) {
 	// never linked it to its Machine and does not delete it. It would
 	// carry the system UUID of a server the next test reuses (and the ccm
 	// there would match it): delete it as the cluster's owner would.
+	// The fleet registers the late machine's Node when that machine boots,
+	// which may come after the Cluster is gone: wait for it, then delete.
+	late := &corev1.Node{}
+	testkit.EventuallyWithin(t, 4*time.Minute, "the late machine's Node "+ns+".late registered", func() error {
+		return c.Get(ctx, client.ObjectKey{Name: ns + ".late"}, late)
+	})
 	nodes := &corev1.NodeList{}
 	must(t, c.List(ctx, nodes))
 	for i := range nodes.Items {
