@@ -3,7 +3,6 @@ package framework
 import (
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"path"
 	"path/filepath"
@@ -13,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/metalkube/metalkube/shared/testkit/ports"
 
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -382,12 +383,6 @@ func (rw *rewriter) files(dir string) error {
 	})
 }
 
-// FreePort returns a TCP port on 127.0.0.1 that is free right now.
-func FreePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
+// FreePort returns a TCP port on 127.0.0.1 that is free and handed out to no
+// one else (see package ports).
+func FreePort() (int, error) { return ports.Free() }

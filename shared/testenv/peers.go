@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/metalkube/metalkube/shared/testkit/ports"
+
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -141,15 +143,9 @@ func (p *Peer) Stop() {
 // Done is closed when the peer has exited.
 func (p *Peer) Done() <-chan struct{} { return p.done }
 
-// FreeAddr returns a loopback address with a port that was free a moment ago.
-func FreeAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer l.Close()
-	return l.Addr().String(), nil
-}
+// FreeAddr returns a loopback address with a port that is free and handed
+// out to no one else (see package ports).
+func FreeAddr() (string, error) { return ports.Addr() }
 
 // StartIPAM starts the Cluster API in-cluster IPAM provider against the
 // environment (which needs the ClusterAPIIPAM and InClusterIPAM CRD sets),

@@ -19,6 +19,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/metalkube/metalkube/shared/testkit/ports"
+
 	mcmv1alpha1 "github.com/gardener/machine-controller-manager/pkg/apis/machine/v1alpha1"
 	mcmoptions "github.com/gardener/machine-controller-manager/pkg/util/provider/app/options"
 	"github.com/go-logr/logr"
@@ -298,12 +300,11 @@ func startProvider(t testing.TB, f *fleetSetup, po providerOpts) *process {
 
 func freePort(t testing.TB) int32 {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	p, err := ports.Free()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	return int32(l.Addr().(*net.TCPAddr).Port)
+	return int32(p) //nolint:gosec // a port number fits
 }
 
 func newMachine(ns, name string) *mcmv1alpha1.Machine {
