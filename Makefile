@@ -62,7 +62,7 @@ deps: ## Install the Debian packages the tests use (nftables, iperf3, cloud-init
 	hack/deps.sh
 
 .PHONY: testbin
-testbin: ## Build the test control plane (kube-apiserver, etcd), the real node (kubelet, kube-scheduler, kube-proxy, containerd, crictl, helm), machine-controller-manager, metal-operator, the in-cluster IPAM provider, csi-sanity, the external-provisioner and external-resizer, the Cluster API core manager and kubeadm providers from their Go modules, once
+testbin: ## Build the test control plane (kube-apiserver, etcd), the real node (kubelet, kube-scheduler, kube-proxy, containerd, crictl, e2e/cmd/helminstall), machine-controller-manager, metal-operator, the in-cluster IPAM provider, csi-sanity, the external-provisioner and external-resizer, the Cluster API core manager and kubeadm providers from their Go modules, once
 	hack/controlplane.sh
 	hack/node.sh
 	hack/peers.sh
