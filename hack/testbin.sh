@@ -49,6 +49,7 @@ if [ -f "$logs/failed" ]; then
 	while read -r s; do
 		echo "--- $s failed:" >&2
 		cat "$logs"/*-"${s//\//_}".log >&2
+		echo >&2
 	done <"$logs/failed"
 fi
 exit $status
