@@ -18,7 +18,8 @@ import (
 )
 
 // TestChartOnRealNode installs the chart for every role into the real node
-// and checks each pod: Ready, never restarted, non-root with a read-only
+// (each role's webhooks called over TLS through their Services, the capi
+// provider reconciling and releasing a MetalCluster) and checks each pod: Ready, never restarted, non-root with a read-only
 // root filesystem, its log readable through the API server, no RBAC denial
 // and no secret in its log; the node leaves nothing behind.
 func TestChartOnRealNode(t *testing.T) {
@@ -34,8 +35,9 @@ func TestChartOnRealNode(t *testing.T) {
 	var memory []framework.MemoryRow
 	for _, r := range Roles {
 		t.Run(r.Name, func(t *testing.T) {
-			// InstallRole also calls the extension's webhook over TLS
-			// through its Service.
+			// InstallRole also calls the role's webhooks over TLS
+			// through their Services and has the capi provider
+			// reconcile a MetalCluster.
 			in, err := InstallRole(ctx, n, root, t.TempDir(), imgs.MetalkubeRef, r)
 			if err != nil {
 				t.Fatal(err)

@@ -22,6 +22,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/yaml"
@@ -29,6 +30,7 @@ import (
 	"github.com/metalkube/metalkube/e2e/framework"
 	"github.com/metalkube/metalkube/e2e/framework/realnode"
 	"github.com/metalkube/metalkube/shared/testenv"
+	"github.com/metalkube/metalkube/shared/testkit/pki"
 )
 
 // Release is every role's release name: the chart then names its objects
@@ -48,11 +50,16 @@ type Role struct {
 	// Check, if set, runs after the install until it succeeds: the
 	// webhook answering through its Service.
 	Check func(ctx context.Context, cs kubernetes.Interface, in Installed) error
+	// Works, if set, runs once after Check: the component doing its job
+	// from its pods (objects it reconciles on the node).
+	Works func(ctx context.Context, n *realnode.Node, in Installed) error
 }
 
 // Roles are the cluster roles the chart serves that run on one node: the
-// seed (the extension) and a cluster's own control plane (ccm, mcm and lb
-// for its own class of Services, next to the ccm's service controller).
+// seed (the extension), a cluster's own control plane (ccm, mcm and lb for
+// its own class of Services, next to the ccm's service controller), the
+// garden (the admission webhooks) and a Cluster API management cluster (the
+// capi provider).
 var Roles = []Role{
 	{Name: "seed", Preset: "seed", Webhook: "extension", Check: func(ctx context.Context, cs kubernetes.Interface, in Installed) error {
 		return CallWebhook(ctx, cs, in.Namespace, in.CA)
@@ -62,6 +69,10 @@ var Roles = []Role{
 		"lb":  map[string]any{"enabled": true, "cluster": realnode.NodeName, "loadBalancerClass": "metalkube.io/lb"},
 	}},
 	{Name: "garden", Preset: "garden", Webhook: "admission", Check: checkSecretValidation},
+	// A Cluster API management cluster: the infrastructure provider on the
+	// in-cluster ironcore backend (metal-operator's CRDs, installed by
+	// Prepare), next to Cluster API's core CRDs.
+	{Name: "capi-management", Preset: "capi-management", Webhook: "capi", Check: checkMetalClusterWebhooks, Works: reconcileMetalCluster},
 }
 
 // checkSecretValidation creates cloudprovider Secrets of type metalkube
@@ -86,7 +97,8 @@ func checkSecretValidation(ctx context.Context, cs kubernetes.Interface, in Inst
 }
 
 // Prepare installs what the chart's components expect in a cluster (the
-// CRDs they watch, MetalLB's namespace) into the node.
+// CRDs they watch, Cluster API's included, MetalLB's namespace) into the
+// node.
 func Prepare(ctx context.Context, n *realnode.Node) error {
 	if err := installCRDs(n); err != nil {
 		return fmt.Errorf("install CRDs: %w", err)
@@ -110,6 +122,9 @@ type Installed struct {
 	CA, Key []byte
 	// Took is how long `helm install --wait` took.
 	Took time.Duration
+	// Config reaches the node's API server, for clients of kinds the
+	// clientset does not know.
+	Config *rest.Config
 }
 
 // InstallRole runs `helm install --wait` of the umbrella chart with a
@@ -120,7 +135,7 @@ func InstallRole(ctx context.Context, n *realnode.Node, root, dir, ref string, r
 	if err != nil {
 		return Installed{}, err
 	}
-	in := Installed{Namespace: "metalkube-" + r.Name}
+	in := Installed{Namespace: "metalkube-" + r.Name, Config: n.Config}
 	if _, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: in.Namespace}}, metav1.CreateOptions{}); err != nil {
 		return in, err
 	}
@@ -149,17 +164,22 @@ func InstallRole(ctx context.Context, n *realnode.Node, root, dir, ref string, r
 			return in, err
 		}
 	}
+	if r.Works != nil {
+		if err := r.Works(ctx, n, in); err != nil {
+			return in, fmt.Errorf("%s: %w\n%s", r.Name, err, PodReport(ctx, cs, in.Namespace))
+		}
+	}
 	return in, nil
 }
 
 // installCRDs installs what the components watch: Gardener's extension and
 // resource CRDs, machine-controller-manager's, metal-operator's, Cluster
-// API IPAM's and MetalLB's, from the Go module cache like the rest of the
+// API's core and IPAM CRDs and MetalLB's, from the Go module cache like the rest of the
 // suite.
 func installCRDs(n *realnode.Node) error {
 	ctrllog.SetLogger(logr.Discard()) // envtest.InstallCRDs logs through it
 	paths, err := testenv.CRDPaths(testenv.GardenerExtensions, testenv.GardenerResources, testenv.MachineControllerManager,
-		testenv.MetalOperator, testenv.ClusterAPIIPAM)
+		testenv.MetalOperator, testenv.ClusterAPIIPAM, testenv.ClusterAPI)
 	if err != nil {
 		return err
 	}
@@ -234,7 +254,7 @@ func webhookService(component string) string { return "metalkube-" + component +
 // a fresh CA into the chart's tlsSecret and returns the CA.
 func webhookCert(ctx context.Context, cs kubernetes.Interface, ns, component string) (ca, key []byte, err error) {
 	svc := webhookService(component)
-	authority, err := realnode.NewCA("realnode-webhook-ca")
+	authority, err := pki.NewCA("realnode-webhook-ca")
 	if err != nil {
 		return nil, nil, err
 	}
