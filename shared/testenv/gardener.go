@@ -102,7 +102,7 @@ func (e *Env) startGardenerAPIServer(ctx context.Context, etcdURL string) error 
 		return err
 	}
 	probes := "/healthz,/readyz,/livez"
-	if _, err := e.StartPeer(ctx, PeerSpec{Name: PeerGardenerAPIServer, HealthAddr: addr, HealthCA: ca.PEM, Args: []string{
+	p, err := e.StartPeer(ctx, PeerSpec{Name: PeerGardenerAPIServer, HealthAddr: addr, HealthCA: ca.PEM, Args: []string{
 		"--bind-address=" + host, "--secure-port=" + port,
 		"--tls-cert-file=" + cert, "--tls-private-key-file=" + key,
 		"--etcd-servers=" + etcdURL,
@@ -110,10 +110,23 @@ func (e *Env) startGardenerAPIServer(ctx context.Context, etcdURL string) error 
 		"--kubeconfig=" + e.Kubeconfig,
 		"--authentication-kubeconfig=" + e.Kubeconfig, "--authorization-kubeconfig=" + e.Kubeconfig,
 		"--authorization-always-allow-paths=" + probes,
-	}}); err != nil {
+	}})
+	if err != nil {
 		return err
 	}
-	return e.registerGardenerAPIs(ctx, addr, ca.PEM)
+	if err := e.registerGardenerAPIs(ctx, addr, ca.PEM); err != nil {
+		return fmt.Errorf("%w\n--- end of %s:\n%s", err, p.Log, logTail(p.Log, 4000))
+	}
+	return nil
+}
+
+// logTail is the last n bytes of a log file, or why it cannot be read.
+func logTail(path string, n int) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err.Error()
+	}
+	return string(b[max(0, len(b)-n):])
 }
 
 // registerGardenerAPIs creates the ExternalName Service and an APIService
@@ -173,7 +186,7 @@ func (e *Env) registerGardenerAPIs(ctx context.Context, addr string, caPEM []byt
 	shoots := &unstructured.UnstructuredList{}
 	shoots.SetGroupVersionKind(schema.GroupVersionKind{Group: "core.gardener.cloud", Version: "v1beta1", Kind: "ShootList"})
 	var last error
-	err = wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, 2*time.Minute, true, func(ctx context.Context) (bool, error) {
+	err = wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, 3*time.Minute, true, func(ctx context.Context) (bool, error) {
 		for _, name := range names {
 			as := &unstructured.Unstructured{}
 			as.SetAPIVersion("apiregistration.k8s.io/v1")
