@@ -14,10 +14,10 @@ import (
 // The images of the storage role besides the metalkube image: the csi node
 // plugin's and the sidecars', under names no registry serves.
 const (
-	csiNodeRepo     = "metalkube.local/metalkube-csi-node"
-	provisionerRef  = "metalkube.local/csi-provisioner:v6.3.0"
-	resizerRef      = "metalkube.local/csi-resizer:v2.2.0"
-	registrarRef    = "metalkube.local/csi-registrar:e2e"
+	csiNodeRepo      = "metalkube.local/metalkube-csi-node"
+	provisionerRef   = "metalkube.local/csi-provisioner:v6.3.0"
+	resizerRef       = "metalkube.local/csi-resizer:v2.2.0"
+	registrarRef     = "metalkube.local/csi-registrar:e2e"
 	livenessProbeRef = "metalkube.local/csi-livenessprobe:e2e"
 )
 
@@ -86,4 +86,3 @@ func StorageRole(vg, device, kubeletDir string, imgs realnode.Images) Role {
 		},
 	}}}
 }
-
