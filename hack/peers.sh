@@ -9,7 +9,9 @@
 #   ipam-in-cluster         the Cluster API in-cluster IPAM provider;
 #   gardener-resource-manager  Gardener's, at the gardener version the workspace
 #                           requires, built with the workspace's module set (the
-#                           one the extension is built and tested with).
+#                           one the extension is built and tested with);
+#   gardener-apiserver      Gardener's API server, the same way (the webhook
+#                           suite admits Shoots through it).
 # Like hack/controlplane.sh, the binaries are kept in a per-user cache keyed by
 # version and linked into the repository's git-ignored bin/.
 #
@@ -38,15 +40,19 @@ build ipam-in-cluster "$ipam_module" "$ipam_version" .
 build metal-operator "$metal_module" "$metal_version" ./cmd
 build metalprobe "$metal_module" "$metal_version" ./cmd/metalprobe
 
-# gardener-resource-manager: built in the workspace, so that it shares the Go
-# build cache with the extension instead of compiling a second dependency set.
+# gardener-resource-manager and gardener-apiserver (the garden's aggregated
+# API server: Shoots, CloudProfiles, ...): built in the workspace, so that they
+# share the Go build cache with the extension instead of compiling a second
+# dependency set.
 gardener_module=github.com/gardener/gardener
 gardener_version=$(cd "$root/components/extension" && go list -m -f '{{.Version}}' "$gardener_module")
-grm="$cache/gardener-resource-manager-$gardener_version/gardener-resource-manager"
-if [ ! -x "$grm" ]; then
-	echo "building gardener-resource-manager $gardener_version (once; cached in $cache)" >&2
-	mkdir -p "$(dirname "$grm")"
-	(cd "$root" && go build -o "$grm.tmp" "$gardener_module/cmd/gardener-resource-manager")
-	mv "$grm.tmp" "$grm"
-fi
-ln -sf "$grm" "$bin/gardener-resource-manager"
+for name in gardener-resource-manager gardener-apiserver; do
+	out="$cache/$name-$gardener_version/$name"
+	if [ ! -x "$out" ]; then
+		echo "building $name $gardener_version (once; cached in $cache)" >&2
+		mkdir -p "$(dirname "$out")"
+		(cd "$root" && go build -o "$out.tmp" "$gardener_module/cmd/$name")
+		mv "$out.tmp" "$out"
+	fi
+	ln -sf "$out" "$bin/$name"
+done

@@ -31,6 +31,7 @@ import (
 	"github.com/metalkube/metalkube/e2e/framework"
 	"github.com/metalkube/metalkube/e2e/framework/realnode"
 	"github.com/metalkube/metalkube/shared/testenv"
+	"github.com/metalkube/metalkube/shared/testkit/pki"
 )
 
 // Release is every role's release name: the chart then names its objects
@@ -284,7 +285,7 @@ func webhookService(component string) string { return "metalkube-" + component +
 // a fresh CA into the chart's tlsSecret and returns the CA.
 func webhookCert(ctx context.Context, cs kubernetes.Interface, ns, component string) (ca, key []byte, err error) {
 	svc := webhookService(component)
-	authority, err := realnode.NewCA("realnode-webhook-ca")
+	authority, err := pki.NewCA("realnode-webhook-ca")
 	if err != nil {
 		return nil, nil, err
 	}

@@ -35,20 +35,29 @@ const (
 	secretLabel = "provider.shoot.gardener.cloud/metalkube"
 )
 
+// TestMain runs the test control plane with the real gardener-apiserver
+// as its aggregated API server: Shoots and CloudProfiles are admitted by
+// Gardener's own admission plugins and then by the webhooks registered for
+// them, which gardener-apiserver calls.
 func TestMain(m *testing.M) {
-	os.Exit(testenv.Main(m, testenv.Options{}, &env))
+	os.Exit(testenv.Main(m, testenv.Options{GardenerAPIServer: true}, &env))
 }
 
 var env *testenv.Env
 
 // TestAdmissionWithGeneratedCertificates installs the chart's garden preset
 // with admission.webhook.generated and runs its Deployment as its
-// ServiceAccount: `metalkube admission` with no certificate (the Secret validator only: Shoots are served by
-// gardener-apiserver, which does not run here): it must generate one, register its webhook configurations
-// with a CA bundle the real kube-apiserver trusts, each with a selector so
-// that it sees only metalkube's objects, and the API server must then refuse
-// an invalid cloudprovider Secret (naming the field) and admit a valid one
-// and an unrelated invalid one.
+// ServiceAccount: `metalkube admission` with no certificate must generate
+// one and register its webhook configurations (the Shoot and CloudProfile
+// validator, the Shoot mutator, the Secret validator) with a CA bundle
+// the API servers trust, each with a selector so that it sees only
+// metalkube's objects. Then, through the kube-apiserver: an invalid
+// cloudprovider Secret is refused (naming the field), a valid one and an
+// unrelated invalid one are admitted; and through gardener-apiserver,
+// which calls the webhooks over TLS with the generated CA, a CloudProfile
+// and a Shoot of type metalkube are admitted, the Shoot defaulted by the
+// mutator, and a Shoot and a CloudProfile with a bad provider document
+// are refused with the field and value named.
 func TestAdmissionWithGeneratedCertificates(t *testing.T) {
 	ctx := context.Background()
 	bin, err := framework.BuildMetalkube()
@@ -73,9 +82,6 @@ func TestAdmissionWithGeneratedCertificates(t *testing.T) {
 		"admission": map[string]any{
 			"replicas": 1,
 			"webhook":  map[string]any{"generated": true, "caBundle": "", "url": fmt.Sprintf("https://127.0.0.1:%d", port)},
-			// Shoots and CloudProfiles are served by gardener-apiserver, which
-			// does not run here: only the Secret validator can be registered.
-			"disableWebhooks": []any{"validator", "mutator"},
 		},
 	})
 	if err != nil {
@@ -136,38 +142,36 @@ func TestAdmissionWithGeneratedCertificates(t *testing.T) {
 		t.Fatalf("%s\n--- admission log:\n%s", fmt.Sprintf(format, args...), p.Tail(4000))
 	}
 
-	// The registration: a CA bundle, a selector and failurePolicy Fail on
-	// every webhook.
-	var cfg admissionregistrationv1.ValidatingWebhookConfiguration
+	// The registration: every webhook of the preset, each with a CA
+	// bundle, a selector and failurePolicy Fail.
+	var registered []registration
 	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	err = framework.Eventually(wctx, "the admission's ValidatingWebhookConfiguration with a CA bundle", 3*time.Minute, 500*time.Millisecond, func(ctx context.Context) (bool, error) {
+	err = framework.Eventually(wctx, "the admission's webhook configurations with a CA bundle", 3*time.Minute, 500*time.Millisecond, func(ctx context.Context) (bool, error) {
 		if done, err := p.Exited(); done {
 			cancel() // no use waiting
 			return false, fmt.Errorf("admission exited: %v", err)
 		}
-		list := &admissionregistrationv1.ValidatingWebhookConfigurationList{}
-		if err := env.Client.List(ctx, list); err != nil {
+		var err error
+		if registered, err = webhooks(ctx); err != nil {
 			return false, err
 		}
-		for _, c := range list.Items {
-			for _, w := range c.Webhooks {
-				if strings.Contains(w.Name, "secrets") && len(w.ClientConfig.CABundle) > 0 {
-					cfg = c
-					return true, nil
-				}
+		seen := map[string]bool{}
+		for _, w := range registered {
+			if len(w.CABundle) > 0 {
+				seen[w.Path] = true
 			}
 		}
-		return false, nil
+		return seen[pathValidate] && seen[pathValidateSecrets] && seen[pathMutate], nil
 	})
 	if err != nil {
 		fail("%v", err)
 	}
-	for _, w := range cfg.Webhooks {
-		if len(w.ClientConfig.CABundle) == 0 {
+	for _, w := range registered {
+		if len(w.CABundle) == 0 {
 			t.Errorf("webhook %s: empty caBundle", w.Name)
 		}
-		if w.ObjectSelector == nil && w.NamespaceSelector == nil {
+		if !w.Selector {
 			t.Errorf("webhook %s: neither objectSelector nor namespaceSelector", w.Name)
 		}
 		if w.FailurePolicy == nil || *w.FailurePolicy != admissionregistrationv1.Fail {
@@ -182,13 +186,6 @@ func TestAdmissionWithGeneratedCertificates(t *testing.T) {
 		t.Errorf("no certificate Secrets in %s: the CA and serving certificate are not managed there", namespace)
 	}
 
-	secret := func(name string, labelled bool, data map[string]string) *corev1.Secret {
-		s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "default"}, StringData: data}
-		if labelled {
-			s.Labels = map[string]string{secretLabel: "true"}
-		}
-		return s
-	}
 	// The API server calls the webhook over TLS with the registered CA: the
 	// first call may come before the server serves, so retry until it
 	// answers (an answer is a refusal naming the field).
@@ -214,8 +211,21 @@ func TestAdmissionWithGeneratedCertificates(t *testing.T) {
 	if err := env.Client.Create(ctx, secret("unrelated", false, map[string]string{"metalAPIURL": "https://api.metal-stack.example"})); err != nil {
 		t.Errorf("a Secret without the metalkube label went through the webhook: %v", err)
 	}
+	if err := admitGardenObjects(ctx, t); err != nil {
+		fail("%v", err)
+	}
 	// All of it with the chart's RBAC: no request refused.
 	if log := p.Tail(1 << 20); strings.Contains(log, "forbidden") {
 		t.Errorf("the chart's RBAC refused a request of the admission:\n%s", log)
 	}
+}
+
+// secret is a Secret in the default namespace, labelled as a metalkube
+// Shoot's cloudprovider Secret or not.
+func secret(name string, labelled bool, data map[string]string) *corev1.Secret {
+	s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "default"}, StringData: data}
+	if labelled {
+		s.Labels = map[string]string{secretLabel: "true"}
+	}
+	return s
 }

@@ -13,4 +13,9 @@
 //
 // and builds managers with env.NewManager, which uses the production manager
 // options (see ManagerOptions) with metrics and probes on free loopback ports.
+//
+// With Options.GardenerAPIServer the environment is a garden: the real
+// gardener-apiserver runs as the kube-apiserver's aggregated API server (a
+// front proxy configured on the kube-apiserver, APIServices registered for
+// every group version it serves), on the same etcd.
 package testenv

@@ -2,6 +2,8 @@ package testenv
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"net"
 	"net/http"
@@ -60,6 +62,9 @@ type PeerSpec struct {
 	Name string
 	// HealthAddr is where the peer serves /readyz; empty: not waited for.
 	HealthAddr string
+	// HealthCA, if set, is the CA of the peer's serving certificate: /readyz
+	// is then asked over HTTPS.
+	HealthCA []byte
 	// Env is added to the environment; Args are the arguments.
 	Env, Args []string
 }
@@ -96,19 +101,26 @@ func (e *Env) StartPeer(ctx context.Context, spec PeerSpec) (*Peer, error) {
 	if healthAddr == "" {
 		return p, nil
 	}
-	if err := p.waitReady(ctx, "http://"+healthAddr+"/readyz"); err != nil {
+	hc, scheme := http.DefaultClient, "http"
+	if spec.HealthCA != nil {
+		pool := x509.NewCertPool()
+		pool.AppendCertsFromPEM(spec.HealthCA)
+		hc = &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}}
+		scheme = "https"
+	}
+	if err := p.waitReady(ctx, hc, scheme+"://"+healthAddr+"/readyz"); err != nil {
 		p.Stop()
 		return nil, err
 	}
 	return p, nil
 }
 
-func (p *Peer) waitReady(ctx context.Context, url string) error {
+func (p *Peer) waitReady(ctx context.Context, hc *http.Client, url string) error {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
 	for {
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-		if resp, err := http.DefaultClient.Do(req); err == nil {
+		if resp, err := hc.Do(req); err == nil {
 			_ = resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
 				return nil

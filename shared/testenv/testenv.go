@@ -52,6 +52,15 @@ type Options struct {
 	// https://127.0.0.1:<port><service path> with its own CA): serve them
 	// on Env.Webhooks' host, port and certificate directory.
 	Webhooks WebhookConfigurations
+	// GardenerAPIServer runs the real gardener-apiserver (PeerGardenerAPIServer,
+	// built by `make testbin`) as an aggregated API server of the
+	// environment, on the environment's etcd: the kube-apiserver gets a
+	// front proxy (its --requestheader-* and --proxy-client-* flags) and
+	// Gardener's group versions are registered as APIServices. Clients of
+	// the environment then create Shoots, CloudProfiles, Projects, ... through
+	// the kube-apiserver, and gardener-apiserver calls the admission webhooks
+	// registered for them.
+	GardenerAPIServer bool
 }
 
 // WebhookConfigurations are the admission webhook configurations a test
@@ -141,6 +150,9 @@ func Attach(cfg *rest.Config, opts Options) (*Env, error) {
 	if len(opts.Webhooks.Mutating)+len(opts.Webhooks.Validating) > 0 {
 		return nil, errors.New("testenv.Attach: Options.Webhooks need a control plane the environment starts")
 	}
+	if opts.GardenerAPIServer {
+		return nil, errors.New("testenv.Attach: Options.GardenerAPIServer needs a control plane the environment starts")
+	}
 	s, paths, labelled, err := crdSetup(opts)
 	if err != nil {
 		return nil, err
@@ -204,6 +216,16 @@ func start(opts Options, s *runtime.Scheme, paths []string, labelled []*apiexten
 	if len(opts.APIAudiences) > 0 {
 		e.ControlPlane.GetAPIServer().Configure().Set("api-audiences", strings.Join(opts.APIAudiences, ","))
 	}
+	if opts.GardenerAPIServer {
+		if _, err := PeerBinary(PeerGardenerAPIServer); err != nil {
+			_ = os.RemoveAll(dir)
+			return nil, err
+		}
+		if err := configureFrontProxy(e.ControlPlane.GetAPIServer().Configure(), dir); err != nil {
+			_ = os.RemoveAll(dir)
+			return nil, err
+		}
+	}
 	cfg, err := e.Start()
 	if err != nil {
 		_ = os.RemoveAll(dir)
@@ -220,7 +242,14 @@ func start(opts Options, s *runtime.Scheme, paths []string, labelled []*apiexten
 	if w := e.WebhookInstallOptions; len(w.MutatingWebhooks)+len(w.ValidatingWebhooks) > 0 {
 		env.Webhooks = &WebhookServer{Host: w.LocalServingHost, Port: w.LocalServingPort, CertDir: w.LocalServingCertDir}
 	}
-	return env.finish(opts.IPAM)
+	if env, err = env.finish(opts.IPAM); err != nil || !opts.GardenerAPIServer {
+		return env, err
+	}
+	if err := env.startGardenerAPIServer(context.Background(), e.ControlPlane.Etcd.URL.String()); err != nil {
+		_ = env.Stop()
+		return nil, fmt.Errorf("start %s: %w", PeerGardenerAPIServer, err)
+	}
+	return env, nil
 }
 
 // dieWithParent makes etcd and kube-apiserver die with the process that

@@ -2,20 +2,13 @@ package capitest
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"fmt"
-	"math/big"
 	"net"
 	"os"
 	"path/filepath"
-	"time"
 
 	"github.com/metalkube/metalkube/shared/testenv"
+	"github.com/metalkube/metalkube/shared/testkit/pki"
 )
 
 // The Cluster API managers components/capi/hack/peers.sh builds, by their
@@ -27,7 +20,7 @@ const (
 )
 
 // Start runs the named Cluster API managers against env, each without leader
-// election or metrics, with its webhook server up on a self-signed
+// election or metrics, with its webhook server up on a throwaway
 // certificate (nothing calls it: the API server has no webhook
 // configurations for them, so objects get their CRD defaults only), and
 // waits until each is ready. They stop with the environment; their log
@@ -65,29 +58,19 @@ func Start(ctx context.Context, env *testenv.Env, names ...string) ([]string, er
 	return logs, nil
 }
 
-// writeServingCert writes a self-signed certificate for localhost as
-// tls.crt and tls.key into dir.
+// writeServingCert writes a certificate for localhost as tls.crt and
+// tls.key into dir (the webhook servers' serving certificate).
 func writeServingCert(dir string) error {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	ca, err := pki.NewCA("capitest-webhook-ca")
 	if err != nil {
 		return err
 	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "localhost"},
-		DNSNames: []string{"localhost"}, IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	kp, err := ca.Issue("localhost", nil, []net.IP{net.IPv4(127, 0, 0, 1)}, []string{"localhost"})
 	if err != nil {
 		return err
 	}
-	keyDER, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "tls.crt"), kp.Cert, 0o600); err != nil {
 		return err
 	}
-	if err := os.WriteFile(filepath.Join(dir, "tls.crt"), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
-		return err
-	}
-	return os.WriteFile(filepath.Join(dir, "tls.key"), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600)
+	return os.WriteFile(filepath.Join(dir, "tls.key"), kp.Key, 0o600)
 }
