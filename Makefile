@@ -76,6 +76,11 @@ test: deps testbin build ## Set up what is missing, then vet and run every test 
 	METALKUBE_BINARY=$(BIN)/metalkube $(GO) test -count=1 -timeout $(TEST_TIMEOUT) $(PKGS)
 	FUZZTIME=5s hack/fuzz.sh
 
+.PHONY: memory
+memory: deps testbin ## Install every chart role into the real node (root) and print each container's memory, ready and idle: VmRSS, RssAnon, RssFile, Pss, the cgroup's working set; and of `metalkube version`
+	METALKUBE_MEMORY_TABLE=$(BIN)/memory.md $(GO) test -count=1 -timeout 20m -run '^TestChartOnRealNode$$' ./e2e/realnode/
+	cat $(BIN)/memory.md
+
 .PHONY: e2e
 e2e: deps testbin build ## Run the end-to-end suite alone (make test runs it too)
 	METALKUBE_BINARY=$(BIN)/metalkube $(GO) test -count=1 -timeout $(TEST_TIMEOUT) -v ./e2e/...

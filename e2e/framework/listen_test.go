@@ -61,13 +61,3 @@ func TestListenersAndEndpoints(t *testing.T) {
 		t.Errorf("endpoints = %+v, want only /healthz with 200", eps)
 	}
 }
-
-func TestMemoryOf(t *testing.T) {
-	m, err := MemoryOf(os.Getpid())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if m.RSS < 1<<20 || m.Anonymous <= 0 || m.Anonymous > m.RSS {
-		t.Errorf("memory of this process = %+v, want 0 < anonymous <= RSS and RSS >= 1 MiB", m)
-	}
-}

@@ -33,6 +33,7 @@ func TestChartOnRealNode(t *testing.T) {
 	if err := Prepare(ctx, n); err != nil {
 		t.Fatal(err)
 	}
+	var memory []framework.MemoryRow
 	for _, r := range Roles {
 		t.Run(r.Name, func(t *testing.T) {
 			// InstallRole also calls the role's webhooks over TLS
@@ -49,7 +50,45 @@ func TestChartOnRealNode(t *testing.T) {
 				secrets = append(secrets, framework.Secret{Name: "the webhook's TLS key", Value: in.Key})
 			}
 			checkLogs(t, n, in.Namespace, secrets)
+			rows, err := PodMemory(ctx, cs, in.Namespace)
+			if err != nil {
+				t.Fatal(err)
+			}
+			memory = append(memory, rows...)
 		})
+	}
+	reportMemory(t, root, memory)
+}
+
+// reportMemory logs the memory of every component's container, ready and
+// idle, next to the image's `metalkube version` run on the host, as a
+// table, and writes it to $METALKUBE_MEMORY_TABLE if set (`make memory`).
+// It asserts only what cannot flake: every container measured, the parts
+// adding up.
+func reportMemory(t *testing.T, root string, rows []framework.MemoryRow) {
+	t.Helper()
+	if len(rows) == 0 {
+		t.Fatal("no container measured")
+	}
+	for _, r := range rows {
+		if r.Proc.Anonymous+r.Proc.File > r.Proc.RSS || r.Proc.Anonymous <= 0 || r.Cgroup.Usage <= 0 {
+			t.Errorf("%s: memory does not add up: %+v, cgroup %+v", r.Name, r.Proc, *r.Cgroup)
+		}
+	}
+	v, err := framework.MemoryAtFirstOutput(t.Context(), filepath.Join(root, "bin", "image", "metalkube"), "version")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows = append(rows, framework.MemoryRow{Name: "metalkube version (on the host)", Proc: v})
+	var b strings.Builder
+	if err := framework.WriteMemoryTable(&b, rows); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("memory (MB) of every container, ready and idle:\n%s", b.String())
+	if p := os.Getenv(EnvMemoryTable); p != "" {
+		if err := os.WriteFile(p, []byte(b.String()), 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
 
