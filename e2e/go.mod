@@ -3,6 +3,7 @@ module github.com/metalkube/metalkube/e2e
 go 1.26.5
 
 require (
+	github.com/container-storage-interface/spec v1.13.0
 	github.com/coreos/ignition/v2 v2.27.0
 	github.com/gardener/gardener v1.150.0
 	github.com/gardener/gardener/pkg/apis v1.150.0
@@ -11,6 +12,7 @@ require (
 	github.com/google/go-containerregistry v0.22.0
 	github.com/ironcore-dev/metal-operator v0.7.0
 	github.com/metalkube/metalkube/charts v0.0.0
+	github.com/metalkube/metalkube/components/csi v0.0.0-00010101000000-000000000000
 	github.com/metalkube/metalkube/components/firewall v0.0.0
 	github.com/metalkube/metalkube/shared v0.0.0
 	github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring v0.93.1
@@ -265,7 +267,7 @@ require (
 	gomodules.xyz/jsonpatch/v2 v2.5.0 // indirect
 	google.golang.org/genproto/googleapis/api v0.0.0-20260615183401-62b3387ff324 // indirect
 	google.golang.org/genproto/googleapis/rpc v0.0.0-20260727163830-6c54dddc4772 // indirect
-	google.golang.org/grpc v1.82.1 // indirect
+	google.golang.org/grpc v1.82.1
 	google.golang.org/protobuf v1.36.12-0.20260806062936-644d0267c26e // indirect
 	gopkg.in/evanphx/json-patch.v4 v4.13.0 // indirect
 	gopkg.in/inf.v0 v0.9.1 // indirect
@@ -281,7 +283,7 @@ require (
 	k8s.io/klog/v2 v2.140.0 // indirect
 	k8s.io/kube-aggregator v0.36.6 // indirect
 	k8s.io/kube-openapi v0.0.0-20260603220949-865597e52e25 // indirect
-	k8s.io/kubelet v0.36.6 // indirect
+	k8s.io/kubelet v0.36.6
 	k8s.io/metrics v0.36.6 // indirect
 	k8s.io/pod-security-admission v0.36.6 // indirect
 	k8s.io/streaming v0.36.6 // indirect
@@ -296,6 +298,8 @@ replace github.com/metalkube/metalkube/charts => ../charts
 replace github.com/metalkube/metalkube/shared => ../shared
 
 replace github.com/metalkube/metalkube/components/firewall => ../components/firewall
+
+replace github.com/metalkube/metalkube/components/csi => ../components/csi
 
 replace github.com/metalkube/metalkube/components/extension => ../components/extension
 

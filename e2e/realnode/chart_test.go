@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -91,11 +92,12 @@ func reportMemory(t *testing.T, root string, rows []framework.MemoryRow) {
 	}
 }
 
-// startNode builds the node's binaries and images and starts the node with
-// in (its binaries, logs and images filled in); the node stops when the test
-// ends and must leave nothing behind. Without root, or without what the node
-// needs, the test is skipped.
-func startNode(t *testing.T, in realnode.StartInput) (root string, imgs realnode.Images, n *realnode.Node) {
+// startNode builds the node's binaries and images (and the archives of
+// more, given the repository root and the metalkube image) and starts the
+// node with in (its binaries, logs and images filled in); the node stops
+// when the test ends and must leave nothing behind. Without root, or
+// without what the node needs, the test is skipped.
+func startNode(t *testing.T, in realnode.StartInput, more ...func(root string, imgs realnode.Images) ([]string, error)) (root string, imgs realnode.Images, n *realnode.Node) {
 	t.Helper()
 	root, err := framework.RepoRoot()
 	if err != nil {
@@ -113,6 +115,13 @@ func startNode(t *testing.T, in realnode.StartInput) (root string, imgs realnode
 	}
 	if imgs, err = realnode.BuildImages(root); err != nil {
 		t.Fatal(err)
+	}
+	for _, build := range more {
+		archives, err := build(root, imgs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		in.Images = append(in.Images, archives...)
 	}
 	ctx := t.Context()
 	// The whole test holds the machine's node; released after the node's
@@ -145,9 +154,10 @@ func startNode(t *testing.T, in realnode.StartInput) (root string, imgs realnode
 }
 
 // checkPods asserts that every pod of the namespace is Ready, has never
-// restarted, and runs as the chart says: non-root, read-only root
+// restarted, and runs as the chart says: non-root (but the pods whose names
+// start with one of rootPods, which the chart runs as root), read-only root
 // filesystem.
-func checkPods(ctx context.Context, t *testing.T, cs kubernetes.Interface, ns string) {
+func checkPods(ctx context.Context, t *testing.T, cs kubernetes.Interface, ns string, rootPods ...string) {
 	t.Helper()
 	pods, err := cs.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
 	if err != nil {
@@ -178,7 +188,8 @@ func checkPods(ctx context.Context, t *testing.T, cs kubernetes.Interface, ns st
 			}
 		}
 		nonRoot := p.Spec.SecurityContext != nil && p.Spec.SecurityContext.RunAsNonRoot != nil && *p.Spec.SecurityContext.RunAsNonRoot
-		if !nonRoot {
+		root := slices.ContainsFunc(rootPods, func(prefix string) bool { return strings.HasPrefix(p.Name, prefix) })
+		if !nonRoot && !root {
 			t.Errorf("pod %s: runAsNonRoot not set", p.Name)
 		}
 		// `kubectl logs`: the API server asks the kubelet.

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -37,8 +38,8 @@ import (
 // metalkube-<component>.
 const Release = "metalkube"
 
-// Role is one cluster role of the chart: a preset and the values that
-// preset needs.
+// Role is one cluster role of the chart: a preset (none: Values alone say
+// what runs) and the values that preset needs.
 type Role struct {
 	Name   string
 	Preset string
@@ -155,6 +156,14 @@ func InstallRole(ctx context.Context, n *realnode.Node, root, dir, ref string, r
 		return in, fmt.Errorf("helm install %s: %w\n%s\n%s", r.Name, err, out, PodReport(ctx, cs, in.Namespace))
 	}
 	in.Took = time.Since(began)
+	// Helm's --wait counts a DaemonSet as ready with maxUnavailable of its
+	// pods not Ready (with one node and the chart's maxUnavailable 1: at
+	// once), so the pods themselves are awaited.
+	if err := framework.Eventually(ctx, r.Name+": every pod Ready", 2*time.Minute, 250*time.Millisecond, func(ctx context.Context) (bool, error) {
+		return podsReady(ctx, cs, in.Namespace)
+	}); err != nil {
+		return in, fmt.Errorf("%w\n%s", err, PodReport(ctx, cs, in.Namespace))
+	}
 	if r.Check != nil {
 		// Until kube-proxy has the Service's endpoints in its rules.
 		if err := framework.Eventually(ctx, r.Name+": the webhook answering through its Service", 2*time.Minute, 250*time.Millisecond, func(ctx context.Context) (bool, error) {
@@ -208,11 +217,33 @@ func helmInstall(ctx context.Context, root, dir, kubeconfig, ns, preset string, 
 		return nil, err
 	}
 	chart := filepath.Join(root, "charts", "metalkube")
-	cmd := exec.CommandContext(ctx, filepath.Join(root, "bin", "helminstall"), "-release", Release,
-		"-kubeconfig", kubeconfig, "-namespace", ns,
-		"-f", filepath.Join(chart, "presets", preset+".yaml"), "-f", valuesFile,
-		"-timeout", "5m", "-home", dir, chart)
+	args := []string{"-release", Release, "-kubeconfig", kubeconfig, "-namespace", ns}
+	if preset != "" {
+		args = append(args, "-f", filepath.Join(chart, "presets", preset+".yaml"))
+	}
+	args = append(args, "-f", valuesFile, "-timeout", "5m", "-home", dir, chart)
+	cmd := exec.CommandContext(ctx, filepath.Join(root, "bin", "helminstall"), args...)
 	return cmd.CombinedOutput()
+}
+
+// podsReady reports whether the namespace has pods and all are Ready; the
+// error names one that is not.
+func podsReady(ctx context.Context, cs kubernetes.Interface, ns string) (bool, error) {
+	pods, err := cs.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return false, err
+	}
+	if len(pods.Items) == 0 {
+		return false, fmt.Errorf("no pods in %s", ns)
+	}
+	for _, p := range pods.Items {
+		if !slices.ContainsFunc(p.Status.Conditions, func(c corev1.PodCondition) bool {
+			return c.Type == corev1.PodReady && c.Status == corev1.ConditionTrue
+		}) {
+			return false, fmt.Errorf("pod %s not Ready: %s", p.Name, p.Status.Phase)
+		}
+	}
+	return true, nil
 }
 
 // PodReport is the pods' status and the end of their logs, for a failure.

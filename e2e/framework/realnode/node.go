@@ -247,6 +247,9 @@ func (n *Node) Stop(ctx context.Context) error {
 // Client returns a clientset of the cluster admin.
 func (n *Node) Client() (kubernetes.Interface, error) { return kubernetes.NewForConfig(n.Config) }
 
+// KubeletDir is the kubelet's --root-dir (the chart's csi.kubeletDir).
+func (n *Node) KubeletDir() string { return n.paths.kubelet() }
+
 // LogDir is where the processes' logs are.
 func (n *Node) LogDir() string { return n.logDir }
 
