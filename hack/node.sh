@@ -7,7 +7,11 @@
 #                        kube-apiserver's module (hack/tools/kube-apiserver)
 #   containerd, containerd-shim-runc-v2, ctr  containerd v2
 #   crictl               cri-tools, the CRI client the bed tears pods down with
-#   helm                 the Helm CLI, at the version the chart tests use
+#   helminstall          `helm install --wait` through Helm's Go packages at the
+#                        version the charts module requires (e2e/cmd/helminstall),
+#                        built in the workspace, so it shares its compiled
+#                        Kubernetes libraries instead of building the Helm CLI
+#                        with its own module graph
 # runc, iptables and the CNI plugins come from Debian (hack/deps.sh).
 set -euo pipefail
 
@@ -18,7 +22,6 @@ mkdir -p "$cache" "$bin"
 
 containerd_version=v2.4.2
 crictl_version=v1.36.0
-helm_version=$(cd "$root/charts" && go list -m -f '{{.Version}}' helm.sh/helm/v3)
 kube_mod="$root/hack/tools/kube-apiserver"
 kube_version=$(awk '$1=="require" && $2=="k8s.io/kubernetes" {print $3}' "$kube_mod/go.mod")
 
@@ -44,4 +47,7 @@ build containerd github.com/containerd/containerd/v2 "$containerd_version" ./cmd
 build containerd-shim-runc-v2 github.com/containerd/containerd/v2 "$containerd_version" ./cmd/containerd-shim-runc-v2
 build ctr github.com/containerd/containerd/v2 "$containerd_version" ./cmd/ctr
 build crictl sigs.k8s.io/cri-tools "$crictl_version" ./cmd/crictl
-build helm helm.sh/helm/v3 "$helm_version" ./cmd/helm
+
+# Our own program: rebuilt when its sources change (go build leaves an
+# up-to-date binary alone), not cached per version.
+(cd "$root" && go build -ldflags "-s -w" -o "$bin/helminstall" ./e2e/cmd/helminstall)

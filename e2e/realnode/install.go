@@ -202,7 +202,8 @@ func installCRDs(n *realnode.Node) error {
 }
 
 // helmInstall runs `helm install --wait` of the umbrella chart with a
-// role's preset and values; Helm keeps its files in dir.
+// role's preset and values, through Helm's Go packages (bin/helminstall,
+// e2e/cmd/helminstall); Helm keeps its files in dir.
 func helmInstall(ctx context.Context, root, dir, kubeconfig, ns, preset string, values map[string]any) ([]byte, error) {
 	b, err := yaml.Marshal(values)
 	if err != nil {
@@ -216,14 +217,12 @@ func helmInstall(ctx context.Context, root, dir, kubeconfig, ns, preset string, 
 		return nil, err
 	}
 	chart := filepath.Join(root, "charts", "metalkube")
-	args := []string{"install", Release, chart, "--kubeconfig", kubeconfig, "--namespace", ns}
+	args := []string{"-release", Release, "-kubeconfig", kubeconfig, "-namespace", ns}
 	if preset != "" {
 		args = append(args, "-f", filepath.Join(chart, "presets", preset+".yaml"))
 	}
-	args = append(args, "-f", valuesFile, "--wait", "--timeout", "5m")
-	cmd := exec.CommandContext(ctx, filepath.Join(root, "bin", "helm"), args...)
-	// Helm's own files stay in the test's directory.
-	cmd.Env = append(os.Environ(), "HELM_CACHE_HOME="+dir+"/cache", "HELM_CONFIG_HOME="+dir+"/config", "HELM_DATA_HOME="+dir+"/data")
+	args = append(args, "-f", valuesFile, "-timeout", "5m", "-home", dir, chart)
+	cmd := exec.CommandContext(ctx, filepath.Join(root, "bin", "helminstall"), args...)
 	return cmd.CombinedOutput()
 }
 

@@ -21,9 +21,15 @@ build() {
 		cp -r "$src/." "$work/"
 		chmod -R u+w "$work"
 		rm -rf "$work/vendor"
-		if [ $# -gt 0 ]; then (cd "$work" && GOWORK=off go mod edit "$@"); fi
-		mkdir -p "$(dirname "$out")"
-		(cd "$work" && GOWORK=off GOFLAGS=-mod=mod CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$out.tmp" "$pkg")
+		# The copy goes also when the build fails (a module's copy is
+		# hundreds of MB).
+		if ! { { [ $# -eq 0 ] || (cd "$work" && GOWORK=off go mod edit "$@"); } &&
+			mkdir -p "$(dirname "$out")" &&
+			(cd "$work" && GOWORK=off GOFLAGS=-mod=mod CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$out.tmp" "$pkg"); }; then
+			rm -rf "$work"
+			echo "building $name $version from $module failed" >&2
+			exit 1
+		fi
 		rm -rf "$work"
 		mv "$out.tmp" "$out"
 	fi
