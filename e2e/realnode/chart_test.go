@@ -45,6 +45,7 @@ func TestChartOnRealNode(t *testing.T) {
 			}
 			t.Logf("helm install --wait: %s", in.Took.Round(time.Millisecond))
 			checkPods(ctx, t, cs, in.Namespace)
+			checkExecProbes(ctx, t, n, cs, in.Namespace)
 			var secrets []framework.Secret
 			if r.Webhook != "" {
 				secrets = append(secrets, framework.Secret{Name: "the webhook's TLS key", Value: in.Key})
@@ -157,6 +158,35 @@ func startNode(t *testing.T, in realnode.StartInput, more ...func(root string, i
 // restarted, and runs as the chart says: non-root (but the pods whose names
 // start with one of rootPods, which the chart runs as root), read-only root
 // filesystem.
+// checkExecProbes runs every exec probe of the namespace's containers once
+// through the CRI, as the kubelet will; a liveness probe that fails only
+// after its initial delay would restart the container after the test ended.
+func checkExecProbes(ctx context.Context, t *testing.T, n *realnode.Node, cs kubernetes.Interface, ns string) {
+	t.Helper()
+	pods, err := cs.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range pods.Items {
+		ids := map[string]string{}
+		for _, c := range p.Status.ContainerStatuses {
+			ids[c.Name] = c.ContainerID
+		}
+		for _, c := range p.Spec.Containers {
+			for kind, pr := range map[string]*corev1.Probe{"liveness": c.LivenessProbe, "readiness": c.ReadinessProbe, "startup": c.StartupProbe} {
+				if pr == nil || pr.Exec == nil {
+					continue
+				}
+				if err := n.Exec(ctx, ids[c.Name], pr.Exec.Command...); err != nil {
+					t.Errorf("pod %s container %s: %s probe fails: %v", p.Name, c.Name, kind, err)
+				} else {
+					t.Logf("pod %s container %s: %s probe %q passes", p.Name, c.Name, kind, pr.Exec.Command)
+				}
+			}
+		}
+	}
+}
+
 func checkPods(ctx context.Context, t *testing.T, cs kubernetes.Interface, ns string, rootPods ...string) {
 	t.Helper()
 	pods, err := cs.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})

@@ -52,6 +52,7 @@ func TestStorageOnRealNode(t *testing.T) {
 	}
 	t.Logf("helm install --wait: %s", in.Took.Round(time.Millisecond))
 	checkPods(ctx, t, cs, in.Namespace, "metalkube-csi-node-")
+	checkExecProbes(ctx, t, n, cs, in.Namespace)
 	if t.Failed() {
 		return
 	}

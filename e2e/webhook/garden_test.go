@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	gardencorev1 "github.com/gardener/gardener/pkg/apis/core/v1"
 	gardencorev1beta1 "github.com/gardener/gardener/pkg/apis/core/v1beta1"
 	securityv1alpha1 "github.com/gardener/gardener/pkg/apis/security/v1alpha1"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
@@ -22,6 +23,7 @@ import (
 
 	"github.com/metalkube/metalkube/components/extension/apis/metal/v1alpha1"
 	"github.com/metalkube/metalkube/e2e/framework"
+	"github.com/metalkube/metalkube/e2e/gardenlet"
 )
 
 // The paths `metalkube admission` serves its webhooks on.
@@ -100,7 +102,7 @@ func webhooks(ctx context.Context) ([]registration, error) {
 // served by gardener-apiserver through the kube-apiserver.
 func gardenClient() (client.Client, error) {
 	s := runtime.NewScheme()
-	for _, add := range []func(*runtime.Scheme) error{clientgoscheme.AddToScheme, gardencorev1beta1.AddToScheme, securityv1alpha1.AddToScheme} {
+	for _, add := range []func(*runtime.Scheme) error{clientgoscheme.AddToScheme, gardencorev1beta1.AddToScheme, gardencorev1.AddToScheme, securityv1alpha1.AddToScheme} {
 		if err := add(s); err != nil {
 			return nil, err
 		}
@@ -159,18 +161,27 @@ func refusedByWebhook(err error, want ...string) error {
 //     breaks its InfrastructureConfig is refused.
 //
 // The ControllerRegistrations declare the extensions Gardener's
-// ExtensionValidator requires for such a Shoot (metalkube's kinds and a
-// networking extension); nothing reconciles the Shoot here.
+// ExtensionValidator requires for such a Shoot: metalkube's as shipped
+// (charts/gardener, with its ControllerDeployment) and a networking
+// extension's; nothing reconciles the Shoot here.
 func admitGardenObjects(ctx context.Context, t *testing.T) error {
 	gc, err := gardenClient()
 	if err != nil {
 		return err
 	}
+	root, err := framework.RepoRoot()
+	if err != nil {
+		return err
+	}
+	shipped, err := gardenlet.Load(root)
+	if err != nil {
+		return err
+	}
+	if err := gc.Create(ctx, shipped.Deployment); err != nil {
+		return fmt.Errorf("create the shipped ControllerDeployment %s: %w", shipped.Deployment.Name, err)
+	}
 	for _, reg := range []*gardencorev1beta1.ControllerRegistration{
-		{ObjectMeta: metav1.ObjectMeta{Name: "provider-metalkube"}, Spec: gardencorev1beta1.ControllerRegistrationSpec{Resources: []gardencorev1beta1.ControllerResource{
-			{Kind: "Infrastructure", Type: "metalkube"}, {Kind: "ControlPlane", Type: "metalkube"}, {Kind: "Worker", Type: "metalkube"},
-			{Kind: "OperatingSystemConfig", Type: imageName},
-		}}},
+		shipped.Registration,
 		{ObjectMeta: metav1.ObjectMeta{Name: "networking-calico"}, Spec: gardencorev1beta1.ControllerRegistrationSpec{Resources: []gardencorev1beta1.ControllerResource{
 			{Kind: "Network", Type: "calico"},
 		}}},

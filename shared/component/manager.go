@@ -12,7 +12,6 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/rest"
-	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
@@ -65,9 +64,8 @@ func (c *Config) NewManager(ctx context.Context, s *runtime.Scheme, mutate ...fu
 	log := Logger(ctx, c.Name)
 	mo := c.ManagerOptions(s)
 	mo.Logger = log
-	// No component reads managedFields, which are often the largest part of
-	// a cached object: drop them before objects enter the cache.
-	mo.Cache.DefaultTransform = cache.TransformStripManagedFields()
+	// Drop what no component reads before objects enter the cache.
+	mo.Cache = CacheOptions(s)
 	for _, m := range mutate {
 		m(&mo)
 	}

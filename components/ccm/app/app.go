@@ -22,7 +22,6 @@ import (
 	"k8s.io/controller-manager/controller"
 	controllerhealthz "k8s.io/controller-manager/pkg/healthz"
 	"k8s.io/utils/ptr"
-	"sigs.k8s.io/controller-runtime/pkg/cache"
 	ctrlconfig "sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
@@ -234,7 +233,7 @@ func (r *runner) manager(ctx context.Context, cc genericapp.ControllerContext) (
 		// manager exits when it loses its lease.
 		r.mgr, r.mgrErr = manager.New(cfg, manager.Options{Scheme: s, Logger: log,
 			Metrics: metricsserver.Options{BindAddress: "0"}, HealthProbeBindAddress: "0",
-			Cache:      cache.Options{DefaultTransform: cache.TransformStripManagedFields()},
+			Cache:      component.CacheOptions(s),
 			Controller: ctrlconfig.Controller{SkipNameValidation: ptr.To(true)}})
 		if r.mgrErr != nil {
 			return

@@ -250,6 +250,15 @@ func (n *Node) Client() (kubernetes.Interface, error) { return kubernetes.NewFor
 // KubeletDir is the kubelet's --root-dir (the chart's csi.kubeletDir).
 func (n *Node) KubeletDir() string { return n.paths.kubelet() }
 
+// Exec runs a command in a running container through the CRI, as the
+// kubelet runs an exec probe; containerID is the pod status' (with or
+// without its "containerd://" prefix).
+func (n *Node) Exec(ctx context.Context, containerID string, cmd ...string) error {
+	id := strings.TrimPrefix(containerID, "containerd://")
+	args := append([]string{"--runtime-endpoint", n.paths.runtimeEndpoint(), "--timeout", "60s", "exec", id}, cmd...)
+	return run(ctx, filepath.Join(n.bin, "crictl"), args...)
+}
+
 // LogDir is where the processes' logs are.
 func (n *Node) LogDir() string { return n.logDir }
 

@@ -1,0 +1,36 @@
+package component
+
+import (
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+)
+
+// stripManagedFields drops managedFields, which no component reads and which
+// are often the largest part of a cached object.
+var stripManagedFields = cache.TransformStripManagedFields()
+
+// StripNode is the cache transform for Nodes: besides managedFields it drops
+// status.images, the node's container images with all their names and
+// digests (up to 50 entries, often most of a Node's size), which no
+// component reads. Nodes are the one kind every cluster has many of and the
+// ccm and lb cache. Never update a Node's status from a cached copy: its
+// images would be lost (patches, which send only what changed, are safe).
+func StripNode(obj any) (any, error) {
+	if n, ok := obj.(*corev1.Node); ok {
+		n.Status.Images = nil
+	}
+	return stripManagedFields(obj)
+}
+
+// CacheOptions are the cache options every component starts from, for a
+// manager with scheme s: managedFields stripped from every cached object,
+// and Nodes, if s has them, trimmed by StripNode.
+func CacheOptions(s *runtime.Scheme) cache.Options {
+	o := cache.Options{DefaultTransform: stripManagedFields}
+	if s.Recognizes(corev1.SchemeGroupVersion.WithKind("Node")) {
+		o.ByObject = map[client.Object]cache.ByObject{&corev1.Node{}: {Transform: StripNode}}
+	}
+	return o
+}
