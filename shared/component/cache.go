@@ -2,9 +2,7 @@ package component
 
 import (
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
 // stripManagedFields drops managedFields, which no component reads and which
@@ -24,13 +22,12 @@ func StripNode(obj any) (any, error) {
 	return stripManagedFields(obj)
 }
 
-// CacheOptions are the cache options every component starts from, for a
-// manager with scheme s: managedFields stripped from every cached object,
-// and Nodes, if s has them, trimmed by StripNode.
-func CacheOptions(s *runtime.Scheme) cache.Options {
-	o := cache.Options{DefaultTransform: stripManagedFields}
-	if s.Recognizes(corev1.SchemeGroupVersion.WithKind("Node")) {
-		o.ByObject = map[client.Object]cache.ByObject{&corev1.Node{}: {Transform: StripNode}}
-	}
-	return o
+// CacheOptions are the cache options every component starts from:
+// managedFields stripped from every cached object, and Nodes trimmed by
+// StripNode. It is one default transform, not a per-kind ByObject entry:
+// a ByObject entry makes the cache ask the API server for its REST mapping
+// when the manager is created, so a component would fail at start, instead
+// of retrying, while its API server is unreachable.
+func CacheOptions() cache.Options {
+	return cache.Options{DefaultTransform: StripNode}
 }

@@ -65,7 +65,7 @@ func (c *Config) NewManager(ctx context.Context, s *runtime.Scheme, mutate ...fu
 	mo := c.ManagerOptions(s)
 	mo.Logger = log
 	// Drop what no component reads before objects enter the cache.
-	mo.Cache = CacheOptions(s)
+	mo.Cache = CacheOptions()
 	for _, m := range mutate {
 		m(&mo)
 	}

@@ -233,7 +233,7 @@ func (r *runner) manager(ctx context.Context, cc genericapp.ControllerContext) (
 		// manager exits when it loses its lease.
 		r.mgr, r.mgrErr = manager.New(cfg, manager.Options{Scheme: s, Logger: log,
 			Metrics: metricsserver.Options{BindAddress: "0"}, HealthProbeBindAddress: "0",
-			Cache:      component.CacheOptions(s),
+			Cache:      component.CacheOptions(),
 			Controller: ctrlconfig.Controller{SkipNameValidation: ptr.To(true)}})
 		if r.mgrErr != nil {
 			return
