@@ -1,8 +1,8 @@
 package fleet
 
 import (
-	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -225,12 +225,11 @@ func (b *bmc) proxy() http.Handler {
 
 // addBMC starts the i-th server's mock BMC and its proxy and registers it.
 func (h *Hardware) addBMC(ctx context.Context, i int) error {
-	mockAddr, err := testenv.FreeAddr()
+	// Each BMC's system gets a UUID of its own: the mock serves one fixed system.
+	b, err := startMockBMC(ctx, h.cfg.SystemUUID(i))
 	if err != nil {
 		return err
 	}
-	b := &bmc{mock: mockbmc.NewMockServer(logr.Discard(), mockAddr), addr: mockAddr}
-	go func() { _ = b.mock.Start(ctx) }()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return err
@@ -243,24 +242,6 @@ func (h *Hardware) addBMC(ctx context.Context, i int) error {
 	h.bmcs = append(h.bmcs, b)
 	h.index[h.cfg.ServerNameOnBMC(i)] = i
 	h.mu.Unlock()
-	// Each BMC's system gets a UUID of its own: the mock serves one fixed system.
-	body := fmt.Sprintf(`{"UUID":%q}`, h.cfg.SystemUUID(i))
-	for attempt := 0; ; attempt++ {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodPatch, "http://"+mockAddr+mockSystem, bytes.NewBufferString(body))
-		req.Header.Set("Content-Type", "application/json")
-		resp, err := http.DefaultClient.Do(req)
-		if err == nil {
-			_ = resp.Body.Close()
-			if resp.StatusCode/100 == 2 {
-				break
-			}
-			err = fmt.Errorf("status %s", resp.Status)
-		}
-		if attempt > 50 {
-			return fmt.Errorf("set system UUID on mock BMC %s: %w", mockAddr, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 	name := h.cfg.ServerName(i)
 	secret := &metalv1alpha1.BMCSecret{ObjectMeta: metav1.ObjectMeta{Name: name},
 		Data: map[string][]byte{metalv1alpha1.BMCSecretUsernameKeyName: []byte("admin"), metalv1alpha1.BMCSecretPasswordKeyName: []byte("admin")}}
@@ -276,6 +257,80 @@ func (h *Hardware) addBMC(ctx context.Context, i int) error {
 		return fmt.Errorf("create BMC %s: %w", name, err)
 	}
 	return nil
+}
+
+// mockStartTimeout bounds how long a mock BMC may take to answer after its
+// start, on a loaded machine.
+const mockStartTimeout = 30 * time.Second
+
+// startMockBMC starts one of metal-operator's Redfish mock BMCs on a free
+// loopback port and sets its system's UUID, which also shows it is serving.
+// The mock listens in a goroutine of its own and reports a failed listen
+// only to its logger, so that logger hands errors back here: a port taken
+// meanwhile by another program is retried on a new port, and any other
+// failure is returned with the address.
+func startMockBMC(ctx context.Context, uuid string) (*bmc, error) {
+	var err error
+	for range 3 {
+		var mockAddr string
+		if mockAddr, err = testenv.FreeAddr(); err != nil {
+			return nil, err
+		}
+		errs := make(chan error, 1)
+		b := &bmc{mock: mockbmc.NewMockServer(logr.New(errorSink{errs}), mockAddr), addr: mockAddr}
+		go func() { _ = b.mock.Start(ctx) }()
+		if err = setSystemUUID(ctx, mockAddr, uuid, errs); err == nil {
+			return b, nil
+		}
+		if !errors.Is(err, syscall.EADDRINUSE) {
+			return nil, err
+		}
+	}
+	return nil, err
+}
+
+// setSystemUUID sets the UUID of the system of the mock BMC on addr, retrying
+// while the mock starts, until its listen fails (errs) or mockStartTimeout.
+func setSystemUUID(ctx context.Context, addr, uuid string, errs <-chan error) error {
+	deadline := time.Now().Add(mockStartTimeout)
+	for {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPatch, "http://"+addr+mockSystem, strings.NewReader(fmt.Sprintf(`{"UUID":%q}`, uuid)))
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err == nil {
+			_ = resp.Body.Close()
+			if resp.StatusCode/100 == 2 {
+				return nil
+			}
+			err = fmt.Errorf("status %s", resp.Status)
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("set system UUID on mock BMC %s: %w (no answer within %s)", addr, err, mockStartTimeout)
+		}
+		select {
+		case serveErr := <-errs:
+			return fmt.Errorf("mock BMC on %s: %w", addr, serveErr)
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// errorSink is a logr sink that passes the first error logged on to a
+// channel and drops everything else.
+type errorSink struct{ errs chan<- error }
+
+func (errorSink) Init(logr.RuntimeInfo)            {}
+func (errorSink) Enabled(int) bool                 { return false }
+func (errorSink) Info(int, string, ...any)         {}
+func (s errorSink) WithValues(...any) logr.LogSink { return s }
+func (s errorSink) WithName(string) logr.LogSink   { return s }
+func (s errorSink) Error(err error, msg string, _ ...any) {
+	select {
+	case s.errs <- fmt.Errorf("%s: %w", msg, err):
+	default:
+	}
 }
 
 // labelServers puts the inventory labels on the servers [from, to) that
