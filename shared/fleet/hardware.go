@@ -294,15 +294,9 @@ func startMockBMC(ctx context.Context, uuid string) (*bmc, error) {
 func setSystemUUID(ctx context.Context, addr, uuid string, errs <-chan error) error {
 	deadline := time.Now().Add(mockStartTimeout)
 	for {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodPatch, "http://"+addr+mockSystem, strings.NewReader(fmt.Sprintf(`{"UUID":%q}`, uuid)))
-		req.Header.Set("Content-Type", "application/json")
-		resp, err := http.DefaultClient.Do(req)
+		err := patchMockSystem(ctx, addr, fmt.Sprintf(`{"UUID":%q}`, uuid))
 		if err == nil {
-			_ = resp.Body.Close()
-			if resp.StatusCode/100 == 2 {
-				return nil
-			}
-			err = fmt.Errorf("status %s", resp.Status)
+			return nil
 		}
 		if time.Now().After(deadline) {
 			return fmt.Errorf("set system UUID on mock BMC %s: %w (no answer within %s)", addr, err, mockStartTimeout)
@@ -601,15 +595,24 @@ func (h *Hardware) PowerActions(i int) (done, held int) {
 // happens next is metal-operator's.
 func (h *Hardware) CutPower(ctx context.Context, i int) error {
 	h.kubelet.stop(h.cfg.ServerNameOnBMC(i))
-	req, _ := http.NewRequestWithContext(ctx, http.MethodPatch, "http://"+h.bmc(i).addr+mockSystem, strings.NewReader(`{"PowerState":"Off"}`))
+	if err := patchMockSystem(ctx, h.bmc(i).addr, `{"PowerState":"Off"}`); err != nil {
+		return fmt.Errorf("cut power of server %d: %w", i, err)
+	}
+	return nil
+}
+
+// patchMockSystem patches the system of the mock BMC on addr with the JSON
+// body, directly (not through the proxy, which metal-operator uses).
+func patchMockSystem(ctx context.Context, addr, body string) error {
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPatch, "http://"+addr+mockSystem, strings.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return fmt.Errorf("cut power of server %d: %w", i, err)
+		return err
 	}
 	_ = resp.Body.Close()
 	if resp.StatusCode/100 != 2 {
-		return fmt.Errorf("cut power of server %d: BMC answered %s", i, resp.Status)
+		return fmt.Errorf("BMC answered %s", resp.Status)
 	}
 	return nil
 }
